@@ -1,0 +1,27 @@
+"""Platform functions: health, the partner self-check, and the daily audit-chain verification."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bianjie.kit import deps
+from bianjie.kit.web import ServiceApp
+from bianjie.platform import audit_sweep, health
+
+app = ServiceApp("platform")
+
+
+@app.route("/health", methods=["GET"])
+def get_health() -> dict[str, Any]:
+    return health.report(app.lambda_context)
+
+
+@app.route("/partners/me", methods=["GET"])
+def get_partner_me() -> dict[str, Any]:
+    caller = app.partner()
+    return {"app_id": caller.app_id, "key_serial": caller.serial, "name": caller.partner.name}
+
+
+@app.lambda_function(name="verify_audit_chains")
+def verify_audit_chains(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return audit_sweep.verify_previous_day(deps.audit_log(), event.get("time"))

@@ -1,0 +1,1 @@
+"""What every service shares: config, errors, crypto, auth, audit, storage ports, logging, tracing."""

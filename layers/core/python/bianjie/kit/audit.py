@@ -1,0 +1,368 @@
+"""Append-only audit log of access to patient data, records chained by SM3 (tamper-evident).
+
+Table::
+
+    partition key  chain (S)   "<service>#<UTC date>" (or "<service>#<date>#s<n>" with shards > 1)
+    sort key       seq (N)     0 = the chain's head item, 1, 2, 3 ... = records
+    index by_kind  partition kind (S), sort chain (S)   -- only head items carry kind="head"
+
+Record item: ``chain, seq, pos, ts, actor, action, resource, patient_ref, source_ip, request_id,
+outcome, details, prev_hash, hash`` where ``hash = SM3(canonical JSON of every field except seq and
+hash)`` in lower hex; ``prev_hash`` is the previous record's hash (64 zeros for the first), and
+``pos`` is the sequence number the record was written at (``seq`` is only the storage key, so a record
+moved to another slot is seen as *reordered* rather than merely edited). Canonical JSON: keys sorted,
+no whitespace, UTF-8 (not \\u-escaped).
+
+Head item ``{chain, seq: 0, kind: "head", head_seq, head_hash, service, updated_at}``.
+An append reads the head and writes the record and the new head in ONE transaction conditioned on the
+head still being at ``head_seq``; losers retry with jittered backoff. Chains are per service and UTC
+day so services do not contend with each other and a day's chain can be archived as a unit.
+
+What verification proves: a record edited in place, a record removed, records reordered, and a
+chain cut short behind its head are all reported. Someone able to rewrite the head *and* every later
+record consistently is not caught by the chain alone; export head hashes off-line (daily) to anchor
+them if that threat matters.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import random
+import re
+import time
+from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from bianjie.kit.crypto import sm3
+from bianjie.kit.documents.port import (
+    Cond,
+    DocumentStore,
+    IndexSpec,
+    KeyCond,
+    Put,
+    TableSpec,
+    TransactionCanceled,
+)
+from bianjie.kit.errors import Unavailable
+from bianjie.kit.logging import redact
+
+GENESIS = "0" * 64
+HEAD_SEQ = 0
+INDEX_BY_KIND = "by_kind"
+ACTOR_KINDS = ("partner", "staff", "patient", "system")
+Outcome = Literal["success", "denied", "failure"]
+IssueKind = Literal["edited", "removed", "reordered", "truncated", "inserted"]
+
+_ACTOR_RE = re.compile(r"(partner|staff|patient|system):[^\s]{1,200}")
+_RESOURCE_RE = re.compile(r"[a-z][a-z0-9_.-]{0,63}:[^\s]{0,300}")
+_SERVICE_RE = re.compile(r"[a-z][a-z0-9_-]{0,31}")
+# patient_ref must be a blind index or a pseudonymous id: refuse what looks like a clear identifier
+_CLEAR_ID_RE = re.compile(r"(?:\d{17}[\dXx]|\d{15}|\+?(?:86)?1[3-9]\d{9})")
+_HASHED_FIELDS = (
+    "chain",
+    "pos",
+    "ts",
+    "actor",
+    "action",
+    "resource",
+    "patient_ref",
+    "source_ip",
+    "request_id",
+    "outcome",
+    "details",
+    "prev_hash",
+)
+
+
+def audit_table_spec(name: str) -> TableSpec:
+    return TableSpec(
+        name=name,
+        partition_key="chain",
+        sort_key="seq",
+        key_types={"chain": "S", "seq": "N", "kind": "S"},
+        indexes=(IndexSpec(INDEX_BY_KIND, "kind", "chain"),),
+    )
+
+
+class AuditRecord(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    chain: str
+    seq: int
+    pos: int
+    ts: str
+    actor: str
+    action: str
+    resource: str
+    patient_ref: str | None = None
+    source_ip: str | None = None
+    request_id: str | None = None
+    outcome: Outcome = "success"
+    details: dict[str, Any] = {}
+    prev_hash: str
+    hash: str
+
+    def hashed_body(self) -> dict[str, Any]:
+        data = self.model_dump()
+        return {k: data[k] for k in _HASHED_FIELDS}
+
+    def computed_hash(self) -> str:
+        return record_hash(self.hashed_body())
+
+
+class AuditIssue(BaseModel):
+    kind: IssueKind
+    seq: int
+    detail: str
+
+
+class ChainReport(BaseModel):
+    chain: str
+    records: int
+    head_seq: int | None
+    issues: list[AuditIssue]
+
+    @property
+    def ok(self) -> bool:
+        return not self.issues
+
+
+def canonical_json(value: Any) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def record_hash(body: Mapping[str, Any]) -> str:
+    return sm3(canonical_json(dict(body))).hex()
+
+
+def _utc(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, UTC)
+
+
+class AuditLog:
+    def __init__(
+        self,
+        store: DocumentStore,
+        table: str,
+        clock: Callable[[], float] = time.time,
+        *,
+        service: str,
+        shards: int = 1,
+        max_attempts: int = 30,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if not _SERVICE_RE.fullmatch(service):
+            raise ValueError("service: a short lower-case name such as 'film'")
+        self._store = store
+        self._table = table
+        self._clock = clock
+        self._service = service
+        self._shards = max(1, shards)
+        self._max_attempts = max_attempts
+        self._sleep = sleep
+
+    def chain_for(self, ts: float, shard: int = 0) -> str:
+        name = f"{self._service}#{_utc(ts).date().isoformat()}"
+        return f"{name}#s{shard}" if self._shards > 1 else name
+
+    def record(
+        self,
+        *,
+        actor: str,
+        action: str,
+        resource: str,
+        patient_ref: str | None = None,
+        source_ip: str | None = None,
+        request_id: str | None = None,
+        outcome: Outcome = "success",
+        details: Mapping[str, Any] | None = None,
+        chain: str | None = None,
+    ) -> AuditRecord:
+        """Append one record. ``actor`` is "kind:id" (partner:app-1, staff:d123, patient:p9, system:x);
+        ``resource`` is "type:id" (film.study:1.2.840...). ``details`` must not hold sensitive values:
+        deny-listed keys are blanked as a safety net.
+
+        Raises 503 AUDIT_UNAVAILABLE when the chain stays contended after ``max_attempts``; callers
+        must not serve the patient data then (the access would go unrecorded).
+        """
+        if not _ACTOR_RE.fullmatch(actor):
+            raise ValueError(f"actor must be '<{'|'.join(ACTOR_KINDS)}>:<id>'")
+        if not _RESOURCE_RE.fullmatch(resource):
+            raise ValueError("resource must be '<type>:<id>'")
+        if not action or len(action) > 100:
+            raise ValueError("action: 1-100 characters")
+        if patient_ref is not None and _CLEAR_ID_RE.fullmatch(patient_ref.strip()):
+            raise ValueError("patient_ref looks like a clear ID or phone number; pass a blind index")
+        if source_ip is not None:
+            ipaddress.ip_address(source_ip)  # ValueError on garbage: audit fields must be trustworthy
+        now = self._clock()
+        ts = _utc(now).isoformat(timespec="microseconds").replace("+00:00", "Z")
+        chain = chain or self.chain_for(now, random.randrange(self._shards))
+        fields: dict[str, Any] = {
+            "chain": chain,
+            "ts": ts,
+            "actor": actor,
+            "action": action,
+            "resource": resource,
+            "patient_ref": patient_ref,
+            "source_ip": source_ip,
+            "request_id": request_id,
+            "outcome": outcome,
+            "details": redact(dict(details or {})),
+        }
+        delay = 0.005
+        for _ in range(self._max_attempts):
+            head = self._store.get(self._table, {"chain": chain, "seq": HEAD_SEQ})
+            if head is None:
+                head_seq, head_hash, condition = 0, GENESIS, Cond.absent()
+            else:
+                head_seq, head_hash = int(head["head_seq"]), str(head["head_hash"])
+                condition = Cond.eq("head_seq", head_seq)
+            seq = head_seq + 1
+            body = {**fields, "pos": seq, "prev_hash": head_hash}
+            digest = record_hash(body)
+            record_item = {**body, "seq": seq, "hash": digest}
+            head_item = {
+                "chain": chain,
+                "seq": HEAD_SEQ,
+                "kind": "head",
+                "service": self._service,
+                "head_seq": seq,
+                "head_hash": digest,
+                "updated_at": ts,
+            }
+            try:
+                self._store.transact(
+                    [
+                        Put(self._table, record_item, Cond.absent()),
+                        Put(self._table, head_item, condition),
+                    ]
+                )
+            except TransactionCanceled:
+                # another writer took this seq; back off with full jitter and re-read the head
+                self._sleep(random.uniform(0, delay))
+                delay = min(delay * 2, 0.25)
+                continue
+            return AuditRecord.model_validate(record_item)
+        raise Unavailable("the audit log is busy; retry", code="AUDIT_UNAVAILABLE")
+
+    # ------------------------------------------------------------ reading and verification
+
+    def head(self, chain: str) -> dict[str, Any] | None:
+        return self._store.get(self._table, {"chain": chain, "seq": HEAD_SEQ})
+
+    def _items(self, chain: str, page_size: int = 500) -> Iterator[dict[str, Any]]:
+        cursor: str | None = None
+        while True:
+            page = self._store.query(
+                self._table, KeyCond.of("chain", chain).ge("seq", 1), limit=page_size, cursor=cursor
+            )
+            yield from page.items
+            cursor = page.cursor
+            if cursor is None:
+                return
+
+    def records(self, chain: str) -> Iterator[AuditRecord]:
+        for item in self._items(chain):
+            yield AuditRecord.model_validate(item)
+
+    def chains(self, service: str | None = None) -> list[str]:
+        """Every chain in the table (of one service if given), from the head items."""
+        names: list[str] = []
+        cursor: str | None = None
+        key = KeyCond.of("kind", "head")
+        if service is not None:
+            key = key.begins_with("chain", f"{service}#")
+        while True:
+            page = self._store.query(self._table, key, index=INDEX_BY_KIND, limit=500, cursor=cursor)
+            names.extend(str(item["chain"]) for item in page.items)
+            cursor = page.cursor
+            if cursor is None:
+                return names
+
+    def verify(self, chain: str) -> ChainReport:
+        """Walk a chain in seq order and report every inconsistency (empty ``issues`` = intact).
+
+        Works on raw items, so a record mangled beyond the model's shape is reported, not fatal.
+        """
+        head = self.head(chain)
+        items = list(self._items(chain))
+        issues: list[AuditIssue] = []
+        by_pos: dict[int, dict[str, Any]] = {}
+        intact: list[dict[str, Any]] = []
+
+        for item in items:
+            seq = int(item["seq"])
+            pos = item.get("pos")
+            if not isinstance(pos, int) or isinstance(pos, bool):
+                issues.append(AuditIssue(kind="edited", seq=seq, detail="position field damaged"))
+                continue
+            body = {k: item.get(k, {} if k == "details" else None) for k in _HASHED_FIELDS}
+            if item.get("hash") != record_hash(body):
+                issues.append(AuditIssue(kind="edited", seq=seq, detail="content does not match its hash"))
+            else:
+                intact.append(item)
+            if pos != seq:
+                issues.append(
+                    AuditIssue(kind="reordered", seq=seq, detail=f"record written at {pos} sits at {seq}")
+                )
+            by_pos.setdefault(pos, item)
+
+        # positions the records claim; any position missing below the last one was removed
+        last_pos = max(by_pos, default=0)
+        for pos in range(1, last_pos + 1):
+            if pos not in by_pos:
+                issues.append(AuditIssue(kind="removed", seq=pos, detail="record missing"))
+
+        # each intact record must point at the hash of the record written just before it
+        for item in intact:
+            pos = item["pos"]
+            if pos == 1:
+                expected = GENESIS
+            else:
+                prev = by_pos.get(pos - 1)
+                if prev is None:
+                    continue  # reported as removed above
+                expected = prev.get("hash")
+            if item.get("prev_hash") != expected:
+                issues.append(
+                    AuditIssue(
+                        kind="removed",
+                        seq=int(item["seq"]),
+                        detail="prev_hash does not match the preceding record (replaced or removed)",
+                    )
+                )
+
+        head_seq: int | None = None
+        if head is None:
+            if items:
+                issues.append(AuditIssue(kind="truncated", seq=0, detail="head item missing"))
+        else:
+            head_seq, head_hash = int(head["head_seq"]), str(head["head_hash"])
+            if last_pos < head_seq:
+                issues.append(
+                    AuditIssue(
+                        kind="truncated",
+                        seq=last_pos + 1,
+                        detail=f"head is at {head_seq} but the last record is {last_pos}",
+                    )
+                )
+            elif last_pos > head_seq:
+                for pos in range(head_seq + 1, last_pos + 1):
+                    if pos in by_pos:
+                        issues.append(AuditIssue(kind="inserted", seq=pos, detail="record beyond the head"))
+            elif head_seq and by_pos[head_seq].get("hash") != head_hash:
+                issues.append(
+                    AuditIssue(kind="truncated", seq=head_seq, detail="last record does not match the head")
+                )
+
+        issues.sort(key=lambda i: (i.seq, i.kind))
+        return ChainReport(chain=chain, records=len(items), head_seq=head_seq, issues=issues)
+
+    def verify_all(self, service: str | None = None) -> list[ChainReport]:
+        """Verify every chain in the table (all services unless ``service`` is given)."""
+        return [self.verify(chain) for chain in self.chains(service)]

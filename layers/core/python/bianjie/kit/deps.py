@@ -1,0 +1,118 @@
+"""The composition root: builds the adapters a function uses from its environment, once per process.
+
+Handlers and the web layer ask here for ports (documents, keys, partners, tokens, audit); domain code
+receives them as arguments. Everything is lazy so a function pays only for what it touches.
+"""
+
+from __future__ import annotations
+
+import base64
+import threading
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+from bianjie.kit.config import require_env, settings
+
+T = TypeVar("T")
+_lock = threading.RLock()
+_cache: dict[str, Any] = {}
+
+
+def singleton(build: Callable[[], T]) -> Callable[[], T]:
+    @wraps(build)
+    def get() -> T:
+        key = build.__name__
+        if key not in _cache:
+            with _lock:
+                if key not in _cache:
+                    _cache[key] = build()
+        return _cache[key]
+
+    return get
+
+
+def reset() -> None:
+    """Forget every built adapter (tests change the environment between cases)."""
+    with _lock:
+        _cache.clear()
+
+
+@singleton
+def documents() -> Any:
+    cfg = settings()
+    if cfg.document_backend == "postgres":
+        from bianjie.kit.documents.postgres import PostgresDocumentStore
+
+        if not cfg.postgres_dsn:
+            raise RuntimeError("BIANJIE_DOCUMENTS=postgres needs BIANJIE_POSTGRES_DSN")
+        return PostgresDocumentStore(cfg.postgres_dsn)
+    from bianjie.kit import aws
+    from bianjie.kit.documents.dynamodb import DynamoDocumentStore
+
+    return DynamoDocumentStore(aws.client("dynamodb"))
+
+
+@singleton
+def key_port() -> Any:
+    cfg = settings()
+    if cfg.key_backend == "local":
+        from bianjie.kit.keys import LocalKeyPort
+
+        if not cfg.local_master_key_file:
+            raise RuntimeError("BIANJIE_KEYS=local needs BIANJIE_MASTER_KEY_FILE")
+        return LocalKeyPort(bytes.fromhex(Path(cfg.local_master_key_file).read_text().strip()))
+    from bianjie.kit import aws
+    from bianjie.kit.keys import KmsKeyPort
+
+    return KmsKeyPort(aws.client("kms"), require_env("BIANJIE_KMS_KEY_ID"))
+
+
+def unwrap_setting(name: str) -> bytes:
+    """A secret the deployment holds wrapped by the master key (base64), unwrapped through the key port."""
+    return key_port().unwrap(base64.b64decode(require_env(name)))
+
+
+@singleton
+def partner_registry() -> Any:
+    from bianjie.kit.partners import PartnerRegistry
+
+    return PartnerRegistry(documents(), require_env("PARTNERS_TABLE"))
+
+
+@singleton
+def partner_verifier() -> Any:
+    from bianjie.kit.signing import NonceStore, PartnerVerifier
+
+    cfg = settings()
+    nonces = NonceStore(documents(), require_env("NONCES_TABLE"), ttl=2 * cfg.clock_skew_seconds)
+    return PartnerVerifier(partner_registry(), nonces, window=cfg.clock_skew_seconds)
+
+
+@singleton
+def token_issuer() -> Any:
+    from bianjie.kit.tokens import TokenIssuer
+
+    return TokenIssuer({"k1": unwrap_setting("BIANJIE_TOKEN_SECRET")}, "k1")
+
+
+@singleton
+def field_cipher() -> Any:
+    from bianjie.kit.fieldcrypt import FieldCipher
+
+    return FieldCipher(key_port())
+
+
+@singleton
+def blind_index() -> Any:
+    from bianjie.kit.fieldcrypt import BlindIndex
+
+    return BlindIndex(unwrap_setting("BIANJIE_BLIND_INDEX_KEY"))
+
+
+@singleton
+def audit_log() -> Any:
+    from bianjie.kit.audit import AuditLog
+
+    return AuditLog(documents(), require_env("AUDIT_TABLE"))

@@ -1,0 +1,212 @@
+"""Short-lived signed tokens for patients and staff (issued by us after SSO).
+
+Compact form, like a JWT but with HMAC-SM3::
+
+    b64url(header) "." b64url(payload) "." b64url(HMAC-SM3(secret[kid], b64url(header) "." b64url(payload)))
+
+header  ``{"alg":"HS-SM3","typ":"BJT","kid":"<kid>"}``
+payload ``{"sub","kind":"patient"|"staff","roles":[...],"iat","exp","iss":"bianjie","jti",
+          "hospital"?: str, "extra"?: {...}}``  (b64url = base64url without padding)
+
+Secrets rotate by kid: issue with ``current_kid``, verify with any kid still in ``secrets``. To rotate,
+add the new kid, make it current, and drop the old kid once the longest TTL (12 h max) has passed.
+
+In a handler::
+
+    claims = issuer.verify_bearer(request.headers.get("authorization"))
+    claims.require("doctor", "radiologist")     # 403 ROLE_REQUIRED unless it holds one of them
+"""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import json
+import re
+import secrets as _secrets
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from bianjie.kit.crypto import hmac_sm3
+from bianjie.kit.errors import Forbidden, Unauthorized
+
+ISSUER = "bianjie"
+ALG = "HS-SM3"
+TYP = "BJT"
+DEFAULT_TTL = 900
+MAX_TTL = 12 * 3600
+CLOCK_LEEWAY = 60  # seconds an ``iat`` may lie in the future (clock skew between containers)
+MAX_TOKEN_CHARS = 8192
+
+Kind = Literal["patient", "staff"]
+_RESERVED_CLAIMS = frozenset({"sub", "kind", "roles", "iat", "exp", "iss", "jti"})
+_TOKEN_RE = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def b64url_decode(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+class Claims(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    sub: str = Field(min_length=1, max_length=200)
+    kind: Kind
+    roles: tuple[str, ...] = ()
+    iat: int
+    exp: int
+    iss: Literal["bianjie"] = ISSUER
+    jti: str = Field(min_length=8, max_length=64)
+    hospital: str | None = None
+    extra: dict[str, Any] = Field(default_factory=dict)
+
+    def has_role(self, *roles: str) -> bool:
+        return any(role in self.roles for role in roles)
+
+    def require(self, *roles: str) -> Claims:
+        """Return self if the token holds at least ONE of ``roles``; else 403 ROLE_REQUIRED."""
+        return require_roles(self, *roles)
+
+    def require_kind(self, *kinds: Kind) -> Claims:
+        return require_kind(self, *kinds)
+
+
+def require_roles(claims: Claims, *roles: str) -> Claims:
+    """403 ROLE_REQUIRED unless ``claims`` holds at least one of ``roles`` (any-of)."""
+    if not roles:
+        raise ValueError("name at least one role")
+    if not claims.has_role(*roles):
+        raise Forbidden(
+            f"this action needs one of the roles: {', '.join(roles)}",
+            code="ROLE_REQUIRED",
+            details={"required_any": list(roles)},
+        )
+    return claims
+
+
+def require_kind(claims: Claims, *kinds: Kind) -> Claims:
+    """403 KIND_REQUIRED unless the token is of one of ``kinds`` (a staff token on a patient route...)."""
+    if claims.kind not in kinds:
+        raise Forbidden(
+            f"this action needs a {' or '.join(kinds)} token",
+            code="KIND_REQUIRED",
+            details={"required_any": list(kinds)},
+        )
+    return claims
+
+
+def _json(obj: Mapping[str, Any]) -> bytes:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False, sort_keys=True).encode("utf-8")
+
+
+def _malformed() -> Unauthorized:
+    return Unauthorized("the token is malformed", code="TOKEN_MALFORMED")
+
+
+def _invalid() -> Unauthorized:
+    return Unauthorized("the token is not valid", code="TOKEN_INVALID")
+
+
+class TokenIssuer:
+    def __init__(
+        self,
+        secrets: Mapping[str, bytes],
+        current_kid: str,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if current_kid not in secrets:
+            raise ValueError("current_kid must be one of the secrets")
+        for kid, secret in secrets.items():
+            if not kid or len(kid) > 64:
+                raise ValueError("a kid is 1-64 characters")
+            if len(secret) < 16:
+                raise ValueError("a token secret needs at least 16 bytes (32 recommended)")
+        self._secrets = dict(secrets)
+        self._kid = current_kid
+        self._clock = clock
+
+    def __repr__(self) -> str:
+        return f"TokenIssuer(kids={sorted(self._secrets)}, current={self._kid!r})"
+
+    def issue(
+        self,
+        subject: str,
+        kind: Kind,
+        roles: list[str] | tuple[str, ...] = (),
+        ttl_seconds: int = DEFAULT_TTL,
+        **claims: Any,
+    ) -> str:
+        """A token for ``subject``. ``hospital=`` becomes a claim; other keywords go into ``extra``."""
+        if not 0 < ttl_seconds <= MAX_TTL:
+            raise ValueError(f"ttl_seconds must be in 1..{MAX_TTL}")
+        clash = _RESERVED_CLAIMS & claims.keys()
+        if clash:
+            raise ValueError(f"reserved claim names: {sorted(clash)}")
+        now = int(self._clock())
+        hospital = claims.pop("hospital", None)
+        extra = dict(claims.pop("extra", None) or {})
+        extra.update(claims)
+        payload = Claims(
+            sub=subject,
+            kind=kind,
+            roles=tuple(roles),
+            iat=now,
+            exp=now + int(ttl_seconds),
+            jti=_secrets.token_urlsafe(12),
+            hospital=hospital,
+            extra=extra,
+        ).model_dump(exclude_none=True, mode="json")
+        if not payload.get("extra"):
+            payload.pop("extra", None)
+        signing_input = (
+            b64url(_json({"alg": ALG, "typ": TYP, "kid": self._kid})) + "." + b64url(_json(payload))
+        ).encode("ascii")
+        mac = hmac_sm3(self._secrets[self._kid], signing_input)
+        return signing_input.decode("ascii") + "." + b64url(mac)
+
+    def verify(self, token: str | None) -> Claims:
+        """The claims of a valid, unexpired token; else 401 TOKEN_MISSING / MALFORMED / INVALID / EXPIRED."""
+        if not token:
+            raise Unauthorized("a token is required", code="TOKEN_MISSING")
+        if len(token) > MAX_TOKEN_CHARS or not _TOKEN_RE.fullmatch(token):
+            raise _malformed()
+        header_s, payload_s, mac_s = token.split(".")
+        try:
+            header = json.loads(b64url_decode(header_s))
+            mac = b64url_decode(mac_s)
+        except ValueError as exc:  # includes JSON and base64 errors
+            raise _malformed() from exc
+        if not isinstance(header, dict) or header.get("typ") != TYP or header.get("alg") != ALG:
+            raise _malformed()
+        secret = self._secrets.get(str(header.get("kid")))
+        if secret is None:
+            raise _invalid()  # unknown or retired kid
+        expected = hmac_sm3(secret, f"{header_s}.{payload_s}".encode("ascii"))
+        if not hmac.compare_digest(expected, mac):
+            raise _invalid()
+        try:
+            claims = Claims.model_validate(json.loads(b64url_decode(payload_s)))
+        except (ValueError, ValidationError) as exc:
+            raise _malformed() from exc
+        now = self._clock()
+        if now >= claims.exp:
+            raise Unauthorized("the token has expired", code="TOKEN_EXPIRED")
+        if claims.iat > now + CLOCK_LEEWAY or claims.exp - claims.iat > MAX_TTL:
+            raise _invalid()
+        return claims
+
+    def verify_bearer(self, authorization: str | None) -> Claims:
+        """Verify the token of an ``Authorization: Bearer <token>`` header value."""
+        if not authorization:
+            raise Unauthorized("a token is required", code="TOKEN_MISSING")
+        scheme, _, token = authorization.strip().partition(" ")
+        if scheme.lower() != "bearer":
+            raise _malformed()
+        return self.verify(token.strip())

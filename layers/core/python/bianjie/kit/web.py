@@ -1,0 +1,199 @@
+"""The HTTP edge of every service: a Chalice app with bianjie's error shape, logging and auth helpers.
+
+``ServiceApp`` differs from ``Chalice`` in three ways a handler author relies on:
+- ``current_request`` is thread-local, so one app can serve concurrent requests in the gateway;
+- every view's ``AppError`` / pydantic ``ValidationError`` / unexpected exception becomes the one JSON
+  error shape with the request id (Chalice converts view exceptions before middleware sees them,
+  so views are wrapped at registration);
+- one-line helpers: ``app.partner()`` (verify the partner signature), ``app.user(*roles)`` (verify a
+  patient or staff token), ``app.body(Model)`` (parse the JSON body).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from chalice import Chalice, Response
+from pydantic import BaseModel, ValidationError
+
+from bianjie.kit import deps
+from bianjie.kit.errors import AppError, ValidationFailed, error_body
+from bianjie.kit.logging import get_logger, log_context
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+log = get_logger("bianjie.web")
+
+_CHALICE_CODES = {
+    "BadRequestError": "BAD_REQUEST",
+    "UnauthorizedError": "UNAUTHORIZED",
+    "ForbiddenError": "FORBIDDEN",
+    "NotFoundError": "NOT_FOUND",
+    "MethodNotAllowedError": "METHOD_NOT_ALLOWED",
+    "RequestTimeoutError": "REQUEST_TIMEOUT",
+    "ConflictError": "CONFLICT",
+    "UnprocessableEntityError": "UNPROCESSABLE_ENTITY",
+    "TooManyRequestsError": "TOO_MANY_REQUESTS",
+    "UnsupportedMediaType": "UNSUPPORTED_MEDIA_TYPE",
+    "BadRequest": "BAD_REQUEST",
+    "InternalServerError": "INTERNAL",
+}
+
+
+def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        body=json.dumps(body, ensure_ascii=False, separators=(",", ":")),
+        status_code=status,
+        headers={"Content-Type": "application/json; charset=utf-8", **(headers or {})},
+    )
+
+
+def validation_details(exc: ValidationError) -> list[dict[str, Any]]:
+    # Never echo the input back: it may be patient data.
+    return [{"field": ".".join(str(p) for p in e["loc"]), "problem": e["msg"], "type": e["type"]} for e in exc.errors()]
+
+
+class ServiceApp(Chalice):
+    _local = threading.local()
+
+    def __init__(self, app_name: str, **kwargs: Any) -> None:
+        super().__init__(app_name=app_name, **kwargs)
+        self.service = app_name
+        self.register_middleware(self._http_middleware, "http")
+
+    # Chalice stores these on the app; the gateway calls one app from many threads.
+    @property  # type: ignore[override]
+    def current_request(self) -> Any:
+        return getattr(self._local, "current_request", None)
+
+    @current_request.setter
+    def current_request(self, value: Any) -> None:
+        self._local.current_request = value
+
+    @property  # type: ignore[override]
+    def lambda_context(self) -> Any:
+        return getattr(self._local, "lambda_context", None)
+
+    @lambda_context.setter
+    def lambda_context(self, value: Any) -> None:
+        self._local.lambda_context = value
+
+    # -- request facts -------------------------------------------------------------------------
+
+    @property
+    def request_id(self) -> str | None:
+        request = self.current_request
+        if request is None:
+            return None
+        return (request.context or {}).get("requestId")
+
+    @property
+    def source_ip(self) -> str:
+        request = self.current_request
+        return ((request.context or {}).get("identity") or {}).get("sourceIp") or "" if request else ""
+
+    # -- helpers for views -----------------------------------------------------------------------
+
+    def body(self, model: type[ModelT]) -> ModelT:
+        raw = self.current_request.raw_body or b""
+        if not raw:
+            raise ValidationFailed("request body is required (JSON)", code="BODY_REQUIRED")
+        try:
+            return model.model_validate_json(raw)
+        except ValidationError as exc:
+            raise ValidationFailed("request body is not valid", details=validation_details(exc)) from None
+
+    def query(self, model: type[ModelT]) -> ModelT:
+        params = self.current_request.query_params or {}
+        try:
+            return model.model_validate(dict(params))
+        except ValidationError as exc:
+            raise ValidationFailed("query parameters are not valid", details=validation_details(exc)) from None
+
+    def partner(self) -> Any:
+        """Verifies the partner signature of the current request; returns who signed it."""
+        request = self.current_request
+        event = request.to_original_event()
+        verified = deps.partner_verifier().verify(
+            method=request.method,
+            path=event["path"],  # Chalice's request.path is the route template, not the path sent
+            query=event.get("multiValueQueryStringParameters") or {},
+            headers=request.headers,
+            body=request.raw_body or b"",
+            source_ip=self.source_ip,
+        )
+        log_context(app_id=verified.app_id)
+        return verified
+
+    def user(self, *roles: str, kind: str | None = None) -> Any:
+        """Verifies the bearer token; with roles, also that the holder has one of them."""
+        from bianjie.kit.tokens import bearer_token, require_roles
+
+        claims = deps.token_issuer().verify(bearer_token(self.current_request.headers))
+        if kind is not None and claims.kind != kind:
+            raise AppError(f"this operation needs a {kind} token", code="TOKEN_KIND", status=403)
+        if roles:
+            require_roles(claims, *roles)
+        return claims
+
+    # -- wiring ----------------------------------------------------------------------------------
+
+    def route(self, path: str, **kwargs: Any) -> Callable[..., Any]:
+        register = super().route(path, **kwargs)
+
+        def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
+            register(self._guard(view))
+            return view
+
+        return decorator
+
+    def _guard(self, view: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(view)
+        def guarded(*args: Any, **kwargs: Any) -> Any:
+            try:
+                result = view(*args, **kwargs)
+            except AppError as exc:
+                if exc.status >= 500:
+                    log.error("request failed", extra={"code": exc.code})
+                return json_response(exc.status, exc.body(self.request_id), exc.headers)
+            except ValidationError as exc:
+                return json_response(400, error_body("VALIDATION_FAILED", "input is not valid", self.request_id,
+                                                     validation_details(exc)))
+            except Exception:
+                log.exception("unhandled error in view %s", view.__name__)
+                return json_response(500, error_body("INTERNAL", "an internal error occurred; quote the request id",
+                                                     self.request_id))
+            if isinstance(result, BaseModel):
+                return json_response(200, result.model_dump(mode="json"))
+            if isinstance(result, Response):
+                return result
+            return json_response(200, result)
+
+        return guarded
+
+    def _http_middleware(self, event: Any, get_response: Callable[[Any], Response]) -> Response:
+        started = time.perf_counter()
+        context = event.context or {}
+        with log_context(request_id=context.get("requestId"), function=self._function_name(),
+                         service=self.service):
+            response = get_response(event)
+            body = response.body
+            if isinstance(body, dict) and set(body) == {"Code", "Message"}:
+                # Chalice's own errors (415, 405, bad JSON) in bianjie's shape.
+                code = _CHALICE_CODES.get(str(body["Code"]), str(body["Code"]).upper())
+                response = json_response(response.status_code, error_body(code, str(body["Message"]),
+                                                                          context.get("requestId")),
+                                         {k: v for k, v in response.headers.items() if k.lower() != "content-type"})
+            log.info("handled", extra={
+                "route": context.get("resourcePath"), "method": context.get("httpMethod"),
+                "status": response.status_code, "latency_ms": round((time.perf_counter() - started) * 1000, 2),
+            })
+            return response
+
+    def _function_name(self) -> str | None:
+        ctx = self.lambda_context
+        return getattr(ctx, "function_name", None)

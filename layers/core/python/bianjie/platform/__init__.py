@@ -1,0 +1,1 @@
+"""The platform service: health, partner self-check, audit-chain verification."""

@@ -1,0 +1,28 @@
+"""What ``GET /health`` reports: the service is up, and which functions this deployment serves."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import bianjie
+
+
+def served_functions() -> list[str]:
+    # The gateway names the functions it serves; on Lambda each function serves only itself.
+    served = os.environ.get("BIANJIE_SERVED_FUNCTIONS")
+    if served:
+        return sorted(f for f in served.split(",") if f)
+    own = os.environ.get("AWS_LAMBDA_FUNCTION_NAME")
+    return [own] if own else []
+
+
+def report(context: Any = None) -> dict[str, Any]:
+    return {
+        "status": "ok",
+        "service": "bianjie",
+        "version": bianjie.__version__,
+        "stage": os.environ.get("BIANJIE_STAGE", "local"),
+        "function": getattr(context, "function_name", None),
+        "functions": served_functions(),
+    }

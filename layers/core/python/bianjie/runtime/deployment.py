@@ -1,0 +1,81 @@
+"""What a deployment of template.yaml is: physical names, ARNs and URLs keyed by logical id.
+
+The local stack writes one to ``.local/stack.json``; the gateway, the pump, the scheduler and the CLI
+read it back. On AWS the same facts come from CloudFormation; on premises from the environment.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bianjie.runtime.template import Resolver, Template
+
+ACCOUNT_ID = "123456789012"  # moto's default account
+
+
+@dataclass
+class Deployment:
+    stack_name: str
+    region: str
+    aws_endpoint_url: str | None
+    gateway_url: str | None = None
+    parameters: dict[str, Any] = field(default_factory=dict)
+    resources: dict[str, dict[str, Any]] = field(default_factory=dict)  # logical id -> {type, ref, attrs}
+
+    def ref(self, logical_id: str) -> Any:
+        return self.resources[logical_id]["ref"]
+
+    def resolver(self) -> Resolver:
+        refs: dict[str, Any] = {
+            "AWS::Region": self.region,
+            "AWS::AccountId": ACCOUNT_ID,
+            "AWS::StackName": self.stack_name,
+            "AWS::Partition": "aws-cn" if self.region.startswith("cn-") else "aws",
+            "AWS::URLSuffix": "amazonaws.com.cn" if self.region.startswith("cn-") else "amazonaws.com",
+            "AWS::NoValue": None,
+        }
+        refs.update(self.parameters)
+        attrs: dict[tuple[str, str], Any] = {}
+        for logical_id, info in self.resources.items():
+            refs[logical_id] = info["ref"]
+            for attr, value in info.get("attrs", {}).items():
+                attrs[(logical_id, attr)] = value
+        return Resolver(refs, attrs)
+
+    def function_environment(self, template: Template) -> dict[str, str]:
+        """The union of every function's resolved environment (the local stack runs them in one process).
+
+        Two functions giving one variable different values cannot share a process; that is a template
+        error here, reported with both names.
+        """
+        resolver = self.resolver()
+        merged: dict[str, str] = {}
+        owner: dict[str, str] = {}
+        for fn in template.functions:
+            for name, raw in fn.environment.items():
+                value = resolver.resolve(raw)
+                if value is None:
+                    continue
+                value = str(value)
+                if name in merged and merged[name] != value:
+                    raise ValueError(
+                        f"environment variable {name} differs between {owner[name]} and {fn.logical_id}"
+                    )
+                merged[name], owner[name] = value, fn.logical_id
+        return merged
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.to_json(), indent=2, ensure_ascii=False), encoding="utf-8")
+        tmp.replace(path)
+
+    @classmethod
+    def load(cls, path: Path) -> Deployment:
+        return cls(**json.loads(path.read_text(encoding="utf-8")))

@@ -1,0 +1,188 @@
+"""The HTTP gateway: serves every ``Api`` event of template.yaml as API Gateway (REST, payload v1) would.
+
+It is an ASGI application (served by uvicorn): requests are parsed on the event loop, and each
+handler runs on a thread pool, because Lambda handlers are synchronous. One gateway serves all
+functions in the local stack, or a single function in an on-premises container.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import json
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from bianjie.kit.errors import error_body
+from bianjie.runtime.apigw import Route, build_event, response_parts
+from bianjie.runtime.invoke import Function
+
+log = logging.getLogger("bianjie.gateway")
+
+MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
+LocalHandler = Callable[[dict[str, Any], bytes], Awaitable[tuple[int, dict[str, Any]]]]
+
+
+class Gateway:
+    def __init__(
+        self,
+        functions: Iterable[Function],
+        *,
+        stage: str = "local",
+        cors: dict[str, Any] | None = None,
+        trusted_proxies: Iterable[str] = (),
+        max_workers: int = 64,
+        local_routes: dict[tuple[str, str], LocalHandler] | None = None,
+    ) -> None:
+        self.functions = {f.spec.logical_id: f for f in functions}
+        self.routes: list[Route] = []
+        for fn in self.functions.values():
+            for event in fn.spec.api_events():
+                self.routes.append(Route.compile(event.method, event.path, fn.spec.logical_id))
+        self.routes.sort(key=lambda r: r.specificity, reverse=True)
+        self.stage = stage
+        self.cors = cors
+        self.trusted_proxies = [ipaddress.ip_network(c) for c in trusted_proxies]
+        self.pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="fn")
+        self.local_routes = local_routes or {}
+
+    # -- routing ----------------------------------------------------------------------------------
+
+    def match(self, method: str, path: str) -> tuple[Route | None, dict[str, str], list[str]]:
+        allowed: list[str] = []
+        for route in self.routes:
+            params = route.match(path)
+            if params is None:
+                continue
+            if route.method in (method, "ANY"):
+                return route, params, allowed
+            allowed.append(route.method)
+        return None, {}, allowed
+
+    def source_ip(self, scope: dict[str, Any], headers: list[tuple[str, str]]) -> str:
+        peer = (scope.get("client") or ("127.0.0.1", 0))[0]
+        if self.trusted_proxies and any(ipaddress.ip_address(peer) in n for n in self.trusted_proxies):
+            forwarded = next((v for k, v in headers if k.lower() == "x-forwarded-for"), None)
+            if forwarded:
+                return forwarded.split(",")[0].strip()
+        return peer
+
+    # -- ASGI -------------------------------------------------------------------------------------
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    self.pool.shutdown(wait=False, cancel_futures=True)
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        if scope["type"] != "http":
+            return
+        started = time.perf_counter()
+        request_id = str(uuid.uuid4())
+        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
+        method = scope["method"].upper()
+        path = scope["path"]
+        status, out_headers, body, label = await self._handle(scope, receive, headers, method, path, request_id)
+        out_headers.append(("X-Request-Id", request_id))
+        await send({
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in out_headers],
+        })
+        await send({"type": "http.response.body", "body": body})
+        # The route template, never the raw path: paths may carry bearer keys (film links).
+        log.info(json.dumps({
+            "msg": "request", "method": method, "route": label, "status": status,
+            "latency_ms": round((time.perf_counter() - started) * 1000, 2), "request_id": request_id,
+        }))
+
+    async def _read_body(self, receive: Any) -> bytes | None:
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return b"".join(chunks)
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > MAX_BODY_BYTES:
+                return None
+            chunks.append(chunk)
+            if not message.get("more_body"):
+                return b"".join(chunks)
+
+    @staticmethod
+    def _json(status: int, payload: dict[str, Any], extra: list[tuple[str, str]] | None = None,
+              ) -> tuple[int, list[tuple[str, str]], bytes]:
+        headers = [("Content-Type", "application/json")] + (extra or [])
+        return status, headers, json.dumps(payload, ensure_ascii=False).encode("utf-8")
+
+    def _cors_headers(self) -> list[tuple[str, str]]:
+        if not self.cors:
+            return []
+        return [
+            ("Access-Control-Allow-Origin", str(self.cors.get("AllowOrigin", "*")).strip("'")),
+            ("Access-Control-Allow-Methods", str(self.cors.get("AllowMethods", "*")).strip("'")),
+            ("Access-Control-Allow-Headers", str(self.cors.get("AllowHeaders", "*")).strip("'")),
+            ("Access-Control-Max-Age", str(self.cors.get("MaxAge", 600)).strip("'")),
+        ]
+
+    async def _handle(
+        self, scope: dict[str, Any], receive: Any, headers: list[tuple[str, str]], method: str, path: str,
+        request_id: str,
+    ) -> tuple[int, list[tuple[str, str]], bytes, str]:
+        body = await self._read_body(receive)
+        if body is None:
+            return (*self._json(413, error_body("PAYLOAD_TOO_LARGE", "request body exceeds 10 MB", request_id)),
+                    "-")
+        local = self.local_routes.get((method, path))
+        if local is not None:
+            status, payload = await local(scope, body)
+            return (*self._json(status, payload), path)
+        route, params, allowed = self.match(method, path)
+        if route is None:
+            if method == "OPTIONS" and allowed and self.cors:
+                return 204, self._cors_headers(), b"", "OPTIONS"
+            if allowed:
+                return (*self._json(405, error_body(
+                    "METHOD_NOT_ALLOWED", f"{method} is not allowed here; allowed: {', '.join(sorted(set(allowed)))}",
+                    request_id), [("Allow", ", ".join(sorted(set(allowed))))]), "-")
+            return (*self._json(404, error_body("ROUTE_NOT_FOUND", f"no function serves {method} {path}",
+                                                 request_id)), "-")
+        event = build_event(
+            method=method, path=path, raw_query=scope.get("query_string", b"").decode("latin-1"),
+            headers=headers, body=body, source_ip=self.source_ip(scope, headers), route=route,
+            path_params=params, stage=self.stage, request_id=request_id,
+        )
+        fn = self.functions[route.function_id]
+        label = f"{route.method} {route.resource} -> {route.function_id}"
+        loop = asyncio.get_running_loop()
+        try:
+            result = await loop.run_in_executor(self.pool, fn.invoke, event, request_id)
+            status, out_headers, raw = response_parts(result)
+        except Exception:
+            log.exception("function %s failed", route.function_id)
+            return (*self._json(502, error_body("FUNCTION_ERROR", "the function failed; see its log", request_id)),
+                    label)
+        if self.cors and not any(k.lower() == "access-control-allow-origin" for k, _ in out_headers):
+            out_headers += self._cors_headers()[:1]
+        return status, out_headers, raw, label
+
+
+def serve(gateway: Gateway, host: str, port: int, *, log_level: str = "warning") -> Any:
+    """Builds a uvicorn server for the gateway (call ``.run()`` or run it in a thread)."""
+    import uvicorn
+
+    config = uvicorn.Config(
+        gateway, host=host, port=port, log_level=log_level, access_log=False, lifespan="on",
+        backlog=2048, timeout_keep_alive=30, http="httptools",
+    )
+    return uvicorn.Server(config)

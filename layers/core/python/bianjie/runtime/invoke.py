@@ -1,0 +1,100 @@
+"""Loading a function's handler the way Lambda does, and invoking it with a Lambda-shaped context.
+
+Every function's entry module is called ``app.py``, so modules are loaded by file path under a
+unique name; functions that share a ``CodeUri`` and module share one loaded module (and so one
+Chalice app), as warm Lambda containers of one function would.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bianjie.runtime.deployment import ACCOUNT_ID
+from bianjie.runtime.template import FunctionSpec
+
+_modules: dict[Path, Any] = {}
+_lock = threading.Lock()
+
+
+def load_module(path: Path) -> Any:
+    path = path.resolve()
+    with _lock:
+        if path in _modules:
+            return _modules[path]
+        digest = hashlib.sha1(str(path).encode()).hexdigest()[:10]
+        name = f"bianjie_fn_{path.parent.name}_{path.stem}_{digest}"
+        spec = importlib.util.spec_from_file_location(name, path)
+        if spec is None or spec.loader is None:
+            raise ImportError(f"cannot load {path}")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+        _modules[path] = module
+        return module
+
+
+def load_handler(fn: FunctionSpec) -> Any:
+    module = load_module(fn.module_path)
+    handler = module
+    for part in fn.attribute.split("."):
+        handler = getattr(handler, part)
+    if not callable(handler):
+        raise TypeError(f"{fn.logical_id}: handler {fn.handler} is not callable")
+    return handler
+
+
+@dataclass
+class LambdaContext:
+    """The attributes of AWS's LambdaContext that handlers and Chalice use."""
+
+    function_name: str
+    memory_limit_in_mb: int
+    timeout_seconds: int
+    region: str
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    function_version: str = "$LATEST"
+    _deadline: float = 0.0
+
+    def __post_init__(self) -> None:
+        self._deadline = time.monotonic() + self.timeout_seconds
+        self.invoked_function_arn = f"arn:aws:lambda:{self.region}:{ACCOUNT_ID}:function:{self.function_name}"
+        self.log_group_name = f"/aws/lambda/{self.function_name}"
+        self.log_stream_name = f"local/{self.aws_request_id}"
+        self.identity = None
+        self.client_context = None
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+class Function:
+    """One declared function, ready to invoke."""
+
+    def __init__(self, spec: FunctionSpec, region: str, physical_name: str | None = None) -> None:
+        self.spec = spec
+        self.region = region
+        self.name = physical_name or spec.logical_id
+        self._handler: Any = None
+
+    @property
+    def handler(self) -> Any:
+        if self._handler is None:
+            self._handler = load_handler(self.spec)
+        return self._handler
+
+    def context(self, request_id: str | None = None) -> LambdaContext:
+        ctx = LambdaContext(self.name, self.spec.memory, self.spec.timeout, self.region)
+        if request_id:
+            ctx.aws_request_id = request_id
+        return ctx
+
+    def invoke(self, event: dict[str, Any], request_id: str | None = None) -> Any:
+        return self.handler(event, self.context(request_id))

@@ -1,0 +1,258 @@
+"""The local stack behind ``make run``: moto on loopback, every resource, demo data, gateway, pump, scheduler.
+
+One process serves all functions; moto's server runs beside it as a child process so the two do not
+share a GIL. Everything listens on 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+from bianjie.kit.config import LOCAL_AWS_PORT, LOCAL_GATEWAY_PORT, LOCAL_REGION
+from bianjie.runtime.deployment import Deployment
+from bianjie.runtime.gateway import Gateway, serve
+from bianjie.runtime.invoke import Function
+from bianjie.runtime.provision import Provisioner
+from bianjie.runtime.pump import EventPump
+from bianjie.runtime.scheduler import Scheduler
+from bianjie.runtime.template import Template, load_template
+
+log = logging.getLogger("bianjie.stack")
+
+FAKE_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "local",
+    "AWS_SECRET_ACCESS_KEY": "local",
+    "AWS_SESSION_TOKEN": "local",
+}
+
+
+@dataclass
+class StackOptions:
+    root: Path
+    template: Path
+    host: str = "127.0.0.1"
+    port: int = LOCAL_GATEWAY_PORT
+    aws_port: int = LOCAL_AWS_PORT
+    region: str = LOCAL_REGION
+    stack_name: str = "bianjie"
+    seed: bool = True
+    retry_delay: int | None = None
+    state_dir: Path | None = None
+
+    @classmethod
+    def from_env(cls, root: Path, template: Path | None = None) -> StackOptions:
+        retry = os.environ.get("BIANJIE_RETRY_DELAY")
+        state = os.environ.get("BIANJIE_STATE_DIR")
+        return cls(
+            root=root,
+            template=template or root / "template.yaml",
+            port=int(os.environ.get("BIANJIE_PORT", LOCAL_GATEWAY_PORT)),
+            aws_port=int(os.environ.get("BIANJIE_AWS_PORT", LOCAL_AWS_PORT)),
+            region=os.environ.get("BIANJIE_REGION", LOCAL_REGION),
+            retry_delay=int(retry) if retry else None,
+            state_dir=Path(state) if state else None,
+        )
+
+    @property
+    def local_dir(self) -> Path:
+        return self.state_dir or self.root / ".local"
+
+
+def port_free(host: str, port: int) -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def wait_http(url: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=1):
+                return
+        except Exception:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{url} did not answer within {timeout:.0f}s") from None
+            time.sleep(0.1)
+
+
+def start_moto(host: str, port: int) -> subprocess.Popen[bytes]:
+    if not port_free(host, port):
+        raise SystemExit(f"port {port} on {host} is taken; set BIANJIE_AWS_PORT to another port")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", host, "-p", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    wait_http(f"http://{host}:{port}/moto-api/data.json", 30)
+    return proc
+
+
+def init_wrapped_secrets(deployment: Deployment, template: Template, session: Any) -> None:
+    """Token secret and blind-index key, wrapped by the master key, passed as template parameters."""
+    key_id = next(
+        (info["ref"] for info in deployment.resources.values() if info["type"] == "AWS::KMS::Key"), None
+    )
+    if key_id is None:
+        return
+    kms = session.client("kms", endpoint_url=deployment.aws_endpoint_url)
+    for parameter in ("TokenSecretWrapped", "BlindIndexKeyWrapped"):
+        if parameter in template.body.get("Parameters", {}) and not deployment.parameters.get(parameter):
+            wrapped = kms.generate_data_key_without_plaintext(KeyId=key_id, NumberOfBytes=32)["CiphertextBlob"]
+            deployment.parameters[parameter] = base64.b64encode(wrapped).decode()
+
+
+class LocalStack:
+    def __init__(self, options: StackOptions) -> None:
+        self.options = options
+        self.template = load_template(options.template)
+        self.moto: subprocess.Popen[bytes] | None = None
+        self.deployment: Deployment | None = None
+        self.functions: list[Function] = []
+        self.pump: EventPump | None = None
+        self.scheduler: Scheduler | None = None
+        self.server: Any = None
+
+    @property
+    def aws_url(self) -> str:
+        return f"http://{self.options.host}:{self.options.aws_port}"
+
+    @property
+    def gateway_url(self) -> str:
+        return f"http://{self.options.host}:{self.options.port}"
+
+    def start(self) -> None:
+        opts = self.options
+        if not port_free(opts.host, opts.port):
+            raise SystemExit(f"port {opts.port} on {opts.host} is taken; set BIANJIE_PORT to another port")
+        for name, value in FAKE_CREDENTIALS.items():
+            os.environ.setdefault(name, value)
+        os.environ.update({
+            "AWS_REGION": opts.region, "AWS_DEFAULT_REGION": opts.region,
+            "BIANJIE_AWS_ENDPOINT_URL": self.aws_url,
+        })
+        self.moto = start_moto(opts.host, opts.aws_port)
+        import boto3
+
+        session = boto3.session.Session(region_name=opts.region)
+        deployment = Deployment(opts.stack_name, opts.region, self.aws_url, self.gateway_url,
+                                parameters=self.template.parameter_defaults())
+        Provisioner(self.template, deployment, session).provision()
+        init_wrapped_secrets(deployment, self.template, session)
+        self.deployment = deployment
+        env = deployment.function_environment(self.template)
+        env["BIANJIE_SERVED_FUNCTIONS"] = ",".join(f.logical_id for f in self.template.functions)
+        os.environ.update(env)
+        from bianjie.kit import aws, deps
+        from bianjie.kit.config import reset_settings
+
+        reset_settings()
+        aws.reset_clients()
+        deps.reset()
+        self.functions = [Function(spec, opts.region, deployment.ref(spec.logical_id))
+                          for spec in self.template.functions]
+        for fn in self.functions:
+            fn.handler  # noqa: B018 - import every handler now: a broken one should stop the stack at start
+        if opts.seed:
+            from bianjie.runtime.seed import seed_demo_data
+
+            seed_demo_data(self)
+        deployment.save(opts.local_dir / "stack.json")
+        self.pump = EventPump(self.functions, deployment, aws.client("sqs"), retry_delay=opts.retry_delay)
+        self.scheduler = Scheduler(self.functions, opts.region)
+        gateway = Gateway(self.functions, stage=str(deployment.parameters.get("Stage", "local")),
+                          cors=((self.template.body.get("Globals") or {}).get("Api") or {}).get("Cors"),
+                          local_routes={("GET", "/_local/status"): self._status,
+                                        ("POST", "/_local/fire"): self._fire})
+        self.server = serve(gateway, opts.host, opts.port)
+        self.pump.start()
+        self.scheduler.start()
+
+    async def _status(self, scope: dict[str, Any], body: bytes) -> tuple[int, dict[str, Any]]:
+        assert self.pump and self.scheduler
+        return 200, {
+            "pump": {label: vars(stats) for label, stats in self.pump.stats.items()},
+            "schedules": [
+                {"name": j.name, "expression": j.event.expression, "next_run": j.next_run.isoformat(),
+                 "runs": j.runs, "failures": j.failures,
+                 "last_run": j.last_run.isoformat() if j.last_run else None}
+                for j in self.scheduler.jobs
+            ],
+        }
+
+    async def _fire(self, scope: dict[str, Any], body: bytes) -> tuple[int, dict[str, Any]]:
+        assert self.scheduler
+        name = (parse_qs(scope.get("query_string", b"").decode()).get("name") or [""])[0]
+        try:
+            job = self.scheduler.job(name)
+        except KeyError as exc:
+            return 404, {"error": {"code": "SCHEDULE_NOT_FOUND", "message": str(exc), "request_id": None}}
+        fired = await asyncio.get_running_loop().run_in_executor(None, self.scheduler.fire, job)
+        return 200, {"schedule": job.name, "fired": fired, "runs": job.runs, "failures": job.failures}
+
+    def banner(self) -> str:
+        assert self.deployment
+        lines = [
+            "bianjie local stack is up",
+            f"  gateway      {self.gateway_url}   (try {self.gateway_url}/health)",
+            f"  AWS (moto)   {self.aws_url}   region {self.options.region}",
+            f"  state        {self.options.local_dir / 'stack.json'}",
+            f"  functions    {len(self.functions)}; schedules {len(self.scheduler.jobs) if self.scheduler else 0}; "
+            f"event sources {len(self.pump.sources) if self.pump else 0}",
+        ]
+        partners = sorted((self.options.local_dir / "partners").glob("*.json"))
+        for path in partners:
+            lines.append(f"  partner      {json.loads(path.read_text())['app_id']}  ({path})")
+        for url in getattr(self, "demo_urls", []):
+            lines.append(f"  open         {url}")
+        lines.append("  signed call  .venv/bin/bianjie request GET /partners/me --app demo-hospital")
+        lines.append("Ctrl-C stops it.")
+        return "\n".join(lines)
+
+    def run_forever(self) -> None:
+        assert self.server
+        print(self.banner(), flush=True)
+        try:
+            self.server.run()
+        finally:
+            self.stop()
+
+    def run_in_thread(self) -> threading.Thread:
+        assert self.server
+        self.server.config.install_signal_handlers = False  # type: ignore[attr-defined]
+        thread = threading.Thread(target=self.server.run, name="gateway", daemon=True)
+        thread.start()
+        wait_http(f"{self.gateway_url}/_local/status", 30)
+        return thread
+
+    def stop(self) -> None:
+        if self.scheduler:
+            self.scheduler.stop()
+        if self.pump:
+            self.pump.stop()
+        if self.server:
+            self.server.should_exit = True
+        if self.moto and self.moto.poll() is None:
+            self.moto.send_signal(signal.SIGTERM)
+            try:
+                self.moto.wait(5)
+            except subprocess.TimeoutExpired:
+                self.moto.kill()
