@@ -24,4 +24,4 @@ def get_partner_me() -> dict[str, Any]:
 
 @app.lambda_function(name="verify_audit_chains")
 def verify_audit_chains(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return audit_sweep.verify_previous_day(deps.audit_log(), event.get("time"))
+    return audit_sweep.verify_previous_day(deps.audit_log("platform"), event.get("time"))

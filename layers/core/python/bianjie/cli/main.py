@@ -159,7 +159,14 @@ def cmd_partner_list(args: argparse.Namespace) -> int:
     use_deployment(args)
     from bianjie.kit import deps
 
-    for partner in deps.partner_registry().list_all():
+    registry = deps.partner_registry()
+    partners, cursor = [], None
+    while True:
+        page = registry.list(limit=100, cursor=cursor)
+        partners.extend(page.items)
+        if not (cursor := page.cursor):
+            break
+    for partner in partners:
         serials = ",".join(f"{s}:{k.status}" for s, k in partner.keys.items())
         print(f"{partner.app_id}\t{partner.status}\tkeys={serials}\tcidrs={','.join(partner.allowed_cidrs)}\t"
               f"{partner.name}")

@@ -131,6 +131,20 @@ class ChainReport(BaseModel):
         return not self.issues
 
 
+def jsonlike(value: Any) -> Any:
+    """The value as every document store gives it back (integral floats become ints, tuples lists),
+    so the hash computed at write time is the one recomputed at verification."""
+    if value is None or isinstance(value, bool | str | int):
+        return value
+    if isinstance(value, float):
+        return int(value) if value.is_integer() else value
+    if isinstance(value, Mapping):
+        return {str(k): jsonlike(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonlike(v) for v in value]
+    return str(value)
+
+
 def canonical_json(value: Any) -> bytes:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
@@ -212,7 +226,7 @@ class AuditLog:
             "source_ip": source_ip,
             "request_id": request_id,
             "outcome": outcome,
-            "details": redact(dict(details or {})),
+            "details": jsonlike(redact(dict(details or {}))),
         }
         delay = 0.005
         for _ in range(self._max_attempts):

@@ -111,8 +111,12 @@ def blind_index() -> Any:
     return BlindIndex(unwrap_setting("BIANJIE_BLIND_INDEX_KEY"))
 
 
-@singleton
-def audit_log() -> Any:
-    from bianjie.kit.audit import AuditLog
+def audit_log(service: str) -> Any:
+    """The audit log as ``service`` writes it (each service appends to its own daily chains)."""
+    key = f"audit_log:{service}"
+    if key not in _cache:
+        from bianjie.kit.audit import AuditLog
 
-    return AuditLog(documents(), require_env("AUDIT_TABLE"))
+        with _lock:
+            _cache.setdefault(key, AuditLog(documents(), require_env("AUDIT_TABLE"), service=service))
+    return _cache[key]

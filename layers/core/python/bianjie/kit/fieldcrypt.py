@@ -68,11 +68,7 @@ class FieldCipher:
     def _data_key(self) -> DataKey:
         with self._lock:
             now = self._clock()
-            if (
-                self._dek is None
-                or self._dek_uses >= self._max_uses
-                or now - self._dek_born >= self._max_age
-            ):
+            if self._dek is None or self._dek_uses >= self._max_uses or now - self._dek_born >= self._max_age:
                 self._dek = self._keys.generate_data_key()
                 self._dek_uses = 0
                 self._dek_born = now

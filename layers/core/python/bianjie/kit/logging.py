@@ -31,6 +31,7 @@ import time
 import traceback
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import Any, TextIO
 
 REDACTED = "[redacted]"
@@ -130,7 +131,8 @@ def redact(value: Any, _depth: int = 0) -> Any:
         return REDACTED
     if isinstance(value, Mapping):
         return {
-            str(k): (REDACTED if is_sensitive_key(str(k)) else redact(v, _depth + 1)) for k, v in value.items()
+            str(k): (REDACTED if is_sensitive_key(str(k)) else redact(v, _depth + 1))
+            for k, v in value.items()
         }
     if isinstance(value, list | tuple | set | frozenset):
         return [redact(v, _depth + 1) for v in value]
@@ -146,7 +148,10 @@ def redact(value: Any, _depth: int = 0) -> Any:
 
 # ---------------------------------------------------------------- invocation context
 
-_CONTEXT: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar("bianjie_log_context", default={})
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+_CONTEXT: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar(
+    "bianjie_log_context", default=_EMPTY
+)
 CONTEXT_FIELDS = ("request_id", "function", "app_id")
 
 
@@ -162,19 +167,26 @@ def update_context(**fields: Any) -> None:
 
 
 def clear_context() -> None:
-    _CONTEXT.set({})
+    _CONTEXT.set(_EMPTY)
 
 
-@contextlib.contextmanager
-def log_context(**fields: Any) -> Iterator[None]:
-    """Set context fields for the duration of a block (one invocation); restores the previous ones."""
-    merged = dict(_CONTEXT.get())
-    merged.update({k: v for k, v in fields.items() if v is not None})
-    token = _CONTEXT.set(merged)
-    try:
-        yield
-    finally:
-        _CONTEXT.reset(token)
+class log_context:  # lower-case: callers use it like a function
+    """Set context fields now; used as ``with log_context(...)``, restores the previous ones on exit.
+
+    Called without ``with`` it behaves like ``update_context``: the fields last until an enclosing
+    ``with log_context(...)`` (the per-invocation one) exits.
+    """
+
+    def __init__(self, **fields: Any) -> None:
+        merged = dict(_CONTEXT.get())
+        merged.update({k: v for k, v in fields.items() if v is not None})
+        self._token = _CONTEXT.set(merged)
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        _CONTEXT.reset(self._token)
 
 
 # ---------------------------------------------------------------- formatter and handler
@@ -229,7 +241,9 @@ class StdoutHandler(logging.Handler):
 _configured = False
 
 
-def configure_logging(level: str | int | None = None, stream: TextIO | None = None, force: bool = False) -> None:
+def configure_logging(
+    level: str | int | None = None, stream: TextIO | None = None, force: bool = False
+) -> None:
     """Install the JSON handler on the root logger (idempotent).
 
     Lambda's Python runtime pre-installs a plain-text handler on the root logger; we replace it so

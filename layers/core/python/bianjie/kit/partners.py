@@ -23,7 +23,7 @@ import ipaddress
 import re
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -188,7 +188,7 @@ class PartnerRegistry:
         return partner
 
     def lookup(self, app_id: str) -> Partner | None:
-        """Cached ``get`` (unknown app ids are cached too, so a flood of made-up ids costs one read each per TTL)."""
+        """Cached ``get``; unknown ids are cached too, so made-up ids cost one read per id per TTL."""
         now = self._monotonic()
         with self._lock:
             hit = self._cache.get(app_id)
@@ -220,6 +220,15 @@ class PartnerRegistry:
                 items.append(_from_item(full))
         return PartnerPage(items=items, cursor=page.cursor)
 
+    def list_all(self, page_size: int = 100) -> Iterator[Partner]:
+        cursor: str | None = None
+        while True:
+            page = self.list(limit=page_size, cursor=cursor)
+            yield from page.items
+            cursor = page.cursor
+            if cursor is None:
+                return
+
     # ------------------------------------------------------------ writes
 
     def add(
@@ -229,8 +238,8 @@ class PartnerRegistry:
         public_key: str | Sm2PublicKey,
         cidrs: Sequence[str],
         settings: dict[str, Any] | None = None,
-    ) -> Partner:
-        """Register a partner with key serial "1". 409 APP_EXISTS if the app id is taken."""
+    ) -> str:
+        """Register a partner; returns its first key serial, "1". 409 APP_EXISTS if the id is taken."""
         if not APP_ID_RE.fullmatch(app_id):
             raise ValidationFailed(
                 "app_id: 1-64 of [A-Za-z0-9_.-], starting with a letter or digit", code="APP_ID_INVALID"
@@ -251,7 +260,7 @@ class PartnerRegistry:
         except ConditionFailed as exc:
             raise Conflict(f"partner {app_id!r} already exists", code="APP_EXISTS") from exc
         self.invalidate(app_id)
-        return partner
+        return "1"
 
     def disable(self, app_id: str) -> Partner:
         return self._update(app_id, lambda p, now: {"status": "disabled"})

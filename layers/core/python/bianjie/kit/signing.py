@@ -399,4 +399,3 @@ def iter_reason_codes() -> Iterable[tuple[str, int]]:
         ("SIGNATURE_INVALID", 401),
         ("NONCE_REPLAYED", 401),
     )
-

@@ -13,7 +13,7 @@ add the new kid, make it current, and drop the old kid once the longest TTL (12 
 
 In a handler::
 
-    claims = issuer.verify_bearer(request.headers.get("authorization"))
+    claims = issuer.verify(bearer_token(request.headers))
     claims.require("doctor", "radiologist")     # 403 ROLE_REQUIRED unless it holds one of them
 """
 
@@ -114,6 +114,21 @@ def _invalid() -> Unauthorized:
     return Unauthorized("the token is not valid", code="TOKEN_INVALID")
 
 
+def bearer_token(headers: Mapping[str, str] | None) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header (any header-name case), else None."""
+    if not headers:
+        return None
+    value = headers.get("authorization") or headers.get("Authorization")
+    if value is None:
+        value = next((v for k, v in headers.items() if k.lower() == "authorization"), None)
+    if not value:
+        return None
+    scheme, _, token = value.strip().partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return token.strip() or None
+
+
 class TokenIssuer:
     def __init__(
         self,
@@ -202,11 +217,6 @@ class TokenIssuer:
             raise _invalid()
         return claims
 
-    def verify_bearer(self, authorization: str | None) -> Claims:
-        """Verify the token of an ``Authorization: Bearer <token>`` header value."""
-        if not authorization:
-            raise Unauthorized("a token is required", code="TOKEN_MISSING")
-        scheme, _, token = authorization.strip().partition(" ")
-        if scheme.lower() != "bearer":
-            raise _malformed()
-        return self.verify(token.strip())
+    def verify_headers(self, headers: Mapping[str, str] | None) -> Claims:
+        """Verify the bearer token of a request's headers (TOKEN_MISSING without one)."""
+        return self.verify(bearer_token(headers))
