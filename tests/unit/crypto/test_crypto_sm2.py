@@ -5,19 +5,19 @@ from __future__ import annotations
 import gmssl.func
 import gmssl.sm2
 import pytest
-from tongsuopy.crypto import hashes as tongsuo_hashes
-from tongsuopy.crypto.asymciphers import ec
-
 from bianjie.kit.crypto import (
     DEFAULT_SM2_USER_ID,
     CryptoError,
     Sm2PrivateKey,
     Sm2PublicKey,
+    asn1,
     backend,
     sig_from_raw,
     sig_to_raw,
+    sm2_curve,
 )
-from bianjie.kit.crypto import asn1, sm2_curve
+from tongsuopy.crypto import hashes as tongsuo_hashes
+from tongsuopy.crypto.asymciphers import ec
 
 BACKENDS = ["openssl", "gmssl"]
 PAIRS = [(a, b) for a in BACKENDS for b in BACKENDS]
@@ -96,6 +96,8 @@ def test_wrong_message_or_key_fails(be, key: Sm2PrivateKey) -> None:
 def _bad_signatures(good: bytes) -> dict[str, bytes]:
     r, s = asn1.decode_signature(good)
     n = sm2_curve.N
+    # A needless 0x00 in front of r, with both lengths adjusted: valid BER, invalid DER.
+    padded = b"\x30" + bytes([good[1] + 1]) + b"\x02" + bytes([good[3] + 1]) + b"\x00" + good[4:]
     return {
         "flipped-r": asn1.encode_signature(r ^ 1, s),
         "flipped-s": asn1.encode_signature(r, s ^ 1),
@@ -110,7 +112,7 @@ def _bad_signatures(good: bytes) -> dict[str, bytes]:
         "truncated": good[:-1],
         "trailing": good + b"\x00",
         "long-form-length": b"\x30\x81" + good[1:],
-        "padded-integer": b"\x30" + bytes([good[1] + 1]) + b"\x02" + bytes([good[3] + 1]) + b"\x00" + good[4:],
+        "padded-integer": padded,
         "negative-r": b"\x30\x06\x02\x01\x80\x02\x01\x01",
     }
 
@@ -151,7 +153,8 @@ def test_user_id_too_long_is_rejected(be, key: Sm2PrivateKey) -> None:
 
 def _tampered(ciphertext: bytes) -> dict[str, bytes]:
     x = int.from_bytes(ciphertext[1:33], "big")
-    off_curve = ciphertext[:1] + ciphertext[1:33] + ((sm2_curve.P - 1) ^ x).to_bytes(32, "big") + ciphertext[65:]
+    other_y = ((sm2_curve.P - 1) ^ x).to_bytes(32, "big")
+    off_curve = ciphertext[:33] + other_y + ciphertext[65:]
     return {
         "c2": ciphertext[:-1] + bytes([ciphertext[-1] ^ 1]),
         "c3": ciphertext[:70] + bytes([ciphertext[70] ^ 1]) + ciphertext[71:],
@@ -219,7 +222,8 @@ def test_gmssl_constructor_really_mangles_such_keys() -> None:
     """Documents why the wrapper resets ``public_key`` (if a gmssl release fixes this, fine)."""
     special = _key_whose_x_hex_starts_with("04")
     xy = special.public_key.to_hex()[2:]
-    assert gmssl.sm2.CryptSM2(private_key="", public_key=xy).public_key != xy
+    if gmssl.sm2.CryptSM2(private_key="", public_key=xy).public_key == xy:
+        pytest.skip("this gmssl release no longer mangles public keys")
 
 
 def test_gmssl_never_draws_its_own_nonces(monkeypatch: pytest.MonkeyPatch, key: Sm2PrivateKey) -> None:
@@ -239,7 +243,8 @@ def test_gmssl_raw_decrypt_would_accept_tampering(key: Sm2PrivateKey) -> None:
     ciphertext = backend("openssl").sm2_encrypt(key.public_key, b"amount=100")
     forged = ciphertext[:65] + bytes(32) + ciphertext[97:]
     raw = gmssl.sm2.CryptSM2(private_key=key.to_hex(), public_key=key.public_key.to_hex()[2:], mode=1)
-    assert raw.decrypt(forged[1:]) == b"amount=100"
+    if raw.decrypt(forged[1:]) != b"amount=100":
+        pytest.skip("this gmssl release checks C3 itself")
     with pytest.raises(CryptoError):
         backend("gmssl").sm2_decrypt(key, forged)
 

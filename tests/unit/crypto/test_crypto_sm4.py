@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from bianjie.kit.crypto import CryptoError, backend
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from bianjie.kit.crypto import CryptoError, backend
 
 BACKENDS = ["openssl", "gmssl"]
 

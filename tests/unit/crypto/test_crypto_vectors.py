@@ -26,9 +26,15 @@ Where each vector comes from:
 from __future__ import annotations
 
 import pytest
-
-from bianjie.kit.crypto import DEFAULT_SM2_USER_ID, Sm2PrivateKey, Sm2PublicKey, backend, sig_to_raw
-from bianjie.kit.crypto import asn1, sm2_curve
+from bianjie.kit.crypto import (
+    DEFAULT_SM2_USER_ID,
+    Sm2PrivateKey,
+    Sm2PublicKey,
+    asn1,
+    backend,
+    sig_to_raw,
+    sm2_curve,
+)
 
 BACKENDS = ["openssl", "gmssl"]
 

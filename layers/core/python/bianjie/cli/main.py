@@ -81,7 +81,9 @@ def cmd_stack_run(args: argparse.Namespace) -> int:
     configure_logging(os.environ.get("BIANJIE_LOG_LEVEL", "INFO"))
     logging.getLogger("botocore").setLevel(logging.WARNING)
     root = project_root()
-    stack = LocalStack(StackOptions.from_env(root, Path(args.template) if args.template else None))
+    options = StackOptions.from_env(root, Path(args.template) if args.template else None)
+    options.seed = not args.no_seed
+    stack = LocalStack(options)
     try:
         stack.start()
     except BaseException:
@@ -337,7 +339,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     stack = sub.add_parser("stack", help="the local stack").add_subparsers(dest="command", required=True)
     p = stack.add_parser("run", help="start moto, provision template.yaml, seed, serve (Ctrl-C stops)")
-    p.add_argument("--template")
+    p.add_argument("--template", help="another SAM template (default: template.yaml of the project)")
+    p.add_argument("--no-seed", action="store_true", help="skip the demo data")
     p.set_defaults(func=cmd_stack_run)
     p = stack.add_parser("info", help="URLs, resources and live status of the local stack")
     p.add_argument("--stack")

@@ -153,6 +153,7 @@ _CONTEXT: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar(
     "bianjie_log_context", default=_EMPTY
 )
 CONTEXT_FIELDS = ("request_id", "function", "app_id")
+_CORE_FIELDS = frozenset({"ts", "level", "logger", "msg", "exc", "exc_type"})
 
 
 def get_context() -> dict[str, Any]:
@@ -214,6 +215,8 @@ class JsonFormatter(logging.Formatter):
         fields.pop("_fields", None)
         fields.update(getattr(record, "_fields", None) or {})
         for key, value in fields.items():
+            if key in _CORE_FIELDS:
+                key = f"extra_{key}"  # a caller's field must not overwrite the line's own ts/level/msg
             line[key] = REDACTED if is_sensitive_key(key) else redact(value)
         if record.exc_info and record.exc_info[0] is not None:
             line["exc_type"] = record.exc_info[0].__name__

@@ -16,6 +16,14 @@ from bianjie.runtime.template import Resolver, Template
 ACCOUNT_ID = "123456789012"  # moto's default account
 
 
+def partition(region: str) -> str:
+    return "aws-cn" if region.startswith("cn-") else "aws"
+
+
+def arn(service: str, region: str, resource: str, *, account: str | None = ACCOUNT_ID) -> str:
+    return f"arn:{partition(region)}:{service}:{region if account else ''}:{account or ''}:{resource}"
+
+
 @dataclass
 class Deployment:
     stack_name: str
@@ -33,7 +41,7 @@ class Deployment:
             "AWS::Region": self.region,
             "AWS::AccountId": ACCOUNT_ID,
             "AWS::StackName": self.stack_name,
-            "AWS::Partition": "aws-cn" if self.region.startswith("cn-") else "aws",
+            "AWS::Partition": partition(self.region),
             "AWS::URLSuffix": "amazonaws.com.cn" if self.region.startswith("cn-") else "amazonaws.com",
             "AWS::NoValue": None,
         }

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bianjie.runtime.deployment import ACCOUNT_ID
+from bianjie.runtime.deployment import arn
 from bianjie.runtime.template import FunctionSpec
 
 _modules: dict[Path, Any] = {}
@@ -65,7 +65,7 @@ class LambdaContext:
 
     def __post_init__(self) -> None:
         self._deadline = time.monotonic() + self.timeout_seconds
-        self.invoked_function_arn = f"arn:aws:lambda:{self.region}:{ACCOUNT_ID}:function:{self.function_name}"
+        self.invoked_function_arn = arn("lambda", self.region, f"function:{self.function_name}")
         self.log_group_name = f"/aws/lambda/{self.function_name}"
         self.log_stream_name = f"local/{self.aws_request_id}"
         self.identity = None

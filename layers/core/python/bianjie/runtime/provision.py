@@ -8,11 +8,12 @@ template names them.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from typing import Any
 
-from bianjie.runtime.deployment import ACCOUNT_ID, Deployment
+from bianjie.runtime.deployment import Deployment, arn
 from bianjie.runtime.template import S3Event, Template
 
 TABLE_TYPES = ("AWS::DynamoDB::Table",)
@@ -65,10 +66,9 @@ class Provisioner:
             # Names that do not depend on creation, so any property may refer to them.
             if kind == "AWS::Serverless::Function":
                 name = physical_name(stack, logical_id, "function")
-                arn = f"arn:aws:lambda:{region}:{ACCOUNT_ID}:function:{name}"
-                self._record(logical_id, kind, name, Arn=arn)
+                self._record(logical_id, kind, name, Arn=arn("lambda", region, f"function:{name}"))
             elif kind == "AWS::Serverless::LayerVersion":
-                self._record(logical_id, kind, f"arn:aws:lambda:{region}:{ACCOUNT_ID}:layer:{logical_id}:1")
+                self._record(logical_id, kind, arn("lambda", region, f"layer:{logical_id}:1"))
             elif kind not in (*TABLE_TYPES, QUEUE_TYPE, BUCKET_TYPE, KEY_TYPE):
                 self._record(logical_id, kind, logical_id)
         for logical_id, res in self.template.resources_of_type(KEY_TYPE).items():
@@ -112,18 +112,15 @@ class Provisioner:
         ]
         if gsis:
             args["GlobalSecondaryIndexes"] = gsis
-        try:
+        with contextlib.suppress(self.dynamodb.exceptions.ResourceInUseException):
             self.dynamodb.create_table(**args)
-        except self.dynamodb.exceptions.ResourceInUseException:
-            pass
         ttl = props.get("TimeToLiveSpecification")
         if ttl and ttl.get("Enabled"):
             self.dynamodb.update_time_to_live(
                 TableName=name,
                 TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl["AttributeName"]},
             )
-        arn = f"arn:aws:dynamodb:{self.deployment.region}:{ACCOUNT_ID}:table/{name}"
-        self._record(logical_id, res["Type"], name, Arn=arn)
+        self._record(logical_id, res["Type"], name, Arn=arn("dynamodb", self.deployment.region, f"table/{name}"))
 
     def _queue_attrs(self, props: dict[str, Any]) -> dict[str, str]:
         mapping = {
@@ -150,8 +147,11 @@ class Provisioner:
         if props.get("FifoQueue") and not name.endswith(".fifo"):
             name += ".fifo"
         url = self.sqs.create_queue(QueueName=name, Attributes=self._queue_attrs(props))["QueueUrl"]
-        arn = f"arn:aws:sqs:{self.deployment.region}:{ACCOUNT_ID}:{name}"
-        self._record(logical_id, QUEUE_TYPE, url, Arn=arn, QueueName=name, QueueUrl=url)
+        queue_arn = self._queue_arn(url)
+        self._record(logical_id, QUEUE_TYPE, url, Arn=queue_arn, QueueName=name, QueueUrl=url)
+
+    def _queue_arn(self, url: str) -> str:
+        return self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
 
     def _create_bucket(self, logical_id: str, res: dict[str, Any]) -> None:
         props = self._props(res)
@@ -159,10 +159,8 @@ class Provisioner:
         args: dict[str, Any] = {"Bucket": name}
         if self.deployment.region != "us-east-1":
             args["CreateBucketConfiguration"] = {"LocationConstraint": self.deployment.region}
-        try:
+        with contextlib.suppress(self.s3.exceptions.BucketAlreadyOwnedByYou, self.s3.exceptions.BucketAlreadyExists):
             self.s3.create_bucket(**args)
-        except (self.s3.exceptions.BucketAlreadyOwnedByYou, self.s3.exceptions.BucketAlreadyExists):
-            pass
         if "CorsConfiguration" in props:
             rules = [
                 {k: v for k, v in {
@@ -183,7 +181,7 @@ class Provisioner:
             self.s3.put_bucket_notification_configuration(
                 Bucket=name, NotificationConfiguration={"QueueConfigurations": queue_configs}
             )
-        self._record(logical_id, BUCKET_TYPE, name, Arn=f"arn:aws:s3:::{name}", DomainName=f"{name}.s3.amazonaws.com")
+        self._record(logical_id, BUCKET_TYPE, name, Arn=arn("s3", self.deployment.region, name, account=None), DomainName=f"{name}.s3.amazonaws.com")
 
     @staticmethod
     def _queue_config(queue_arn: str, event: str | list[str], flt: dict[str, Any] | None) -> dict[str, Any]:
@@ -198,7 +196,7 @@ class Provisioner:
         bucket = resolver.resolve(event.bucket)
         name = s3_event_queue_name(self.deployment.stack_name, function_id, event.name)
         url = self.sqs.create_queue(QueueName=name)["QueueUrl"]
-        arn = f"arn:aws:sqs:{self.deployment.region}:{ACCOUNT_ID}:{name}"
+        queue_arn = self._queue_arn(url)
         current = self.s3.get_bucket_notification_configuration(Bucket=bucket)
         configs = current.get("QueueConfigurations", [])
         rules = []
@@ -206,8 +204,9 @@ class Provisioner:
             rules.append({"Name": "Prefix", "Value": event.prefix})
         if event.suffix:
             rules.append({"Name": "Suffix", "Value": event.suffix})
-        configs.append(self._queue_config(arn, list(event.events), {"S3Key": {"Rules": rules}} if rules else None))
+        configs.append(self._queue_config(queue_arn, list(event.events), {"S3Key": {"Rules": rules}} if rules else None))
         self.s3.put_bucket_notification_configuration(
             Bucket=bucket, NotificationConfiguration={"QueueConfigurations": configs}
         )
-        self._record(s3_queue_logical_id(function_id, event.name), QUEUE_TYPE, url, Arn=arn, QueueName=name, QueueUrl=url)
+        self._record(s3_queue_logical_id(function_id, event.name), QUEUE_TYPE, url, Arn=queue_arn, QueueName=name,
+                     QueueUrl=url)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from bianjie.runtime.deployment import ACCOUNT_ID
+from bianjie.runtime.deployment import ACCOUNT_ID, arn
 from bianjie.runtime.invoke import Function
 from bianjie.runtime.schedule import Schedule
 from bianjie.runtime.template import ScheduleEvent
@@ -51,7 +51,7 @@ def scheduled_event(job: Job, region: str, when: datetime) -> dict[str, Any]:
         "account": ACCOUNT_ID,
         "time": when.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "region": region,
-        "resources": [f"arn:aws:events:{region}:{ACCOUNT_ID}:rule/{job.name}"],
+        "resources": [arn("events", region, f"rule/{job.name}")],
         "detail": {},
     }
 

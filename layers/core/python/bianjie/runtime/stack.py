@@ -95,12 +95,22 @@ def wait_http(url: str, timeout: float) -> None:
             time.sleep(0.1)
 
 
+def _die_with_parent() -> None:
+    """Linux: moto's server goes down with the stack even if the stack is killed outright."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
 def start_moto(host: str, port: int) -> subprocess.Popen[bytes]:
     if not port_free(host, port):
         raise SystemExit(f"port {port} on {host} is taken; set BIANJIE_AWS_PORT to another port")
     proc = subprocess.Popen(
         [sys.executable, "-m", "moto.server", "-H", host, "-p", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=_die_with_parent,
     )
     wait_http(f"http://{host}:{port}/moto-api/data.json", 30)
     return proc

@@ -63,7 +63,7 @@ for _short, _long in _SHORT_TAGS.items():
 
 def load_yaml(path: Path) -> dict[str, Any]:
     with path.open(encoding="utf-8") as fh:
-        return yaml.load(fh, Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass with CFN tags
+        return yaml.load(fh, Loader=_CfnLoader)
 
 
 @dataclass(frozen=True)

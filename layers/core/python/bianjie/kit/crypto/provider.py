@@ -45,7 +45,10 @@ _HEX = re.compile(r"[0-9a-fA-F]*")
 
 
 class CryptoError(Exception):
-    """Decryption or verification input that is malformed or has been tampered with."""
+    """Crypto input that is malformed, the wrong size, or has been tampered with.
+
+    Messages describe the problem, never the key, plaintext or ciphertext involved.
+    """
 
 
 def _hex_bytes(value: str) -> bytes:
@@ -274,9 +277,7 @@ def sm2_sign(key: Sm2PrivateKey, message: bytes, user_id: bytes = DEFAULT_SM2_US
     return default_backend().sm2_sign(key, message, user_id)
 
 
-def sm2_verify(
-    key: Sm2PublicKey, message: bytes, signature: bytes, user_id: bytes = DEFAULT_SM2_USER_ID
-) -> bool:
+def sm2_verify(key: Sm2PublicKey, message: bytes, signature: bytes, user_id: bytes = DEFAULT_SM2_USER_ID) -> bool:
     return default_backend().sm2_verify(key, message, signature, user_id)
 
 

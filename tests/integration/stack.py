@@ -1,0 +1,93 @@
+"""Starts the local stack as ``make run`` does (``bianjie stack run``), on free ports, for a test module."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from tests.conftest import ROOT, free_port
+
+BIANJIE = Path(sys.executable).parent / "bianjie"
+
+
+class StackProcess:
+    def __init__(self, state_dir: Path, template: Path | None = None, *, seed: bool = True,
+                 env: dict[str, str] | None = None) -> None:
+        self.state_dir = state_dir
+        self.port = free_port()
+        self.aws_port = free_port()
+        args = [str(BIANJIE), "stack", "run"]
+        if template is not None:
+            args += ["--template", str(template)]
+        if not seed:
+            args.append("--no-seed")
+        self.env = {
+            **os.environ,
+            "BIANJIE_PORT": str(self.port),
+            "BIANJIE_AWS_PORT": str(self.aws_port),
+            "BIANJIE_STATE_DIR": str(state_dir),
+            **(env or {}),
+        }
+        self.log_path = state_dir / "stack.log"
+        state_dir.mkdir(parents=True, exist_ok=True)
+        self._log = self.log_path.open("wb")
+        self.proc = subprocess.Popen(args, cwd=ROOT, env=self.env, stdout=self._log, stderr=subprocess.STDOUT)
+        self._wait()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def aws_url(self) -> str:
+        return f"http://127.0.0.1:{self.aws_port}"
+
+    def _wait(self, timeout: float = 90) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"stack exited early:\n{self.log_path.read_text(errors='replace')[-4000:]}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/_local/status", timeout=1):
+                    return
+            except Exception:
+                time.sleep(0.2)
+        self.stop()
+        raise TimeoutError(f"stack did not start:\n{self.log_path.read_text(errors='replace')[-4000:]}")
+
+    @property
+    def deployment(self) -> dict[str, Any]:
+        return json.loads((self.state_dir / "stack.json").read_text())
+
+    def ref(self, logical_id: str) -> str:
+        return str(self.deployment["resources"][logical_id]["ref"])
+
+    def client(self, service: str) -> Any:
+        return boto3.client(service, endpoint_url=self.aws_url, region_name=self.deployment["region"],
+                            aws_access_key_id="local", aws_secret_access_key="local")
+
+    def cli(self, *args: str, input: bytes | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(BIANJIE), *args], cwd=ROOT, env=self.env, capture_output=True, text=True,
+                              input=input.decode() if input else None, timeout=120)
+
+    def status(self) -> dict[str, Any]:
+        with urllib.request.urlopen(f"{self.url}/_local/status", timeout=5) as r:
+            return json.loads(r.read())
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        self._log.close()

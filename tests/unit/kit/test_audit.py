@@ -1,0 +1,291 @@
+"""Audit log: SM3 chaining, tamper detection, concurrent appends."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+from bianjie.kit.audit import GENESIS, AuditLog, audit_table_spec, record_hash
+from bianjie.kit.documents.memory import MemoryDocumentStore
+from bianjie.kit.documents.port import TransactionCanceled
+from bianjie.kit.errors import AppError
+
+NOW = 1_767_225_600.25  # 2026-01-01T00:00:00.25Z
+CHAIN = "film#2026-01-01"
+
+
+class Clock:
+    def __init__(self, t: float) -> None:
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
+@pytest.fixture
+def store() -> MemoryDocumentStore:
+    return MemoryDocumentStore(audit_table_spec("audit"))
+
+
+@pytest.fixture
+def log(store: MemoryDocumentStore) -> AuditLog:
+    return AuditLog(store, "audit", Clock(NOW), service="film")
+
+
+def append(log: AuditLog, n: int, **kw: Any) -> None:
+    for i in range(n):
+        log.record(
+            actor="partner:his-1",
+            action="film.link.issue",
+            resource=f"film.study:1.2.840.{i}",
+            patient_ref="bi:" + "ab" * 32,
+            source_ip="10.1.2.3",
+            request_id=f"req-{i}",
+            details={"ttl": 3600, "ratio": 0.5, "n": float(i)},
+            **kw,
+        )
+
+
+def item(store: MemoryDocumentStore, seq: int) -> dict[str, Any]:
+    got = store.get("audit", {"chain": CHAIN, "seq": seq})
+    assert got is not None
+    return got
+
+
+def issues(log: AuditLog) -> list[tuple[str, int]]:
+    return [(i.kind, i.seq) for i in log.verify(CHAIN).issues]
+
+
+def test_record_fields_and_chaining(log: AuditLog, store: MemoryDocumentStore) -> None:
+    first = log.record(
+        actor="staff:d123",
+        action="film.view",
+        resource="film.study:1.2.3",
+        patient_ref="bi:00ff",
+        source_ip="2001:db8::1",
+        request_id="r1",
+        outcome="denied",
+        details={"reason": "not in care team"},
+    )
+    assert (first.chain, first.seq, first.pos, first.prev_hash) == (CHAIN, 1, 1, GENESIS)
+    assert first.ts == "2026-01-01T00:00:00.250000Z"
+    assert first.hash == record_hash(first.hashed_body()) == first.computed_hash()
+    second = log.record(actor="patient:p9", action="film.view", resource="film.study:1.2.3")
+    assert (second.seq, second.prev_hash) == (2, first.hash)
+    head = log.head(CHAIN)
+    assert head is not None and (head["head_seq"], head["head_hash"]) == (2, second.hash)
+    assert [r.seq for r in log.records(CHAIN)] == [1, 2]
+    assert log.chains() == [CHAIN]
+
+
+def test_chain_per_service_and_utc_day(store: MemoryDocumentStore) -> None:
+    clock = Clock(NOW)
+    film = AuditLog(store, "audit", clock, service="film")
+    rx = AuditLog(store, "audit", clock, service="rx")
+    film.record(actor="system:cron", action="a", resource="x:1")
+    rx.record(actor="system:cron", action="a", resource="x:1")
+    clock.t = NOW + 86400 - 1  # 2026-01-01T23:59:59Z is still the first day
+    film.record(actor="system:cron", action="a", resource="x:1")
+    clock.t = NOW + 86400  # Beijing time changes date at 16:00Z; chains follow UTC
+    film.record(actor="system:cron", action="a", resource="x:1")
+    assert sorted(film.chains()) == ["film#2026-01-01", "film#2026-01-02", "rx#2026-01-01"]
+    assert film.chains("rx") == ["rx#2026-01-01"]
+    reports = film.verify_all()
+    assert len(reports) == 3 and all(r.ok for r in reports)
+    assert sum(r.records for r in reports) == 4
+    assert [r.chain for r in film.verify_all("film")] == ["film#2026-01-01", "film#2026-01-02"]
+
+
+def test_sharded_chains(store: MemoryDocumentStore) -> None:
+    log = AuditLog(store, "audit", Clock(NOW), service="pay", shards=4)
+    for _ in range(40):
+        log.record(actor="system:x", action="a", resource="x:1")
+    chains = log.chains()
+    assert all(c.startswith("pay#2026-01-01#s") for c in chains) and len(chains) > 1
+    assert all(r.ok for r in log.verify_all())
+
+
+def test_input_validation(log: AuditLog) -> None:
+    for bad in (
+        {"actor": "his-1"},
+        {"actor": "robot:1"},
+        {"resource": "no-id"},
+        {"action": ""},
+        {"patient_ref": "310101199001011234"},  # a clear ID number
+        {"patient_ref": "13800138000"},  # a clear phone number
+        {"source_ip": "10.0.0.x"},
+    ):
+        kw: dict[str, Any] = {"actor": "staff:d1", "action": "a", "resource": "x:1", **bad}
+        with pytest.raises(ValueError):
+            log.record(**kw)
+
+
+def test_details_are_redacted(log: AuditLog) -> None:
+    rec = log.record(
+        actor="staff:d1",
+        action="rx.view",
+        resource="rx.prescription:9",
+        details={"patient_name": "张三", "note": "called 13800138000", "fields": ["diagnosis"], "id_no": "x"},
+    )
+    assert rec.details == {
+        "patient_name": "[redacted]",
+        "note": "called [redacted]",
+        "fields": ["diagnosis"],
+        "id_no": "[redacted]",
+    }
+    assert "张三" not in str(rec.model_dump())
+
+
+def test_clean_chain_verifies(log: AuditLog) -> None:
+    append(log, 6)
+    report = log.verify(CHAIN)
+    assert report.ok and report.records == 6 and report.head_seq == 6
+
+
+def test_empty_chain_verifies(log: AuditLog) -> None:
+    report = log.verify("film#1999-01-01")
+    assert report.ok and report.records == 0 and report.head_seq is None
+
+
+def test_detects_edit(log: AuditLog, store: MemoryDocumentStore) -> None:
+    append(log, 5)
+    rec = item(store, 3)
+    store.put("audit", {**rec, "action": "film.view"})  # rewritten in place, hash left as it was
+    assert issues(log) == [("edited", 3)]
+
+
+def test_detects_edit_with_recomputed_hash(log: AuditLog, store: MemoryDocumentStore) -> None:
+    append(log, 5)
+    rec = item(store, 3)
+    body = {k: v for k, v in rec.items() if k not in ("seq", "hash")}
+    body["outcome"] = "denied"
+    store.put("audit", {**rec, "outcome": "denied", "hash": record_hash(body)})
+    # record 3 is self-consistent now, but record 4 no longer links to it
+    assert issues(log) == [("removed", 4)]
+
+
+def test_detects_edit_of_details_value(log: AuditLog, store: MemoryDocumentStore) -> None:
+    append(log, 3)
+    rec = item(store, 2)
+    store.put("audit", {**rec, "details": {**rec["details"], "ttl": 7200}})
+    assert issues(log) == [("edited", 2)]
+
+
+def test_detects_removed_middle(log: AuditLog, store: MemoryDocumentStore) -> None:
+    append(log, 5)
+    store.delete("audit", {"chain": CHAIN, "seq": 3})
+    assert issues(log) == [("removed", 3)]
+
+
+def test_detects_removed_middle_with_renumbering(log: AuditLog, store: MemoryDocumentStore) -> None:
+    append(log, 5)
+    r4, r5 = item(store, 4), item(store, 5)
+    store.delete("audit", {"chain": CHAIN, "seq": 5})
+    store.put("audit", {**r4, "seq": 3})
+    store.put("audit", {**r5, "seq": 4})
+    head = log.head(CHAIN)
+    assert head is not None
+    store.put("audit", {**head, "head_seq": 4})
+    found = issues(log)
+    assert ("removed", 3) in found and ("reordered", 3) in found and ("reordered", 4) in found
+
+
+def test_detects_removed_tail(log: AuditLog, store: MemoryDocumentStore) -> None:
+    append(log, 5)
+    store.delete("audit", {"chain": CHAIN, "seq": 5})
+    assert issues(log) == [("truncated", 5)]
+
+
+def test_detects_removed_tail_of_several(log: AuditLog, store: MemoryDocumentStore) -> None:
+    append(log, 5)
+    store.delete("audit", {"chain": CHAIN, "seq": 5})
+    store.delete("audit", {"chain": CHAIN, "seq": 4})
+    report = log.verify(CHAIN)
+    assert [(i.kind, i.seq) for i in report.issues] == [("truncated", 4)]
+    assert "head is at 5" in report.issues[0].detail
+
+
+def test_detects_reorder(log: AuditLog, store: MemoryDocumentStore) -> None:
+    append(log, 5)
+    r2, r3 = item(store, 2), item(store, 3)
+    store.put("audit", {**r3, "seq": 2})
+    store.put("audit", {**r2, "seq": 3})
+    assert issues(log) == [("reordered", 2), ("reordered", 3)]
+
+
+def test_detects_head_tamper_and_missing_head(log: AuditLog, store: MemoryDocumentStore) -> None:
+    append(log, 3)
+    head = log.head(CHAIN)
+    assert head is not None
+    store.put("audit", {**head, "head_hash": "f" * 64})
+    assert issues(log) == [("truncated", 3)]
+    store.delete("audit", {"chain": CHAIN, "seq": 0})
+    assert ("truncated", 0) in issues(log)
+
+
+def test_detects_inserted_record(log: AuditLog, store: MemoryDocumentStore) -> None:
+    append(log, 3)
+    r3 = item(store, 3)
+    body = {k: v for k, v in r3.items() if k not in ("seq", "hash")}
+    body.update(pos=4, prev_hash=r3["hash"])
+    store.put("audit", {**body, "seq": 4, "hash": record_hash(body)})
+    assert issues(log) == [("inserted", 4)]
+
+
+def test_mangled_record_is_reported_not_fatal(log: AuditLog, store: MemoryDocumentStore) -> None:
+    append(log, 3)
+    rec = item(store, 2)
+    store.put("audit", {"chain": CHAIN, "seq": 2, "pos": "two", "outcome": 7, "hash": rec["hash"]})
+    assert issues(log) == [("edited", 2), ("removed", 2)]
+
+
+def test_concurrent_appends_make_a_gap_free_chain(store: MemoryDocumentStore) -> None:
+    threads, per_thread = 10, 8
+    barrier = threading.Barrier(threads)
+    errors: list[BaseException] = []
+
+    def writer(n: int) -> None:
+        log = AuditLog(store, "audit", Clock(NOW), service="film")  # each thread as its own container
+        barrier.wait()
+        try:
+            for i in range(per_thread):
+                log.record(actor=f"staff:t{n}", action="film.view", resource=f"film.study:{n}.{i}")
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    workers = [threading.Thread(target=writer, args=(n,)) for n in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    assert not errors
+    log = AuditLog(store, "audit", Clock(NOW), service="film")
+    report = log.verify(CHAIN)
+    assert report.ok, report.issues
+    assert report.records == report.head_seq == threads * per_thread
+    assert [r.seq for r in log.records(CHAIN)] == list(range(1, threads * per_thread + 1))
+    assert len({r.resource for r in log.records(CHAIN)}) == threads * per_thread
+
+
+def test_gives_up_after_bounded_attempts(store: MemoryDocumentStore) -> None:
+    class AlwaysContended:
+        def __init__(self, inner: MemoryDocumentStore) -> None:
+            self.inner = inner
+            self.attempts = 0
+
+        def get(self, table: str, key: Any) -> Any:
+            return self.inner.get(table, key)
+
+        def transact(self, ops: Any) -> None:
+            self.attempts += 1
+            raise TransactionCanceled([None, "ConditionalCheckFailed"])
+
+    contended = AlwaysContended(store)
+    sleeps: list[float] = []
+    log = AuditLog(contended, "audit", Clock(NOW), service="film", max_attempts=5, sleep=sleeps.append)  # type: ignore[arg-type]
+    with pytest.raises(AppError) as err:
+        log.record(actor="system:x", action="a", resource="x:1")
+    assert (err.value.status, err.value.code) == (503, "AUDIT_UNAVAILABLE")
+    assert contended.attempts == 5 and len(sleeps) == 5
+    assert all(0 <= s <= 0.25 for s in sleeps)
