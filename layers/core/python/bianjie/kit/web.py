@@ -15,6 +15,7 @@ import functools
 import json
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -86,10 +87,7 @@ class ServiceApp(Chalice):
 
     @property
     def request_id(self) -> str | None:
-        request = self.current_request
-        if request is None:
-            return None
-        return (request.context or {}).get("requestId")
+        return getattr(self._local, "request_id", None)
 
     @property
     def source_ip(self) -> str:
@@ -120,7 +118,8 @@ class ServiceApp(Chalice):
         event = request.to_original_event()
         verified = deps.partner_verifier().verify(
             method=request.method,
-            path=event["path"],  # Chalice's request.path is the route template, not the path sent
+            # Chalice's request.path is the route template, not the path the partner signed.
+            path=event.get("path") or request.context.get("path", ""),
             query=event.get("multiValueQueryStringParameters") or {},
             headers=request.headers,
             body=request.raw_body or b"",
@@ -178,15 +177,17 @@ class ServiceApp(Chalice):
     def _http_middleware(self, event: Any, get_response: Callable[[Any], Response]) -> Response:
         started = time.perf_counter()
         context = event.context or {}
-        with log_context(request_id=context.get("requestId"), function=self._function_name(),
-                         service=self.service):
+        # API Gateway's request id when there is one, so partners can quote what our logs hold.
+        self._local.request_id = (context.get("requestId")
+                                  or getattr(self.lambda_context, "aws_request_id", None) or str(uuid.uuid4()))
+        with log_context(request_id=self.request_id, function=self._function_name(), service=self.service):
             response = get_response(event)
             body = response.body
             if isinstance(body, dict) and set(body) == {"Code", "Message"}:
                 # Chalice's own errors (415, 405, bad JSON) in bianjie's shape.
                 code = _CHALICE_CODES.get(str(body["Code"]), str(body["Code"]).upper())
                 response = json_response(response.status_code, error_body(code, str(body["Message"]),
-                                                                          context.get("requestId")),
+                                                                          self.request_id),
                                          {k: v for k, v in response.headers.items() if k.lower() != "content-type"})
             log.info("handled", extra={
                 "route": context.get("resourcePath"), "method": context.get("httpMethod"),

@@ -56,11 +56,17 @@ def scheduled_event(job: Job, region: str, when: datetime) -> dict[str, Any]:
     }
 
 
+def _spawn_thread(target: Callable[..., object], job: Job, when: datetime) -> None:
+    threading.Thread(target=target, args=(job, when), name=f"schedule-{job.name}", daemon=True).start()
+
+
 class Scheduler:
     def __init__(self, functions: list[Function], region: str,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+                 spawn: Callable[..., None] | None = None) -> None:
         self.region = region
         self.clock = clock
+        self.spawn = spawn or _spawn_thread
         self.stop_event = threading.Event()
         self.thread: threading.Thread | None = None
         started = clock()
@@ -101,7 +107,7 @@ class Scheduler:
         due = [job for job in self.jobs if job.next_run <= now]
         for job in due:
             job.next_run = job.schedule.next_after(now, self.started)
-            threading.Thread(target=self.fire, args=(job, now), name=f"schedule-{job.name}", daemon=True).start()
+            self.spawn(self.fire, job, now)
         return due
 
     def seconds_until_next(self) -> float:
