@@ -146,12 +146,24 @@ def _key_for(args: argparse.Namespace) -> tuple[str, Path | None]:
     return private.public_key.to_hex(), out
 
 
+def _audit_admin(action: str, app_id: str, **details: Any) -> None:
+    """Partner registry changes are security events (等保: administrator actions are logged)."""
+    import getpass
+
+    from bianjie.kit import deps
+
+    deps.audit_log("platform").record(
+        actor=f"system:cli.{getpass.getuser()}", action=action, resource=f"partner:{app_id}",
+        details={k: v for k, v in details.items() if v is not None})
+
+
 def cmd_partner_add(args: argparse.Namespace) -> int:
     use_deployment(args)
     from bianjie.kit import deps
 
     public_key, written = _key_for(args)
     serial = deps.partner_registry().add(args.app_id, args.name or args.app_id, public_key, args.cidr)
+    _audit_admin("partner.add", args.app_id, key_serial=serial, cidrs=",".join(args.cidr))
     print(json.dumps({"app_id": args.app_id, "key_serial": serial, "public_key": public_key,
                       "private_key_file": str(written) if written else None, "allowed_cidrs": args.cidr}))
     return 0
@@ -181,6 +193,7 @@ def cmd_partner_status(args: argparse.Namespace) -> int:
 
     registry = deps.partner_registry()
     (registry.disable if args.command == "disable" else registry.enable)(args.app_id)
+    _audit_admin(f"partner.{args.command}", args.app_id)
     print(f"{args.app_id}: {'disabled' if args.command == 'disable' else 'enabled'}")
     return 0
 
@@ -191,6 +204,7 @@ def cmd_partner_rotate(args: argparse.Namespace) -> int:
 
     public_key, written = _key_for(args)
     serial = deps.partner_registry().rotate_key(args.app_id, public_key)
+    _audit_admin("partner.rotate_key", args.app_id, key_serial=serial)
     print(json.dumps({"app_id": args.app_id, "key_serial": serial, "public_key": public_key,
                       "private_key_file": str(written) if written else None,
                       "note": "older serials stay valid until `bianjie partner retire-key`"}))
@@ -202,6 +216,7 @@ def cmd_partner_retire(args: argparse.Namespace) -> int:
     from bianjie.kit import deps
 
     deps.partner_registry().retire_key(args.app_id, args.serial)
+    _audit_admin("partner.retire_key", args.app_id, key_serial=args.serial)
     print(f"{args.app_id}: key serial {args.serial} retired")
     return 0
 
@@ -211,6 +226,7 @@ def cmd_partner_cidrs(args: argparse.Namespace) -> int:
     from bianjie.kit import deps
 
     deps.partner_registry().set_cidrs(args.app_id, args.cidr)
+    _audit_admin("partner.set_cidrs", args.app_id, cidrs=",".join(args.cidr))
     print(f"{args.app_id}: allowed {', '.join(args.cidr)}")
     return 0
 
@@ -280,12 +296,11 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     use_deployment(args)
     from bianjie.kit import deps
 
-    audit = deps.audit_log()
-    reports = [audit.verify(args.chain)] if args.chain else audit.verify_all()
+    audit = deps.audit_log("platform")
+    reports = [audit.verify(args.chain)] if args.chain else audit.verify_all(args.service)
     ok = True
     for report in reports:
-        print(json.dumps(report.model_dump(mode="json") if hasattr(report, "model_dump") else vars(report),
-                         ensure_ascii=False, default=str))
+        print(json.dumps({**report.model_dump(mode="json"), "ok": report.ok}, ensure_ascii=False))
         ok = ok and report.ok
     print("audit chains intact" if ok else "AUDIT CHAIN PROBLEMS FOUND", file=sys.stderr)
     return 0 if ok else 2
@@ -401,7 +416,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     audit = sub.add_parser("audit", help="the audit log").add_subparsers(dest="command", required=True)
     p = audit.add_parser("verify", help="check the SM3 chains; exit 2 if any record was edited/removed/reordered")
-    p.add_argument("--chain")
+    p.add_argument("--chain", help="one chain, e.g. platform#2026-11-22")
+    p.add_argument("--service", help="only this service's chains")
     _deployment_flags(p)
     p.set_defaults(func=cmd_audit_verify)
 
