@@ -7,19 +7,21 @@ from typing import Any
 from bianjie.kit import deps
 from bianjie.kit.web import ServiceApp
 from bianjie.platform import audit_sweep, health
+from bianjie.platform.models import Health, PartnerMe
 
 app = ServiceApp("platform")
 
 
-@app.route("/health", methods=["GET"])
-def get_health() -> dict[str, Any]:
-    return health.report(app.lambda_context)
+@app.route("/health", methods=["GET"], response=Health, summary="Liveness and the functions served")
+def get_health() -> Health:
+    return Health(**health.report(app.lambda_context))
 
 
-@app.route("/partners/me", methods=["GET"])
-def get_partner_me() -> dict[str, Any]:
+@app.route("/partners/me", methods=["GET"], auth="partner", response=PartnerMe,
+           summary="Who the request signature says is calling (a partner's integration self-check)")
+def get_partner_me() -> PartnerMe:
     caller = app.partner()
-    return {"app_id": caller.app_id, "key_serial": caller.serial, "name": caller.partner.name}
+    return PartnerMe(app_id=caller.app_id, key_serial=caller.serial, name=caller.partner.name)
 
 
 @app.lambda_function(name="verify_audit_chains")

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bianjie.kit.crypto import sm2_generate_key
-from tests.integration.stack import StackProcess
+from bianjie.runtime.child import StackProcess
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import FIXTURES
-from tests.integration.stack import StackProcess
+from bianjie.runtime.child import StackProcess
 
 
 @pytest.fixture(scope="module")

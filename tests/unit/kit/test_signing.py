@@ -465,3 +465,23 @@ def test_registry_cache_is_short_lived() -> None:
     with pytest.raises(AppError) as err:
         verifier.verify("GET", "/x", None, signed(key, method="GET", path="/x", query="", body=b""), b"", "1.2.3.4")
     assert err.value.code == "APP_DISABLED"
+
+
+def test_docs_carry_the_worked_example() -> None:
+    """docs/partner-api.md prints these values; keep it in step with the code."""
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[3] / "docs" / "partner-api.md").read_text(encoding="utf-8")
+    for value in (
+        EXAMPLE_PRIVATE_KEY,
+        EXAMPLE_PUBLIC_KEY,
+        EXAMPLE_QUERY,
+        EXAMPLE_BODY.decode(),
+        EXAMPLE_BODY_SM3,
+        EXAMPLE_CANONICAL,
+        EXAMPLE_AUTHORIZATION,
+        base64.b64decode(EXAMPLE_SIGNATURE).hex()[:70],
+    ):
+        assert value in doc, value
+    hex_block = doc.split("The same bytes in hex, to compare with yours:")[1].split("```")[1]
+    assert hex_block.replace("\n", "") == EXAMPLE_CANONICAL.encode().hex()

@@ -337,6 +337,17 @@ def cmd_db_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_openapi(args: argparse.Namespace) -> int:
+    from bianjie.runtime.openapi import write_openapi
+    from bianjie.runtime.template import load_template
+
+    root = project_root()
+    out = Path(args.out) if args.out else root / "docs" / "openapi.yaml"
+    write_openapi(load_template(root / "template.yaml"), out)
+    print(out)
+    return 0
+
+
 # -- parser -----------------------------------------------------------------------------------------
 
 
@@ -434,6 +445,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stack-name", default="bianjie")
     p.add_argument("--template")
     p.set_defaults(func=cmd_db_migrate)
+    p = sub.add_parser("openapi", help="write the OpenAPI document of every HTTP function")
+    p.add_argument("--out", help="default: docs/openapi.yaml")
+    p.set_defaults(func=cmd_openapi)
     return parser
 
 

@@ -211,6 +211,7 @@ class AuditLog:
             raise ValueError("action: 1-100 characters")
         if patient_ref is not None and _CLEAR_ID_RE.fullmatch(patient_ref.strip()):
             raise ValueError("patient_ref looks like a clear ID or phone number; pass a blind index")
+        source_ip = source_ip or None  # the local gateway may not know the address
         if source_ip is not None:
             ipaddress.ip_address(source_ip)  # ValueError on garbage: audit fields must be trustworthy
         now = self._clock()
@@ -321,9 +322,7 @@ class AuditLog:
             else:
                 intact.append(item)
             if pos != seq:
-                issues.append(
-                    AuditIssue(kind="reordered", seq=seq, detail=f"record written at {pos} sits at {seq}")
-                )
+                issues.append(AuditIssue(kind="reordered", seq=seq, detail=f"record written at {pos} sits at {seq}"))
             by_pos.setdefault(pos, item)
 
         # positions the records claim; any position missing below the last one was removed
@@ -370,9 +369,7 @@ class AuditLog:
                     if pos in by_pos:
                         issues.append(AuditIssue(kind="inserted", seq=pos, detail="record beyond the head"))
             elif head_seq and by_pos[head_seq].get("hash") != head_hash:
-                issues.append(
-                    AuditIssue(kind="truncated", seq=head_seq, detail="last record does not match the head")
-                )
+                issues.append(AuditIssue(kind="truncated", seq=head_seq, detail="last record does not match the head"))
 
         issues.sort(key=lambda i: (i.seq, i.kind))
         return ChainReport(chain=chain, records=len(items), head_seq=head_seq, issues=issues)

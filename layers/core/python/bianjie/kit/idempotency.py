@@ -71,9 +71,7 @@ class IdempotencyStore:
 
     def run(self, scope: str, key: str, request_hash: str, fn: Callable[[], Any]) -> IdempotentResult:
         if not key or not _KEY_RE.fullmatch(key):
-            raise BadRequest(
-                "Idempotency-Key must be 1-255 printable ASCII characters", code="IDEMPOTENCY_KEY_INVALID"
-            )
+            raise BadRequest("Idempotency-Key must be 1-255 printable ASCII characters", code="IDEMPOTENCY_KEY_INVALID")
         pk = f"{scope}#{key}"
         owner = secrets.token_hex(8)
         for _ in range(3):
@@ -117,9 +115,7 @@ class IdempotencyStore:
 
     def _answer_existing(self, existing: dict[str, Any], request_hash: str) -> IdempotentResult:
         if existing.get("request_hash") != request_hash:
-            raise Conflict(
-                "this Idempotency-Key was used with a different request", code="IDEMPOTENCY_KEY_REUSED"
-            )
+            raise Conflict("this Idempotency-Key was used with a different request", code="IDEMPOTENCY_KEY_REUSED")
         if existing.get("status") != COMPLETED:
             raise Conflict(
                 "a request with this Idempotency-Key is still in progress; retry shortly",

@@ -130,10 +130,7 @@ def redact(value: Any, _depth: int = 0) -> Any:
     if _depth > 20:  # a cycle or an absurdly deep structure; do not recurse forever
         return REDACTED
     if isinstance(value, Mapping):
-        return {
-            str(k): (REDACTED if is_sensitive_key(str(k)) else redact(v, _depth + 1))
-            for k, v in value.items()
-        }
+        return {str(k): (REDACTED if is_sensitive_key(str(k)) else redact(v, _depth + 1)) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
         return [redact(v, _depth + 1) for v in value]
     if isinstance(value, str):
@@ -149,9 +146,7 @@ def redact(value: Any, _depth: int = 0) -> Any:
 # ---------------------------------------------------------------- invocation context
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
-_CONTEXT: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar(
-    "bianjie_log_context", default=_EMPTY
-)
+_CONTEXT: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar("bianjie_log_context", default=_EMPTY)
 CONTEXT_FIELDS = ("request_id", "function", "app_id")
 _CORE_FIELDS = frozenset({"ts", "level", "logger", "msg", "exc", "exc_type"})
 
@@ -244,9 +239,7 @@ class StdoutHandler(logging.Handler):
 _configured = False
 
 
-def configure_logging(
-    level: str | int | None = None, stream: TextIO | None = None, force: bool = False
-) -> None:
+def configure_logging(level: str | int | None = None, stream: TextIO | None = None, force: bool = False) -> None:
     """Install the JSON handler on the root logger (idempotent).
 
     Lambda's Python runtime pre-installs a plain-text handler on the root logger; we replace it so

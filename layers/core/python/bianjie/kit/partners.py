@@ -209,9 +209,7 @@ class PartnerRegistry:
                 self._cache.pop(app_id, None)
 
     def list(self, limit: int = 50, cursor: str | None = None) -> PartnerPage:
-        page = self._store.query(
-            self._table, KeyCond.of("kind", KIND), index=INDEX_BY_KIND, limit=limit, cursor=cursor
-        )
+        page = self._store.query(self._table, KeyCond.of("kind", KIND), index=INDEX_BY_KIND, limit=limit, cursor=cursor)
         items = []
         for item in page.items:
             # indexes may project keys only; read the full item in that case

@@ -191,9 +191,7 @@ class SignatureParams:
 
 
 def _missing() -> Unauthorized:
-    return Unauthorized(
-        f"the request is not signed: send an Authorization: {SCHEME} header", code="SIGNATURE_MISSING"
-    )
+    return Unauthorized(f"the request is not signed: send an Authorization: {SCHEME} header", code="SIGNATURE_MISSING")
 
 
 def _malformed(why: str) -> Unauthorized:
@@ -369,9 +367,7 @@ class PartnerVerifier:
                 method, path, query, body, params.app_id, params.serial, params.timestamp, params.nonce
             )
         except UnicodeError as exc:
-            raise Unauthorized(
-                "the query string is not valid percent-encoded UTF-8", code="SIGNATURE_INVALID"
-            ) from exc
+            raise Unauthorized("the query string is not valid percent-encoded UTF-8", code="SIGNATURE_INVALID") from exc
         if not _verify(key.public_key, message, params.signature):
             raise Unauthorized("the signature does not verify", code="SIGNATURE_INVALID")
 

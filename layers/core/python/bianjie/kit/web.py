@@ -17,6 +17,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from chalice import Chalice, Response
@@ -58,12 +59,26 @@ def validation_details(exc: ValidationError) -> list[dict[str, Any]]:
     return [{"field": ".".join(str(p) for p in e["loc"]), "problem": e["msg"], "type": e["type"]} for e in exc.errors()]
 
 
+@dataclass(frozen=True)
+class RouteDoc:
+    path: str
+    method: str
+    operation: str
+    auth: str
+    request: type[BaseModel] | None
+    response: type[BaseModel] | None
+    summary: str
+    errors: tuple[str, ...]
+    status: int
+
+
 class ServiceApp(Chalice):
     _local = threading.local()
 
     def __init__(self, app_name: str, **kwargs: Any) -> None:
         super().__init__(app_name=app_name, **kwargs)
         self.service = app_name
+        self.route_docs: dict[tuple[str, str], RouteDoc] = {}
         self.register_middleware(self._http_middleware, "http")
 
     # Chalice stores these on the app; the gateway calls one app from many threads.
@@ -141,10 +156,31 @@ class ServiceApp(Chalice):
 
     # -- wiring ----------------------------------------------------------------------------------
 
-    def route(self, path: str, **kwargs: Any) -> Callable[..., Any]:
+    def route(
+        self,
+        path: str,
+        *,
+        auth: str = "none",
+        request: type[BaseModel] | None = None,
+        response: type[BaseModel] | None = None,
+        summary: str = "",
+        errors: tuple[str, ...] = (),
+        status: int = 200,
+        **kwargs: Any,
+    ) -> Callable[..., Any]:
+        """Chalice's ``route`` plus what the OpenAPI document says about it.
+
+        ``auth`` is "none", "partner" (signed request) or "token" (patient/staff bearer token);
+        ``errors`` lists the error codes the route may answer besides the common ones.
+        """
         register = super().route(path, **kwargs)
+        methods = kwargs.get("methods") or ["GET"]
 
         def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
+            for method in methods:
+                self.route_docs[(path, method.upper())] = RouteDoc(
+                    path, method.upper(), view.__name__, auth, request, response,
+                    summary or (view.__doc__ or "").strip().split("\n")[0], errors, status)
             register(self._guard(view))
             return view
 

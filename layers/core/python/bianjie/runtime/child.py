@@ -1,10 +1,12 @@
-"""Starts the local stack as ``make run`` does (``bianjie stack run``), on free ports, for a test module."""
+"""The local stack in a child process, started as ``make run`` starts it (``bianjie stack run``) on free
+ports: what integration tests and benchmarks talk to over HTTP."""
 
 from __future__ import annotations
 
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -14,9 +16,17 @@ from typing import Any
 
 import boto3
 
-from tests.conftest import ROOT, free_port
-
 BIANJIE = Path(sys.executable).parent / "bianjie"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def project_root() -> Path:
+    return Path(__file__).resolve().parents[5]
 
 
 class StackProcess:
@@ -40,7 +50,7 @@ class StackProcess:
         self.log_path = state_dir / "stack.log"
         state_dir.mkdir(parents=True, exist_ok=True)
         self._log = self.log_path.open("wb")
-        self.proc = subprocess.Popen(args, cwd=ROOT, env=self.env, stdout=self._log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(args, cwd=project_root(), env=self.env, stdout=self._log, stderr=subprocess.STDOUT)
         self._wait()
 
     @property
@@ -76,7 +86,7 @@ class StackProcess:
                             aws_access_key_id="local", aws_secret_access_key="local")
 
     def cli(self, *args: str, input: bytes | None = None) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([str(BIANJIE), *args], cwd=ROOT, env=self.env, capture_output=True, text=True,
+        return subprocess.run([str(BIANJIE), *args], cwd=project_root(), env=self.env, capture_output=True, text=True,
                               input=input.decode() if input else None, timeout=120)
 
     def status(self) -> dict[str, Any]:

@@ -1,0 +1,20 @@
+"""Response models of the platform API."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+
+class Health(BaseModel):
+    status: str = Field(examples=["ok"])
+    service: str = Field(examples=["bianjie"])
+    version: str
+    stage: str
+    function: str | None = Field(description="the function that answered")
+    functions: list[str] = Field(description="functions this deployment (or gateway) serves")
+
+
+class PartnerMe(BaseModel):
+    app_id: str = Field(examples=["demo-hospital"])
+    key_serial: str = Field(description="serial of the key that signed this request", examples=["1"])
+    name: str
