@@ -121,7 +121,8 @@ EOF
     touch "$LOG"
     [[ ${#RUN[@]} -eq 0 ]] || chown "$RUNUSER" "$LOG"
     say "starting on 127.0.0.1:$PORT"
-    as_owner "$BINDIR/pg_ctl" -D "$DATA" -l "$LOG" -o "-p $PORT" -w -t 60 start >&2 \
+    # 9>&-: the server must not inherit the lock, or it would hold it for its whole life.
+    as_owner "$BINDIR/pg_ctl" -D "$DATA" -l "$LOG" -o "-p $PORT" -w -t 60 start >&2 9>&- \
         || { tail -n 20 "$LOG" >&2; die "could not start PostgreSQL (log: $LOG)"; }
 fi
 

@@ -9,7 +9,7 @@ Canonical request (UTF-8, lines joined by "\\n", no trailing newline)::
 
     SM2-SM3
     <METHOD upper-case>
-    <path exactly as sent, percent-encoding preserved>
+    <path, each segment percent-decoded then RFC 3986 encoded (unreserved kept, '/' kept)>
     <canonical query>
     <app_id>
     <serial>
@@ -108,6 +108,12 @@ def canonical_query(query: QueryArg) -> str:
     return "&".join(f"{n}={v}" for n, v in encoded)
 
 
+def canonical_path(path: str) -> str:
+    """The path in one form whether the server sees it decoded (ASGI, API Gateway) or as sent:
+    percent-decode, then encode everything but unreserved characters and '/'."""
+    return quote(unquote(path, encoding="utf-8", errors="strict"), safe="/" + _UNRESERVED, encoding="utf-8")
+
+
 def body_digest(body: bytes | str | None) -> str:
     if body is None:
         body = b""
@@ -130,7 +136,7 @@ def canonical_request(
     lines = (
         SCHEME,
         method.upper(),
-        path,
+        canonical_path(path),
         canonical_query(query),
         app_id,
         str(serial),
