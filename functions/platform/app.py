@@ -17,8 +17,13 @@ def get_health() -> Health:
     return Health(**health.report(app.lambda_context))
 
 
-@app.route("/partners/me", methods=["GET"], auth="partner", response=PartnerMe,
-           summary="Who the request signature says is calling (a partner's integration self-check)")
+@app.route(
+    "/partners/me",
+    methods=["GET"],
+    auth="partner",
+    response=PartnerMe,
+    summary="Who the request signature says is calling (a partner's integration self-check)",
+)
 def get_partner_me() -> PartnerMe:
     caller = app.partner()
     return PartnerMe(app_id=caller.app_id, key_serial=caller.serial, name=caller.partner.name)

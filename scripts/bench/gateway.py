@@ -29,13 +29,15 @@ from bianjie.runtime.child import StackProcess
 
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def run_level(url: str, key: Sm2PrivateKey, serial: str, concurrency: int, total: int) -> dict[str, float]:
     per_client = max(1, total // concurrency)
-    plans = [[sign_request(key, "GET", "/partners/me", "", b"", "demo-hospital", serial) for _ in range(per_client)]
-             for _ in range(concurrency)]
+    plans = [
+        [sign_request(key, "GET", "/partners/me", "", b"", "demo-hospital", serial) for _ in range(per_client)]
+        for _ in range(concurrency)
+    ]
     latencies: list[float] = []
     errors = 0
     lock = threading.Lock()
@@ -75,9 +77,14 @@ def run_level(url: str, key: Sm2PrivateKey, serial: str, concurrency: int, total
         t.join()
     elapsed = time.perf_counter() - t0
     return {
-        "concurrency": concurrency, "requests": len(latencies), "errors": errors,
-        "mean_ms": statistics.fmean(latencies), "p50_ms": percentile(latencies, 0.50),
-        "p99_ms": percentile(latencies, 0.99), "max_ms": max(latencies), "rps": len(latencies) / elapsed,
+        "concurrency": concurrency,
+        "requests": len(latencies),
+        "errors": errors,
+        "mean_ms": statistics.fmean(latencies),
+        "p50_ms": percentile(latencies, 0.50),
+        "p99_ms": percentile(latencies, 0.99),
+        "max_ms": max(latencies),
+        "rps": len(latencies) / elapsed,
     }
 
 
@@ -91,18 +98,25 @@ def main() -> int:
             partner = json.loads((Path(tmp) / "partners" / "demo-hospital.json").read_text())
             key = Sm2PrivateKey.from_pem(partner["private_key_pem"])
             run_level(stack.url, key, partner["key_serial"], 4, 100)  # warm-up: imports, connections, caches
-            rows = [run_level(stack.url, key, partner["key_serial"], c, max(args.requests, c))
-                    for c in (1, 50, 200)]
+            rows = [run_level(stack.url, key, partner["key_serial"], c, max(args.requests, c)) for c in (1, 50, 200)]
         finally:
             stack.stop()
-    print(f"gateway GET /partners/me (signed), {platform.processor() or platform.machine()}, "
-          f"python {platform.python_version()}")
+    print(
+        f"gateway GET /partners/me (signed), {platform.processor() or platform.machine()}, "
+        f"python {platform.python_version()}"
+    )
     print(f"{'conc':>5} {'reqs':>6} {'err':>4} {'mean ms':>8} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'req/s':>8}")
     for r in rows:
-        print(f"{r['concurrency']:>5} {r['requests']:>6} {r['errors']:>4} {r['mean_ms']:>8.2f} {r['p50_ms']:>8.2f} "
-              f"{r['p99_ms']:>8.2f} {r['max_ms']:>8.2f} {r['rps']:>8.1f}")
-    summary = {f"c{r['concurrency']}_{k}": round(v, 2) for r in rows for k, v in r.items()
-               if k in ("p50_ms", "p99_ms", "rps", "errors")}
+        print(
+            f"{r['concurrency']:>5} {r['requests']:>6} {r['errors']:>4} {r['mean_ms']:>8.2f} {r['p50_ms']:>8.2f} "
+            f"{r['p99_ms']:>8.2f} {r['max_ms']:>8.2f} {r['rps']:>8.1f}"
+        )
+    summary = {
+        f"c{r['concurrency']}_{k}": round(v, 2)
+        for r in rows
+        for k, v in r.items()
+        if k in ("p50_ms", "p99_ms", "rps", "errors")
+    }
     print(json.dumps(summary))
     return 0 if all(r["errors"] == 0 for r in rows) else 1
 

@@ -12,13 +12,13 @@ from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
-
 from bianjie.runtime.deployment import Deployment
 from bianjie.runtime.invoke import load_module
 from bianjie.runtime.provision import Provisioner
 from bianjie.runtime.stack import init_wrapped_secrets
 from bianjie.runtime.template import load_template
+from moto import mock_aws
+
 from tests.conftest import ROOT
 
 REGION = "cn-north-1"

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import yaml
-from openapi_spec_validator import validate
-
 from bianjie.runtime.openapi import build_openapi
 from bianjie.runtime.template import load_template
+from openapi_spec_validator import validate
+
 from tests.conftest import ROOT
 
 

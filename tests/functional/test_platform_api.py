@@ -6,10 +6,10 @@ import time
 from typing import Any
 
 import pytest
-from chalice.test import Client
-
 from bianjie.kit.crypto import sm2_generate_key
 from bianjie.kit.signing import sign_request
+from chalice.test import Client
+
 from tests.functional.conftest import DemoPartner, app_of
 
 
@@ -19,11 +19,25 @@ def client(aws_stack: Any) -> Client:
         yield c
 
 
-def signed(partner: DemoPartner, method: str = "GET", path: str = "/partners/me", query: str = "",
-           body: bytes = b"", **overrides: Any) -> dict[str, str]:
+def signed(
+    partner: DemoPartner,
+    method: str = "GET",
+    path: str = "/partners/me",
+    query: str = "",
+    body: bytes = b"",
+    **overrides: Any,
+) -> dict[str, str]:
     key = overrides.pop("key", partner.key)
-    return sign_request(key, method, path, query, body, overrides.pop("app_id", partner.app_id),
-                        overrides.pop("serial", partner.serial), **overrides)
+    return sign_request(
+        key,
+        method,
+        path,
+        query,
+        body,
+        overrides.pop("app_id", partner.app_id),
+        overrides.pop("serial", partner.serial),
+        **overrides,
+    )
 
 
 def error_code(response: Any) -> str:

@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from bianjie.runtime.invoke import load_handler, load_module
 from bianjie.runtime.template import ApiEvent, load_template
+
 from tests.conftest import FIXTURES, ROOT
 
 TEMPLATES = [ROOT / "template.yaml", FIXTURES / "stack" / "template.yaml"]
@@ -20,8 +20,7 @@ HEAVY_MODULES = {"pydicom", "numpy", "PIL", "aws_xray_sdk"}
 
 @pytest.mark.parametrize("path", TEMPLATES, ids=lambda p: p.parent.name)
 def test_cfn_lint_passes(path: Path) -> None:
-    result = subprocess.run([str(Path(sys.executable).parent / "cfn-lint"), str(path)], capture_output=True,
-                            text=True)
+    result = subprocess.run([str(Path(sys.executable).parent / "cfn-lint"), str(path)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -46,14 +45,17 @@ def test_routes_match_declared_api_events(path: Path) -> None:
         defined = {(route, method) for route, methods in app.routes.items() for method in methods}
         assert events == defined, (
             f"{module_path}: routes not declared in the template: {sorted(defined - events)}; "
-            f"declared but not defined: {sorted(events - defined)}")
+            f"declared but not defined: {sorted(events - defined)}"
+        )
 
 
 def test_each_api_route_is_served_by_one_function() -> None:
     seen: dict[tuple[str, str], str] = {}
     for fn in load_template(ROOT / "template.yaml").functions:
         for e in fn.api_events():
-            assert (e.path, e.method) not in seen, f"{e.method} {e.path}: {seen.get((e.path, e.method))} and {fn.logical_id}"
+            assert (e.path, e.method) not in seen, (
+                f"{e.method} {e.path}: {seen.get((e.path, e.method))} and {fn.logical_id}"
+            )
             seen[(e.path, e.method)] = fn.logical_id
 
 
@@ -78,8 +80,12 @@ def test_kit_tables_match_the_template() -> None:
     from bianjie.kit.signing import nonces_table_spec
 
     resources = load_template(ROOT / "template.yaml").resources
-    for logical_id, spec_of in [("PartnersTable", partners_table_spec), ("NoncesTable", nonces_table_spec),
-                                ("AuditTable", audit_table_spec), ("IdempotencyTable", idempotency_table_spec)]:
+    for logical_id, spec_of in [
+        ("PartnersTable", partners_table_spec),
+        ("NoncesTable", nonces_table_spec),
+        ("AuditTable", audit_table_spec),
+        ("IdempotencyTable", idempotency_table_spec),
+    ]:
         from_template = spec_from_template(resources[logical_id]["Properties"], "t")
         from_code = spec_of("t")
         assert from_template.partition_key == from_code.partition_key, logical_id

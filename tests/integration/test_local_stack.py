@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from bianjie.kit.crypto import sm2_generate_key
 from bianjie.runtime.child import StackProcess
 
@@ -58,8 +57,11 @@ def test_health(stack: StackProcess) -> None:
 
 def test_cli_signed_request(stack: StackProcess) -> None:
     status, body = request(stack, "GET", "/partners/me", "--app", "demo-hospital")
-    assert status == 200 and body == {"app_id": "demo-hospital", "key_serial": "1",
-                                      "name": "演示医院 (demo hospital HIS)"}
+    assert status == 200 and body == {
+        "app_id": "demo-hospital",
+        "key_serial": "1",
+        "name": "演示医院 (demo hospital HIS)",
+    }
 
 
 def test_wrong_key(stack: StackProcess, tmp_path: Path) -> None:
@@ -77,8 +79,9 @@ def test_replayed_nonce(stack: StackProcess) -> None:
 
 
 def test_stale_timestamp(stack: StackProcess) -> None:
-    status, body = request(stack, "GET", "/partners/me", "--app", "demo-hospital",
-                           "--timestamp", str(int(time.time()) - 600))
+    status, body = request(
+        stack, "GET", "/partners/me", "--app", "demo-hospital", "--timestamp", str(int(time.time()) - 600)
+    )
     assert status == 401 and body["error"]["code"] == "TIMESTAMP_OUT_OF_WINDOW"
 
 
@@ -90,8 +93,9 @@ def test_unknown_app(stack: StackProcess) -> None:
 
 def test_new_partner_from_cli(stack: StackProcess, tmp_path: Path) -> None:
     key_out = tmp_path / "clinic.pem"
-    added = stack.cli("partner", "add", "demo-clinic", "--name", "社区诊所", "--cidr", "127.0.0.1/32",
-                      "--key-out", str(key_out))
+    added = stack.cli(
+        "partner", "add", "demo-clinic", "--name", "社区诊所", "--cidr", "127.0.0.1/32", "--key-out", str(key_out)
+    )
     assert added.returncode == 0, added.stderr
     status, body = request(stack, "GET", "/partners/me", "--app", "demo-clinic", "--key-file", str(key_out))
     assert status == 200 and body["app_id"] == "demo-clinic"
@@ -115,8 +119,19 @@ def test_key_rotation_without_downtime(stack: StackProcess, tmp_path: Path) -> N
     assert rotated.returncode == 0, rotated.stderr
     serial = json.loads(rotated.stdout)["key_serial"]
     assert request(stack, "GET", "/partners/me", "--app", "demo-hospital")[0] == 200  # old serial still works
-    status, body = until_code(stack, "", "GET", "/partners/me", "--app", "demo-hospital",
-                              "--key-file", str(key_out), "--serial", serial, timeout=8)
+    status, body = until_code(
+        stack,
+        "",
+        "GET",
+        "/partners/me",
+        "--app",
+        "demo-hospital",
+        "--key-file",
+        str(key_out),
+        "--serial",
+        serial,
+        timeout=8,
+    )
     assert status == 200 and body["key_serial"] == serial
 
 

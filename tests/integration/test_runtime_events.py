@@ -12,21 +12,26 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from bianjie.runtime.child import StackProcess
 
 from tests.conftest import FIXTURES
-from bianjie.runtime.child import StackProcess
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackProcess]:
-    s = StackProcess(tmp_path_factory.mktemp("runtime"), FIXTURES / "stack" / "template.yaml", seed=False,
-                     env={"BIANJIE_RETRY_DELAY": "0"})
+    s = StackProcess(
+        tmp_path_factory.mktemp("runtime"),
+        FIXTURES / "stack" / "template.yaml",
+        seed=False,
+        env={"BIANJIE_RETRY_DELAY": "0"},
+    )
     yield s
     s.stop()
 
 
-def http(stack: StackProcess, method: str, path: str, body: bytes | None = None,
-         headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+def http(
+    stack: StackProcess, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, str], bytes]:
     req = urllib.request.Request(stack.url + path, data=body, method=method, headers=headers or {})
     try:
         with urllib.request.urlopen(req, timeout=10) as r:
@@ -37,8 +42,10 @@ def http(stack: StackProcess, method: str, path: str, body: bytes | None = None,
 
 def probes(stack: StackProcess, kind: str) -> list[dict[str, Any]]:
     items = stack.client("dynamodb").query(
-        TableName=stack.ref("ProbeTable"), KeyConditionExpression="pk = :k",
-        ExpressionAttributeValues={":k": {"S": kind}})["Items"]
+        TableName=stack.ref("ProbeTable"),
+        KeyConditionExpression="pk = :k",
+        ExpressionAttributeValues={":k": {"S": kind}},
+    )["Items"]
     return [json.loads(i["payload"]["S"]) for i in items]
 
 
@@ -53,8 +60,9 @@ def wait_for(predicate: Any, timeout: float = 20.0) -> Any:
 
 
 def test_gateway_routes_path_params_query_and_body(stack: StackProcess) -> None:
-    status, headers, body = http(stack, "POST", "/echo/%E5%BC%A0?b=2&a=1&a=3", b'{"x": 1}',
-                                 {"Content-Type": "application/json"})
+    status, headers, body = http(
+        stack, "POST", "/echo/%E5%BC%A0?b=2&a=1&a=3", b'{"x": 1}', {"Content-Type": "application/json"}
+    )
     assert status == 200, body
     data = json.loads(body)
     assert data["name"] == data["seen_name"]
@@ -92,7 +100,9 @@ def test_app_errors_and_crashes_use_the_error_shape(stack: StackProcess) -> None
 
 
 def test_body_over_10_mb_is_refused(stack: StackProcess) -> None:
-    status, _, body = http(stack, "POST", "/echo/big", b"x" * (10 * 1024 * 1024 + 1), {"Content-Type": "application/json"})
+    status, _, body = http(
+        stack, "POST", "/echo/big", b"x" * (10 * 1024 * 1024 + 1), {"Content-Type": "application/json"}
+    )
     assert status == 413 and json.loads(body)["error"]["code"] == "PAYLOAD_TOO_LARGE"
 
 
@@ -166,8 +176,7 @@ def test_schedule_fired_by_cli_gets_its_input(stack: StackProcess) -> None:
 
 def test_rate_schedule_fires_on_its_own(stack: StackProcess) -> None:
     """rate(1 minute) fires a minute after start without anyone asking."""
-    got = wait_for(lambda: [p for p in probes(stack, "tick") if p["detail_type"] == "Scheduled Event"],
-                   timeout=75)
+    got = wait_for(lambda: [p for p in probes(stack, "tick") if p["detail_type"] == "Scheduled Event"], timeout=75)
     assert got[0] == {"detail_type": "Scheduled Event", "kind": None}
     status = stack.status()
     assert any(j["name"] == "TickFunction.EveryMinute" and j["runs"] >= 1 for j in status["schedules"])

@@ -13,8 +13,8 @@ from bianjie.kit.partners import PartnerRegistry, partners_table_spec
 from bianjie.kit.signing import (
     NonceStore,
     PartnerVerifier,
-    canonical_query,
     canonical_path,
+    canonical_query,
     canonical_request,
     format_authorization,
     iter_reason_codes,

@@ -21,8 +21,18 @@ def test_rate_fires_every_period_from_start() -> None:
     assert s.next_after(T0 + timedelta(minutes=7), T0) == T0 + timedelta(minutes=10)
 
 
-@pytest.mark.parametrize("bad", ["rate(1 minutes)", "rate(5 minute)", "rate(0 minutes)", "every 5m",
-                                 "cron(0 8 * * *)", "cron(0 8 * * MON *)", "cron(0 8 ? * ? *)"])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "rate(1 minutes)",
+        "rate(5 minute)",
+        "rate(0 minutes)",
+        "every 5m",
+        "cron(0 8 * * *)",
+        "cron(0 8 * * MON *)",
+        "cron(0 8 ? * ? *)",
+    ],
+)
 def test_invalid_expressions_are_refused(bad: str) -> None:
     with pytest.raises(ScheduleError):
         Schedule(bad)
@@ -73,9 +83,13 @@ def _spec(*events: ScheduleEvent) -> FunctionSpec:
 
 def test_scheduler_fires_due_jobs_with_scheduled_events() -> None:
     clock = FakeClock(T0)
-    fn = RecordingFunction(_spec(ScheduleEvent("Every", "rate(1 minute)"),
-                                 ScheduleEvent("Nightly", "cron(0 1 * * ? *)", input='{"kind": "nightly"}'),
-                                 ScheduleEvent("Off", "rate(1 minute)", enabled=False)))
+    fn = RecordingFunction(
+        _spec(
+            ScheduleEvent("Every", "rate(1 minute)"),
+            ScheduleEvent("Nightly", "cron(0 1 * * ? *)", input='{"kind": "nightly"}'),
+            ScheduleEvent("Off", "rate(1 minute)", enabled=False),
+        )
+    )
     scheduler = Scheduler([fn], "cn-north-1", clock=clock, spawn=lambda target, *args: target(*args))
     assert [j.name for j in scheduler.jobs] == ["Tick.Every", "Tick.Nightly"]
     assert scheduler.tick() == []

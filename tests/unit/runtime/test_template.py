@@ -63,7 +63,9 @@ def test_resolver_ref_getatt_sub_join() -> None:
     r = Resolver({"Table": "t-1", "AWS::Region": "cn-north-1", "Stage": "dev"}, {("Queue", "Arn"): "arn:q"})
     assert r.resolve({"Ref": "Table"}) == "t-1"
     assert r.resolve({"Fn::GetAtt": ["Queue", "Arn"]}) == "arn:q"
-    assert r.resolve({"Fn::Sub": "${Table}/${Queue.Arn}/${AWS::Region}/${!Literal}"}) == "t-1/arn:q/cn-north-1/${Literal}"
+    assert (
+        r.resolve({"Fn::Sub": "${Table}/${Queue.Arn}/${AWS::Region}/${!Literal}"}) == "t-1/arn:q/cn-north-1/${Literal}"
+    )
     assert r.resolve({"Fn::Sub": ["${X}-${Stage}", {"X": {"Ref": "Table"}}]}) == "t-1-dev"
     assert r.resolve({"Fn::Join": ["-", ["a", {"Ref": "Stage"}]]}) == "a-dev"
     assert r.resolve({"nested": [{"Ref": "Table"}]}) == {"nested": ["t-1"]}

@@ -27,8 +27,11 @@ def project_root(start: Path | None = None) -> Path:
 
 def stack_file(args: argparse.Namespace) -> Path:
     state = os.environ.get("BIANJIE_STATE_DIR")
-    return Path(args.stack) if getattr(args, "stack", None) else (
-        Path(state) / "stack.json" if state else project_root() / ".local" / "stack.json")
+    return (
+        Path(args.stack)
+        if getattr(args, "stack", None)
+        else (Path(state) / "stack.json" if state else project_root() / ".local" / "stack.json")
+    )
 
 
 def load_deployment(args: argparse.Namespace, required: bool = True) -> Deployment | None:
@@ -47,7 +50,7 @@ def use_deployment(args: argparse.Namespace) -> None:
             os.environ["BIANJIE_AWS_ENDPOINT_URL"] = args.aws_endpoint
         if args.region:
             os.environ["AWS_REGION"] = args.region
-        for name, value in (getattr(args, "table", None) or []):
+        for name, value in getattr(args, "table", None) or []:
             os.environ[name] = value
     else:
         from bianjie.runtime.template import load_template
@@ -153,8 +156,11 @@ def _audit_admin(action: str, app_id: str, **details: Any) -> None:
     from bianjie.kit import deps
 
     deps.audit_log("platform").record(
-        actor=f"system:cli.{getpass.getuser()}", action=action, resource=f"partner:{app_id}",
-        details={k: v for k, v in details.items() if v is not None})
+        actor=f"system:cli.{getpass.getuser()}",
+        action=action,
+        resource=f"partner:{app_id}",
+        details={k: v for k, v in details.items() if v is not None},
+    )
 
 
 def cmd_partner_add(args: argparse.Namespace) -> int:
@@ -164,8 +170,17 @@ def cmd_partner_add(args: argparse.Namespace) -> int:
     public_key, written = _key_for(args)
     serial = deps.partner_registry().add(args.app_id, args.name or args.app_id, public_key, args.cidr)
     _audit_admin("partner.add", args.app_id, key_serial=serial, cidrs=",".join(args.cidr))
-    print(json.dumps({"app_id": args.app_id, "key_serial": serial, "public_key": public_key,
-                      "private_key_file": str(written) if written else None, "allowed_cidrs": args.cidr}))
+    print(
+        json.dumps(
+            {
+                "app_id": args.app_id,
+                "key_serial": serial,
+                "public_key": public_key,
+                "private_key_file": str(written) if written else None,
+                "allowed_cidrs": args.cidr,
+            }
+        )
+    )
     return 0
 
 
@@ -182,8 +197,10 @@ def cmd_partner_list(args: argparse.Namespace) -> int:
             break
     for partner in partners:
         serials = ",".join(f"{s}:{k.status}" for s, k in partner.keys.items())
-        print(f"{partner.app_id}\t{partner.status}\tkeys={serials}\tcidrs={','.join(partner.allowed_cidrs)}\t"
-              f"{partner.name}")
+        print(
+            f"{partner.app_id}\t{partner.status}\tkeys={serials}\tcidrs={','.join(partner.allowed_cidrs)}\t"
+            f"{partner.name}"
+        )
     return 0
 
 
@@ -205,9 +222,17 @@ def cmd_partner_rotate(args: argparse.Namespace) -> int:
     public_key, written = _key_for(args)
     serial = deps.partner_registry().rotate_key(args.app_id, public_key)
     _audit_admin("partner.rotate_key", args.app_id, key_serial=serial)
-    print(json.dumps({"app_id": args.app_id, "key_serial": serial, "public_key": public_key,
-                      "private_key_file": str(written) if written else None,
-                      "note": "older serials stay valid until `bianjie partner retire-key`"}))
+    print(
+        json.dumps(
+            {
+                "app_id": args.app_id,
+                "key_serial": serial,
+                "public_key": public_key,
+                "private_key_file": str(written) if written else None,
+                "note": "older serials stay valid until `bianjie partner retire-key`",
+            }
+        )
+    )
     return 0
 
 
@@ -248,8 +273,11 @@ def _load_partner_key(args: argparse.Namespace) -> tuple[Any, str, str | None]:
     if not path.is_file():
         raise SystemExit(f"no key for {args.app}: pass --key-file (PEM or the partner JSON), looked in {path}")
     data = json.loads(path.read_text())
-    return Sm2PrivateKey.from_pem(data["private_key_pem"]), args.serial or str(data["key_serial"]), data.get(
-        "gateway_url")
+    return (
+        Sm2PrivateKey.from_pem(data["private_key_pem"]),
+        args.serial or str(data["key_serial"]),
+        data.get("gateway_url"),
+    )
 
 
 def cmd_request(args: argparse.Namespace) -> int:
@@ -258,21 +286,33 @@ def cmd_request(args: argparse.Namespace) -> int:
     key, serial, default_base = _load_partner_key(args)
     url = args.url
     if url.startswith("/"):
-        base = args.base or default_base or (load_deployment(args, required=False) or Deployment(
-            "", "", None, "http://127.0.0.1:3000")).gateway_url
+        base = (
+            args.base
+            or default_base
+            or (load_deployment(args, required=False) or Deployment("", "", None, "http://127.0.0.1:3000")).gateway_url
+        )
         url = base.rstrip("/") + url
     parts = urlsplit(url)
     sign_path = parts.path
     if args.base and parts.path.startswith(urlsplit(args.base).path.rstrip("/")):
-        sign_path = parts.path[len(urlsplit(args.base).path.rstrip("/")):] or "/"
+        sign_path = parts.path[len(urlsplit(args.base).path.rstrip("/")) :] or "/"
     if args.data == "-":
         body = sys.stdin.buffer.read()
     elif args.data:
         body = Path(args.data).read_bytes() if Path(args.data).is_file() else args.data.encode("utf-8")
     else:
         body = b""
-    headers = sign_request(key, args.method.upper(), sign_path, parts.query, body, args.app, serial,
-                           timestamp=args.timestamp, nonce=args.nonce)
+    headers = sign_request(
+        key,
+        args.method.upper(),
+        sign_path,
+        parts.query,
+        body,
+        args.app,
+        serial,
+        timestamp=args.timestamp,
+        nonce=args.nonce,
+    )
     if body:
         headers.setdefault("Content-Type", "application/json")
     for item in args.header or []:
@@ -355,8 +395,13 @@ def _deployment_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stack", help="path of a stack.json (default: .local/stack.json)")
     p.add_argument("--aws-endpoint", help="AWS endpoint URL of a deployment (instead of the local stack)")
     p.add_argument("--region", help="AWS region of a deployment")
-    p.add_argument("--table", nargs=2, action="append", metavar=("ENV_NAME", "TABLE"),
-                   help="physical table name, e.g. --table PARTNERS_TABLE bianjie-prod-PartnersTable")
+    p.add_argument(
+        "--table",
+        nargs=2,
+        action="append",
+        metavar=("ENV_NAME", "TABLE"),
+        help="physical table name, e.g. --table PARTNERS_TABLE bianjie-prod-PartnersTable",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:

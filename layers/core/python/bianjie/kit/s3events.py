@@ -29,12 +29,14 @@ def object_refs(notification: dict[str, Any] | str) -> list[ObjectRef]:
     for record in body.get("Records") or []:
         s3 = record.get("s3") or {}
         obj = s3.get("object") or {}
-        refs.append(ObjectRef(
-            bucket=s3.get("bucket", {}).get("name", ""),
-            key=unquote_plus(obj.get("key", "")),
-            size=obj.get("size"),
-            etag=obj.get("eTag"),
-            event_name=record.get("eventName", ""),
-            sequencer=obj.get("sequencer"),
-        ))
+        refs.append(
+            ObjectRef(
+                bucket=s3.get("bucket", {}).get("name", ""),
+                key=unquote_plus(obj.get("key", "")),
+                size=obj.get("size"),
+                etag=obj.get("eTag"),
+                event_name=record.get("eventName", ""),
+                sequencer=obj.get("sequencer"),
+            )
+        )
     return refs

@@ -179,8 +179,16 @@ class ServiceApp(Chalice):
         def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
             for method in methods:
                 self.route_docs[(path, method.upper())] = RouteDoc(
-                    path, method.upper(), view.__name__, auth, request, response,
-                    summary or (view.__doc__ or "").strip().split("\n")[0], errors, status)
+                    path,
+                    method.upper(),
+                    view.__name__,
+                    auth,
+                    request,
+                    response,
+                    summary or (view.__doc__ or "").strip().split("\n")[0],
+                    errors,
+                    status,
+                )
             register(self._guard(view))
             return view
 
@@ -196,12 +204,14 @@ class ServiceApp(Chalice):
                     log.error("request failed", extra={"code": exc.code})
                 return json_response(exc.status, exc.body(self.request_id), exc.headers)
             except ValidationError as exc:
-                return json_response(400, error_body("VALIDATION_FAILED", "input is not valid", self.request_id,
-                                                     validation_details(exc)))
+                return json_response(
+                    400, error_body("VALIDATION_FAILED", "input is not valid", self.request_id, validation_details(exc))
+                )
             except Exception:
                 log.exception("unhandled error in view %s", view.__name__)
-                return json_response(500, error_body("INTERNAL", "an internal error occurred; quote the request id",
-                                                     self.request_id))
+                return json_response(
+                    500, error_body("INTERNAL", "an internal error occurred; quote the request id", self.request_id)
+                )
             if isinstance(result, BaseModel):
                 return json_response(200, result.model_dump(mode="json"))
             if isinstance(result, Response):
@@ -214,21 +224,29 @@ class ServiceApp(Chalice):
         started = time.perf_counter()
         context = event.context or {}
         # API Gateway's request id when there is one, so partners can quote what our logs hold.
-        self._local.request_id = (context.get("requestId")
-                                  or getattr(self.lambda_context, "aws_request_id", None) or str(uuid.uuid4()))
+        self._local.request_id = (
+            context.get("requestId") or getattr(self.lambda_context, "aws_request_id", None) or str(uuid.uuid4())
+        )
         with log_context(request_id=self.request_id, function=self._function_name(), service=self.service):
             response = get_response(event)
             body = response.body
             if isinstance(body, dict) and set(body) == {"Code", "Message"}:
                 # Chalice's own errors (415, 405, bad JSON) in bianjie's shape.
                 code = _CHALICE_CODES.get(str(body["Code"]), str(body["Code"]).upper())
-                response = json_response(response.status_code, error_body(code, str(body["Message"]),
-                                                                          self.request_id),
-                                         {k: v for k, v in response.headers.items() if k.lower() != "content-type"})
-            log.info("handled", extra={
-                "route": context.get("resourcePath"), "method": context.get("httpMethod"),
-                "status": response.status_code, "latency_ms": round((time.perf_counter() - started) * 1000, 2),
-            })
+                response = json_response(
+                    response.status_code,
+                    error_body(code, str(body["Message"]), self.request_id),
+                    {k: v for k, v in response.headers.items() if k.lower() != "content-type"},
+                )
+            log.info(
+                "handled",
+                extra={
+                    "route": context.get("resourcePath"),
+                    "method": context.get("httpMethod"),
+                    "status": response.status_code,
+                    "latency_ms": round((time.perf_counter() - started) * 1000, 2),
+                },
+            )
             return response
 
     def _function_name(self) -> str | None:

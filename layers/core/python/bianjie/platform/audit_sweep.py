@@ -22,7 +22,11 @@ def verify_previous_day(audit: Any, event_time: str | None = None) -> dict[str, 
     broken = [r for r in reports if not r.ok]
     for report in broken:
         log.error("audit chain tampered", extra={"chain": report.chain, "issues": len(report.issues)})
-    summary = {"day": day, "chains": len(reports), "broken": [r.chain for r in broken],
-               "records": sum(getattr(r, "records", 0) for r in reports)}
+    summary = {
+        "day": day,
+        "chains": len(reports),
+        "broken": [r.chain for r in broken],
+        "records": sum(getattr(r, "records", 0) for r in reports),
+    }
     log.info("audit chains verified", extra=summary)
     return summary

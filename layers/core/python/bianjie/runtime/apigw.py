@@ -13,8 +13,15 @@ from urllib.parse import parse_qsl
 
 from bianjie.runtime.deployment import ACCOUNT_ID
 
-TEXT_TYPES = ("text/", "application/json", "application/xml", "application/x-www-form-urlencoded",
-              "application/javascript", "application/problem+json", "application/fhir+json")
+TEXT_TYPES = (
+    "text/",
+    "application/json",
+    "application/xml",
+    "application/x-www-form-urlencoded",
+    "application/javascript",
+    "application/problem+json",
+    "application/fhir+json",
+)
 
 
 @dataclass(frozen=True)

@@ -30,8 +30,9 @@ def project_root() -> Path:
 
 
 class StackProcess:
-    def __init__(self, state_dir: Path, template: Path | None = None, *, seed: bool = True,
-                 env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, state_dir: Path, template: Path | None = None, *, seed: bool = True, env: dict[str, str] | None = None
+    ) -> None:
         self.state_dir = state_dir
         self.port = free_port()
         self.aws_port = free_port()
@@ -82,12 +83,24 @@ class StackProcess:
         return str(self.deployment["resources"][logical_id]["ref"])
 
     def client(self, service: str) -> Any:
-        return boto3.client(service, endpoint_url=self.aws_url, region_name=self.deployment["region"],
-                            aws_access_key_id="local", aws_secret_access_key="local")
+        return boto3.client(
+            service,
+            endpoint_url=self.aws_url,
+            region_name=self.deployment["region"],
+            aws_access_key_id="local",
+            aws_secret_access_key="local",
+        )
 
     def cli(self, *args: str, input: bytes | None = None) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([str(BIANJIE), *args], cwd=project_root(), env=self.env, capture_output=True, text=True,
-                              input=input.decode() if input else None, timeout=120)
+        return subprocess.run(
+            [str(BIANJIE), *args],
+            cwd=project_root(),
+            env=self.env,
+            capture_output=True,
+            text=True,
+            input=input.decode() if input else None,
+            timeout=120,
+        )
 
     def status(self) -> dict[str, Any]:
         with urllib.request.urlopen(f"{self.url}/_local/status", timeout=5) as r:

@@ -69,9 +69,7 @@ class Deployment:
                     continue
                 value = str(value)
                 if name in merged and merged[name] != value:
-                    raise ValueError(
-                        f"environment variable {name} differs between {owner[name]} and {fn.logical_id}"
-                    )
+                    raise ValueError(f"environment variable {name} differs between {owner[name]} and {fn.logical_id}")
                 merged[name], owner[name] = value, fn.logical_id
         return merged
 

@@ -92,17 +92,27 @@ class Gateway:
         path = scope["path"]
         status, out_headers, body, label = await self._handle(scope, receive, headers, method, path, request_id)
         out_headers.append(("X-Request-Id", request_id))
-        await send({
-            "type": "http.response.start",
-            "status": status,
-            "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in out_headers],
-        })
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in out_headers],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
         # The route template, never the raw path: paths may carry bearer keys (film links).
-        log.info(json.dumps({
-            "msg": "request", "method": method, "route": label, "status": status,
-            "latency_ms": round((time.perf_counter() - started) * 1000, 2), "request_id": request_id,
-        }))
+        log.info(
+            json.dumps(
+                {
+                    "msg": "request",
+                    "method": method,
+                    "route": label,
+                    "status": status,
+                    "latency_ms": round((time.perf_counter() - started) * 1000, 2),
+                    "request_id": request_id,
+                }
+            )
+        )
 
     async def _read_body(self, receive: Any) -> bytes | None:
         chunks: list[bytes] = []
@@ -120,8 +130,11 @@ class Gateway:
                 return b"".join(chunks)
 
     @staticmethod
-    def _json(status: int, payload: dict[str, Any], extra: list[tuple[str, str]] | None = None,
-              ) -> tuple[int, list[tuple[str, str]], bytes]:
+    def _json(
+        status: int,
+        payload: dict[str, Any],
+        extra: list[tuple[str, str]] | None = None,
+    ) -> tuple[int, list[tuple[str, str]], bytes]:
         headers = [("Content-Type", "application/json")] + (extra or [])
         return status, headers, json.dumps(payload, ensure_ascii=False).encode("utf-8")
 
@@ -136,13 +149,17 @@ class Gateway:
         ]
 
     async def _handle(
-        self, scope: dict[str, Any], receive: Any, headers: list[tuple[str, str]], method: str, path: str,
+        self,
+        scope: dict[str, Any],
+        receive: Any,
+        headers: list[tuple[str, str]],
+        method: str,
+        path: str,
         request_id: str,
     ) -> tuple[int, list[tuple[str, str]], bytes, str]:
         body = await self._read_body(receive)
         if body is None:
-            return (*self._json(413, error_body("PAYLOAD_TOO_LARGE", "request body exceeds 10 MB", request_id)),
-                    "-")
+            return (*self._json(413, error_body("PAYLOAD_TOO_LARGE", "request body exceeds 10 MB", request_id)), "-")
         local = self.local_routes.get((method, path))
         if local is not None:
             status, payload = await local(scope, body)
@@ -152,15 +169,33 @@ class Gateway:
             if method == "OPTIONS" and allowed and self.cors:
                 return 204, self._cors_headers(), b"", "OPTIONS"
             if allowed:
-                return (*self._json(405, error_body(
-                    "METHOD_NOT_ALLOWED", f"{method} is not allowed here; allowed: {', '.join(sorted(set(allowed)))}",
-                    request_id), [("Allow", ", ".join(sorted(set(allowed))))]), "-")
-            return (*self._json(404, error_body("ROUTE_NOT_FOUND", f"no function serves {method} {path}",
-                                                 request_id)), "-")
+                return (
+                    *self._json(
+                        405,
+                        error_body(
+                            "METHOD_NOT_ALLOWED",
+                            f"{method} is not allowed here; allowed: {', '.join(sorted(set(allowed)))}",
+                            request_id,
+                        ),
+                        [("Allow", ", ".join(sorted(set(allowed))))],
+                    ),
+                    "-",
+                )
+            return (
+                *self._json(404, error_body("ROUTE_NOT_FOUND", f"no function serves {method} {path}", request_id)),
+                "-",
+            )
         event = build_event(
-            method=method, path=path, raw_query=scope.get("query_string", b"").decode("latin-1"),
-            headers=headers, body=body, source_ip=self.source_ip(scope, headers), route=route,
-            path_params=params, stage=self.stage, request_id=request_id,
+            method=method,
+            path=path,
+            raw_query=scope.get("query_string", b"").decode("latin-1"),
+            headers=headers,
+            body=body,
+            source_ip=self.source_ip(scope, headers),
+            route=route,
+            path_params=params,
+            stage=self.stage,
+            request_id=request_id,
         )
         fn = self.functions[route.function_id]
         label = f"{route.method} {route.resource} -> {route.function_id}"
@@ -170,8 +205,10 @@ class Gateway:
             status, out_headers, raw = response_parts(result)
         except Exception:
             log.exception("function %s failed", route.function_id)
-            return (*self._json(502, error_body("FUNCTION_ERROR", "the function failed; see its log", request_id)),
-                    label)
+            return (
+                *self._json(502, error_body("FUNCTION_ERROR", "the function failed; see its log", request_id)),
+                label,
+            )
         if self.cors and not any(k.lower() == "access-control-allow-origin" for k, _ in out_headers):
             out_headers += self._cors_headers()[:1]
         return status, out_headers, raw, label
@@ -182,7 +219,14 @@ def serve(gateway: Gateway, host: str, port: int, *, log_level: str = "warning")
     import uvicorn
 
     config = uvicorn.Config(
-        gateway, host=host, port=port, log_level=log_level, access_log=False, lifespan="on",
-        backlog=2048, timeout_keep_alive=30, http="httptools",
+        gateway,
+        host=host,
+        port=port,
+        log_level=log_level,
+        access_log=False,
+        lifespan="on",
+        backlog=2048,
+        timeout_keep_alive=30,
+        http="httptools",
     )
     return uvicorn.Server(config)

@@ -14,8 +14,17 @@ from bianjie.runtime.invoke import load_module
 from bianjie.runtime.template import Template
 
 COMMON_ERRORS = ("VALIDATION_FAILED", "INTERNAL")
-PARTNER_ERRORS = ("SIGNATURE_MISSING", "SIGNATURE_MALFORMED", "TIMESTAMP_OUT_OF_WINDOW", "NONCE_REPLAYED",
-                  "SIGNATURE_INVALID", "APP_UNKNOWN", "APP_DISABLED", "KEY_UNKNOWN", "IP_NOT_ALLOWED")
+PARTNER_ERRORS = (
+    "SIGNATURE_MISSING",
+    "SIGNATURE_MALFORMED",
+    "TIMESTAMP_OUT_OF_WINDOW",
+    "NONCE_REPLAYED",
+    "SIGNATURE_INVALID",
+    "APP_UNKNOWN",
+    "APP_DISABLED",
+    "KEY_UNKNOWN",
+    "IP_NOT_ALLOWED",
+)
 TOKEN_ERRORS = ("TOKEN_MISSING", "TOKEN_MALFORMED", "TOKEN_INVALID", "TOKEN_EXPIRED", "ROLE_REQUIRED")
 
 ERROR_SCHEMA = {
@@ -58,8 +67,11 @@ def build_openapi(template: Template) -> dict[str, Any]:
                 "x-function": fn.logical_id,
                 "responses": {},
             }
-            params = [{"name": p.strip("{}+"), "in": "path", "required": True, "schema": {"type": "string"}}
-                      for p in event.path.split("/") if p.startswith("{")]
+            params = [
+                {"name": p.strip("{}+"), "in": "path", "required": True, "schema": {"type": "string"}}
+                for p in event.path.split("/")
+                if p.startswith("{")
+            ]
             if params:
                 op["parameters"] = params
             codes = list(COMMON_ERRORS)
@@ -72,8 +84,10 @@ def build_openapi(template: Template) -> dict[str, Any]:
             if doc:
                 codes += list(doc.errors)
             if doc and doc.request is not None:
-                op["requestBody"] = {"required": True, "content": {
-                    "application/json": {"schema": _schema_of(doc.request, components)}}}
+                op["requestBody"] = {
+                    "required": True,
+                    "content": {"application/json": {"schema": _schema_of(doc.request, components)}},
+                }
             ok: dict[str, Any] = {"description": "success"}
             if doc and doc.response is not None:
                 ok["content"] = {"application/json": {"schema": _schema_of(doc.response, components)}}
@@ -89,17 +103,24 @@ def build_openapi(template: Template) -> dict[str, Any]:
             "title": "bianjie (便捷) patient services",
             "version": bianjie.__version__,
             "description": "Every HTTP function of template.yaml. Partner-signed operations follow "
-                           "docs/partner-api.md; errors share one shape.",
+            "docs/partner-api.md; errors share one shape.",
         },
         "servers": [{"url": "http://127.0.0.1:3000", "description": "local stack (make run)"}],
         "paths": dict(sorted(paths.items())),
         "components": {
             "schemas": dict(sorted(components.items())),
             "securitySchemes": {
-                "partnerSignature": {"type": "apiKey", "in": "header", "name": "Authorization",
-                                     "description": "SM2-SM3 request signature, see docs/partner-api.md"},
-                "bearerToken": {"type": "http", "scheme": "bearer",
-                                "description": "short-lived patient or staff token (HMAC-SM3)"},
+                "partnerSignature": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "Authorization",
+                    "description": "SM2-SM3 request signature, see docs/partner-api.md",
+                },
+                "bearerToken": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "short-lived patient or staff token (HMAC-SM3)",
+                },
             },
         },
     }
@@ -108,5 +129,6 @@ def build_openapi(template: Template) -> dict[str, Any]:
 def write_openapi(template: Template, out: Path) -> None:
     import yaml
 
-    out.write_text(yaml.safe_dump(build_openapi(template), sort_keys=False, allow_unicode=True, width=110),
-                   encoding="utf-8")
+    out.write_text(
+        yaml.safe_dump(build_openapi(template), sort_keys=False, allow_unicode=True, width=110), encoding="utf-8"
+    )

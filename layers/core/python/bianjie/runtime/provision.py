@@ -78,7 +78,9 @@ class Provisioner:
                 self._create_table(logical_id, res)
         queues = self.template.resources_of_type(QUEUE_TYPE)
         # Dead-letter queues first: a queue's RedrivePolicy names its DLQ's ARN.
-        for logical_id, res in sorted(queues.items(), key=lambda kv: "RedrivePolicy" in (kv[1].get("Properties") or {})):
+        for logical_id, res in sorted(
+            queues.items(), key=lambda kv: "RedrivePolicy" in (kv[1].get("Properties") or {})
+        ):
             self._create_queue(logical_id, res)
         for logical_id, res in self.template.resources_of_type(BUCKET_TYPE).items():
             self._create_bucket(logical_id, res)
@@ -107,7 +109,11 @@ class Provisioner:
             "BillingMode": "PAY_PER_REQUEST",
         }
         gsis = [
-            {"IndexName": g["IndexName"], "KeySchema": g["KeySchema"], "Projection": g.get("Projection", {"ProjectionType": "ALL"})}
+            {
+                "IndexName": g["IndexName"],
+                "KeySchema": g["KeySchema"],
+                "Projection": g.get("Projection", {"ProjectionType": "ALL"}),
+            }
             for g in props.get("GlobalSecondaryIndexes", [])
         ]
         if gsis:
@@ -132,12 +138,18 @@ class Provisioner:
             "FifoQueue": "FifoQueue",
             "ContentBasedDeduplication": "ContentBasedDeduplication",
         }
-        attrs = {attr: str(props[p]).lower() if isinstance(props[p], bool) else str(props[p])
-                 for p, attr in mapping.items() if p in props}
+        attrs = {
+            attr: str(props[p]).lower() if isinstance(props[p], bool) else str(props[p])
+            for p, attr in mapping.items()
+            if p in props
+        }
         if "RedrivePolicy" in props:
             policy = props["RedrivePolicy"]
             attrs["RedrivePolicy"] = json.dumps(
-                {"deadLetterTargetArn": policy["deadLetterTargetArn"], "maxReceiveCount": str(policy["maxReceiveCount"])}
+                {
+                    "deadLetterTargetArn": policy["deadLetterTargetArn"],
+                    "maxReceiveCount": str(policy["maxReceiveCount"]),
+                }
             )
         return attrs
 
@@ -163,13 +175,17 @@ class Provisioner:
             self.s3.create_bucket(**args)
         if "CorsConfiguration" in props:
             rules = [
-                {k: v for k, v in {
-                    "AllowedHeaders": r.get("AllowedHeaders"),
-                    "AllowedMethods": r["AllowedMethods"],
-                    "AllowedOrigins": r["AllowedOrigins"],
-                    "ExposeHeaders": r.get("ExposedHeaders"),
-                    "MaxAgeSeconds": r.get("MaxAge"),
-                }.items() if v is not None}
+                {
+                    k: v
+                    for k, v in {
+                        "AllowedHeaders": r.get("AllowedHeaders"),
+                        "AllowedMethods": r["AllowedMethods"],
+                        "AllowedOrigins": r["AllowedOrigins"],
+                        "ExposeHeaders": r.get("ExposedHeaders"),
+                        "MaxAgeSeconds": r.get("MaxAge"),
+                    }.items()
+                    if v is not None
+                }
                 for r in props["CorsConfiguration"]["CorsRules"]
             ]
             self.s3.put_bucket_cors(Bucket=name, CORSConfiguration={"CORSRules": rules})
@@ -181,14 +197,22 @@ class Provisioner:
             self.s3.put_bucket_notification_configuration(
                 Bucket=name, NotificationConfiguration={"QueueConfigurations": queue_configs}
             )
-        self._record(logical_id, BUCKET_TYPE, name, Arn=arn("s3", self.deployment.region, name, account=None), DomainName=f"{name}.s3.amazonaws.com")
+        self._record(
+            logical_id,
+            BUCKET_TYPE,
+            name,
+            Arn=arn("s3", self.deployment.region, name, account=None),
+            DomainName=f"{name}.s3.amazonaws.com",
+        )
 
     @staticmethod
     def _queue_config(queue_arn: str, event: str | list[str], flt: dict[str, Any] | None) -> dict[str, Any]:
         config: dict[str, Any] = {"QueueArn": queue_arn, "Events": [event] if isinstance(event, str) else event}
         rules = (flt or {}).get("S3Key", {}).get("Rules", [])
         if rules:
-            config["Filter"] = {"Key": {"FilterRules": [{"Name": r["Name"].lower(), "Value": r["Value"]} for r in rules]}}
+            config["Filter"] = {
+                "Key": {"FilterRules": [{"Name": r["Name"].lower(), "Value": r["Value"]} for r in rules]}
+            }
         return config
 
     def _wire_s3_event(self, function_id: str, event: S3Event) -> None:
@@ -204,9 +228,12 @@ class Provisioner:
             rules.append({"Name": "Prefix", "Value": event.prefix})
         if event.suffix:
             rules.append({"Name": "Suffix", "Value": event.suffix})
-        configs.append(self._queue_config(queue_arn, list(event.events), {"S3Key": {"Rules": rules}} if rules else None))
+        configs.append(
+            self._queue_config(queue_arn, list(event.events), {"S3Key": {"Rules": rules}} if rules else None)
+        )
         self.s3.put_bucket_notification_configuration(
             Bucket=bucket, NotificationConfiguration={"QueueConfigurations": configs}
         )
-        self._record(s3_queue_logical_id(function_id, event.name), QUEUE_TYPE, url, Arn=queue_arn, QueueName=name,
-                     QueueUrl=url)
+        self._record(
+            s3_queue_logical_id(function_id, event.name), QUEUE_TYPE, url, Arn=queue_arn, QueueName=name, QueueUrl=url
+        )

@@ -49,8 +49,15 @@ class PumpStats:
 
 
 class EventPump:
-    def __init__(self, functions: list[Function], deployment: Deployment, sqs_client: Any,
-                 *, retry_delay: int | None = None, wait_seconds: int = 1) -> None:
+    def __init__(
+        self,
+        functions: list[Function],
+        deployment: Deployment,
+        sqs_client: Any,
+        *,
+        retry_delay: int | None = None,
+        wait_seconds: int = 1,
+    ) -> None:
         self.sqs = sqs_client
         self.retry_delay = retry_delay
         self.wait_seconds = wait_seconds
@@ -68,9 +75,18 @@ class EventPump:
             for event in fn.spec.events:
                 if isinstance(event, SqsEvent) and event.enabled:
                     arn = resolver.resolve(event.queue)
-                    self.sources.append(Source(fn, arn_to_url[arn], arn, event.batch_size,
-                                               event.report_batch_item_failures, event.batching_window_seconds,
-                                               "sqs", max(1, event.max_concurrency)))
+                    self.sources.append(
+                        Source(
+                            fn,
+                            arn_to_url[arn],
+                            arn,
+                            event.batch_size,
+                            event.report_batch_item_failures,
+                            event.batching_window_seconds,
+                            "sqs",
+                            max(1, event.max_concurrency),
+                        )
+                    )
                 elif isinstance(event, S3Event):
                     info = deployment.resources[s3_queue_logical_id(fn.spec.logical_id, event.name)]
                     self.sources.append(Source(fn, info["ref"], info["attrs"]["Arn"], 1, False, 0, "s3"))
@@ -128,8 +144,11 @@ class EventPump:
             result = source.function.invoke(event)
         except Exception:
             stats.failures += 1
-            log.exception("function %s failed on a batch of %d; messages will be retried",
-                          source.function.spec.logical_id, len(messages))
+            log.exception(
+                "function %s failed on a batch of %d; messages will be retried",
+                source.function.spec.logical_id,
+                len(messages),
+            )
             self._release(source, messages)
             return
         failed_ids: set[str] = set()
@@ -183,7 +202,7 @@ class EventPump:
 
     def _delete(self, source: Source, messages: list[dict[str, Any]]) -> None:
         for i in range(0, len(messages), 10):
-            chunk = messages[i:i + 10]
+            chunk = messages[i : i + 10]
             if chunk:
                 self.sqs.delete_message_batch(
                     QueueUrl=source.queue_url,

@@ -61,9 +61,13 @@ def _spawn_thread(target: Callable[..., object], job: Job, when: datetime) -> No
 
 
 class Scheduler:
-    def __init__(self, functions: list[Function], region: str,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-                 spawn: Callable[..., None] | None = None) -> None:
+    def __init__(
+        self,
+        functions: list[Function],
+        region: str,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        spawn: Callable[..., None] | None = None,
+    ) -> None:
         self.region = region
         self.clock = clock
         self.spawn = spawn or _spawn_thread

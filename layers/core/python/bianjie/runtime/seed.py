@@ -28,15 +28,22 @@ def seed_partners(stack: Any) -> None:
         key = sm2_generate_key()
         serial = registry.add(app_id, name, key.public_key.to_hex(), cidrs)
         path = out / f"{app_id}.json"
-        path.write_text(json.dumps({
-            "app_id": app_id,
-            "name": name,
-            "key_serial": serial,
-            "private_key_pem": key.to_pem(),
-            "public_key": key.public_key.to_hex(),
-            "gateway_url": stack.gateway_url,
-            "allowed_cidrs": cidrs,
-        }, ensure_ascii=False, indent=2), encoding="utf-8")
+        path.write_text(
+            json.dumps(
+                {
+                    "app_id": app_id,
+                    "name": name,
+                    "key_serial": serial,
+                    "private_key_pem": key.to_pem(),
+                    "public_key": key.public_key.to_hex(),
+                    "gateway_url": stack.gateway_url,
+                    "allowed_cidrs": cidrs,
+                },
+                ensure_ascii=False,
+                indent=2,
+            ),
+            encoding="utf-8",
+        )
         os.chmod(path, 0o600)
 
 

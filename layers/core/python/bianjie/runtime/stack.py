@@ -110,7 +110,9 @@ def start_moto(host: str, port: int) -> subprocess.Popen[bytes]:
         raise SystemExit(f"port {port} on {host} is taken; set BIANJIE_AWS_PORT to another port")
     proc = subprocess.Popen(
         [sys.executable, "-m", "moto.server", "-H", host, "-p", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=_die_with_parent,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        preexec_fn=_die_with_parent,
     )
     wait_http(f"http://{host}:{port}/moto-api/data.json", 30)
     return proc
@@ -118,9 +120,7 @@ def start_moto(host: str, port: int) -> subprocess.Popen[bytes]:
 
 def init_wrapped_secrets(deployment: Deployment, template: Template, session: Any) -> None:
     """Token secret and blind-index key, wrapped by the master key, passed as template parameters."""
-    key_id = next(
-        (info["ref"] for info in deployment.resources.values() if info["type"] == "AWS::KMS::Key"), None
-    )
+    key_id = next((info["ref"] for info in deployment.resources.values() if info["type"] == "AWS::KMS::Key"), None)
     if key_id is None:
         return
     kms = session.client("kms", endpoint_url=deployment.aws_endpoint_url)
@@ -155,16 +155,20 @@ class LocalStack:
             raise SystemExit(f"port {opts.port} on {opts.host} is taken; set BIANJIE_PORT to another port")
         for name, value in FAKE_CREDENTIALS.items():
             os.environ.setdefault(name, value)
-        os.environ.update({
-            "AWS_REGION": opts.region, "AWS_DEFAULT_REGION": opts.region,
-            "BIANJIE_AWS_ENDPOINT_URL": self.aws_url,
-        })
+        os.environ.update(
+            {
+                "AWS_REGION": opts.region,
+                "AWS_DEFAULT_REGION": opts.region,
+                "BIANJIE_AWS_ENDPOINT_URL": self.aws_url,
+            }
+        )
         self.moto = start_moto(opts.host, opts.aws_port)
         import boto3
 
         session = boto3.session.Session(region_name=opts.region)
-        deployment = Deployment(opts.stack_name, opts.region, self.aws_url, self.gateway_url,
-                                parameters=self.template.parameter_defaults())
+        deployment = Deployment(
+            opts.stack_name, opts.region, self.aws_url, self.gateway_url, parameters=self.template.parameter_defaults()
+        )
         Provisioner(self.template, deployment, session).provision()
         init_wrapped_secrets(deployment, self.template, session)
         self.deployment = deployment
@@ -177,8 +181,9 @@ class LocalStack:
         reset_settings()
         aws.reset_clients()
         deps.reset()
-        self.functions = [Function(spec, opts.region, deployment.ref(spec.logical_id))
-                          for spec in self.template.functions]
+        self.functions = [
+            Function(spec, opts.region, deployment.ref(spec.logical_id)) for spec in self.template.functions
+        ]
         for fn in self.functions:
             fn.handler  # noqa: B018 - import every handler now: a broken one should stop the stack at start
         if opts.seed:
@@ -188,10 +193,12 @@ class LocalStack:
         deployment.save(opts.local_dir / "stack.json")
         self.pump = EventPump(self.functions, deployment, aws.client("sqs"), retry_delay=opts.retry_delay)
         self.scheduler = Scheduler(self.functions, opts.region)
-        gateway = Gateway(self.functions, stage=str(deployment.parameters.get("Stage", "local")),
-                          cors=((self.template.body.get("Globals") or {}).get("Api") or {}).get("Cors"),
-                          local_routes={("GET", "/_local/status"): self._status,
-                                        ("POST", "/_local/fire"): self._fire})
+        gateway = Gateway(
+            self.functions,
+            stage=str(deployment.parameters.get("Stage", "local")),
+            cors=((self.template.body.get("Globals") or {}).get("Api") or {}).get("Cors"),
+            local_routes={("GET", "/_local/status"): self._status, ("POST", "/_local/fire"): self._fire},
+        )
         self.server = serve(gateway, opts.host, opts.port)
         self.pump.start()
         self.scheduler.start()
@@ -201,9 +208,14 @@ class LocalStack:
         return 200, {
             "pump": {label: vars(stats) for label, stats in self.pump.stats.items()},
             "schedules": [
-                {"name": j.name, "expression": j.event.expression, "next_run": j.next_run.isoformat(),
-                 "runs": j.runs, "failures": j.failures,
-                 "last_run": j.last_run.isoformat() if j.last_run else None}
+                {
+                    "name": j.name,
+                    "expression": j.event.expression,
+                    "next_run": j.next_run.isoformat(),
+                    "runs": j.runs,
+                    "failures": j.failures,
+                    "last_run": j.last_run.isoformat() if j.last_run else None,
+                }
                 for j in self.scheduler.jobs
             ],
         }

@@ -159,9 +159,7 @@ class Template:
 
     def parameter_defaults(self) -> dict[str, Any]:
         return {
-            name: spec.get("Default")
-            for name, spec in self.body.get("Parameters", {}).items()
-            if "Default" in spec
+            name: spec.get("Default") for name, spec in self.body.get("Parameters", {}).items() if "Default" in spec
         }
 
 
@@ -280,7 +278,7 @@ class Resolver:
         if not isinstance(value, dict):
             return value
         if len(value) == 1:
-            (key, arg), = value.items()
+            ((key, arg),) = value.items()
             if key == "Ref":
                 return self.ref(arg)
             if key == "Fn::GetAtt":
