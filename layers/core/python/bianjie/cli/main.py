@@ -377,6 +377,44 @@ def cmd_db_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    """The on-premises gateway: serve some (or all) functions of the template, configured by the environment.
+
+    A Knative Service runs ``bianjie serve --function F --port $PORT`` in each function's container; the
+    environment (tables, endpoints, keys) comes from the platform, not from a local stack.
+    """
+    import logging
+
+    from bianjie.kit.logging import configure_logging
+    from bianjie.runtime.gateway import Gateway, serve
+    from bianjie.runtime.invoke import Function
+    from bianjie.runtime.template import load_template
+
+    configure_logging(os.environ.get("BIANJIE_LOG_LEVEL", "INFO"))
+    logging.getLogger("botocore").setLevel(logging.WARNING)
+    template = load_template(Path(args.template) if args.template else project_root() / "template.yaml")
+    wanted = set(args.function or [f.logical_id for f in template.functions])
+    unknown = wanted - {f.logical_id for f in template.functions}
+    if unknown:
+        raise SystemExit(f"not in the template: {', '.join(sorted(unknown))}")
+    region = os.environ.get("AWS_REGION", "cn-north-1")
+    functions = [
+        Function(f, region, os.environ.get("AWS_LAMBDA_FUNCTION_NAME", f.logical_id))
+        for f in template.functions
+        if f.logical_id in wanted
+    ]
+    os.environ.setdefault("BIANJIE_SERVED_FUNCTIONS", ",".join(sorted(wanted)))
+    for fn in functions:
+        fn.handler  # noqa: B018 - fail at start, not at the first request
+    trusted = [c for c in os.environ.get("BIANJIE_TRUSTED_PROXIES", "").split(",") if c]
+    gateway = Gateway(
+        functions, stage=os.environ.get("BIANJIE_STAGE", "onprem"), trusted_proxies=trusted, max_workers=args.threads
+    )
+    print(f"serving {', '.join(sorted(wanted))} on http://{args.host}:{args.port}", flush=True)
+    serve(gateway, args.host, args.port).run()
+    return 0
+
+
 def cmd_openapi(args: argparse.Namespace) -> int:
     from bianjie.runtime.openapi import write_openapi
     from bianjie.runtime.template import load_template
@@ -490,6 +528,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stack-name", default="bianjie")
     p.add_argument("--template")
     p.set_defaults(func=cmd_db_migrate)
+    p = sub.add_parser("serve", help="on-premises gateway: serve functions of the template over HTTP")
+    p.add_argument("--function", action="append", help="logical id to serve (repeatable; default all)")
+    p.add_argument("--host", default="0.0.0.0")
+    p.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8080")))
+    p.add_argument("--threads", type=int, default=1, help="handler threads (Knative containerConcurrency)")
+    p.add_argument("--template")
+    p.set_defaults(func=cmd_serve)
+
     p = sub.add_parser("openapi", help="write the OpenAPI document of every HTTP function")
     p.add_argument("--out", help="default: docs/openapi.yaml")
     p.set_defaults(func=cmd_openapi)

@@ -1,6 +1,8 @@
-"""Demo data for the local stack: partner apps with fresh SM2 keys, written to ``.local/partners``.
+"""Demo data for the local stack: partner apps with fresh SM2 keys, written to ``.local/partners``,
+then each service's own demo data.
 
-Each service adds its own demo data through ``SEEDERS`` (service packages own their seeding code).
+A service seeds itself by providing ``bianjie.<service>.demo.seed(stack)``; it is found here by name, so
+adding a service touches no shared file. A seeder may append URLs to ``stack.demo_urls`` for the banner.
 """
 
 from __future__ import annotations
@@ -47,9 +49,28 @@ def seed_partners(stack: Any) -> None:
         os.chmod(path, 0o600)
 
 
-SEEDERS: list[Callable[[Any], None]] = [seed_partners]
+def service_seeders() -> list[Callable[[Any], None]]:
+    import importlib
+    import pkgutil
+
+    import bianjie
+
+    seeders = []
+    for info in sorted(pkgutil.iter_modules(bianjie.__path__), key=lambda i: i.name):
+        if not info.ispkg or info.name in ("kit", "runtime", "cli"):
+            continue
+        try:
+            module = importlib.import_module(f"bianjie.{info.name}.demo")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"bianjie.{info.name}.demo":
+                raise
+            continue
+        seeders.append(module.seed)
+    return seeders
 
 
 def seed_demo_data(stack: Any) -> None:
-    for seeder in SEEDERS:
+    stack.demo_urls = []
+    seed_partners(stack)
+    for seeder in service_seeders():
         seeder(stack)

@@ -326,9 +326,7 @@ class DynamoDocumentStore:
     def get(self, table: str, key: Key) -> Item | None:
         spec = self.spec(table)
         try:
-            out = self._client.get_item(
-                TableName=table, Key=to_item(c.check_key(spec, key)), ConsistentRead=True
-            )
+            out = self._client.get_item(TableName=table, Key=to_item(c.check_key(spec, key)), ConsistentRead=True)
         except Exception as exc:
             raise _translate(exc, table) from exc
         raw = out.get("Item")
