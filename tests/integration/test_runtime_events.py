@@ -182,6 +182,17 @@ def test_rate_schedule_fires_on_its_own(stack: StackProcess) -> None:
     assert any(j["name"] == "TickFunction.EveryMinute" and j["runs"] >= 1 for j in status["schedules"])
 
 
+def test_domain_events_reach_only_subscribed_consumers(stack: StackProcess) -> None:
+    from bianjie.kit.events import Publisher, SnsSink
+
+    publisher = Publisher(SnsSink(stack.client("sns"), stack.ref("EventsTopic")), "bianjie.test")
+    publisher.publish("x.other", {"n": 1})
+    publisher.publish("x.wanted", {"n": 2}, subject="thing-2")
+    got = wait_for(lambda: probes(stack, "event"))
+    time.sleep(1.0)
+    assert probes(stack, "event") == got == [{"type": "x.wanted", "data": {"n": 2}}]
+
+
 def test_state_file_names_every_resource(stack: StackProcess) -> None:
     dep = stack.deployment
     for logical in ("ProbeTable", "UploadsQueue", "UploadsQueueDLQ", "UploadsBucket", "EchoFunction"):

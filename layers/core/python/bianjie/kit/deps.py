@@ -120,3 +120,15 @@ def audit_log(service: str) -> Any:
         with _lock:
             _cache.setdefault(key, AuditLog(documents(), require_env("AUDIT_TABLE"), service=service))
     return _cache[key]
+
+
+def publisher(source: str) -> Any:
+    """Domain events of ``source`` (e.g. "bianjie.rx") to the domain-events topic."""
+    key = f"publisher:{source}"
+    if key not in _cache:
+        from bianjie.kit import aws
+        from bianjie.kit.events import Publisher, SnsSink
+
+        with _lock:
+            _cache.setdefault(key, Publisher(SnsSink(aws.client("sns"), require_env("DOMAIN_EVENTS_TOPIC")), source))
+    return _cache[key]

@@ -102,16 +102,14 @@ class Gateway:
         await send({"type": "http.response.body", "body": body})
         # The route template, never the raw path: paths may carry bearer keys (film links).
         log.info(
-            json.dumps(
-                {
-                    "msg": "request",
-                    "method": method,
-                    "route": label,
-                    "status": status,
-                    "latency_ms": round((time.perf_counter() - started) * 1000, 2),
-                    "request_id": request_id,
-                }
-            )
+            "request",
+            extra={
+                "method": method,
+                "route": label,
+                "status": status,
+                "latency_ms": round((time.perf_counter() - started) * 1000, 2),
+                "gateway_request_id": request_id,
+            },
         )
 
     async def _read_body(self, receive: Any) -> bytes | None:

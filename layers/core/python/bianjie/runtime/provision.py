@@ -20,6 +20,8 @@ TABLE_TYPES = ("AWS::DynamoDB::Table",)
 QUEUE_TYPE = "AWS::SQS::Queue"
 BUCKET_TYPE = "AWS::S3::Bucket"
 KEY_TYPE = "AWS::KMS::Key"
+TOPIC_TYPE = "AWS::SNS::Topic"
+SUBSCRIPTION_TYPE = "AWS::SNS::Subscription"
 
 
 def physical_name(stack: str, logical_id: str, kind: str) -> str:
@@ -47,6 +49,7 @@ class Provisioner:
         self.sqs = session.client("sqs", endpoint_url=endpoint)
         self.s3 = session.client("s3", endpoint_url=endpoint)
         self.kms = session.client("kms", endpoint_url=endpoint)
+        self.sns = session.client("sns", endpoint_url=endpoint)
 
     # -- helpers -----------------------------------------------------------------------------
 
@@ -69,7 +72,7 @@ class Provisioner:
                 self._record(logical_id, kind, name, Arn=arn("lambda", region, f"function:{name}"))
             elif kind == "AWS::Serverless::LayerVersion":
                 self._record(logical_id, kind, arn("lambda", region, f"layer:{logical_id}:1"))
-            elif kind not in (*TABLE_TYPES, QUEUE_TYPE, BUCKET_TYPE, KEY_TYPE):
+            elif kind not in (*TABLE_TYPES, QUEUE_TYPE, BUCKET_TYPE, KEY_TYPE, TOPIC_TYPE, SUBSCRIPTION_TYPE):
                 self._record(logical_id, kind, logical_id)
         for logical_id, res in self.template.resources_of_type(KEY_TYPE).items():
             self._create_key(logical_id, res)
@@ -82,6 +85,10 @@ class Provisioner:
             queues.items(), key=lambda kv: "RedrivePolicy" in (kv[1].get("Properties") or {})
         ):
             self._create_queue(logical_id, res)
+        for logical_id, res in self.template.resources_of_type(TOPIC_TYPE).items():
+            self._create_topic(logical_id, res)
+        for logical_id, res in self.template.resources_of_type(SUBSCRIPTION_TYPE).items():
+            self._subscribe(logical_id, res)
         for logical_id, res in self.template.resources_of_type(BUCKET_TYPE).items():
             self._create_bucket(logical_id, res)
         for fn in self.template.functions:
@@ -161,6 +168,24 @@ class Provisioner:
         url = self.sqs.create_queue(QueueName=name, Attributes=self._queue_attrs(props))["QueueUrl"]
         queue_arn = self._queue_arn(url)
         self._record(logical_id, QUEUE_TYPE, url, Arn=queue_arn, QueueName=name, QueueUrl=url)
+
+    def _create_topic(self, logical_id: str, res: dict[str, Any]) -> None:
+        props = self._props(res)
+        name = props.get("TopicName") or physical_name(self.deployment.stack_name, logical_id, "topic")
+        topic_arn = self.sns.create_topic(Name=name)["TopicArn"]
+        self._record(logical_id, TOPIC_TYPE, topic_arn, TopicArn=topic_arn, TopicName=name)
+
+    def _subscribe(self, logical_id: str, res: dict[str, Any]) -> None:
+        props = self._props(res)
+        attributes = {}
+        if props.get("RawMessageDelivery"):
+            attributes["RawMessageDelivery"] = "true"
+        if props.get("FilterPolicy"):
+            attributes["FilterPolicy"] = json.dumps(props["FilterPolicy"])
+            attributes["FilterPolicyScope"] = props.get("FilterPolicyScope", "MessageAttributes")
+        arn_ = self.sns.subscribe(TopicArn=props["TopicArn"], Protocol=props["Protocol"], Endpoint=props["Endpoint"],
+                                  Attributes=attributes, ReturnSubscriptionArn=True)["SubscriptionArn"]
+        self._record(logical_id, SUBSCRIPTION_TYPE, arn_)
 
     def _queue_arn(self, url: str) -> str:
         return self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]

@@ -131,8 +131,11 @@ class _Expr:
         return ph
 
     def value(self, value: Any) -> str:
+        return self.raw_value(to_attr(value))
+
+    def raw_value(self, attr: AttrValue) -> str:
         ph = f":v{len(self.values)}"
-        self.values[ph] = to_attr(value)
+        self.values[ph] = attr
         return ph
 
     def into(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -159,10 +162,16 @@ def condition_expression(spec: TableSpec, cond: Cond, ex: _Expr, now: float) -> 
         if part.op == "exists":
             continue
         attr = ex.name(part.attr)  # type: ignore[arg-type]
-        if part.op == "eq":
-            clauses.append(f"{attr} = {ex.value(part.value)}")
-        elif part.op == "ne":
-            clauses.append(f"(attribute_not_exists({attr}) OR {attr} <> {ex.value(part.value)})")
+        if part.op in ("eq", "ne"):
+            value = to_attr(part.value)
+            # The explicit type test costs DynamoDB nothing and keeps emulators that compare
+            # across types (moto: true = 1) to DynamoDB's rule that different types are unequal.
+            same_type = f"attribute_type({attr}, {ex.value(next(iter(value)))})"
+            v = ex.raw_value(value)
+            if part.op == "eq":
+                clauses.append(f"({same_type} AND {attr} = {v})")
+            else:
+                clauses.append(f"(attribute_not_exists({attr}) OR NOT {same_type} OR {attr} <> {v})")
         elif part.op == "attr_absent":
             clauses.append(f"attribute_not_exists({attr})")
         else:
