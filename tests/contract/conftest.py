@@ -78,9 +78,7 @@ def moto_dynamodb(monkeypatch_module: pytest.MonkeyPatch) -> Iterator[Any]:
 
     monkeypatch_module.setattr(DynamoHandler, "call_action", call_action)
     with mock_aws():
-        yield boto3.client(
-            "dynamodb", region_name=REGION, aws_access_key_id="testing", aws_secret_access_key="testing"
-        )
+        yield boto3.client("dynamodb", region_name=REGION, aws_access_key_id="testing", aws_secret_access_key="testing")
 
 
 @pytest.fixture(scope="module")

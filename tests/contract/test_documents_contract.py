@@ -193,6 +193,9 @@ CONDITIONS: list[tuple[str, Cond, bool, bool, bool]] = [
     ("absent-and-absent", Cond.absent() & Cond.absent(), True, False, True),
 ]
 STATES = ["missing", "live", "expired"]
+each_condition = pytest.mark.parametrize(
+    ("cond", "on_missing", "on_live", "on_expired"), [pytest.param(*case[1:], id=case[0]) for case in CONDITIONS]
+)
 
 
 def _setup_state(backend: Backend, state: str) -> tuple[str, dict[str, Any] | None]:
@@ -213,9 +216,9 @@ def _raw(backend: Backend, t: str) -> dict[str, Any] | None:
 
 
 @pytest.mark.parametrize("state", STATES)
-@pytest.mark.parametrize(("label", "cond", "on_missing", "on_live", "on_expired"), CONDITIONS, ids=[c[0] for c in CONDITIONS])
+@each_condition
 def test_conditional_put(
-    backend: Backend, state: str, label: str, cond: Cond, on_missing: bool, on_live: bool, on_expired: bool
+    backend: Backend, state: str, cond: Cond, on_missing: bool, on_live: bool, on_expired: bool
 ) -> None:
     holds = {"missing": on_missing, "live": on_live, "expired": on_expired}[state]
     t, _ = _setup_state(backend, state)
@@ -231,9 +234,9 @@ def test_conditional_put(
 
 
 @pytest.mark.parametrize("state", STATES)
-@pytest.mark.parametrize(("label", "cond", "on_missing", "on_live", "on_expired"), CONDITIONS, ids=[c[0] for c in CONDITIONS])
+@each_condition
 def test_conditional_delete(
-    backend: Backend, state: str, label: str, cond: Cond, on_missing: bool, on_live: bool, on_expired: bool
+    backend: Backend, state: str, cond: Cond, on_missing: bool, on_live: bool, on_expired: bool
 ) -> None:
     holds = {"missing": on_missing, "live": on_live, "expired": on_expired}[state]
     t, _ = _setup_state(backend, state)
@@ -248,9 +251,9 @@ def test_conditional_delete(
 
 
 @pytest.mark.parametrize("state", STATES)
-@pytest.mark.parametrize(("label", "cond", "on_missing", "on_live", "on_expired"), CONDITIONS, ids=[c[0] for c in CONDITIONS])
+@each_condition
 def test_check_in_transaction(
-    backend: Backend, state: str, label: str, cond: Cond, on_missing: bool, on_live: bool, on_expired: bool
+    backend: Backend, state: str, cond: Cond, on_missing: bool, on_live: bool, on_expired: bool
 ) -> None:
     holds = {"missing": on_missing, "live": on_live, "expired": on_expired}[state]
     t, _ = _setup_state(backend, state)

@@ -442,6 +442,25 @@ def _deployment_flags(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _register_service_commands(sub: Any) -> None:
+    """Each service may add its commands through ``bianjie.<service>.cli.register(subparsers)``."""
+    import importlib
+    import pkgutil
+
+    import bianjie
+
+    for info in sorted(pkgutil.iter_modules(bianjie.__path__), key=lambda i: i.name):
+        if not info.ispkg or info.name in ("kit", "runtime", "cli"):
+            continue
+        try:
+            module = importlib.import_module(f"bianjie.{info.name}.cli")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"bianjie.{info.name}.cli":
+                raise
+            continue
+        module.register(sub)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bianjie", description="bianjie operator CLI")
     sub = parser.add_subparsers(dest="group", required=True)
@@ -535,6 +554,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=1, help="handler threads (Knative containerConcurrency)")
     p.add_argument("--template")
     p.set_defaults(func=cmd_serve)
+
+    _register_service_commands(sub)
 
     p = sub.add_parser("openapi", help="write the OpenAPI document of every HTTP function")
     p.add_argument("--out", help="default: docs/openapi.yaml")
