@@ -175,6 +175,9 @@ CONDITIONS: list[tuple[str, Cond, bool, bool, bool]] = [
     ("eq-type-matters", Cond.eq("n", "1"), False, False, False),
     ("eq-map", Cond.eq("m", {"x": 1.0}), False, True, False),
     ("eq-null", Cond.eq("nul", None), False, True, False),
+    ("eq-null-vs-value", Cond.eq("status", None), False, False, False),
+    ("ne-null", Cond.ne("nul", None), False, False, False),
+    ("ne-null-vs-value", Cond.ne("status", None), False, True, False),
     ("eq-list", Cond.eq("tags", ["a", 1]), False, True, False),
     ("ne", Cond.ne("status", "old"), False, True, False),
     ("ne-same-value", Cond.ne("status", "new"), False, False, False),
@@ -409,6 +412,24 @@ def test_index_keys_need_not_be_unique(backend: Backend) -> None:
         assert slots == sorted(slots, reverse=descending)
 
 
+def test_index_keyed_by_table_keys(backend: Backend) -> None:
+    """Indexes that reuse the table's own keys, like an inverted index (sk, pk) or (kind, pk)."""
+    inverted = IndexSpec("inverted", "sk", "pk")
+    by_kind = IndexSpec("by_kind", "kind", "pk")
+    t = backend.table(spec(indexes=(inverted, by_kind), index_types={"kind": "S"}))
+    for p in ("c", "a", "b", "d"):
+        for s_ in ("2", "1"):
+            backend.store.put(t, {"pk": p, "sk": s_, "kind": "k"})
+    pages = all_pages(
+        lambda cur: backend.store.query(t, KeyCond.of("sk", "1").gt("pk", "a"), index="inverted", limit=2, cursor=cur)
+    )
+    assert [i["pk"] for p in pages for i in p.items] == ["b", "c", "d"]
+    pages = all_pages(lambda cur: backend.store.query(t, KeyCond.of("kind", "k"), index="by_kind", limit=3, cursor=cur))
+    items = [(i["pk"], i["sk"]) for p in pages for i in p.items]
+    assert sorted(items) == [(p, s_) for p in "abcd" for s_ in "12"]  # each exactly once
+    assert [pk for pk, _ in items] == sorted(pk for pk, _ in items)
+
+
 @pytest.mark.parametrize("descending", [False, True], ids=["asc", "desc"])
 @pytest.mark.parametrize("limit", [50, 7])
 def test_paging_over_250_items(backend: Backend, limit: int, descending: bool) -> None:
@@ -472,6 +493,23 @@ def test_string_sort_keys_order_by_utf8_bytes(backend: Backend, descending: bool
     assert [i["sk"] for i in page.items] == ["中", "中国"]
     page = backend.store.query(t, KeyCond.of("pk", "p").gt("sk", "中"))
     assert [i["sk"] for i in page.items] == ["中国", "ｚ", "𝄞"]
+
+
+def test_begins_with_edges(backend: Backend) -> None:
+    t = backend.table(spec())
+    keys = ["a", "a%b", "a_b", "axb", "a\ud7ff", "a\ud7ffz", "a\ue000", "a\U0010ffff", "a\U0010ffffz", "b"]
+    for k in keys:
+        backend.store.put(t, {"pk": "p", "sk": k})
+
+    def starting(prefix: str) -> list[str]:
+        return [i["sk"] for i in backend.store.query(t, KeyCond.of("pk", "p").begins_with("sk", prefix)).items]
+
+    assert starting("a_") == ["a_b"]  # no LIKE wildcards
+    assert starting("a%") == ["a%b"]
+    assert starting("a\ud7ff") == ["a\ud7ff", "a\ud7ffz"]  # the next code point skips the surrogates
+    assert starting("a\U0010ffff") == ["a\U0010ffff", "a\U0010ffffz"]  # no code point above
+    assert starting("b") == ["b"]
+    assert starting("c") == []
 
 
 def test_int_sort_keys_order_numerically(backend: Backend) -> None:
@@ -688,6 +726,10 @@ def test_unknown_table(backend: Backend) -> None:
         {"pk": "p", "sk": "1", "v": float("nan")},
         {"pk": "p", "sk": "1", "v": float("inf")},
         {"pk": "p", "sk": "1", "v": {1, 2}},
+        {"pk": "p", "sk": "1", "v": "nul\x00byte"},  # jsonb cannot hold NUL
+        {"pk": "p", "sk": "1", "v": "lone \ud800 surrogate"},  # not UTF-8
+        {"pk": "p", "sk": "1", "v": {"k\x00": 1}},
+        {"pk": "p", "sk": "1", 1: "non-str name"},
         {"pk": "p", "sk": "1", "v": b"bytes"},
     ],
     ids=lambda item: repr(item)[:40],
@@ -725,3 +767,64 @@ def test_invalid_keys_and_queries_are_rejected(backend: Backend) -> None:
         store.query(t, KeyCond.of("pk", "p"), cursor="not a cursor!")
     with pytest.raises(KeyError):
         store.query(t, KeyCond.of("owner", "o"), index="no_such_index")
+
+
+# --- adapter specifics --------------------------------------------------------------------
+# Not part of the contract: what one adapter adds (PostgreSQL migrates, names and purges tables).
+
+
+def test_postgres_migrates_names_and_purges(postgres_dsn: str) -> None:
+    from bianjie.kit.documents.postgres import PostgresDocumentStore
+
+    store = PostgresDocumentStore(postgres_dsn, max_connections=2)
+    try:
+        # Physical names from CloudFormation can exceed PostgreSQL's 63-byte identifiers.
+        long_name = f"bianjie-prod-PrescriptionsTable-{uuid.uuid4().hex}.v2-{'x' * 40}"
+        base = TableSpec(long_name, "pk", "sk", {"pk": "S", "sk": "N"})
+        store.ensure_table(base)
+        store.put(long_name, {"pk": "p", "sk": 1, "it's %s": "a", "exp": time.time() - 10})
+        store.put(long_name, {"pk": "p", "sk": 2, "it's %s": "b", "exp": time.time() + 3600})
+        assert len(store.query(long_name, KeyCond.of("pk", "p")).items) == 2  # no TTL yet
+
+        # Later the template adds an index (on an awkward attribute name) and a TTL.
+        migrated = TableSpec(
+            long_name,
+            "pk",
+            "sk",
+            {"pk": "S", "sk": "N", "it's %s": "S"},
+            (IndexSpec("odd", "it's %s", "sk"),),
+            "exp",
+        )
+        store.ensure_table(migrated)
+        fresh = PostgresDocumentStore(postgres_dsn, max_connections=1)
+        try:
+            assert [i["sk"] for i in fresh.query(long_name, KeyCond.of("pk", "p")).items] == [2]
+            assert [i["sk"] for i in fresh.query(long_name, KeyCond.of("it's %s", "b"), index="odd").items] == [2]
+        finally:
+            fresh.close()
+        with pytest.raises(ValueError):
+            store.ensure_table(TableSpec(long_name, "pk", None, {"pk": "S"}))
+        assert store.purge_expired(long_name) == 1
+        assert store.query(long_name, KeyCond.of("pk", "p")).items[0]["sk"] == 2
+    finally:
+        store.close()
+
+
+def test_dynamodb_register_spares_the_describe_calls(moto_dynamodb: Any) -> None:
+    from bianjie.kit.documents.dynamodb import DynamoDocumentStore
+
+    s = spec()
+    DynamoDocumentStore(moto_dynamodb).ensure_table(s)
+    calls: list[str] = []
+
+    def record(model: Any, **_: Any) -> None:
+        calls.append(model.name)
+
+    moto_dynamodb.meta.events.register("before-call.dynamodb.*", record)
+    try:
+        store = DynamoDocumentStore(moto_dynamodb, known=[s])
+        store.put(s.name, {"pk": "p", "sk": "1"}, condition=Cond.absent())
+        assert store.get(s.name, {"pk": "p", "sk": "1"}) == {"pk": "p", "sk": "1"}
+    finally:
+        moto_dynamodb.meta.events.unregister("before-call.dynamodb.*", record)
+    assert calls == ["PutItem", "GetItem"]

@@ -54,6 +54,21 @@ def documents() -> Any:
     return DynamoDocumentStore(aws.client("dynamodb"))
 
 
+def table(env_name: str, spec_of: Callable[[str], Any]) -> str:
+    """A table's physical name from its environment variable, with its schema registered in the store.
+
+    Registering spares the DynamoDB adapter its DescribeTable / DescribeTimeToLive calls (cold-start
+    time, and IAM actions SAM's Crud/Read policies do not grant). ``spec_of`` is the table's
+    ``*_table_spec(name)`` function, the same one the template contract test compares with template.yaml.
+    """
+    name = require_env(env_name)
+    store = documents()
+    register = getattr(store, "register", None)
+    if register is not None:
+        register(spec_of(name))
+    return name
+
+
 @singleton
 def key_port() -> Any:
     cfg = settings()
@@ -76,17 +91,17 @@ def unwrap_setting(name: str) -> bytes:
 
 @singleton
 def partner_registry() -> Any:
-    from bianjie.kit.partners import PartnerRegistry
+    from bianjie.kit.partners import PartnerRegistry, partners_table_spec
 
-    return PartnerRegistry(documents(), require_env("PARTNERS_TABLE"))
+    return PartnerRegistry(documents(), table("PARTNERS_TABLE", partners_table_spec))
 
 
 @singleton
 def partner_verifier() -> Any:
-    from bianjie.kit.signing import NonceStore, PartnerVerifier
+    from bianjie.kit.signing import NonceStore, PartnerVerifier, nonces_table_spec
 
     cfg = settings()
-    nonces = NonceStore(documents(), require_env("NONCES_TABLE"), ttl=2 * cfg.clock_skew_seconds)
+    nonces = NonceStore(documents(), table("NONCES_TABLE", nonces_table_spec), ttl=2 * cfg.clock_skew_seconds)
     return PartnerVerifier(partner_registry(), nonces, window=cfg.clock_skew_seconds)
 
 
@@ -115,10 +130,11 @@ def audit_log(service: str) -> Any:
     """The audit log as ``service`` writes it (each service appends to its own daily chains)."""
     key = f"audit_log:{service}"
     if key not in _cache:
-        from bianjie.kit.audit import AuditLog
+        from bianjie.kit.audit import AuditLog, audit_table_spec
 
+        name = table("AUDIT_TABLE", audit_table_spec)
         with _lock:
-            _cache.setdefault(key, AuditLog(documents(), require_env("AUDIT_TABLE"), service=service))
+            _cache.setdefault(key, AuditLog(documents(), name, service=service))
     return _cache[key]
 
 
@@ -132,3 +148,10 @@ def publisher(source: str) -> Any:
         with _lock:
             _cache.setdefault(key, Publisher(SnsSink(aws.client("sns"), require_env("DOMAIN_EVENTS_TOPIC")), source))
     return _cache[key]
+
+
+@singleton
+def idempotency() -> Any:
+    from bianjie.kit.idempotency import IdempotencyStore, idempotency_table_spec
+
+    return IdempotencyStore(documents(), table("IDEMPOTENCY_TABLE", idempotency_table_spec))

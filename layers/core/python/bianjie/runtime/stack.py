@@ -109,7 +109,7 @@ def start_moto(host: str, port: int) -> subprocess.Popen[bytes]:
     if not port_free(host, port):
         raise SystemExit(f"port {port} on {host} is taken; set BIANJIE_AWS_PORT to another port")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", host, "-p", str(port)],
+        [sys.executable, "-m", "bianjie.runtime.motoserver", "-H", host, "-p", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         preexec_fn=_die_with_parent,

@@ -32,9 +32,21 @@ def is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
+def check_text(text: str) -> str:
+    """Refuse what one backend cannot store, on every backend: NUL (jsonb, PostgreSQL text) and lone
+    surrogates (not encodable as UTF-8)."""
+    if not text.isascii():
+        text.encode("utf-8")  # UnicodeEncodeError is a ValueError
+    if "\x00" in text:
+        raise ValueError("strings must not contain NUL characters")
+    return text
+
+
 def normalize(value: Any) -> Any:
     """A fresh JSON-like copy of ``value`` with DynamoDB's number model: integral numbers become int."""
-    if value is None or isinstance(value, bool | str):
+    if isinstance(value, str):
+        return check_text(str(value))
+    if value is None or isinstance(value, bool):
         return value
     if isinstance(value, int):
         return int(value)  # an IntEnum or other int subclass must not leak into storage
@@ -51,7 +63,7 @@ def normalize(value: Any) -> Any:
         for k, v in value.items():
             if not isinstance(k, str):
                 raise ValueError(f"attribute names must be str, got {k!r}")
-            out[k] = normalize(v)
+            out[check_text(k)] = normalize(v)
         return out
     if isinstance(value, list | tuple):
         return [normalize(v) for v in value]
@@ -183,8 +195,8 @@ class QueryPlan:
     sort_attr: str | None
     sort_op: str | None
     sort_value: Any
-    # Attributes whose values order the results and make each position unique: the sort key of
-    # the table or index, then the table key (index keys need not be unique).
+    # Attributes whose values order the results within the partition and make each position
+    # unique: the sort key of the table or index, then the table key (index keys need not be unique).
     order_attrs: tuple[str, ...]
 
 
@@ -215,7 +227,9 @@ def plan_query(spec: TableSpec, key: KeyCond, index: str | None) -> QueryPlan:
             check_key_value(spec, s_attr, sort_value)
         else:
             check_key_value(spec, s_attr, sort_value)
-    order = [a for a in (sk, spec.partition_key, spec.sort_key) if a]
+    # The partition attribute is fixed by the query, so it adds nothing to a position (and leaving it
+    # out lets PostgreSQL use its index for the cursor's range).
+    order = [a for a in (sk, spec.partition_key, spec.sort_key) if a and a != pk]
     return QueryPlan(pk, value, sk, sort_op, sort_value, tuple(dict.fromkeys(order)))
 
 

@@ -12,6 +12,7 @@ returns Decimal, and a single direct pass is faster on the hot path.
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -38,6 +39,7 @@ from bianjie.kit.documents.port import (
 )
 
 AttrValue = dict[str, Any]
+_CONFLICT_RETRIES = 5
 
 
 # --- values -------------------------------------------------------------------------------
@@ -47,7 +49,7 @@ def to_attr(value: Any) -> AttrValue:
     """A Python value as a DynamoDB AttributeValue (validating as ``_common.normalize`` does)."""
     t = type(value)
     if t is str:
-        return {"S": value}
+        return {"S": c.check_text(value)}
     if t is bool:
         return {"BOOL": value}
     if t is int:
@@ -67,7 +69,7 @@ def to_attr(value: Any) -> AttrValue:
 def _name(key: Any) -> str:
     if not isinstance(key, str):
         raise ValueError(f"attribute names must be str, got {key!r}")
-    return key
+    return c.check_text(key)
 
 
 def to_item(item: Mapping[str, Any]) -> dict[str, AttrValue]:
@@ -167,11 +169,12 @@ def condition_expression(spec: TableSpec, cond: Cond, ex: _Expr, now: float) -> 
             # The explicit type test costs DynamoDB nothing and keeps emulators that compare
             # across types (moto: true = 1) to DynamoDB's rule that different types are unequal.
             same_type = f"attribute_type({attr}, {ex.value(next(iter(value)))})"
-            v = ex.raw_value(value)
+            # NULL has one value, so its type test is the whole comparison.
+            equal = same_type if "NULL" in value else f"({same_type} AND {attr} = {ex.raw_value(value)})"
             if part.op == "eq":
-                clauses.append(f"({same_type} AND {attr} = {v})")
+                clauses.append(equal)
             else:
-                clauses.append(f"(attribute_not_exists({attr}) OR NOT {same_type} OR {attr} <> {v})")
+                clauses.append(f"(attribute_not_exists({attr}) OR NOT {equal})")
         elif part.op == "attr_absent":
             clauses.append(f"attribute_not_exists({attr})")
         else:
@@ -273,6 +276,12 @@ class DynamoDocumentStore:
             desc = self._client.describe_table(TableName=table)["Table"]
             ttl_desc = self._client.describe_time_to_live(TableName=table)["TimeToLiveDescription"]
         except Exception as exc:
+            if _error_code(exc) in ("AccessDeniedException", "AccessDenied"):
+                # SAM's DynamoDBCrudPolicy/ReadPolicy grant DescribeTable but not DescribeTimeToLive.
+                raise PermissionError(
+                    f"{table}: the documents store needs dynamodb:DescribeTable and dynamodb:DescribeTimeToLive"
+                    " on the table to learn its keys and TTL (or register() the table's spec)"
+                ) from exc
             raise _translate(exc, table) from exc
         types: dict[str, KeyType] = {d["AttributeName"]: d["AttributeType"] for d in desc["AttributeDefinitions"]}
 
@@ -447,12 +456,20 @@ class DynamoDocumentStore:
             else:
                 items.append({"ConditionCheck": self._delete_params(op)})
         c.check_distinct(keys)
-        try:
-            self._client.transact_write_items(TransactItems=items)
-        except Exception as exc:
-            if _error_code(exc) == "TransactionCanceledException":
-                raise TransactionCanceled(_cancellation_reasons(exc, len(operations))) from exc
-            raise _translate(exc) from exc
+        for attempt in range(_CONFLICT_RETRIES):
+            try:
+                self._client.transact_write_items(TransactItems=items)
+                return
+            except Exception as exc:
+                if _error_code(exc) != "TransactionCanceledException":
+                    raise _translate(exc) from exc
+                reasons = _cancellation_reasons(exc, len(operations))
+                # A conflict with a concurrent transaction says nothing about the conditions and
+                # nothing was applied, so try again (PostgreSQL retries its deadlocks the same way).
+                retry = set(reasons) <= {None, "TransactionConflict"} and attempt < _CONFLICT_RETRIES - 1
+                if not retry:
+                    raise TransactionCanceled(reasons) from exc
+            time.sleep(random.uniform(0, 0.01 * 2**attempt))
 
 
 def _key_schema(pk: str, sk: str | None) -> list[dict[str, str]]:

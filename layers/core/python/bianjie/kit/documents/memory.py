@@ -51,8 +51,13 @@ class MemoryDocumentStore:
 
     def ensure_table(self, spec: TableSpec) -> None:
         with self._lock:
-            if spec.name not in self._tables:
+            table = self._tables.get(spec.name)
+            if table is None:
                 self._tables[spec.name] = _Table(spec)
+            elif table.spec != spec:
+                if (table.spec.partition_key, table.spec.sort_key) != (spec.partition_key, spec.sort_key):
+                    raise ValueError(f"{spec.name}: the table key cannot change")
+                table.spec = spec  # new indexes or TTL, as PostgreSQL's ensure_table allows
 
     def _table(self, name: str) -> _Table:
         try:

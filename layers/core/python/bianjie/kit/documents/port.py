@@ -17,17 +17,21 @@ CONTRACT (every adapter; checked by the shared contract suite):
   String sort keys order by UTF-8 bytes (DynamoDB's order), ints numerically.
 - ``transact`` applies up to 25 operations atomically; if any condition fails nothing is applied and
   ``TransactionCanceled`` carries, per operation, None or the reason ("ConditionalCheckFailed").
-  No two operations may name the same item.
+  No two operations may name the same item. Adapters retry conflicts with concurrent transactions
+  themselves; only when contention outlasts the retries is the reason "TransactionConflict".
 
 Refinements every adapter follows (the contract suite checks them too):
 - Numbers: an integral number comes back as int, any other as float (DynamoDB keeps no float/int
   distinction and returns ``2.0`` as ``2``, so the other adapters normalise the same way). NaN and
-  infinities are rejected. Decimal is accepted on input.
+  infinities are rejected. Decimal is accepted on input. Strings (and attribute names) must not
+  contain NUL or lone surrogates, which PostgreSQL cannot store.
 - ``Cond.eq``/``Cond.ne`` compare numbers by value (``1 == 1.0``) but never bool with number; lists
   and dicts compare deeply. Every condition other than ``absent`` implies a live item.
 - The TTL attribute, when present, must be a number; the item expires when it is strictly below now.
 - Queries on an index see only items that carry the index's key attributes (DynamoDB's sparse
   indexes). Index queries are eventually consistent on DynamoDB; get and table queries are not.
+  Items with equal index sort keys come in table-key order (memory, PostgreSQL) or in an unspecified
+  but stable order (DynamoDB); paging visits each exactly once either way.
 - ``cursor`` is None exactly when no further item exists at the time of the query.
 - Misuse (missing or mistyped key attributes, a key condition on a non-key attribute, ``begins_with``
   on a number key, too many or duplicate transaction operations) raises ``ValueError``; an unknown
@@ -199,7 +203,12 @@ Operation = Put | Delete | Check
 
 class DocumentStore(Protocol):
     def ensure_table(self, spec: TableSpec) -> None:
-        """Create the table if missing (idempotent). Production DynamoDB tables come from CloudFormation."""
+        """Create the table if missing (idempotent). Production DynamoDB tables come from CloudFormation.
+
+        On PostgreSQL (and memory) calling it again with new indexes or another TTL attribute migrates
+        the table; on DynamoDB an existing table only gets its TTL attribute set (CloudFormation owns
+        its indexes). The table key never changes (``ValueError``).
+        """
 
     def get(self, table: str, key: Key) -> Item | None: ...
 

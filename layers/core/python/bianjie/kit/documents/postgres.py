@@ -219,7 +219,12 @@ class _Table:
 
 
 def _index_sql_name(table: _Table, index: IndexSpec) -> str:
-    return _short(f"{table.sql_name}_{index.name}", salt=f"{table.spec.name}/{index.name}")
+    # The definition is part of the name, so a changed index gets a new one (and the old is dropped).
+    types = table.spec.key_types
+    definition = f"{index.partition_key}:{types.get(index.partition_key, 'S')}"
+    if index.sort_key:
+        definition += f"/{index.sort_key}:{types.get(index.sort_key, 'S')}"
+    return _short(f"{table.sql_name}_{index.name}", salt=f"{table.spec.name}/{index.name}/{definition}")
 
 
 def _column_type(spec: TableSpec, attr: str) -> str:
@@ -311,6 +316,15 @@ class PostgresDocumentStore:
             )
             for idx in spec.indexes:
                 conn.execute(self._index_ddl(table, idx), [])
+            wanted = {_index_sql_name(table, idx) for idx in spec.indexes}
+            existing = conn.execute(
+                "SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
+                " WHERE i.indrelid = %s::regclass AND NOT i.indisprimary",
+                [table.ref.replace("%%", "%")],
+            ).fetchall()
+            for (stale,) in existing:
+                if stale not in wanted:
+                    conn.execute(f"DROP INDEX {_ident(stale)}", [])
             if old is not None and old.ttl_attribute != spec.ttl_attribute:
                 self._recompute_expires(conn, table)
             conn.execute(
@@ -547,17 +561,15 @@ class PostgresDocumentStore:
                 where.append(f"{s} {_COMPARATORS[op]} %s")
                 params.append(v)
         order = [t.expr(a, index=idx) for a in plan.order_attrs]
-        if cursor is not None:
+        if cursor is not None and order:
             after = c.decode_position(cursor, len(order))
             for attr, value in zip(plan.order_attrs, after, strict=True):
                 c.check_key_value(spec, attr, value)
             where.append(f"({', '.join(order)}) {'<' if descending else '>'} ({', '.join(['%s'] * len(order))})")
             params += after
         direction = " DESC" if descending else ""
-        sql = (
-            f"SELECT doc FROM {t.ref} WHERE {' AND '.join(where)}"
-            f" ORDER BY {', '.join(e + direction for e in order)} LIMIT %s"
-        )
+        order_by = f" ORDER BY {', '.join(e + direction for e in order)}" if order else ""
+        sql = f"SELECT doc FROM {t.ref} WHERE {' AND '.join(where)}{order_by} LIMIT %s"
         params.append(limit + 1)  # one more than the page: the cursor is None exactly at the end
         with self._pool.connection() as conn:
             docs = [row[0] for row in conn.execute(sql, params)]

@@ -1,0 +1,143 @@
+"""Cloud film (云胶片): DICOM ingest, partner-issued viewing links, the viewer page and its manifest.
+
+Heavy imaging code (pydicom, numpy, pillow) is imported lazily inside ``bianjie.film.ingest``; only
+FilmIngestFunction carries the imaging layer.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from bianjie.film import wiring
+from bianjie.film.links import LinkAnswer, LinkRequest, ShareRequest
+from bianjie.kit.errors import AppError
+from bianjie.kit.events import message_id
+from bianjie.kit.web import ServiceApp, json_response
+from chalice import Response
+
+app = ServiceApp("film")
+
+LINK_ERRORS = ("LINK_INVALID", "LINK_NOT_FOUND", "LINK_REVOKED", "LINK_EXPIRED")
+
+
+def _base_url() -> str:
+    """Where the caller reached us: the public origin (and API Gateway stage) links must point at."""
+    configured = os.environ.get("FILM_PUBLIC_BASE_URL")
+    if configured:
+        return configured.rstrip("/")
+    request = app.current_request
+    headers = request.headers or {}
+    proto = headers.get("x-forwarded-proto", "http").split(",")[0].strip()
+    host = headers.get("host", "localhost")
+    context = request.context or {}
+    domain = str(context.get("domainName") or "")
+    stage = context.get("stage")
+    prefix = f"/{stage}" if stage and ".execute-api." in domain else ""
+    return f"{proto}://{host}{prefix}"
+
+
+def _user_agent() -> str:
+    return (app.current_request.headers or {}).get("user-agent", "")
+
+
+# -- partner API --------------------------------------------------------------------------------------
+
+
+@app.route(
+    "/film/links",
+    methods=["POST"],
+    auth="partner",
+    request=LinkRequest,
+    response=LinkAnswer,
+    summary="Mint a viewing link for one study or for all of a patient's studies",
+    errors=("STUDY_NOT_FOUND", "PATIENT_NOT_FOUND"),
+    status=201,
+)
+def create_link() -> Response:
+    caller = app.partner()
+    body = app.body(LinkRequest)
+    answer = wiring.film_links().create(
+        caller, body, base_url=_base_url(), source_ip=app.source_ip, request_id=app.request_id
+    )
+    return json_response(201, answer.model_dump(mode="json"))
+
+
+@app.route(
+    "/film/links/{key}",
+    methods=["DELETE"],
+    auth="partner",
+    summary="Revoke a viewing link (and every link shared from it)",
+    errors=("LINK_INVALID", "LINK_NOT_FOUND", "LINK_NOT_YOURS"),
+)
+def revoke_link(key: str) -> dict[str, Any]:
+    caller = app.partner()
+    return wiring.film_links().revoke(caller, key, source_ip=app.source_ip, request_id=app.request_id)
+
+
+# -- patient side (the link is the credential) --------------------------------------------------------
+
+
+@app.route("/film/v/{key}", methods=["GET"], summary="The viewer page for a link (HTML)", errors=LINK_ERRORS)
+def viewer_page(key: str) -> Response:
+    from bianjie.film import page
+
+    links = wiring.film_links()
+    try:
+        link = links.open(key)
+    except AppError as exc:
+        return page.refusal(exc)
+    studies = links.studies(link)
+    links.record_use(
+        link, studies, kind="page", source_ip=app.source_ip, user_agent=_user_agent(), request_id=app.request_id
+    )
+    manifest = links.manifest(link, studies)
+    return page.render(manifest, key=key)
+
+
+@app.route(
+    "/film/v/{key}/manifest",
+    methods=["GET"],
+    summary="The viewer's manifest: studies, series and presigned frame URLs (?study=UID for another study)",
+    errors=LINK_ERRORS,
+)
+def viewer_manifest(key: str) -> Response:
+    links = wiring.film_links()
+    link = links.open(key)
+    studies = links.studies(link)
+    study = (app.current_request.query_params or {}).get("study")
+    links.record_use(
+        link, studies, kind="manifest", source_ip=app.source_ip, user_agent=_user_agent(), request_id=app.request_id
+    )
+    return json_response(200, links.manifest(link, studies, study), {"Cache-Control": "no-store"})
+
+
+@app.route(
+    "/film/v/{key}/share",
+    methods=["POST"],
+    request=ShareRequest,
+    response=LinkAnswer,
+    summary="Derive a shorter-lived link to share (revoked with the link it came from)",
+    errors=LINK_ERRORS,
+    status=201,
+)
+def share_link(key: str) -> Response:
+    links = wiring.film_links()
+    link = links.open(key)
+    raw = app.current_request.raw_body
+    body = app.body(ShareRequest) if raw else ShareRequest()
+    answer = links.share(link, body, base_url=_base_url())
+    links.record_use(
+        link, links.studies(link), kind="share", source_ip=app.source_ip, user_agent=_user_agent(),
+        request_id=app.request_id,
+    )
+    return json_response(201, answer.model_dump(mode="json"))
+
+
+# -- ingest -------------------------------------------------------------------------------------------
+
+
+@app.on_sqs_message(queue="film-ingest", batch_size=10)
+def ingest(event: Any) -> dict[str, Any]:
+    result = wiring.film_ingest().handle_batch([(message_id(m), m.body) for m in event])
+    return {"batchItemFailures": [{"itemIdentifier": i} for i in result.failed_message_ids]}

@@ -1,0 +1,72 @@
+"""The film catalog (FilmStudiesTable): studies, series, instances, patient lookups, ingest bookkeeping.
+
+One table, partition key ``pk`` (S), sort key ``sk`` (S)::
+
+    study#{study}      study                   hospital, date, description, accession, modalities, counts,
+                                               patient name / MRN / ID card SM4-encrypted, patient_refs
+    study#{study}      series#{series}         modality, number, description, frame list, render config
+    study#{study}      inst#{series}#{sop}     one instance: DICOM JSON (de-identified), frame count, source
+    patient#{ref}      {date}#{study}          lookup of a patient's studies by blind index (any hospital)
+    source#{hash}      source                  object already ingested (bucket/key/etag): idempotency
+    error#{day}        {time}#{hash}           an object that could not be ingested, with the reason
+
+``ref`` is the HMAC-SM3 blind index of the patient identifier: ``id_number`` for the resident ID card
+(cross-hospital), ``medical_record_no`` over ``"{hospital}:{mrn}"`` for a hospital's own patient id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from bianjie.kit.documents.port import DocumentStore, KeyCond, TableSpec
+
+
+def studies_table_spec(name: str) -> TableSpec:
+    return TableSpec(name=name, partition_key="pk", sort_key="sk", key_types={"pk": "S", "sk": "S"})
+
+
+def links_table_spec(name: str) -> TableSpec:
+    return TableSpec(
+        name=name, partition_key="pk", sort_key="sk", key_types={"pk": "S", "sk": "S"}, ttl_attribute="expires_ttl"
+    )
+
+
+def study_pk(study: str) -> str:
+    return f"study#{study}"
+
+
+class Catalog:
+    def __init__(self, store: DocumentStore, table: str) -> None:
+        self.store = store
+        self.table = table
+
+    def _all(self, cond: KeyCond, descending: bool = False) -> Iterator[dict[str, Any]]:
+        cursor = None
+        while True:
+            page = self.store.query(self.table, cond, limit=500, cursor=cursor, descending=descending)
+            yield from page.items
+            if not (cursor := page.cursor):
+                return
+
+    def study(self, study: str) -> dict[str, Any] | None:
+        return self.store.get(self.table, {"pk": study_pk(study), "sk": "study"})
+
+    def series(self, study: str) -> list[dict[str, Any]]:
+        return list(self._all(KeyCond.of("pk", study_pk(study)).begins_with("sk", "series#")))
+
+    def instances(self, study: str, series: str) -> list[dict[str, Any]]:
+        return list(self._all(KeyCond.of("pk", study_pk(study)).begins_with("sk", f"inst#{series}#")))
+
+    def studies_of_patient(self, ref: str) -> list[dict[str, Any]]:
+        """Index rows, newest study first."""
+        return list(self._all(KeyCond.of("pk", f"patient#{ref}"), descending=True))
+
+    def source(self, source_hash: str) -> dict[str, Any] | None:
+        return self.store.get(self.table, {"pk": f"source#{source_hash}", "sk": "source"})
+
+    def errors(self, day: str) -> list[dict[str, Any]]:
+        return list(self._all(KeyCond.of("pk", f"error#{day}")))
+
+    def put(self, item: dict[str, Any], condition: Any = None) -> None:
+        self.store.put(self.table, item, condition=condition)

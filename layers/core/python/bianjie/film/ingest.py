@@ -1,0 +1,331 @@
+"""Ingest: a DICOM object lands in the ingest bucket; we derive what the viewer reads and catalog it.
+
+``Ingest.handle_batch`` takes the SQS messages of one invocation (S3 notifications in their bodies):
+1. each object is read, decoded and derived (``bianjie.film.dicom``, imported lazily: it needs the
+   imaging layer), its frames and previews written to the derived bucket, its instance row, study row
+   and patient index rows written to the catalog;
+2. then each touched series is rebuilt once: series metadata (DICOM JSON), thumbnail, series and
+   study index JSON, and the series row the manifest is made from.
+
+Idempotent: an object already ingested with the same ETag is skipped (``source#`` row), and every
+derived key is a pure function of the UIDs, so a redelivery after a crash rewrites the same bytes.
+A permanent failure (not DICOM, undecodable) is recorded as an ``error#`` row and sent to the DLQ with
+its reason, and the message is acknowledged; anything else (storage down) fails the message so SQS
+retries it, and after ``maxReceiveCount`` moves it to the DLQ itself.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from bianjie.film import layout
+from bianjie.film.catalog import Catalog, study_pk
+from bianjie.film.errors import PermanentIngestError
+from bianjie.film.ports import DeadLetters, ObjectStore, PutObject
+from bianjie.kit.crypto import sm3
+from bianjie.kit.documents.port import Cond, ConditionFailed
+from bianjie.kit.logging import get_logger
+from bianjie.kit.s3events import ObjectRef, object_refs
+
+log = get_logger("bianjie.film.ingest")
+QIDO = "application/dicom+json"
+
+
+def utc_iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def source_hash(bucket: str, key: str) -> str:
+    return sm3(f"{bucket}/{key}".encode()).hex()
+
+
+def hospital_of(key: str) -> str:
+    """The ingest key convention is ``{hospital}/...``; a bare file name belongs to no known hospital."""
+    head, sep, _ = key.partition("/")
+    return head if sep and head else "unknown"
+
+
+@dataclass
+class Outcome:
+    status: str  # ingested | duplicate | rejected | failed
+    study_uid: str | None = None
+    series_uid: str | None = None
+    reason: str | None = None
+
+
+@dataclass
+class BatchResult:
+    failed_message_ids: list[str] = field(default_factory=list)
+    outcomes: list[Outcome] = field(default_factory=list)
+
+
+class Ingest:
+    def __init__(
+        self,
+        *,
+        objects: ObjectStore,
+        catalog: Catalog,
+        derived_bucket: str,
+        cipher: Any,
+        blind_index: Any,
+        audit: Any,
+        dead_letters: DeadLetters,
+        clock: Callable[[], float] = time.time,
+        workers: int = 4,
+    ) -> None:
+        self.objects = objects
+        self.catalog = catalog
+        self.bucket = derived_bucket
+        self.cipher = cipher
+        self.blind = blind_index
+        self.audit = audit
+        self.dead_letters = dead_letters
+        self.clock = clock
+        self.workers = workers
+
+    # -- batch ---------------------------------------------------------------------------------
+
+    def handle_batch(self, messages: Sequence[tuple[str, str]]) -> BatchResult:
+        """``messages``: (message id, body). Returns the ids to report as failed (SQS retries those)."""
+        result = BatchResult()
+        jobs: list[tuple[str, str, ObjectRef]] = []
+        for message_id, body in messages:
+            try:
+                refs = object_refs(body)
+            except (ValueError, TypeError, AttributeError):
+                self._reject(body, None, PermanentIngestError("BAD_NOTIFICATION", "message is not an S3 notification"))
+                continue
+            jobs.extend((message_id, body, ref) for ref in refs if ref.event_name.startswith("ObjectCreated"))
+        with ThreadPoolExecutor(max_workers=max(1, min(self.workers, len(jobs)))) as pool:
+            outcomes = list(pool.map(lambda job: self._one(*job), jobs))
+        failed = {job[0] for job, outcome in zip(jobs, outcomes, strict=True) if outcome.status == "failed"}
+        touched = {(o.study_uid, o.series_uid) for o in outcomes if o.status == "ingested" and o.study_uid}
+        try:
+            self.rebuild(touched)
+        except Exception:
+            log.exception("series rebuild failed; the batch will be retried")
+            failed |= {job[0] for job, o in zip(jobs, outcomes, strict=True) if o.status == "ingested"}
+        result.failed_message_ids = sorted(failed)
+        result.outcomes = outcomes
+        return result
+
+    def _one(self, message_id: str, body: str, ref: ObjectRef) -> Outcome:
+        try:
+            return self.ingest_object(ref.bucket, ref.key)
+        except PermanentIngestError as exc:
+            self._reject(body, ref, exc)
+            return Outcome("rejected", reason=exc.reason)
+        except Exception:
+            log.exception("ingest failed; will retry", extra={"message_id": message_id})
+            return Outcome("failed")
+
+    def _reject(self, body: str, ref: ObjectRef | None, exc: PermanentIngestError) -> None:
+        now = self.clock()
+        digest = source_hash(ref.bucket, ref.key) if ref else sm3(body.encode()).hex()
+        log.warning("object rejected", extra={"reason": exc.reason, "source": digest[:16]})
+        self.catalog.put(
+            {
+                "pk": f"error#{utc_iso(now)[:10]}",
+                "sk": f"{utc_iso(now)}#{digest[:16]}",
+                "bucket": ref.bucket if ref else None,
+                "key": ref.key if ref else None,
+                "reason": exc.reason,
+                "message": exc.message[:500],
+                "at": utc_iso(now),
+            }
+        )
+        self.dead_letters.send(body, exc.reason, exc.message[:500])
+
+    # -- one object ------------------------------------------------------------------------------
+
+    def ingest_object(self, bucket: str, key: str) -> Outcome:
+        from bianjie.film import dicom  # heavy: pydicom, numpy, pillow
+
+        src = source_hash(bucket, key)
+        obj = self.objects.get(bucket, key)
+        seen = self.catalog.source(src)
+        if seen and seen.get("etag") == obj.etag:
+            return Outcome("duplicate", seen.get("study_uid"), seen.get("series_uid"))
+        if not obj.body:
+            raise PermanentIngestError("EMPTY_OBJECT", "the object is empty")
+        derived = dicom.derive(obj.body)
+        st, se, sop = derived.study_uid, derived.series_uid, derived.sop_uid
+        puts = []
+        for n, (frame, preview) in enumerate(zip(derived.frames, derived.lossy, strict=True), start=1):
+            puts.append(PutObject(layout.frame(st, se, sop, n), frame, layout.FRAME_CONTENT_TYPE, "gzip", layout.IMMUTABLE))
+            puts.append(PutObject(layout.lossy(st, se, sop, n), preview, "image/jpeg", None, layout.IMMUTABLE))
+        self.objects.put_many(self.bucket, puts)
+        hospital = hospital_of(key)
+        now = utc_iso(self.clock())
+        self._record_study(derived, hospital, now)
+        self.catalog.put(
+            {
+                "pk": study_pk(st),
+                "sk": f"inst#{se}#{sop}",
+                "series_uid": se,
+                "sop_uid": sop,
+                "instance_number": derived.instance_number,
+                "position": derived.position,
+                "frames": len(derived.frames),
+                "render": derived.render,
+                "series": derived.series,
+                "metadata": json.dumps(derived.metadata, separators=(",", ":"), ensure_ascii=False),
+                "source": {"bucket": bucket, "key": key, "etag": obj.etag},
+                "ingested_at": now,
+            }
+        )
+        self.catalog.put(
+            {"pk": f"source#{src}", "sk": "source", "etag": obj.etag, "study_uid": st, "series_uid": se, "at": now}
+        )
+        return Outcome("ingested", st, se)
+
+    def patient_refs(self, derived: Any, hospital: str) -> list[str]:
+        refs = []
+        if derived.patient.id_card:
+            refs.append(self.blind.digest(derived.patient.id_card, "id_number"))
+        if derived.patient.mrn:
+            refs.append(self.blind.digest(f"{hospital}:{derived.patient.mrn}", "medical_record_no"))
+        return refs
+
+    def _record_study(self, derived: Any, hospital: str, now: str) -> None:
+        st = derived.study_uid
+        if self.catalog.study(st) is not None:
+            return
+        refs = self.patient_refs(derived, hospital)
+        enc = self.cipher.encrypt_optional
+        item = {
+            "pk": study_pk(st),
+            "sk": "study",
+            "study_uid": st,
+            "hospital": hospital,
+            **{k: v for k, v in derived.study.items()},
+            "patient_name": enc(derived.patient.name, f"film/patient_name/{st}"),
+            "patient_mrn": enc(derived.patient.mrn, f"film/patient_mrn/{st}"),
+            "patient_id_card": enc(derived.patient.id_card, f"film/patient_id_card/{st}"),
+            "patient_sex": derived.patient.sex,
+            "patient_refs": refs,
+            "modalities": [],
+            "series_count": 0,
+            "instance_count": 0,
+            "ingested_at": now,
+            "updated_at": now,
+        }
+        try:
+            self.catalog.put(item, Cond.absent())
+        except ConditionFailed:
+            return  # another instance of the study got there first
+        for ref in refs:
+            self.catalog.put(
+                {"pk": f"patient#{ref}", "sk": f"{derived.study['date'] or '00000000'}#{st}", "study_uid": st, "hospital": hospital}
+            )
+        self.audit.record(
+            actor="system:film.ingest",
+            action="film.study.ingest",
+            resource=f"film.study:{st}",
+            patient_ref=refs[0] if refs else None,
+            details={"hospital": hospital},
+        )
+
+    # -- aggregates --------------------------------------------------------------------------------
+
+    def rebuild(self, touched: Iterable[tuple[str | None, str | None]]) -> None:
+        studies: dict[str, set[str]] = {}
+        for st, se in touched:
+            if st and se:
+                studies.setdefault(st, set()).add(se)
+        for st, series in studies.items():
+            for se in sorted(series):
+                self.rebuild_series(st, se)
+            self.rebuild_study(st)
+
+    def rebuild_series(self, st: str, se: str) -> None:
+        # Another worker may add instances while we build: repeat until the count we built from is current.
+        for _ in range(5):
+            rows = self.catalog.instances(st, se)
+            if not rows:
+                return
+            self._write_series(st, se, rows)
+            if len(self.catalog.instances(st, se)) == len(rows):
+                return
+
+    def _write_series(self, st: str, se: str, rows: list[dict[str, Any]]) -> None:
+        rows.sort(key=lambda r: (r.get("position") is None, r.get("position") or 0.0, r.get("instance_number") or 0))
+        if all(r.get("position") is not None for r in rows) and len(rows) > 1:
+            rows.sort(key=lambda r: -r["position"])  # head first: the order radiologists scroll in
+        frames = [[r["sop_uid"], n] for r in rows for n in range(1, int(r["frames"]) + 1)]
+        metadata = "[" + ",".join(r["metadata"] for r in rows) + "]"
+        from bianjie.film.dicom import zlib_gzip
+
+        middle_sop, middle_n = frames[len(frames) // 2]
+        first = rows[0]
+        self.objects.put_many(
+            self.bucket,
+            [PutObject(layout.series_metadata(st, se), zlib_gzip(metadata.encode()), QIDO, "gzip", layout.SHORT)],
+        )
+        self.objects.copy(self.bucket, layout.lossy(st, se, middle_sop, middle_n), layout.thumbnail(st, se), layout.SHORT)
+        series = first.get("series") or {}
+        self.catalog.put(
+            {
+                "pk": study_pk(st),
+                "sk": f"series#{se}",
+                "series_uid": se,
+                "modality": series.get("modality"),
+                "number": series.get("number"),
+                "description": series.get("description"),
+                "body_part": series.get("body_part"),
+                "frame_time_ms": series.get("frame_time_ms"),
+                "instance_count": len(rows),
+                "frame_count": len(frames),
+                "frames": frames,
+                "render": rows[len(rows) // 2]["render"],
+                "updated_at": utc_iso(self.clock()),
+            }
+        )
+
+    def rebuild_study(self, st: str) -> None:
+        study = self.catalog.study(st)
+        if study is None:
+            return
+        series = sorted(self.catalog.series(st), key=lambda s: (s.get("number") or 0, s["series_uid"]))
+        modalities = sorted({s.get("modality") or "OT" for s in series})
+        instances = sum(int(s.get("instance_count") or 0) for s in series)
+        study.update(
+            modalities=modalities,
+            series_count=len(series),
+            instance_count=instances,
+            updated_at=utc_iso(self.clock()),
+        )
+        self.catalog.put(study)
+        qido_series = [
+            {
+                "0020000D": {"vr": "UI", "Value": [st]},
+                "0020000E": {"vr": "UI", "Value": [s["series_uid"]]},
+                "00080060": {"vr": "CS", "Value": [s.get("modality") or "OT"]},
+                "00200011": {"vr": "IS", "Value": [s.get("number") or 0]},
+                "0008103E": {"vr": "LO", "Value": [s.get("description") or ""]},
+                "00201209": {"vr": "IS", "Value": [s.get("instance_count") or 0]},
+            }
+            for s in series
+        ]
+        qido_study = {
+            "0020000D": {"vr": "UI", "Value": [st]},
+            "00080020": {"vr": "DA", "Value": [study.get("date") or ""]},
+            "00080050": {"vr": "SH", "Value": [study.get("accession") or ""]},
+            "00080061": {"vr": "CS", "Value": modalities},
+            "00081030": {"vr": "LO", "Value": [study.get("description") or ""]},
+            "00201206": {"vr": "IS", "Value": [len(series)]},
+            "00201208": {"vr": "IS", "Value": [instances]},
+        }
+        self.objects.put_many(
+            self.bucket,
+            [
+                PutObject(layout.series_index(st), json.dumps(qido_series).encode(), QIDO, None, layout.SHORT),
+                PutObject(layout.study_index(st), json.dumps([qido_study]).encode(), QIDO, None, layout.SHORT),
+            ],
+        )

@@ -1,0 +1,394 @@
+"""Viewing links (云胶片调阅URL): minted for partners, verified on every use, revocable.
+
+A link key is 24 random bytes (192 bits) and a 12-byte HMAC-SM3 tag over them, base64url (48 chars).
+The tag lets us refuse an altered key (LINK_INVALID) before touching storage; the store holds only the
+SM3 hash of the key, so a leaked table does not leak usable links.
+
+FilmLinksTable (pk, sk; TTL ``expires_ttl``)::
+
+    link#{sm3(key)}     link                 app_id, scope (study | patient), study_uids | patient_ref,
+                                             hospitals the issuing app may see, expires_at, revoked_at,
+                                             parent (the link a shared link was derived from)
+    access#{day}        {time}#{random}      one use of a link: app, hospitals, studies, address, agent
+    emergency#{id}      request              an emergency retrieval request and its status (emergency.py)
+"""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from bianjie.film import errors, layout
+from bianjie.film.catalog import Catalog
+from bianjie.film.ports import Presigner
+from bianjie.kit.crypto import hmac_sm3, sm3
+from bianjie.kit.documents.port import Cond, ConditionFailed, DocumentStore
+
+RANDOM_BYTES = 24
+TAG_BYTES = 12
+KEY_LENGTH = 48  # base64url of 36 bytes
+DEFAULT_TTL = 7 * 86400
+MAX_TTL = 30 * 86400
+SHARE_MAX_TTL = 3 * 86400
+KEEP_AFTER_EXPIRY = 30 * 86400  # expired links answer LINK_EXPIRED (not "unknown") for a month
+ACCESS_LOG_DAYS = 400
+URL_TTL = 600  # presigned object URLs live ten minutes; the viewer refreshes the manifest before then
+ID_TYPES = {"id_card": "id_number", "mrn": "medical_record_no"}
+
+
+def utc_iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+class LinkRequest(BaseModel):
+    """One study (``study_uid``), or every study of a patient (``patient_id`` + ``id_type``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    study_uid: str | None = Field(None, pattern=r"^[0-9.]{1,64}$", description="StudyInstanceUID")
+    patient_id: str | None = Field(None, min_length=1, max_length=64, description="identifier of the patient")
+    id_type: Literal["id_card", "mrn"] | None = Field(
+        None, description="id_card: resident ID card (all hospitals); mrn: the hospital's patient id"
+    )
+    hospital: str | None = Field(None, max_length=64, description="hospital code, required with id_type=mrn")
+    expires_in: int | None = Field(None, ge=60, description="seconds; capped by the app's maximum")
+
+    @model_validator(mode="after")
+    def _one_scope(self) -> LinkRequest:
+        if (self.study_uid is None) == (self.patient_id is None):
+            raise ValueError("give either study_uid or patient_id (with id_type)")
+        if self.patient_id is not None and self.id_type is None:
+            raise ValueError("id_type is required with patient_id")
+        if self.id_type == "mrn" and not self.hospital:
+            raise ValueError("hospital is required with id_type=mrn")
+        return self
+
+
+class LinkAnswer(BaseModel):
+    url: str
+    key: str
+    expires_at: str
+    scope: Literal["study", "patient"]
+    studies: int
+
+
+class ShareRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    expires_in: int = Field(86400, ge=60, le=SHARE_MAX_TTL, description="seconds, at most three days")
+
+
+@dataclass(frozen=True)
+class Link:
+    key_hash: str
+    item: dict[str, Any]
+
+    @property
+    def app_id(self) -> str:
+        return str(self.item["app_id"])
+
+    @property
+    def expires_at(self) -> float:
+        return float(self.item["expires_at"])
+
+
+def mask_name(name: str | None) -> str | None:
+    if not name:
+        return None
+    if len(name) <= 2:
+        return name[0] + "*" * (len(name) - 1)
+    return name[0] + "*" * (len(name) - 2) + name[-1]
+
+
+class Links:
+    def __init__(
+        self,
+        *,
+        store: DocumentStore,
+        table: str,
+        catalog: Catalog,
+        mac_key: bytes,
+        blind_index: Any,
+        cipher: Any,
+        audit: Any,
+        presigner: Presigner | None = None,
+        derived_bucket: str = "",
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.table = table
+        self.catalog = catalog
+        self.mac_key = mac_key
+        self.blind = blind_index
+        self.cipher = cipher
+        self.audit = audit
+        self.presigner = presigner
+        self.bucket = derived_bucket
+        self.clock = clock
+
+    # -- keys ------------------------------------------------------------------------------------
+
+    def _new_key(self) -> str:
+        random_part = secrets.token_bytes(RANDOM_BYTES)
+        return b64url(random_part + hmac_sm3(self.mac_key, random_part)[:TAG_BYTES])
+
+    def _check_key(self, key: str) -> str:
+        """The key's storage hash; LINK_INVALID when it is malformed or its tag does not match."""
+        if len(key) != KEY_LENGTH or not key.isascii():
+            raise errors.link_malformed()
+        try:
+            raw = base64.urlsafe_b64decode(key + "=" * (-len(key) % 4))
+        except ValueError:
+            raise errors.link_malformed() from None
+        random_part, tag = raw[:RANDOM_BYTES], raw[RANDOM_BYTES:]
+        if len(tag) != TAG_BYTES or not hmac.compare_digest(tag, hmac_sm3(self.mac_key, random_part)[:TAG_BYTES]):
+            raise errors.link_malformed()
+        return sm3(key.encode("ascii")).hex()
+
+    # -- partner side ------------------------------------------------------------------------------
+
+    def create(self, caller: Any, request: LinkRequest, *, base_url: str, source_ip: str, request_id: str | None) -> LinkAnswer:
+        partner = caller.partner
+        hospitals = list(partner.setting("film", "hospitals", [caller.app_id]))
+        ttl = min(
+            request.expires_in or int(partner.setting("film", "default_ttl", DEFAULT_TTL)),
+            int(partner.setting("film", "max_ttl", MAX_TTL)),
+        )
+        now = self.clock()
+        item: dict[str, Any] = {"app_id": caller.app_id, "hospitals": hospitals}
+        if request.study_uid:
+            study = self.catalog.study(request.study_uid)
+            if study is None or not _visible(study, hospitals):
+                raise errors.study_not_found()
+            item.update(scope="study", study_uids=[request.study_uid])
+            patient_ref = (study.get("patient_refs") or [None])[0]
+            count = 1
+        else:
+            assert request.patient_id and request.id_type
+            value = request.patient_id if request.id_type == "id_card" else f"{request.hospital}:{request.patient_id}"
+            patient_ref = self.blind.digest(value, ID_TYPES[request.id_type])
+            rows = [r for r in self.catalog.studies_of_patient(patient_ref) if _visible(r, hospitals)]
+            if not rows:
+                raise errors.patient_not_found()
+            item.update(scope="patient", patient_ref=patient_ref)
+            count = len(rows)
+        key = self._new_key()
+        key_hash = sm3(key.encode("ascii")).hex()
+        expires_at = now + ttl
+        item.update(
+            pk=f"link#{key_hash}",
+            sk="link",
+            created_at=utc_iso(now),
+            expires_at=int(expires_at),
+            expires_ttl=int(expires_at + KEEP_AFTER_EXPIRY),
+        )
+        self.store.put(self.table, item, condition=Cond.absent())
+        self.audit.record(
+            actor=f"partner:{caller.app_id}",
+            action="film.link.create",
+            resource=f"film.link:{key_hash[:16]}",
+            patient_ref=patient_ref,
+            source_ip=source_ip,
+            request_id=request_id,
+            details={"scope": item["scope"], "studies": count, "ttl": ttl},
+        )
+        return LinkAnswer(
+            url=f"{base_url}/film/v/{key}", key=key, expires_at=utc_iso(expires_at), scope=item["scope"], studies=count
+        )
+
+    def revoke(self, caller: Any, key: str, *, source_ip: str, request_id: str | None) -> dict[str, Any]:
+        key_hash = self._check_key(key)
+        item = self.store.get(self.table, {"pk": f"link#{key_hash}", "sk": "link"})
+        if item is None:
+            raise errors.link_not_found()
+        if item["app_id"] != caller.app_id:
+            raise errors.link_not_yours()
+        if not item.get("revoked_at"):
+            item["revoked_at"] = utc_iso(self.clock())
+            try:
+                self.store.put(self.table, item, condition=Cond.attr_absent("revoked_at"))
+            except ConditionFailed:
+                pass  # revoked concurrently: same outcome
+        self.audit.record(
+            actor=f"partner:{caller.app_id}",
+            action="film.link.revoke",
+            resource=f"film.link:{key_hash[:16]}",
+            source_ip=source_ip,
+            request_id=request_id,
+        )
+        return {"key": key, "revoked_at": item["revoked_at"]}
+
+    # -- patient side ------------------------------------------------------------------------------
+
+    def open(self, key: str) -> Link:
+        """Verifies a link (tag, existence, revocation, expiry, and the same for the link it was shared from)."""
+        key_hash = self._check_key(key)
+        item = self.store.get(self.table, {"pk": f"link#{key_hash}", "sk": "link"})
+        if item is None:
+            raise errors.link_not_found()
+        self._check_live(item)
+        if item.get("parent"):
+            parent = self.store.get(self.table, {"pk": f"link#{item['parent']}", "sk": "link"})
+            if parent is None:
+                raise errors.link_not_found()
+            self._check_live(parent)
+        return Link(key_hash, item)
+
+    def _check_live(self, item: dict[str, Any]) -> None:
+        if item.get("revoked_at"):
+            raise errors.link_revoked()
+        if float(item["expires_at"]) <= self.clock():
+            raise errors.link_expired()
+
+    def studies(self, link: Link) -> list[dict[str, Any]]:
+        """The link's studies, newest first (a patient link also sees studies ingested after it was minted)."""
+        hospitals = list(link.item.get("hospitals") or [])
+        if link.item["scope"] == "study":
+            rows = [self.catalog.study(uid) for uid in link.item.get("study_uids") or []]
+        else:
+            rows = [self.catalog.study(r["study_uid"]) for r in self.catalog.studies_of_patient(link.item["patient_ref"])]
+        studies = [s for s in rows if s is not None and _visible(s, hospitals)]
+        studies.sort(key=lambda s: (s.get("date") or "", s.get("time") or ""), reverse=True)
+        return studies
+
+    def record_use(
+        self, link: Link, studies: list[dict[str, Any]], *, kind: str, source_ip: str, user_agent: str, request_id: str | None
+    ) -> None:
+        now = self.clock()
+        self.store.put(
+            self.table,
+            {
+                "pk": f"access#{utc_iso(now)[:10]}",
+                "sk": f"{utc_iso(now)}#{secrets.token_hex(4)}",
+                "kind": kind,
+                "link": link.key_hash[:16],
+                "app_id": link.app_id,
+                "hospitals": sorted({s.get("hospital") or "" for s in studies}),
+                "study_uids": [s["study_uid"] for s in studies][:50],
+                "source_ip": source_ip,
+                "user_agent": (user_agent or "")[:300],
+                "at": utc_iso(now),
+                "expires_ttl": int(now + ACCESS_LOG_DAYS * 86400),
+            },
+        )
+        refs = [r for s in studies for r in (s.get("patient_refs") or [])[:1]]
+        self.audit.record(
+            actor=f"patient:link-{link.key_hash[:16]}",
+            action=f"film.link.{kind}",
+            resource=f"film.study:{studies[0]['study_uid'] if studies else '-'}",
+            patient_ref=refs[0] if refs else None,
+            source_ip=source_ip or None,
+            request_id=request_id,
+            details={"app_id": link.app_id, "studies": len(studies)},
+        )
+
+    def share(self, link: Link, request: ShareRequest, *, base_url: str) -> LinkAnswer:
+        """A shorter-lived link to the same studies (e.g. for a doctor); revoked with its parent."""
+        now = self.clock()
+        expires_at = min(now + request.expires_in, link.expires_at)
+        key = self._new_key()
+        key_hash = sm3(key.encode("ascii")).hex()
+        item = {
+            k: v for k, v in link.item.items() if k in {"app_id", "hospitals", "scope", "study_uids", "patient_ref"}
+        }
+        item.update(
+            pk=f"link#{key_hash}",
+            sk="link",
+            parent=link.item.get("parent") or link.key_hash,
+            created_at=utc_iso(now),
+            expires_at=int(expires_at),
+            expires_ttl=int(expires_at + KEEP_AFTER_EXPIRY),
+        )
+        self.store.put(self.table, item, condition=Cond.absent())
+        count = len(item.get("study_uids") or []) or len(self.studies(link))
+        return LinkAnswer(
+            url=f"{base_url}/film/v/{key}", key=key, expires_at=utc_iso(expires_at), scope=item["scope"], studies=count
+        )
+
+    # -- manifest ----------------------------------------------------------------------------------
+
+    def manifest(self, link: Link, studies: list[dict[str, Any]], study_uid: str | None = None) -> dict[str, Any]:
+        """Everything the viewer needs: the study list, and for one study its series with presigned URLs."""
+        now = self.clock()
+        current = next((s for s in studies if s["study_uid"] == study_uid), studies[0] if studies else None)
+        patient: dict[str, Any] = {"name": None, "sex": None}
+        if current is not None:
+            name = self.cipher.decrypt_optional(current.get("patient_name"), f"film/patient_name/{current['study_uid']}")
+            patient = {"name": mask_name(name), "sex": current.get("patient_sex")}
+        return {
+            "patient": patient,
+            "link": {"expires_at": utc_iso(link.expires_at), "shared": bool(link.item.get("parent"))},
+            "urls_expire_at": utc_iso(now + URL_TTL),
+            "studies": [_study_summary(s) for s in studies],
+            "study": self._study_detail(current) if current is not None else None,
+        }
+
+    def _study_detail(self, study: dict[str, Any]) -> dict[str, Any]:
+        assert self.presigner is not None
+        st = study["study_uid"]
+        series = sorted(self.catalog.series(st), key=lambda s: (s.get("number") or 0, s["series_uid"]))
+        keys: list[str] = []
+        spans = []
+        for s in series:
+            se = s["series_uid"]
+            start = len(keys)
+            keys += [layout.series_metadata(st, se), layout.thumbnail(st, se)]
+            keys += [layout.frame(st, se, sop, n) for sop, n in s["frames"]]
+            keys += [layout.lossy(st, se, sop, n) for sop, n in s["frames"]]
+            spans.append(start)
+        if study.get("has_report"):
+            keys.append(layout.report(st))
+        urls = self.presigner.presign_get(self.bucket, keys, URL_TTL)
+        out = []
+        for s, start in zip(series, spans, strict=True):
+            count = len(s["frames"])
+            out.append(
+                {
+                    "series_uid": s["series_uid"],
+                    "number": s.get("number"),
+                    "modality": s.get("modality"),
+                    "description": s.get("description"),
+                    "body_part": s.get("body_part"),
+                    "frame_count": count,
+                    "frame_time_ms": s.get("frame_time_ms"),
+                    "render": s.get("render"),
+                    "metadata": urls[start],
+                    "thumbnail": urls[start + 1],
+                    "frames": urls[start + 2 : start + 2 + count],
+                    "lossy": urls[start + 2 + count : start + 2 + 2 * count],
+                    "instances": s["frames"],
+                }
+            )
+        return {**_study_summary(study), "series": out, "report": urls[-1] if study.get("has_report") else None}
+
+
+def _visible(study: dict[str, Any], hospitals: list[str]) -> bool:
+    return "*" in hospitals or study.get("hospital") in hospitals
+
+
+def _study_summary(study: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "study_uid": study["study_uid"],
+        "hospital": study.get("hospital"),
+        "institution": study.get("institution"),
+        "date": study.get("date"),
+        "time": study.get("time"),
+        "description": study.get("description"),
+        "accession": study.get("accession"),
+        "modalities": study.get("modalities") or [],
+        "series_count": study.get("series_count") or 0,
+        "instance_count": study.get("instance_count") or 0,
+        "has_report": bool(study.get("has_report")),
+    }

@@ -1,0 +1,76 @@
+"""Builds the film use cases from the environment (template.yaml sets the variables), once per process.
+
+Names carry the ``film_`` prefix: ``deps.singleton`` caches by function name, process-wide, and the local
+stack runs every service in one process."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bianjie.kit import deps
+from bianjie.kit.config import require_env
+
+LINK_TAG_LABEL = b"bianjie/film/link-tag/v1"
+
+
+@deps.singleton
+def film_catalog() -> Any:
+    from bianjie.film.catalog import Catalog
+
+    return Catalog(deps.documents(), require_env("FILM_STUDIES_TABLE"))
+
+
+@deps.singleton
+def film_s3() -> Any:
+    from bianjie.kit import aws
+
+    return aws.client("s3")
+
+
+@deps.singleton
+def film_objects() -> Any:
+    from bianjie.film.adapters.s3 import S3Objects
+
+    return S3Objects(film_s3())
+
+
+@deps.singleton
+def film_presigner() -> Any:
+    from bianjie.film.adapters.presign import BulkPresigner
+
+    return BulkPresigner(film_s3())
+
+
+@deps.singleton
+def film_ingest() -> Any:
+    from bianjie.film.adapters.s3 import SqsDeadLetters
+    from bianjie.film.ingest import Ingest
+    from bianjie.kit import aws
+
+    return Ingest(
+        objects=film_objects(),
+        catalog=film_catalog(),
+        derived_bucket=require_env("FILM_DERIVED_BUCKET"),
+        cipher=deps.field_cipher(),
+        blind_index=deps.blind_index(),
+        audit=deps.audit_log("film"),
+        dead_letters=SqsDeadLetters(aws.client("sqs"), require_env("FILM_INGEST_DLQ_URL")),
+    )
+
+
+@deps.singleton
+def film_links() -> Any:
+    from bianjie.film.links import Links
+    from bianjie.kit.crypto import hmac_sm3
+
+    return Links(
+        store=deps.documents(),
+        table=require_env("FILM_LINKS_TABLE"),
+        catalog=film_catalog(),
+        mac_key=hmac_sm3(deps.unwrap_setting("BIANJIE_TOKEN_SECRET"), LINK_TAG_LABEL),
+        blind_index=deps.blind_index(),
+        cipher=deps.field_cipher(),
+        audit=deps.audit_log("film"),
+        presigner=film_presigner(),
+        derived_bucket=require_env("FILM_DERIVED_BUCKET"),
+    )

@@ -1,0 +1,176 @@
+"""Agreements (签约): a patient authorises a channel to debit hospital bills; one active per channel.
+
+Priority: the order in which a charge tries the patient's active agreements. By default bank card
+(UNIONPAY) and 惠民就医 come before 医保信用 (seed: "银行卡或惠民就医扣款为优先扣费方式"); a new agreement
+is inserted before the first active agreement of a lower default rank, and the patient may reorder
+freely afterwards. Agreement and account numbers are stored SM4-encrypted; a blind index finds an
+agreement from the number a bank quotes when it terminates one (银联主动解约通知).
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from bianjie.kit.errors import AppError, Conflict, NotFound, Unavailable, ValidationFailed
+from bianjie.pay.channels import ChannelPort, ChannelRejected, ChannelUnknown
+from bianjie.pay.models import DEFAULT_RANK, Agreement, AgreementStatus, Channel
+from bianjie.pay.store import PayStore
+
+
+def mask(account: str) -> str:
+    tail = account[-4:] if len(account) > 4 else ""
+    return f"****{tail}"
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}{int(time.time() * 1000):x}{secrets.token_hex(6)}"
+
+
+class AgreementService:
+    def __init__(
+        self,
+        store: PayStore,
+        channels: Mapping[Channel, ChannelPort],
+        cipher: Any,
+        blind_index: Any,
+        audit: Any,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._store = store
+        self._channels = channels
+        self._cipher = cipher
+        self._index = blind_index
+        self._audit = audit
+        self._clock = clock
+
+    # -- reads ---------------------------------------------------------------------------------
+
+    def list(self, patient_id: str) -> list[Agreement]:
+        found = self._store.agreements(patient_id)
+        return sorted(found, key=lambda a: (a.status is not AgreementStatus.ACTIVE, a.priority, a.signed_at))
+
+    def active(self, patient_id: str) -> list[Agreement]:
+        return [a for a in self.list(patient_id) if a.status is AgreementStatus.ACTIVE]
+
+    def agreement_no(self, agreement: Agreement) -> str:
+        return self._cipher.decrypt(agreement.agreement_no_enc, f"pay/agreement_no/{agreement.agreement_id}")
+
+    # -- patient actions -----------------------------------------------------------------------
+
+    def sign(self, patient_id: str, channel: Channel, account: str, source_ip: str | None = None) -> Agreement:
+        current = self.active(patient_id)
+        if any(a.channel is channel for a in current):
+            raise Conflict("an active agreement with this channel exists; terminate it first", code="AGREEMENT_EXISTS")
+        port = self._port(channel)
+        try:
+            answer = port.sign_agreement(account, self._index.digest(patient_id, "patient_id"))
+        except ChannelRejected as exc:
+            raise AppError(f"the channel refused the agreement ({exc.code})", code="CHANNEL_REJECTED", status=422) from None
+        except ChannelUnknown:
+            raise Unavailable("the channel did not answer; try again", code="CHANNEL_UNAVAILABLE") from None
+        now = self._clock()
+        agreement_id = new_id("ag")
+        agreement = Agreement(
+            agreement_id=agreement_id,
+            patient_id=patient_id,
+            channel=channel,
+            status=AgreementStatus.ACTIVE,
+            priority=0,
+            account_masked=mask(account),
+            account_enc=self._cipher.encrypt(account, f"pay/account/{agreement_id}"),
+            agreement_no_enc=self._cipher.encrypt(answer.agreement_no, f"pay/agreement_no/{agreement_id}"),
+            agreement_ref=self._index.digest(answer.agreement_no, "agreement_no"),
+            signed_at=now,
+        )
+        ordered = list(current)
+        position = next((i for i, a in enumerate(ordered) if DEFAULT_RANK[a.channel] > DEFAULT_RANK[channel]), len(ordered))
+        ordered.insert(position, agreement)
+        self._store.put_agreement(agreement, new=True)
+        self._renumber(ordered, skip=agreement.agreement_id)
+        agreement.priority = position + 1
+        self._audit_patient(patient_id, "pay.agreement.sign", agreement_id, source_ip, {"channel": channel.value})
+        return agreement
+
+    def terminate(self, patient_id: str, agreement_id: str, source_ip: str | None = None) -> Agreement:
+        agreement = self._store.agreement(patient_id, agreement_id)
+        if agreement is None:
+            raise NotFound("no such agreement for this patient", code="AGREEMENT_NOT_FOUND")
+        if agreement.status is AgreementStatus.TERMINATED:
+            return agreement
+        try:
+            self._port(agreement.channel).terminate_agreement(self.agreement_no(agreement))
+        except ChannelRejected as exc:
+            if exc.code != "AGREEMENT_TERMINATED":  # already gone at the bank: finish ours
+                raise AppError(f"the channel refused ({exc.code})", code="CHANNEL_REJECTED", status=422) from None
+        except ChannelUnknown:
+            raise Unavailable("the channel did not answer; try again", code="CHANNEL_UNAVAILABLE") from None
+        self._mark_terminated(agreement, "patient")
+        self._audit_patient(patient_id, "pay.agreement.terminate", agreement_id, source_ip, {})
+        return agreement
+
+    def reorder(self, patient_id: str, agreement_ids: list[str], source_ip: str | None = None) -> list[Agreement]:
+        active = self.active(patient_id)
+        if sorted(agreement_ids) != sorted(a.agreement_id for a in active) or len(set(agreement_ids)) != len(agreement_ids):
+            raise ValidationFailed(
+                "list every active agreement exactly once",
+                code="ORDER_MISMATCH",
+                details={"active": [a.agreement_id for a in active]},
+            )
+        by_id = {a.agreement_id: a for a in active}
+        ordered = [by_id[i] for i in agreement_ids]
+        self._renumber(ordered)
+        self._audit_patient(patient_id, "pay.agreement.reorder", "order", source_ip, {"count": len(ordered)})
+        return self.list(patient_id)
+
+    # -- channel notifications -----------------------------------------------------------------
+
+    def channel_terminated(self, channel: Channel, agreement_no: str) -> bool:
+        """The bank ended an agreement (银联主动解约通知). True when one of ours changed."""
+        changed = False
+        for agreement in self._store.agreements_by_ref(self._index.digest(agreement_no, "agreement_no")):
+            if agreement.channel is channel and agreement.status is AgreementStatus.ACTIVE:
+                self._mark_terminated(agreement, "channel")
+                self._audit.record(
+                    actor=f"system:{channel.value.lower()}",
+                    action="pay.agreement.terminated_by_channel",
+                    resource=f"pay.agreement:{agreement.agreement_id}",
+                    patient_ref=self._index.digest(agreement.patient_id, "patient_id"),
+                )
+                changed = True
+        return changed
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _port(self, channel: Channel) -> ChannelPort:
+        port = self._channels.get(channel)
+        if port is None:
+            raise Unavailable(f"channel {channel.value} is not configured", code="CHANNEL_NOT_CONFIGURED")
+        return port
+
+    def _mark_terminated(self, agreement: Agreement, by: str) -> None:
+        agreement.status = AgreementStatus.TERMINATED
+        agreement.terminated_at = self._clock()
+        agreement.terminated_by = by
+        agreement.priority = 1000
+        self._store.put_agreement(agreement)
+
+    def _renumber(self, ordered: list[Agreement], skip: str | None = None) -> None:
+        changed = []
+        for i, a in enumerate(ordered, start=1):
+            if a.priority != i:
+                a.priority = i
+                changed.append(a)
+        self._store.put_agreements(changed)
+
+    def _audit_patient(self, patient_id: str, action: str, resource_id: str, source_ip: str | None, details: dict) -> None:
+        self._audit.record(
+            actor=f"patient:{patient_id}",
+            action=action,
+            resource=f"pay.agreement:{resource_id}",
+            patient_ref=self._index.digest(patient_id, "patient_id"),
+            source_ip=source_ip,
+            details=details,
+        )
