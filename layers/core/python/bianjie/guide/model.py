@@ -243,7 +243,9 @@ class VisitView(BaseModel):
 class NextTodo(BaseModel):
     """What the patient should do next, and where (a POI the navigation service routes to)."""
 
-    action: str = Field(description="check_in | preconsult | wait | pay | exam | report | medicine | survey | invoice | none")
+    action: str = Field(
+        description="check_in | preconsult | wait | pay | exam | report | medicine | survey | invoice | none"
+    )
     title: str
     detail: str | None = None
     deadline: datetime | None = None

@@ -102,7 +102,8 @@ def plan_day_before(view: VisitView, now: datetime) -> list[Intent]:
     tomorrow = (now.astimezone(CST) + timedelta(days=1)).date()
     if view.appointment_at.astimezone(CST).date() != tomorrow:
         return []
-    return [Intent(Kind.VISIT_REMINDER, view.visit_id, view.patient_id, "d-1", {**base_params(view), "when": "明日就诊"})]
+    params = {**base_params(view), "when": "明日就诊"}
+    return [Intent(Kind.VISIT_REMINDER, view.visit_id, view.patient_id, "d-1", params)]
 
 
 def plan_soon(view: VisitView, now: datetime) -> list[Intent]:
@@ -111,7 +112,8 @@ def plan_soon(view: VisitView, now: datetime) -> list[Intent]:
         return []
     if not now < view.appointment_at <= now + SOON_WITHIN:
         return []
-    return [Intent(Kind.VISIT_REMINDER, view.visit_id, view.patient_id, "h-2", {**base_params(view), "when": "即将就诊"})]
+    params = {**base_params(view), "when": "即将就诊"}
+    return [Intent(Kind.VISIT_REMINDER, view.visit_id, view.patient_id, "h-2", params)]
 
 
 def plan_preconsult(view: VisitView, now: datetime) -> list[Intent]:

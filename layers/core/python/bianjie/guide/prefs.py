@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime, time, timedelta
 
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
 from bianjie.guide.kinds import Kind
 from bianjie.guide.model import CST
-from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class QuietHours(BaseModel):

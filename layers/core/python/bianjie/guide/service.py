@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
+from pydantic import BaseModel, Field
+
 from bianjie.guide.kinds import RULES, Kind
 from bianjie.guide.model import (
     CST,
@@ -48,7 +50,6 @@ from bianjie.kit.crypto import sm3
 from bianjie.kit.documents.port import ConditionFailed
 from bianjie.kit.errors import AppError, BadRequest, NotFound
 from bianjie.kit.logging import get_logger
-from pydantic import BaseModel, Field
 
 log = get_logger("bianjie.guide")
 MAX_CREDITS = 50  # a patient tapping "allow" many times does not bank unlimited messages

@@ -155,3 +155,19 @@ def idempotency() -> Any:
     from bianjie.kit.idempotency import IdempotencyStore, idempotency_table_spec
 
     return IdempotencyStore(documents(), table("IDEMPOTENCY_TABLE", idempotency_table_spec))
+
+
+@singleton
+def objects() -> Any:
+    from bianjie.kit import aws
+    from bianjie.kit.objects import S3ObjectStore
+
+    return S3ObjectStore(aws.client("s3"))
+
+
+@singleton
+def queues() -> Any:
+    from bianjie.kit import aws
+    from bianjie.kit.queues import SqsQueues
+
+    return SqsQueues(aws.client("sqs"))

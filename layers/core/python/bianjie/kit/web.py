@@ -26,6 +26,7 @@ from pydantic import BaseModel, ValidationError
 from bianjie.kit import deps
 from bianjie.kit.errors import AppError, ValidationFailed, error_body
 from bianjie.kit.logging import get_logger, log_context
+from bianjie.kit.tracing import tracer
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 log = get_logger("bianjie.web")
@@ -227,7 +228,10 @@ class ServiceApp(Chalice):
         self._local.request_id = (
             context.get("requestId") or getattr(self.lambda_context, "aws_request_id", None) or str(uuid.uuid4())
         )
-        with log_context(request_id=self.request_id, function=self._function_name(), service=self.service):
+        with (
+            log_context(request_id=self.request_id, function=self._function_name(), service=self.service),
+            tracer().span(f"{context.get('httpMethod')} {context.get('resourcePath')}", service=self.service),
+        ):
             response = get_response(event)
             body = response.body
             if isinstance(body, dict) and set(body) == {"Code", "Message"}:

@@ -68,7 +68,9 @@ class AgreementService:
         try:
             answer = port.sign_agreement(account, self._index.digest(patient_id, "patient_id"))
         except ChannelRejected as exc:
-            raise AppError(f"the channel refused the agreement ({exc.code})", code="CHANNEL_REJECTED", status=422) from None
+            raise AppError(
+                f"the channel refused the agreement ({exc.code})", code="CHANNEL_REJECTED", status=422
+            ) from None
         except ChannelUnknown:
             raise Unavailable("the channel did not answer; try again", code="CHANNEL_UNAVAILABLE") from None
         now = self._clock()
@@ -86,7 +88,9 @@ class AgreementService:
             signed_at=now,
         )
         ordered = list(current)
-        position = next((i for i, a in enumerate(ordered) if DEFAULT_RANK[a.channel] > DEFAULT_RANK[channel]), len(ordered))
+        position = next(
+            (i for i, a in enumerate(ordered) if DEFAULT_RANK[a.channel] > DEFAULT_RANK[channel]), len(ordered)
+        )
         ordered.insert(position, agreement)
         self._store.put_agreement(agreement, new=True)
         self._renumber(ordered, skip=agreement.agreement_id)
@@ -113,7 +117,9 @@ class AgreementService:
 
     def reorder(self, patient_id: str, agreement_ids: list[str], source_ip: str | None = None) -> list[Agreement]:
         active = self.active(patient_id)
-        if sorted(agreement_ids) != sorted(a.agreement_id for a in active) or len(set(agreement_ids)) != len(agreement_ids):
+        if sorted(agreement_ids) != sorted(a.agreement_id for a in active) or len(set(agreement_ids)) != len(
+            agreement_ids
+        ):
             raise ValidationFailed(
                 "list every active agreement exactly once",
                 code="ORDER_MISMATCH",
@@ -165,7 +171,9 @@ class AgreementService:
                 changed.append(a)
         self._store.put_agreements(changed)
 
-    def _audit_patient(self, patient_id: str, action: str, resource_id: str, source_ip: str | None, details: dict) -> None:
+    def _audit_patient(
+        self, patient_id: str, action: str, resource_id: str, source_ip: str | None, details: dict
+    ) -> None:
         self._audit.record(
             actor=f"patient:{patient_id}",
             action=action,

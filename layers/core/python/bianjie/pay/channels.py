@@ -218,7 +218,12 @@ class ProtocolChannel:
         return _trade(
             self._call(
                 "trades/charge",
-                {"out_trade_no": out_trade_no, "agreement_no": agreement_no, "amount": amount, "description": description},
+                {
+                    "out_trade_no": out_trade_no,
+                    "agreement_no": agreement_no,
+                    "amount": amount,
+                    "description": description,
+                },
             )
         )
 
@@ -230,7 +235,9 @@ class ProtocolChannel:
 
     def refund(self, out_refund_no: str, out_trade_no: str, amount: int) -> RefundAnswer:
         return _refund(
-            self._call("refunds/create", {"out_refund_no": out_refund_no, "out_trade_no": out_trade_no, "amount": amount})
+            self._call(
+                "refunds/create", {"out_refund_no": out_refund_no, "out_trade_no": out_trade_no, "amount": amount}
+            )
         )
 
     def query_refund(self, out_refund_no: str) -> RefundAnswer:
@@ -239,7 +246,9 @@ class ProtocolChannel:
     def download_bill(self, day: str) -> Bill:
         answer = self._call("bills/download", {"bill_date": day})
         content = base64.b64decode(answer["content"])
-        hash_ok = answer.get("hash_type") == "SM3" and wire.constant_eq(sm3(content).hex(), str(answer.get("hash_value")))
+        hash_ok = answer.get("hash_type") == "SM3" and wire.constant_eq(
+            sm3(content).hex(), str(answer.get("hash_value"))
+        )
         return Bill(self.channel, day, parse_bill(content) if hash_ok else [], hash_ok)
 
 

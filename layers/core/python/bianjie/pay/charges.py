@@ -18,6 +18,7 @@ only by the writer whose transition committed, so each is announced once.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -142,16 +143,16 @@ class ChargeService:
             if existing_id is None:
                 raise
             return self._same_order(existing_id, req)
-        return self._drive(charge, deadline=time.monotonic() + self._budget, agreements={a.agreement_id: a for a in active})
+        return self._drive(
+            charge, deadline=time.monotonic() + self._budget, agreements={a.agreement_id: a for a in active}
+        )
 
     def _same_order(self, charge_id: str, req: ChargeRequest) -> Charge:
         charge = self._store.charge(charge_id)
         if charge is None:  # the claim's charge is written in the same transaction; absent means corrupt
             raise Conflict("this order number is being processed; retry shortly", code="IN_PROGRESS")
         if charge.patient_id != req.patient_id or charge.amount != req.amount:
-            raise Conflict(
-                "this order number was already used for another patient or amount", code="ORDER_NO_REUSED"
-            )
+            raise Conflict("this order number was already used for another patient or amount", code="ORDER_NO_REUSED")
         return charge
 
     def _drive(self, charge: Charge, deadline: float, agreements: dict[str, Agreement] | None = None) -> Charge:
@@ -202,7 +203,9 @@ class ChargeService:
         return None if answer.state in (TradeState.PROCESSING, TradeState.NOTFOUND) else answer
 
     def _skip(self, charge: Charge, trade_no: str, code: str) -> Charge:
-        return self.apply(charge.charge_id, trade_no, TradeAnswer(TradeState.CLOSED, fail_code=code), "skip", current=charge)
+        return self.apply(
+            charge.charge_id, trade_no, TradeAnswer(TradeState.CLOSED, fail_code=code), "skip", current=charge
+        )
 
     # ---------------------------------------------------------------- apply facts
 
@@ -301,7 +304,9 @@ class ChargeService:
             )
             reserved = _bump(charge, now, refund_reserved=charge.refund_reserved + req.amount)
             try:
-                self._store.commit([self._store.refund_put(refund, None), self._store.charge_put(reserved, charge.version)])
+                self._store.commit(
+                    [self._store.refund_put(refund, None), self._store.charge_put(reserved, charge.version)]
+                )
             except (ConditionFailed, TransactionCanceled):
                 continue  # a concurrent refund: re-read (ours may now exist, or the bound may now bite)
             return self._send_refund(refund, reserved)
@@ -337,7 +342,10 @@ class ChargeService:
             changed = states.apply_refund(refund, charge, answer, self._clock())
             ops: list[Operation] = list(extra)
             if changed is not None:
-                ops += [self._store.refund_put(changed[0], refund.version), self._store.charge_put(changed[1], charge.version)]
+                ops += [
+                    self._store.refund_put(changed[0], refund.version),
+                    self._store.charge_put(changed[1], charge.version),
+                ]
             if not ops:
                 return refund
             try:
@@ -405,7 +413,13 @@ class ChargeService:
             age = self._clock() - charge.created_at
             delay = next((d for d in CHECK_BACKOFF if d > age / 4), CHECK_BACKOFF[-1])
             try:
-                self._store.commit([self._store.charge_put(_bump(charge, self._clock(), next_check_at=self._clock() + delay), charge.version)])
+                self._store.commit(
+                    [
+                        self._store.charge_put(
+                            _bump(charge, self._clock(), next_check_at=self._clock() + delay), charge.version
+                        )
+                    ]
+                )
                 return
             except ConditionFailed:
                 continue
@@ -420,10 +434,8 @@ class ChargeService:
         age = self._clock() - refund.created_at
         delay = next((d for d in CHECK_BACKOFF if d > age / 4), CHECK_BACKOFF[-1])
         moved = _bump_refund(refund, self._clock(), next_check_at=self._clock() + delay)
-        try:
+        with contextlib.suppress(ConditionFailed):
             self._store.commit([self._store.refund_put(moved, refund.version)])
-        except ConditionFailed:
-            pass
         return False
 
 

@@ -137,9 +137,9 @@ def skip_attempt(charge: Charge, code: str, now: float, source: str) -> Change:
     """The current attempt cannot be sent (agreement terminated meanwhile): a definite no, nothing sent."""
     current = charge.current
     assert current is not None and current.state is AttemptState.CALLING
-    return apply_trade(charge, current.out_trade_no, TradeAnswer(TradeState.CLOSED, fail_code=code), now, source) or Change(
-        charge, False, False
-    )
+    return apply_trade(
+        charge, current.out_trade_no, TradeAnswer(TradeState.CLOSED, fail_code=code), now, source
+    ) or Change(charge, False, False)
 
 
 def _anomaly(charge: Charge, attempt: Attempt, code: str, now: float) -> Change | None:

@@ -104,7 +104,9 @@ def verify_headers(
     """
     values = {name: header_value(headers, f"{prefix}-{name}") for name in ("Timestamp", "Nonce", "Serial", "Signature")}
     if any(not v for v in values.values()):
-        raise Unauthorized(f"{prefix}-Timestamp/Nonce/Serial/Signature headers are required", code="CALLBACK_SIGNATURE_MISSING")
+        raise Unauthorized(
+            f"{prefix}-Timestamp/Nonce/Serial/Signature headers are required", code="CALLBACK_SIGNATURE_MISSING"
+        )
     sig_type = header_value(headers, f"{prefix}-Signature-Type")
     if sig_type not in (None, SIGNATURE_TYPE):
         raise Unauthorized(f"signature type must be {SIGNATURE_TYPE}", code="CALLBACK_SIGNATURE_INVALID")
@@ -114,14 +116,18 @@ def verify_headers(
         raise Unauthorized("timestamp must be unix seconds", code="CALLBACK_SIGNATURE_INVALID") from None
     current = time.time() if now is None else now
     if abs(current - ts) > window:
-        raise Unauthorized(f"timestamp is more than {window} s from server time", code="CALLBACK_TIMESTAMP_OUT_OF_WINDOW")
+        raise Unauthorized(
+            f"timestamp is more than {window} s from server time", code="CALLBACK_TIMESTAMP_OUT_OF_WINDOW"
+        )
     serial = str(values["Serial"])
     public_key = public_key_for(serial)
     if public_key is None:
         raise Unauthorized("unknown key serial", code="CALLBACK_KEY_UNKNOWN")
     try:
         signature = base64.b64decode(str(values["Signature"]), validate=True)
-        ok = sm2_verify(public_key, signed_message(*message_head, str(values["Timestamp"]), str(values["Nonce"]), body), signature)
+        ok = sm2_verify(
+            public_key, signed_message(*message_head, str(values["Timestamp"]), str(values["Nonce"]), body), signature
+        )
     except (binascii.Error, ValueError, CryptoError):
         ok = False
     if not ok:

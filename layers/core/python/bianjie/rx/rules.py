@@ -73,7 +73,8 @@ def check(req: PrecheckRequest, catalogue: Catalogue, now: float) -> list[Proble
         if req.max_uses < 2:
             add("MAX_USES_INVALID", "max_uses", "a reusable prescription needs max_uses of 2 or more")
         if req.min_interval_days < 1:
-            add("MIN_INTERVAL_REQUIRED", "min_interval_days", "a reusable prescription needs an interval of 1 day or more")
+            add("MIN_INTERVAL_REQUIRED", "min_interval_days",
+                "a reusable prescription needs an interval of 1 day or more")
         if (req.max_uses - 1) * req.min_interval_days >= req.valid_days:
             add("REUSE_WINDOW_TOO_SHORT", "valid_days", "the uses and intervals do not fit in the validity")
     elif req.max_uses != 1 or req.min_interval_days != 0:

@@ -1,0 +1,196 @@
+"""Butler guidance (管家式指引): visit events in, the patient's board and to-do cards out, and the
+notification fan-out (channel queues, senders, dead letters, schedules)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from bianjie.guide import bridge
+from bianjie.guide.api import (
+    EventBatch,
+    EventBatchAnswer,
+    OutboxAnswer,
+    OutboxQuery,
+    SubscribeAnswer,
+    SubscribeResults,
+)
+from bianjie.guide.delivery import RetryLater
+from bianjie.guide.prefs import Preferences
+from bianjie.guide.service import Caller, Dashboard, VisitBoard
+from bianjie.guide.wiring import guide_deliverer, guide_service
+from bianjie.kit import deps
+from bianjie.kit.events import envelopes, message_id, sqs_record
+from bianjie.kit.logging import get_logger
+from bianjie.kit.web import ServiceApp
+
+app = ServiceApp("guide")
+log = get_logger("bianjie.guide.app")
+OPERATOR_ROLES = ("guide-operator", "developer")
+
+
+# -- HTTP ---------------------------------------------------------------------------------------------
+
+
+@app.route(
+    "/guide/events",
+    methods=["POST"],
+    auth="partner",
+    request=EventBatch,
+    response=EventBatchAnswer,
+    summary="Post visit events from a hospital system (batch of 1-100; idempotent by event id)",
+    errors=("VISIT_CONTENDED",),
+)
+def post_events() -> EventBatchAnswer:
+    caller = app.partner()
+    batch = app.body(EventBatch)
+    results = guide_service().ingest(
+        Caller(caller.app_id, f"partner:{caller.app_id}", owns_visits=True, source_ip=app.source_ip or None,
+               request_id=app.request_id),
+        batch.events,
+    )
+    return EventBatchAnswer(
+        accepted=sum(r.status == "accepted" for r in results),
+        duplicates=sum(r.status == "duplicate" for r in results),
+        rejected=sum(r.status == "rejected" for r in results),
+        results=results,
+    )
+
+
+@app.route("/guide/dashboard", methods=["GET"], auth="token", response=Dashboard,
+           summary="The patient's home-page to-do cards and visits, each with its next step")
+def get_dashboard() -> Dashboard:
+    claims = app.user(kind="patient")
+    return guide_service().dashboard(claims.sub, request_id=app.request_id)
+
+
+@app.route("/guide/visits/{visit_id}", methods=["GET"], auth="token", response=VisitBoard,
+           summary="The visit board: state, next to-do with place, history", errors=("VISIT_NOT_FOUND",))
+def get_visit(visit_id: str) -> VisitBoard:
+    claims = app.user(kind="patient")
+    return guide_service().board(claims.sub, visit_id, request_id=app.request_id)
+
+
+@app.route("/guide/preferences", methods=["GET"], auth="token", response=Preferences,
+           summary="The patient's notification preferences")
+def get_preferences() -> Preferences:
+    claims = app.user(kind="patient")
+    return guide_service().preferences(claims.sub)
+
+
+@app.route("/guide/preferences", methods=["PUT"], auth="token", request=Preferences, response=Preferences,
+           summary="Set channels, muted kinds and quiet hours")
+def put_preferences() -> Preferences:
+    claims = app.user(kind="patient")
+    return guide_service().set_preferences(claims.sub, app.body(Preferences))
+
+
+@app.route("/guide/subscriptions", methods=["POST"], auth="token", request=SubscribeResults,
+           response=SubscribeAnswer, summary="Record the WeChat subscribe popup's answers (one credit per accept)",
+           errors=("TEMPLATE_UNKNOWN",))
+def post_subscriptions() -> SubscribeAnswer:
+    claims = app.user(kind="patient")
+    body = app.body(SubscribeResults)
+    return SubscribeAnswer(ledgers=guide_service().record_subscriptions(claims.sub, dict(body.results)))
+
+
+@app.route("/guide/outbox", methods=["GET"], auth="token", response=OutboxAnswer,
+           summary="What the channel stand-ins recorded (operators, developers)")
+def get_outbox() -> OutboxAnswer:
+    claims = app.user(*OPERATOR_ROLES, kind="staff")
+    query = app.query(OutboxQuery)
+    service = guide_service()
+    deps.audit_log("guide").record(actor=f"staff:{claims.sub}", action="guide.outbox.read",
+                                   resource=f"guide.outbox:{query.visit_id or query.day or 'today'}",
+                                   request_id=app.request_id)
+    return OutboxAnswer(
+        messages=service.outbox(visit_id=query.visit_id, day=query.day, limit=query.limit),
+        notifications=service.notifications(query.visit_id) if query.visit_id else [],
+    )
+
+
+# -- queues -------------------------------------------------------------------------------------------
+
+
+@app.lambda_function(name="on_domain_event")
+def on_domain_event(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Other services' events (rx, pay, film) from guide's subscribed queue."""
+    failures = []
+    service = guide_service()
+    for mid, envelope in envelopes(event.get("Records") or []):
+        visit_event, skipped = bridge.visit_event(envelope)
+        if visit_event is None:
+            log.info("domain event skipped", extra={"type": envelope.type, "event_id": envelope.id, "why": skipped})
+            continue
+        try:
+            caller = Caller(envelope.source, f"system:{envelope.source}", owns_visits=False)
+            service.ingest(caller, [visit_event])
+        except Exception:
+            log.exception("domain event failed; it will be retried", extra={"type": envelope.type})
+            failures.append({"itemIdentifier": mid})
+    return {"batchItemFailures": failures}
+
+
+def _deliver_batch(event: dict[str, Any], channel: str) -> dict[str, Any]:
+    failures = []
+    deliverer = guide_deliverer()
+    for record in event.get("Records") or []:
+        body = json.loads(sqs_record(record)["body"])
+        try:
+            deliverer.deliver(channel, body["key"])
+        except RetryLater as exc:
+            log.warning("send will be retried", extra={"channel": channel, "why": str(exc)})
+            failures.append({"itemIdentifier": message_id(record)})
+        except Exception:
+            log.exception("send failed; it will be retried", extra={"channel": channel})
+            failures.append({"itemIdentifier": message_id(record)})
+    return {"batchItemFailures": failures}
+
+
+@app.lambda_function(name="send_wechat")
+def send_wechat(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return _deliver_batch(event, "wechat")
+
+
+@app.lambda_function(name="send_sms")
+def send_sms(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return _deliver_batch(event, "sms")
+
+
+@app.lambda_function(name="on_dead_letter")
+def on_dead_letter(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Messages that used up their retries: WeChat ones fall back to SMS, SMS ones are marked dead."""
+    deliverer = guide_deliverer()
+    outcomes = []
+    for record in event.get("Records") or []:
+        body = json.loads(sqs_record(record)["body"])
+        outcomes.append(deliverer.dead_letter(body["channel"], body["key"]))
+    return {"outcomes": outcomes}
+
+
+# -- schedules ----------------------------------------------------------------------------------------
+
+
+@app.lambda_function(name="remind_day_before")
+def remind_day_before(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return guide_service().run_schedule("day_before")
+
+
+@app.lambda_function(name="remind_soon")
+def remind_soon(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return guide_service().run_schedule("soon")
+
+
+@app.lambda_function(name="remind_preconsult")
+def remind_preconsult(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return guide_service().run_schedule("preconsult")
+
+
+@app.lambda_function(name="invite_survey")
+def invite_survey(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return guide_service().run_schedule("survey")
+
+
+@app.lambda_function(name="release_deferred")
+def release_deferred(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return guide_service().run_schedule("release")

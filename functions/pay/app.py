@@ -1,0 +1,286 @@
+"""Credit pay-later (医保信用就医无感支付): agreements (patients), charges and refunds (hospitals), channel
+callbacks, hospital webhooks, the pending sweeper and daily reconciliation. See docs/pay.md."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from bianjie.kit import deps
+from bianjie.kit.errors import BadRequest
+from bianjie.kit.idempotency import IdempotencyStore, request_hash
+from bianjie.kit.logging import get_logger
+from bianjie.kit.signing import header_value
+from bianjie.kit.web import ServiceApp, json_response
+from bianjie.pay import api, wiring
+from bianjie.pay.charges import ChargeRequest, RefundRequest
+from bianjie.pay.models import CHANNEL_BY_SLUG, ChargeStatus
+
+app = ServiceApp("pay")
+log = get_logger("bianjie.pay.app")
+
+CALLBACK_ERRORS = (
+    "CALLBACK_SIGNATURE_MISSING",
+    "CALLBACK_TIMESTAMP_OUT_OF_WINDOW",
+    "CALLBACK_KEY_UNKNOWN",
+    "CALLBACK_SIGNATURE_INVALID",
+    "CALLBACK_MALFORMED",
+    "CALLBACK_DECRYPT_FAILED",
+    "CALLBACK_MERCHANT_MISMATCH",
+    "CALLBACK_AMOUNT_MISMATCH",
+    "CALLBACK_CHANNEL_MISMATCH",
+    "CALLBACK_ORDER_UNKNOWN",
+)
+
+
+# ---------------------------------------------------------------- agreements (patient token)
+
+
+@app.route(
+    "/pay/agreements",
+    methods=["POST"],
+    auth="token",
+    request=api.SignAgreementRequest,
+    response=api.AgreementView,
+    summary="Sign a payment agreement with a channel (patient)",
+    errors=("AGREEMENT_EXISTS", "CHANNEL_REJECTED", "CHANNEL_UNAVAILABLE"),
+    status=201,
+)
+def sign_agreement() -> Any:
+    claims = app.user("patient", kind="patient")
+    body = app.body(api.SignAgreementRequest)
+    agreement = wiring.agreements().sign(claims.sub, body.channel, body.account, source_ip=app.source_ip)
+    return json_response(201, api.agreement_view(agreement).model_dump(mode="json"))
+
+
+@app.route(
+    "/pay/agreements",
+    methods=["GET"],
+    auth="token",
+    response=api.AgreementList,
+    summary="The patient's agreements, in the order charges try them",
+)
+def list_agreements() -> api.AgreementList:
+    claims = app.user("patient", kind="patient")
+    found = wiring.agreements().list(claims.sub)
+    wiring.pay_audit().record(
+        actor=f"patient:{claims.sub}",
+        action="pay.agreement.list",
+        resource=f"pay.patient:{claims.sub}",
+        patient_ref=deps.blind_index().digest(claims.sub, "patient_id"),
+        source_ip=app.source_ip,
+        request_id=app.request_id,
+    )
+    return api.AgreementList(agreements=[api.agreement_view(a) for a in found])
+
+
+@app.route(
+    "/pay/agreements/{agreement_id}/terminate",
+    methods=["POST"],
+    auth="token",
+    response=api.AgreementView,
+    summary="Terminate an agreement (解约)",
+    errors=("AGREEMENT_NOT_FOUND", "CHANNEL_REJECTED", "CHANNEL_UNAVAILABLE"),
+)
+def terminate_agreement(agreement_id: str) -> api.AgreementView:
+    claims = app.user("patient", kind="patient")
+    return api.agreement_view(wiring.agreements().terminate(claims.sub, agreement_id, source_ip=app.source_ip))
+
+
+@app.route(
+    "/pay/agreements/order",
+    methods=["PUT"],
+    auth="token",
+    request=api.ReorderRequest,
+    response=api.AgreementList,
+    summary="Rearrange the order in which charges try the patient's agreements",
+    errors=("ORDER_MISMATCH",),
+)
+def reorder_agreements() -> api.AgreementList:
+    claims = app.user("patient", kind="patient")
+    body = app.body(api.ReorderRequest)
+    found = wiring.agreements().reorder(claims.sub, body.agreement_ids, source_ip=app.source_ip)
+    return api.AgreementList(agreements=[api.agreement_view(a) for a in found])
+
+
+# ---------------------------------------------------------------- charges and refunds (hospital, signed)
+
+
+@app.route(
+    "/pay/charges",
+    methods=["POST"],
+    auth="partner",
+    request=api.ChargeCreate,
+    response=api.ChargeView,
+    summary="Charge a bill to the patient's agreements (Idempotency-Key required); 201 final, 202 PENDING",
+    errors=(
+        "IDEMPOTENCY_KEY_REQUIRED",
+        "IDEMPOTENCY_KEY_REUSED",
+        "IN_PROGRESS",
+        "NO_ACTIVE_AGREEMENT",
+        "ORDER_NO_REUSED",
+    ),
+    status=201,
+)
+def create_charge() -> Any:
+    caller = app.partner()
+    request = app.current_request
+    key = header_value(request.headers, "Idempotency-Key")
+    if not key:
+        raise BadRequest("send an Idempotency-Key header (reuse it when retrying)", code="IDEMPOTENCY_KEY_REQUIRED")
+    raw = request.raw_body or b""
+    body = app.body(api.ChargeCreate)
+
+    def run() -> dict[str, Any]:
+        charge = wiring.charges().create(
+            caller.app_id,
+            ChargeRequest(body.order_no, body.patient_id, body.amount, body.description, body.notify_url),
+            source_ip=app.source_ip,
+        )
+        return api.charge_view(charge).model_dump(mode="json", by_alias=True)
+
+    result = _idempotency().run(f"pay.charges#{caller.app_id}", key, request_hash("POST", "/pay/charges", raw), run)
+    status = 202 if result.response["status"] == ChargeStatus.PENDING.value else 201
+    headers = {"Idempotent-Replayed": "true"} if result.replayed else {}
+    return json_response(status, result.response, headers)
+
+
+@app.route(
+    "/pay/charges/{charge_id}",
+    methods=["GET"],
+    auth="partner",
+    response=api.ChargeView,
+    summary="A charge as we know it now (代扣查询)",
+    errors=("CHARGE_NOT_FOUND",),
+)
+def get_charge(charge_id: str) -> api.ChargeView:
+    caller = app.partner()
+    return api.charge_view(wiring.charges().get(caller.app_id, charge_id))
+
+
+@app.route(
+    "/pay/charges/{charge_id}/refunds",
+    methods=["POST"],
+    auth="partner",
+    request=api.RefundCreate,
+    response=api.RefundView,
+    summary="Refund all or part of a charge; idempotent by refund_no",
+    errors=("CHARGE_NOT_FOUND", "CHARGE_NOT_REFUNDABLE", "REFUND_EXCEEDS_CHARGE", "REFUND_NO_REUSED"),
+    status=201,
+)
+def create_refund(charge_id: str) -> Any:
+    caller = app.partner()
+    body = app.body(api.RefundCreate)
+    refund = wiring.charges().refund(caller.app_id, charge_id, RefundRequest(body.refund_no, body.amount, body.reason))
+    return json_response(201, api.refund_view(refund).model_dump(mode="json"))
+
+
+@app.route(
+    "/pay/webhook-key",
+    methods=["GET"],
+    auth="partner",
+    response=api.WebhookKey,
+    summary="Our SM2 public key that signs webhooks to hospitals",
+)
+def get_webhook_key() -> api.WebhookKey:
+    app.partner()
+    serial, key = wiring.webhook_key()
+    return api.WebhookKey(serial=serial, public_key=key.public_key.to_hex())
+
+
+# ---------------------------------------------------------------- channel callbacks (one function each)
+
+
+def _callback(slug: str) -> Any:
+    request = app.current_request
+    outcome = wiring.callbacks().handle(CHANNEL_BY_SLUG[slug], request.headers, request.raw_body or b"")
+    return api.CallbackAck(code="SUCCESS", duplicate=bool(outcome.get("duplicate")))
+
+
+@app.route(
+    "/pay/callbacks/unionpay",
+    methods=["POST"],
+    response=api.CallbackAck,
+    summary="UnionPay notifications (channel-signed, SM4-GCM resource)",
+    errors=CALLBACK_ERRORS,
+)
+def callback_unionpay() -> Any:
+    return _callback("unionpay")
+
+
+@app.route(
+    "/pay/callbacks/huimin",
+    methods=["POST"],
+    response=api.CallbackAck,
+    summary="惠民就医 notifications (channel-signed, SM4-GCM resource)",
+    errors=CALLBACK_ERRORS,
+)
+def callback_huimin() -> Any:
+    return _callback("huimin")
+
+
+@app.route(
+    "/pay/callbacks/yibao-credit",
+    methods=["POST"],
+    response=api.CallbackAck,
+    summary="医保信用 notifications (channel-signed, SM4-GCM resource)",
+    errors=CALLBACK_ERRORS,
+)
+def callback_yibao_credit() -> Any:
+    return _callback("yibao-credit")
+
+
+# ---------------------------------------------------------------- events and schedules
+
+
+def _idempotency() -> IdempotencyStore:
+    import os
+
+    return IdempotencyStore(deps.documents(), os.environ["IDEMPOTENCY_TABLE"])
+
+
+def _records(event: dict[str, Any]) -> list[dict[str, Any]]:
+    return list(event.get("Records") or [])
+
+
+@app.lambda_function(name="deliver_webhooks")
+def deliver_webhooks(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    sender = wiring.webhook_sender()
+    failures = []
+    for record in _records(event):
+        try:
+            sender.handle(json.loads(record["body"]))
+        except Exception:
+            log.exception("webhook delivery crashed")
+            failures.append({"itemIdentifier": record["messageId"]})
+    return {"batchItemFailures": failures}
+
+
+@app.lambda_function(name="sweep_pending")
+def sweep_pending(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return wiring.charges().sweep()
+
+
+@app.lambda_function(name="reconcile_daily")
+def reconcile_daily(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    from bianjie.pay.reconcile import previous_day
+
+    day = str(event.get("day") or previous_day(event.get("time")))
+    report = wiring.reconciler().run(day)
+    return {"day": day, "clean": report["clean"], "totals": report["totals"], "location": report["location"]}
+
+
+@app.lambda_function(name="standin_notifier")
+def standin_notifier(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """STAND-IN: plays the channels' notification senders (retries via the queue, some duplicates)."""
+    from bianjie.pay import standin
+
+    doubles = wiring.standins()
+    failures = []
+    for record in _records(event):
+        try:
+            standin.deliver(doubles, json.loads(record["body"]), wiring.post_callback, wiring.duplicate_rate())
+        except Exception as exc:
+            log.info("stand-in callback not acknowledged; will retry", extra={"error": str(exc)[:200]})
+            failures.append({"itemIdentifier": record["messageId"]})
+    return {"batchItemFailures": failures}

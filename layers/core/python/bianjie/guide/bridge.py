@@ -1,0 +1,71 @@
+"""Other bianjie services' domain events, read as visit events.
+
+Guide subscribes to the domain-events topic with a filter on ``type`` and maps:
+
+    rx.dispensed           -> medicine.ready   (the pharmacy has the medicine ready: "pick it up")
+    rx.released            -> medicine.ready, external_pharmacy (released for an outside pharmacy)
+    pay.charge_succeeded   -> payment.paid     (any pay.* type naming a completed charge/payment)
+    film.report_published  -> report.ready
+
+Producers publish ids only. Guide needs ``data.visit_id`` (the hospital's visit / encounter id) to place
+the event; ids it reads besides: prescription_id|rx_id, order_id|charge_id|his_order_id,
+report_id|study_uid|accession_number, place_poi, place_name. An event it cannot place, or of a type it
+does not know, is acknowledged and logged, never retried: retrying cannot make it placeable.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+
+from bianjie.guide.model import VisitEvent
+from bianjie.kit.events import Envelope
+
+PAID_WORDS = ("succeeded", "success", "completed", "paid", "settled")
+SUBSCRIBED = ["rx.dispensed", "rx.released", "film.report_published"]
+
+
+def _first(data: dict[str, Any], *names: str) -> Any:
+    for name in names:
+        if data.get(name) not in (None, ""):
+            return data[name]
+    return None
+
+
+def visit_event(envelope: Envelope) -> tuple[VisitEvent | None, str | None]:
+    """(the visit event, None), or (None, why it was skipped)."""
+    data = dict(envelope.data)
+    visit_id = _first(data, "visit_id", "encounter_id", "visit_no")
+    if not visit_id:
+        return None, "NO_VISIT_ID"
+    place = {k: data[k] for k in ("place_poi", "place_name") if data.get(k)}
+    t = envelope.type
+    body: dict[str, Any]
+    if t in ("rx.dispensed", "rx.released"):
+        rx_id = _first(data, "prescription_id", "rx_id", "hi_rxno") or envelope.subject
+        body = {"type": "medicine.ready", "data": {"rx_id": rx_id, **place}}
+        if t == "rx.released":
+            body["data"]["external_pharmacy"] = True
+    elif t.startswith("pay.") and any(word in t for word in PAID_WORDS):
+        order_id = _first(data, "order_id", "his_order_id", "charge_id") or envelope.subject
+        amount = _first(data, "amount_fen", "total_fen")
+        body = {"type": "payment.paid", "data": {"order_id": order_id}}
+        if isinstance(amount, int):
+            body["data"]["amount_fen"] = amount
+    elif t == "film.report_published":
+        report_id = _first(data, "report_id", "study_uid", "accession_number") or envelope.subject
+        name = _first(data, "report_name", "study_description")
+        body = {"type": "report.ready", "data": {"report_id": report_id}}
+        if name:
+            body["data"]["report_name"] = str(name)[:40]
+    else:
+        return None, "TYPE_NOT_HANDLED"
+    try:
+        event = VisitEvent.model_validate(
+            {**body, "event_id": envelope.id, "visit_id": visit_id, "occurred_at": envelope.time,
+             **({"patient_id": data["patient_id"]} if data.get("patient_id") else {})}
+        )
+    except ValidationError as exc:
+        return None, f"INVALID ({exc.errors()[0]['loc']})"
+    return event, None

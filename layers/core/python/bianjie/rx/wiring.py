@@ -1,0 +1,116 @@
+"""Builds the rx use cases from the function's environment (once per process).
+
+Environment (template.yaml, rx section):
+- ``RX_TABLE``, ``RX_AUTH_TABLE``, ``RX_CATALOGUE_TABLE``: the service's tables.
+- ``RX_CENTER_MODE``: ``standin`` (default; the in-process stand-in center, one process only, i.e. the
+  local stack and tests) or ``http`` (the real center at ``RX_CENTER_URL`` with ``RX_CENTER_APP_ID``,
+  ``RX_CENTER_APP_SECRET`` and ``RX_CENTER_PRIVATE_KEY`` wrapped by the master key (base64) and the
+  center's public key ``RX_CENTER_PUBLIC_KEY`` in hex).
+- The e-credential verifier is the stand-in until the NHSA decode interface is wired (docs/rx.md).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from bianjie.kit import deps
+from bianjie.kit.config import require_env
+from bianjie.kit.crypto import Sm2PrivateKey, Sm2PublicKey, hmac_sm3
+from bianjie.rx.service import Org, RxService
+
+
+def _stand_in_secret() -> bytes:
+    # every process of one deployment derives the same stand-in keys from the deployment's token secret
+    return hmac_sm3(deps.unwrap_setting("BIANJIE_TOKEN_SECRET"), b"bianjie rx stand-ins")
+
+
+@deps.singleton
+def rx_standin_center() -> Any:
+    from bianjie.rx.center.standin import StandInCenter, credential_pair
+
+    _, center_side = credential_pair(_stand_in_secret())
+    return StandInCenter(center_side)
+
+
+@deps.singleton
+def rx_center() -> Any:
+    from bianjie.rx.center.client import HttpTransport, NhsaCenterClient
+    from bianjie.rx.center.envelope import Credentials
+    from bianjie.rx.center.standin import InProcessTransport, credential_pair
+
+    mode = os.environ.get("RX_CENTER_MODE", "standin")
+    if mode == "standin":
+        ours, _ = credential_pair(_stand_in_secret())
+        return NhsaCenterClient(ours, InProcessTransport(rx_standin_center()))
+    if mode != "http":
+        raise RuntimeError("RX_CENTER_MODE is standin or http")
+    creds = Credentials(
+        app_id=require_env("RX_CENTER_APP_ID"),
+        app_secret=deps.unwrap_setting("RX_CENTER_APP_SECRET").decode("utf-8"),
+        private_key=Sm2PrivateKey.from_hex(deps.unwrap_setting("RX_CENTER_PRIVATE_KEY").decode("ascii")),
+        peer_public_key=Sm2PublicKey.from_hex(require_env("RX_CENTER_PUBLIC_KEY")),
+    )
+    return NhsaCenterClient(creds, HttpTransport(require_env("RX_CENTER_URL")))
+
+
+@deps.singleton
+def rx_ecredentials() -> Any:
+    from bianjie.rx.ecredential import StandInEcredentials
+
+    return StandInEcredentials(_stand_in_secret())
+
+
+@deps.singleton
+def rx_catalogue() -> Any:
+    from bianjie.rx.catalogue import DocumentCatalogue
+
+    return DocumentCatalogue(deps.documents(), require_env("RX_CATALOGUE_TABLE"))
+
+
+@deps.singleton
+def rx_audit() -> Any:
+    from bianjie.kit.audit import AuditLog
+
+    # four chains a day instead of one: every prescription step appends, and one chain head serialises
+    return AuditLog(deps.documents(), require_env("AUDIT_TABLE"), service="rx", shards=4)
+
+
+def org(app_id: str) -> Org | None:
+    partner = deps.partner_registry().lookup(app_id)
+    if partner is None:
+        return None
+    rx = partner.settings.get("rx") or {}
+    return Org(
+        app_id=partner.app_id,
+        name=partner.name,
+        role=rx.get("role"),
+        fixmedins_code=rx.get("fixmedins_code", ""),
+        doctor_keys=dict(rx.get("doctor_keys") or {}),
+        require_pharmacist_review=bool(rx.get("require_pharmacist_review", False)),
+    )
+
+
+@deps.singleton
+def rx_service() -> RxService:
+    from bianjie.kit.idempotency import IdempotencyStore
+    from bianjie.rx.repo import AuthorizationRepository, RxRepository
+
+    store = deps.documents()
+    return RxService(
+        repo=RxRepository(store, require_env("RX_TABLE")),
+        authorizations=AuthorizationRepository(store, require_env("RX_AUTH_TABLE")),
+        catalogue=rx_catalogue(),
+        center=rx_center(),
+        cipher=deps.field_cipher(),
+        index=deps.blind_index(),
+        audit=rx_audit(),
+        events=deps.publisher("bianjie.rx"),
+        orgs=org,
+        ecredentials=rx_ecredentials(),
+        idempotency=IdempotencyStore(store, require_env("IDEMPOTENCY_TABLE")),
+    )
+
+
+def service() -> RxService:
+    return rx_service()
