@@ -8,12 +8,11 @@ from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
-from moto.server import ThreadedMotoServer
-
 from bianjie.kit.objects import MemoryObjectStore, ObjectNotFound, S3ObjectStore
 from bianjie.kit.queues import MemoryQueues, Message, SqsQueues, json_message
 from bianjie.runtime.child import free_port
+from moto import mock_aws
+from moto.server import ThreadedMotoServer
 
 REGION = "cn-north-1"
 
@@ -58,12 +57,21 @@ def test_presigned_get_and_put_work_over_http() -> None:
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
     server.start()
     try:
-        s3 = boto3.client("s3", region_name=REGION, endpoint_url=f"http://127.0.0.1:{port}",
-                          aws_access_key_id="x", aws_secret_access_key="x")
+        s3 = boto3.client(
+            "s3",
+            region_name=REGION,
+            endpoint_url=f"http://127.0.0.1:{port}",
+            aws_access_key_id="x",
+            aws_secret_access_key="x",
+        )
         s3.create_bucket(Bucket="web", CreateBucketConfiguration={"LocationConstraint": REGION})
         objects = S3ObjectStore(s3)
-        put = urllib.request.Request(objects.presigned_put("web", "k", 60), data=b"payload", method="PUT",
-                                     headers={"Content-Type": "application/octet-stream"})
+        put = urllib.request.Request(
+            objects.presigned_put("web", "k", 60),
+            data=b"payload",
+            method="PUT",
+            headers={"Content-Type": "application/octet-stream"},
+        )
         with urllib.request.urlopen(put, timeout=5) as r:
             assert r.status == 200
         with urllib.request.urlopen(objects.presigned_get("web", "k", 60), timeout=5) as r:

@@ -29,8 +29,16 @@ class ObjectInfo:
 
 
 class ObjectStore(Protocol):
-    def put(self, bucket: str, key: str, body: bytes, *, content_type: str | None = None,
-            metadata: dict[str, str] | None = None, cache_control: str | None = None) -> None: ...
+    def put(
+        self,
+        bucket: str,
+        key: str,
+        body: bytes,
+        *,
+        content_type: str | None = None,
+        metadata: dict[str, str] | None = None,
+        cache_control: str | None = None,
+    ) -> None: ...
     def get(self, bucket: str, key: str) -> bytes: ...
     def head(self, bucket: str, key: str) -> ObjectInfo | None: ...
     def delete(self, bucket: str, key: str) -> None: ...
@@ -43,8 +51,16 @@ class S3ObjectStore:
     def __init__(self, s3_client: Any) -> None:
         self._s3 = s3_client
 
-    def put(self, bucket: str, key: str, body: bytes, *, content_type: str | None = None,
-            metadata: dict[str, str] | None = None, cache_control: str | None = None) -> None:
+    def put(
+        self,
+        bucket: str,
+        key: str,
+        body: bytes,
+        *,
+        content_type: str | None = None,
+        metadata: dict[str, str] | None = None,
+        cache_control: str | None = None,
+    ) -> None:
         args: dict[str, Any] = {"Bucket": bucket, "Key": key, "Body": body}
         if content_type:
             args["ContentType"] = content_type
@@ -69,8 +85,13 @@ class S3ObjectStore:
             if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
                 return None
             raise
-        return ObjectInfo(key, int(meta["ContentLength"]), meta.get("ETag", "").strip('"') or None,
-                          meta.get("ContentType"), dict(meta.get("Metadata") or {}))
+        return ObjectInfo(
+            key,
+            int(meta["ContentLength"]),
+            meta.get("ETag", "").strip('"') or None,
+            meta.get("ContentType"),
+            dict(meta.get("Metadata") or {}),
+        )
 
     def delete(self, bucket: str, key: str) -> None:
         self._s3.delete_object(Bucket=bucket, Key=key)
@@ -82,8 +103,9 @@ class S3ObjectStore:
                 yield ObjectInfo(obj["Key"], int(obj["Size"]), obj.get("ETag", "").strip('"') or None, None)
 
     def presigned_get(self, bucket: str, key: str, expires_in: int) -> str:
-        return str(self._s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": key},
-                                                   ExpiresIn=expires_in))
+        return str(
+            self._s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=expires_in)
+        )
 
     def presigned_put(self, bucket: str, key: str, expires_in: int, content_type: str | None = None) -> str:
         params: dict[str, Any] = {"Bucket": bucket, "Key": key}
@@ -100,12 +122,21 @@ class MemoryObjectStore:
         self._lock = threading.Lock()
         self._clock = clock
 
-    def put(self, bucket: str, key: str, body: bytes, *, content_type: str | None = None,
-            metadata: dict[str, str] | None = None, cache_control: str | None = None) -> None:
+    def put(
+        self,
+        bucket: str,
+        key: str,
+        body: bytes,
+        *,
+        content_type: str | None = None,
+        metadata: dict[str, str] | None = None,
+        cache_control: str | None = None,
+    ) -> None:
         import hashlib
 
-        info = ObjectInfo(key, len(body), hashlib.md5(body, usedforsecurity=False).hexdigest(), content_type,
-                          dict(metadata or {}))
+        info = ObjectInfo(
+            key, len(body), hashlib.md5(body, usedforsecurity=False).hexdigest(), content_type, dict(metadata or {})
+        )
         with self._lock:
             self._objects[(bucket, key)] = (bytes(body), info)
 
@@ -127,8 +158,10 @@ class MemoryObjectStore:
 
     def list(self, bucket: str, prefix: str = "") -> Iterator[ObjectInfo]:
         with self._lock:
-            infos = sorted((info for (b, k), (_, info) in self._objects.items() if b == bucket and k.startswith(prefix)),
-                           key=lambda i: i.key)
+            infos = sorted(
+                (info for (b, k), (_, info) in self._objects.items() if b == bucket and k.startswith(prefix)),
+                key=lambda i: i.key,
+            )
         yield from infos
 
     def presigned_get(self, bucket: str, key: str, expires_in: int) -> str:

@@ -64,9 +64,10 @@ class SqsQueues:
         failed: list[int] = []
         reasons: list[str] = []
         for start in range(0, len(messages), 10):
-            chunk = messages[start:start + 10]
+            chunk = messages[start : start + 10]
             answer = self._sqs.send_message_batch(
-                QueueUrl=queue_url, Entries=[{"Id": str(i), **_sqs_args(m)} for i, m in enumerate(chunk)])
+                QueueUrl=queue_url, Entries=[{"Id": str(i), **_sqs_args(m)} for i, m in enumerate(chunk)]
+            )
             by_id = {int(s["Id"]): s["MessageId"] for s in answer.get("Successful", [])}
             for f in answer.get("Failed", []):
                 failed.append(start + int(f["Id"]))

@@ -1,0 +1,108 @@
+"""The pay app through chalice.test.Client + moto, against the stand-in channels."""
+
+from __future__ import annotations
+
+from tests.functional.pay.conftest import PayHarness
+
+OK_CARD = "6222020200001234"
+DECLINED_CARD = "6222020200000051"
+
+
+def test_sign_list_and_reorder(pay: PayHarness) -> None:
+    r1 = pay.sign("p1", "YIBAO_CREDIT", "YB0000000001")
+    assert r1.status_code == 201, r1.body
+    r2 = pay.sign("p1", "UNIONPAY", OK_CARD)
+    assert r2.status_code == 201, r2.body
+    listed = pay.agreements("p1")
+    # bank card goes before 医保信用 by default, whatever the signing order
+    assert [a["channel"] for a in listed] == ["UNIONPAY", "YIBAO_CREDIT"]
+    assert listed[0]["account"] == "****1234" and "agreement_no" not in listed[0]
+    ids = [a["agreement_id"] for a in listed]
+    response = pay.client.http.put(
+        "/pay/agreements/order",
+        headers={**pay.token("p1"), "Content-Type": "application/json"},
+        body=f'{{"agreement_ids": ["{ids[1]}", "{ids[0]}"]}}',
+    )
+    assert response.status_code == 200, response.body
+    assert [a["channel"] for a in pay.agreements("p1")] == ["YIBAO_CREDIT", "UNIONPAY"]
+
+
+def test_second_agreement_on_same_channel_is_refused(pay: PayHarness) -> None:
+    assert pay.sign("p2", "UNIONPAY", OK_CARD).status_code == 201
+    again = pay.sign("p2", "UNIONPAY", "6222020200009999")
+    assert again.status_code == 409 and again.json_body["error"]["code"] == "AGREEMENT_EXISTS"
+
+
+def test_agreement_numbers_are_encrypted_at_rest(pay: PayHarness) -> None:
+    import os
+
+    from bianjie.kit import deps
+
+    pay.sign("p3", "HUIMIN", "HM0000001234")
+    items = deps.documents().query(os.environ["PAY_TABLE"], __import__("bianjie.kit.documents.port", fromlist=["KeyCond"]).KeyCond.of("pk", "PAT#p3")).items
+    assert len(items) == 1
+    item = items[0]
+    assert item["agreement_no_enc"].startswith("sm4gcm1.") and item["account_enc"].startswith("sm4gcm1.")
+    assert "HM0000001234" not in str(item)
+
+
+def test_charge_falls_through_a_decline_then_refunds(pay: PayHarness) -> None:
+    pay.sign("p4", "UNIONPAY", DECLINED_CARD)
+    pay.sign("p4", "HUIMIN", "HM0000005678")
+    response = pay.charge("k-1", order_no="INV-1", patient_id="p4", amount=12345)
+    assert response.status_code == 201, response.body
+    charge = response.json_body
+    assert charge["status"] == "SUCCEEDED" and charge["channel"] == "HUIMIN"
+    assert [(a["channel"], a["state"], a["decline_code"]) for a in charge["attempts"]] == [
+        ("UNIONPAY", "DECLINED", "INSUFFICIENT_FUNDS"),
+        ("HUIMIN", "SUCCEEDED", None),
+    ]
+    assert len(charge["history"]) == 1
+
+    got = pay.get_charge(charge["charge_id"])
+    assert got.status_code == 200 and got.json_body["status"] == "SUCCEEDED"
+
+    part = pay.refund(charge["charge_id"], "RF-1", 2345)
+    assert part.status_code == 201 and part.json_body["status"] == "SUCCEEDED", part.body
+    again = pay.refund(charge["charge_id"], "RF-1", 2345)
+    assert again.status_code == 201 and again.json_body == part.json_body
+    too_much = pay.refund(charge["charge_id"], "RF-2", 10001)
+    assert too_much.status_code == 409 and too_much.json_body["error"]["code"] == "REFUND_EXCEEDS_CHARGE"
+    rest = pay.refund(charge["charge_id"], "RF-3", 10000)
+    assert rest.status_code == 201 and rest.json_body["status"] == "SUCCEEDED"
+    after = pay.get_charge(charge["charge_id"]).json_body
+    assert after["refunded"] == 12345 and after["refundable"] == 0
+
+
+def test_idempotency_key(pay: PayHarness) -> None:
+    pay.sign("p5", "UNIONPAY", OK_CARD)
+    first = pay.charge("same-key", order_no="INV-5", patient_id="p5", amount=100)
+    assert first.status_code == 201
+    replay = pay.charge("same-key", order_no="INV-5", patient_id="p5", amount=100)
+    assert replay.status_code == 201 and replay.json_body == first.json_body
+    assert replay.headers.get("Idempotent-Replayed") == "true"
+    other = pay.charge("same-key", order_no="INV-5", patient_id="p5", amount=101)
+    assert other.status_code == 409 and other.json_body["error"]["code"] == "IDEMPOTENCY_KEY_REUSED"
+    # a new key with the same order number cannot charge twice either
+    second = pay.charge("other-key", order_no="INV-5", patient_id="p5", amount=100)
+    assert second.json_body["charge_id"] == first.json_body["charge_id"]
+
+
+def test_no_agreement_and_missing_key(pay: PayHarness) -> None:
+    none = pay.charge("k-none", order_no="INV-6", patient_id="nobody", amount=100)
+    assert none.status_code == 422 and none.json_body["error"]["code"] == "NO_ACTIVE_AGREEMENT"
+    body = b'{"order_no":"INV-7","patient_id":"p","amount":1}'
+    missing = pay.client.http.post("/pay/charges", headers=pay.signed("POST", "/pay/charges", body), body=body)
+    assert missing.status_code == 400 and missing.json_body["error"]["code"] == "IDEMPOTENCY_KEY_REQUIRED"
+
+
+def test_async_charge_settles_by_callback_once(pay: PayHarness) -> None:
+    pay.sign("p8", "UNIONPAY", "6222020200000070")
+    response = pay.charge("k-8", order_no="INV-8", patient_id="p8", amount=500)
+    assert response.status_code == 202 and response.json_body["status"] == "PENDING"
+    charge_id = response.json_body["charge_id"]
+    # settle message then the success callback (the fixture's drain plays the stand-in notifier)
+    assert pay.drain_callbacks(expect=2) >= 2
+    after = pay.get_charge(charge_id).json_body
+    assert after["status"] == "SUCCEEDED" and len(after["history"]) == 1
+    assert after["history"][0]["source"] == "callback"
