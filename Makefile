@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test setup lint unit functional contract integration bench clean
+.PHONY: run test setup web lint unit functional contract integration bench clean
 
 $(STAMP): requirements/dev.txt requirements/local.txt layers/core/requirements.txt layers/imaging/requirements.txt pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON)"; exit 1; }
@@ -15,7 +15,18 @@ $(STAMP): requirements/dev.txt requirements/local.txt layers/core/requirements.t
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
-setup: $(STAMP)
+setup: $(STAMP) web
+
+## make web: the browser pages (web/<service>, npm + vite); skipped with a warning where Node is missing
+WEB_FILM := web/film/dist/viewer.js
+web: $(WEB_FILM)
+
+web/film/node_modules/.package-lock.json: web/film/package.json web/film/package-lock.json
+	@if command -v npm >/dev/null; then cd web/film && npm ci --no-audit --no-fund --loglevel=error; \
+	else echo "npm not found: the film viewer bundle is not built (pages need Node 20+)"; fi
+
+$(WEB_FILM): web/film/node_modules/.package-lock.json web/film/vite.config.js $(wildcard web/film/src/*)
+	@if command -v npm >/dev/null; then cd web/film && npx vite build --logLevel warn; fi
 
 ## make run: start the local stack (moto on 127.0.0.1:5000, gateway on 127.0.0.1:3000, pump, scheduler)
 run: setup

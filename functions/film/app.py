@@ -6,17 +6,22 @@ FilmIngestFunction carries the imaging layer.
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any
 
 from bianjie.film import wiring
+from bianjie.film.emergency import EmergencyAnswer, EmergencyRequest, check_link_scope
 from bianjie.film.links import LinkAnswer, LinkRequest, ShareRequest
 from bianjie.kit.errors import AppError
 from bianjie.kit.events import message_id
+from bianjie.kit.logging import get_logger
 from bianjie.kit.web import ServiceApp, json_response
 from chalice import Response
 
 app = ServiceApp("film")
+log = get_logger("bianjie.film")
+app.api.binary_types.append("application/wasm")
 
 LINK_ERRORS = ("LINK_INVALID", "LINK_NOT_FOUND", "LINK_REVOKED", "LINK_EXPIRED")
 
@@ -109,7 +114,11 @@ def viewer_manifest(key: str) -> Response:
     links.record_use(
         link, studies, kind="manifest", source_ip=app.source_ip, user_agent=_user_agent(), request_id=app.request_id
     )
-    return json_response(200, links.manifest(link, studies, study), {"Cache-Control": "no-store"})
+    manifest = links.manifest(link, studies, study)
+    if manifest["study"]:
+        found = wiring.film_emergency().for_study(manifest["study"]["study_uid"])
+        manifest["emergency"] = [e.model_dump(mode="json") for e in found]
+    return json_response(200, manifest, {"Cache-Control": "no-store"})
 
 
 @app.route(
@@ -128,10 +137,100 @@ def share_link(key: str) -> Response:
     body = app.body(ShareRequest) if raw else ShareRequest()
     answer = links.share(link, body, base_url=_base_url())
     links.record_use(
-        link, links.studies(link), kind="share", source_ip=app.source_ip, user_agent=_user_agent(),
+        link,
+        links.studies(link),
+        kind="share",
+        source_ip=app.source_ip,
+        user_agent=_user_agent(),
         request_id=app.request_id,
     )
     return json_response(201, answer.model_dump(mode="json"))
+
+
+@app.route(
+    "/film/v/{key}/emergency",
+    methods=["POST"],
+    request=EmergencyRequest,
+    response=EmergencyAnswer,
+    summary="Ask the 医联 imaging cloud to push one of the link's studies now",
+    errors=(*LINK_ERRORS, "STUDY_NOT_FOUND"),
+    status=202,
+)
+def emergency_from_link(key: str) -> Response:
+    links = wiring.film_links()
+    link = links.open(key)
+    body = app.body(EmergencyRequest)
+    check_link_scope(body.study_uid, links.studies(link))
+    answer = wiring.film_emergency().request(
+        body, actor=f"patient:link-{link.key_hash[:16]}", app_id=link.app_id, source_ip=app.source_ip
+    )
+    return json_response(202, answer.model_dump(mode="json"))
+
+
+# -- emergency retrieval (partner) ---------------------------------------------------------------------
+
+
+@app.route(
+    "/film/emergency",
+    methods=["POST"],
+    auth="partner",
+    request=EmergencyRequest,
+    response=EmergencyAnswer,
+    summary="Ask the 医联 imaging cloud to push a study now (应急调阅)",
+    status=202,
+)
+def emergency_request() -> Response:
+    caller = app.partner()
+    body = app.body(EmergencyRequest)
+    answer = wiring.film_emergency().request(
+        body, actor=f"partner:{caller.app_id}", app_id=caller.app_id, source_ip=app.source_ip
+    )
+    return json_response(202, answer.model_dump(mode="json"))
+
+
+@app.route(
+    "/film/emergency/{request_id}",
+    methods=["GET"],
+    auth="partner",
+    response=EmergencyAnswer,
+    summary="Status of an emergency retrieval request",
+    errors=("EMERGENCY_NOT_FOUND",),
+)
+def emergency_status(request_id: str) -> EmergencyAnswer:
+    caller = app.partner()
+    return wiring.film_emergency().get(request_id, caller.app_id)
+
+
+@app.route(
+    "/film/viewer/{name}",
+    methods=["GET"],
+    summary="The viewer bundle (JavaScript, worker, codec WASM), served from the page's origin",
+    errors=("ASSET_NOT_FOUND",),
+)
+def viewer_asset(name: str) -> Response:
+    from bianjie.film import assets
+
+    body = assets.fetch(wiring.film_objects(), os.environ["FILM_WEB_BUCKET"], name)
+    content_type = assets.content_type(name)
+    return Response(
+        # Chalice base64-encodes bytes only for binary types; text goes out as a string
+        body=body if content_type in app.api.binary_types else body.decode("utf-8"),
+        status_code=200,
+        headers={"Content-Type": content_type, "Cache-Control": assets.cache_control(name)},
+    )
+
+
+@app.on_sqs_message(queue="film-emergency", batch_size=5)
+def emergency_worker(event: Any) -> dict[str, Any]:
+    failures = []
+    for message in event:
+        try:
+            request_id = json.loads(message.body)["request_id"]
+            wiring.film_emergency().process(request_id, wiring.film_imaging_cloud())
+        except Exception:
+            log.exception("emergency request not sent; will retry")
+            failures.append({"itemIdentifier": message_id(message)})
+    return {"batchItemFailures": failures}
 
 
 # -- ingest -------------------------------------------------------------------------------------------

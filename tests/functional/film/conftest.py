@@ -10,9 +10,8 @@ from typing import Any
 
 import boto3
 import pytest
-from bianjie.runtime.deployment import Deployment
 from bianjie.kit.signing import sign_request
-
+from bianjie.runtime.deployment import Deployment
 from bianjie.runtime.invoke import load_module
 
 from tests.conftest import ROOT

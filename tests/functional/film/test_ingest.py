@@ -77,7 +77,9 @@ def test_same_object_twice_changes_nothing(film: FilmStack, small_study: tuple[A
     body = film.s3.get_object(Bucket=film.ingest_bucket, Key=f"test-hospital/{paths[0].parent.name}/{paths[0].name}")
     from bianjie.film import wiring
 
-    outcome = wiring.film_ingest().ingest_object(film.ingest_bucket, f"test-hospital/{paths[0].parent.name}/{paths[0].name}")
+    outcome = wiring.film_ingest().ingest_object(
+        film.ingest_bucket, f"test-hospital/{paths[0].parent.name}/{paths[0].name}"
+    )
     assert outcome.status == "duplicate" and body["ETag"]
     after = film.s3.list_objects_v2(Bucket=film.derived_bucket)["Contents"]
     assert [(o["Key"], o["LastModified"]) for o in after] == [(o["Key"], o["LastModified"]) for o in before]
@@ -100,7 +102,11 @@ def test_poison_objects_go_to_the_dlq_with_a_reason_and_the_rest_ingests(
     from datetime import UTC, datetime
 
     errors = catalog().errors(datetime.now(UTC).date().isoformat())
-    assert {e["key"] for e in errors} == {"test-hospital/notes.txt", "test-hospital/empty.dcm", "test-hospital/truncated.dcm"}
+    assert {e["key"] for e in errors} == {
+        "test-hospital/notes.txt",
+        "test-hospital/empty.dcm",
+        "test-hospital/truncated.dcm",
+    }
     assert catalog().study(spec.study_uid)["instance_count"] == 1
 
 
@@ -131,7 +137,9 @@ def test_every_transfer_syntax_ingests_losslessly(film: FilmStack, path: Path) -
     frames = int(ds.get("NumberOfFrames") or 1)
     assert s["frame_count"] == frames
     sop, n = s["frames"][-1]
-    body = film.s3.get_object(Bucket=film.derived_bucket, Key=layout.frame(str(ds.StudyInstanceUID), s["series_uid"], sop, n))
+    body = film.s3.get_object(
+        Bucket=film.derived_bucket, Key=layout.frame(str(ds.StudyInstanceUID), s["series_uid"], sop, n)
+    )
     raw = gzip.decompress(body["Body"].read())
     render = s["render"]
     last = expected[-1] if frames > 1 else expected

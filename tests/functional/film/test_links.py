@@ -57,7 +57,9 @@ def test_mint_for_a_study_and_view_its_manifest(client: Client, partner: DemoPar
     assert re.fullmatch(r"[A-Za-z0-9_-]{48}", answer["key"])
     assert answer["url"].endswith(f"/film/v/{answer['key']}")
     # only a hash of the key is stored
-    item = json.dumps(deps.documents().get(links().table, {"pk": f"link#{links()._check_key(answer['key'])}", "sk": "link"}))
+    item = json.dumps(
+        deps.documents().get(links().table, {"pk": f"link#{links()._check_key(answer['key'])}", "sk": "link"})
+    )
     assert answer["key"] not in item
 
     manifest = client.http.get(f"/film/v/{answer['key']}/manifest", headers={"User-Agent": "pytest-phone"})
@@ -77,7 +79,9 @@ def test_mint_for_a_study_and_view_its_manifest(client: Client, partner: DemoPar
 
     from bianjie.kit.documents.port import KeyCond
 
-    uses = deps.documents().query(links().table, KeyCond.of("pk", f"access#{datetime.now(UTC).date().isoformat()}")).items
+    uses = (
+        deps.documents().query(links().table, KeyCond.of("pk", f"access#{datetime.now(UTC).date().isoformat()}")).items
+    )
     assert [(u["kind"], u["app_id"], u["hospitals"], u["study_uids"], u["user_agent"]) for u in uses] == [
         ("manifest", "test-hospital", ["test-hospital"], [ingested.study_uid], "pytest-phone")
     ]
@@ -98,12 +102,16 @@ def test_mint_for_a_patient_across_studies(client: Client, partner: DemoPartner,
     assert json.loads(response.body)["scope"] == "patient"
     by_mrn = mint(client, partner, {"patient_id": ingested.patient.mrn, "id_type": "mrn", "hospital": "test-hospital"})
     assert by_mrn.status_code == 201, by_mrn.body
-    assert code(mint(client, partner, {"patient_id": "310101190001010000", "id_type": "id_card"})) == "PATIENT_NOT_FOUND"
+    assert (
+        code(mint(client, partner, {"patient_id": "310101190001010000", "id_type": "id_card"})) == "PATIENT_NOT_FOUND"
+    )
 
 
 def test_mint_refusals(client: Client, partner: DemoPartner, ingested: Any) -> None:
     assert code(mint(client, partner, {"study_uid": "1.2.3.4"})) == "STUDY_NOT_FOUND"
-    assert code(mint(client, partner, {"study_uid": "1.2.3", "patient_id": "x", "id_type": "mrn"})) == "VALIDATION_FAILED"
+    assert (
+        code(mint(client, partner, {"study_uid": "1.2.3", "patient_id": "x", "id_type": "mrn"})) == "VALIDATION_FAILED"
+    )
     assert code(mint(client, partner, {"patient_id": "x", "id_type": "mrn"})) == "VALIDATION_FAILED"
     # another hospital's app cannot see this hospital's study
     key = sm2_generate_key()

@@ -37,9 +37,10 @@ def test_agreement_numbers_are_encrypted_at_rest(pay: PayHarness) -> None:
     import os
 
     from bianjie.kit import deps
+    from bianjie.kit.documents.port import KeyCond
 
     pay.sign("p3", "HUIMIN", "HM0000001234")
-    items = deps.documents().query(os.environ["PAY_TABLE"], __import__("bianjie.kit.documents.port", fromlist=["KeyCond"]).KeyCond.of("pk", "PAT#p3")).items
+    items = deps.documents().query(os.environ["PAY_TABLE"], KeyCond.of("pk", "PAT#p3")).items
     assert len(items) == 1
     item = items[0]
     assert item["agreement_no_enc"].startswith("sm4gcm1.") and item["account_enc"].startswith("sm4gcm1.")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.functional.rx.conftest import World, settlement_body
+from tests.functional.rx.conftest import World
 
 
 def code(response: Any) -> str:

@@ -57,7 +57,7 @@ def test_upload_is_idempotent_by_trace_code(world: World) -> None:
     early = world.upload(pre)
     assert early.status_code == 409 and code(early) == "RX_NOT_SIGNED"
     world.sign(pre["rx_id"])
-    # the refusal above was stored for that body; the hospital retries with its pharmacist's check added
+    # the refusal above did not bind the trace code: the hospital may upload with a different body
     body = {"trace_code": pre["trace_code"], "hi_rxno": pre["hi_rxno"], "pharmacist_code": "PH1",
             "pharmacist_checked_at": "2026-01-01T09:00:00+08:00"}
     first = world.call("hospital-a", "POST", "/rx/prescriptions", body)
@@ -84,7 +84,7 @@ def test_signature_refusals(world: World) -> None:
     rx_id = pre["rx_id"]
     wrong_key = world.sign(rx_id, key=sm2_generate_key())
     assert wrong_key.status_code == 400 and code(wrong_key) == "RX_SIGNATURE_INVALID"
-    assert code(world.sign(rx_id, who="other-doctor")) == "NOT_ISSUING_DOCTOR"
+    assert code(world.call("other-doctor", "GET", f"/rx/prescriptions/{rx_id}/document")) == "NOT_ISSUING_DOCTOR"
     foreign = world.call("foreign-doctor", "GET", f"/rx/prescriptions/{rx_id}/document")
     assert foreign.status_code == 404
     assert code(world.call("pharmacist", "GET", f"/rx/prescriptions/{rx_id}/document")) == "ROLE_REQUIRED"

@@ -112,7 +112,9 @@ def _person_name(ds: Dataset) -> str | None:
 
 def _id_card(ds: Dataset) -> str | None:
     for item in ds.get("OtherPatientIDsSequence") or []:
-        if str(item.get("IssuerOfPatientID", "")).upper() in {"CN-ID", "身份证", "RESIDENT ID"} and item.get("PatientID"):
+        if str(item.get("IssuerOfPatientID", "")).upper() in {"CN-ID", "身份证", "RESIDENT ID"} and item.get(
+            "PatientID"
+        ):
             return str(item.PatientID)
     return None
 
@@ -166,7 +168,9 @@ def default_window(ds: Dataset, frame: np.ndarray, slope: float, intercept: floa
     return float((low + high) / 2), float(max(high - low, 1.0))
 
 
-def windowed8(frame: np.ndarray, slope: float, intercept: float, center: float, width: float, invert: bool) -> np.ndarray:
+def windowed8(
+    frame: np.ndarray, slope: float, intercept: float, center: float, width: float, invert: bool
+) -> np.ndarray:
     values = frame.astype(np.float32) * slope + intercept
     out = np.clip((values - (center - 0.5)) / max(width - 1, 1) + 0.5, 0, 1) * 255
     if invert:

@@ -15,7 +15,9 @@ class PermanentIngestError(Exception):
 
 
 def study_not_found() -> AppError:
-    return NotFound("no such study for this partner; check study_uid (it may not be ingested yet)", code="STUDY_NOT_FOUND")
+    return NotFound(
+        "no such study for this partner; check study_uid (it may not be ingested yet)", code="STUDY_NOT_FOUND"
+    )
 
 
 def patient_not_found() -> AppError:

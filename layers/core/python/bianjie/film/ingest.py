@@ -158,7 +158,9 @@ class Ingest:
         st, se, sop = derived.study_uid, derived.series_uid, derived.sop_uid
         puts = []
         for n, (frame, preview) in enumerate(zip(derived.frames, derived.lossy, strict=True), start=1):
-            puts.append(PutObject(layout.frame(st, se, sop, n), frame, layout.FRAME_CONTENT_TYPE, "gzip", layout.IMMUTABLE))
+            puts.append(
+                PutObject(layout.frame(st, se, sop, n), frame, layout.FRAME_CONTENT_TYPE, "gzip", layout.IMMUTABLE)
+            )
             puts.append(PutObject(layout.lossy(st, se, sop, n), preview, "image/jpeg", None, layout.IMMUTABLE))
         self.objects.put_many(self.bucket, puts)
         hospital = hospital_of(key)
@@ -222,7 +224,12 @@ class Ingest:
             return  # another instance of the study got there first
         for ref in refs:
             self.catalog.put(
-                {"pk": f"patient#{ref}", "sk": f"{derived.study['date'] or '00000000'}#{st}", "study_uid": st, "hospital": hospital}
+                {
+                    "pk": f"patient#{ref}",
+                    "sk": f"{derived.study['date'] or '00000000'}#{st}",
+                    "study_uid": st,
+                    "hospital": hospital,
+                }
             )
         self.audit.record(
             actor="system:film.ingest",
@@ -268,7 +275,9 @@ class Ingest:
             self.bucket,
             [PutObject(layout.series_metadata(st, se), zlib_gzip(metadata.encode()), QIDO, "gzip", layout.SHORT)],
         )
-        self.objects.copy(self.bucket, layout.lossy(st, se, middle_sop, middle_n), layout.thumbnail(st, se), layout.SHORT)
+        self.objects.copy(
+            self.bucket, layout.lossy(st, se, middle_sop, middle_n), layout.thumbnail(st, se), layout.SHORT
+        )
         series = first.get("series") or {}
         self.catalog.put(
             {

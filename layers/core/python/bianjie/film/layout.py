@@ -1,12 +1,12 @@
 """Object keys of the derived bucket: static-wado's DICOMweb layout, so any DICOMweb client can read it.
 
-    studies/{study}/index.json                                    QIDO-RS study row (de-identified)
-    studies/{study}/series/index.json                             QIDO-RS series rows
-    studies/{study}/series/{series}/metadata                      DICOM JSON of every instance, gzip
-    studies/{study}/series/{series}/thumbnail                     JPEG, middle slice, default window
-    studies/{study}/series/{series}/instances/{sop}/frames/{n}    raw little-endian pixels, gzip
-    studies/{study}/series/{series}/instances/{sop}/lossy/{n}     JPEG <= 256 px (fast first paint)
-    studies/{study}/report.json                                   the report, when one was ingested
+studies/{study}/index.json                                    QIDO-RS study row (de-identified)
+studies/{study}/series/index.json                             QIDO-RS series rows
+studies/{study}/series/{series}/metadata                      DICOM JSON of every instance, gzip
+studies/{study}/series/{series}/thumbnail                     JPEG, middle slice, default window
+studies/{study}/series/{series}/instances/{sop}/frames/{n}    raw little-endian pixels, gzip
+studies/{study}/series/{series}/instances/{sop}/lossy/{n}     JPEG <= 256 px (fast first paint)
+studies/{study}/report.json                                   the report, when one was ingested
 """
 
 from __future__ import annotations

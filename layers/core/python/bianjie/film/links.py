@@ -16,6 +16,7 @@ FilmLinksTable (pk, sk; TTL ``expires_ttl``)::
 from __future__ import annotations
 
 import base64
+import contextlib
 import hmac
 import secrets
 import time
@@ -159,7 +160,9 @@ class Links:
 
     # -- partner side ------------------------------------------------------------------------------
 
-    def create(self, caller: Any, request: LinkRequest, *, base_url: str, source_ip: str, request_id: str | None) -> LinkAnswer:
+    def create(
+        self, caller: Any, request: LinkRequest, *, base_url: str, source_ip: str, request_id: str | None
+    ) -> LinkAnswer:
         partner = caller.partner
         hospitals = list(partner.setting("film", "hospitals", [caller.app_id]))
         ttl = min(
@@ -217,10 +220,8 @@ class Links:
             raise errors.link_not_yours()
         if not item.get("revoked_at"):
             item["revoked_at"] = utc_iso(self.clock())
-            try:
+            with contextlib.suppress(ConditionFailed):  # revoked concurrently: same outcome
                 self.store.put(self.table, item, condition=Cond.attr_absent("revoked_at"))
-            except ConditionFailed:
-                pass  # revoked concurrently: same outcome
         self.audit.record(
             actor=f"partner:{caller.app_id}",
             action="film.link.revoke",
@@ -258,13 +259,22 @@ class Links:
         if link.item["scope"] == "study":
             rows = [self.catalog.study(uid) for uid in link.item.get("study_uids") or []]
         else:
-            rows = [self.catalog.study(r["study_uid"]) for r in self.catalog.studies_of_patient(link.item["patient_ref"])]
+            rows = [
+                self.catalog.study(r["study_uid"]) for r in self.catalog.studies_of_patient(link.item["patient_ref"])
+            ]
         studies = [s for s in rows if s is not None and _visible(s, hospitals)]
         studies.sort(key=lambda s: (s.get("date") or "", s.get("time") or ""), reverse=True)
         return studies
 
     def record_use(
-        self, link: Link, studies: list[dict[str, Any]], *, kind: str, source_ip: str, user_agent: str, request_id: str | None
+        self,
+        link: Link,
+        studies: list[dict[str, Any]],
+        *,
+        kind: str,
+        source_ip: str,
+        user_agent: str,
+        request_id: str | None,
     ) -> None:
         now = self.clock()
         self.store.put(
@@ -325,7 +335,9 @@ class Links:
         current = next((s for s in studies if s["study_uid"] == study_uid), studies[0] if studies else None)
         patient: dict[str, Any] = {"name": None, "sex": None}
         if current is not None:
-            name = self.cipher.decrypt_optional(current.get("patient_name"), f"film/patient_name/{current['study_uid']}")
+            name = self.cipher.decrypt_optional(
+                current.get("patient_name"), f"film/patient_name/{current['study_uid']}"
+            )
             patient = {"name": mask_name(name), "sex": current.get("patient_sex")}
         return {
             "patient": patient,

@@ -53,7 +53,9 @@ def refusal(exc: AppError) -> Response:
     message = REFUSALS.get(exc.code, "无法打开云胶片。")
     body = f"""<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width,initial-scale=1"><title>云胶片</title>
-<style>body{{font-family:system-ui,sans-serif;margin:0;padding:40px 24px;background:#111;color:#eee;text-align:center}}
+<style>
+body{{font-family:system-ui,sans-serif;margin:0;padding:40px 24px;background:#111;color:#eee;text-align:center}}
 .code{{color:#888;font-size:12px;margin-top:16px}}</style></head>
-<body><h2>云胶片</h2><p id="refusal">{html.escape(message)}</p><p class="code">{html.escape(exc.code)}</p></body></html>"""
+<body><h2>云胶片</h2><p id="refusal">{html.escape(message)}</p>
+<p class="code">{html.escape(exc.code)}</p></body></html>"""
     return Response(body=body, status_code=exc.status, headers=dict(HEADERS))

@@ -74,3 +74,33 @@ def film_links() -> Any:
         presigner=film_presigner(),
         derived_bucket=require_env("FILM_DERIVED_BUCKET"),
     )
+
+
+@deps.singleton
+def film_emergency() -> Any:
+    from bianjie.film.adapters.s3 import SqsQueue
+    from bianjie.film.emergency import Emergency
+    from bianjie.kit import aws
+
+    return Emergency(
+        store=deps.documents(),
+        table=require_env("FILM_LINKS_TABLE"),
+        queue=SqsQueue(aws.client("sqs"), require_env("FILM_EMERGENCY_QUEUE_URL")),
+        audit=deps.audit_log("film"),
+    )
+
+
+@deps.singleton
+def film_imaging_cloud() -> Any:
+    """The 医联 imaging cloud: the local stand-in unless a deployment configures the real interface."""
+    import os
+    from pathlib import Path
+
+    from bianjie.film.adapters.yilian import YilianStandIn
+
+    if os.environ.get("FILM_YILIAN_ENDPOINT"):
+        raise RuntimeError("the 医联 imaging-cloud adapter for FILM_YILIAN_ENDPOINT is not configured in this build")
+    archive = os.environ.get("FILM_YILIAN_ARCHIVE") or str(
+        Path(os.environ.get("BIANJIE_STATE_DIR") or ".local") / "yilian-archive"
+    )
+    return YilianStandIn(film_s3(), require_env("FILM_INGEST_BUCKET"), Path(archive))

@@ -268,11 +268,19 @@ class GuideService:
             # the first attempt stopped before planning finished: finish it now
         if event.data.contact and event.patient_id:
             self.contacts.save(event.patient_id, event.data.contact)
+        knew_patient = bool(existing and existing.get("patient_id"))
         view = self.refold(event.visit_id, caller.source if caller.owns_visits else None)
         result.state = view.state
-        for intent in plan_event(event, view, self.now()):
+        now = self.now()
+        for intent in plan_event(event, view, now):
             if self.dispatch(intent, resend=status == "seen"):
                 result.notifications.append(intent.kind.value)
+        if not knew_patient and view.patient_id:
+            # events that came before the booking could not be addressed to anyone; they can now
+            for earlier in self.store.events(event.visit_id):
+                if earlier.get("event_id") != event.event_id or earlier.get("source") != caller.source:
+                    for intent in plan_event(_event_from_stored(earlier), view, now):
+                        self.dispatch(intent)
         self.store.mark_planned(caller.source, event.event_id)
         return result
 

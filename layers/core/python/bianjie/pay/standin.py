@@ -38,7 +38,7 @@ from bianjie.pay.models import CALLBACK_SLUGS, Channel, beijing_day
 
 BY_DAY = "by_day"
 TRADE_STATES_FINAL = {"SUCCESS", "FAIL", "CLOSED"}
-ASYNC_DELAY_SECONDS = 2
+ASYNC_DELAY_SECONDS = 2  # PAY_STANDIN_ASYNC_SECONDS overrides (the benchmark holds trades pending longer)
 SLOW_SECONDS = 3.0
 
 
@@ -103,6 +103,7 @@ class StandinChannel:
         self._clock = clock
         self._delay = delay_ms / 1000
         self._sleep = sleep
+        self.async_delay = ASYNC_DELAY_SECONDS
 
     # ---------------------------------------------------------------- protocol server
 
@@ -223,7 +224,7 @@ class StandinChannel:
             return _trade_view(self._trade(out_trade_no) or trade)
         if trade["trade_state"] == "PROCESSING":
             self._outbox.send(
-                {"kind": "settle", "channel": self.channel.value, "out_trade_no": out_trade_no}, ASYNC_DELAY_SECONDS
+                {"kind": "settle", "channel": self.channel.value, "out_trade_no": out_trade_no}, self.async_delay
             )
         elif trade["trade_state"] == "SUCCESS":
             self.notify("TRANSACTION.SUCCESS", _trade_resource(trade))

@@ -170,9 +170,11 @@ def standins() -> dict[Channel, standin_mod.StandinChannel]:
                     "api_key": cipher.decrypt(item["api_key_enc"], _ctx(channel, "standin_api_key")),
                 }
             )
-            _standins[channel] = standin_mod.StandinChannel(
+            double = standin_mod.StandinChannel(
                 identity, deps.documents(), table, outbox, delay_ms=int(env("PAY_STANDIN_DELAY_MS", "0") or 0)
             )
+            double.async_delay = int(env("PAY_STANDIN_ASYNC_SECONDS", str(standin_mod.ASYNC_DELAY_SECONDS)) or 2)
+            _standins[channel] = double
         return dict(_standins)
 
 

@@ -102,7 +102,7 @@ class RxRepository:
     def due_before(self, until: float, page_size: int = 200) -> Iterator[dict[str, Any]]:
         cursor = None
         while True:
-            page = self.store.query(self.table, KeyCond.of("due", OPEN).le("valid_end", until), index="by_due",
+            page = self.store.query(self.table, KeyCond.of("due", OPEN).le("valid_end", int(until)), index="by_due",
                                     limit=page_size, cursor=cursor)
             yield from page.items
             cursor = page.cursor

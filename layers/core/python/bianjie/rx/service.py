@@ -204,6 +204,12 @@ class RxService:
 
     def upload(self, actor: Actor, req: UploadRequest) -> UploadAnswer:
         org = self._org(actor, "hospital")
+        # refusals the hospital can fix (wrong trace code, missing pharmacist check, not signed yet) are
+        # answered before the trace code is bound to this body, so the corrected upload is not a "reuse"
+        item = self._own(org, req.hi_rxno)
+        self._upload_preconditions(org, item, req)
+        if item["status"] in ("precheck", "signed"):
+            self._step(item, lambda lc: states.upload(lc, self.clock()))
 
         def run() -> dict[str, Any]:
             return self._upload(actor, org, req).model_dump(mode="json")
@@ -213,11 +219,7 @@ class RxService:
 
     def _upload(self, actor: Actor, org: Org, req: UploadRequest) -> UploadAnswer:
         item = self._own(org, req.hi_rxno)
-        if item["trace_code"] != req.trace_code:
-            raise Conflict("the trace code was issued for another prescription", code="TRACE_CODE_MISMATCH")
-        if org.require_pharmacist_review and not (req.pharmacist_code and req.pharmacist_checked_at):
-            raise ValidationFailed("this hospital requires a pharmacist's review before upload",
-                                   code="PHARMACIST_REVIEW_REQUIRED", status=422)
+        self._upload_preconditions(org, item, req)
         now = self.clock()
         new_lc = self._step(item, lambda lc: states.upload(lc, now))
         content = self._content(item)
@@ -233,6 +235,13 @@ class RxService:
         self._publish("rx.uploaded", saved)
         return UploadAnswer(rx_id=saved["rx_id"], hi_rxno=saved["hi_rxno"], trace_code=saved["trace_code"],
                             status=saved["status"], center_status=center_status, sign_digest=saved["sign_digest"])
+
+    def _upload_preconditions(self, org: Org, item: dict[str, Any], req: UploadRequest) -> None:
+        if item["trace_code"] != req.trace_code:
+            raise Conflict("the trace code was issued for another prescription", code="TRACE_CODE_MISMATCH")
+        if org.require_pharmacist_review and not (req.pharmacist_code and req.pharmacist_checked_at):
+            raise ValidationFailed("this hospital requires a pharmacist's review before upload",
+                                   code="PHARMACIST_REVIEW_REQUIRED", status=422)
 
     # ================================================================ doctor: signing and revocation
 
@@ -316,6 +325,9 @@ class RxService:
             return self._status(saved)
         if req.settlement is None:
             raise ValidationFailed("an in-hospital purchase needs its settlement", code="SETTLEMENT_REQUIRED",
+                                   status=422)
+        if not req.items:
+            raise ValidationFailed("an in-hospital purchase lists the dispensed items", code="ITEMS_REQUIRED",
                                    status=422)
         new_lc = self._step(item, lambda lc: states.confirm_in_hospital(lc, now))
         self._check_items(item, req.items)

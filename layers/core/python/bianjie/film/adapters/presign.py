@@ -89,7 +89,9 @@ class BulkPresigner:
         }
         if token:
             params["X-Amz-Security-Token"] = token
+        # signed over the sorted parameters; the URL keeps botocore's order (token last)
         query = "&".join(f"{_quote(k)}={_quote(v)}" for k, v in sorted(params.items()))
+        url_query = "&".join(f"{_quote(k)}={_quote(v)}" for k, v in params.items())
         signing_key = self._signing_key(secret_key, date, region)
         head = "GET\n"
         tail = f"\n{query}\nhost:{host}\n\nhost\nUNSIGNED-PAYLOAD"
@@ -100,5 +102,5 @@ class BulkPresigner:
             canonical = head + path + tail
             to_sign = sts_head + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
             signature = hmac.new(signing_key, to_sign.encode("utf-8"), hashlib.sha256).hexdigest()
-            out.append(f"{origin}{path}?{query}&X-Amz-Signature={signature}")
+            out.append(f"{origin}{path}?{url_query}&X-Amz-Signature={signature}")
         return out

@@ -39,7 +39,9 @@ class S3Objects:
         extra: dict[str, Any] = {}
         if cache_control:
             extra = {"CacheControl": cache_control, "MetadataDirective": "REPLACE", "ContentType": "image/jpeg"}
-        self.client.copy_object(Bucket=bucket, Key=target_key, CopySource={"Bucket": bucket, "Key": source_key}, **extra)
+        self.client.copy_object(
+            Bucket=bucket, Key=target_key, CopySource={"Bucket": bucket, "Key": source_key}, **extra
+        )
 
     def list_keys(self, bucket: str, prefix: str) -> list[str]:
         keys: list[str] = []

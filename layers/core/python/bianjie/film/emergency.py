@@ -1,0 +1,149 @@
+"""Emergency retrieval (应急调阅): ask the 医联 imaging cloud to push a study now.
+
+A request is recorded (FilmLinksTable ``emergency#{id}``, plus ``emergency-study#{study}`` rows so the
+viewer can show the status of requests for its studies), queued on FilmEmergencyQueue, and sent by the
+worker through the ``ImagingCloud`` port. The imaging cloud answers by putting the study's files into the
+ingest bucket; the normal pipeline does the rest. Statuses: queued -> sent -> (failed).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from bianjie.film.errors import study_not_found
+from bianjie.film.ports import Queue
+from bianjie.kit.documents.port import DocumentStore, KeyCond
+from bianjie.kit.errors import NotFound
+
+STATUS_TEXT = {"queued": "已提交", "sent": "已通知医联影像云推送", "failed": "推送请求失败"}
+
+
+class EmergencyRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    study_uid: str | None = Field(None, pattern=r"^[0-9.]{1,64}$")
+    accession: str | None = Field(None, max_length=64, description="accession number, with hospital")
+    hospital: str | None = Field(None, max_length=64)
+
+    @model_validator(mode="after")
+    def _what(self) -> EmergencyRequest:
+        if not self.study_uid and not (self.accession and self.hospital):
+            raise ValueError("give study_uid, or accession with hospital")
+        return self
+
+
+class EmergencyAnswer(BaseModel):
+    request_id: str
+    status: str
+    status_text: str
+    study_uid: str | None
+    accession: str | None
+    hospital: str | None
+    created_at: str
+    updated_at: str
+    detail: str | None = None
+
+
+class ImagingCloud(Protocol):
+    def request_push(self, *, study_uid: str | None, accession: str | None, hospital: str | None) -> str:
+        """Asks the imaging cloud to push the study; returns its reference. Raises on refusal."""
+        ...
+
+
+def _iso(ts: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+
+
+class Emergency:
+    def __init__(
+        self, *, store: DocumentStore, table: str, queue: Queue, audit: Any, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.store = store
+        self.table = table
+        self.queue = queue
+        self.audit = audit
+        self.clock = clock
+
+    def request(self, body: EmergencyRequest, *, actor: str, app_id: str, source_ip: str) -> EmergencyAnswer:
+        now = _iso(self.clock())
+        request_id = "em-" + secrets.token_hex(8)
+        item = {
+            "pk": f"emergency#{request_id}",
+            "sk": "request",
+            "request_id": request_id,
+            "status": "queued",
+            "app_id": app_id,
+            "actor": actor,
+            "study_uid": body.study_uid,
+            "accession": body.accession,
+            "hospital": body.hospital,
+            "created_at": now,
+            "updated_at": now,
+        }
+        self.store.put(self.table, item)
+        if body.study_uid:
+            self.store.put(
+                self.table,
+                {"pk": f"emergency-study#{body.study_uid}", "sk": f"{now}#{request_id}", "request_id": request_id},
+            )
+        self.queue.send(json.dumps({"request_id": request_id}))
+        self.audit.record(
+            actor=actor,
+            action="film.emergency.request",
+            resource=f"film.study:{body.study_uid or body.accession}",
+            source_ip=source_ip or None,
+            details={"request_id": request_id, "app_id": app_id},
+        )
+        return self._answer(item)
+
+    def get(self, request_id: str, app_id: str | None = None) -> EmergencyAnswer:
+        item = self.store.get(self.table, {"pk": f"emergency#{request_id}", "sk": "request"})
+        if item is None or (app_id is not None and item["app_id"] != app_id):
+            raise NotFound("no such emergency request for this app", code="EMERGENCY_NOT_FOUND")
+        return self._answer(item)
+
+    def for_study(self, study_uid: str, limit: int = 5) -> list[EmergencyAnswer]:
+        rows = self.store.query(
+            self.table, KeyCond.of("pk", f"emergency-study#{study_uid}"), limit=limit, descending=True
+        ).items
+        return [self.get(r["request_id"]) for r in rows]
+
+    def process(self, request_id: str, cloud: ImagingCloud) -> EmergencyAnswer:
+        item = self.store.get(self.table, {"pk": f"emergency#{request_id}", "sk": "request"})
+        if item is None:
+            raise NotFound("no such emergency request", code="EMERGENCY_NOT_FOUND")
+        try:
+            reference = cloud.request_push(
+                study_uid=item.get("study_uid"), accession=item.get("accession"), hospital=item.get("hospital")
+            )
+            item.update(status="sent", detail=reference)
+        except LookupError as exc:  # the cloud does not know the study: final, not retried
+            item.update(status="failed", detail=str(exc)[:300])
+        item["updated_at"] = _iso(self.clock())
+        self.store.put(self.table, item)
+        return self._answer(item)
+
+    @staticmethod
+    def _answer(item: dict[str, Any]) -> EmergencyAnswer:
+        return EmergencyAnswer(
+            request_id=item["request_id"],
+            status=item["status"],
+            status_text=STATUS_TEXT.get(item["status"], item["status"]),
+            study_uid=item.get("study_uid"),
+            accession=item.get("accession"),
+            hospital=item.get("hospital"),
+            created_at=item["created_at"],
+            updated_at=item["updated_at"],
+            detail=item.get("detail"),
+        )
+
+
+def check_link_scope(study_uid: str | None, studies: list[dict[str, Any]]) -> None:
+    if study_uid and study_uid not in {s["study_uid"] for s in studies}:
+        raise study_not_found()

@@ -1,0 +1,26 @@
+// Builds the viewer bundle into dist/: viewer.js (fixed name, the page loads it) plus hashed chunks,
+// the decode worker and codec WASM, all flat so FilmViewerAssetFunction serves them from one folder.
+import { defineConfig } from 'vite';
+
+export default defineConfig({
+  base: './',
+  build: {
+    outDir: 'dist',
+    assetsDir: '',
+    target: 'es2022',
+    modulePreload: false,
+    chunkSizeWarningLimit: 8000,
+    rollupOptions: {
+      input: 'src/main.js',
+      output: {
+        entryFileNames: 'viewer.js',
+        chunkFileNames: '[name]-[hash].js',
+        assetFileNames: '[name]-[hash][extname]',
+      },
+    },
+  },
+  worker: {
+    format: 'es',
+    rollupOptions: { output: { entryFileNames: '[name]-[hash].js', chunkFileNames: '[name]-[hash].js' } },
+  },
+});
