@@ -12,12 +12,10 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BASE="${BIANJIE_PG_DIR:-$ROOT/.local/pg}"
-PORT="${BIANJIE_PG_PORT:-54329}"
 DB=bianjie
 SUPERUSER=postgres
 DATA="$BASE/data"
 LOG="$BASE/server.log"
-DSN="postgresql://$SUPERUSER@127.0.0.1:$PORT/$DB"
 
 say() { echo "postgres.sh: $*" >&2; }
 die() { say "$*"; exit 1; }
@@ -74,6 +72,23 @@ exec 9>"$BASE/lock"
 flock 9
 
 running() { [[ -f "$DATA/PG_VERSION" ]] && as_owner "$BINDIR/pg_ctl" -D "$DATA" status >/dev/null 2>&1; }
+
+port_taken() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+# The cluster keeps the port it first got (in $BASE/port); a new cluster takes BIANJIE_PG_PORT or 54329,
+# or any free port when another checkout's cluster already holds that one.
+if [[ -f "$BASE/port" ]]; then
+    PORT="$(cat "$BASE/port")"
+elif running; then
+    PORT="$(sed -n 4p "$DATA/postmaster.pid")"  # a cluster started before ports were recorded
+    echo "$PORT" >"$BASE/port"
+else
+    PORT="${BIANJIE_PG_PORT:-54329}"
+    if port_taken "$PORT"; then
+        PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+    fi
+    echo "$PORT" >"$BASE/port"
+fi
+DSN="postgresql://$SUPERUSER@127.0.0.1:$PORT/$DB"
 
 case "${1:-start}" in
 stop)
