@@ -105,8 +105,8 @@ def get_prescription(rx_id: str) -> PrescriptionView:
 @app.route("/rx/prescriptions/{rx_id}/confirmation", methods=["POST"], auth="partner", request=ConfirmRequest,
            response=StatusAnswer,
            summary="Hospital confirmation: bought in hospital (settled, dispensed) or released for outside purchase",
-           errors=("SETTLEMENT_REQUIRED", "ITEMS_REQUIRED", "RX_NOT_FOR_CIRCULATION", "RX_CHANNEL", "ITEM_NOT_PRESCRIBED",
-                   "ITEM_QUANTITY_EXCEEDED", "RX_NOT_VALID", *_STATE_ERRORS))
+           errors=("SETTLEMENT_REQUIRED", "ITEMS_REQUIRED", "RX_NOT_FOR_CIRCULATION", "RX_CHANNEL",
+                   "ITEM_NOT_PRESCRIBED", "ITEM_QUANTITY_EXCEEDED", "RX_NOT_VALID", *_STATE_ERRORS))
 def confirm(rx_id: str) -> StatusAnswer:
     actor = partner_actor()
     return wiring.service().confirm(actor, rx_id, app.body(ConfirmRequest))

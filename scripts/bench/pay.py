@@ -189,7 +189,7 @@ def storm_requests(
         double = doubles[Channel(attempt["channel"])]
         trade_no = attempt["out_trade_no"]
         double.settle(trade_no)  # a PROCESSING trade succeeds now (its own callback is queued too)
-        trade = double._query({"out_trade_no": trade_no})  # noqa: SLF001 - the stand-in's ledger view
+        trade = double._query({"out_trade_no": trade_no})
         resource = {k: v for k, v in trade.items() if v is not None}
         resource["merchant_id"] = double.identity.merchant_id
         notify_id = f"N-storm-{trade_no}"
@@ -262,6 +262,7 @@ def main() -> int:
     parser.add_argument("--charges", type=int, default=200)
     parser.add_argument("--storm", type=int, default=1000)
     parser.add_argument("--patients", type=int, default=40)
+    parser.add_argument("--serial", type=int, default=20, help="charges sent one at a time first")
     parser.add_argument("--documents", choices=("dynamodb", "postgres"), default="dynamodb")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
@@ -284,6 +285,11 @@ def main() -> int:
                 sign_agreements(stack, args.patients)
                 # warm-up: imports, connections, caches, the channel configs of the process
                 burst(stack.url, charge_requests(stack, 8, args.patients, "warm"), lambda s: s in (201, 202), 4)
+
+                # one at a time: the work of one charge, which is what one Lambda instance does per request
+                serial = charge_requests(stack, args.serial, args.patients, "serial")
+                lat, errors, elapsed, _ = burst(stack.url, serial, lambda s: s in (201, 202), 1)
+                rows["serial"] = stats(lat, errors, elapsed)
 
                 lat, errors, elapsed, bodies = burst(
                     stack.url,
@@ -309,7 +315,7 @@ def main() -> int:
 
     lost = args.charges - sum(1 for c in final if c.get("status") == "SUCCEEDED")
     duplicated = sum(max(0, len(c.get("history") or []) - 1) for c in final)
-    errors = int(rows["charges"]["errors"] + rows["storm"]["errors"])
+    errors = int(sum(r["errors"] for r in rows.values()))
     print(
         f"pay benchmark ({args.documents}), {platform.processor() or platform.machine()}, {os.cpu_count()} cpu, "
         f"python {platform.python_version()}; {args.charges} concurrent charges ({pending} PENDING until callback), "
@@ -321,9 +327,8 @@ def main() -> int:
             f"{name:<8} {r['n']:>5} {r['errors']:>4} {r['avg_ms']:>8.1f} {r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f} "
             f"{r['max_ms']:>8.1f} {r['per_s']:>7.1f}"
         )
-    print(
-        f"storm: {rows['storm']['duplicates_acked']} duplicates acknowledged without effect; lost {lost}; duplicated transitions {duplicated}"
-    )
+    acked = rows["storm"]["duplicates_acked"]
+    print(f"storm: {acked} duplicates acknowledged without effect; lost {lost}; duplicated transitions {duplicated}")
     summary = {
         "documents": args.documents,
         "avg_ms": round(rows["charges"]["avg_ms"], 1),
@@ -331,6 +336,7 @@ def main() -> int:
         "p99_ms": round(rows["charges"]["p99_ms"], 1),
         "max_ms": round(rows["charges"]["max_ms"], 1),
         "charges_per_s": round(rows["charges"]["per_s"], 1),
+        "serial_avg_ms": round(rows["serial"]["avg_ms"], 1),
         "storm_avg_ms": round(rows["storm"]["avg_ms"], 1),
         "storm_max_ms": round(rows["storm"]["max_ms"], 1),
         "storm_per_s": round(rows["storm"]["per_s"], 1),

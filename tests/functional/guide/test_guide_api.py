@@ -156,7 +156,8 @@ def test_domain_events_from_other_services(guide: Any, client: Client, partner: 
         Envelope(source="bianjie.pay", type="pay.agreement_signed", data={"agreement_ref": "x"}),  # not ours
         Envelope(source="bianjie.rx", type="rx.released", data={"prescription_id": "RX2"}),  # no visit id
     ]
-    records = [{"messageId": f"m{n}", "receiptHandle": "r", "body": e.model_dump_json()} for n, e in enumerate(envelopes)]
+    records = [{"messageId": f"m{n}", "receiptHandle": "r", "body": e.model_dump_json()}
+               for n, e in enumerate(envelopes)]
     assert guide.on_domain_event({"Records": records}, None) == {"batchItemFailures": []}
     board = client.http.get("/guide/visits/V1", headers=patient()).json_body
     assert board["state"] == "report_ready"

@@ -87,7 +87,8 @@ def test_events_carry_ids_only(world: World, events: Any) -> None:
     assert [e.type for e in got] == ["rx.uploaded", "rx.released", "rx.dispensed"]
     dispensed = got[-1]
     assert dispensed.source == "bianjie.rx" and dispensed.subject == rx_id
-    assert set(dispensed.data) == {"rx_id", "hospital", "patient_ref", "status", "valid_end", "uses", "pharmacy"}
+    assert set(dispensed.data) == {"rx_id", "hospital", "patient_ref", "visit_id", "status", "valid_end", "uses",
+                                   "pharmacy"}
     assert "张三" not in json.dumps([e.model_dump() for e in got], ensure_ascii=False)
 
 

@@ -109,7 +109,8 @@ def test_sms_stand_in_checks_the_signature_and_number(rig: Rig) -> None:
     good = rig.sms("POST", "/", urlencode({**form, "Signature": rpc_signature(form, "local-standin-secret")}).encode())
     bad = rig.sms("POST", "/", urlencode({**form, "Signature": rpc_signature(form, "wrong")}).encode())
     form["PhoneNumbers"] = "12345"
-    illegal = rig.sms("POST", "/", urlencode({**form, "Signature": rpc_signature(form, "local-standin-secret")}).encode())
+    signed = urlencode({**form, "Signature": rpc_signature(form, "local-standin-secret")}).encode()
+    illegal = rig.sms("POST", "/", signed)
     assert (good["Code"], bad["Code"], illegal["Code"]) == ("OK", "SignatureDoesNotMatch", "isv.MOBILE_NUMBER_ILLEGAL")
 
 

@@ -9,7 +9,8 @@ from bianjie.guide.timeline import fold
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.unit.guide.conftest import day_of_visit, rig as make_rig  # noqa: F401
+from tests.unit.guide.conftest import day_of_visit
+from tests.unit.guide.conftest import rig as make_rig
 
 BODIES = day_of_visit()
 IN_ORDER = fold("V1", [VisitEvent.model_validate(b) for b in BODIES])

@@ -60,9 +60,8 @@ def test_reversed_and_duplicated_arrival_gives_the_same_view() -> None:
 
 
 def test_second_order_keeps_payment_pending_after_first_is_paid() -> None:
-    bodies = day_of_visit()[:6] + [
-        ev("x1", "payment.pending", "2025-06-04T09:46:00+08:00", order_id="O2", amount_fen=500),
-    ]
+    bodies = [*day_of_visit()[:6], ev("x1", "payment.pending", "2025-06-04T09:46:00+08:00", order_id="O2",
+                                       amount_fen=500)]
     view = fold("V1", events(bodies))
     assert view.state is State.PAYMENT_PENDING
     assert [c.card_id for c in todos(view)] == ["pay:O2"]
@@ -77,9 +76,8 @@ def test_payment_stamped_before_its_order_still_counts_as_paid() -> None:
 
 
 def test_done_is_sticky_but_a_late_report_adds_a_card() -> None:
-    bodies = day_of_visit() + [
-        ev("late", "report.ready", "2025-06-05T15:00:00+08:00", report_id="R9", report_name="血常规报告"),
-    ]
+    late = ev("late", "report.ready", "2025-06-05T15:00:00+08:00", report_id="R9", report_name="血常规报告")
+    bodies = [*day_of_visit(), late]
     view = fold("V1", events(bodies))
     assert view.state is State.DONE
     cards = [c.card_id for c in todos(view)]

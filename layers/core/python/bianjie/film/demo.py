@@ -19,7 +19,7 @@ from typing import Any
 from bianjie.kit.logging import get_logger
 
 log = get_logger("bianjie.film.demo")
-DEMO_CT_SLICES = int(os.environ.get("BIANJIE_FILM_DEMO_CT_SLICES", "40"))
+DEMO_CT_SLICES = int(os.environ.get("BIANJIE_FILM_DEMO_CT_SLICES", "24"))
 
 
 def seed(stack: Any) -> None:
@@ -41,7 +41,7 @@ def seed(stack: Any) -> None:
 
     spec = testdata.StudySpec(hospital="demo-hospital")
     with tempfile.TemporaryDirectory() as tmp:
-        paths = testdata.write_study(Path(tmp), spec, ct_slices=DEMO_CT_SLICES, mr_slices=12, us_frames=12)
+        paths = testdata.write_study(Path(tmp), spec, ct_slices=DEMO_CT_SLICES, mr_slices=8, us_frames=8)
         objects, ingest = wiring.film_objects(), wiring.film_ingest()
         keys = []
         for path in paths:

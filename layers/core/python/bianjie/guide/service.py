@@ -52,6 +52,9 @@ from bianjie.kit.errors import AppError, BadRequest, NotFound
 from bianjie.kit.logging import get_logger
 
 log = get_logger("bianjie.guide")
+# Event types that can call for a message (planner.plan_event); a visit.booked also re-plans events that
+# arrived before it. The others' claims are final when stored.
+PLANNING_TYPES = frozenset({"visit.booked", "payment.pending", "report.ready", "medicine.ready"})
 MAX_CREDITS = 50  # a patient tapping "allow" many times does not bank unlimited messages
 
 
@@ -253,8 +256,9 @@ class GuideService:
             return result
         body = event.stored(caller.source)
         body_hash = sm3(json.dumps(body, sort_keys=True, ensure_ascii=False).encode()).hex()
+        quiet = event.type not in PLANNING_TYPES
         status, claim = self.store.claim_event(caller.source, event.event_id, event.visit_id, body_hash, body,
-                                               self.clock())
+                                               self.clock(), planned=quiet)
         if status == "seen":
             assert claim is not None
             if claim.get("hash") != body_hash or claim.get("visit_id") != event.visit_id:
@@ -262,14 +266,14 @@ class GuideService:
                 return result
             if claim.get("planned"):
                 result.status = "duplicate"
-                view_item = self.store.view_item(event.visit_id)
-                result.state = (view_item or {}).get("view", {}).get("state")
+                # fold again in case the first attempt stopped between storing the event and the view
+                result.state = self.refold(event.visit_id, None, existing).state
                 return result
             # the first attempt stopped before planning finished: finish it now
         if event.data.contact and event.patient_id:
             self.contacts.save(event.patient_id, event.data.contact)
         knew_patient = bool(existing and existing.get("patient_id"))
-        view = self.refold(event.visit_id, caller.source if caller.owns_visits else None)
+        view = self.refold(event.visit_id, caller.source if caller.owns_visits else None, existing)
         result.state = view.state
         now = self.now()
         for intent in plan_event(event, view, now):
@@ -281,12 +285,15 @@ class GuideService:
                 if earlier.get("event_id") != event.event_id or earlier.get("source") != caller.source:
                     for intent in plan_event(_event_from_stored(earlier), view, now):
                         self.dispatch(intent)
-        self.store.mark_planned(caller.source, event.event_id)
+        if not quiet:
+            self.store.mark_planned(caller.source, event.event_id, event.visit_id, body_hash, self.clock())
         return result
 
-    def refold(self, visit_id: str, owner: str | None) -> VisitView:
-        for _ in range(20):
-            item = self.store.view_item(visit_id)
+    def refold(self, visit_id: str, owner: str | None, item: dict[str, Any] | None = None) -> VisitView:
+        """Folds every stored event of the visit and writes the view. ``item``: the view as just read."""
+        for attempt in range(20):
+            if attempt:
+                item = self.store.view_item(visit_id)
             version = int(item["version"]) if item else 0
             events = [_event_from_stored(e) for e in self.store.events(visit_id)]
             view = fold(visit_id, events)

@@ -52,10 +52,11 @@ class GuideStore:
     # -- events and views -------------------------------------------------------------------------
 
     def claim_event(self, source: str, event_id: str, visit_id: str, body_hash: str, body: dict[str, Any],
-                    now: float) -> tuple[str, dict[str, Any] | None]:
-        """("new", None) when first seen; else ("seen", the existing claim)."""
+                    now: float, *, planned: bool = False) -> tuple[str, dict[str, Any] | None]:
+        """("new", None) when first seen; else ("seen", the existing claim). ``planned`` for events that
+        never call for a message, so their claim is final at once."""
         claim = {"pk": f"event#{source}#{event_id}", "sk": "claim", "visit_id": visit_id, "hash": body_hash,
-                 "planned": False, "received_at": int(now)}
+                 "planned": planned, "received_at": int(now)}
         item = {"pk": visit_id, "sk": f"ev#{source}#{event_id}", "event": body, "received_at": int(now)}
         try:
             self.db.transact([Put(self.t.visits, claim, Cond.absent()), Put(self.t.visits, item, Cond.absent())])
@@ -67,11 +68,9 @@ class GuideStore:
                 return "new", None
             return "seen", existing
 
-    def mark_planned(self, source: str, event_id: str) -> None:
-        key = {"pk": f"event#{source}#{event_id}", "sk": "claim"}
-        item = self.db.get(self.t.visits, key)
-        if item and not item.get("planned"):
-            self.db.put(self.t.visits, {**item, "planned": True})
+    def mark_planned(self, source: str, event_id: str, visit_id: str, body_hash: str, now: float) -> None:
+        self.db.put(self.t.visits, {"pk": f"event#{source}#{event_id}", "sk": "claim", "visit_id": visit_id,
+                                    "hash": body_hash, "planned": True, "received_at": int(now)})
 
     def events(self, visit_id: str) -> list[dict[str, Any]]:
         return [i["event"] for i in self._all(self.t.visits, KeyCond.of("pk", visit_id).begins_with("sk", "ev#"))]

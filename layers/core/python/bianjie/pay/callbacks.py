@@ -67,9 +67,12 @@ class CallbackService:
         resource = wire.open_resource(config.api_key, note.get("resource") or {})
         if str(resource.get("merchant_id")) != config.merchant_id:
             raise _mismatch("merchant")
-        inbox = self._store.inbox_put(
-            inbox_item(channel, notify_id, self._clock(), {"event_type": event_type, "channel": channel.value})
-        )
+        record = inbox_item(channel, notify_id, self._clock(), {"event_type": event_type, "channel": channel.value})
+        if self._store.documents.get(self._store.table, {"pk": record["pk"], "sk": record["sk"]}) is not None:
+            # fast path for the common resend: a read instead of a failed transaction; the inbox put's
+            # condition below still decides races between concurrent deliveries
+            return {"code": "SUCCESS", "duplicate": True}
+        inbox = self._store.inbox_put(record)
         try:
             if event_type in TRADE_EVENTS:
                 outcome = self._trade(channel, event_type, resource, inbox)

@@ -24,6 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from bianjie.kit.crypto import sm3
 from bianjie.kit.documents.port import ConditionFailed, Operation, TransactionCanceled
 from bianjie.kit.errors import AppError, Conflict, NotFound
 from bianjie.kit.logging import get_logger
@@ -73,6 +74,12 @@ class RefundRequest:
     reason: str
 
 
+def charge_id_for(app_id: str, order_no: str) -> str:
+    """The charge id is derived from the hospital's order number, so the charge record's own
+    conditional put makes an order number chargeable once (no separate claim, no transaction)."""
+    return "ch" + sm3(f"{app_id}\n{order_no}".encode()).hex()[:28]
+
+
 class ChargeService:
     def __init__(
         self,
@@ -97,9 +104,10 @@ class ChargeService:
     # ---------------------------------------------------------------- create
 
     def create(self, app_id: str, req: ChargeRequest, source_ip: str | None = None) -> Charge:
-        existing_id = self._store.charge_id_for_order(app_id, req.order_no)
-        if existing_id is not None:
-            return self._same_order(existing_id, req)
+        charge_id = charge_id_for(app_id, req.order_no)
+        existing = self._store.charge(charge_id)
+        if existing is not None:
+            return self._same_order(existing, req)
         active = self._agreements.active(req.patient_id)
         self._audit.record(
             actor=f"partner:{app_id}",
@@ -116,7 +124,6 @@ class ChargeService:
                 status=422,
             )
         now = self._clock()
-        charge_id = new_id("ch")
         first = active[0]
         charge = Charge(
             charge_id=charge_id,
@@ -137,20 +144,17 @@ class ChargeService:
         )
         try:
             self._store.create_charge(charge)
-        except TransactionCanceled:
-            # a concurrent request with the same order number won the claim
-            existing_id = self._store.charge_id_for_order(app_id, req.order_no)
-            if existing_id is None:
+        except ConditionFailed:
+            # a concurrent request with the same order number won
+            existing = self._store.charge(charge_id)
+            if existing is None:
                 raise
-            return self._same_order(existing_id, req)
+            return self._same_order(existing, req)
         return self._drive(
             charge, deadline=time.monotonic() + self._budget, agreements={a.agreement_id: a for a in active}
         )
 
-    def _same_order(self, charge_id: str, req: ChargeRequest) -> Charge:
-        charge = self._store.charge(charge_id)
-        if charge is None:  # the claim's charge is written in the same transaction; absent means corrupt
-            raise Conflict("this order number is being processed; retry shortly", code="IN_PROGRESS")
+    def _same_order(self, charge: Charge, req: ChargeRequest) -> Charge:
         if charge.patient_id != req.patient_id or charge.amount != req.amount:
             raise Conflict("this order number was already used for another patient or amount", code="ORDER_NO_REUSED")
         return charge

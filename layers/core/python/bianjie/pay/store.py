@@ -3,9 +3,9 @@
     pk                          sk                  what
     PAT#<patient_id>            AGR#<agreement_id>  agreement (index by_agreement: agreement_ref)
     CHG#<charge_id>             CHARGE              charge with its attempts (by_sweep while pending,
-                                                    by_recon once succeeded)
+                                                    by_recon once succeeded); the id derives from the
+                                                    hospital's order number: one charge per order
     CHG#<charge_id>             REFUND#<refund_no>  refund (by_sweep while pending, by_recon once succeeded)
-    ORDER#<app_id>#<order_no>   ORDER               the hospital's bill number -> charge id (unique)
     INBOX#<channel>#<notify_id> INBOX               a channel notification already handled (TTL 30 days)
     CONFIG                      CHANNEL#<channel>   channel credentials (keys field-encrypted)
     CONFIG                      WEBHOOK_KEY         our SM2 key for hospital webhooks (field-encrypted)
@@ -265,19 +265,9 @@ class PayStore:
         item = self.documents.get(self.table, {"pk": f"CHG#{charge_id}", "sk": "CHARGE"})
         return charge_from(item) if item else None
 
-    def charge_id_for_order(self, app_id: str, order_no: str) -> str | None:
-        item = self.documents.get(self.table, {"pk": f"ORDER#{app_id}#{order_no}", "sk": "ORDER"})
-        return item["charge_id"] if item else None
-
     def create_charge(self, c: Charge) -> None:
-        """Charge and its order-number claim together; ``TransactionCanceled`` if the order is taken."""
-        order = {"pk": f"ORDER#{c.app_id}#{c.order_no}", "sk": "ORDER", "charge_id": c.charge_id}
-        self.documents.transact(
-            [
-                Put(self.table, order, Cond.absent()),
-                Put(self.table, charge_item(c), Cond.absent()),
-            ]
-        )
+        """``ConditionFailed`` if a charge with this id (hence this hospital order number) exists."""
+        self.documents.put(self.table, charge_item(c), condition=Cond.absent())
 
     def charge_put(self, c: Charge, expected_version: int) -> Put:
         """The conditional put that moves a charge from ``expected_version`` to ``c.version``."""

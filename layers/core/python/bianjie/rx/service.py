@@ -626,7 +626,9 @@ class RxService:
                           details={"status": item.get("status"), "hospital": item.get("hospital")})
 
     def _publish(self, event_type: str, item: dict[str, Any], **extra: str) -> None:
+        # visit_id (the hospital's mdtrt_id) lets the guide service place the event on the patient's visit
         data = {"rx_id": item["rx_id"], "hospital": item["hospital"], "patient_ref": item["patient_ref"],
+                "visit_id": item["content"]["visit"]["visit_id"],
                 "status": item["status"], "valid_end": iso(item["valid_end"]), "uses": item.get("uses", 0), **extra}
         # one id per (prescription, version): a retried publish is recognisable as the same event
         self.events.publish(event_type, data, subject=item["rx_id"], event_id=f"{item['rx_id']}-{item['version']}")
