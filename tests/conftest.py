@@ -18,6 +18,8 @@ os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 os.environ.setdefault("AWS_DEFAULT_REGION", "cn-north-1")
 os.environ.setdefault("AWS_REGION", "cn-north-1")
+# Stacks started by tests seed a smaller demo CT series: start-up time is paid by every integration module.
+os.environ.setdefault("BIANJIE_FILM_DEMO_CT_SLICES", "4")
 
 
 def free_port() -> int:

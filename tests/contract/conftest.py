@@ -10,7 +10,6 @@ from __future__ import annotations
 import fcntl
 import os
 import subprocess
-import threading
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -63,20 +62,13 @@ def postgres_dsn(postgres_server: str) -> Iterator[str]:
 def moto_dynamodb(monkeypatch_module: pytest.MonkeyPatch) -> Iterator[Any]:
     """A DynamoDB client on moto in process."""
     import boto3
+
+    # The local stack's moto fixes (serialised requests, cheap transaction snapshots), so the contract
+    # suite proves them: conditional races and transaction rollback are checked below.
+    from bianjie.runtime.motoserver import tune_dynamodb
     from moto import mock_aws
-    from moto.dynamodb.responses import DynamoHandler
 
-    # Moto checks a condition and writes in separate steps without a lock, so concurrent
-    # conditional writes could all pass; DynamoDB serialises them per item. One lock around
-    # every DynamoDB request gives moto that property.
-    lock = threading.RLock()
-    original = DynamoHandler.call_action
-
-    def call_action(self: Any) -> Any:
-        with lock:
-            return original(self)
-
-    monkeypatch_module.setattr(DynamoHandler, "call_action", call_action)
+    tune_dynamodb()
     with mock_aws():
         yield boto3.client("dynamodb", region_name=REGION, aws_access_key_id="testing", aws_secret_access_key="testing")
 

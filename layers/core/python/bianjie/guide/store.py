@@ -15,6 +15,7 @@ GuidePatientsTable (pk, sk)
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -44,6 +45,18 @@ class LimitReached(Exception):
     pass
 
 
+def _dumps(value: dict[str, Any]) -> str:
+    # Views and events are opaque to the database (only the indexed attributes are read there); one
+    # string attribute costs far less to (de)serialise than a deep map on DynamoDB's wire format.
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _decoded(item: dict[str, Any] | None) -> dict[str, Any] | None:
+    if item is not None and isinstance(item.get("view"), str):
+        item = {**item, "view": json.loads(item["view"])}
+    return item
+
+
 class GuideStore:
     def __init__(self, documents: DocumentStore, tables: Tables) -> None:
         self.db = documents
@@ -57,7 +70,7 @@ class GuideStore:
         never call for a message, so their claim is final at once."""
         claim = {"pk": f"event#{source}#{event_id}", "sk": "claim", "visit_id": visit_id, "hash": body_hash,
                  "planned": planned, "received_at": int(now)}
-        item = {"pk": visit_id, "sk": f"ev#{source}#{event_id}", "event": body, "received_at": int(now)}
+        item = {"pk": visit_id, "sk": f"ev#{source}#{event_id}", "event": _dumps(body), "received_at": int(now)}
         try:
             self.db.transact([Put(self.t.visits, claim, Cond.absent()), Put(self.t.visits, item, Cond.absent())])
             return "new", None
@@ -73,15 +86,16 @@ class GuideStore:
                                     "hash": body_hash, "planned": True, "received_at": int(now)})
 
     def events(self, visit_id: str) -> list[dict[str, Any]]:
-        return [i["event"] for i in self._all(self.t.visits, KeyCond.of("pk", visit_id).begins_with("sk", "ev#"))]
+        return [json.loads(i["event"]) for i in self._all(self.t.visits,
+                                                         KeyCond.of("pk", visit_id).begins_with("sk", "ev#"))]
 
     def view_item(self, visit_id: str) -> dict[str, Any] | None:
-        return self.db.get(self.t.visits, {"pk": visit_id, "sk": VIEW})
+        return _decoded(self.db.get(self.t.visits, {"pk": visit_id, "sk": VIEW}))
 
     def put_view(self, visit_id: str, owner: str, view: dict[str, Any], expected_version: int) -> None:
         """Raises ConditionFailed when another writer moved the view since ``expected_version``."""
         item: dict[str, Any] = {"pk": visit_id, "sk": VIEW, "owner": owner, "version": expected_version + 1,
-                                "view": view}
+                                "view": _dumps(view)}
         if view.get("patient_id"):
             item["patient_id"] = view["patient_id"]
         if view.get("appt_utc"):
@@ -94,10 +108,11 @@ class GuideStore:
     def views_of_patient(self, patient_id: str, limit: int = 20) -> list[dict[str, Any]]:
         page = self.db.query(self.t.visits, KeyCond.of("patient_id", patient_id), index="by_patient",
                              limit=limit, descending=True)
-        return page.items
+        return [_decoded(i) for i in page.items]
 
     def views_on_day(self, day: str) -> Iterator[dict[str, Any]]:
-        yield from self._all(self.t.visits, KeyCond.of("appt_day", day), index="by_day")
+        for item in self._all(self.t.visits, KeyCond.of("appt_day", day), index="by_day"):
+            yield _decoded(item)
 
     # -- notifications ----------------------------------------------------------------------------
 
