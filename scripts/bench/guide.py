@@ -56,11 +56,40 @@ def use_stack(stack: StackProcess) -> Any:
     return guide_service(), guide_store()
 
 
+def serial_latencies(stack: StackProcess, service: Any, store: Any, visits: list[list[dict[str, Any]]],
+                     post: Any) -> list[float]:
+    """One payment.pending at a time (WeChat patients, a fresh credit each), waiting for its send."""
+    out = []
+    for n, visit in enumerate(visits):
+        visit_id, patient = visit[0]["visit_id"], visit[0]["patient_id"]
+        service.record_subscriptions(patient, {"local-wx-pending-payment": "accept"})
+        event = {"event_id": f"{visit_id}-serial-{n}", "type": "payment.pending", "visit_id": visit_id,
+                 "occurred_at": datetime.now(CST).isoformat(), "data": {"order_id": f"{visit_id}-S{n}",
+                                                                        "amount_fen": 500}}
+        t0 = time.time()
+        post([event])
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            hits = [m for m in store.outbox_of_visit(visit_id, 50)
+                    if m["accepted"] and m["kind"] == "pending_payment" and m["sent_at"] >= _iso(t0)]
+            if hits:
+                sent = datetime.fromisoformat(hits[0]["sent_at"].replace("Z", "+00:00")).timestamp()
+                out.append((sent - t0) * 1000)
+                break
+            time.sleep(0.02)
+    return out
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--visits", type=int, default=60)
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--timeout", type=float, default=120)
+    parser.add_argument("--serial", type=int, default=10, help="single events timed one at a time afterwards")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -160,6 +189,7 @@ def run(stack: StackProcess, args: argparse.Namespace) -> int:
         if t0 is not None:
             latencies.append((sent - t0) * 1000)
     total_s = max(last_send - started, 1e-9)
+    serial = serial_latencies(stack, service, store, visits[: min(len(visits), args.serial) * 2 : 2], post)
     by_channel = {c: sum(1 for m in rows if m["channel"] == c) for c in ("wechat", "sms")}
 
     print(f"guide fan-out on the local stack, {platform.processor() or platform.machine()}, "
@@ -184,6 +214,9 @@ def run(stack: StackProcess, args: argparse.Namespace) -> int:
           f"{summary['ingest_events_per_s']:>11} {summary['events_per_s']:>8} {len(rows):>5} {by_channel['wechat']:>6} "
           f"{by_channel['sms']:>4} {summary['p50_event_to_send_ms']:>8} {summary['p99_event_to_send_ms']:>8} "
           f"{duplicates:>4} {lost:>4}")
+    print(f"serial: {len(serial)} single events on an idle pipeline, event -> recorded WeChat send: "
+          f"p50 {percentile(serial, 0.5):.1f} ms, max {max(serial, default=float('nan')):.1f} ms")
+    summary["serial_p50_event_to_send_ms"] = round(percentile(serial, 0.5), 1)
     print(json.dumps(summary))
     return 0 if lost == 0 and duplicates == 0 and errors == 0 else 1
 

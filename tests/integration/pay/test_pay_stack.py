@@ -36,7 +36,7 @@ class Hospital:
         received = self.received
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 received.append(({k: v for k, v in self.headers.items()}, body))
                 self.send_response(204)

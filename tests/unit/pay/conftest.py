@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from bianjie.kit.crypto import Sm2PrivateKey, Sm2PublicKey
 from bianjie.kit.documents.memory import MemoryDocumentStore
 from bianjie.kit.fieldcrypt import BlindIndex, FieldCipher
 from bianjie.kit.keys import LocalKeyPort
@@ -27,7 +28,6 @@ from bianjie.pay.models import Channel
 from bianjie.pay.reconcile import Reconciler
 from bianjie.pay.store import PayStore, pay_table_spec
 from bianjie.pay.webhooks import WebhookOutbox
-from bianjie.kit.crypto import Sm2PrivateKey, Sm2PublicKey
 
 
 class Clock:

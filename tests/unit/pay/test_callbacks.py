@@ -91,7 +91,12 @@ def test_facts_must_match_our_record(world: World) -> None:
     charge = pending_charge(world, amount=700)
     standin = world.standins[Channel.UNIONPAY]
     trade_no = charge.attempts[0].out_trade_no
-    base = {"out_trade_no": trade_no, "trade_state": "SUCCESS", "amount": 700, "merchant_id": standin.identity.merchant_id}
+    base = {
+        "out_trade_no": trade_no,
+        "trade_state": "SUCCESS",
+        "amount": 700,
+        "merchant_id": standin.identity.merchant_id,
+    }
     cases = {
         "CALLBACK_AMOUNT_MISMATCH": {**base, "amount": 1},
         "CALLBACK_MERCHANT_MISMATCH": {**base, "merchant_id": "SH-other"},
@@ -132,7 +137,9 @@ def test_bank_initiated_termination(world: World) -> None:
     copies=st.lists(st.integers(min_value=1, max_value=4), min_size=5, max_size=5),
     seed=st.integers(min_value=0, max_value=2**32 - 1),
 )
-def test_duplicated_and_reordered_callbacks_change_each_charge_once(outcomes: list[str], copies: list[int], seed: int) -> None:
+def test_duplicated_and_reordered_callbacks_change_each_charge_once(
+    outcomes: list[str], copies: list[int], seed: int
+) -> None:
     world = World()
     charges = []
     for i, account in enumerate(outcomes):
@@ -150,11 +157,15 @@ def test_duplicated_and_reordered_callbacks_change_each_charge_once(outcomes: li
         assert len(after.history) == 1
         assert after.status is (ChargeStatus.SUCCEEDED if account == ASYNC_OK else ChargeStatus.FAILED)
     # one webhook per charge, whatever the storm
-    assert sorted(m["event"]["data"]["charge_id"] for m, _ in world.webhooks.messages) == sorted(c.charge_id for c, _ in charges)
+    assert sorted(m["event"]["data"]["charge_id"] for m, _ in world.webhooks.messages) == sorted(
+        c.charge_id for c, _ in charges
+    )
 
 
 @settings(max_examples=15, deadline=None)
-@given(seed=st.integers(min_value=0, max_value=2**32 - 1), refunds=st.lists(st.integers(1, 300), min_size=1, max_size=3))
+@given(
+    seed=st.integers(min_value=0, max_value=2**32 - 1), refunds=st.lists(st.integers(1, 300), min_size=1, max_size=3)
+)
 def test_charge_and_refund_callbacks_in_any_order_change_nothing_more(seed: int, refunds: list[int]) -> None:
     world = World()
     world.agreements.sign("p", Channel.UNIONPAY, "6222000000001234")

@@ -13,7 +13,9 @@ OK = "6222000000001234"
 
 
 def trades(world: World, channel: Channel) -> list[dict]:
-    return [i for (t, _), i in world.docs._tables["standin"].items.items() if str(t).startswith(f"TRADE#{channel.value}")]  # noqa: SLF001
+    return [
+        i for (t, _), i in world.docs._tables["standin"].items.items() if str(t).startswith(f"TRADE#{channel.value}")
+    ]
 
 
 def trade_calls(world: World, channel: Channel) -> list[str]:

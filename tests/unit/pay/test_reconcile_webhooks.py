@@ -48,7 +48,9 @@ def test_reconciliation_clean_then_crafted_mismatches(world: World) -> None:
     assert report["channels"]["UNIONPAY"]["amount_mismatch"] == [
         {"out_no": c1.attempts[0].out_trade_no, "our_amount": 1000, "channel_amount": 999}
     ]
-    assert report["channels"]["UNIONPAY"]["missing_remote"] == [{"out_no": c2.attempts[0].out_trade_no, "our_amount": 2000}]
+    assert report["channels"]["UNIONPAY"]["missing_remote"] == [
+        {"out_no": c2.attempts[0].out_trade_no, "our_amount": 2000}
+    ]
     assert report["channels"]["HUIMIN"]["missing_local"] == [{"out_no": phantom, "channel_amount": 77}]
     assert world.sink.reports[day] is report
     assert world.store.report(day)["totals"] == report["totals"]
@@ -65,7 +67,9 @@ def test_a_bill_whose_hash_does_not_match_is_not_compared(world: World) -> None:
         answer["hash_value"] = "0" * 64
         body = wire.dumps(answer)
         standin = world.standins[Channel.UNIONPAY]
-        return WireResponse(200, wire.sign_headers(standin.identity.private_key, "1", (body,), timestamp=int(world.clock())), body)
+        return WireResponse(
+            200, wire.sign_headers(standin.identity.private_key, "1", (body,), timestamp=int(world.clock())), body
+        )
 
     world.transports[Channel.UNIONPAY].rewrite = corrupt
     report = world.reconciler.run(beijing_day(world.clock()))
@@ -77,7 +81,12 @@ def test_webhook_retries_on_schedule_then_dead_letters() -> None:
     statuses = iter([500] * (len(RETRY_SCHEDULE) + 1))
     now = [1_000_000.0]
     sender = WebhookSender(sm2_generate_key(), "1", queue, dlq, post=lambda *a: next(statuses), clock=lambda: now[0])
-    message = {"url": "https://his/x", "event": {"id": "ev1", "type": "charge.succeeded", "data": {}}, "attempt": 0, "due": 0}
+    message = {
+        "url": "https://his/x",
+        "event": {"id": "ev1", "type": "charge.succeeded", "data": {}},
+        "attempt": 0,
+        "due": 0,
+    }
     outcomes = []
     while message is not None:
         outcomes.append(sender.handle(message))
@@ -100,14 +109,18 @@ def test_webhook_is_signed_over_the_raw_body() -> None:
     wire.verify_headers(headers, (), body, lambda s: key.public_key, prefix=wire.WEBHOOK_PREFIX)
 
 
-ANSWERS = st.sampled_from([TradeState.SUCCESS, TradeState.FAIL, TradeState.PROCESSING, TradeState.CLOSED, TradeState.NOTFOUND])
+ANSWERS = st.sampled_from(
+    [TradeState.SUCCESS, TradeState.FAIL, TradeState.PROCESSING, TradeState.CLOSED, TradeState.NOTFOUND]
+)
 
 
 @given(events=st.lists(st.tuples(st.integers(1, 3), ANSWERS), max_size=30))
 def test_state_machine_is_forward_only(events: list[tuple[int, TradeState]]) -> None:
     """Whatever facts arrive in whatever order, a charge changes status at most once and never leaves a final one."""
     plan = [{"agreement_id": f"a{i}", "channel": ch.value} for i, ch in enumerate(Channel, start=1)]
-    charge = Charge("c", "h", "o", "p", 100, "", ChargeStatus.PENDING, plan, [Attempt(1, Channel.UNIONPAY, "a1", "c-1")], 0, 0)
+    charge = Charge(
+        "c", "h", "o", "p", 100, "", ChargeStatus.PENDING, plan, [Attempt(1, Channel.UNIONPAY, "a1", "c-1")], 0, 0
+    )
     seen_final = None
     for n, state in events:
         change = apply_trade(charge, f"c-{n}", TradeAnswer(state, success_time=1.0), 1.0, "test")
