@@ -1,5 +1,5 @@
 """E-prescription throughput through the local gateway: N prescriptions pre-checked, signed and uploaded,
-then released, authorized (one e-credential per patient, ten prescriptions each), reviewed and dispensed.
+then released, authorized (one e-credential per patient, two prescriptions each), reviewed and dispensed.
 
 Starts the local stack in a child process (as `make run` does) and drives it over HTTP with a thread
 pool, each request doing the real work: partner SM2 verification and nonce write, token check, field
@@ -37,8 +37,11 @@ def run_phase(name: str, items: list[Any], fn: Callable[[Any], Answer], workers:
 
     def one(item: Any) -> tuple[bool, float]:
         t0 = time.perf_counter()
-        answer = fn(item)
-        return answer.status == 200, time.perf_counter() - t0
+        try:
+            ok = fn(item).status == 200
+        except OSError:  # a timeout counts as an error, not the end of the run
+            ok = False
+        return ok, time.perf_counter() - t0
 
     started = time.perf_counter()
     with ThreadPoolExecutor(workers) as pool:
@@ -56,7 +59,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--count", type=int, default=2000)
     parser.add_argument("--workers", type=int, default=16)
-    parser.add_argument("--per-patient", type=int, default=10)
+    parser.add_argument("--per-patient", type=int, default=2)
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -88,8 +91,8 @@ def bench(stack: StackProcess, args: argparse.Namespace) -> dict[str, Any]:
     demo = Demo.load(stack.state_dir)
     http = RxHttp(stack.url)
     now = datetime.now(UTC).isoformat(timespec="seconds")
-    patients = [with_check_digit(f"3101011980{m:02d}{d:02d}{n:03d}")
-                for m in range(1, 13) for d in range(1, 28) for n in range(1, 3)]
+    patients = [with_check_digit(f"310101{y}{m:02d}{d:02d}{n:03d}")
+                for y in (1950, 1960, 1970, 1980) for m in range(1, 13) for d in range(1, 28) for n in (1, 2)]
     n_patients = max(1, args.count // args.per_patient)
     bodies = []
     for i in range(args.count):

@@ -81,9 +81,15 @@ def test_a_day_of_events_through_every_state_and_exact_messages(stack: StackProc
 
     day = (datetime.now(CST) + timedelta(days=1)).date()
     events = example_day("V-INT-1", PATIENT, day, booked_at=datetime.now(CST))
+    planned = 0
     for n, event in enumerate(events):
         status, body = call(stack, "POST", "/guide/events", {"events": [event]}, signed=True)
         assert status == 200 and body["accepted"] == 1, body
+        if body["results"][0]["notifications"]:
+            # real visits leave minutes between steps; let the message go out before the next step
+            # (a reminder to pay an order already paid would be dropped at send time, by design)
+            planned += 1
+            assert len(outbox(stack, "V-INT-1", planned, ops)["messages"]) >= planned
         status, board = call(stack, "GET", "/guide/visits/V-INT-1", token=patient)
         assert status == 200 and board["state"] == EXPECTED_STATES[n], (n, board["state"])
         todo = board["next_todo"]

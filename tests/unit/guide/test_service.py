@@ -34,7 +34,9 @@ def test_duplicated_and_replayed_events_send_nothing_twice(rig: Rig) -> None:
     for kind in ALL_WECHAT_KINDS:
         rig.grant("p-1001", kind, times=3)
     bodies = day_of_visit()
-    rig.post(*bodies)
+    for body in bodies:
+        rig.post(body)
+        rig.pump()
     again = rig.post(*bodies)
     assert {r.status for r in again} == {"duplicate"}
     rig.pump()
@@ -72,9 +74,11 @@ def test_quiet_hours_defer_non_urgent_kinds_until_morning(rig: Rig) -> None:
     booked["occurred_at"] = "2025-06-03T23:10:00+08:00"
     rig.clock.at("2025-06-03T23:10:00+08:00")
     rig.post(booked)
-    rig.post(ev("p", "payment.pending", "2025-06-03T23:20:00+08:00", order_id="O9", amount_fen=100))
+    # another visit of the same patient asks for payment: urgent, so through quiet hours
+    rig.post(ev("p", "payment.pending", "2025-06-03T23:20:00+08:00", "V2", "p-1001", order_id="O9", amount_fen=100))
     rig.pump()
-    assert rig.sent("V1") == [("wechat", "pending_payment")]  # urgent: through quiet hours
+    assert rig.sent("V2") == [("wechat", "pending_payment")]
+    assert rig.sent("V1") == []
     record = rig.store.notification("registration_success#V1#booked@202506040930")
     assert record["status"] == "deferred" and record["reason"] == "QUIET_HOURS"
     rig.clock.at("2025-06-04T07:59:00+08:00")
@@ -82,7 +86,20 @@ def test_quiet_hours_defer_non_urgent_kinds_until_morning(rig: Rig) -> None:
     rig.clock.at("2025-06-04T08:00:30+08:00")
     assert rig.service.release_deferred() == 1
     rig.pump()
-    assert rig.sent("V1") == [("wechat", "pending_payment"), ("wechat", "registration_success")]
+    assert rig.sent("V1") == [("wechat", "registration_success")]
+
+
+def test_a_message_no_longer_needed_at_send_time_is_dropped(rig: Rig) -> None:
+    rig.grant("p-1001", "pending_payment")
+    rig.grant("p-1001", "medicine_pickup")
+    rig.grant("p-1001", "report_published")
+    rig.post(*day_of_visit())  # the HIS posts the whole day at once, after the fact
+    rig.pump()
+    assert rig.sent("V1") == [("wechat", "report_published")]
+    reasons = {r["kind"]: r["reason"] for r in rig.store.notifications_of_visit("V1")}
+    assert reasons["pending_payment"] == "NO_LONGER_NEEDED (ORDER_PAID)"
+    assert reasons["medicine_pickup"] == "NO_LONGER_NEEDED (MEDICINE_COLLECTED)"
+    assert reasons["registration_success"] == "NO_LONGER_NEEDED (VISIT_DONE)"
 
 
 def test_quiet_hours_can_be_turned_off_and_kinds_muted(rig: Rig) -> None:
@@ -91,7 +108,9 @@ def test_quiet_hours_can_be_turned_off_and_kinds_muted(rig: Rig) -> None:
     rig.grant("p-1001", "report_published")
     booked = day_of_visit()[0]
     booked["occurred_at"] = "2025-06-03T23:10:00+08:00"
-    rig.post(booked, day_of_visit()[7])
+    rig.post(booked)
+    rig.pump()
+    rig.post(day_of_visit()[7])
     rig.pump()
     assert rig.sent("V1") == [("wechat", "registration_success")]
     report = rig.store.notification("report_published#V1#V1-R1")
@@ -143,8 +162,9 @@ def test_survey_never_goes_to_sms(rig: Rig) -> None:
 
 def test_sms_rate_limit_per_number(rig: Rig) -> None:
     rig.post(day_of_visit()[0])
+    rig.pump()
     for n in range(6):
-        rig.post(ev(f"p{n}", "payment.pending", f"2025-06-04T10:0{n}:00+08:00", order_id=f"O{n}", amount_fen=100))
+        rig.post(ev(f"p{n}", "payment.pending", f"2025-06-03T10:1{n}:00+08:00", order_id=f"O{n}", amount_fen=100))
     rig.pump()
     pay = [r for r in rig.store.notifications_of_visit("V1") if r["kind"] == "pending_payment"]
     statuses = sorted(r["status"] for r in pay)

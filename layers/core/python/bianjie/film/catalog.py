@@ -4,7 +4,8 @@ One table, partition key ``pk`` (S), sort key ``sk`` (S)::
 
     study#{study}      study                   hospital, date, description, accession, modalities, counts,
                                                patient name / MRN / ID card SM4-encrypted, patient_refs
-    study#{study}      series#{series}         modality, number, description, frame list, render config
+    study#{study}      series#{series}         modality, number, description, members [sop, frames, position,
+                                               number] in display order, render config, version (aggregate.py)
     study#{study}      inst#{series}#{sop}     one instance: DICOM JSON (de-identified), frame count, source
     patient#{ref}      {date}#{study}          lookup of a patient's studies by blind index (any hospital)
     source#{hash}      source                  object already ingested (bucket/key/etag): idempotency
@@ -53,7 +54,11 @@ class Catalog:
         return self.store.get(self.table, {"pk": study_pk(study), "sk": "study"})
 
     def series(self, study: str) -> list[dict[str, Any]]:
-        return list(self._all(KeyCond.of("pk", study_pk(study)).begins_with("sk", "series#")))
+        """Series rows, each with ``frames`` ([sop, n] in display order) expanded from its members."""
+        return [_with_frames(r) for r in self._all(KeyCond.of("pk", study_pk(study)).begins_with("sk", "series#"))]
+
+    def series_row(self, study: str, series: str) -> dict[str, Any] | None:
+        return self.store.get(self.table, {"pk": study_pk(study), "sk": f"series#{series}"})
 
     def instances(self, study: str, series: str) -> list[dict[str, Any]]:
         return list(self._all(KeyCond.of("pk", study_pk(study)).begins_with("sk", f"inst#{series}#")))
@@ -70,3 +75,9 @@ class Catalog:
 
     def put(self, item: dict[str, Any], condition: Any = None) -> None:
         self.store.put(self.table, item, condition=condition)
+
+
+def _with_frames(row: dict[str, Any]) -> dict[str, Any]:
+    if "members" in row and "frames" not in row:
+        row["frames"] = [[m[0], n] for m in row["members"] for n in range(1, int(m[1]) + 1)]
+    return row

@@ -38,19 +38,29 @@ def _deployment_bucket(args: argparse.Namespace, logical_id: str) -> str:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    """Uploads files to the ingest bucket as ``{hospital}/{batch}/{relative path}``; S3 notifies the queue."""
+    """Uploads files to the ingest bucket as ``{hospital}/{batch}/{relative path}``; S3 notifies the queue.
+
+    Uploads run in parallel (``--parallel``, 8 by default): one at a time, a 100-slice CT spent longer
+    in upload round trips than the pipeline spent deriving it."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from bianjie.kit import aws
 
     bucket = _deployment_bucket(args, "FilmIngestBucket")
     s3 = aws.client("s3")
     batch = args.batch or time.strftime("%Y%m%d-%H%M%S")
-    count, size = 0, 0
     started = time.perf_counter()
-    for path in _files(args.paths):
-        key = f"{args.hospital}/{batch}/{path.name}"
+
+    def upload(path: Path) -> int:
         body = path.read_bytes()
-        s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/dicom")
-        count, size = count + 1, size + len(body)
+        s3.put_object(
+            Bucket=bucket, Key=f"{args.hospital}/{batch}/{path.name}", Body=body, ContentType="application/dicom"
+        )
+        return len(body)
+
+    with ThreadPoolExecutor(max_workers=max(1, args.parallel)) as pool:
+        sizes = list(pool.map(upload, _files(args.paths)))
+    count, size = len(sizes), sum(sizes)
     elapsed = time.perf_counter() - started
     print(
         json.dumps(
@@ -111,6 +121,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("paths", nargs="+")
     p.add_argument("--hospital", default="demo-hospital", help="hospital code (the key's first segment)")
     p.add_argument("--batch", help="key segment after the hospital (default: a timestamp)")
+    p.add_argument("--parallel", type=int, default=8, help="concurrent uploads")
     _deployment_flags(p)
     p.set_defaults(func=cmd_ingest)
     p = film.add_parser("testdata", help="write a realistic CT + MR + US study")

@@ -48,8 +48,7 @@ def seed(stack: Any) -> None:
             key = f"demo-hospital/{spec.accession}/{path.name}"
             objects.client.put_object(Bucket=ingest_bucket, Key=key, Body=path.read_bytes())
             keys.append(key)
-    touched = {(o.study_uid, o.series_uid) for o in (ingest.ingest_object(ingest_bucket, k) for k in keys)}
-    ingest.rebuild(touched)
+    ingest.aggregate([ingest.ingest_object(ingest_bucket, k) for k in keys])
 
     # a study the 医联 imaging cloud (stand-in) holds but we have not received: emergency retrieval pulls it
     archive = stack.options.local_dir / "yilian-archive"

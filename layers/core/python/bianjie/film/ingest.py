@@ -4,8 +4,9 @@
 1. each object is read, decoded and derived (``bianjie.film.dicom``, imported lazily: it needs the
    imaging layer), its frames and previews written to the derived bucket, its instance row, study row
    and patient index rows written to the catalog;
-2. then each touched series is rebuilt once: series metadata (DICOM JSON), thumbnail, series and
-   study index JSON, and the series row the manifest is made from.
+2. then the batch is merged into each touched series and study (``bianjie.film.aggregate``): series
+   metadata (DICOM JSON), thumbnail, series row (what the manifest is made from), study row and QIDO
+   JSON, incrementally and safe under concurrent batches.
 
 Idempotent: an object already ingested with the same ETag is skipped (``source#`` row), and every
 derived key is a pure function of the UIDs, so a redelivery after a crash rewrites the same bytes.
@@ -25,6 +26,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bianjie.film import layout
+from bianjie.film.aggregate import Aggregates, Fresh
 from bianjie.film.catalog import Catalog, study_pk
 from bianjie.film.errors import PermanentIngestError
 from bianjie.film.ports import DeadLetters, ObjectStore, PutObject
@@ -34,7 +36,7 @@ from bianjie.kit.logging import get_logger
 from bianjie.kit.s3events import ObjectRef, object_refs
 
 log = get_logger("bianjie.film.ingest")
-QIDO = "application/dicom+json"
+KNOWN_STUDIES_MAX = 10_000
 
 
 def utc_iso(ts: float) -> str:
@@ -57,6 +59,8 @@ class Outcome:
     study_uid: str | None = None
     series_uid: str | None = None
     reason: str | None = None
+    sop_uid: str | None = None
+    fresh: Fresh | None = None  # what the series aggregate needs, for an instance ingested now
 
 
 @dataclass
@@ -77,7 +81,7 @@ class Ingest:
         audit: Any,
         dead_letters: DeadLetters,
         clock: Callable[[], float] = time.time,
-        workers: int = 4,
+        workers: int = 6,
     ) -> None:
         self.objects = objects
         self.catalog = catalog
@@ -88,6 +92,9 @@ class Ingest:
         self.dead_letters = dead_letters
         self.clock = clock
         self.workers = workers
+        self.aggregates = Aggregates(objects=objects, catalog=catalog, bucket=derived_bucket, clock=clock)
+        # studies whose row exists: later instances of a study skip the catalog read (rows are never deleted)
+        self._known_studies: set[str] = set()
 
     # -- batch ---------------------------------------------------------------------------------
 
@@ -105,11 +112,10 @@ class Ingest:
         with ThreadPoolExecutor(max_workers=max(1, min(self.workers, len(jobs)))) as pool:
             outcomes = list(pool.map(lambda job: self._one(*job), jobs))
         failed = {job[0] for job, outcome in zip(jobs, outcomes, strict=True) if outcome.status == "failed"}
-        touched = {(o.study_uid, o.series_uid) for o in outcomes if o.status == "ingested" and o.study_uid}
         try:
-            self.rebuild(touched)
+            self.aggregate(outcomes)
         except Exception:
-            log.exception("series rebuild failed; the batch will be retried")
+            log.exception("series update failed; the batch will be retried")
             failed |= {job[0] for job, o in zip(jobs, outcomes, strict=True) if o.status == "ingested"}
         result.failed_message_ids = sorted(failed)
         result.outcomes = outcomes
@@ -151,7 +157,7 @@ class Ingest:
         obj = self.objects.get(bucket, key)
         seen = self.catalog.source(src)
         if seen and seen.get("etag") == obj.etag:
-            return Outcome("duplicate", seen.get("study_uid"), seen.get("series_uid"))
+            return Outcome("duplicate", seen.get("study_uid"), seen.get("series_uid"), sop_uid=seen.get("sop_uid"))
         if not obj.body:
             raise PermanentIngestError("EMPTY_OBJECT", "the object is empty")
         derived = dicom.derive(obj.body)
@@ -166,6 +172,7 @@ class Ingest:
         hospital = hospital_of(key)
         now = utc_iso(self.clock())
         self._record_study(derived, hospital, now)
+        metadata = json.dumps(derived.metadata, separators=(",", ":"), ensure_ascii=False)
         self.catalog.put(
             {
                 "pk": study_pk(st),
@@ -177,15 +184,34 @@ class Ingest:
                 "frames": len(derived.frames),
                 "render": derived.render,
                 "series": derived.series,
-                "metadata": json.dumps(derived.metadata, separators=(",", ":"), ensure_ascii=False),
+                "metadata": metadata,
                 "source": {"bucket": bucket, "key": key, "etag": obj.etag},
                 "ingested_at": now,
             }
         )
         self.catalog.put(
-            {"pk": f"source#{src}", "sk": "source", "etag": obj.etag, "study_uid": st, "series_uid": se, "at": now}
+            {
+                "pk": f"source#{src}",
+                "sk": "source",
+                "etag": obj.etag,
+                "study_uid": st,
+                "series_uid": se,
+                "sop_uid": sop,
+                "at": now,
+            }
         )
-        return Outcome("ingested", st, se)
+        fresh = Fresh(
+            st,
+            se,
+            sop,
+            len(derived.frames),
+            derived.position,
+            derived.instance_number,
+            metadata,
+            derived.render,
+            derived.series,
+        )
+        return Outcome("ingested", st, se, sop_uid=sop, fresh=fresh)
 
     def patient_refs(self, derived: Any, hospital: str) -> list[str]:
         refs = []
@@ -197,7 +223,10 @@ class Ingest:
 
     def _record_study(self, derived: Any, hospital: str, now: str) -> None:
         st = derived.study_uid
+        if st in self._known_studies:
+            return
         if self.catalog.study(st) is not None:
+            self._remember(st)
             return
         refs = self.patient_refs(derived, hospital)
         enc = self.cipher.encrypt_optional
@@ -221,6 +250,7 @@ class Ingest:
         try:
             self.catalog.put(item, Cond.absent())
         except ConditionFailed:
+            self._remember(st)
             return  # another instance of the study got there first
         for ref in refs:
             self.catalog.put(
@@ -238,103 +268,40 @@ class Ingest:
             patient_ref=refs[0] if refs else None,
             details={"hospital": hospital},
         )
+        self._remember(st)
+
+    def _remember(self, st: str) -> None:
+        if len(self._known_studies) >= KNOWN_STUDIES_MAX:
+            self._known_studies.clear()
+        self._known_studies.add(st)
 
     # -- aggregates --------------------------------------------------------------------------------
 
+    def aggregate(self, outcomes: Iterable[Outcome]) -> None:
+        """Merges the batch into its series and studies (``bianjie.film.aggregate``): a redelivered
+        duplicate is checked for membership, so a batch whose merge failed is repaired on retry."""
+        fresh: dict[tuple[str, str], list[Fresh]] = {}
+        present: dict[tuple[str, str], list[str]] = {}
+        for o in outcomes:
+            if not (o.study_uid and o.series_uid):
+                continue
+            key = (o.study_uid, o.series_uid)
+            if o.status == "ingested" and o.fresh is not None:
+                fresh.setdefault(key, []).append(o.fresh)
+            elif o.status == "duplicate" and o.sop_uid:
+                present.setdefault(key, []).append(o.sop_uid)
+        studies: set[str] = set()
+        for st, se in sorted(set(fresh) | set(present)):
+            self.aggregates.merge_series(st, se, fresh.get((st, se), []), present.get((st, se), []))
+            studies.add(st)
+        for st in sorted(studies):
+            self.aggregates.update_study(st)
+
     def rebuild(self, touched: Iterable[tuple[str | None, str | None]]) -> None:
-        studies: dict[str, set[str]] = {}
-        for st, se in touched:
-            if st and se:
-                studies.setdefault(st, set()).add(se)
-        for st, series in studies.items():
-            for se in sorted(series):
-                self.rebuild_series(st, se)
-            self.rebuild_study(st)
-
-    def rebuild_series(self, st: str, se: str) -> None:
-        # Another worker may add instances while we build: repeat until the count we built from is current.
-        for _ in range(5):
-            rows = self.catalog.instances(st, se)
-            if not rows:
-                return
-            self._write_series(st, se, rows)
-            if len(self.catalog.instances(st, se)) == len(rows):
-                return
-
-    def _write_series(self, st: str, se: str, rows: list[dict[str, Any]]) -> None:
-        rows.sort(key=lambda r: (r.get("position") is None, r.get("position") or 0.0, r.get("instance_number") or 0))
-        if all(r.get("position") is not None for r in rows) and len(rows) > 1:
-            rows.sort(key=lambda r: -r["position"])  # head first: the order radiologists scroll in
-        frames = [[r["sop_uid"], n] for r in rows for n in range(1, int(r["frames"]) + 1)]
-        metadata = "[" + ",".join(r["metadata"] for r in rows) + "]"
-        from bianjie.film.dicom import zlib_gzip
-
-        middle_sop, middle_n = frames[len(frames) // 2]
-        first = rows[0]
-        self.objects.put_many(
-            self.bucket,
-            [PutObject(layout.series_metadata(st, se), zlib_gzip(metadata.encode()), QIDO, "gzip", layout.SHORT)],
-        )
-        self.objects.copy(
-            self.bucket, layout.lossy(st, se, middle_sop, middle_n), layout.thumbnail(st, se), layout.SHORT
-        )
-        series = first.get("series") or {}
-        self.catalog.put(
-            {
-                "pk": study_pk(st),
-                "sk": f"series#{se}",
-                "series_uid": se,
-                "modality": series.get("modality"),
-                "number": series.get("number"),
-                "description": series.get("description"),
-                "body_part": series.get("body_part"),
-                "frame_time_ms": series.get("frame_time_ms"),
-                "instance_count": len(rows),
-                "frame_count": len(frames),
-                "frames": frames,
-                "render": rows[len(rows) // 2]["render"],
-                "updated_at": utc_iso(self.clock()),
-            }
-        )
-
-    def rebuild_study(self, st: str) -> None:
-        study = self.catalog.study(st)
-        if study is None:
-            return
-        series = sorted(self.catalog.series(st), key=lambda s: (s.get("number") or 0, s["series_uid"]))
-        modalities = sorted({s.get("modality") or "OT" for s in series})
-        instances = sum(int(s.get("instance_count") or 0) for s in series)
-        study.update(
-            modalities=modalities,
-            series_count=len(series),
-            instance_count=instances,
-            updated_at=utc_iso(self.clock()),
-        )
-        self.catalog.put(study)
-        qido_series = [
-            {
-                "0020000D": {"vr": "UI", "Value": [st]},
-                "0020000E": {"vr": "UI", "Value": [s["series_uid"]]},
-                "00080060": {"vr": "CS", "Value": [s.get("modality") or "OT"]},
-                "00200011": {"vr": "IS", "Value": [s.get("number") or 0]},
-                "0008103E": {"vr": "LO", "Value": [s.get("description") or ""]},
-                "00201209": {"vr": "IS", "Value": [s.get("instance_count") or 0]},
-            }
-            for s in series
-        ]
-        qido_study = {
-            "0020000D": {"vr": "UI", "Value": [st]},
-            "00080020": {"vr": "DA", "Value": [study.get("date") or ""]},
-            "00080050": {"vr": "SH", "Value": [study.get("accession") or ""]},
-            "00080061": {"vr": "CS", "Value": modalities},
-            "00081030": {"vr": "LO", "Value": [study.get("description") or ""]},
-            "00201206": {"vr": "IS", "Value": [len(series)]},
-            "00201208": {"vr": "IS", "Value": [instances]},
-        }
-        self.objects.put_many(
-            self.bucket,
-            [
-                PutObject(layout.series_index(st), json.dumps(qido_series).encode(), QIDO, None, layout.SHORT),
-                PutObject(layout.study_index(st), json.dumps([qido_study]).encode(), QIDO, None, layout.SHORT),
-            ],
-        )
+        """Full rebuild of the given series from their instance rows, then their studies."""
+        studies: set[str] = set()
+        for st, se in sorted({(st, se) for st, se in touched if st and se}):
+            self.aggregates.rebuild_series(st, se)
+            studies.add(st)
+        for st in sorted(studies):
+            self.aggregates.update_study(st)

@@ -27,8 +27,8 @@ from typing import Any, Protocol
 
 from bianjie.guide.kinds import Kind
 from bianjie.guide.model import CST
-from bianjie.guide.planner import sms_allowed
-from bianjie.guide.service import Contacts, NotificationQueue, load_preferences, utc_iso
+from bianjie.guide.planner import sms_allowed, still_needed
+from bianjie.guide.service import Contacts, NotificationQueue, load_preferences, load_view, utc_iso
 from bianjie.guide.store import GuideStore, LimitReached
 from bianjie.guide.templates import SMS_SIGN, FieldInvalid, TemplateBook
 from bianjie.kit.documents.port import ConditionFailed
@@ -94,6 +94,12 @@ class Deliverer:
         record = self._claim(channel, key)
         if record is None:
             return "skipped"
+        item = self.store.view_item(record["visit_id"])
+        if item is not None:
+            why = still_needed(Kind(record["kind"]), record["step"], load_view(item["view"]), self._now())
+            if why:
+                self._move(record, "suppressed", reason=f"NO_LONGER_NEEDED ({why})")
+                return "suppressed"
         try:
             return self._wechat(record) if channel == "wechat" else self._sms(record)
         except ChannelUnavailable as exc:

@@ -166,3 +166,31 @@ def decide(kind: Kind, prefs: Preferences, *, has_openid: bool, has_phone: bool,
         if until is not None:
             return Decision("deferred", channel, not_before=until, reason="QUIET_HOURS")
     return Decision("queued", channel)
+
+
+def still_needed(kind: Kind, step: str, view: VisitView, now: datetime) -> str | None:
+    """None when a planned message still makes sense at send time; else why not. A HIS posting a day at
+    once, or quiet hours holding a message till morning, must not make us remind a patient to pay an
+    order already paid or to fetch medicine already collected."""
+    if view.state is State.CANCELLED:
+        return "VISIT_CANCELLED"
+    match kind:
+        case Kind.REGISTRATION_SUCCESS | Kind.VISIT_REMINDER | Kind.PRECONSULT_REMINDER:
+            if view.state is not State.BOOKED:
+                return f"VISIT_{view.state.value.upper() if view.state else 'UNKNOWN'}"
+            if kind is Kind.PRECONSULT_REMINDER and view.preconsult_done:
+                return "PRECONSULT_DONE"
+            if kind is not Kind.REGISTRATION_SUCCESS and view.appointment_at and view.appointment_at <= now:
+                return "APPOINTMENT_PASSED"
+        case Kind.PENDING_PAYMENT:
+            order = view.orders.get(step)
+            if order is None or order.paid:
+                return "ORDER_PAID"
+        case Kind.MEDICINE_PICKUP:
+            med = view.medicines.get(step)
+            if med is None or med.collected:
+                return "MEDICINE_COLLECTED"
+        case Kind.SURVEY:
+            if view.survey_done:
+                return "SURVEY_DONE"
+    return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -13,6 +14,16 @@ class S3Objects:
     def __init__(self, client: Any, workers: int = 8) -> None:
         self.client = client
         self.workers = workers
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
+
+    def _executor(self) -> ThreadPoolExecutor:
+        # one pool for the process: ingest calls put_many from several threads, a pool per call costs
+        # thread start-ups on every instance
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="film-s3")
+            return self._pool
 
     def get(self, bucket: str, key: str) -> StoredObject:
         response = self.client.get_object(Bucket=bucket, Key=key)
@@ -27,13 +38,12 @@ class S3Objects:
         self.client.put_object(Bucket=bucket, Key=obj.key, Body=obj.body, **extra)
 
     def put_many(self, bucket: str, objects: Sequence[PutObject]) -> None:
-        if len(objects) <= 2:
-            for obj in objects:
-                self.put(bucket, obj)
+        if len(objects) == 1:
+            self.put(bucket, objects[0])
             return
-        with ThreadPoolExecutor(max_workers=min(self.workers, len(objects))) as pool:
-            for future in [pool.submit(self.put, bucket, obj) for obj in objects]:
-                future.result()
+        pool = self._executor()
+        for future in [pool.submit(self.put, bucket, obj) for obj in objects]:
+            future.result()
 
     def copy(self, bucket: str, source_key: str, target_key: str, cache_control: str | None = None) -> None:
         extra: dict[str, Any] = {}
