@@ -92,11 +92,9 @@ def viewer_page(key: str) -> Response:
         link = links.open(key)
     except AppError as exc:
         return page.refusal(exc)
-    studies = links.studies(link)
-    links.record_use(
-        link, studies, kind="page", source_ip=app.source_ip, user_agent=_user_agent(), request_id=app.request_id
+    manifest = links.view(
+        link, kind="page", source_ip=app.source_ip, user_agent=_user_agent(), request_id=app.request_id
     )
-    manifest = links.manifest(link, studies)
     return page.render(manifest, key=key)
 
 
@@ -109,12 +107,15 @@ def viewer_page(key: str) -> Response:
 def viewer_manifest(key: str) -> Response:
     links = wiring.film_links()
     link = links.open(key)
-    studies = links.studies(link)
     study = (app.current_request.query_params or {}).get("study")
-    links.record_use(
-        link, studies, kind="manifest", source_ip=app.source_ip, user_agent=_user_agent(), request_id=app.request_id
+    manifest = links.view(
+        link,
+        kind="manifest",
+        study_uid=study,
+        source_ip=app.source_ip,
+        user_agent=_user_agent(),
+        request_id=app.request_id,
     )
-    manifest = links.manifest(link, studies, study)
     if manifest["study"]:
         found = wiring.film_emergency().for_study(manifest["study"]["study_uid"])
         manifest["emergency"] = [e.model_dump(mode="json") for e in found]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bianjie.kit.events import scheduled_time
 from bianjie.kit.web import ServiceApp
 from bianjie.rx import fhir, wiring
 from bianjie.rx.models import (
@@ -175,4 +176,4 @@ def fhir_export(rx_id: str) -> dict[str, Any]:
 
 @app.lambda_function(name="sweep_expired")
 def sweep_expired(event: dict[str, Any], context: Any) -> dict[str, int]:
-    return wiring.service().sweep()
+    return wiring.service().sweep(scheduled_time(event))

@@ -74,17 +74,19 @@ def test_mint_for_a_study_and_view_its_manifest(client: Client, partner: DemoPar
     assert "X-Amz-Signature=" in ct["frames"][0] and "X-Amz-Expires=600" in ct["frames"][0]
     assert ct["render"]["rows"] == 512 and ct["render"]["window"] == [40.0, 400.0]
 
-    # every use is logged with app, hospital, study, address and agent
-    from datetime import UTC, datetime
+    # every use is logged (one audit record): app, hospital, study, time, address and agent
+    import time
 
-    from bianjie.kit.documents.port import KeyCond
-
-    uses = (
-        deps.documents().query(links().table, KeyCond.of("pk", f"access#{datetime.now(UTC).date().isoformat()}")).items
-    )
-    assert [(u["kind"], u["app_id"], u["hospitals"], u["study_uids"], u["user_agent"]) for u in uses] == [
-        ("manifest", "test-hospital", ["test-hospital"], [ingested.study_uid], "pytest-phone")
+    log = deps.audit_log("film")
+    uses = [
+        r
+        for r in log.records(log.chain_for(time.time()))
+        if r.action in {"film.link.page", "film.link.manifest", "film.link.share"}
     ]
+    assert [(u.action, u.details["app_id"], u.details["hospitals"], u.details["study_uids"]) for u in uses] == [
+        ("film.link.manifest", "test-hospital", ["test-hospital"], [ingested.study_uid])
+    ]
+    assert uses[0].details["user_agent"] == "pytest-phone" and uses[0].ts and uses[0].actor.startswith("patient:link-")
 
 
 def test_manifest_urls_name_the_frames_in_slice_order(

@@ -30,6 +30,7 @@ import {
 import { init as loaderInit, wadors } from '@cornerstonejs/dicom-image-loader';
 
 const FILM = window.FILM;
+FILM.mark('bundle_evaluated');
 const $ = (id) => document.getElementById(id);
 const MB = toolEnums.MouseBindings;
 const PRESETS = { lung: [-600, 1500], bone: [400, 1800], soft: [40, 400], brain: [40, 80] };
@@ -281,6 +282,7 @@ async function start() {
   wireUi();
   if (!study() || !study().series.length) return;
   await csInit({ rendering: { useCPURendering: softwareGL() || !getRenderingCapabilities().webgl } });
+  FILM.mark('core_ready');
   loaderInit({ maxWebWorkers: Math.min(2, navigator.hardwareConcurrency || 1) });
   toolsInit();
   Object.values(TOOLS).forEach((T) => addTool(T));

@@ -12,7 +12,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from bianjie.runtime.deployment import Deployment
 
@@ -123,7 +123,8 @@ def cmd_stack_fire(args: argparse.Namespace) -> int:
     deployment = load_deployment(args)
     assert deployment is not None
     try:
-        result = _get_json(f"{deployment.gateway_url}/_local/fire?name={args.name}", method="POST")
+        query = urlencode({"name": args.name, **({"time": args.time} if args.time else {})})
+        result = _get_json(f"{deployment.gateway_url}/_local/fire?{query}", method="POST")
     except urllib.error.HTTPError as exc:
         print(exc.read().decode(), file=sys.stderr)
         return 1
@@ -475,6 +476,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_stack_info)
     p = stack.add_parser("fire", help="run a scheduled function now (name: Function or Function.Event)")
     p.add_argument("name")
+    p.add_argument("--time", help="the scheduled event's time (ISO 8601 UTC), to run a schedule 'as of' then")
     p.add_argument("--stack")
     p.set_defaults(func=cmd_stack_fire)
 

@@ -178,7 +178,7 @@ class Aggregates:
             "series_info": series,
             "instance_count": len(members),
             "frame_count": len(frames),
-            "members": members,
+            "members": json.dumps(members, separators=(",", ":")),
             "render": render,
             "thumbnail_of": middle_frame,
             "version": version + 1,

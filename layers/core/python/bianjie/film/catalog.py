@@ -4,8 +4,10 @@ One table, partition key ``pk`` (S), sort key ``sk`` (S)::
 
     study#{study}      study                   hospital, date, description, accession, modalities, counts,
                                                patient name / MRN / ID card SM4-encrypted, patient_refs
-    study#{study}      series#{series}         modality, number, description, members [sop, frames, position,
-                                               number] in display order, render config, version (aggregate.py)
+    study#{study}      series#{series}         modality, number, description, members (JSON text of
+                                               [[sop, frames, position, number], ...] in display order: one
+                                               string attribute reads far cheaper than nested lists),
+                                               render config, version (aggregate.py)
     study#{study}      inst#{series}#{sop}     one instance: DICOM JSON (de-identified), frame count, source
     patient#{ref}      {date}#{study}          lookup of a patient's studies by blind index (any hospital)
     source#{hash}      source                  object already ingested (bucket/key/etag): idempotency
@@ -17,6 +19,7 @@ One table, partition key ``pk`` (S), sort key ``sk`` (S)::
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -55,10 +58,11 @@ class Catalog:
 
     def series(self, study: str) -> list[dict[str, Any]]:
         """Series rows, each with ``frames`` ([sop, n] in display order) expanded from its members."""
-        return [_with_frames(r) for r in self._all(KeyCond.of("pk", study_pk(study)).begins_with("sk", "series#"))]
+        return [_decoded(r) for r in self._all(KeyCond.of("pk", study_pk(study)).begins_with("sk", "series#"))]
 
     def series_row(self, study: str, series: str) -> dict[str, Any] | None:
-        return self.store.get(self.table, {"pk": study_pk(study), "sk": f"series#{series}"})
+        row = self.store.get(self.table, {"pk": study_pk(study), "sk": f"series#{series}"})
+        return _decoded(row) if row is not None else None
 
     def instances(self, study: str, series: str) -> list[dict[str, Any]]:
         return list(self._all(KeyCond.of("pk", study_pk(study)).begins_with("sk", f"inst#{series}#")))
@@ -77,7 +81,10 @@ class Catalog:
         self.store.put(self.table, item, condition=condition)
 
 
-def _with_frames(row: dict[str, Any]) -> dict[str, Any]:
+def _decoded(row: dict[str, Any]) -> dict[str, Any]:
+    """A series row with ``members`` as a list and ``frames`` ([sop, n] in display order) expanded."""
+    if isinstance(row.get("members"), str):
+        row["members"] = json.loads(row["members"])
     if "members" in row and "frames" not in row:
         row["frames"] = [[m[0], n] for m in row["members"] for n in range(1, int(m[1]) + 1)]
     return row

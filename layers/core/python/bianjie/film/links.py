@@ -1,5 +1,9 @@
 """Viewing links (云胶片调阅URL): minted for partners, verified on every use, revocable.
 
+Every use of a link is one audit record (chain ``film#{day}``, see ``bianjie.kit.audit``): actor the
+link, action ``film.link.{page|manifest|share}``, time, client address, request id, and in ``details``
+the app, hospitals, studies and user agent; that chain is the access log (there is no separate one).
+
 A link key is 24 random bytes (192 bits) and a 12-byte HMAC-SM3 tag over them, base64url (48 chars).
 The tag lets us refuse an altered key (LINK_INVALID) before touching storage; the store holds only the
 SM3 hash of the key, so a leaked table does not leak usable links.
@@ -9,7 +13,6 @@ FilmLinksTable (pk, sk; TTL ``expires_ttl``)::
     link#{sm3(key)}     link                 app_id, scope (study | patient), study_uids | patient_ref,
                                              hospitals the issuing app may see, expires_at, revoked_at,
                                              parent (the link a shared link was derived from)
-    access#{day}        {time}#{random}      one use of a link: app, hospitals, studies, address, agent
     emergency#{id}      request              an emergency retrieval request and its status (emergency.py)
 """
 
@@ -19,8 +22,10 @@ import base64
 import contextlib
 import hmac
 import secrets
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -40,7 +45,6 @@ DEFAULT_TTL = 7 * 86400
 MAX_TTL = 30 * 86400
 SHARE_MAX_TTL = 3 * 86400
 KEEP_AFTER_EXPIRY = 30 * 86400  # expired links answer LINK_EXPIRED (not "unknown") for a month
-ACCESS_LOG_DAYS = 400
 URL_TTL = 600  # presigned object URLs live ten minutes; the viewer refreshes the manifest before then
 ID_TYPES = {"id_card": "id_number", "mrn": "medical_record_no"}
 
@@ -259,9 +263,10 @@ class Links:
         if link.item["scope"] == "study":
             rows = [self.catalog.study(uid) for uid in link.item.get("study_uids") or []]
         else:
-            rows = [
-                self.catalog.study(r["study_uid"]) for r in self.catalog.studies_of_patient(link.item["patient_ref"])
-            ]
+            uids = [r["study_uid"] for r in self.catalog.studies_of_patient(link.item["patient_ref"])]
+            rows = (
+                list(_pool().map(self.catalog.study, uids)) if len(uids) > 1 else [self.catalog.study(u) for u in uids]
+            )
         studies = [s for s in rows if s is not None and _visible(s, hospitals)]
         studies.sort(key=lambda s: (s.get("date") or "", s.get("time") or ""), reverse=True)
         return studies
@@ -276,23 +281,7 @@ class Links:
         user_agent: str,
         request_id: str | None,
     ) -> None:
-        now = self.clock()
-        self.store.put(
-            self.table,
-            {
-                "pk": f"access#{utc_iso(now)[:10]}",
-                "sk": f"{utc_iso(now)}#{secrets.token_hex(4)}",
-                "kind": kind,
-                "link": link.key_hash[:16],
-                "app_id": link.app_id,
-                "hospitals": sorted({s.get("hospital") or "" for s in studies}),
-                "study_uids": [s["study_uid"] for s in studies][:50],
-                "source_ip": source_ip,
-                "user_agent": (user_agent or "")[:300],
-                "at": utc_iso(now),
-                "expires_ttl": int(now + ACCESS_LOG_DAYS * 86400),
-            },
-        )
+        """The access log entry of one use: an audit record (one chained append, no second write)."""
         refs = [r for s in studies for r in (s.get("patient_refs") or [])[:1]]
         self.audit.record(
             actor=f"patient:link-{link.key_hash[:16]}",
@@ -301,8 +290,49 @@ class Links:
             patient_ref=refs[0] if refs else None,
             source_ip=source_ip or None,
             request_id=request_id,
-            details={"app_id": link.app_id, "studies": len(studies)},
+            details={
+                "app_id": link.app_id,
+                "hospitals": sorted({s.get("hospital") or "" for s in studies}),
+                "studies": len(studies),
+                "study_uids": [s["study_uid"] for s in studies][:50],
+                "user_agent": (user_agent or "")[:300],
+            },
         )
+
+    def view(
+        self,
+        link: Link,
+        *,
+        kind: str,
+        study_uid: str | None = None,
+        source_ip: str,
+        user_agent: str,
+        request_id: str | None,
+    ) -> dict[str, Any]:
+        """The manifest for one use of a verified link, with the use recorded.
+
+        The reads and the audit append overlap: the series of a study link are read while its study
+        rows are, and the manifest is built while the audit record is appended. The manifest is returned
+        only once the audit append succeeded, so an unrecorded access is never served."""
+        pool = _pool()
+        ids = list(link.item.get("study_uids") or []) if link.item["scope"] == "study" else []
+        guess = (study_uid if study_uid in ids else ids[0]) if ids else None
+        series = pool.submit(self.catalog.series, guess) if guess else None
+        studies = self.studies(link)
+        audit = pool.submit(
+            self.record_use,
+            link,
+            studies,
+            kind=kind,
+            source_ip=source_ip,
+            user_agent=user_agent,
+            request_id=request_id,
+        )
+        try:
+            manifest = self.manifest(link, studies, study_uid, series_of={guess: series} if guess and series else None)
+        finally:
+            audit.result()
+        return manifest
 
     def share(self, link: Link, request: ShareRequest, *, base_url: str) -> LinkAnswer:
         """A shorter-lived link to the same studies (e.g. for a doctor); revoked with its parent."""
@@ -329,8 +359,15 @@ class Links:
 
     # -- manifest ----------------------------------------------------------------------------------
 
-    def manifest(self, link: Link, studies: list[dict[str, Any]], study_uid: str | None = None) -> dict[str, Any]:
-        """Everything the viewer needs: the study list, and for one study its series with presigned URLs."""
+    def manifest(
+        self,
+        link: Link,
+        studies: list[dict[str, Any]],
+        study_uid: str | None = None,
+        series_of: dict[str, Future[list[dict[str, Any]]]] | None = None,
+    ) -> dict[str, Any]:
+        """Everything the viewer needs: the study list, and for one study its series with presigned URLs
+        (``series_of``: series rows already being read, by study)."""
         now = self.clock()
         current = next((s for s in studies if s["study_uid"] == study_uid), studies[0] if studies else None)
         patient: dict[str, Any] = {"name": None, "sex": None}
@@ -344,13 +381,16 @@ class Links:
             "link": {"expires_at": utc_iso(link.expires_at), "shared": bool(link.item.get("parent"))},
             "urls_expire_at": utc_iso(now + URL_TTL),
             "studies": [_study_summary(s) for s in studies],
-            "study": self._study_detail(current) if current is not None else None,
+            "study": self._study_detail(current, (series_of or {}).get(current["study_uid"]))
+            if current is not None
+            else None,
         }
 
-    def _study_detail(self, study: dict[str, Any]) -> dict[str, Any]:
+    def _study_detail(self, study: dict[str, Any], rows: Future[list[dict[str, Any]]] | None = None) -> dict[str, Any]:
         assert self.presigner is not None
         st = study["study_uid"]
-        series = sorted(self.catalog.series(st), key=lambda s: (s.get("number") or 0, s["series_uid"]))
+        found = rows.result() if rows is not None else self.catalog.series(st)
+        series = sorted(found, key=lambda s: (s.get("number") or 0, s["series_uid"]))
         keys: list[str] = []
         spans = []
         for s in series:
@@ -384,6 +424,19 @@ class Links:
                 }
             )
         return {**_study_summary(study), "series": out, "report": urls[-1] if study.get("has_report") else None}
+
+
+_POOL: ThreadPoolExecutor | None = None
+_POOL_LOCK = threading.Lock()
+
+
+def _pool() -> ThreadPoolExecutor:
+    """Threads for the overlapping reads and the audit append of a link's use (one pool per process)."""
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None:
+            _POOL = ThreadPoolExecutor(max_workers=8, thread_name_prefix="film-links")
+        return _POOL
 
 
 def _visible(study: dict[str, Any], hospitals: list[str]) -> bool:

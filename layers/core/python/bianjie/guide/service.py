@@ -3,11 +3,11 @@
 Ports it is given: the guide store (documents), a notification queue (one queue per channel), a field
 cipher and blind index for contact details, an audit log, and a clock.
 
-Delivery guarantees: an event is claimed by (source, event id) in the same transaction that stores it;
-planning runs after; the claim is marked ``planned`` last. A retry of an event whose first attempt
-stopped before that mark plans again, and the notification dedup key (kind, visit, step) keeps that
-second plan from sending twice. Senders claim a notification before sending (``delivery.py``), so a
-queue message delivered twice sends once.
+Delivery guarantees: an event is claimed by (source, event id), then stored in the visit's timeline
+(rewritten whenever the claim is met again); planning runs after; the claim is marked ``planned``
+last. A retry of an event whose first attempt stopped before that mark plans again, and the
+notification dedup key (kind, visit, step) keeps that second plan from sending twice. Senders claim a
+notification before sending (``delivery.py``), so a queue message delivered twice sends once.
 """
 
 from __future__ import annotations
@@ -264,6 +264,7 @@ class GuideService:
             if claim.get("hash") != body_hash or claim.get("visit_id") != event.visit_id:
                 result.status, result.code = "rejected", "EVENT_ID_REUSED"
                 return result
+            self.store.store_event(caller.source, event.event_id, event.visit_id, body, self.clock())
             if claim.get("planned"):
                 result.status = "duplicate"
                 # fold again in case the first attempt stopped between storing the event and the view

@@ -21,14 +21,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from bianjie.kit.documents.port import (
-    Cond,
-    ConditionFailed,
-    DocumentStore,
-    KeyCond,
-    Put,
-    TransactionCanceled,
-)
+from bianjie.kit.documents.port import Cond, ConditionFailed, DocumentStore, KeyCond
 
 VIEW = "view"
 
@@ -70,16 +63,21 @@ class GuideStore:
         never call for a message, so their claim is final at once."""
         claim = {"pk": f"event#{source}#{event_id}", "sk": "claim", "visit_id": visit_id, "hash": body_hash,
                  "planned": planned, "received_at": int(now)}
-        item = {"pk": visit_id, "sk": f"ev#{source}#{event_id}", "event": _dumps(body), "received_at": int(now)}
         try:
-            self.db.transact([Put(self.t.visits, claim, Cond.absent()), Put(self.t.visits, item, Cond.absent())])
-            return "new", None
-        except TransactionCanceled:
+            self.db.put(self.t.visits, claim, condition=Cond.absent())
+        except ConditionFailed:
             existing = self.db.get(self.t.visits, {"pk": claim["pk"], "sk": "claim"})
-            if existing is None:  # the claim was absent, so the timeline item clashed: same event, lost claim
-                self.db.put(self.t.visits, claim)
-                return "new", None
+            if existing is None:  # claimed and released between our put and get; cannot happen without TTL
+                return self.claim_event(source, event_id, visit_id, body_hash, body, now, planned=planned)
             return "seen", existing
+        self.store_event(source, event_id, visit_id, body, now)
+        return "new", None
+
+    def store_event(self, source: str, event_id: str, visit_id: str, body: dict[str, Any], now: float) -> None:
+        """The timeline item, written after its claim (two single writes, no transaction: the caller
+        rewrites it whenever it meets the claim again, so a stop between the two heals on retry)."""
+        self.db.put(self.t.visits, {"pk": visit_id, "sk": f"ev#{source}#{event_id}", "event": _dumps(body),
+                                    "received_at": int(now)})
 
     def mark_planned(self, source: str, event_id: str, visit_id: str, body_hash: str, now: float) -> None:
         self.db.put(self.t.visits, {"pk": f"event#{source}#{event_id}", "sk": "claim", "visit_id": visit_id,

@@ -110,3 +110,15 @@ def message_id(record: Any) -> str:
 def envelopes(records: Iterable[Any]) -> list[tuple[str, Envelope]]:
     """(message id, envelope) for each record of an SQS event (Chalice SQSEvent or raw records)."""
     return [(message_id(r), parse_envelope(sqs_record(r)["body"])) for r in records]
+
+
+def scheduled_time(event: dict[str, Any]) -> float | None:
+    """The moment a scheduled event was due (EventBridge's ``time``), as epoch seconds; None if absent.
+
+    Sweeps use it as "now", so a sweep replayed or fired "as of" a moment (``bianjie stack fire --time``)
+    judges what was due then.
+    """
+    value = event.get("time") if isinstance(event, dict) else None
+    if not value:
+        return None
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()

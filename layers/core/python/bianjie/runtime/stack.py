@@ -19,6 +19,7 @@ import threading
 import time
 import urllib.request
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
@@ -222,12 +223,17 @@ class LocalStack:
 
     async def _fire(self, scope: dict[str, Any], body: bytes) -> tuple[int, dict[str, Any]]:
         assert self.scheduler
-        name = (parse_qs(scope.get("query_string", b"").decode()).get("name") or [""])[0]
+        query = parse_qs(scope.get("query_string", b"").decode())
+        name = (query.get("name") or [""])[0]
+        when = None
+        if query.get("time"):
+            # "as of" another moment: the scheduled event carries it in "time", as EventBridge does
+            when = datetime.fromisoformat(query["time"][0].replace("Z", "+00:00")).astimezone(UTC)
         try:
             job = self.scheduler.job(name)
         except KeyError as exc:
             return 404, {"error": {"code": "SCHEDULE_NOT_FOUND", "message": str(exc), "request_id": None}}
-        fired = await asyncio.get_running_loop().run_in_executor(None, self.scheduler.fire, job)
+        fired = await asyncio.get_running_loop().run_in_executor(None, self.scheduler.fire, job, when)
         return 200, {"schedule": job.name, "fired": fired, "runs": job.runs, "failures": job.failures}
 
     def banner(self) -> str:

@@ -453,9 +453,11 @@ class RxService:
 
     # ================================================================ schedule
 
-    def sweep(self) -> dict[str, int]:
-        """Expire prescriptions whose validity ended; announce those ending within a day (once)."""
-        now = self.clock()
+    def sweep(self, now: float | None = None) -> dict[str, int]:
+        """Expire prescriptions whose validity ended; announce those ending within a day (once).
+
+        ``now`` is the schedule's due time when the event gives one (see ``kit.events.scheduled_time``)."""
+        now = self.clock() if now is None else now
         counts = {"expired": 0, "expiring": 0, "conflicts": 0}
         system = Actor(kind="system", id="rx-expiry-sweep")
         for item in self.repo.due_before(now + EXPIRING_NOTICE_S):
