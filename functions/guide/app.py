@@ -4,6 +4,7 @@ notification fan-out (channel queues, senders, dead letters, schedules)."""
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 from bianjie.guide import bridge
@@ -171,26 +172,35 @@ def on_dead_letter(event: dict[str, Any], context: Any) -> dict[str, Any]:
 # -- schedules ----------------------------------------------------------------------------------------
 
 
+def scheduled_time(event: dict[str, Any]) -> datetime | None:
+    """The moment a scheduled event stands for (EventBridge's "time"; `bianjie stack fire --time`)."""
+    raw = event.get("time") if isinstance(event, dict) else None
+    try:
+        return datetime.fromisoformat(str(raw).replace("Z", "+00:00")) if raw else None
+    except ValueError:
+        return None
+
+
 @app.lambda_function(name="remind_day_before")
 def remind_day_before(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return guide_service().run_schedule("day_before")
+    return guide_service().run_schedule("day_before", scheduled_time(event))
 
 
 @app.lambda_function(name="remind_soon")
 def remind_soon(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return guide_service().run_schedule("soon")
+    return guide_service().run_schedule("soon", scheduled_time(event))
 
 
 @app.lambda_function(name="remind_preconsult")
 def remind_preconsult(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return guide_service().run_schedule("preconsult")
+    return guide_service().run_schedule("preconsult", scheduled_time(event))
 
 
 @app.lambda_function(name="invite_survey")
 def invite_survey(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return guide_service().run_schedule("survey")
+    return guide_service().run_schedule("survey", scheduled_time(event))
 
 
 @app.lambda_function(name="release_deferred")
 def release_deferred(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return guide_service().run_schedule("release")
+    return guide_service().run_schedule("release", scheduled_time(event))

@@ -174,6 +174,7 @@ def test_schedule_handler_and_dead_letter_handler(guide: Any, client: Client, pa
     post_events(client, partner, [booked()])
     drain(guide, "GUIDE_WECHAT_QUEUE", "send_wechat")
     drain(guide, "GUIDE_SMS_QUEUE", "send_sms")
+    assert guide.remind_day_before({"time": "2020-01-01T10:00:00Z"}, None) == {"visits": 0, "planned": 0}
     assert guide.remind_day_before({}, None) == {"visits": 1, "planned": 1}
     assert guide.remind_day_before({}, None) == {"visits": 1, "planned": 0}
     # the reminder's WeChat message reaches the dead-letter queue (as after three failed receives)

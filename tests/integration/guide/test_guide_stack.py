@@ -9,7 +9,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -126,6 +126,20 @@ def test_a_day_of_events_through_every_state_and_exact_messages(stack: StackProc
 
     table = stack.cli("guide", "outbox", "--visit", "V-INT-1")
     assert table.returncode == 0 and "medicine_pickup" in table.stdout and "138****8000" in table.stdout
+
+    # the survey schedule, fired "as of" 19:00 on the visit day: WeChat only, and no credit was granted
+    evening = datetime.combine(day, datetime.min.time(), CST) + timedelta(hours=19)
+    at = evening.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    fired = stack.cli("stack", "fire", "GuideSurveyFunction", "--time", at)
+    assert fired.returncode == 0, fired.stdout + fired.stderr
+    deadline = time.monotonic() + 20
+    survey: dict[str, Any] = {}
+    while time.monotonic() < deadline and survey.get("status") != "undeliverable":
+        notes = outbox(stack, "V-INT-1", 0, ops, timeout=0)["notifications"]
+        survey = next((n for n in notes if n["kind"] == "survey"), {})
+        time.sleep(0.3)
+    assert (survey.get("status"), survey.get("reason")) == ("undeliverable", "WECHAT_QUOTA_EXHAUSTED")
+    assert len(outbox(stack, "V-INT-1", 0, ops, timeout=0)["messages"]) == 5  # no SMS for a survey
 
 
 def test_scheduled_reminders_fire(stack: StackProcess) -> None:

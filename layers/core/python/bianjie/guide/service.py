@@ -307,9 +307,9 @@ class GuideService:
 
     # -- notifications ----------------------------------------------------------------------------
 
-    def dispatch(self, intent: Intent, *, resend: bool = False) -> bool:
+    def dispatch(self, intent: Intent, *, resend: bool = False, now: datetime | None = None) -> bool:
         """Records the notification once per dedup key and queues it; False when the key was taken."""
-        now = self.now()
+        now = now or self.now()
         has_openid, has_phone = self.contacts.flags(intent.patient_id)
         prefs = load_preferences(self.store, intent.patient_id)
         decision = decide(intent.kind, prefs, has_openid=has_openid, has_phone=has_phone, now=now)
@@ -341,9 +341,9 @@ class GuideService:
             self.queue.send(decision.channel, intent.key)
         return True
 
-    def release_deferred(self) -> int:
+    def release_deferred(self, now: datetime | None = None) -> int:
         released = 0
-        now = self.now()
+        now = now or self.now()
         for record in list(self.store.deferred_due(utc_iso(now))):
             record = {**record, "status": "queued", "reason": None}
             record["history"] = [*record.get("history", []), {"at": utc_iso(now), "status": "queued",
@@ -359,8 +359,9 @@ class GuideService:
 
     # -- schedules --------------------------------------------------------------------------------
 
-    def run_schedule(self, name: str) -> dict[str, int]:
-        now = self.now()
+    def run_schedule(self, name: str, at: datetime | None = None) -> dict[str, int]:
+        """Runs a schedule as of ``at`` (the scheduled event's time; default now)."""
+        now = at or self.now()
         today = now.astimezone(CST).date()
         planners: dict[str, tuple[Callable[[VisitView, datetime], list[Intent]], list[int]]] = {
             "day_before": (plan_day_before, [1]),
@@ -369,7 +370,7 @@ class GuideService:
             "survey": (plan_survey, [0, -1, -2, -3]),
         }
         if name == "release":
-            return {"released": self.release_deferred()}
+            return {"released": self.release_deferred(now)}
         planner, offsets = planners[name]
         seen = planned = 0
         for offset in offsets:
@@ -377,7 +378,7 @@ class GuideService:
             for item in self.store.views_on_day(day):
                 seen += 1
                 for intent in planner(load_view(item["view"]), now):
-                    planned += self.dispatch(intent)
+                    planned += self.dispatch(intent, now=now)
         log.info("guide schedule ran", extra={"schedule": name, "visits": seen, "planned": planned})
         return {"visits": seen, "planned": planned}
 
