@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, Field
 
-from bianjie.kit.logging import redact
+from bianjie.kit.logging import is_sensitive_key
 
 
 class Envelope(BaseModel):
@@ -69,6 +69,20 @@ class MemorySink:
         return [e for e in self.sent if e.type == event_type]
 
 
+def _sensitive_keys(value: Any) -> set[str]:
+    # By key name only: values such as long numeric ids can look like ID-card numbers without being one.
+    found: set[str] = set()
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            if is_sensitive_key(str(key)):
+                found.add(str(key))
+            found |= _sensitive_keys(inner)
+    elif isinstance(value, list):
+        for inner in value:
+            found |= _sensitive_keys(inner)
+    return found
+
+
 class Publisher:
     def __init__(self, sink: EventSink, source: str, clock: Callable[[], float] = time.time) -> None:
         self._sink = sink
@@ -78,8 +92,9 @@ class Publisher:
     def publish(self, event_type: str, data: dict[str, Any], *, subject: str | None = None,
                 event_id: str | None = None) -> Envelope:
         """``event_id`` makes a retried publish recognisable as a duplicate by consumers."""
-        if redact(data) != data:
-            raise ValueError("event data holds sensitive fields; publish ids, not patient data")
+        sensitive = sorted(_sensitive_keys(data))
+        if sensitive:
+            raise ValueError(f"event data holds sensitive fields {sensitive}; publish ids, not patient data")
         envelope = Envelope(
             source=self._source, type=event_type, subject=subject, data=data,
             time=datetime.fromtimestamp(self._clock(), UTC).isoformat().replace("+00:00", "Z"),
