@@ -445,20 +445,9 @@ def _deployment_flags(p: argparse.ArgumentParser) -> None:
 
 def _register_service_commands(sub: Any) -> None:
     """Each service may add its commands through ``bianjie.<service>.cli.register(subparsers)``."""
-    import importlib
-    import pkgutil
+    from bianjie.runtime.services import service_modules
 
-    import bianjie
-
-    for info in sorted(pkgutil.iter_modules(bianjie.__path__), key=lambda i: i.name):
-        if not info.ispkg or info.name in ("kit", "runtime", "cli"):
-            continue
-        try:
-            module = importlib.import_module(f"bianjie.{info.name}.cli")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"bianjie.{info.name}.cli":
-                raise
-            continue
+    for module in service_modules("cli"):
         module.register(sub)
 
 

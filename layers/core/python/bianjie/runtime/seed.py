@@ -50,23 +50,9 @@ def seed_partners(stack: Any) -> None:
 
 
 def service_seeders() -> list[Callable[[Any], None]]:
-    import importlib
-    import pkgutil
+    from bianjie.runtime.services import service_modules
 
-    import bianjie
-
-    seeders = []
-    for info in sorted(pkgutil.iter_modules(bianjie.__path__), key=lambda i: i.name):
-        if not info.ispkg or info.name in ("kit", "runtime", "cli"):
-            continue
-        try:
-            module = importlib.import_module(f"bianjie.{info.name}.demo")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"bianjie.{info.name}.demo":
-                raise
-            continue
-        seeders.append(module.seed)
-    return seeders
+    return [module.seed for module in service_modules("demo")]
 
 
 def seed_demo_data(stack: Any) -> None:
