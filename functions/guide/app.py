@@ -19,7 +19,7 @@ from bianjie.guide.api import (
 from bianjie.guide.delivery import RetryLater
 from bianjie.guide.prefs import Preferences
 from bianjie.guide.service import Caller, Dashboard, VisitBoard
-from bianjie.guide.wiring import guide_deliverer, guide_service
+from bianjie.guide.wiring import guide_deliverer, guide_service, hospital_pharmacy_place
 from bianjie.kit import deps
 from bianjie.kit.events import envelopes, message_id, sqs_record
 from bianjie.kit.logging import get_logger
@@ -119,13 +119,16 @@ def on_domain_event(event: dict[str, Any], context: Any) -> dict[str, Any]:
     failures = []
     service = guide_service()
     for mid, envelope in envelopes(event.get("Records") or []):
-        visit_event, skipped = bridge.visit_event(envelope)
+        visit_event, skipped = bridge.visit_event(envelope, hospital_pharmacy_place)
         if visit_event is None:
             log.info("domain event skipped", extra={"type": envelope.type, "event_id": envelope.id, "why": skipped})
             continue
         try:
             caller = Caller(envelope.source, f"system:{envelope.source}", owns_visits=False)
-            service.ingest(caller, [visit_event])
+            [result] = service.ingest(caller, [visit_event])
+            if result.status == "rejected":
+                log.warning("domain event refused", extra={"type": envelope.type, "event_id": envelope.id,
+                                                           "why": result.code})
         except Exception:
             log.exception("domain event failed; it will be retried", extra={"type": envelope.type})
             failures.append({"itemIdentifier": mid})

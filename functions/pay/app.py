@@ -256,6 +256,12 @@ def deliver_webhooks(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return {"batchItemFailures": failures}
 
 
+@app.lambda_function(name="relay_webhooks")
+def relay_webhooks(event: dict[str, Any], context: Any) -> dict[str, int]:
+    """Queue webhook intents whose dispatch after commit never happened (crash, queue outage)."""
+    return wiring.webhook_outbox().relay()
+
+
 @app.lambda_function(name="sweep_pending")
 def sweep_pending(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return wiring.charges().sweep()

@@ -32,6 +32,9 @@ try {
   });
   out.marks = await page.evaluate(() => window.FILM.marks);
   out.error = await page.evaluate(() => window.FILM.error || null);
+  // Cornerstone's first IMAGE_RENDERED can precede the pixels on a loaded machine: give the canvas up to
+  // five seconds to show an image (a canvas that stays uniform still fails the test)
+  for (let i = 0; i < 50 && (await sample()).std <= 10; i += 1) await page.waitForTimeout(100);
   out.before = await sample();
   const box = await page.locator('#viewport').boundingBox();
   const x = box.x + box.width / 2; const y = box.y + box.height / 2;

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.functional.pay.conftest import PayHarness
 
 OK_CARD = "6222020200001234"
@@ -107,3 +109,41 @@ def test_async_charge_settles_by_callback_once(pay: PayHarness) -> None:
     after = pay.get_charge(charge_id).json_body
     assert after["status"] == "SUCCEEDED" and len(after["history"]) == 1
     assert after["history"][0]["source"] == "callback"
+
+
+def test_webhook_outbox_survives_a_queue_outage(pay: PayHarness, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On moto: the charge commits with its webhook intent while SQS refuses the send; the relay function
+    queues it afterwards, with the id the docs promise; a second relay finds nothing."""
+    import json
+    import os
+
+    from bianjie.kit import aws
+    from bianjie.pay import webhooks
+
+    monkeypatch.setattr(webhooks, "RELAY_GRACE", 0)  # due at once (the schedule's grace is 30 s)
+    queue_url = os.environ["PAY_WEBHOOK_QUEUE"]
+    pay.sign("p9", "UNIONPAY", OK_CARD)
+    monkeypatch.setenv("PAY_WEBHOOK_QUEUE", queue_url + "-unreachable")
+    bill = {"order_no": "INV-9", "patient_id": "p9", "amount": 900, "notify_url": "https://his.example/pay-events"}
+    response = pay.charge("k-9", **bill)
+    assert response.status_code == 201 and response.json_body["status"] == "SUCCEEDED", response.body
+    charge_id = response.json_body["charge_id"]
+    event_id = f"ev-{charge_id}-charge.succeeded"
+
+    from bianjie.pay import wiring
+
+    intent = wiring.pay_store().outbox(event_id)
+    assert intent is not None and intent["status"] == "PENDING"
+    sqs = aws.client("sqs")
+    assert sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=0).get("Messages", []) == []
+
+    monkeypatch.setenv("PAY_WEBHOOK_QUEUE", queue_url)
+    relayed = pay.client.lambda_.invoke("relay_webhooks", {}).payload
+    assert relayed == {"due": 1, "queued": 1, "failed": 0}
+    (message,) = sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=0)["Messages"]
+    body = json.loads(message["Body"])
+    assert body["event"]["id"] == event_id and body["event"]["type"] == "charge.succeeded"
+    assert body["event"]["data"]["charge_id"] == charge_id and body["url"] == bill["notify_url"]
+    assert wiring.pay_store().outbox(event_id)["status"] == "QUEUED"
+    assert pay.client.lambda_.invoke("relay_webhooks", {}).payload == {"due": 0, "queued": 0, "failed": 0}
+    assert len(pay.get_charge(charge_id).json_body["history"]) == 1

@@ -192,3 +192,33 @@ def test_pay_end_to_end(stack: StackProcess, hospital: Hospital, tmp_path: Path)
         )
     )
     assert ended and ended["terminated_by"] == "channel"
+
+
+def test_a_webhook_intent_left_by_a_crash_is_relayed_and_delivered(stack: StackProcess, hospital: Hospital) -> None:
+    """The crash window on the real stack: a transition committed with its intent and the process died
+    before queueing it. The relay (the schedule's code, run now by the operator command) queues it and
+    the webhook function delivers it, signed, with the intent's id."""
+    from decimal import Decimal
+
+    from bianjie.pay.store import outbox_item
+    from boto3.dynamodb.types import TypeSerializer
+
+    now = time.time()
+    event_id = "ev-chcrashwindow0001-charge.succeeded"
+    event = {"id": event_id, "type": "charge.succeeded", "created": int(now) - 60, "data": {"charge_id": "chcrash"}}
+    item = outbox_item(event_id, hospital.url, event, due_at=now - 1, now=now - 60)
+    serializer = TypeSerializer()
+    typed = {k: serializer.serialize(json.loads(json.dumps(v), parse_float=Decimal)) for k, v in item.items()}
+    stack.client("dynamodb").put_item(TableName=stack.ref("PayTable"), Item=typed)
+
+    listed = stack.cli("pay", "outbox")
+    assert listed.returncode == 0 and event_id in listed.stdout, listed.stdout + listed.stderr
+    relayed = stack.cli("pay", "outbox", "--relay")
+    assert relayed.returncode == 0, relayed.stdout + relayed.stderr
+    assert json.loads(relayed.stdout.strip().splitlines()[-1])["queued"] >= 1
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not any(json.loads(b)["id"] == event_id for _, b in hospital.received):
+        time.sleep(0.2)
+    assert any(json.loads(b)["id"] == event_id for _, b in hospital.received)
+    after = stack.cli("pay", "outbox")
+    assert json.loads(after.stdout.strip().splitlines()[-1]) == {"pending": 0}, after.stdout

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from bianjie.kit.audit import GENESIS, AuditLog, audit_table_spec, record_hash
 from bianjie.kit.documents.memory import MemoryDocumentStore
-from bianjie.kit.documents.port import TransactionCanceled
+from bianjie.kit.documents.port import Cond, Put, TableSpec, TransactionCanceled
 from bianjie.kit.errors import AppError
 
 NOW = 1_767_225_600.25  # 2026-01-01T00:00:00.25Z
@@ -289,3 +289,105 @@ def test_gives_up_after_bounded_attempts(store: MemoryDocumentStore) -> None:
     assert (err.value.status, err.value.code) == (503, "AUDIT_UNAVAILABLE")
     assert contended.attempts == 5 and len(sleeps) == 5
     assert all(0 <= s <= 0.25 for s in sleeps)
+
+
+# ------------------------------------------------------------ joining the caller's transaction
+
+
+def other_spec() -> TableSpec:
+    return TableSpec(name="orders", partition_key="pk", key_types={"pk": "S"})
+
+
+def test_record_also_commits_the_callers_operations_in_the_same_transaction() -> None:
+    store = MemoryDocumentStore(audit_table_spec("audit"), other_spec())
+    log = AuditLog(store, "audit", Clock(NOW), service="film")
+    rec = log.record(
+        actor="partner:his-1",
+        action="film.order.create",
+        resource="film.order:o1",
+        also=[Put("orders", {"pk": "o1", "n": 1}, Cond.absent())],
+    )
+    assert store.get("orders", {"pk": "o1"}) == {"pk": "o1", "n": 1}
+    assert rec.pos == 1 and rec.action == "film.order.create"
+    assert log.verify(CHAIN).ok
+
+
+def test_record_also_failing_writes_nothing_and_is_not_retried() -> None:
+    store = MemoryDocumentStore(audit_table_spec("audit"), other_spec())
+    store.put("orders", {"pk": "o1", "n": 1})
+    sleeps: list[float] = []
+    log = AuditLog(store, "audit", Clock(NOW), service="film", sleep=sleeps.append)
+    with pytest.raises(TransactionCanceled) as err:
+        log.record(
+            actor="partner:his-1",
+            action="film.order.create",
+            resource="film.order:o1",
+            also=[Put("orders", {"pk": "o1", "n": 2}, Cond.absent())],
+        )
+    assert err.value.reasons[0] == "ConditionalCheckFailed" and not any(err.value.reasons[1:])
+    assert sleeps == []  # the caller's own condition: no retry
+    assert store.get("orders", {"pk": "o1"}) == {"pk": "o1", "n": 1}
+    assert (
+        store.get("audit", {"chain": CHAIN, "seq": 0}) is None
+        and store.get("audit", {"chain": CHAIN, "seq": 1}) is None
+    )
+
+
+def test_record_also_retries_when_only_the_chain_moved() -> None:
+    """A concurrent append moves the head between our read and our commit: the append is rebuilt on the
+    new head and the caller's operations commit with it, once."""
+    store = MemoryDocumentStore(audit_table_spec("audit"), other_spec())
+    log = AuditLog(store, "audit", Clock(NOW), service="film", sleep=lambda s: None)
+    rival = AuditLog(store, "audit", Clock(NOW), service="film")
+    real_transact = store.transact
+    calls = []
+
+    def racing_transact(ops: Any) -> None:
+        calls.append(len(ops))
+        if len(calls) == 1:
+            rival.record(actor="staff:s1", action="film.view", resource="film.study:1")
+        real_transact(ops)
+
+    store.transact = racing_transact  # type: ignore[method-assign]
+    rec = log.record(
+        actor="partner:his-1",
+        action="film.order.create",
+        resource="film.order:o1",
+        also=[Put("orders", {"pk": "o1"}, Cond.absent())],
+    )
+    store.transact = real_transact  # type: ignore[method-assign]
+    assert calls[0] == 3 and rec.pos == 2
+    assert store.get("orders", {"pk": "o1"}) == {"pk": "o1"}
+    report = log.verify(CHAIN)
+    assert report.ok and report.head_seq == 2
+
+
+def test_prepare_gives_the_operations_and_writes_nothing(log: AuditLog, store: MemoryDocumentStore) -> None:
+    append(log, 1)
+    prepared = log.prepare(actor="staff:d1", action="film.view", resource="film.study:9", details={"n": 1})
+    assert store.get("audit", {"chain": CHAIN, "seq": 2}) is None
+    record_put, head_put = prepared.operations
+    assert record_put.item["seq"] == 2 and record_put.item["prev_hash"] == item(store, 1)["hash"]
+    assert head_put.item["head_seq"] == 2 and head_put.item["head_hash"] == prepared.record.hash
+    assert prepared.record.computed_hash() == prepared.record.hash
+    store.transact(list(prepared.operations))
+    assert log.verify(CHAIN).ok and [r.resource for r in log.records(CHAIN)][-1] == "film.study:9"
+
+
+def test_prepare_is_refused_on_a_moved_chain_and_says_so(log: AuditLog, store: MemoryDocumentStore) -> None:
+    stale = log.prepare(actor="staff:d1", action="film.view", resource="film.study:1")
+    append(log, 1)  # someone else appends first
+    mine = Put("audit", {"chain": "other#x", "seq": 5}, None)
+    with pytest.raises(TransactionCanceled) as err:
+        store.transact([mine, *stale.operations])
+    assert stale.chain_moved(err.value, at=1) and stale.chain_moved(err.value, at=0) is not False
+    fresh = log.prepare(actor="staff:d1", action="film.view", resource="film.study:1")
+    store.transact([mine, *fresh.operations])
+    assert log.verify(CHAIN).ok and log.verify(CHAIN).head_seq == 2
+
+
+def test_prepare_validates_like_record(log: AuditLog) -> None:
+    with pytest.raises(ValueError):
+        log.prepare(actor="nobody", action="a", resource="x:1")
+    with pytest.raises(ValueError):
+        log.prepare(actor="staff:d1", action="a", resource="x:1", patient_ref="110101199003074518")

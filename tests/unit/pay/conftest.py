@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from bianjie.kit.audit import AuditLog, audit_table_spec
 from bianjie.kit.crypto import Sm2PrivateKey, Sm2PublicKey
 from bianjie.kit.documents.memory import MemoryDocumentStore
 from bianjie.kit.fieldcrypt import BlindIndex, FieldCipher
@@ -44,22 +45,17 @@ class Clock:
 class ListQueue:
     def __init__(self) -> None:
         self.messages: list[tuple[dict[str, Any], int]] = []
+        self.down = False  # set to make every send fail, as an unreachable SQS endpoint does
 
     def send(self, message: dict[str, Any], delay_seconds: int = 0) -> None:
+        if self.down:
+            raise ConnectionError("queue unreachable (injected)")
         self.messages.append((message, delay_seconds))
 
     def take(self) -> list[dict[str, Any]]:
         taken = [m for m, _ in self.messages]
         self.messages.clear()
         return taken
-
-
-class Audit:
-    def __init__(self) -> None:
-        self.records: list[dict[str, Any]] = []
-
-    def record(self, **kwargs: Any) -> None:
-        self.records.append(kwargs)
 
 
 class Sink:
@@ -92,11 +88,14 @@ class FlakyTransport:
 class World:
     def __init__(self) -> None:
         self.clock = Clock()
-        self.docs = MemoryDocumentStore(pay_table_spec("pay"), standin.standin_table_spec("standin"), clock=self.clock)
+        self.docs = MemoryDocumentStore(
+            pay_table_spec("pay"), standin.standin_table_spec("standin"), audit_table_spec("audit"), clock=self.clock
+        )
         self.store = PayStore(self.docs, "pay")
         self.cipher = FieldCipher(LocalKeyPort(b"m" * 16))
         self.index = BlindIndex(b"i" * 32)
-        self.audit = Audit()
+        self.audit = AuditLog(self.docs, "audit", self.clock, service="pay", shards=8, sleep=lambda s: None)
+        self._orders = 0
         self.outbox = ListQueue()
         self.webhooks = ListQueue()
         self.sink = Sink()
@@ -122,11 +121,14 @@ class World:
             self.transports[channel] = FlakyTransport(InProcessTransport(self.standins[channel].handle))
             self.channels[channel] = ProtocolChannel(self.configs[channel], self.transports[channel], clock=self.clock)
         self.agreements = AgreementService(self.store, self.channels, self.cipher, self.index, self.audit, self.clock)
+        self.outbox_port = WebhookOutbox(
+            self.store, self.webhooks, lambda c: charge_view(c).model_dump(mode="json", by_alias=True), self.clock
+        )
         self.charges = ChargeService(
             self.store,
             self.agreements,
             self.channels,
-            WebhookOutbox(self.webhooks, lambda c: charge_view(c).model_dump(mode="json", by_alias=True), self.clock),
+            self.outbox_port,
             self.audit,
             self.index,
             clock=self.clock,
@@ -135,11 +137,24 @@ class World:
         self.reconciler = Reconciler(self.store, self.channels, self.sink, self.clock)
 
     def charge(self, patient: str, amount: int = 1000, order_no: str | None = None, notify: bool = True) -> Any:
-        order = order_no or f"INV{len(self.audit.records)}-{time.monotonic_ns()}"
+        self._orders += 1
+        order = order_no or f"INV{self._orders}-{time.monotonic_ns()}"
         return self.charges.create(
             "hospital-1",
             ChargeRequest(order, patient, amount, "门诊", "https://his.example/notify" if notify else None),
         )
+
+    def audit_records(self) -> list[Any]:
+        """Every pay audit record, chains verified intact on the way."""
+        records = []
+        for chain in self.audit.chains("pay"):
+            assert self.audit.verify(chain).ok
+            records.extend(self.audit.records(chain))
+        return records
+
+    def outbox_items(self) -> list[dict[str, Any]]:
+        """Every webhook intent in the pay table (PENDING and QUEUED)."""
+        return [i for (pk, _), i in self.docs._tables["pay"].items.items() if str(pk).startswith("OUTBOX#")]
 
     def notifications(self) -> list[tuple[Channel, dict[str, str], bytes]]:
         """Settle what is pending and render every queued callback (signed, sealed), in queue order."""

@@ -156,10 +156,12 @@ def test_duplicated_and_reordered_callbacks_change_each_charge_once(
         after = world.store.charge(charge.charge_id)
         assert len(after.history) == 1
         assert after.status is (ChargeStatus.SUCCEEDED if account == ASYNC_OK else ChargeStatus.FAILED)
-    # one webhook per charge, whatever the storm
+    # one webhook per charge, whatever the storm, and one intent in the outbox, already queued
     assert sorted(m["event"]["data"]["charge_id"] for m, _ in world.webhooks.messages) == sorted(
         c.charge_id for c, _ in charges
     )
+    intents = world.outbox_items()
+    assert len(intents) == len(charges) and {i["status"] for i in intents} == {"QUEUED"}
 
 
 @settings(max_examples=15, deadline=None)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from bianjie.kit.errors import AppError
 from bianjie.pay.charges import RefundRequest
@@ -153,3 +155,46 @@ def test_refund_without_answer_is_queried_by_the_sweeper(world: World) -> None:
     world.charges.sweep()
     # the injected timeout dropped the refund request: NOTFOUND stays pending (refunds are not closed)
     assert world.store.refund(charge.charge_id, "r1").status.value == "PENDING"
+
+
+def test_charge_and_its_audit_record_commit_together(world: World) -> None:
+    world.agreements.sign("p", Channel.UNIONPAY, OK)
+    before = len(world.audit_records())
+    charge = world.charge("p", 700, order_no="INV-A1")
+    (record,) = world.audit_records()[before:]
+    assert (record.actor, record.action, record.resource) == (
+        "partner:hospital-1",
+        "pay.charge.create",
+        "pay.order:INV-A1",
+    )
+    assert record.details == {"amount": 700, "agreements": 1, "charge_id": charge.charge_id}
+    assert record.patient_ref == world.index.digest("p", "patient_id") and record.patient_ref != "p"
+
+
+def test_a_lost_order_race_writes_neither_charge_nor_audit_record(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two requests for one order number: the loser's transaction (audit append + charge put) is
+    cancelled as a whole, and it answers the winner's charge."""
+    world.agreements.sign("p", Channel.UNIONPAY, OK)
+    first = world.charge("p", 500, order_no="INV-RACE")
+    records = len(world.audit_records())
+    real = world.store.charge
+    misses = [None]  # the loser's first read misses the winner's record (it was not there yet)
+
+    def read(charge_id: str) -> Any:
+        return misses.pop() if misses else real(charge_id)
+
+    monkeypatch.setattr(world.store, "charge", read)
+    second = world.charge("p", 500, order_no="INV-RACE")
+    assert second.charge_id == first.charge_id and second.version == first.version
+    assert len(world.audit_records()) == records and len(trades(world, Channel.UNIONPAY)) == 1
+
+
+def test_no_active_agreement_is_audited_as_a_failure(world: World) -> None:
+    with pytest.raises(AppError) as err:
+        world.charge("nobody", order_no="INV-NONE")
+    assert err.value.code == "NO_ACTIVE_AGREEMENT"
+    (record,) = world.audit_records()
+    assert record.action == "pay.charge.create" and record.outcome == "failure"
+    assert world.store.charge(record.details["charge_id"]) is None

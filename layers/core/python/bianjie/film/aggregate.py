@@ -14,7 +14,8 @@ Concurrent batches (Lambda runs several; the local pump too, see template Scalin
 - a loser's object may land after the winner's; the next merge notices (the object's SOP set differs
   from the row's members) and falls back to a full rebuild from the instance rows (the source of truth),
   as it does when a row is missing or a redelivered instance is not a member.
-The study row and the QIDO JSON follow the same pattern with ``agg_version``.
+The study row and the QIDO JSON follow the same pattern with ``agg_version``. The thumbnail (a copy of the
+middle slice's preview) is moved only by the winner of a row write.
 """
 
 from __future__ import annotations

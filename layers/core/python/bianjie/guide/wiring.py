@@ -89,3 +89,11 @@ def guide_deliverer() -> Deliverer:
     wechat, sms = guide_channels()
     limits = SmsLimits(per_hour=env_int("GUIDE_SMS_PER_HOUR", 5), per_day=env_int("GUIDE_SMS_PER_DAY", 20))
     return Deliverer(guide_store(), guide_queue(), guide_contacts(), wechat, sms, guide_templates(), limits)
+
+
+def hospital_pharmacy_place(app_id: str) -> dict[str, str] | None:
+    """Where a hospital's patients pick up medicine bought in the hospital: partner setting
+    ``guide.pharmacy`` = ``{"place_poi": ..., "place_name": ...}`` (cached partner read)."""
+    partner = deps.partner_registry().lookup(app_id)
+    value = partner.setting("guide", "pharmacy") if partner else None
+    return value if isinstance(value, dict) else None

@@ -18,6 +18,11 @@ An append reads the head and writes the record and the new head in ONE transacti
 head still being at ``head_seq``; losers retry with jittered backoff. Chains are per service and UTC
 day so services do not contend with each other and a day's chain can be archived as a unit.
 
+An append can join the caller's own write: ``record(..., also=[Put(...), ...])`` commits the caller's
+operations in the same transaction (the access and its record exist together or not at all, and one
+round trip is saved); ``prepare(...)`` returns the two operations of an append for a caller that builds
+the transaction itself. Either way the chain rules above are unchanged.
+
 What verification proves: a record edited in place, a record removed, records reordered, and a
 chain cut short behind its head are all reported. Someone able to rewrite the head *and* every later
 record consistently is not caught by the chain alone; export head hashes off-line (daily) to anchor
@@ -31,7 +36,8 @@ import json
 import random
 import re
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -43,6 +49,7 @@ from bianjie.kit.documents.port import (
     DocumentStore,
     IndexSpec,
     KeyCond,
+    Operation,
     Put,
     TableSpec,
     TransactionCanceled,
@@ -112,6 +119,24 @@ class AuditRecord(BaseModel):
 
     def computed_hash(self) -> str:
         return record_hash(self.hashed_body())
+
+
+@dataclass(frozen=True)
+class PreparedAppend:
+    """One append as operations for the caller's transaction (``AuditLog.prepare``).
+
+    Commit ``operations`` (the record put and the head put, in that order) together with your own;
+    the record exists once they commit. If the transaction is canceled and ``chain_moved`` says these
+    two operations failed, another writer appended first: prepare again (the record must take the next
+    position) and retry. Nothing is written until you commit.
+    """
+
+    record: AuditRecord
+    operations: tuple[Put, Put]
+
+    def chain_moved(self, exc: TransactionCanceled, at: int) -> bool:
+        """True when the append's operations, at positions ``at`` and ``at + 1``, caused ``exc``."""
+        return any(exc.reasons[at : at + 2])
 
 
 class AuditIssue(BaseModel):
@@ -195,14 +220,70 @@ class AuditLog:
         outcome: Outcome = "success",
         details: Mapping[str, Any] | None = None,
         chain: str | None = None,
+        also: Sequence[Operation] = (),
     ) -> AuditRecord:
         """Append one record. ``actor`` is "kind:id" (partner:app-1, staff:d123, patient:p9, system:x);
         ``resource`` is "type:id" (film.study:1.2.840...). ``details`` must not hold sensitive values:
         deny-listed keys are blanked as a safety net.
 
+        ``also``: the caller's own operations (on any table, at most 23), committed in the SAME
+        transaction as the record, listed first. Only a moved chain is retried; when one of the
+        caller's operations fails, ``TransactionCanceled`` is raised as the store raised it (its first
+        ``len(also)`` reasons are the caller's) and nothing is written, the record included.
+
         Raises 503 AUDIT_UNAVAILABLE when the chain stays contended after ``max_attempts``; callers
         must not serve the patient data then (the access would go unrecorded).
         """
+        fields = self._fields(actor, action, resource, patient_ref, source_ip, request_id, outcome, details)
+        now = self._clock()
+        chain = chain or self.chain_for(now, random.randrange(self._shards))
+        extra = list(also)
+        delay = 0.005
+        for _ in range(self._max_attempts):
+            append = self._prepare(fields, chain, now)
+            try:
+                self._store.transact([*extra, *append.operations])
+            except TransactionCanceled as exc:
+                if any(exc.reasons[: len(extra)]):
+                    raise  # the caller's own condition failed: not ours to retry
+                # another writer took this seq; back off with full jitter and re-read the head
+                self._sleep(random.uniform(0, delay))
+                delay = min(delay * 2, 0.25)
+                continue
+            return append.record
+        raise Unavailable("the audit log is busy; retry", code="AUDIT_UNAVAILABLE")
+
+    def prepare(
+        self,
+        *,
+        actor: str,
+        action: str,
+        resource: str,
+        patient_ref: str | None = None,
+        source_ip: str | None = None,
+        request_id: str | None = None,
+        outcome: Outcome = "success",
+        details: Mapping[str, Any] | None = None,
+        chain: str | None = None,
+    ) -> PreparedAppend:
+        """The operations that append this record after the chain's current head, for a transaction
+        the caller builds and commits itself (see ``PreparedAppend``). Same arguments and checks as
+        ``record``; reads the head, writes nothing."""
+        fields = self._fields(actor, action, resource, patient_ref, source_ip, request_id, outcome, details)
+        now = self._clock()
+        return self._prepare(fields, chain or self.chain_for(now, random.randrange(self._shards)), now)
+
+    def _fields(
+        self,
+        actor: str,
+        action: str,
+        resource: str,
+        patient_ref: str | None,
+        source_ip: str | None,
+        request_id: str | None,
+        outcome: Outcome,
+        details: Mapping[str, Any] | None,
+    ) -> dict[str, Any]:
         if not _ACTOR_RE.fullmatch(actor):
             raise ValueError(f"actor must be '<{'|'.join(ACTOR_KINDS)}>:<id>'")
         if not _RESOURCE_RE.fullmatch(resource):
@@ -214,12 +295,7 @@ class AuditLog:
         source_ip = source_ip or None  # the local gateway may not know the address
         if source_ip is not None:
             ipaddress.ip_address(source_ip)  # ValueError on garbage: audit fields must be trustworthy
-        now = self._clock()
-        ts = _utc(now).isoformat(timespec="microseconds").replace("+00:00", "Z")
-        chain = chain or self.chain_for(now, random.randrange(self._shards))
-        fields: dict[str, Any] = {
-            "chain": chain,
-            "ts": ts,
+        return {
             "actor": actor,
             "action": action,
             "resource": resource,
@@ -229,41 +305,32 @@ class AuditLog:
             "outcome": outcome,
             "details": jsonlike(redact(dict(details or {}))),
         }
-        delay = 0.005
-        for _ in range(self._max_attempts):
-            head = self._store.get(self._table, {"chain": chain, "seq": HEAD_SEQ})
-            if head is None:
-                head_seq, head_hash, condition = 0, GENESIS, Cond.absent()
-            else:
-                head_seq, head_hash = int(head["head_seq"]), str(head["head_hash"])
-                condition = Cond.eq("head_seq", head_seq)
-            seq = head_seq + 1
-            body = {**fields, "pos": seq, "prev_hash": head_hash}
-            digest = record_hash(body)
-            record_item = {**body, "seq": seq, "hash": digest}
-            head_item = {
-                "chain": chain,
-                "seq": HEAD_SEQ,
-                "kind": "head",
-                "service": self._service,
-                "head_seq": seq,
-                "head_hash": digest,
-                "updated_at": ts,
-            }
-            try:
-                self._store.transact(
-                    [
-                        Put(self._table, record_item, Cond.absent()),
-                        Put(self._table, head_item, condition),
-                    ]
-                )
-            except TransactionCanceled:
-                # another writer took this seq; back off with full jitter and re-read the head
-                self._sleep(random.uniform(0, delay))
-                delay = min(delay * 2, 0.25)
-                continue
-            return AuditRecord.model_validate(record_item)
-        raise Unavailable("the audit log is busy; retry", code="AUDIT_UNAVAILABLE")
+
+    def _prepare(self, fields: Mapping[str, Any], chain: str, now: float) -> PreparedAppend:
+        ts = _utc(now).isoformat(timespec="microseconds").replace("+00:00", "Z")
+        head = self._store.get(self._table, {"chain": chain, "seq": HEAD_SEQ})
+        if head is None:
+            head_seq, head_hash, condition = 0, GENESIS, Cond.absent()
+        else:
+            head_seq, head_hash = int(head["head_seq"]), str(head["head_hash"])
+            condition = Cond.eq("head_seq", head_seq)
+        seq = head_seq + 1
+        body = {"chain": chain, "ts": ts, **fields, "pos": seq, "prev_hash": head_hash}
+        digest = record_hash(body)
+        record_item = {**body, "seq": seq, "hash": digest}
+        head_item = {
+            "chain": chain,
+            "seq": HEAD_SEQ,
+            "kind": "head",
+            "service": self._service,
+            "head_seq": seq,
+            "head_hash": digest,
+            "updated_at": ts,
+        }
+        return PreparedAppend(
+            AuditRecord.model_validate(record_item),
+            (Put(self._table, record_item, Cond.absent()), Put(self._table, head_item, condition)),
+        )
 
     # ------------------------------------------------------------ reading and verification
 

@@ -12,8 +12,9 @@
 4. the whole loop has a time budget; when it runs out the answer is PENDING.
 
 Every write is conditioned on the version read (``PayStore.charge_put``); a writer that loses re-reads
-and re-applies its fact, which is idempotent. Final states are announced to the hospital (webhook)
-only by the writer whose transition committed, so each is announced once.
+and re-applies its fact, which is idempotent. A final state's hospital webhook is an outbox intent
+written in the same transaction as the transition (so a transition and its webhook commit together or
+not at all), dispatched right after the commit, and relayed by a schedule if that dispatch never happens.
 """
 
 from __future__ import annotations
@@ -52,10 +53,12 @@ MAX_WRITE_RETRIES = 20
 
 
 class ChargeEvents(Protocol):
-    """Where final states go (the hospital webhook outbox)."""
+    """Where final states go (the hospital webhook outbox, ``webhooks.WebhookOutbox``): an intent written
+    with the transition, then dispatched after the commit (a relay queues what a crash left behind)."""
 
-    def charge_final(self, charge: Charge) -> None: ...
-    def refund_final(self, refund: Refund, charge: Charge) -> None: ...
+    def charge_final(self, charge: Charge, now: float) -> dict[str, Any] | None: ...
+    def refund_final(self, refund: Refund, charge: Charge, now: float) -> dict[str, Any] | None: ...
+    def dispatch(self, item: dict[str, Any]) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -109,15 +112,16 @@ class ChargeService:
         if existing is not None:
             return self._same_order(existing, req)
         active = self._agreements.active(req.patient_id)
-        self._audit.record(
-            actor=f"partner:{app_id}",
-            action="pay.charge.create",
-            resource=f"pay.order:{req.order_no}",
-            patient_ref=self._index.digest(req.patient_id, "patient_id"),
-            source_ip=source_ip,
-            details={"amount": req.amount, "agreements": len(active)},
-        )
+        audit = {
+            "actor": f"partner:{app_id}",
+            "action": "pay.charge.create",
+            "resource": f"pay.order:{req.order_no}",
+            "patient_ref": self._index.digest(req.patient_id, "patient_id"),
+            "source_ip": source_ip,
+            "details": {"amount": req.amount, "agreements": len(active), "charge_id": charge_id},
+        }
         if not active:
+            self._audit.record(**audit, outcome="failure")
             raise AppError(
                 "the patient has no active payment agreement; ask them to sign one",
                 code="NO_ACTIVE_AGREEMENT",
@@ -143,8 +147,12 @@ class ChargeService:
             next_check_at=now + CHECK_BACKOFF[0],
         )
         try:
-            self._store.create_charge(charge)
-        except ConditionFailed:
+            # the audit record and the charge record commit together (one transaction, one round trip
+            # fewer than two writes): a charge never exists without the record of who asked for it
+            self._audit.record(**audit, also=[self._store.create_charge_put(charge)])
+        except TransactionCanceled as exc:
+            if not exc.reasons or not exc.reasons[0]:
+                raise
             # a concurrent request with the same order number won
             existing = self._store.charge(charge_id)
             if existing is None:
@@ -236,8 +244,13 @@ class ChargeService:
             now = self._clock()
             change = states.apply_trade(charge, trade_no, answer, now, source, called=called)
             ops: list[Operation] = list(extra)
+            intent = None
             if change is not None:
                 ops.append(self._store.charge_put(change.charge, charge.version))
+                if change.status_changed:
+                    intent = self._events.charge_final(change.charge, now)
+                    if intent is not None:
+                        ops.append(self._store.outbox_put(intent))
             if not ops:
                 return charge
             try:
@@ -249,17 +262,10 @@ class ChargeService:
                 continue
             if change is None:
                 return charge
-            if change.status_changed:
-                self._announce(change.charge)
+            if intent is not None:
+                self._events.dispatch(intent)
             return change.charge
         raise Conflict("the charge is busy; retry shortly", code="IN_PROGRESS")
-
-    def _announce(self, charge: Charge) -> None:
-        if charge.notify_url:
-            try:
-                self._events.charge_final(charge)
-            except Exception:
-                log.exception("webhook enqueue failed", extra={"charge_id": charge.charge_id})
 
     # ---------------------------------------------------------------- reads
 
@@ -343,13 +349,18 @@ class ChargeService:
             charge = self._store.charge(charge_id)
             if refund is None or charge is None:
                 raise NotFound("no such refund", code="REFUND_NOT_FOUND")
-            changed = states.apply_refund(refund, charge, answer, self._clock())
+            now = self._clock()
+            changed = states.apply_refund(refund, charge, answer, now)
             ops: list[Operation] = list(extra)
+            intent = None
             if changed is not None:
                 ops += [
                     self._store.refund_put(changed[0], refund.version),
                     self._store.charge_put(changed[1], charge.version),
                 ]
+                intent = self._events.refund_final(changed[0], changed[1], now)
+                if intent is not None:
+                    ops.append(self._store.outbox_put(intent))
             if not ops:
                 return refund
             try:
@@ -360,11 +371,8 @@ class ChargeService:
                 continue
             if changed is None:
                 return refund
-            if charge.notify_url:
-                try:
-                    self._events.refund_final(changed[0], changed[1])
-                except Exception:
-                    log.exception("webhook enqueue failed", extra={"charge_id": charge_id})
+            if intent is not None:
+                self._events.dispatch(intent)
             return changed[0]
         raise Conflict("the refund is busy; retry shortly", code="IN_PROGRESS")
 

@@ -206,7 +206,9 @@ def webhook_outbox() -> WebhookOutbox:
     from bianjie.pay.adapters.aws import SqsQueue
 
     return WebhookOutbox(
-        SqsQueue(require_env("PAY_WEBHOOK_QUEUE")), lambda c: charge_view(c).model_dump(mode="json", by_alias=True)
+        pay_store(),
+        SqsQueue(require_env("PAY_WEBHOOK_QUEUE")),
+        lambda c: charge_view(c).model_dump(mode="json", by_alias=True),
     )
 
 
