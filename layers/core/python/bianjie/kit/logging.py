@@ -259,9 +259,10 @@ def configure_logging(level: str | int | None = None, stream: TextIO | None = No
     handler.setFormatter(JsonFormatter())
     root.addHandler(handler)
     root.setLevel(level)
-    # botocore at DEBUG prints request bodies and signed headers
-    logging.getLogger("botocore").setLevel(max(logging.INFO, root.level))
-    logging.getLogger("urllib3").setLevel(max(logging.INFO, root.level))
+    # botocore at DEBUG prints request bodies and signed headers; at INFO it announces where it found
+    # credentials on every cold start, which is noise in function logs and CLI output alike
+    logging.getLogger("botocore").setLevel(max(logging.WARNING, root.level))
+    logging.getLogger("urllib3").setLevel(max(logging.WARNING, root.level))
     _configured = True
 
 
