@@ -155,7 +155,7 @@ def create_charge() -> Any:
 )
 def get_charge(charge_id: str) -> api.ChargeView:
     caller = app.partner()
-    return api.charge_view(wiring.charges().get(caller.app_id, charge_id))
+    return api.charge_view(wiring.charges().read(caller.app_id, charge_id, source_ip=app.source_ip))
 
 
 @app.route(
@@ -171,7 +171,9 @@ def get_charge(charge_id: str) -> api.ChargeView:
 def create_refund(charge_id: str) -> Any:
     caller = app.partner()
     body = app.body(api.RefundCreate)
-    refund = wiring.charges().refund(caller.app_id, charge_id, RefundRequest(body.refund_no, body.amount, body.reason))
+    refund = wiring.charges().refund(
+        caller.app_id, charge_id, RefundRequest(body.refund_no, body.amount, body.reason), source_ip=app.source_ip
+    )
     return json_response(201, api.refund_view(refund).model_dump(mode="json"))
 
 

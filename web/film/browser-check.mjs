@@ -48,6 +48,12 @@ try {
   await page.waitForFunction(() => window.FILM.marks.series_loaded, null, { timeout: 30000 }).catch(() => {});
   out.marks = await page.evaluate(() => window.FILM.marks);
   out.tools = await page.locator('#tools button').allTextContents();
+  // the report panel (报告): what a patient sees after tapping it
+  await page.evaluate(() => document.querySelector('button[data-panel="report"]').click());
+  await page.waitForFunction(() => document.querySelector('#report').children.length > 1, null, { timeout: 5000 })
+    .catch(() => {});
+  out.report = await page.locator('#report').innerText();
+  out.report_links = await page.locator('#report a').evaluateAll((as) => as.map((a) => ({ text: a.textContent, target: a.target })));
   if (opt('screenshot')) await page.screenshot({ path: opt('screenshot') });
   out.url_ok = true;
 } catch (e) {

@@ -47,19 +47,20 @@ def mint(stack: StackProcess, body: dict[str, Any], app: str = "demo-hospital") 
 @pytest.fixture(scope="module")
 def ingested(stack: StackProcess, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     folder = tmp_path_factory.mktemp("dicom")
-    made = stack.cli("film", "testdata", str(folder), "--ct", "12", "--mr", "4", "--us", "5")
+    made = stack.cli("film", "testdata", str(folder), "--ct", "12", "--mr", "4", "--us", "5", "--report", "pdf")
     assert made.returncode == 0, made.stderr
     info = json.loads(made.stdout)
     sent = stack.cli("film", "ingest", str(folder), "--hospital", "demo-hospital")
     assert sent.returncode == 0, sent.stderr
-    assert json.loads(sent.stdout)["files"] == 12 + 4 + 1
+    assert json.loads(sent.stdout)["files"] == 12 + 4 + 1 + 1  # and the PDF report
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         status, answer = mint(stack, {"study_uid": info["study_uid"]})
         if status == 201:
             _, _, body = http(f"{answer['url']}/manifest")
             manifest = json.loads(body)
-            if sum(s["frame_count"] for s in manifest["study"]["series"]) == 12 + 4 + 5:
+            frames = sum(s["frame_count"] for s in manifest["study"]["series"])
+            if frames == 12 + 4 + 5 and manifest["study"]["report"]:
                 return {**info, "link": answer, "manifest": manifest}
         time.sleep(0.5)
     raise AssertionError(f"study not ingested in time:\n{stack.log_path.read_text()[-3000:]}")
@@ -131,6 +132,17 @@ def test_viewer_in_headless_chromium_on_a_phone(stack: StackProcess, ingested: d
         "应急调阅",
         "说明",
     } <= set(result["tools"])
+    # the PDF report opens in a new tab (phone browsers do not render a PDF inside a page)
+    assert "胸部CT诊断报告" in result["report"], result
+    assert result["report_links"] == [{"text": "打开报告（PDF）", "target": "_blank"}], result
+
+
+def test_pdf_report_is_served_from_object_storage(stack: StackProcess, ingested: dict[str, Any]) -> None:
+    report = ingested["manifest"]["study"]["report"]
+    assert report["kind"] == "pdf"
+    status, headers, body = http(report["url"])
+    assert status == 200 and {k.lower(): v for k, v in headers.items()}["content-type"] == "application/pdf"
+    assert body.startswith(b"%PDF-")
 
 
 def test_demo_link_from_make_run_opens(stack: StackProcess) -> None:
@@ -138,6 +150,11 @@ def test_demo_link_from_make_run_opens(stack: StackProcess) -> None:
     status, headers, body = http(demo["url"])
     assert status == 200 and {k.lower(): v for k, v in headers.items()}["content-type"].startswith("text/html")
     assert 'id="manifest"' in body.decode()
+    # the demo study has a structured report, rendered to text at ingest
+    report = json.loads(http(f"{demo['url']}/manifest")[2])["study"]["report"]
+    assert report["kind"] == "sr" and report["title"] == "影像诊断报告"
+    rendered = json.loads(http(report["url"])[2])
+    assert [n["name"] for n in rendered["content"]] == ["检查所见", "诊断意见", "报告医生"]
 
 
 def test_emergency_retrieval_pulls_a_study_from_the_imaging_cloud(stack: StackProcess) -> None:

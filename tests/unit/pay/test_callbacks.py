@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import random
+from typing import Any
 
 import pytest
 from bianjie.kit.crypto import sm2_generate_key
@@ -181,3 +182,46 @@ def test_charge_and_refund_callbacks_in_any_order_change_nothing_more(seed: int,
         world.callbacks.handle(channel, headers, body)
     after = world.store.charge(charge.charge_id)
     assert after.history == before.history and after.refunded == sum(refunds) == before.refunded
+
+
+def test_bank_termination_and_its_inbox_record_commit_together(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A write failure while handling a termination leaves neither the inbox record nor the change, so
+    the channel's resend is handled (not acknowledged as a duplicate of something never applied)."""
+    agreement = world.agreements.sign("p", Channel.UNIONPAY, "6222000000001234")
+    world.standins[Channel.UNIONPAY].bank_terminate(world.agreements.agreement_no(agreement))
+    channel, headers, body = one_notification(world)
+    real = world.docs.transact
+    failures = [ConnectionError("store unreachable mid-write (injected)")]
+
+    def flaky(ops: Any) -> None:
+        if failures:
+            raise failures.pop()
+        real(ops)
+
+    monkeypatch.setattr(world.docs, "transact", flaky)
+    with pytest.raises(ConnectionError):
+        world.callbacks.handle(channel, headers, body)
+    assert world.store.agreement("p", agreement.agreement_id).status.value == "ACTIVE"
+    outcome = world.callbacks.handle(channel, headers, body)  # the channel resends
+    assert outcome["duplicate"] is False and outcome["changed"] is True
+    assert world.store.agreement("p", agreement.agreement_id).status.value == "TERMINATED"
+    (record,) = [r for r in world.audit_records() if r.action == "pay.agreement.terminated_by_channel"]
+    assert record.actor == "system:unionpay" and record.details == {"agreements": [agreement.agreement_id]}
+
+
+def test_bank_termination_of_an_agreement_already_ended_is_recorded_once(world: World) -> None:
+    agreement = world.agreements.sign("p", Channel.UNIONPAY, "6222000000001234")
+    number = world.agreements.agreement_no(agreement)
+    world.agreements.terminate("p", agreement.agreement_id)
+    world.standins[Channel.UNIONPAY].bank_terminate(number)
+    notes = world.notifications()
+    assert len(notes) == 1
+    for channel, headers, body in notes:
+        assert world.callbacks.handle(channel, headers, body) == {
+            "code": "SUCCESS",
+            "duplicate": False,
+            "changed": False,
+        }
+        assert world.callbacks.handle(channel, headers, body)["duplicate"] is True
+    ended = world.store.agreement("p", agreement.agreement_id)
+    assert ended.terminated_by == "patient"

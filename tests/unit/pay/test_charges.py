@@ -159,9 +159,8 @@ def test_refund_without_answer_is_queried_by_the_sweeper(world: World) -> None:
 
 def test_charge_and_its_audit_record_commit_together(world: World) -> None:
     world.agreements.sign("p", Channel.UNIONPAY, OK)
-    before = len(world.audit_records())
     charge = world.charge("p", 700, order_no="INV-A1")
-    (record,) = world.audit_records()[before:]
+    (record,) = [r for r in world.audit_records() if r.action.startswith("pay.charge")]
     assert (record.actor, record.action, record.resource) == (
         "partner:hospital-1",
         "pay.charge.create",
@@ -198,3 +197,21 @@ def test_no_active_agreement_is_audited_as_a_failure(world: World) -> None:
     (record,) = world.audit_records()
     assert record.action == "pay.charge.create" and record.outcome == "failure"
     assert world.store.charge(record.details["charge_id"]) is None
+
+
+def test_refunds_and_hospital_reads_are_audited(world: World) -> None:
+    world.agreements.sign("p", Channel.UNIONPAY, OK)
+    charge = world.charge("p", 1000)
+    world.charges.refund("hospital-1", charge.charge_id, RefundRequest("r1", 300, ""), source_ip="10.0.0.9")
+    world.charges.refund("hospital-1", charge.charge_id, RefundRequest("r1", 300, ""))  # a retry: nothing new
+    with pytest.raises(AppError):
+        world.charges.refund("hospital-1", charge.charge_id, RefundRequest("r2", 701, ""))  # refused: no record
+    assert world.charges.read("hospital-1", charge.charge_id).charge_id == charge.charge_id
+    with pytest.raises(AppError):
+        world.charges.read("hospital-2", charge.charge_id)  # another hospital: not found, nothing disclosed
+    records = {r.action: r for r in world.audit_records() if r.action in ("pay.refund.create", "pay.charge.read")}
+    assert len([r for r in world.audit_records() if r.action == "pay.refund.create"]) == 1
+    refund = records["pay.refund.create"]
+    assert refund.resource == f"pay.charge:{charge.charge_id}" and refund.source_ip == "10.0.0.9"
+    assert refund.details == {"refund_no": "r1", "amount": 300}
+    assert records["pay.charge.read"].patient_ref == world.index.digest("p", "patient_id")

@@ -262,18 +262,48 @@ function wireUi() {
 
 async function loadReport() {
   const s = study();
-  if (!s || !s.report) { $('report').textContent = '暂无报告'; return; }
-  const r = await (await fetch(s.report)).json();
   const box = $('report');
+  if (!s || !s.report) { box.textContent = '暂无报告'; return; }
+  const r = s.report;
   box.innerHTML = '';
-  for (const [title, text] of [['检查所见', r.findings], ['诊断意见', r.impression], ['报告医生', r.radiologist], ['报告时间', r.reported_at]]) {
-    if (!text) continue;
-    const h = document.createElement('h4');
-    h.textContent = title;
-    const p = document.createElement('p');
-    p.textContent = text;
-    box.append(h, p);
+  const head = document.createElement('p');
+  head.className = 'report-meta';
+  head.textContent = [r.title || '检查报告', r.reported_at ? `出具时间 ${r.reported_at}` : ''].filter(Boolean).join(' · ');
+  box.append(head);
+  if (r.kind === 'pdf') {
+    // phone browsers do not render a PDF inside a page (Android) or show one page only (iOS): open it whole
+    const a = document.createElement('a');
+    a.href = r.url; a.target = '_blank'; a.rel = 'noopener'; a.className = 'report-pdf';
+    a.textContent = '打开报告（PDF）';
+    box.append(a);
+    return;
   }
+  let body;
+  try {
+    const res = await fetch(r.url);
+    if (!res.ok) throw new Error(String(res.status));
+    body = await res.json();
+  } catch (e) {
+    box.append(Object.assign(document.createElement('p'), { textContent: '报告暂时无法加载，请稍后重试' }));
+    return;
+  }
+  // textContent only: report text comes from the hospital's systems and is never parsed as HTML
+  const render = (nodes, depth) => {
+    for (const n of nodes || []) {
+      if (n.children && n.children.length) {
+        const h = document.createElement(depth ? 'h5' : 'h4');
+        h.textContent = n.name || '';
+        box.append(h);
+        if (n.value) box.append(Object.assign(document.createElement('p'), { textContent: n.value }));
+        render(n.children, depth + 1);
+      } else {
+        const p = document.createElement('p');
+        p.textContent = n.name ? `${n.name}：${n.value}` : n.value;
+        box.append(p);
+      }
+    }
+  };
+  render(body.content, 0);
 }
 
 async function start() {

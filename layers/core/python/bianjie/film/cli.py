@@ -83,6 +83,8 @@ def cmd_testdata(args: argparse.Namespace) -> int:
     paths = testdata.write_study(
         Path(args.out), spec, ct_slices=args.ct, mr_slices=args.mr, us_frames=args.us, syntax=args.syntax
     )
+    if args.report != "none":
+        paths += testdata.write_reports(Path(args.out), spec, pdf=args.report == "pdf", sr=args.report == "sr")
     print(
         json.dumps(
             {
@@ -131,6 +133,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--mr", type=int, default=20)
     p.add_argument("--us", type=int, default=24, help="ultrasound frames")
     p.add_argument("--syntax", choices=["rle", "jpegls", "j2k"], help="compress with this transfer syntax")
+    p.add_argument("--report", choices=["sr", "pdf", "none"], default="sr", help="a report object of the study")
     p.set_defaults(func=cmd_testdata)
     p = film.add_parser("publish-viewer", help="upload web/film/dist to the viewer bucket")
     p.add_argument("--dist", default="web/film/dist")

@@ -1,6 +1,6 @@
 """Demo data for ``make run``: a generated chest CT, a head MR and an ultrasound loop of one patient at
-demo-hospital, ingested at start, the viewer bundle published, and a viewing link printed in the banner;
-plus a follow-up CT that only the 医联 imaging-cloud stand-in holds (for emergency retrieval).
+demo-hospital with a structured report (SR), ingested at start, the viewer bundle published, and a viewing
+link printed in the banner; plus a follow-up CT that only the 医联 imaging-cloud stand-in holds (emergency retrieval).
 
 The study is ingested synchronously (so the link works as soon as the banner shows); the bucket
 notifications that follow find every object already ingested and change nothing.
@@ -42,6 +42,7 @@ def seed(stack: Any) -> None:
     spec = testdata.StudySpec(hospital="demo-hospital")
     with tempfile.TemporaryDirectory() as tmp:
         paths = testdata.write_study(Path(tmp), spec, ct_slices=DEMO_CT_SLICES, mr_slices=8, us_frames=8)
+        paths += testdata.write_reports(Path(tmp), spec, pdf=False, sr=True)  # the report panel has text
         objects, ingest = wiring.film_objects(), wiring.film_ingest()
         keys = []
         for path in paths:

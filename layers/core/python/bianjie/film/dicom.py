@@ -66,7 +66,8 @@ class Derived:
     lossy: list[bytes] = field(default_factory=list)
 
 
-def read_dataset(data: bytes) -> Dataset:
+def parse(data: bytes) -> Dataset:
+    """The dataset with its three UIDs checked; pixel data not required (reports carry none)."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -78,6 +79,14 @@ def read_dataset(data: bytes) -> Dataset:
     for tag in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID"):
         if not ds.get(tag):
             raise PermanentIngestError("MISSING_UID", f"the file has no {tag}")
+    return ds
+
+
+def read_dataset(data: bytes) -> Dataset:
+    return require_pixels(parse(data))
+
+
+def require_pixels(ds: Dataset) -> Dataset:
     if "PixelData" not in ds:
         raise PermanentIngestError("NO_PIXEL_DATA", "the object has no pixel data (not an image)")
     return ds
@@ -217,7 +226,33 @@ def _metadata(ds: Dataset, render: dict[str, Any]) -> dict[str, Any]:
 
 
 def derive(data: bytes) -> Derived:
-    ds = read_dataset(data)
+    return derive_dataset(read_dataset(data))
+
+
+def patient_facts(ds: Dataset) -> PatientFacts:
+    return PatientFacts(
+        name=_person_name(ds),
+        mrn=_text(ds.get("PatientID")),
+        issuer=_text(ds.get("IssuerOfPatientID")),
+        id_card=_id_card(ds),
+        sex=_text(ds.get("PatientSex")),
+        birth_date=_text(ds.get("PatientBirthDate")),
+    )
+
+
+def study_facts(ds: Dataset) -> dict[str, Any]:
+    study_date = _text(ds.get("StudyDate")) or _text(ds.get("SeriesDate")) or _text(ds.get("ContentDate"))
+    return {
+        "date": study_date,
+        "time": _text(ds.get("StudyTime")),
+        "description": _text(ds.get("StudyDescription")),
+        "accession": _text(ds.get("AccessionNumber")),
+        "institution": _text(ds.get("InstitutionName")),
+    }
+
+
+def derive_dataset(ds: Dataset) -> Derived:
+    require_pixels(ds)
     arr = _pixels(ds)
     samples = int(ds.get("SamplesPerPixel") or 1)
     photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2"))
@@ -265,7 +300,6 @@ def derive(data: bytes) -> Derived:
             lossy.append(jpeg(windowed8(frame, slope, intercept, center, width, invert)))
     spacing = ds.get("PixelSpacing")
     render["pixel_spacing"] = [float(v) for v in spacing] if spacing and len(spacing) == 2 else None
-    study_date = _text(ds.get("StudyDate")) or _text(ds.get("SeriesDate")) or _text(ds.get("ContentDate"))
     return Derived(
         study_uid=str(ds.StudyInstanceUID),
         series_uid=str(ds.SeriesInstanceUID),
@@ -273,21 +307,8 @@ def derive(data: bytes) -> Derived:
         modality=_text(ds.get("Modality")) or "OT",
         instance_number=int(ds.get("InstanceNumber") or 0),
         position=_position(ds),
-        patient=PatientFacts(
-            name=_person_name(ds),
-            mrn=_text(ds.get("PatientID")),
-            issuer=_text(ds.get("IssuerOfPatientID")),
-            id_card=_id_card(ds),
-            sex=_text(ds.get("PatientSex")),
-            birth_date=_text(ds.get("PatientBirthDate")),
-        ),
-        study={
-            "date": study_date,
-            "time": _text(ds.get("StudyTime")),
-            "description": _text(ds.get("StudyDescription")),
-            "accession": _text(ds.get("AccessionNumber")),
-            "institution": _text(ds.get("InstitutionName")),
-        },
+        patient=patient_facts(ds),
+        study=study_facts(ds),
         series={
             "number": int(ds.get("SeriesNumber") or 0),
             "description": _text(ds.get("SeriesDescription")),

@@ -36,6 +36,13 @@ from bianjie.kit.logging import get_logger
 from bianjie.kit.s3events import ObjectRef, object_refs
 
 log = get_logger("bianjie.film.ingest")
+# report SOP classes (bianjie.film.report, which needs pydicom, holds the names)
+REPORT_CLASSES = {
+    "1.2.840.10008.5.1.4.1.1.104.1",  # Encapsulated PDF
+    "1.2.840.10008.5.1.4.1.1.88.11",  # Basic Text SR
+    "1.2.840.10008.5.1.4.1.1.88.22",  # Enhanced SR
+    "1.2.840.10008.5.1.4.1.1.88.33",  # Comprehensive SR
+}
 KNOWN_STUDIES_MAX = 10_000
 
 
@@ -55,7 +62,7 @@ def hospital_of(key: str) -> str:
 
 @dataclass
 class Outcome:
-    status: str  # ingested | duplicate | rejected | failed
+    status: str  # ingested | report | duplicate | rejected | failed
     study_uid: str | None = None
     series_uid: str | None = None
     reason: str | None = None
@@ -82,7 +89,11 @@ class Ingest:
         dead_letters: DeadLetters,
         clock: Callable[[], float] = time.time,
         workers: int = 6,
+        events: Any = None,
+        visit_id_source: Callable[[str], str | None] | None = None,
     ) -> None:
+        """``events``: the domain-event publisher (``film.report_published``); ``visit_id_source``: hospital
+        -> which DICOM attribute carries its visit id (a ``report.VISIT_ID_TAGS`` name), or None."""
         self.objects = objects
         self.catalog = catalog
         self.bucket = derived_bucket
@@ -92,6 +103,8 @@ class Ingest:
         self.dead_letters = dead_letters
         self.clock = clock
         self.workers = workers
+        self.events = events
+        self.visit_id_source = visit_id_source
         self.aggregates = Aggregates(objects=objects, catalog=catalog, bucket=derived_bucket, clock=clock)
         # studies whose row exists: later instances of a study skip the catalog read (rows are never deleted)
         self._known_studies: set[str] = set()
@@ -157,10 +170,17 @@ class Ingest:
         obj = self.objects.get(bucket, key)
         seen = self.catalog.source(src)
         if seen and seen.get("etag") == obj.etag:
-            return Outcome("duplicate", seen.get("study_uid"), seen.get("series_uid"), sop_uid=seen.get("sop_uid"))
+            # a report has no series: its duplicate must not reach the series merge
+            series = None if seen.get("kind") == "report" else seen.get("series_uid")
+            return Outcome("duplicate", seen.get("study_uid"), series, sop_uid=seen.get("sop_uid"))
         if not obj.body:
             raise PermanentIngestError("EMPTY_OBJECT", "the object is empty")
-        derived = dicom.derive(obj.body)
+        ds = dicom.parse(obj.body)
+        if str(ds.get("SOPClassUID", "")) in REPORT_CLASSES:
+            from bianjie.film.report import derive_report
+
+            return self._ingest_report(derive_report(ds), bucket, key, obj.etag, src)
+        derived = dicom.derive_dataset(ds)
         st, se, sop = derived.study_uid, derived.series_uid, derived.sop_uid
         puts = []
         for n, (frame, preview) in enumerate(zip(derived.frames, derived.lossy, strict=True), start=1):
@@ -212,6 +232,88 @@ class Ingest:
             derived.series,
         )
         return Outcome("ingested", st, se, sop_uid=sop, fresh=fresh)
+
+    # -- reports ---------------------------------------------------------------------------------------
+
+    def _ingest_report(self, rep: Any, bucket: str, key: str, etag: str, src: str) -> Outcome:
+        """Stores the report (PDF bytes or rendered SR JSON), records it on the study row, publishes
+        ``film.report_published`` and remembers the source. The source row is written last, so a crash
+        before it redoes everything on redelivery; the event id is derived from the report, so consumers
+        see a republished event as a duplicate."""
+        st, sop = rep.study_uid, rep.sop_uid
+        report_key = layout.report(st, sop, "pdf" if rep.kind == "pdf" else "json")
+        self.objects.put(self.bucket, PutObject(report_key, rep.body, rep.content_type, None, layout.IMMUTABLE))
+        hospital = hospital_of(key)
+        now = utc_iso(self.clock())
+        self._record_study(rep, hospital, now)
+        entry = {
+            "kind": rep.kind,
+            "sop_uid": sop,
+            "key": report_key,
+            "content_type": rep.content_type,
+            "title": rep.title,
+            "reported_at": rep.reported_at,
+            "at": now,
+        }
+        study = self._attach_report(st, entry)
+        self.audit.record(
+            actor="system:film.ingest",
+            action="film.report.ingest",
+            resource=f"film.study:{st}",
+            patient_ref=(study.get("patient_refs") or [None])[0],
+            details={"hospital": hospital, "kind": rep.kind, "sop_uid": sop},
+        )
+        self._publish_report(rep, study, hospital)
+        self.catalog.put(
+            {"pk": f"source#{src}", "sk": "source", "etag": etag, "study_uid": st, "sop_uid": sop,
+             "kind": "report", "at": now}
+        )
+        log.info("report attached", extra={"kind": rep.kind, "study_uid": st})
+        return Outcome("report", st, None, sop_uid=sop)
+
+    def _attach_report(self, st: str, entry: dict[str, Any]) -> dict[str, Any]:
+        """Sets the study's report (the one reported latest wins), with the aggregate's version check."""
+        from bianjie.film.aggregate import MAX_ATTEMPTS
+
+        for _ in range(MAX_ATTEMPTS):
+            study = self.catalog.study(st)
+            if study is None:
+                raise RuntimeError(f"study {st} has no row after it was recorded")
+            current = study.get("report") or {}
+            if current.get("sop_uid") == entry["sop_uid"]:
+                return study
+            if (current.get("reported_at") or "") > (entry["reported_at"] or ""):
+                return study  # an older report arriving late does not replace the newer one
+            had_version = "agg_version" in study
+            version = int(study.get("agg_version") or 0)
+            study.update(report=entry, has_report=True, agg_version=version + 1, updated_at=entry["at"])
+            try:
+                self.catalog.put(
+                    study, Cond.eq("agg_version", version) if had_version else Cond.attr_absent("agg_version")
+                )
+            except ConditionFailed:
+                continue
+            return study
+        raise RuntimeError(f"study {st} stayed contended after {MAX_ATTEMPTS} attempts")
+
+    def _publish_report(self, rep: Any, study: dict[str, Any], hospital: str) -> None:
+        """Ids only: the consumer (guide) looks up nothing from us, it places the event by visit id."""
+        if self.events is None:
+            return
+        data: dict[str, Any] = {
+            "study_uid": rep.study_uid,
+            "report_id": rep.sop_uid,
+            "report_kind": rep.kind,
+            "hospital": hospital,
+        }
+        accession = rep.study.get("accession") or study.get("accession")
+        if accession:
+            data["accession_number"] = accession
+        source = self.visit_id_source(hospital) if self.visit_id_source else None
+        if source and rep.visit_ids.get(source):
+            data["visit_id"] = rep.visit_ids[source]
+        event_id = sm3(f"film.report_published:{rep.study_uid}:{rep.sop_uid}".encode()).hex()[:32]
+        self.events.publish("film.report_published", data, subject=rep.study_uid, event_id=event_id)
 
     def patient_refs(self, derived: Any, hospital: str) -> list[str]:
         refs = []

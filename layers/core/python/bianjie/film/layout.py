@@ -6,7 +6,7 @@ studies/{study}/series/{series}/metadata                      DICOM JSON of ever
 studies/{study}/series/{series}/thumbnail                     JPEG, middle slice, default window
 studies/{study}/series/{series}/instances/{sop}/frames/{n}    raw little-endian pixels, gzip
 studies/{study}/series/{series}/instances/{sop}/lossy/{n}     JPEG <= 256 px (fast first paint)
-studies/{study}/report.json                                   the report, when one was ingested
+studies/{study}/reports/{sop}.pdf|json                        a report: the PDF, or the SR rendered as JSON
 """
 
 from __future__ import annotations
@@ -48,5 +48,5 @@ def lossy(study: str, series: str, sop: str, number: int) -> str:
     return f"{series_prefix(study, series)}/instances/{sop}/lossy/{number}"
 
 
-def report(study: str) -> str:
-    return f"studies/{study}/report.json"
+def report(study: str, sop: str, ext: str) -> str:
+    return f"studies/{study}/reports/{sop}.{ext}"

@@ -400,8 +400,9 @@ class Links:
             keys += [layout.frame(st, se, sop, n) for sop, n in s["frames"]]
             keys += [layout.lossy(st, se, sop, n) for sop, n in s["frames"]]
             spans.append(start)
-        if study.get("has_report"):
-            keys.append(layout.report(st))
+        report = study.get("report") if study.get("has_report") else None
+        if report:
+            keys.append(report["key"])
         urls = self.presigner.presign_get(self.bucket, keys, URL_TTL)
         out = []
         for s, start in zip(series, spans, strict=True):
@@ -423,7 +424,7 @@ class Links:
                     "instances": s["frames"],
                 }
             )
-        return {**_study_summary(study), "series": out, "report": urls[-1] if study.get("has_report") else None}
+        return {**_study_summary(study), "series": out, "report": _report(report, urls[-1]) if report else None}
 
 
 _POOL: ThreadPoolExecutor | None = None
@@ -441,6 +442,19 @@ def _pool() -> ThreadPoolExecutor:
 
 def _visible(study: dict[str, Any], hospitals: list[str]) -> bool:
     return "*" in hospitals or study.get("hospital") in hospitals
+
+
+def _report(report: dict[str, Any], url: str) -> dict[str, Any]:
+    """The report for the viewer: a presigned URL to the PDF, or to the SR rendered as JSON. The text is not
+    inlined: the manifest stays a catalog read (no object read before the first image), and the report
+    text stays out of the catalog."""
+    return {
+        "kind": report.get("kind"),
+        "title": report.get("title"),
+        "reported_at": report.get("reported_at"),
+        "content_type": report.get("content_type"),
+        "url": url,
+    }
 
 
 def _study_summary(study: dict[str, Any]) -> dict[str, Any]:

@@ -295,3 +295,108 @@ def pydicom_test_files() -> list[Path]:
 
 def read(path: Path) -> Dataset:
     return pydicom.dcmread(path)
+
+
+# -- reports (检查报告) ------------------------------------------------------------------------------
+
+ENCAPSULATED_PDF_STORAGE = "1.2.840.10008.5.1.4.1.1.104.1"
+BASIC_TEXT_SR_STORAGE = "1.2.840.10008.5.1.4.1.1.88.11"
+
+REPORT_FINDINGS = "双肺纹理清晰，未见明显实质性病变。纵隔居中，心影大小形态正常。"
+REPORT_IMPRESSION = "胸部CT平扫未见明显异常。"
+
+
+def minimal_pdf(lines: list[str]) -> bytes:
+    """A one-page PDF with ASCII text lines (Helvetica), built by hand so tests need no PDF library."""
+    text = "BT /F1 14 Tf 50 780 Td 18 TL " + " ".join(
+        "(" + line.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)") + ") '" for line in lines
+    ) + " ET"
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Resources << /Font << /F1 4 0 R >> >>"
+        b" /Contents 5 0 R >>",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+        b"<< /Length %d >>\nstream\n" % len(text.encode()) + text.encode() + b"\nendstream",
+    ]
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for n, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % n + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    return bytes(out)
+
+
+def _report_base(spec: StudySpec, sop_class: str, modality: str) -> Dataset:
+    ds = _base(spec, sop_class, modality, generate_uid(UID_ROOT), 900, "检查报告")
+    del ds.FrameOfReferenceUID
+    ds.InstanceNumber = 1
+    ds.ContentDate = ds.StudyDate
+    ds.ContentTime = "101500"
+    return ds
+
+
+def pdf_report(spec: StudySpec) -> Dataset:
+    """An Encapsulated PDF report (what many RIS export) for the study of ``spec``."""
+    ds = _report_base(spec, ENCAPSULATED_PDF_STORAGE, "DOC")
+    pdf = minimal_pdf(["Chest CT report (test data)", f"Accession {spec.accession}", "Impression: no abnormality."])
+    ds.DocumentTitle = "胸部CT诊断报告"
+    ds.MIMETypeOfEncapsulatedDocument = "application/pdf"
+    ds.BurnedInAnnotation = "YES"
+    ds.EncapsulatedDocumentLength = len(pdf)
+    ds.EncapsulatedDocument = pdf + (b"\0" if len(pdf) % 2 else b"")
+    return ds
+
+
+def _code(value: str, scheme: str, meaning: str) -> Dataset:
+    item = Dataset()
+    item.CodeValue, item.CodingSchemeDesignator, item.CodeMeaning = value, scheme, meaning
+    return item
+
+
+def _text_item(relationship: str, name: Dataset, text: str) -> Dataset:
+    item = Dataset()
+    item.RelationshipType = relationship
+    item.ValueType = "TEXT"
+    item.ConceptNameCodeSequence = Sequence([name])
+    item.TextValue = text
+    return item
+
+
+def sr_report(spec: StudySpec, findings: str = REPORT_FINDINGS, impression: str = REPORT_IMPRESSION) -> Dataset:
+    """A Basic Text SR (TID 2000 shape): a container titled 影像诊断报告 with 检查所见 and 诊断意见 sections."""
+    ds = _report_base(spec, BASIC_TEXT_SR_STORAGE, "SR")
+    ds.ValueType = "CONTAINER"
+    ds.ContinuityOfContent = "SEPARATE"
+    ds.CompletionFlag = "COMPLETE"
+    ds.VerificationFlag = "VERIFIED"
+    ds.ConceptNameCodeSequence = Sequence([_code("18748-4", "LN", "影像诊断报告")])
+    findings_section = Dataset()
+    findings_section.RelationshipType = "CONTAINS"
+    findings_section.ValueType = "CONTAINER"
+    findings_section.ContinuityOfContent = "SEPARATE"
+    findings_section.ConceptNameCodeSequence = Sequence([_code("121070", "DCM", "检查所见")])
+    findings_section.ContentSequence = Sequence([_text_item("CONTAINS", _code("121071", "DCM", "所见"), findings)])
+    ds.ContentSequence = Sequence(
+        [
+            findings_section,
+            _text_item("CONTAINS", _code("121073", "DCM", "诊断意见"), impression),
+            _text_item("HAS OBS CONTEXT", _code("121008", "DCM", "报告医生"), "李医生"),
+        ]
+    )
+    return ds
+
+
+def write_reports(out: Path, spec: StudySpec, *, pdf: bool = True, sr: bool = True) -> list[Path]:
+    """Writes a PDF and/or an SR report of the study of ``spec`` under ``out``; returns the files."""
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for ds in ([pdf_report(spec)] if pdf else []) + ([sr_report(spec)] if sr else []):
+        path = out / f"{ds.Modality}_report_{ds.SOPInstanceUID[-8:]}.dcm"
+        ds.save_as(path, enforce_file_format=True)
+        paths.append(path)
+    return paths

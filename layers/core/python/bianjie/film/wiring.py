@@ -55,7 +55,20 @@ def film_ingest() -> Any:
         blind_index=deps.blind_index(),
         audit=deps.audit_log("film"),
         dead_letters=SqsDeadLetters(aws.client("sqs"), require_env("FILM_INGEST_DLQ_URL")),
+        events=deps.publisher("bianjie.film"),
+        visit_id_source=film_visit_id_source,
     )
+
+
+def film_visit_id_source(hospital: str) -> str | None:
+    """Which DICOM attribute carries the hospital's visit (就诊) id in its reports: the partner setting
+    ``film.report_visit_id_from`` of the hospital's app (``accession_number``, ``requested_procedure_id``
+    or ``admission_id``); None (the default) means its DICOM carries none we can honestly use."""
+    from bianjie.film.report import VISIT_ID_TAGS  # the ingest function carries pydicom
+
+    partner = deps.partner_registry().get(hospital)
+    value = partner.setting("film", "report_visit_id_from") if partner is not None else None
+    return value if value in VISIT_ID_TAGS else None
 
 
 @deps.singleton

@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from bianjie.kit.documents.port import Cond, Operation, TransactionCanceled
 from bianjie.kit.errors import AppError, Conflict, NotFound, Unavailable, ValidationFailed
 from bianjie.pay.channels import ChannelPort, ChannelRejected, ChannelUnknown
 from bianjie.pay.models import DEFAULT_RANK, Agreement, AgreementStatus, Channel
 from bianjie.pay.store import PayStore
+
+MAX_WRITE_RETRIES = 5
 
 
 def mask(account: str) -> str:
@@ -133,20 +136,46 @@ class AgreementService:
 
     # -- channel notifications -----------------------------------------------------------------
 
-    def channel_terminated(self, channel: Channel, agreement_no: str) -> bool:
-        """The bank ended an agreement (银联主动解约通知). True when one of ours changed."""
-        changed = False
-        for agreement in self._store.agreements_by_ref(self._index.digest(agreement_no, "agreement_no")):
-            if agreement.channel is channel and agreement.status is AgreementStatus.ACTIVE:
-                self._mark_terminated(agreement, "channel")
+    def channel_terminated(self, channel: Channel, agreement_no: str, extra: Sequence[Operation] = ()) -> bool:
+        """The bank ended an agreement (银联主动解约通知). True when one of ours changed.
+
+        ``extra`` (the callback's inbox record) commits in the SAME transaction as the termination and
+        its audit record: a crash can no longer leave the notification marked handled while the
+        agreement stays active. Raises ``TransactionCanceled`` when an ``extra`` operation fails (the
+        notification was handled before)."""
+        ref = self._index.digest(agreement_no, "agreement_no")
+        for _ in range(MAX_WRITE_RETRIES):
+            ended = [
+                a
+                for a in self._store.agreements_by_ref(ref)
+                if a.channel is channel and a.status is AgreementStatus.ACTIVE
+            ]
+            if not ended:
+                if extra:
+                    self._store.commit(list(extra))
+                return False
+            now = self._clock()
+            for agreement in ended:
+                agreement.status = AgreementStatus.TERMINATED
+                agreement.terminated_at = now
+                agreement.terminated_by = "channel"
+                agreement.priority = 1000
+            puts = [self._store.agreement_put(a, Cond.eq("status", AgreementStatus.ACTIVE.value)) for a in ended]
+            try:
                 self._audit.record(
                     actor=f"system:{channel.value.lower()}",
                     action="pay.agreement.terminated_by_channel",
-                    resource=f"pay.agreement:{agreement.agreement_id}",
-                    patient_ref=self._index.digest(agreement.patient_id, "patient_id"),
+                    resource=f"pay.agreement:{ended[0].agreement_id}",
+                    patient_ref=self._index.digest(ended[0].patient_id, "patient_id"),
+                    details={"agreements": [a.agreement_id for a in ended]},
+                    also=[*extra, *puts],
                 )
-                changed = True
-        return changed
+            except TransactionCanceled as exc:
+                if any(exc.reasons[: len(extra)]):
+                    raise
+                continue  # the patient terminated it meanwhile: re-read
+            return True
+        raise Conflict("the agreement is busy; retry shortly", code="IN_PROGRESS")
 
     # -- helpers -------------------------------------------------------------------------------
 

@@ -79,8 +79,10 @@ class CallbackService:
             elif event_type in REFUND_EVENTS:
                 outcome = self._refund(channel, event_type, resource, inbox)
             elif event_type in AGREEMENT_EVENTS:
-                self._store.commit([inbox])
-                changed = self._agreements.channel_terminated(channel, str(resource.get("agreement_no") or ""))
+                # the inbox record commits with the termination, never before it
+                changed = self._agreements.channel_terminated(
+                    channel, str(resource.get("agreement_no") or ""), extra=[inbox]
+                )
                 outcome = {"changed": changed}
             else:
                 raise BadRequest(f"unknown event_type {event_type}", code="CALLBACK_EVENT_UNKNOWN")

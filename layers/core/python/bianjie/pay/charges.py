@@ -275,12 +275,24 @@ class ChargeService:
             raise NotFound("no such charge for this hospital", code="CHARGE_NOT_FOUND")
         return charge
 
+    def read(self, app_id: str, charge_id: str, source_ip: str | None = None) -> Charge:
+        """``get`` for a hospital's query (代扣查询): the answer names the patient, so it is audited."""
+        charge = self.get(app_id, charge_id)
+        self._audit.record(
+            actor=f"partner:{app_id}",
+            action="pay.charge.read",
+            resource=f"pay.charge:{charge_id}",
+            patient_ref=self._index.digest(charge.patient_id, "patient_id"),
+            source_ip=source_ip,
+        )
+        return charge
+
     def refunds(self, charge_id: str) -> list[Refund]:
         return self._store.refunds(charge_id)
 
     # ---------------------------------------------------------------- refunds
 
-    def refund(self, app_id: str, charge_id: str, req: RefundRequest) -> Refund:
+    def refund(self, app_id: str, charge_id: str, req: RefundRequest, source_ip: str | None = None) -> Refund:
         for _ in range(MAX_WRITE_RETRIES):
             charge = self.get(app_id, charge_id)
             existing = self._store.refund(charge_id, req.refund_no)
@@ -314,8 +326,15 @@ class ChargeService:
             )
             reserved = _bump(charge, now, refund_reserved=charge.refund_reserved + req.amount)
             try:
-                self._store.commit(
-                    [self._store.refund_put(refund, None), self._store.charge_put(reserved, charge.version)]
+                # reservation, refund record and its audit record in one transaction
+                self._audit.record(
+                    actor=f"partner:{app_id}",
+                    action="pay.refund.create",
+                    resource=f"pay.charge:{charge_id}",
+                    patient_ref=self._index.digest(charge.patient_id, "patient_id"),
+                    source_ip=source_ip,
+                    details={"refund_no": req.refund_no, "amount": req.amount},
+                    also=[self._store.refund_put(refund, None), self._store.charge_put(reserved, charge.version)],
                 )
             except (ConditionFailed, TransactionCanceled):
                 continue  # a concurrent refund: re-read (ours may now exist, or the bound may now bite)

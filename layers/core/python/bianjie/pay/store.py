@@ -278,6 +278,9 @@ class PayStore:
     def put_agreement(self, a: Agreement, *, new: bool = False) -> None:
         self.documents.put(self.table, agreement_item(a), condition=Cond.absent() if new else None)
 
+    def agreement_put(self, a: Agreement, condition: Cond | None = None) -> Put:
+        return Put(self.table, agreement_item(a), condition)
+
     def put_agreements(self, agreements: Sequence[Agreement]) -> None:
         if agreements:
             self.documents.transact([Put(self.table, agreement_item(a), Cond.exists()) for a in agreements])
