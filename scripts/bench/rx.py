@@ -34,25 +34,30 @@ SEED_MONTHLY = 16_700  # prescriptions a month the seed sizes the center for
 def run_phase(name: str, items: list[Any], fn: Callable[[Any], Answer], workers: int) -> dict[str, Any]:
     errors = 0
     latencies: list[float] = []
+    reasons: dict[str, int] = {}
 
-    def one(item: Any) -> tuple[bool, float]:
+    def one(item: Any) -> tuple[str | None, float]:
         t0 = time.perf_counter()
         try:
-            ok = fn(item).status == 200
-        except OSError:  # a timeout counts as an error, not the end of the run
-            ok = False
-        return ok, time.perf_counter() - t0
+            answer = fn(item)
+            reason = None if answer.status == 200 else f"{answer.status} {answer.code}"
+        except OSError as exc:  # a timeout counts as an error, not the end of the run
+            reason = type(exc).__name__
+        return reason, time.perf_counter() - t0
 
     started = time.perf_counter()
     with ThreadPoolExecutor(workers) as pool:
-        for ok, latency in pool.map(one, items):
-            errors += 0 if ok else 1
+        for reason, latency in pool.map(one, items):
+            if reason is not None:
+                errors += 1
+                reasons[reason] = reasons.get(reason, 0) + 1
             latencies.append(latency)
     elapsed = time.perf_counter() - started
     latencies.sort()
     return {"phase": name, "calls": len(items), "seconds": round(elapsed, 2),
             "per_s": round(len(items) / elapsed, 1), "p50_ms": round(latencies[len(latencies) // 2] * 1000, 1),
-            "p95_ms": round(latencies[int(len(latencies) * 0.95) - 1] * 1000, 1), "errors": errors}
+            "p95_ms": round(latencies[int(len(latencies) * 0.95) - 1] * 1000, 1), "errors": errors,
+            "error_reasons": reasons}
 
 
 def main() -> None:
@@ -74,6 +79,9 @@ def main() -> None:
     for r in results["phases"]:
         print(f"{r['phase']:<12}{r['calls']:>8}{r['seconds']:>10}{r['per_s']:>9}{r['p50_ms']:>9}{r['p95_ms']:>9}"
               f"{r['errors']:>8}")
+    for r in results["phases"]:
+        if r["error_reasons"]:
+            print(f"  {r['phase']} errors: {r['error_reasons']}")
     print(f"seed load {SEED_MONTHLY}/month = {SEED_MONTHLY / 30 / 86400:.4f}/s average; "
           f"headroom at the measured upload rate: {results['uploads_per_s'] / (SEED_MONTHLY / 30 / 86400):,.0f}x")
     print(json.dumps({k: v for k, v in results.items() if k != "phases"}))
