@@ -11,16 +11,10 @@ from bianjie.kit.documents.memory import MemoryDocumentStore
 from bianjie.kit.documents.port import Cond, Put, TableSpec, TransactionCanceled
 from bianjie.kit.errors import AppError
 
+from tests.fakes import Clock
+
 NOW = 1_767_225_600.25  # 2026-01-01T00:00:00.25Z
 CHAIN = "film#2026-01-01"
-
-
-class Clock:
-    def __init__(self, t: float) -> None:
-        self.t = t
-
-    def __call__(self) -> float:
-        return self.t
 
 
 @pytest.fixture

@@ -9,16 +9,10 @@ from bianjie.kit.errors import AppError
 from bianjie.kit.fieldcrypt import BlindIndex, FieldCipher, is_field_token, normalise
 from bianjie.kit.keys import DataKey, LocalKeyPort
 
+from tests.fakes import Clock
+
 MASTER = bytes(range(16))
 CTX = "film/patient_name/rec-001"
-
-
-class Clock:
-    def __init__(self, t: float) -> None:
-        self.t = t
-
-    def __call__(self) -> float:
-        return self.t
 
 
 class CountingPort:

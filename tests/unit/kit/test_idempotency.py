@@ -11,15 +11,9 @@ from bianjie.kit.documents.memory import MemoryDocumentStore
 from bianjie.kit.errors import AppError, Conflict, ValidationFailed
 from bianjie.kit.idempotency import IdempotencyStore, idempotency_table_spec, request_hash
 
+from tests.fakes import Clock
+
 NOW = 1_767_225_600
-
-
-class Clock:
-    def __init__(self, t: float) -> None:
-        self.t = t
-
-    def __call__(self) -> float:
-        return self.t
 
 
 @pytest.fixture

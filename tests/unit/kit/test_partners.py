@@ -11,15 +11,9 @@ from bianjie.kit.documents.port import ConditionFailed
 from bianjie.kit.errors import AppError
 from bianjie.kit.partners import Partner, PartnerRegistry, partners_table_spec
 
+from tests.fakes import Clock
+
 NOW = 1_767_225_600
-
-
-class Clock:
-    def __init__(self, t: float) -> None:
-        self.t = t
-
-    def __call__(self) -> float:
-        return self.t
 
 
 @pytest.fixture

@@ -23,15 +23,9 @@ from bianjie.kit.signing import (
     sign_request,
 )
 
+from tests.fakes import Clock
+
 NOW = 1_767_225_600  # 2026-01-01T00:00:00Z
-
-
-class Clock:
-    def __init__(self, t: float) -> None:
-        self.t = t
-
-    def __call__(self) -> float:
-        return self.t
 
 
 # ------------------------------------------------------------------ the worked example (docs/partner-api.md)

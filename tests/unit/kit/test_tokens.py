@@ -17,17 +17,11 @@ from bianjie.kit.tokens import (
     require_roles,
 )
 
+from tests.fakes import Clock
+
 NOW = 1_767_225_600
 S1 = b"k1-secret-0123456789abcdef012345"
 S2 = b"k2-secret-0123456789abcdef012345"
-
-
-class Clock:
-    def __init__(self, t: float) -> None:
-        self.t = t
-
-    def __call__(self) -> float:
-        return self.t
 
 
 def b64d(part: str) -> dict:
