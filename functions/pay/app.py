@@ -8,7 +8,7 @@ from typing import Any
 
 from bianjie.kit import deps
 from bianjie.kit.errors import BadRequest
-from bianjie.kit.idempotency import IdempotencyStore, request_hash
+from bianjie.kit.idempotency import request_hash
 from bianjie.kit.logging import get_logger
 from bianjie.kit.signing import header_value
 from bianjie.kit.web import ServiceApp, json_response
@@ -139,7 +139,7 @@ def create_charge() -> Any:
         )
         return api.charge_view(charge).model_dump(mode="json", by_alias=True)
 
-    result = _idempotency().run(f"pay.charges#{caller.app_id}", key, request_hash("POST", "/pay/charges", raw), run)
+    result = deps.idempotency().run(f"pay.charges#{caller.app_id}", key, request_hash("POST", "/pay/charges", raw), run)
     status = 202 if result.response["status"] == ChargeStatus.PENDING.value else 201
     headers = {"Idempotent-Replayed": "true"} if result.replayed else {}
     return json_response(status, result.response, headers)
@@ -233,12 +233,6 @@ def callback_yibao_credit() -> Any:
 
 
 # ---------------------------------------------------------------- events and schedules
-
-
-def _idempotency() -> IdempotencyStore:
-    import os
-
-    return IdempotencyStore(deps.documents(), os.environ["IDEMPOTENCY_TABLE"])
 
 
 def _records(event: dict[str, Any]) -> list[dict[str, Any]]:
