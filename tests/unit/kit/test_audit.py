@@ -385,3 +385,38 @@ def test_prepare_validates_like_record(log: AuditLog) -> None:
         log.prepare(actor="nobody", action="a", resource="x:1")
     with pytest.raises(ValueError):
         log.prepare(actor="staff:d1", action="a", resource="x:1", patient_ref="110101199003074518")
+
+
+
+class FirstAttemptLoses:
+    """A store whose first transaction loses the race; records which chain each attempt wrote to."""
+
+    def __init__(self) -> None:
+        self.inner = MemoryDocumentStore(audit_table_spec("audit"))
+        self.tried: list[str] = []
+
+    def get(self, table: str, key: Any) -> Any:
+        return self.inner.get(table, key)
+
+    def transact(self, ops: Any) -> None:
+        self.tried.append(ops[-1].item["chain"])
+        if len(self.tried) == 1:
+            raise TransactionCanceled([None, "ConditionalCheckFailed"])
+        self.inner.transact(ops)
+
+
+def test_a_loser_moves_to_another_shard() -> None:
+    """Under contention the retry goes to a different chain, so one hot chain cannot exhaust the attempts."""
+    store = FirstAttemptLoses()
+    log = AuditLog(store, "audit", Clock(NOW), service="rx", shards=4, sleep=lambda s: None)  # type: ignore[arg-type]
+    rec = log.record(actor="system:x", action="a", resource="x:1")
+    assert len(store.tried) == 2 and store.tried[0] != store.tried[1] and rec.chain == store.tried[1]
+    verifier = AuditLog(store.inner, "audit", Clock(NOW), service="rx")
+    assert [r.ok for r in verifier.verify_all()] == [True]
+
+
+def test_a_pinned_chain_is_retried_in_place() -> None:
+    store = FirstAttemptLoses()
+    log = AuditLog(store, "audit", Clock(NOW), service="rx", shards=4, sleep=lambda s: None)  # type: ignore[arg-type]
+    log.record(actor="system:x", action="a", resource="x:1", chain="rx#2026-01-01#s2")
+    assert store.tried == ["rx#2026-01-01#s2", "rx#2026-01-01#s2"]

@@ -236,17 +236,22 @@ class AuditLog:
         """
         fields = self._fields(actor, action, resource, patient_ref, source_ip, request_id, outcome, details)
         now = self._clock()
-        chain = chain or self.chain_for(now, random.randrange(self._shards))
+        pinned = bool(chain)
+        shard = random.randrange(self._shards)
         extra = list(also)
         delay = 0.005
         for _ in range(self._max_attempts):
-            append = self._prepare(fields, chain, now)
+            append = self._prepare(fields, chain or self.chain_for(now, shard), now)
             try:
                 self._store.transact([*extra, *append.operations])
             except TransactionCanceled as exc:
                 if any(exc.reasons[: len(extra)]):
                     raise  # the caller's own condition failed: not ours to retry
-                # another writer took this seq; back off with full jitter and re-read the head
+                # another writer took this seq. A loser that stays on its chain keeps meeting the winner's
+                # next append under load, so it moves to another shard (any shard is as good), then backs
+                # off with full jitter and re-reads the head
+                if not pinned and self._shards > 1:
+                    shard = (shard + random.randrange(1, self._shards)) % self._shards
                 self._sleep(random.uniform(0, delay))
                 delay = min(delay * 2, 0.25)
                 continue
