@@ -23,6 +23,7 @@ idempotency key) carry a random token, so another caller's write can never look 
 
 from __future__ import annotations
 
+import logging
 import random
 import threading
 import time
@@ -51,6 +52,7 @@ from bianjie.kit.documents.port import (
 )
 
 AttrValue = dict[str, Any]
+log = logging.getLogger(__name__)
 _CONFLICT_RETRIES = 5
 
 
@@ -373,6 +375,7 @@ class DynamoDocumentStore:
             self._client.put_item(**params)
         except Exception as exc:
             if _retried_condition_failure(exc) and _same(getattr(exc, "response", {}).get("Item"), params["Item"]):
+                log.warning("lost answer recovered: a retried put found its own write", extra={"table": table})
                 return  # an earlier attempt of this call was applied; only its answer was lost
             raise _translate(exc, table) from exc
 
@@ -482,6 +485,8 @@ class DynamoDocumentStore:
                 if _error_code(exc) != "TransactionCanceledException":
                     raise _translate(exc) from exc
                 if _retried(exc) and self._landed(operations):
+                    log.warning("lost answer recovered: a retried transaction found its own writes",
+                                extra={"tables": sorted({op.table for op in operations})})
                     return  # an earlier attempt of this call was applied; only its answer was lost
                 reasons = _cancellation_reasons(exc, len(operations))
                 # A conflict with a concurrent transaction says nothing about the conditions and
