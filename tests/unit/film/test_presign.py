@@ -35,3 +35,21 @@ def test_matches_botocore_byte_for_byte(endpoint: str | None, token: str | None)
         ]
         ours = presigner.presign_get("film-derived", KEYS, 600)
     assert ours == expected
+
+
+def test_put_urls_match_botocore_byte_for_byte() -> None:
+    client = boto3.client(
+        "s3",
+        region_name="cn-north-1",
+        endpoint_url="http://127.0.0.1:5999",
+        aws_access_key_id="AKIDEXAMPLE",
+        aws_secret_access_key="wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+    )
+    presigner = BulkPresigner(client, clock=NOW.timestamp)
+    with mock.patch("botocore.auth.get_current_datetime", return_value=NOW.replace(tzinfo=None)):
+        expected = [
+            client.generate_presigned_url("put_object", Params={"Bucket": "film-derived", "Key": k}, ExpiresIn=300)
+            for k in KEYS
+        ]
+        ours = presigner.presign("film-derived", KEYS, 300, "PUT")
+    assert ours == expected

@@ -16,12 +16,19 @@ Concurrent batches (Lambda runs several; the local pump too, see template Scalin
   as it does when a row is missing or a redelivered instance is not a member.
 The study row and the QIDO JSON follow the same pattern with ``agg_version``. The thumbnail (a copy of the
 middle slice's preview) is moved only by the winner of a row write.
+
+A process remembers what it last wrote for a series (its version and each member's DICOM JSON text) and
+for a study (the row): when the row it reads still carries that version, the merge skips reading and
+parsing the metadata object (which grows with the series), and the study update skips its read; the
+conditional writes make a stale memory harmless (the write fails, the merge reads afresh). The metadata
+object is assembled from per-instance JSON texts, never re-encoded.
 """
 
 from __future__ import annotations
 
 import gzip
 import json
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -36,6 +43,7 @@ from bianjie.kit.logging import get_logger
 log = get_logger("bianjie.film.aggregate")
 QIDO = "application/dicom+json"
 MAX_ATTEMPTS = 8
+REMEMBERED_MAX = 256  # series and studies remembered per process
 
 
 def utc_iso(ts: float) -> str:
@@ -78,12 +86,33 @@ def _sop_of(entry: dict[str, Any]) -> str:
     return str(entry["00080018"]["Value"][0])
 
 
+def _text(entry: dict[str, Any]) -> str:
+    """An instance's DICOM JSON as the ingest writes it (so texts from any source join alike)."""
+    return json.dumps(entry, separators=(",", ":"), ensure_ascii=False)
+
+
 class Aggregates:
     def __init__(self, *, objects: ObjectStore, catalog: Catalog, bucket: str, clock: Callable[[], float]) -> None:
         self.objects = objects
         self.catalog = catalog
         self.bucket = bucket
         self.clock = clock
+        self._lock = threading.Lock()
+        self._series: dict[tuple[str, str], tuple[int, dict[str, str]]] = {}  # -> (version, JSON text by SOP)
+        self._studies: dict[str, dict[str, Any]] = {}  # the study row as last written here
+
+    def _remember_series(self, st: str, se: str, version: int, texts: dict[str, str]) -> None:
+        with self._lock:
+            if len(self._series) >= REMEMBERED_MAX:
+                self._series.clear()
+            self._series[(st, se)] = (version, texts)
+
+    def _remembered_texts(self, st: str, se: str, row: dict[str, Any], sops: set[str]) -> dict[str, str] | None:
+        with self._lock:
+            found = self._series.get((st, se))
+        if found is None or "version" not in row or int(row["version"]) != found[0] or set(found[1]) != sops:
+            return None
+        return dict(found[1])
 
     # -- series ----------------------------------------------------------------------------------------
 
@@ -97,45 +126,48 @@ class Aggregates:
             missing = [sop for sop in present if sop not in members]
             if row is not None and not new and not missing:
                 return
-            entries = None if row is None or missing else self._metadata_entries(st, se, set(members))
-            if entries is None:
+            texts = None
+            if row is not None and not missing:
+                texts = self._remembered_texts(st, se, row, set(members)) or self._metadata_texts(st, se, set(members))
+            if texts is None:
                 state = self._from_instance_rows(st, se, fresh)
                 if state is None:
                     return
-                members, entries, renders, series = state
+                members, texts, renders, series = state
             else:
                 for f in new:
                     members[f.sop_uid] = f.member
-                    entries[f.sop_uid] = json.loads(f.metadata)
+                    texts[f.sop_uid] = f.metadata
                 renders = {f.sop_uid: f.render for f in new}
                 series = (row or {}).get("series_info") or new[0].series
-            if self._write_series(st, se, row, members, entries, renders, series):
+            if self._write_series(st, se, row, members, texts, renders, series):
                 return
         raise RuntimeError(f"series {se} stayed contended after {MAX_ATTEMPTS} attempts")
 
-    def _metadata_entries(self, st: str, se: str, expected: set[str]) -> dict[str, dict[str, Any]] | None:
-        """The series metadata object by SOP, or None when it does not match the row (a lost race)."""
+    def _metadata_texts(self, st: str, se: str, expected: set[str]) -> dict[str, str] | None:
+        """The series metadata object as JSON text by SOP, or None when it does not match the row (a lost
+        race)."""
         try:
             body = self.objects.get(self.bucket, layout.series_metadata(st, se)).body
-            entries = {_sop_of(e): e for e in json.loads(gzip.decompress(body))}
+            texts = {_sop_of(e): _text(e) for e in json.loads(gzip.decompress(body))}
         except Exception:
             log.warning("series metadata unreadable; rebuilding from the instance rows")
             return None
-        return entries if set(entries) == expected else None
+        return texts if set(texts) == expected else None
 
     def _from_instance_rows(
         self, st: str, se: str, fresh: list[Fresh]
-    ) -> tuple[dict[str, list[Any]], dict[str, dict[str, Any]], dict[str, dict[str, Any]], dict[str, Any]] | None:
+    ) -> tuple[dict[str, list[Any]], dict[str, str], dict[str, dict[str, Any]], dict[str, Any]] | None:
         rows = self.catalog.instances(st, se)
         if not rows:
             return None
         members = {
             r["sop_uid"]: [r["sop_uid"], int(r["frames"]), r.get("position"), r.get("instance_number")] for r in rows
         }
-        entries = {r["sop_uid"]: json.loads(r["metadata"]) for r in rows}
+        texts = {r["sop_uid"]: r["metadata"] for r in rows}  # the row keeps the instance's JSON text
         renders = {r["sop_uid"]: r["render"] for r in rows}
         series = rows[0].get("series") or (fresh[0].series if fresh else {})
-        return members, entries, renders, series
+        return members, texts, renders, series
 
     def _write_series(
         self,
@@ -143,21 +175,21 @@ class Aggregates:
         se: str,
         row: dict[str, Any] | None,
         members_by_sop: dict[str, list[Any]],
-        entries: dict[str, dict[str, Any]],
+        texts: dict[str, str],
         renders: dict[str, dict[str, Any]],
         series: dict[str, Any],
     ) -> bool:
-        from bianjie.film.dicom import zlib_gzip
+        from bianjie.film.dicom import gzip_member
 
         members = display_order(members_by_sop.values())
         frames = frames_of(members)
         middle_member = members[len(members) // 2]
         middle_frame = frames[len(frames) // 2]
         render = renders.get(middle_member[0]) or (row or {}).get("render") or next(iter(renders.values()))
-        metadata = json.dumps([entries[m[0]] for m in members], separators=(",", ":"), ensure_ascii=False)
+        metadata = "[" + ",".join(texts[m[0]] for m in members) + "]"
         self.objects.put_many(
             self.bucket,
-            [PutObject(layout.series_metadata(st, se), zlib_gzip(metadata.encode()), QIDO, "gzip", layout.SHORT)],
+            [PutObject(layout.series_metadata(st, se), gzip_member(metadata.encode()), QIDO, "gzip", layout.SHORT)],
         )
         version = int((row or {}).get("version") or 0)
         item = {
@@ -183,6 +215,7 @@ class Aggregates:
             self.catalog.put(item, condition)
         except ConditionFailed:
             return False
+        self._remember_series(st, se, version + 1, texts)
         if (row or {}).get("thumbnail_of") != middle_frame:
             # only the winner of the row write moves the thumbnail: fewer overlapping writes of one key
             self._thumbnail(st, se, middle_frame)
@@ -211,11 +244,20 @@ class Aggregates:
     # -- study -----------------------------------------------------------------------------------------
 
     def update_study(self, st: str) -> None:
+        with self._lock:
+            remembered = self._studies.get(st)
         for _ in range(MAX_ATTEMPTS):
-            study = self.catalog.study(st)
+            # what this process wrote last, if any: its agg_version condition fails should anyone have
+            # written the row since, and then the row is read
+            study = dict(remembered) if remembered is not None else self.catalog.study(st)
+            remembered = None
             if study is None:
                 return
             if self._write_study(st, study):
+                with self._lock:
+                    if len(self._studies) >= REMEMBERED_MAX:
+                        self._studies.clear()
+                    self._studies[st] = study
                 return
         raise RuntimeError(f"study {st} stayed contended after {MAX_ATTEMPTS} attempts")
 

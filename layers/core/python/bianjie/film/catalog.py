@@ -20,10 +20,10 @@ One table, partition key ``pk`` (S), sort key ``sk`` (S)::
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
-from bianjie.kit.documents.port import DocumentStore, KeyCond, TableSpec
+from bianjie.kit.documents.port import DocumentStore, KeyCond, Operation, TableSpec
 
 
 def studies_table_spec(name: str) -> TableSpec:
@@ -79,6 +79,10 @@ class Catalog:
 
     def put(self, item: dict[str, Any], condition: Any = None) -> None:
         self.store.put(self.table, item, condition=condition)
+
+    def transact(self, operations: Sequence[Operation]) -> None:
+        """All or nothing (``DocumentStore.transact``): at most ``MAX_TRANSACT_OPERATIONS`` items."""
+        self.store.transact(operations)
 
 
 def _decoded(row: dict[str, Any]) -> dict[str, Any]:

@@ -9,8 +9,10 @@ Per instance we derive:
   we serve: explicit VR little endian, colour as interleaved RGB.
 - ``frames``: one object per frame, raw little-endian pixels gzip-compressed (``Content-Encoding: gzip``,
   so browsers inflate natively; the first-paint script and Cornerstone's ``wadors:`` loader read them
-  without any codec; chosen over JPEG-LS/HTJ2K by benchmark, see docs/film.md).
-- ``lossy``: a small 8-bit JPEG per frame (<= 256 px, default window baked in) for instant previews.
+  without any codec; chosen over JPEG-LS/HTJ2K by benchmark, see docs/film.md). The gzip member is made
+  by ISA-L (``isal``): the same format zlib writes, about 3.5x faster at the same ratio.
+- ``lossy``: a small 8-bit JPEG per frame (<= 256 px, default window baked in) for instant previews;
+  a large grey frame is box-averaged 2x2 before windowing (a quarter of the pixels to window).
 """
 
 from __future__ import annotations
@@ -18,12 +20,12 @@ from __future__ import annotations
 import io
 import math
 import warnings
-import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pydicom
+from isal import igzip
 from PIL import Image
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
@@ -33,7 +35,8 @@ from bianjie.film.errors import PermanentIngestError
 
 LOSSY_MAX = 256
 LOSSY_QUALITY = 75
-GZIP_LEVEL = 1  # see docs/film.md: level 1 is ~4x faster than 6 for ~8% more bytes on CT
+# ISA-L level 2 (of 0-3): on a 512x512 CT frame ~3 ms at ratio 0.52, where zlib level 1 took ~11 ms at 0.53
+GZIP_LEVEL = 2
 BULK_THRESHOLD = 1024
 KEEP_PATIENT_TAGS = {0x00100040, 0x00101010, 0x00101020, 0x00101030}  # sex, age, size, weight
 BINARY_VRS = {"OB", "OW", "OF", "OD", "OL", "OV", "UN"}
@@ -276,7 +279,7 @@ def derive_dataset(ds: Dataset) -> Derived:
             "window": None,
         }
         for frame in rgb:
-            frames.append(zlib_gzip(frame.tobytes()))
+            frames.append(gzip_member(frame.tobytes()))
             lossy.append(jpeg(frame))
     else:
         center, width = default_window(ds, middle, slope, intercept)
@@ -296,8 +299,11 @@ def derive_dataset(ds: Dataset) -> Derived:
         if arr.dtype.kind == "f":
             raise PermanentIngestError("UNSUPPORTED_PIXELS", "floating-point pixel data is not served")
         for frame, raw in zip(arr, little, strict=True):
-            frames.append(zlib_gzip(np.ascontiguousarray(raw).tobytes()))
-            lossy.append(jpeg(windowed8(frame, slope, intercept, center, width, invert)))
+            frames.append(gzip_member(np.ascontiguousarray(raw).tobytes()))
+            small = frame
+            while max(small.shape) >= 2 * LOSSY_MAX and min(small.shape) >= 2:
+                small = halved(small)
+            lossy.append(jpeg(windowed8(small, slope, intercept, center, width, invert)))
     spacing = ds.get("PixelSpacing")
     render["pixel_spacing"] = [float(v) for v in spacing] if spacing and len(spacing) == 2 else None
     return Derived(
@@ -323,10 +329,18 @@ def derive_dataset(ds: Dataset) -> Derived:
     )
 
 
-def zlib_gzip(raw: bytes, level: int = GZIP_LEVEL) -> bytes:
-    """A gzip member (what ``Content-Encoding: gzip`` means), faster than the gzip module's wrapper."""
-    compressor = zlib.compressobj(level, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
-    return compressor.compress(raw) + compressor.flush()
+def gzip_member(raw: bytes, level: int = GZIP_LEVEL) -> bytes:
+    """One standard gzip member (what ``Content-Encoding: gzip`` means), any inflater reads it. The
+    header's time is zero, so the same pixels give the same bytes (a redelivery rewrites identical objects)."""
+    return igzip.compress(raw, level, mtime=0)
+
+
+def halved(frame: np.ndarray) -> np.ndarray:
+    """The frame at half size, each pixel the mean of a 2x2 block (integer arithmetic; an odd last row or
+    column is dropped): an anti-aliased preview source at a quarter of the windowing work."""
+    rows, cols = frame.shape[0] // 2 * 2, frame.shape[1] // 2 * 2
+    a = frame[:rows, :cols].astype(np.int32)
+    return (a[0::2, 0::2] + a[1::2, 0::2] + a[0::2, 1::2] + a[1::2, 1::2]) >> 2
 
 
 def finite(value: float | None) -> float | None:

@@ -10,6 +10,9 @@
 
 Idempotent: an object already ingested with the same ETag is skipped (``source#`` row), and every
 derived key is a pure function of the UIDs, so a redelivery after a crash rewrites the same bytes.
+The rows of a batch's instances (``inst#`` and ``source#``, two per instance) are written together in
+one catalog transaction after every object of the batch is in the derived bucket: one storage call per
+batch instead of two per instance, and an instance is either fully recorded or not at all.
 A permanent failure (not DICOM, undecodable) is recorded as an ``error#`` row and sent to the DLQ with
 its reason, and the message is acknowledged; anything else (storage down) fails the message so SQS
 retries it, and after ``maxReceiveCount`` moves it to the DLQ itself.
@@ -31,7 +34,7 @@ from bianjie.film.catalog import Catalog, study_pk
 from bianjie.film.errors import PermanentIngestError
 from bianjie.film.ports import DeadLetters, ObjectStore, PutObject
 from bianjie.kit.crypto import sm3
-from bianjie.kit.documents.port import Cond, ConditionFailed
+from bianjie.kit.documents.port import MAX_TRANSACT_OPERATIONS, Cond, ConditionFailed, Put
 from bianjie.kit.logging import get_logger
 from bianjie.kit.s3events import ObjectRef, object_refs
 
@@ -44,6 +47,8 @@ REPORT_CLASSES = {
     "1.2.840.10008.5.1.4.1.1.88.33",  # Comprehensive SR
 }
 KNOWN_STUDIES_MAX = 10_000
+# DynamoDB caps a transaction at 4 MB; an instance row carries its DICOM JSON (up to the 400 KB item limit)
+TRANSACT_BYTES = 3_000_000
 
 
 def utc_iso(ts: float) -> str:
@@ -52,6 +57,11 @@ def utc_iso(ts: float) -> str:
 
 def source_hash(bucket: str, key: str) -> str:
     return sm3(f"{bucket}/{key}".encode()).hex()
+
+
+def _approx_size(row: dict[str, Any]) -> int:
+    """Bytes a row takes in a transaction, roughly: its DICOM JSON text plus a margin for the rest."""
+    return len(row.get("metadata") or "") * 2 + 2048  # * 2: non-ASCII text, attribute names
 
 
 def hospital_of(key: str) -> str:
@@ -68,6 +78,7 @@ class Outcome:
     reason: str | None = None
     sop_uid: str | None = None
     fresh: Fresh | None = None  # what the series aggregate needs, for an instance ingested now
+    rows: list[dict[str, Any]] = field(default_factory=list)  # catalog rows still to write (commit)
 
 
 @dataclass
@@ -124,6 +135,13 @@ class Ingest:
             jobs.extend((message_id, body, ref) for ref in refs if ref.event_name.startswith("ObjectCreated"))
         with ThreadPoolExecutor(max_workers=max(1, min(self.workers, len(jobs)))) as pool:
             outcomes = list(pool.map(lambda job: self._one(*job), jobs))
+        try:
+            self.commit(outcomes)
+        except Exception:
+            log.exception("catalog write failed; the batch's new instances will be retried")
+            for o in outcomes:
+                if o.rows:
+                    o.status, o.rows, o.fresh = "failed", [], None
         failed = {job[0] for job, outcome in zip(jobs, outcomes, strict=True) if outcome.status == "failed"}
         try:
             self.aggregate(outcomes)
@@ -136,7 +154,7 @@ class Ingest:
 
     def _one(self, message_id: str, body: str, ref: ObjectRef) -> Outcome:
         try:
-            return self.ingest_object(ref.bucket, ref.key)
+            return self.prepare_object(ref.bucket, ref.key)
         except PermanentIngestError as exc:
             self._reject(body, ref, exc)
             return Outcome("rejected", reason=exc.reason)
@@ -164,6 +182,43 @@ class Ingest:
     # -- one object ------------------------------------------------------------------------------
 
     def ingest_object(self, bucket: str, key: str) -> Outcome:
+        """One object, its catalog rows written at once (the demo seed; tests)."""
+        outcome = self.prepare_object(bucket, key)
+        self.commit([outcome])
+        return outcome
+
+    def commit(self, outcomes: Iterable[Outcome]) -> None:
+        """Writes the pending rows of prepared instances, as few transactions as the limit allows. An
+        instance's two rows always share a transaction; two instances with one key (one file uploaded
+        twice in a batch) go to different ones, since a transaction names an item once."""
+        chunks: list[list[dict[str, Any]]] = []
+        keys: list[set[tuple[str, str]]] = []
+        sizes: list[int] = []
+        for o in outcomes:
+            if not o.rows:
+                continue
+            mine = {(r["pk"], r["sk"]) for r in o.rows}
+            size = sum(_approx_size(r) for r in o.rows)
+            for n, (chunk, taken) in enumerate(zip(chunks, keys, strict=True)):
+                fits = len(chunk) + len(o.rows) <= MAX_TRANSACT_OPERATIONS and sizes[n] + size <= TRANSACT_BYTES
+                if fits and not taken & mine:
+                    break
+            else:
+                n, chunk, taken = len(chunks), [], set()
+                chunks.append(chunk)
+                keys.append(taken)
+                sizes.append(0)
+            chunk.extend(o.rows)
+            taken |= mine
+            sizes[n] += size
+        for chunk in chunks:
+            self.catalog.transact([Put(self.catalog.table, row) for row in chunk])
+        for o in outcomes:
+            o.rows = []
+
+    def prepare_object(self, bucket: str, key: str) -> Outcome:
+        """Reads, derives and stores the derived objects of one object; its instance and source rows are
+        left in ``Outcome.rows`` for ``commit`` (a report is recorded at once)."""
         from bianjie.film import dicom  # heavy: pydicom, numpy, pillow
 
         src = source_hash(bucket, key)
@@ -193,7 +248,7 @@ class Ingest:
         now = utc_iso(self.clock())
         self._record_study(derived, hospital, now)
         metadata = json.dumps(derived.metadata, separators=(",", ":"), ensure_ascii=False)
-        self.catalog.put(
+        rows = [
             {
                 "pk": study_pk(st),
                 "sk": f"inst#{se}#{sop}",
@@ -207,9 +262,7 @@ class Ingest:
                 "metadata": metadata,
                 "source": {"bucket": bucket, "key": key, "etag": obj.etag},
                 "ingested_at": now,
-            }
-        )
-        self.catalog.put(
+            },
             {
                 "pk": f"source#{src}",
                 "sk": "source",
@@ -218,8 +271,8 @@ class Ingest:
                 "series_uid": se,
                 "sop_uid": sop,
                 "at": now,
-            }
-        )
+            },
+        ]
         fresh = Fresh(
             st,
             se,
@@ -231,7 +284,7 @@ class Ingest:
             derived.render,
             derived.series,
         )
-        return Outcome("ingested", st, se, sop_uid=sop, fresh=fresh)
+        return Outcome("ingested", st, se, sop_uid=sop, fresh=fresh, rows=rows)
 
     # -- reports ---------------------------------------------------------------------------------------
 
@@ -265,8 +318,15 @@ class Ingest:
         )
         self._publish_report(rep, study, hospital)
         self.catalog.put(
-            {"pk": f"source#{src}", "sk": "source", "etag": etag, "study_uid": st, "sop_uid": sop,
-             "kind": "report", "at": now}
+            {
+                "pk": f"source#{src}",
+                "sk": "source",
+                "etag": etag,
+                "study_uid": st,
+                "sop_uid": sop,
+                "kind": "report",
+                "at": now,
+            }
         )
         log.info("report attached", extra={"kind": rep.kind, "study_uid": st})
         return Outcome("report", st, None, sop_uid=sop)

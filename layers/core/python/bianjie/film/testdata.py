@@ -308,9 +308,11 @@ REPORT_IMPRESSION = "胸部CT平扫未见明显异常。"
 
 def minimal_pdf(lines: list[str]) -> bytes:
     """A one-page PDF with ASCII text lines (Helvetica), built by hand so tests need no PDF library."""
-    text = "BT /F1 14 Tf 50 780 Td 18 TL " + " ".join(
-        "(" + line.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)") + ") '" for line in lines
-    ) + " ET"
+    text = (
+        "BT /F1 14 Tf 50 780 Td 18 TL "
+        + " ".join("(" + line.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)") + ") '" for line in lines)
+        + " ET"
+    )
     objects = [
         b"<< /Type /Catalog /Pages 2 0 R >>",
         b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",

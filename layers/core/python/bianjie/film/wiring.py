@@ -31,7 +31,21 @@ def film_s3() -> Any:
 def film_objects() -> Any:
     from bianjie.film.adapters.s3 import S3Objects
 
-    return S3Objects(film_s3())
+    return S3Objects(film_s3(), direct=direct_s3())
+
+
+def direct_s3() -> bool:
+    """Object bodies over presigned HTTP (adapters/s3.py) where S3 is reachable over the network: in
+    Lambda and against an endpoint (the local stack's moto server, Ceph). ``FILM_DIRECT_S3=0``/``1``
+    overrides; in-process moto (functional tests) only intercepts boto3, so there it stays off."""
+    import os
+
+    from bianjie.kit.config import settings
+
+    value = os.environ.get("FILM_DIRECT_S3")
+    if value in {"0", "1"}:
+        return value == "1"
+    return bool(os.environ.get("AWS_LAMBDA_FUNCTION_NAME") or settings().aws_endpoint_url)
 
 
 @deps.singleton

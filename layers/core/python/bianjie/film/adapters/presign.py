@@ -56,12 +56,27 @@ class BulkPresigner:
         return key
 
     def presign_get(self, bucket: str, keys: Sequence[str], expires_in: int) -> list[str]:
+        return self.presign(bucket, keys, expires_in, "GET")
+
+    def presign(self, bucket: str, keys: Sequence[str], expires_in: int, method: str) -> list[str]:
+        """``GET`` or ``PUT`` (only ``host`` is signed: a PUT may carry Content-Type, Content-Encoding and
+        Cache-Control, and its payload is UNSIGNED-PAYLOAD, as boto3 sends over HTTPS)."""
         origin, prefix, host = self._base(bucket)
         creds = self.client._request_signer._credentials.get_frozen_credentials()
         region = self.client.meta.region_name
         now = datetime.fromtimestamp(self.clock(), UTC)
         return self.sign(
-            origin, prefix, host, keys, expires_in, creds.access_key, creds.secret_key, creds.token, region, now
+            origin,
+            prefix,
+            host,
+            keys,
+            expires_in,
+            creds.access_key,
+            creds.secret_key,
+            creds.token,
+            region,
+            now,
+            method,
         )
 
     def sign(
@@ -76,6 +91,7 @@ class BulkPresigner:
         token: str | None,
         region: str,
         now: datetime,
+        method: str = "GET",
     ) -> list[str]:
         amz_date = now.strftime("%Y%m%dT%H%M%SZ")
         date = amz_date[:8]
@@ -93,7 +109,7 @@ class BulkPresigner:
         query = "&".join(f"{_quote(k)}={_quote(v)}" for k, v in sorted(params.items()))
         url_query = "&".join(f"{_quote(k)}={_quote(v)}" for k, v in params.items())
         signing_key = self._signing_key(secret_key, date, region)
-        head = "GET\n"
+        head = f"{method}\n"
         tail = f"\n{query}\nhost:{host}\n\nhost\nUNSIGNED-PAYLOAD"
         sts_head = f"{ALGORITHM}\n{amz_date}\n{scope}\n"
         out = []
