@@ -47,6 +47,7 @@ try {
   out.overlay = await page.locator('#overlay2').textContent();
   await page.waitForFunction(() => window.FILM.marks.series_loaded, null, { timeout: 30000 }).catch(() => {});
   out.marks = await page.evaluate(() => window.FILM.marks);
+  out.frames_handed_over = await page.evaluate(() => window.FILM.framesHandedOver || 0);
   out.tools = await page.locator('#tools button').allTextContents();
   // the report panel (报告): what a patient sees after tapping it
   await page.evaluate(() => document.querySelector('button[data-panel="report"]').click());

@@ -113,7 +113,9 @@ def test_viewer_in_headless_chromium_on_a_phone(stack: StackProcess, ingested: d
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["url_ok"] and result["status"] == 200, result
     assert result["errors"] == [] and result["error"] is None, result
-    assert {"first_image", "tools_ready", "cornerstone_image"} <= set(result["marks"]), result
+    assert {"first_image", "tools_ready", "cornerstone_image", "series_loaded"} <= set(result["marks"]), result
+    # every frame the page fetched while the bundle loaded went to Cornerstone from memory, none twice
+    assert result["frames_handed_over"] == ingested["manifest"]["study"]["series"][0]["frame_count"], result
     assert result["before"]["std"] > 10, "the canvas is blank"
     assert result["after"]["hash"] != result["before"]["hash"], "dragging did not change window/level"
     assert result["overlay"].startswith("窗宽")

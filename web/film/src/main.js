@@ -8,6 +8,7 @@ import {
   eventTarget,
   imageLoader,
   init as csInit,
+  metaData,
   getRenderingCapabilities,
 } from '@cornerstonejs/core';
 import {
@@ -133,6 +134,27 @@ async function switchStudy(uid) {
   await showSeries(0);
 }
 
+// Frames the page already fetched (FILM.frames, see viewer.html) go to the wadors loader through its
+// compressed-frame registry: it asks the metadata providers for 'compressedFrameData' before the network.
+const TRANSFER_SYNTAX_OF_FRAMES = '1.2.840.10008.1.2.1'; // explicit little endian, raw: see layout.py
+const handedOver = new Map(); // imageId -> ArrayBuffer, taken once
+metaData.addProvider((type, imageId) => {
+  if (type !== 'compressedFrameData' || !handedOver.has(imageId)) return undefined;
+  const buf = handedOver.get(imageId);
+  handedOver.delete(imageId);
+  FILM.framesHandedOver = (FILM.framesHandedOver || 0) + 1;
+  return { transferSyntaxUid: TRANSFER_SYNTAX_OF_FRAMES, frameOfInterest: 0, frameNumber: 1, pixelData: new Uint8Array(buf) };
+}, 10000);
+
+async function takePrefetched(id) {
+  const url = id.substring('wadors:'.length);
+  const pending = FILM.frames && FILM.frames[url];
+  if (!pending) return;
+  delete FILM.frames[url];
+  const buf = await pending;
+  if (buf) handedOver.set(id, buf);
+}
+
 async function imageIdsFor(se) {
   const res = await fetch(se.metadata);
   const instances = await res.json();
@@ -156,6 +178,7 @@ async function showSeries(i) {
   $('loading').textContent = '正在加载…';
   const ids = await imageIdsFor(se);
   const mid = Math.floor(ids.length / 2);
+  await takePrefetched(ids[mid]);
   await viewport.setStack(ids, mid);
   viewport.render();
   $('slice').max = String(ids.length - 1);
@@ -166,7 +189,7 @@ async function showSeries(i) {
   let done = 0;
   // load the rest in the background, middle outwards, so scrolling and cine are smooth
   const order = ids.map((id, k) => [Math.abs(k - mid), id]).sort((a, b) => a[0] - b[0]).map((x) => x[1]);
-  await Promise.all(order.map((id) => imageLoader.loadAndCacheImage(id).then(() => {
+  await Promise.all(order.map((id) => takePrefetched(id).then(() => imageLoader.loadAndCacheImage(id)).then(() => {
     done += 1;
     if (done % 5 === 0 || done === ids.length) $('loading').textContent = `已加载 ${done}/${ids.length}`;
   })));
