@@ -23,6 +23,7 @@ orthanc, orthanc-dicomweb and orthanc-webviewer (installed here with apt-get whe
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import os
 import shutil
@@ -32,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -46,6 +48,26 @@ def get(url: str, headers: dict[str, str] | None = None, data: bytes | None = No
     request = urllib.request.Request(url, data=data, headers=headers or {}, method="POST" if data else "GET")
     with urllib.request.urlopen(request, timeout=60) as response:
         return response.status, response.read()
+
+
+class KeepAlive:
+    """GETs over one persistent connection, as a browser fetches a series (the plain ``get`` opens a
+    connection per request, which on loopback is a large share of either server's answer time)."""
+
+    def __init__(self, url: str) -> None:
+        parts = urllib.parse.urlsplit(url)
+        self.conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+
+    def get(self, url: str, headers: dict[str, str] | None = None) -> bytes:
+        parts = urllib.parse.urlsplit(url)
+        self.conn.request("GET", parts.path + (f"?{parts.query}" if parts.query else ""), headers=headers or {})
+        response = self.conn.getresponse()
+        body = response.read()
+        if response.status != 200:
+            raise RuntimeError(f"GET {parts.path}: HTTP {response.status}")
+        if (response.getheader("Connection") or "").lower() == "close":
+            self.conn.close()  # http.client reconnects on the next request
+        return body
 
 
 def median_ms(fn: Any, repeat: int) -> float:
@@ -227,12 +249,20 @@ def bench_ours(
             manifest_ms=median_ms(lambda: get(link["url"] + "/manifest"), repeat),
             frame_ms=median_ms(lambda: get(frame, {"Accept-Encoding": "gzip"}), repeat),
         )
+        ours = KeepAlive(frame)
+        out.update(
+            metadata_keepalive_ms=median_ms(lambda: ours.get(series["metadata"], {"Accept-Encoding": "gzip"}), repeat),
+            frame_keepalive_ms=median_ms(lambda: ours.get(frame, {"Accept-Encoding": "gzip"}), repeat),
+        )
         runs = [node("browser-check.mjs", link["url"]).get("marks") or {} for _ in range(browser_runs)]
         out.update(
             first_image_ms=median_of(runs, "first_image"),
             tools_ms=median_of(runs, "tools_ready"),
             series_ms=median_of(runs, "series_loaded"),
             page_response_ms=median_of(runs, "page_response"),
+            # where the whole-series time goes: frames fetched by the page, bundle running, viewer ready
+            prefetched_ms=median_of(runs, "prefetched"),
+            bundle_ms=median_of(runs, "bundle_evaluated"),
         )
         return out
     finally:
@@ -315,6 +345,13 @@ def bench_orthanc(files: list[Path], study_uid: str, repeat: int, work: Path, br
                 lambda: get(frame_url, {"Accept": 'multipart/related; type="application/octet-stream"'}), repeat
             ),
         }
+        theirs = KeepAlive(base)
+        out["metadata_keepalive_ms"] = median_ms(
+            lambda: theirs.get(f"{base}/dicom-web/studies/{study_uid}/series/{se_uid}/metadata"), repeat
+        )
+        out["frame_keepalive_ms"] = median_ms(
+            lambda: theirs.get(frame_url, {"Accept": 'multipart/related; type="application/octet-stream"'}), repeat
+        )
         viewer = f"{base}/web-viewer/app/viewer.html?series={series}"
         runs = [node("orthanc-check.mjs", viewer) for _ in range(browser_runs)]
         out.update(first_image_ms=median_of(runs, "first_image_ms"), series_ms=median_of(runs, "series_ms"))
@@ -345,7 +382,15 @@ def main() -> int:
         results = {"ours": bench_ours(files, spec.study_uid, args.repeat, work, args.browser_runs, args.profile)}
         if not args.no_orthanc:
             results["orthanc"] = bench_orthanc(files, spec.study_uid, args.repeat, work, args.browser_runs)
-    keys = ["ingest_per_s", "metadata_ms", "frame_ms", "first_image_ms", "series_ms"]
+    keys = [
+        "ingest_per_s",
+        "metadata_ms",
+        "metadata_keepalive_ms",
+        "frame_ms",
+        "frame_keepalive_ms",
+        "first_image_ms",
+        "series_ms",
+    ]
     print(f"{'metric':<32}" + "".join(f"{name:>12}" for name in results))
     for key in keys:
         print(f"{key:<32}" + "".join(f"{r.get(key)!s:>12}" for r in results.values()))
@@ -361,7 +406,8 @@ def main() -> int:
     print(f"(CPU seconds in the ingest window: ours {ours.get('ingest_cpu_s')}, orthanc {theirs.get('ingest_cpu_s')})")
     print(
         f"(ours: manifest {ours.get('manifest_ms')} ms, page answered at {ours.get('page_response_ms')} ms, "
-        f"tools usable at {ours.get('tools_ms')} ms; browser figures median of {args.browser_runs}; "
+        f"tools usable at {ours.get('tools_ms')} ms, bundle running at {ours.get('bundle_ms')} ms, "
+        f"frames prefetched at {ours.get('prefetched_ms')} ms; browser figures median of {args.browser_runs}; "
         f"{args.slices} CT slices 512x512; {shutil.which('chromium') or 'chromium'} headless, 375x667)"
     )
     print(json.dumps(results))
