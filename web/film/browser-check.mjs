@@ -19,6 +19,9 @@ try {
     userAgent: 'Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 MicroMessenger/8.0.47',
   });
   page.on('pageerror', (e) => out.errors.push(String(e).slice(0, 300)));
+  // anything the page's Content-Security-Policy blocked (the page must work entirely within it)
+  out.csp_violations = [];
+  page.on('console', (m) => { if (/Content Security Policy/i.test(m.text())) out.csp_violations.push(m.text().slice(0, 300)); });
   const response = await page.goto(url);
   out.status = response.status();
   await page.waitForFunction(() => window.FILM && (window.FILM.ready || window.FILM.error), null, { timeout: 30000 });

@@ -179,3 +179,24 @@ def test_viewer_page_inlines_the_manifest(client: Client, partner: DemoPartner, 
     html = page.body.decode()
     inline = re.search(r'<script id="manifest" type="application/json">(.*?)</script>', html, re.S)
     assert inline and json.loads(inline.group(1))["study"]["study_uid"] == ingested.study_uid
+
+
+def test_the_page_runs_under_a_content_security_policy(client: Client, partner: DemoPartner, ingested: Any) -> None:
+    key = json.loads(mint(client, partner, {"study_uid": ingested.study_uid}).body)["key"]
+    page = client.http.get(f"/film/v/{key}")
+    assert page.status_code == 200
+    policy = dict(part.strip().split(" ", 1) for part in page.headers["Content-Security-Policy"].split(";"))
+    nonce = re.search(r"'nonce-([A-Za-z0-9_-]+)'", policy["script-src"]).group(1)  # type: ignore[union-attr]
+    assert f'<script nonce="{nonce}">'.encode() in page.body  # the first-paint script, and only with this response's nonce
+    assert "'unsafe-inline'" not in policy["script-src"] and "'unsafe-eval'" not in policy["script-src"]
+    # the page may fetch from its own origin and from the object store its presigned URLs name, nothing else
+    frame = json.loads(client.http.get(f"/film/v/{key}/manifest").body)["study"]["series"][0]["frames"][0]
+    store = "/".join(frame.split("/")[:3])
+    assert policy["connect-src"].split() == ["'self'", store]
+    assert policy["default-src"] == "'none'" and policy["frame-ancestors"] == "'none'"
+    assert page.headers["Referrer-Policy"] == "no-referrer"
+    assert client.http.get(f"/film/v/{key}").headers["Content-Security-Policy"] != page.headers[
+        "Content-Security-Policy"
+    ]  # a fresh nonce per response
+    refused = client.http.get(f"/film/v/{key[:-2]}xx")
+    assert refused.status_code == 403 and "default-src 'none'" in refused.headers["Content-Security-Policy"]

@@ -113,6 +113,7 @@ def test_viewer_in_headless_chromium_on_a_phone(stack: StackProcess, ingested: d
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["url_ok"] and result["status"] == 200, result
     assert result["errors"] == [] and result["error"] is None, result
+    assert result["csp_violations"] == [], result["csp_violations"]
     assert {"first_image", "tools_ready", "cornerstone_image", "series_loaded"} <= set(result["marks"]), result
     # every frame the page fetched while the bundle loaded went to Cornerstone from memory, none twice
     assert result["frames_handed_over"] == ingested["manifest"]["study"]["series"][0]["frame_count"], result
