@@ -187,7 +187,8 @@ def test_the_page_runs_under_a_content_security_policy(client: Client, partner: 
     assert page.status_code == 200
     policy = dict(part.strip().split(" ", 1) for part in page.headers["Content-Security-Policy"].split(";"))
     nonce = re.search(r"'nonce-([A-Za-z0-9_-]+)'", policy["script-src"]).group(1)  # type: ignore[union-attr]
-    assert f'<script nonce="{nonce}">'.encode() in page.body  # the first-paint script, and only with this response's nonce
+    # the first-paint script, and only with this response's nonce
+    assert f'<script nonce="{nonce}">'.encode() in page.body
     assert "'unsafe-inline'" not in policy["script-src"] and "'unsafe-eval'" not in policy["script-src"]
     # the page may fetch from its own origin and from the object store its presigned URLs name, nothing else
     frame = json.loads(client.http.get(f"/film/v/{key}/manifest").body)["study"]["series"][0]["frames"][0]
