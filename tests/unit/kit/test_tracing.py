@@ -10,7 +10,15 @@ from typing import Any
 import pytest
 from bianjie.kit import tracing
 from bianjie.kit.config import reset_settings
-from bianjie.kit.tracing import NoopTracer, XRayTracer, clean_annotation, register_tracer, set_tracer, tracer
+from bianjie.kit.tracing import (
+    NoopTracer,
+    OtelTracer,
+    XRayTracer,
+    clean_annotation,
+    register_tracer,
+    set_tracer,
+    tracer,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -110,15 +118,15 @@ def test_xray_with_the_real_sdk_outside_lambda(fresh: pytest.MonkeyPatch) -> Non
 
 
 def test_pluggable_backend(fresh: pytest.MonkeyPatch) -> None:
-    class OtelLike(NoopTracer):
-        name = "otel"
+    class Custom(NoopTracer):
+        name = "custom"
 
-    register_tracer("otel", OtelLike)
+    register_tracer("custom", Custom)
     try:
-        fresh.setenv("BIANJIE_TRACING", "otel")
-        assert isinstance(tracer(), OtelLike)
+        fresh.setenv("BIANJIE_TRACING", "custom")
+        assert isinstance(tracer(), Custom)
     finally:
-        tracing._FACTORIES.pop("otel", None)
+        tracing._FACTORIES.pop("custom", None)
 
 
 def test_unknown_backend_falls_back_to_noop(fresh: pytest.MonkeyPatch) -> None:
@@ -132,3 +140,38 @@ def test_clean_annotation() -> None:
     assert clean_annotation("obj", {"a": 1}) == ("obj", "{'a': 1}")
     _key, value = clean_annotation("long", "x" * 1000)  # type: ignore[misc]
     assert len(value) == 250
+
+
+def test_otel_spans_annotations_and_exceptions() -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from opentelemetry.trace import StatusCode
+
+    exported = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exported))
+    t = OtelTracer(provider)
+    with t.span("film.issue_link", app_id="his-1", patient_name="张三", count=3) as span:
+        span.annotate("id_number", "310101199001011234")  # sensitive key: dropped
+        span.annotate("note", "call 13800138000")  # phone-shaped text: masked
+        with t.span("inner"):
+            t.annotate("step", "inner-step")  # annotates the current (inner) span
+    with pytest.raises(ValueError), t.span("boom"):
+        raise ValueError("bad")
+    spans = {s.name: s for s in exported.get_finished_spans()}
+    outer = spans["film.issue_link"]
+    assert dict(outer.attributes) == {"app_id": "his-1", "count": 3, "note": "call [redacted]"}
+    assert spans["inner"].parent.span_id == outer.context.span_id
+    assert dict(spans["inner"].attributes) == {"step": "inner-step"}
+    assert spans["boom"].status.status_code == StatusCode.ERROR
+    assert [e.name for e in spans["boom"].events] == ["exception"]
+
+
+def test_otel_without_a_configured_provider_is_harmless(fresh: pytest.MonkeyPatch) -> None:
+    fresh.setenv("BIANJIE_TRACING", "otel")
+    t = tracer()
+    assert isinstance(t, OtelTracer)
+    with t.span("local") as span:
+        span.annotate("k", "v")
+    t.annotate("k", "v")

@@ -45,7 +45,7 @@ class Settings:
     region: str
     aws_endpoint_url: str | None
     stage: str
-    tracing: str  # "off" | "xray"
+    tracing: str  # "off" | "xray" | "otel"
     log_level: str
     document_backend: str  # "dynamodb" | "postgres"
     postgres_dsn: str | None

@@ -4,8 +4,12 @@ Implementations are chosen by ``BIANJIE_TRACING``:
 - ``off`` (default): ``NoopTracer``, costs nothing.
 - ``xray``: ``XRayTracer`` over aws-xray-sdk. The SDK is imported only when this tracer is built,
   because importing it costs ~440 ms of cold start.
-aws-xray-sdk reaches end of support in February 2027. An OpenTelemetry tracer needs only to satisfy
-``Tracer`` and be registered: ``register_tracer("otel", OtelTracer)``; no calling code changes.
+- ``otel``: ``OtelTracer`` over the OpenTelemetry API (aws-xray-sdk reaches end of support in February
+  2027; AWS's own path onward is OpenTelemetry). Spans go to whatever TracerProvider the process has:
+  on Lambda the ADOT layer (``AWS_LAMBDA_EXEC_WRAPPER=/opt/otel-instrument``) sets one up that exports to
+  X-Ray or any OTLP collector; on premises the OpenTelemetry SDK configured by ``OTEL_*`` variables.
+  With no provider the API's no-op tracer is used, so the setting is always safe.
+Other backends: ``register_tracer(name, factory)``; no calling code changes.
 
 Annotations are searchable in the tracing backend, so keys that name sensitive values (the logging
 deny-list) are dropped and values are reduced to str/int/float/bool.
@@ -121,13 +125,46 @@ class XRayTracer:
             _XRaySpan(sub).annotate(key, value)
 
 
+class _OtelSpan:
+    def __init__(self, span: Any) -> None:
+        self._span = span
+
+    def annotate(self, key: str, value: Any) -> None:
+        cleaned = clean_annotation(key, value)
+        if cleaned is not None:
+            self._span.set_attribute(*cleaned)
+
+
+class OtelTracer:
+    """OpenTelemetry spans; exceptions are recorded on the span and mark it as an error."""
+
+    name = "otel"
+
+    def __init__(self, provider: Any = None) -> None:
+        from opentelemetry import trace
+
+        self._trace = trace
+        self._tracer = (provider or trace.get_tracer_provider()).get_tracer("bianjie")
+
+    @contextlib.contextmanager
+    def span(self, name: str, **annotations: Any) -> Iterator[Span]:
+        with self._tracer.start_as_current_span(name[:200]) as current:
+            span = _OtelSpan(current)
+            for key, value in annotations.items():
+                span.annotate(key, value)
+            yield span
+
+    def annotate(self, key: str, value: Any) -> None:
+        _OtelSpan(self._trace.get_current_span()).annotate(key, value)
+
+
 def _stack() -> Any:
     import traceback
 
     return traceback.extract_stack(limit=10)
 
 
-_FACTORIES: dict[str, Callable[[], Tracer]] = {"off": NoopTracer, "xray": XRayTracer}
+_FACTORIES: dict[str, Callable[[], Tracer]] = {"off": NoopTracer, "xray": XRayTracer, "otel": OtelTracer}
 _current: Tracer | None = None
 _lock = threading.Lock()
 
