@@ -81,3 +81,23 @@ def test_a_retried_transaction_that_meets_another_write_still_fails(moto_dynamod
         store.transact([Put("lost_answers", {"pk": "rec-2", "n": 1}, Cond.absent()),
                         Put("lost_answers", {"pk": "head-2", "seq": 1}, Cond.absent())])
     assert store.get("lost_answers", {"pk": "rec-2"}) is None
+
+
+def test_a_conditional_delete_whose_answer_was_lost_is_reported_done(moto_dynamodb: Any,
+                                                                     store: DynamoDocumentStore) -> None:
+    store.put("lost_answers", {"pk": "claim-1", "owner": "me"})
+    lose = LoseFirstAnswer(moto_dynamodb, "DeleteItem")
+    lose.armed = True
+    store.delete("lost_answers", {"pk": "claim-1"}, condition=Cond.eq("owner", "me"))
+    assert not lose.armed
+    assert store.get("lost_answers", {"pk": "claim-1"}) is None
+
+
+def test_a_retried_delete_that_meets_another_owner_still_fails(moto_dynamodb: Any,
+                                                               store: DynamoDocumentStore) -> None:
+    store.put("lost_answers", {"pk": "claim-2", "owner": "them"})
+    lose = LoseFirstAnswer(moto_dynamodb, "DeleteItem")
+    lose.armed = True
+    with pytest.raises(ConditionFailed):
+        store.delete("lost_answers", {"pk": "claim-2"}, condition=Cond.eq("owner", "me"))
+    assert store.get("lost_answers", {"pk": "claim-2"}) == {"pk": "claim-2", "owner": "them"}
