@@ -70,6 +70,10 @@ def storage_origins(manifest: Any) -> list[str]:
     return sorted(found)
 
 
+# both the viewer and the refusal pages: no <base>, no form posts, never inside another site's frame
+_CSP_ALWAYS = ("base-uri 'none'", "form-action 'none'", "object-src 'none'", "frame-ancestors 'none'")
+
+
 def content_security_policy(nonce: str, origins: list[str]) -> str:
     storage = " ".join(origins)
     return "; ".join(
@@ -81,10 +85,7 @@ def content_security_policy(nonce: str, origins: list[str]) -> str:
             f"connect-src 'self' {storage}".rstrip(),
             f"img-src 'self' data: blob: {storage}".rstrip(),
             "style-src 'self' 'unsafe-inline'",  # Cornerstone sets style attributes on its elements
-            "base-uri 'none'",
-            "form-action 'none'",
-            "object-src 'none'",
-            "frame-ancestors 'none'",
+            *_CSP_ALWAYS,
         ]
     )
 
@@ -110,6 +111,5 @@ body{{font-family:system-ui,sans-serif;margin:0;padding:40px 24px;background:#11
 .code{{color:#888;font-size:12px;margin-top:16px}}</style></head>
 <body><h2>云胶片</h2><p id="refusal">{html.escape(message)}</p>
 <p class="code">{html.escape(exc.code)}</p></body></html>"""
-    policy = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; "
-    policy += "frame-ancestors 'none'"
+    policy = "; ".join(["default-src 'none'", "style-src 'unsafe-inline'", *_CSP_ALWAYS])
     return Response(body=body, status_code=exc.status, headers={**HEADERS, "Content-Security-Policy": policy})

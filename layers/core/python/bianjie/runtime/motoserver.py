@@ -110,8 +110,16 @@ def main(argv: list[str] | None = None) -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     app = DomainDispatcherApplication(create_backend_app)
     # channel_timeout: idle keep-alive connections held by stopped clients are dropped after a minute
-    waitress.serve(app, host=args.host, port=args.port, threads=args.threads, channel_timeout=60,
-                   connection_limit=1000, ident="moto", _quiet=True)
+    waitress.serve(
+        app,
+        host=args.host,
+        port=args.port,
+        threads=args.threads,
+        channel_timeout=60,
+        connection_limit=1000,
+        ident="moto",
+        _quiet=True,
+    )
 
 
 if __name__ == "__main__":

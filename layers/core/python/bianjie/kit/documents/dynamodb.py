@@ -493,8 +493,10 @@ class DynamoDocumentStore:
                 if _error_code(exc) != "TransactionCanceledException":
                     raise _translate(exc) from exc
                 if _retried(exc) and self._landed(operations):
-                    log.warning("lost answer recovered: a retried transaction found its own writes",
-                                extra={"tables": sorted({op.table for op in operations})})
+                    log.warning(
+                        "lost answer recovered: a retried transaction found its own writes",
+                        extra={"tables": sorted({op.table for op in operations})},
+                    )
                     return  # an earlier attempt of this call was applied; only its answer was lost
                 reasons = _cancellation_reasons(exc, len(operations))
                 # A conflict with a concurrent transaction says nothing about the conditions and
@@ -503,7 +505,6 @@ class DynamoDocumentStore:
                 if not retry:
                     raise TransactionCanceled(reasons) from exc
             time.sleep(random.uniform(0, 0.01 * 2**attempt))
-
 
     def _landed(self, operations: Sequence[Operation]) -> bool:
         """True when every item the transaction puts is stored exactly as written (it is atomic, so
