@@ -7,8 +7,9 @@ cd "$(dirname "$0")/.."
 VENV=.venv
 export SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=${AWS_DEFAULT_REGION:-cn-north-1}
 
-echo "== ruff"
+echo "== ruff (lint and format)"
 $VENV/bin/ruff check .
+$VENV/bin/ruff format --check .
 echo "== cfn-lint"
 $VENV/bin/cfn-lint template.yaml tests/fixtures/stack/template.yaml
 echo "== pytest (unit, functional, contract, integration)"

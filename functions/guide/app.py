@@ -46,8 +46,13 @@ def post_events() -> EventBatchAnswer:
     caller = app.partner()
     batch = app.body(EventBatch)
     results = guide_service().ingest(
-        Caller(caller.app_id, f"partner:{caller.app_id}", owns_visits=True, source_ip=app.source_ip or None,
-               request_id=app.request_id),
+        Caller(
+            caller.app_id,
+            f"partner:{caller.app_id}",
+            owns_visits=True,
+            source_ip=app.source_ip or None,
+            request_id=app.request_id,
+        ),
         batch.events,
     )
     return EventBatchAnswer(
@@ -58,52 +63,88 @@ def post_events() -> EventBatchAnswer:
     )
 
 
-@app.route("/guide/dashboard", methods=["GET"], auth="token", response=Dashboard,
-           summary="The patient's home-page to-do cards and visits, each with its next step")
+@app.route(
+    "/guide/dashboard",
+    methods=["GET"],
+    auth="token",
+    response=Dashboard,
+    summary="The patient's home-page to-do cards and visits, each with its next step",
+)
 def get_dashboard() -> Dashboard:
     claims = app.user(kind="patient")
     return guide_service().dashboard(claims.sub, request_id=app.request_id)
 
 
-@app.route("/guide/visits/{visit_id}", methods=["GET"], auth="token", response=VisitBoard,
-           summary="The visit board: state, next to-do with place, history", errors=("VISIT_NOT_FOUND",))
+@app.route(
+    "/guide/visits/{visit_id}",
+    methods=["GET"],
+    auth="token",
+    response=VisitBoard,
+    summary="The visit board: state, next to-do with place, history",
+    errors=("VISIT_NOT_FOUND",),
+)
 def get_visit(visit_id: str) -> VisitBoard:
     claims = app.user(kind="patient")
     return guide_service().board(claims.sub, visit_id, request_id=app.request_id)
 
 
-@app.route("/guide/preferences", methods=["GET"], auth="token", response=Preferences,
-           summary="The patient's notification preferences")
+@app.route(
+    "/guide/preferences",
+    methods=["GET"],
+    auth="token",
+    response=Preferences,
+    summary="The patient's notification preferences",
+)
 def get_preferences() -> Preferences:
     claims = app.user(kind="patient")
     return guide_service().preferences(claims.sub)
 
 
-@app.route("/guide/preferences", methods=["PUT"], auth="token", request=Preferences, response=Preferences,
-           summary="Set channels, muted kinds and quiet hours")
+@app.route(
+    "/guide/preferences",
+    methods=["PUT"],
+    auth="token",
+    request=Preferences,
+    response=Preferences,
+    summary="Set channels, muted kinds and quiet hours",
+)
 def put_preferences() -> Preferences:
     claims = app.user(kind="patient")
     return guide_service().set_preferences(claims.sub, app.body(Preferences))
 
 
-@app.route("/guide/subscriptions", methods=["POST"], auth="token", request=SubscribeResults,
-           response=SubscribeAnswer, summary="Record the WeChat subscribe popup's answers (one credit per accept)",
-           errors=("TEMPLATE_UNKNOWN",))
+@app.route(
+    "/guide/subscriptions",
+    methods=["POST"],
+    auth="token",
+    request=SubscribeResults,
+    response=SubscribeAnswer,
+    summary="Record the WeChat subscribe popup's answers (one credit per accept)",
+    errors=("TEMPLATE_UNKNOWN",),
+)
 def post_subscriptions() -> SubscribeAnswer:
     claims = app.user(kind="patient")
     body = app.body(SubscribeResults)
     return SubscribeAnswer(ledgers=guide_service().record_subscriptions(claims.sub, dict(body.results)))
 
 
-@app.route("/guide/outbox", methods=["GET"], auth="token", response=OutboxAnswer,
-           summary="What the channel stand-ins recorded (operators, developers)")
+@app.route(
+    "/guide/outbox",
+    methods=["GET"],
+    auth="token",
+    response=OutboxAnswer,
+    summary="What the channel stand-ins recorded (operators, developers)",
+)
 def get_outbox() -> OutboxAnswer:
     claims = app.user(*OPERATOR_ROLES, kind="staff")
     query = app.query(OutboxQuery)
     service = guide_service()
-    deps.audit_log("guide").record(actor=f"staff:{claims.sub}", action="guide.outbox.read",
-                                   resource=f"guide.outbox:{query.visit_id or query.day or 'today'}",
-                                   request_id=app.request_id)
+    deps.audit_log("guide").record(
+        actor=f"staff:{claims.sub}",
+        action="guide.outbox.read",
+        resource=f"guide.outbox:{query.visit_id or query.day or 'today'}",
+        request_id=app.request_id,
+    )
     return OutboxAnswer(
         messages=service.outbox(visit_id=query.visit_id, day=query.day, limit=query.limit),
         notifications=service.notifications(query.visit_id) if query.visit_id else [],
@@ -127,8 +168,9 @@ def on_domain_event(event: dict[str, Any], context: Any) -> dict[str, Any]:
             caller = Caller(envelope.source, f"system:{envelope.source}", owns_visits=False)
             [result] = service.ingest(caller, [visit_event])
             if result.status == "rejected":
-                log.warning("domain event refused", extra={"type": envelope.type, "event_id": envelope.id,
-                                                           "why": result.code})
+                log.warning(
+                    "domain event refused", extra={"type": envelope.type, "event_id": envelope.id, "why": result.code}
+                )
         except Exception:
             log.exception("domain event failed; it will be retried", extra={"type": envelope.type})
             failures.append({"itemIdentifier": mid})

@@ -33,140 +33,253 @@ from bianjie.rx.service import Actor
 
 app = ServiceApp("rx")
 
-_STATE_ERRORS = ("RX_NOT_FOUND", "RX_EXPIRED", "RX_REVOKED", "RX_ALREADY_DISPENSED", "RX_CONCURRENT_UPDATE",
-                 "CENTER_REJECTED", "CENTER_UNAVAILABLE")
+_STATE_ERRORS = (
+    "RX_NOT_FOUND",
+    "RX_EXPIRED",
+    "RX_REVOKED",
+    "RX_ALREADY_DISPENSED",
+    "RX_CONCURRENT_UPDATE",
+    "CENTER_REJECTED",
+    "CENTER_UNAVAILABLE",
+)
 
 
 def partner_actor() -> Actor:
     caller = app.partner()
-    return Actor(kind="partner", id=caller.app_id, org=caller.app_id, source_ip=app.source_ip,
-                 request_id=app.request_id)
+    return Actor(
+        kind="partner", id=caller.app_id, org=caller.app_id, source_ip=app.source_ip, request_id=app.request_id
+    )
 
 
 def staff_actor(role: str) -> Actor:
     claims = app.user(role, kind="staff")
-    return Actor(kind="staff", id=claims.sub, org=claims.hospital, roles=tuple(claims.roles),
-                 source_ip=app.source_ip, request_id=app.request_id)
+    return Actor(
+        kind="staff",
+        id=claims.sub,
+        org=claims.hospital,
+        roles=tuple(claims.roles),
+        source_ip=app.source_ip,
+        request_id=app.request_id,
+    )
 
 
 def patient_actor() -> Actor:
     claims = app.user(kind="patient")
-    return Actor(kind="patient", id=claims.sub, patient_ref=claims.extra.get("id_ref"), source_ip=app.source_ip,
-                 request_id=app.request_id)
+    return Actor(
+        kind="patient",
+        id=claims.sub,
+        patient_ref=claims.extra.get("id_ref"),
+        source_ip=app.source_ip,
+        request_id=app.request_id,
+    )
 
 
-@app.route("/rx/precheck", methods=["POST"], auth="partner", request=PrecheckRequest, response=PrecheckAnswer,
-           summary="Pre-check a prescription (上传预核验); answers the trace code and prescription number",
-           errors=("RX_PRECHECK_FAILED", "NOT_A_HOSPITAL", "IDEMPOTENCY_KEY_REUSED", "CENTER_REJECTED"))
+@app.route(
+    "/rx/precheck",
+    methods=["POST"],
+    auth="partner",
+    request=PrecheckRequest,
+    response=PrecheckAnswer,
+    summary="Pre-check a prescription (上传预核验); answers the trace code and prescription number",
+    errors=("RX_PRECHECK_FAILED", "NOT_A_HOSPITAL", "IDEMPOTENCY_KEY_REUSED", "CENTER_REJECTED"),
+)
 def precheck() -> PrecheckAnswer:
     actor = partner_actor()
     return wiring.service().precheck(actor, app.body(PrecheckRequest))
 
 
-@app.route("/rx/prescriptions/{rx_id}/document", methods=["GET"], auth="token", response=SigningMaterial,
-           summary="The printable PDF and the exact text the issuing doctor signs",
-           errors=("RX_NOT_FOUND", "NOT_ISSUING_DOCTOR"))
+@app.route(
+    "/rx/prescriptions/{rx_id}/document",
+    methods=["GET"],
+    auth="token",
+    response=SigningMaterial,
+    summary="The printable PDF and the exact text the issuing doctor signs",
+    errors=("RX_NOT_FOUND", "NOT_ISSUING_DOCTOR"),
+)
 def signing_material(rx_id: str) -> SigningMaterial:
     return wiring.service().signing_material(staff_actor("doctor"), rx_id)
 
 
-@app.route("/rx/prescriptions/{rx_id}/signature", methods=["POST"], auth="token", request=SignRequest,
-           response=StatusAnswer, summary="The issuing doctor's SM2 signature over the prescription and its PDF",
-           errors=("RX_SIGNATURE_INVALID", "PDF_DIGEST_MISMATCH", "NOT_ISSUING_DOCTOR", "RX_NOT_PRECHECKED",
-                   *_STATE_ERRORS))
+@app.route(
+    "/rx/prescriptions/{rx_id}/signature",
+    methods=["POST"],
+    auth="token",
+    request=SignRequest,
+    response=StatusAnswer,
+    summary="The issuing doctor's SM2 signature over the prescription and its PDF",
+    errors=("RX_SIGNATURE_INVALID", "PDF_DIGEST_MISMATCH", "NOT_ISSUING_DOCTOR", "RX_NOT_PRECHECKED", *_STATE_ERRORS),
+)
 def sign(rx_id: str) -> StatusAnswer:
     actor = staff_actor("doctor")
     return wiring.service().sign(actor, rx_id, app.body(SignRequest))
 
 
-@app.route("/rx/prescriptions", methods=["POST"], auth="partner", request=UploadRequest, response=UploadAnswer,
-           summary="Upload a signed prescription to the center (idempotent by trace code); status becomes valid",
-           errors=("TRACE_CODE_MISMATCH", "PHARMACIST_REVIEW_REQUIRED", "IDEMPOTENCY_KEY_REUSED", "RX_NOT_SIGNED",
-                   *_STATE_ERRORS))
+@app.route(
+    "/rx/prescriptions",
+    methods=["POST"],
+    auth="partner",
+    request=UploadRequest,
+    response=UploadAnswer,
+    summary="Upload a signed prescription to the center (idempotent by trace code); status becomes valid",
+    errors=(
+        "TRACE_CODE_MISMATCH",
+        "PHARMACIST_REVIEW_REQUIRED",
+        "IDEMPOTENCY_KEY_REUSED",
+        "RX_NOT_SIGNED",
+        *_STATE_ERRORS,
+    ),
+)
 def upload() -> UploadAnswer:
     actor = partner_actor()
     return wiring.service().upload(actor, app.body(UploadRequest))
 
 
-@app.route("/rx/prescriptions", methods=["GET"], auth="partner", response=PrescriptionList,
-           summary="The hospital's prescriptions, newest first (optional status filter)", errors=("NOT_A_HOSPITAL",))
+@app.route(
+    "/rx/prescriptions",
+    methods=["GET"],
+    auth="partner",
+    response=PrescriptionList,
+    summary="The hospital's prescriptions, newest first (optional status filter)",
+    errors=("NOT_A_HOSPITAL",),
+)
 def list_prescriptions() -> PrescriptionList:
     actor = partner_actor()
     return wiring.service().list_for_hospital(actor, app.query(ListQuery))
 
 
-@app.route("/rx/prescriptions/{rx_id}", methods=["GET"], auth="partner", response=PrescriptionView,
-           summary="One prescription with its history (its hospital, or the pharmacy holding it)",
-           errors=("RX_NOT_FOUND",))
+@app.route(
+    "/rx/prescriptions/{rx_id}",
+    methods=["GET"],
+    auth="partner",
+    response=PrescriptionView,
+    summary="One prescription with its history (its hospital, or the pharmacy holding it)",
+    errors=("RX_NOT_FOUND",),
+)
 def get_prescription(rx_id: str) -> PrescriptionView:
     actor = partner_actor()
     return wiring.service().get(actor, rx_id)
 
 
-@app.route("/rx/prescriptions/{rx_id}/confirmation", methods=["POST"], auth="partner", request=ConfirmRequest,
-           response=StatusAnswer,
-           summary="Hospital confirmation: bought in hospital (settled, dispensed) or released for outside purchase",
-           errors=("SETTLEMENT_REQUIRED", "ITEMS_REQUIRED", "RX_NOT_FOR_CIRCULATION", "RX_CHANNEL",
-                   "ITEM_NOT_PRESCRIBED", "ITEM_QUANTITY_EXCEEDED", "RX_NOT_VALID", *_STATE_ERRORS))
+@app.route(
+    "/rx/prescriptions/{rx_id}/confirmation",
+    methods=["POST"],
+    auth="partner",
+    request=ConfirmRequest,
+    response=StatusAnswer,
+    summary="Hospital confirmation: bought in hospital (settled, dispensed) or released for outside purchase",
+    errors=(
+        "SETTLEMENT_REQUIRED",
+        "ITEMS_REQUIRED",
+        "RX_NOT_FOR_CIRCULATION",
+        "RX_CHANNEL",
+        "ITEM_NOT_PRESCRIBED",
+        "ITEM_QUANTITY_EXCEEDED",
+        "RX_NOT_VALID",
+        *_STATE_ERRORS,
+    ),
+)
 def confirm(rx_id: str) -> StatusAnswer:
     actor = partner_actor()
     return wiring.service().confirm(actor, rx_id, app.body(ConfirmRequest))
 
 
-@app.route("/rx/authorizations", methods=["POST"], auth="partner", request=AuthorizeRequest,
-           response=AuthorizationView,
-           summary="Circulation authorization: a pharmacy presents the patient's e-credential token (流转授权)",
-           errors=("EC_TOKEN_INVALID", "EC_TOKEN_EXPIRED", "NOT_A_PHARMACY"))
+@app.route(
+    "/rx/authorizations",
+    methods=["POST"],
+    auth="partner",
+    request=AuthorizeRequest,
+    response=AuthorizationView,
+    summary="Circulation authorization: a pharmacy presents the patient's e-credential token (流转授权)",
+    errors=("EC_TOKEN_INVALID", "EC_TOKEN_EXPIRED", "NOT_A_PHARMACY"),
+)
 def authorize() -> AuthorizationView:
     actor = partner_actor()
     return wiring.service().authorize(actor, app.body(AuthorizeRequest))
 
 
-@app.route("/rx/authorizations/{authorization_id}", methods=["GET"], auth="partner", response=AuthorizationView,
-           summary="The prescriptions a pharmacy's authorization covers, as they are now",
-           errors=("AUTHORIZATION_INVALID", "NOT_A_PHARMACY"))
+@app.route(
+    "/rx/authorizations/{authorization_id}",
+    methods=["GET"],
+    auth="partner",
+    response=AuthorizationView,
+    summary="The prescriptions a pharmacy's authorization covers, as they are now",
+    errors=("AUTHORIZATION_INVALID", "NOT_A_PHARMACY"),
+)
 def get_authorization(authorization_id: str) -> AuthorizationView:
     actor = partner_actor()
     return wiring.service().authorization(actor, authorization_id)
 
 
-@app.route("/rx/prescriptions/{rx_id}/review", methods=["POST"], auth="token", request=ReviewRequest,
-           response=StatusAnswer, summary="A pharmacist's review (审方): pass, or reject with a reason",
-           errors=("AUTHORIZATION_INVALID", "AUTHORIZATION_EXPIRED", "REASON_REQUIRED", "RX_NOT_AUTHORIZED",
-                   *_STATE_ERRORS))
+@app.route(
+    "/rx/prescriptions/{rx_id}/review",
+    methods=["POST"],
+    auth="token",
+    request=ReviewRequest,
+    response=StatusAnswer,
+    summary="A pharmacist's review (审方): pass, or reject with a reason",
+    errors=("AUTHORIZATION_INVALID", "AUTHORIZATION_EXPIRED", "REASON_REQUIRED", "RX_NOT_AUTHORIZED", *_STATE_ERRORS),
+)
 def review(rx_id: str) -> StatusAnswer:
     actor = staff_actor("pharmacist")
     return wiring.service().review(actor, rx_id, app.body(ReviewRequest))
 
 
-@app.route("/rx/prescriptions/{rx_id}/dispense", methods=["POST"], auth="partner", request=DispenseRequest,
-           response=StatusAnswer,
-           summary="Dispense result (购药结果): items, amounts, insurance and cash parts; idempotent by setl_id",
-           errors=("AUTHORIZATION_INVALID", "RX_NOT_REVIEWED", "RX_REVIEW_REJECTED", "ITEM_NOT_PRESCRIBED",
-                   "ITEM_QUANTITY_EXCEEDED", "IDEMPOTENCY_KEY_REUSED", *_STATE_ERRORS))
+@app.route(
+    "/rx/prescriptions/{rx_id}/dispense",
+    methods=["POST"],
+    auth="partner",
+    request=DispenseRequest,
+    response=StatusAnswer,
+    summary="Dispense result (购药结果): items, amounts, insurance and cash parts; idempotent by setl_id",
+    errors=(
+        "AUTHORIZATION_INVALID",
+        "RX_NOT_REVIEWED",
+        "RX_REVIEW_REJECTED",
+        "ITEM_NOT_PRESCRIBED",
+        "ITEM_QUANTITY_EXCEEDED",
+        "IDEMPOTENCY_KEY_REUSED",
+        *_STATE_ERRORS,
+    ),
+)
 def dispense(rx_id: str) -> StatusAnswer:
     actor = partner_actor()
     return wiring.service().dispense(actor, rx_id, app.body(DispenseRequest))
 
 
-@app.route("/rx/prescriptions/{rx_id}/revoke", methods=["POST"], auth="token", request=RevokeRequest,
-           response=StatusAnswer, summary="Revocation by the issuing doctor, only while the prescription is unused",
-           errors=("NOT_ISSUING_DOCTOR", "RX_USED", "RX_IN_USE", *_STATE_ERRORS))
+@app.route(
+    "/rx/prescriptions/{rx_id}/revoke",
+    methods=["POST"],
+    auth="token",
+    request=RevokeRequest,
+    response=StatusAnswer,
+    summary="Revocation by the issuing doctor, only while the prescription is unused",
+    errors=("NOT_ISSUING_DOCTOR", "RX_USED", "RX_IN_USE", *_STATE_ERRORS),
+)
 def revoke(rx_id: str) -> StatusAnswer:
     actor = staff_actor("doctor")
     return wiring.service().revoke(actor, rx_id, app.body(RevokeRequest))
 
 
-@app.route("/rx/me/prescriptions", methods=["GET"], auth="token", response=PrescriptionList,
-           summary="The patient's own prescriptions", errors=("PATIENT_REF_MISSING",))
+@app.route(
+    "/rx/me/prescriptions",
+    methods=["GET"],
+    auth="token",
+    response=PrescriptionList,
+    summary="The patient's own prescriptions",
+    errors=("PATIENT_REF_MISSING",),
+)
 def my_prescriptions() -> PrescriptionList:
     actor = patient_actor()
     return wiring.service().list_for_patient(actor, app.query(ListQuery))
 
 
-@app.route("/rx/prescriptions/{rx_id}/fhir", methods=["GET"], auth="partner",
-           summary="FHIR R4 Bundle: MedicationRequest per drug line and MedicationDispense per dispensed item",
-           errors=("RX_NOT_FOUND",))
+@app.route(
+    "/rx/prescriptions/{rx_id}/fhir",
+    methods=["GET"],
+    auth="partner",
+    summary="FHIR R4 Bundle: MedicationRequest per drug line and MedicationDispense per dispensed item",
+    errors=("RX_NOT_FOUND",),
+)
 def fhir_export(rx_id: str) -> dict[str, Any]:
     actor = partner_actor()
     service = wiring.service()

@@ -59,22 +59,30 @@ def use_stack(stack: StackProcess) -> Any:
     return guide_service(), guide_store()
 
 
-def serial_latencies(stack: StackProcess, service: Any, store: Any, visits: list[list[dict[str, Any]]],
-                     post: Any) -> list[float]:
+def serial_latencies(
+    stack: StackProcess, service: Any, store: Any, visits: list[list[dict[str, Any]]], post: Any
+) -> list[float]:
     """One payment.pending at a time (WeChat patients, a fresh credit each), waiting for its send."""
     out = []
     for n, visit in enumerate(visits):
         visit_id, patient = visit[0]["visit_id"], visit[0]["patient_id"]
         service.record_subscriptions(patient, {"local-wx-pending-payment": "accept"})
-        event = {"event_id": f"{visit_id}-serial-{n}", "type": "payment.pending", "visit_id": visit_id,
-                 "occurred_at": datetime.now(CST).isoformat(), "data": {"order_id": f"{visit_id}-S{n}",
-                                                                        "amount_fen": 500}}
+        event = {
+            "event_id": f"{visit_id}-serial-{n}",
+            "type": "payment.pending",
+            "visit_id": visit_id,
+            "occurred_at": datetime.now(CST).isoformat(),
+            "data": {"order_id": f"{visit_id}-S{n}", "amount_fen": 500},
+        }
         t0 = time.time()
         post([event])
         deadline = time.time() + 30
         while time.time() < deadline:
-            hits = [m for m in store.outbox_of_visit(visit_id, 50)
-                    if m["accepted"] and m["kind"] == "pending_payment" and m["sent_at"] >= _iso(t0)]
+            hits = [
+                m
+                for m in store.outbox_of_visit(visit_id, 50)
+                if m["accepted"] and m["kind"] == "pending_payment" and m["sent_at"] >= _iso(t0)
+            ]
             if hits:
                 sent = datetime.fromisoformat(hits[0]["sent_at"].replace("Z", "+00:00")).timestamp()
                 out.append((sent - t0) * 1000)
@@ -93,8 +101,12 @@ def wait_for(store: Any, expected: set[tuple[str, str]], timeout: float) -> list
         # one index query per Beijing day (not one per visit): polling must not load the stack it measures
         now = datetime.now(CST)
         days = sorted({now.date().isoformat(), (now - timedelta(minutes=10)).date().isoformat()})
-        rows = [m for d in days for m in store._all(store.t.outbox, KeyCond.of("day", d), index="by_day")
-                if m["accepted"] and m["visit_id"] in visits]
+        rows = [
+            m
+            for d in days
+            for m in store._all(store.t.outbox, KeyCond.of("day", d), index="by_day")
+            if m["accepted"] and m["visit_id"] in visits
+        ]
         if {(m["visit_id"], m["kind"]) for m in rows} >= expected or time.time() > deadline:
             return rows
         time.sleep(1.0)
@@ -133,8 +145,14 @@ def run(stack: StackProcess, args: argparse.Namespace) -> int:
         service.set_preferences(patient, Preferences(quiet_hours=None))
         if wechat:
             service.record_subscriptions(patient, {f"local-wx-{k.replace('_', '-')}": "accept" for k in KINDS})
-        events = example_day(f"VB{run_id}-{n}", patient, day, booked_at=datetime.now(CST),
-                             openid=f"oWx_bench_{n:05d}" if wechat else None, phone=f"139{n:08d}")
+        events = example_day(
+            f"VB{run_id}-{n}",
+            patient,
+            day,
+            booked_at=datetime.now(CST),
+            openid=f"oWx_bench_{n:05d}" if wechat else None,
+            phone=f"139{n:08d}",
+        )
         visits.append([e for e in events if int(e["event_id"].rsplit("-", 1)[1]) in WANTED])
 
     # bookings first (made the day before), then the visit day's events in visit order, spread over
@@ -142,8 +160,10 @@ def run(stack: StackProcess, args: argparse.Namespace) -> int:
     bookings = [v[0] for v in visits]
     day_events = [v[i] for i in range(1, len(WANTED)) for v in visits]
     events = bookings + day_events
-    phases = [[bookings[i : i + 10] for i in range(0, len(bookings), 10)],
-              [day_events[i : i + 10] for i in range(0, len(day_events), 10)]]
+    phases = [
+        [bookings[i : i + 10] for i in range(0, len(bookings), 10)],
+        [day_events[i : i + 10] for i in range(0, len(day_events), 10)],
+    ]
     batches = phases[0] + phases[1]
     partner = json.loads((stack.state_dir / "partners" / "demo-hospital.json").read_text())
     key = Sm2PrivateKey.from_pem(partner["private_key_pem"])
@@ -155,8 +175,12 @@ def run(stack: StackProcess, args: argparse.Namespace) -> int:
         nonlocal errors
         raw = json.dumps({"events": batch}, ensure_ascii=False).encode()
         headers = sign_request(key, "POST", "/guide/events", "", raw, "demo-hospital", partner["key_serial"])
-        request = urllib.request.Request(f"{stack.url}/guide/events", data=raw, method="POST",
-                                         headers={**headers, "Content-Type": "application/json"})
+        request = urllib.request.Request(
+            f"{stack.url}/guide/events",
+            data=raw,
+            method="POST",
+            headers={**headers, "Content-Type": "application/json"},
+        )
         t0 = time.time()
         try:
             with urllib.request.urlopen(request, timeout=60) as r:
@@ -217,10 +241,14 @@ def run(stack: StackProcess, args: argparse.Namespace) -> int:
     serial = serial_latencies(stack, service, store, visits[: min(len(visits), args.serial) * 2 : 2], post)
     by_channel = {c: sum(1 for m in rows if m["channel"] == c) for c in ("wechat", "sms")}
 
-    print(f"guide fan-out on the local stack, {platform.processor() or platform.machine()}, "
-          f"python {platform.python_version()}, {os.cpu_count()} cores")
-    print(f"{'visits':>6} {'events':>6} {'batches':>7} {'dup posts':>9} {'errors':>6} {'ingest ev/s':>11} "
-          f"{'e2e ev/s':>8} {'msgs':>5} {'wechat':>6} {'sms':>4} {'p50 ms':>8} {'p99 ms':>8} {'dups':>4} {'lost':>4}")
+    print(
+        f"guide fan-out on the local stack, {platform.processor() or platform.machine()}, "
+        f"python {platform.python_version()}, {os.cpu_count()} cores"
+    )
+    print(
+        f"{'visits':>6} {'events':>6} {'batches':>7} {'dup posts':>9} {'errors':>6} {'ingest ev/s':>11} "
+        f"{'e2e ev/s':>8} {'msgs':>5} {'wechat':>6} {'sms':>4} {'p50 ms':>8} {'p99 ms':>8} {'dups':>4} {'lost':>4}"
+    )
     summary = {
         "visits": args.visits,
         "events": len(events),
@@ -235,12 +263,16 @@ def run(stack: StackProcess, args: argparse.Namespace) -> int:
         "lost": lost,
     }
     dup_posts = sum(1 for i in range(len(batches)) if i % 10 == 3)
-    print(f"{args.visits:>6} {len(events):>6} {len(batches):>7} {dup_posts:>9} {errors:>6} "
-          f"{summary['ingest_events_per_s']:>11} {summary['events_per_s']:>8} {len(rows):>5} {by_channel['wechat']:>6} "
-          f"{by_channel['sms']:>4} {summary['p50_event_to_send_ms']:>8} {summary['p99_event_to_send_ms']:>8} "
-          f"{duplicates:>4} {lost:>4}")
-    print(f"serial: {len(serial)} single events on an idle pipeline, event -> recorded WeChat send: "
-          f"p50 {percentile(serial, 0.5):.1f} ms, max {max(serial, default=float('nan')):.1f} ms")
+    print(
+        f"{args.visits:>6} {len(events):>6} {len(batches):>7} {dup_posts:>9} {errors:>6} "
+        f"{summary['ingest_events_per_s']:>11} {summary['events_per_s']:>8} {len(rows):>5} {by_channel['wechat']:>6} "
+        f"{by_channel['sms']:>4} {summary['p50_event_to_send_ms']:>8} {summary['p99_event_to_send_ms']:>8} "
+        f"{duplicates:>4} {lost:>4}"
+    )
+    print(
+        f"serial: {len(serial)} single events on an idle pipeline, event -> recorded WeChat send: "
+        f"p50 {percentile(serial, 0.5):.1f} ms, max {max(serial, default=float('nan')):.1f} ms"
+    )
     summary["serial_p50_event_to_send_ms"] = round(percentile(serial, 0.5), 1)
     print(json.dumps(summary))
     return 0 if lost == 0 and duplicates == 0 and errors == 0 else 1

@@ -54,10 +54,16 @@ def run_phase(name: str, items: list[Any], fn: Callable[[Any], Answer], workers:
             latencies.append(latency)
     elapsed = time.perf_counter() - started
     latencies.sort()
-    return {"phase": name, "calls": len(items), "seconds": round(elapsed, 2),
-            "per_s": round(len(items) / elapsed, 1), "p50_ms": round(latencies[len(latencies) // 2] * 1000, 1),
-            "p95_ms": round(latencies[int(len(latencies) * 0.95) - 1] * 1000, 1), "errors": errors,
-            "error_reasons": reasons}
+    return {
+        "phase": name,
+        "calls": len(items),
+        "seconds": round(elapsed, 2),
+        "per_s": round(len(items) / elapsed, 1),
+        "p50_ms": round(latencies[len(latencies) // 2] * 1000, 1),
+        "p95_ms": round(latencies[int(len(latencies) * 0.95) - 1] * 1000, 1),
+        "errors": errors,
+        "error_reasons": reasons,
+    }
 
 
 def main() -> None:
@@ -75,19 +81,27 @@ def main() -> None:
             stack.stop()
         # writes whose answer was lost and retried by the SDK, recognised as done (kit.documents.dynamodb)
         results["lost_answers_recovered"] = stack.log_path.read_text(errors="replace").count("lost answer recovered")
-    print(f"rx throughput, {args.count} prescriptions, {args.workers} client threads, "
-          f"{platform.processor() or platform.machine()}, {datetime.now(UTC):%Y-%m-%d}")
+    print(
+        f"rx throughput, {args.count} prescriptions, {args.workers} client threads, "
+        f"{platform.processor() or platform.machine()}, {datetime.now(UTC):%Y-%m-%d}"
+    )
     print(f"{'phase':<12}{'calls':>8}{'seconds':>10}{'per s':>9}{'p50 ms':>9}{'p95 ms':>9}{'errors':>8}")
     for r in results["phases"]:
-        print(f"{r['phase']:<12}{r['calls']:>8}{r['seconds']:>10}{r['per_s']:>9}{r['p50_ms']:>9}{r['p95_ms']:>9}"
-              f"{r['errors']:>8}")
+        print(
+            f"{r['phase']:<12}{r['calls']:>8}{r['seconds']:>10}{r['per_s']:>9}{r['p50_ms']:>9}{r['p95_ms']:>9}"
+            f"{r['errors']:>8}"
+        )
     for r in results["phases"]:
         if r["error_reasons"]:
             print(f"  {r['phase']} errors: {r['error_reasons']}")
-    print(f"seed load {SEED_MONTHLY}/month = {SEED_MONTHLY / 30 / 86400:.4f}/s average; "
-          f"headroom at the measured upload rate: {results['uploads_per_s'] / (SEED_MONTHLY / 30 / 86400):,.0f}x")
-    print(f"conditional writes retried by the SDK after a lost answer, recognised as done: "
-          f"{results['lost_answers_recovered']}")
+    print(
+        f"seed load {SEED_MONTHLY}/month = {SEED_MONTHLY / 30 / 86400:.4f}/s average; "
+        f"headroom at the measured upload rate: {results['uploads_per_s'] / (SEED_MONTHLY / 30 / 86400):,.0f}x"
+    )
+    print(
+        f"conditional writes retried by the SDK after a lost answer, recognised as done: "
+        f"{results['lost_answers_recovered']}"
+    )
     print(json.dumps({k: v for k, v in results.items() if k != "phases"}))
 
 
@@ -103,8 +117,13 @@ def bench(stack: StackProcess, args: argparse.Namespace) -> dict[str, Any]:
     demo = Demo.load(stack.state_dir)
     http = RxHttp(stack.url)
     now = datetime.now(UTC).isoformat(timespec="seconds")
-    patients = [with_check_digit(f"310101{y}{m:02d}{d:02d}{n:03d}")
-                for y in (1950, 1960, 1970, 1980) for m in range(1, 13) for d in range(1, 28) for n in (1, 2)]
+    patients = [
+        with_check_digit(f"310101{y}{m:02d}{d:02d}{n:03d}")
+        for y in (1950, 1960, 1970, 1980)
+        for m in range(1, 13)
+        for d in range(1, 28)
+        for n in (1, 2)
+    ]
     n_patients = max(1, args.count // args.per_patient)
     bodies = []
     for i in range(args.count):
@@ -121,34 +140,76 @@ def bench(stack: StackProcess, args: argparse.Namespace) -> dict[str, Any]:
 
     ids = list(range(args.count))
     phases.append(run_phase("precheck", ids, precheck, args.workers))
-    phases.append(run_phase("sign", ids, lambda i: http.sign(pre[i]["rx_id"], demo.doctor["token"],
-                                                             demo.doctor_key), args.workers))
-    phases.append(run_phase("upload", ids, lambda i: http.send(
-        "POST", "/rx/prescriptions", {"trace_code": pre[i]["trace_code"], "hi_rxno": pre[i]["hi_rxno"]},
-        partner=demo.hospital), args.workers))
-    phases.append(run_phase("release", ids, lambda i: http.send(
-        "POST", f"/rx/prescriptions/{pre[i]['rx_id']}/confirmation", {"mode": "external"}, partner=demo.hospital),
-        args.workers))
+    phases.append(
+        run_phase(
+            "sign", ids, lambda i: http.sign(pre[i]["rx_id"], demo.doctor["token"], demo.doctor_key), args.workers
+        )
+    )
+    phases.append(
+        run_phase(
+            "upload",
+            ids,
+            lambda i: http.send(
+                "POST",
+                "/rx/prescriptions",
+                {"trace_code": pre[i]["trace_code"], "hi_rxno": pre[i]["hi_rxno"]},
+                partner=demo.hospital,
+            ),
+            args.workers,
+        )
+    )
+    phases.append(
+        run_phase(
+            "release",
+            ids,
+            lambda i: http.send(
+                "POST", f"/rx/prescriptions/{pre[i]['rx_id']}/confirmation", {"mode": "external"}, partner=demo.hospital
+            ),
+            args.workers,
+        )
+    )
     ec = wiring.rx_ecredentials()
     auth_of: dict[str, str] = {}
 
     def authorize(p: str) -> Answer:
-        answer = http.send("POST", "/rx/authorizations", {"ec_token": ec.issue(Person("01", p, "测试"))},
-                           partner=demo.pharmacy)
+        answer = http.send(
+            "POST", "/rx/authorizations", {"ec_token": ec.issue(Person("01", p, "测试"))}, partner=demo.pharmacy
+        )
         if answer.status == 200:
             for rx in answer.body["prescriptions"]:
                 auth_of[rx["rx_id"]] = answer.body["authorization_id"]
         return answer
 
     phases.append(run_phase("authorize", patients[:n_patients], authorize, args.workers))
-    phases.append(run_phase("review", ids, lambda i: http.send(
-        "POST", f"/rx/prescriptions/{pre[i]['rx_id']}/review",
-        {"authorization_id": auth_of.get(pre[i]["rx_id"], "missing-authorization"), "result": "pass"},
-        token=demo.pharmacist["token"]), args.workers))
-    phases.append(run_phase("dispense", ids, lambda i: http.send(
-        "POST", f"/rx/prescriptions/{pre[i]['rx_id']}/dispense",
-        {"authorization_id": auth_of.get(pre[i]["rx_id"], "missing-authorization"),
-         **settlement(f"BENCH-SETL-{i}", now)}, partner=demo.pharmacy), args.workers))
+    phases.append(
+        run_phase(
+            "review",
+            ids,
+            lambda i: http.send(
+                "POST",
+                f"/rx/prescriptions/{pre[i]['rx_id']}/review",
+                {"authorization_id": auth_of.get(pre[i]["rx_id"], "missing-authorization"), "result": "pass"},
+                token=demo.pharmacist["token"],
+            ),
+            args.workers,
+        )
+    )
+    phases.append(
+        run_phase(
+            "dispense",
+            ids,
+            lambda i: http.send(
+                "POST",
+                f"/rx/prescriptions/{pre[i]['rx_id']}/dispense",
+                {
+                    "authorization_id": auth_of.get(pre[i]["rx_id"], "missing-authorization"),
+                    **settlement(f"BENCH-SETL-{i}", now),
+                },
+                partner=demo.pharmacy,
+            ),
+            args.workers,
+        )
+    )
     by = {p["phase"]: p for p in phases}
     chain_s = by["precheck"]["seconds"] + by["sign"]["seconds"] + by["upload"]["seconds"]
     return {

@@ -34,8 +34,9 @@ def store(moto_dynamodb: Any) -> DynamoDocumentStore:
     return docs
 
 
-def test_a_conditional_put_whose_answer_was_lost_is_reported_done(moto_dynamodb: Any,
-                                                                  store: DynamoDocumentStore) -> None:
+def test_a_conditional_put_whose_answer_was_lost_is_reported_done(
+    moto_dynamodb: Any, store: DynamoDocumentStore
+) -> None:
     lose = LoseFirstAnswer(moto_dynamodb, "PutItem")
     lose.armed = True
     store.put("lost_answers", {"pk": "nonce-1", "claim": "mine"}, condition=Cond.absent())
@@ -52,8 +53,9 @@ def test_a_retried_put_that_meets_another_write_still_fails(moto_dynamodb: Any, 
     assert store.get("lost_answers", {"pk": "nonce-2"}) == {"pk": "nonce-2", "claim": "theirs"}
 
 
-def test_a_versioned_replace_whose_answer_was_lost_is_reported_done(moto_dynamodb: Any,
-                                                                    store: DynamoDocumentStore) -> None:
+def test_a_versioned_replace_whose_answer_was_lost_is_reported_done(
+    moto_dynamodb: Any, store: DynamoDocumentStore
+) -> None:
     store.put("lost_answers", {"pk": "rx-1", "version": 1, "status": "valid"})
     lose = LoseFirstAnswer(moto_dynamodb, "PutItem")
     lose.armed = True
@@ -62,29 +64,38 @@ def test_a_versioned_replace_whose_answer_was_lost_is_reported_done(moto_dynamod
     assert store.get("lost_answers", {"pk": "rx-1"}) == {"pk": "rx-1", "version": 2, "status": "reviewed"}
 
 
-def test_a_transaction_whose_answer_was_lost_is_reported_done(moto_dynamodb: Any,
-                                                              store: DynamoDocumentStore) -> None:
+def test_a_transaction_whose_answer_was_lost_is_reported_done(moto_dynamodb: Any, store: DynamoDocumentStore) -> None:
     lose = LoseFirstAnswer(moto_dynamodb, "TransactWriteItems")
     lose.armed = True
-    store.transact([Put("lost_answers", {"pk": "rec-1", "n": 1}, Cond.absent()),
-                    Put("lost_answers", {"pk": "head-1", "seq": 1}, Cond.absent())])
+    store.transact(
+        [
+            Put("lost_answers", {"pk": "rec-1", "n": 1}, Cond.absent()),
+            Put("lost_answers", {"pk": "head-1", "seq": 1}, Cond.absent()),
+        ]
+    )
     assert not lose.armed
     assert store.get("lost_answers", {"pk": "head-1"}) == {"pk": "head-1", "seq": 1}
 
 
-def test_a_retried_transaction_that_meets_another_write_still_fails(moto_dynamodb: Any,
-                                                                    store: DynamoDocumentStore) -> None:
+def test_a_retried_transaction_that_meets_another_write_still_fails(
+    moto_dynamodb: Any, store: DynamoDocumentStore
+) -> None:
     store.put("lost_answers", {"pk": "head-2", "seq": 7})
     lose = LoseFirstAnswer(moto_dynamodb, "TransactWriteItems")
     lose.armed = True
     with pytest.raises(TransactionCanceled):
-        store.transact([Put("lost_answers", {"pk": "rec-2", "n": 1}, Cond.absent()),
-                        Put("lost_answers", {"pk": "head-2", "seq": 1}, Cond.absent())])
+        store.transact(
+            [
+                Put("lost_answers", {"pk": "rec-2", "n": 1}, Cond.absent()),
+                Put("lost_answers", {"pk": "head-2", "seq": 1}, Cond.absent()),
+            ]
+        )
     assert store.get("lost_answers", {"pk": "rec-2"}) is None
 
 
-def test_a_conditional_delete_whose_answer_was_lost_is_reported_done(moto_dynamodb: Any,
-                                                                     store: DynamoDocumentStore) -> None:
+def test_a_conditional_delete_whose_answer_was_lost_is_reported_done(
+    moto_dynamodb: Any, store: DynamoDocumentStore
+) -> None:
     store.put("lost_answers", {"pk": "claim-1", "owner": "me"})
     lose = LoseFirstAnswer(moto_dynamodb, "DeleteItem")
     lose.armed = True
@@ -93,8 +104,7 @@ def test_a_conditional_delete_whose_answer_was_lost_is_reported_done(moto_dynamo
     assert store.get("lost_answers", {"pk": "claim-1"}) is None
 
 
-def test_a_retried_delete_that_meets_another_owner_still_fails(moto_dynamodb: Any,
-                                                               store: DynamoDocumentStore) -> None:
+def test_a_retried_delete_that_meets_another_owner_still_fails(moto_dynamodb: Any, store: DynamoDocumentStore) -> None:
     store.put("lost_answers", {"pk": "claim-2", "owner": "them"})
     lose = LoseFirstAnswer(moto_dynamodb, "DeleteItem")
     lose.armed = True

@@ -52,8 +52,9 @@ def tap(stack: StackProcess) -> str:
     sqs, sns = stack.client("sqs"), stack.client("sns")
     url = sqs.create_queue(QueueName="cross-service-tap")["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    sns.subscribe(TopicArn=stack.ref("DomainEventsTopic"), Protocol="sqs", Endpoint=arn,
-                  Attributes={"RawMessageDelivery": "true"})
+    sns.subscribe(
+        TopicArn=stack.ref("DomainEventsTopic"), Protocol="sqs", Endpoint=arn, Attributes={"RawMessageDelivery": "true"}
+    )
     return url
 
 
@@ -72,13 +73,18 @@ def tapped(stack: StackProcess, tap: str, event_type: str, rx_id: str, timeout: 
 def republish(stack: StackProcess, envelope: dict[str, Any]) -> None:
     """SNS delivers at least once: the same envelope again, as a redelivery would bring it."""
     stack.client("sns").publish(
-        TopicArn=stack.ref("DomainEventsTopic"), Message=json.dumps(envelope, ensure_ascii=False),
-        MessageAttributes={"type": {"DataType": "String", "StringValue": envelope["type"]},
-                           "source": {"DataType": "String", "StringValue": envelope["source"]}})
+        TopicArn=stack.ref("DomainEventsTopic"),
+        Message=json.dumps(envelope, ensure_ascii=False),
+        MessageAttributes={
+            "type": {"DataType": "String", "StringValue": envelope["type"]},
+            "source": {"DataType": "String", "StringValue": envelope["source"]},
+        },
+    )
 
 
-def guide_call(http: RxHttp, demo: Demo, method: str, path: str, body: Any = None, token: str | None = None,
-               query: str = "") -> Any:
+def guide_call(
+    http: RxHttp, demo: Demo, method: str, path: str, body: Any = None, token: str | None = None, query: str = ""
+) -> Any:
     answer = http.send(method, path, body, partner=None if token else demo.hospital, token=token, query=query)
     assert answer.status == 200, (path, answer.body)
     return answer.body
@@ -94,12 +100,25 @@ def open_visit(http: RxHttp, demo: Demo, visit_id: str, patient: str, now: datet
     """The hospital HIS: booked yesterday, checked in and seen by the doctor this morning."""
 
     def ev(n: int, type_: str, minutes_ago: int, **data: Any) -> dict[str, Any]:
-        return {"event_id": f"{visit_id}-{n}", "type": type_, "visit_id": visit_id,
-                "occurred_at": (now - timedelta(minutes=minutes_ago)).isoformat(), "data": data}
+        return {
+            "event_id": f"{visit_id}-{n}",
+            "type": type_,
+            "visit_id": visit_id,
+            "occurred_at": (now - timedelta(minutes=minutes_ago)).isoformat(),
+            "data": data,
+        }
 
-    booked = ev(1, "visit.booked", 24 * 60, department="内分泌科", doctor="王医生",
-                appointment_at=(now - timedelta(minutes=60)).isoformat(), place_poi="rj.out.2f.endo",
-                place_name="门诊楼2楼内分泌科", contact={"phone": "13800138000", "wechat_openid": "oWx_xs_patient"})
+    booked = ev(
+        1,
+        "visit.booked",
+        24 * 60,
+        department="内分泌科",
+        doctor="王医生",
+        appointment_at=(now - timedelta(minutes=60)).isoformat(),
+        place_poi="rj.out.2f.endo",
+        place_name="门诊楼2楼内分泌科",
+        contact={"phone": "13800138000", "wechat_openid": "oWx_xs_patient"},
+    )
     booked["patient_id"] = patient
     events = [booked, ev(2, "visit.checked_in", 70), ev(3, "visit.consulted", 40)]
     body = guide_call(http, demo, "POST", "/guide/events", {"events": events})
@@ -108,14 +127,21 @@ def open_visit(http: RxHttp, demo: Demo, visit_id: str, patient: str, now: datet
 
 def issue_rx(http: RxHttp, demo: Demo, hosp_rxno: str, visit_id: str, now: datetime) -> str:
     """Doctor and HIS through rx: pre-check, the doctor's signature, upload -> valid."""
-    body = demo_prescription(demo, hosp_rxno, (now - timedelta(minutes=30)).isoformat(),
-                             visit={"visit_id": visit_id, "visit_time": (now - timedelta(minutes=60)).isoformat(),
-                                    "biz_type": "01"})
+    body = demo_prescription(
+        demo,
+        hosp_rxno,
+        (now - timedelta(minutes=30)).isoformat(),
+        visit={"visit_id": visit_id, "visit_time": (now - timedelta(minutes=60)).isoformat(), "biz_type": "01"},
+    )
     pre = http.send("POST", "/rx/precheck", body, partner=demo.hospital)
     assert pre.status == 200, pre.body
     assert http.sign(pre.body["rx_id"], demo.doctor["token"], demo.doctor_key).status == 200
-    up = http.send("POST", "/rx/prescriptions", {"trace_code": pre.body["trace_code"], "hi_rxno": pre.body["hi_rxno"]},
-                   partner=demo.hospital)
+    up = http.send(
+        "POST",
+        "/rx/prescriptions",
+        {"trace_code": pre.body["trace_code"], "hi_rxno": pre.body["hi_rxno"]},
+        partner=demo.hospital,
+    )
     assert up.status == 200 and up.body["status"] == "valid", up.body
     return str(pre.body["rx_id"])
 
@@ -135,13 +161,15 @@ def settle_down(stack: StackProcess, seconds: float = 3) -> None:
 
 
 def test_dispensed_in_hospital_tells_the_patient_once_where_to_pick_up(
-        stack: StackProcess, demo: Demo, http: RxHttp, ops: str, tap: str) -> None:
+    stack: StackProcess, demo: Demo, http: RxHttp, ops: str, tap: str
+) -> None:
     now = datetime.now(CST)
     visit, patient = "XS-V1", "p-xs-1"
     token = patient_token(stack, patient)
     # the patient allowed the pickup message in the WeChat subscribe popup
-    guide_call(http, demo, "POST", "/guide/subscriptions", {"results": {"local-wx-medicine-pickup": "accept"}},
-               token=token)
+    guide_call(
+        http, demo, "POST", "/guide/subscriptions", {"results": {"local-wx-medicine-pickup": "accept"}}, token=token
+    )
     open_visit(http, demo, visit, patient, now)
 
     rx_id = issue_rx(http, demo, "XS-1", visit, now)
@@ -179,15 +207,15 @@ def test_dispensed_in_hospital_tells_the_patient_once_where_to_pick_up(
 
 
 def test_released_to_a_pharmacy_then_bought_there(
-        stack: StackProcess, demo: Demo, http: RxHttp, ops: str, tap: str) -> None:
+    stack: StackProcess, demo: Demo, http: RxHttp, ops: str, tap: str
+) -> None:
     now = datetime.now(CST)
     visit, patient = "XS-V2", "p-xs-2"
     token = patient_token(stack, patient)
     open_visit(http, demo, visit, patient, now)  # no popup answers: WeChat has no credit, SMS it is
 
     rx_id = issue_rx(http, demo, "XS-2", visit, now)
-    released = http.send("POST", f"/rx/prescriptions/{rx_id}/confirmation", {"mode": "external"},
-                         partner=demo.hospital)
+    released = http.send("POST", f"/rx/prescriptions/{rx_id}/confirmation", {"mode": "external"}, partner=demo.hospital)
     assert released.status == 200 and released.body["status"] == "released"
     assert tapped(stack, tap, "rx.released", rx_id)["data"]["visit_id"] == visit
 
@@ -205,11 +233,19 @@ def test_released_to_a_pharmacy_then_bought_there(
     auth = http.send("POST", "/rx/authorizations", {"ec_token": ec.stdout.strip()}, partner=demo.pharmacy)
     assert auth.status == 200 and rx_id in [p["rx_id"] for p in auth.body["prescriptions"]], auth.body
     auth_id = auth.body["authorization_id"]
-    review = http.send("POST", f"/rx/prescriptions/{rx_id}/review", {"authorization_id": auth_id, "result": "pass"},
-                       token=demo.pharmacist["token"])
+    review = http.send(
+        "POST",
+        f"/rx/prescriptions/{rx_id}/review",
+        {"authorization_id": auth_id, "result": "pass"},
+        token=demo.pharmacist["token"],
+    )
     assert review.status == 200, review.body
-    sold = http.send("POST", f"/rx/prescriptions/{rx_id}/dispense",
-                     {"authorization_id": auth_id, **settlement("XS-SETL-2", now.isoformat())}, partner=demo.pharmacy)
+    sold = http.send(
+        "POST",
+        f"/rx/prescriptions/{rx_id}/dispense",
+        {"authorization_id": auth_id, **settlement("XS-SETL-2", now.isoformat())},
+        partner=demo.pharmacy,
+    )
     assert sold.status == 200 and sold.body["status"] == "dispensed", sold.body
     assert tapped(stack, tap, "rx.dispensed", rx_id)["data"]["pharmacy"] == "demo-pharmacy"
 

@@ -196,8 +196,8 @@ def test_the_page_runs_under_a_content_security_policy(client: Client, partner: 
     assert policy["connect-src"].split() == ["'self'", store]
     assert policy["default-src"] == "'none'" and policy["frame-ancestors"] == "'none'"
     assert page.headers["Referrer-Policy"] == "no-referrer"
-    assert client.http.get(f"/film/v/{key}").headers["Content-Security-Policy"] != page.headers[
-        "Content-Security-Policy"
-    ]  # a fresh nonce per response
+    assert (
+        client.http.get(f"/film/v/{key}").headers["Content-Security-Policy"] != page.headers["Content-Security-Policy"]
+    )  # a fresh nonce per response
     refused = client.http.get(f"/film/v/{key[:-2]}xx")
     assert refused.status_code == 403 and "default-src 'none'" in refused.headers["Content-Security-Policy"]

@@ -51,11 +51,18 @@ def tomorrow(hh_mm: str) -> str:
 
 def booked(event_id: str = "e1", visit_id: str = "V1", openid: str = "oWx_patient_1001") -> dict[str, Any]:
     return {
-        "event_id": event_id, "type": "visit.booked", "visit_id": visit_id, "patient_id": "p-1001",
+        "event_id": event_id,
+        "type": "visit.booked",
+        "visit_id": visit_id,
+        "patient_id": "p-1001",
         "occurred_at": datetime.now(CST).isoformat(),
-        "data": {"department": "心内科", "appointment_at": tomorrow("09:30"), "place_poi": "rj.out.3f.cardio",
-                 "place_name": "门诊楼3楼心内科",
-                 "contact": {"phone": "13800138000", "wechat_openid": openid, "name": "张三"}},
+        "data": {
+            "department": "心内科",
+            "appointment_at": tomorrow("09:30"),
+            "place_poi": "rj.out.3f.cardio",
+            "place_name": "门诊楼3楼心内科",
+            "contact": {"phone": "13800138000", "wechat_openid": openid, "name": "张三"},
+        },
     }
 
 
@@ -110,9 +117,20 @@ def test_subscription_credit_then_wechat(guide: Any, client: Client, partner: De
 
 
 def test_dashboard_board_and_privacy(client: Client, partner: DemoPartner) -> None:
-    post_events(client, partner, [booked(), {
-        "event_id": "e2", "type": "payment.pending", "visit_id": "V1", "occurred_at": datetime.now(CST).isoformat(),
-        "data": {"order_id": "O1", "amount_fen": 2000, "place_poi": "rj.out.1f.cashier"}}])
+    post_events(
+        client,
+        partner,
+        [
+            booked(),
+            {
+                "event_id": "e2",
+                "type": "payment.pending",
+                "visit_id": "V1",
+                "occurred_at": datetime.now(CST).isoformat(),
+                "data": {"order_id": "O1", "amount_fen": 2000, "place_poi": "rj.out.1f.cashier"},
+            },
+        ],
+    )
     dash = client.http.get("/guide/dashboard", headers=patient())
     assert dash.status_code == 200
     assert dash.json_body["cards"][0]["title"] == "待缴费 ¥20.00"
@@ -149,15 +167,17 @@ def test_duplicate_batch_is_idempotent(client: Client, partner: DemoPartner) -> 
 def test_domain_events_from_other_services(guide: Any, client: Client, partner: DemoPartner) -> None:
     post_events(client, partner, [booked()])
     envelopes = [
-        Envelope(source="bianjie.rx", type="rx.dispensed", subject="RX1",
-                 data={"prescription_id": "RX1", "visit_id": "V1"}),
+        Envelope(
+            source="bianjie.rx", type="rx.dispensed", subject="RX1", data={"prescription_id": "RX1", "visit_id": "V1"}
+        ),
         Envelope(source="bianjie.pay", type="pay.charge_succeeded", data={"order_id": "O1", "visit_id": "V1"}),
         Envelope(source="bianjie.film", type="film.report_published", data={"report_id": "R1", "visit_id": "V1"}),
         Envelope(source="bianjie.pay", type="pay.agreement_signed", data={"agreement_ref": "x"}),  # not ours
         Envelope(source="bianjie.rx", type="rx.released", data={"prescription_id": "RX2"}),  # no visit id
     ]
-    records = [{"messageId": f"m{n}", "receiptHandle": "r", "body": e.model_dump_json()}
-               for n, e in enumerate(envelopes)]
+    records = [
+        {"messageId": f"m{n}", "receiptHandle": "r", "body": e.model_dump_json()} for n, e in enumerate(envelopes)
+    ]
     assert guide.on_domain_event({"Records": records}, None) == {"batchItemFailures": []}
     board = client.http.get("/guide/visits/V1", headers=patient()).json_body
     assert board["state"] == "report_ready"

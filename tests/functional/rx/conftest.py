@@ -51,12 +51,17 @@ class World:
     def sign(self, rx_id: str, key: Sm2PrivateKey | None = None, who: str = "doctor") -> Any:
         material = self.ok(who, "GET", f"/rx/prescriptions/{rx_id}/document")
         signature = sig_to_raw(sm2_sign(key or self.doctor_key, material["signing_input"].encode()))
-        return self.call(who, "POST", f"/rx/prescriptions/{rx_id}/signature",
-                         {"pdf_sm3": material["pdf_sm3"], "signature": base64.b64encode(signature).decode()})
+        return self.call(
+            who,
+            "POST",
+            f"/rx/prescriptions/{rx_id}/signature",
+            {"pdf_sm3": material["pdf_sm3"], "signature": base64.b64encode(signature).decode()},
+        )
 
     def upload(self, pre: dict[str, Any]) -> Any:
-        return self.call("hospital-a", "POST", "/rx/prescriptions",
-                         {"trace_code": pre["trace_code"], "hi_rxno": pre["hi_rxno"]})
+        return self.call(
+            "hospital-a", "POST", "/rx/prescriptions", {"trace_code": pre["trace_code"], "hi_rxno": pre["hi_rxno"]}
+        )
 
     def valid(self, **overrides: Any) -> str:
         pre = self.precheck(**overrides)
@@ -80,21 +85,34 @@ class World:
         return self.ok(who, "POST", "/rx/authorizations", {"ec_token": self.ec_token()})
 
     def review(self, rx_id: str, auth_id: str, result: str = "pass", reason: str = "", who: str = "pharmacist") -> Any:
-        return self.call(who, "POST", f"/rx/prescriptions/{rx_id}/review",
-                         {"authorization_id": auth_id, "result": result, "reason": reason})
+        return self.call(
+            who,
+            "POST",
+            f"/rx/prescriptions/{rx_id}/review",
+            {"authorization_id": auth_id, "result": result, "reason": reason},
+        )
 
-    def dispense(self, rx_id: str, auth_id: str, setl_id: str = "S0001", who: str = "pharmacy-a",
-                 quantity: int = 2) -> Any:
-        return self.call(who, "POST", f"/rx/prescriptions/{rx_id}/dispense", settlement_body(auth_id, setl_id,
-                                                                                            quantity))
+    def dispense(
+        self, rx_id: str, auth_id: str, setl_id: str = "S0001", who: str = "pharmacy-a", quantity: int = 2
+    ) -> Any:
+        return self.call(
+            who, "POST", f"/rx/prescriptions/{rx_id}/dispense", settlement_body(auth_id, setl_id, quantity)
+        )
 
 
 def settlement_body(auth_id: str | None, setl_id: str, quantity: int = 2) -> dict[str, Any]:
     body: dict[str, Any] = {
-        "settlement": {"setl_id": setl_id, "total_cents": 1700, "fund_pay_cents": 1190, "account_pay_cents": 0,
-                       "cash_pay_cents": 510, "settled_at": "2026-01-01T10:00:00+08:00"},
-        "items": [{"med_code": "XA10BAE024A001010100001", "quantity": quantity, "amount_cents": 1700,
-                   "batch_no": "B2401"}],
+        "settlement": {
+            "setl_id": setl_id,
+            "total_cents": 1700,
+            "fund_pay_cents": 1190,
+            "account_pay_cents": 0,
+            "cash_pay_cents": 510,
+            "settled_at": "2026-01-01T10:00:00+08:00",
+        },
+        "items": [
+            {"med_code": "XA10BAE024A001010100001", "quantity": quantity, "amount_cents": 1700, "batch_no": "B2401"}
+        ],
     }
     if auth_id is not None:
         body["authorization_id"] = auth_id
@@ -118,8 +136,10 @@ def world(aws_stack: Any) -> Iterator[World]:
     for app_id, key in keys.items():
         settings = {"rx": {"role": roles[app_id]}} if app_id in roles else {}
         if app_id == "hospital-a":
-            settings["rx"]["doctor_keys"] = {"D1": doctor_key.public_key.to_hex(),
-                                             "D2": other_doctor_key.public_key.to_hex()}
+            settings["rx"]["doctor_keys"] = {
+                "D1": doctor_key.public_key.to_hex(),
+                "D2": other_doctor_key.public_key.to_hex(),
+            }
         registry.add(app_id, app_id, key.public_key.to_hex(), ["127.0.0.0/8"], settings=settings)
     issuer = deps.token_issuer()
     tokens = {

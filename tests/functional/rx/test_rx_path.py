@@ -29,7 +29,14 @@ def test_external_purchase_path(world: World) -> None:
     done = world.dispense(rx_id, auth["authorization_id"])
     assert done.status_code == 200 and done.json_body["status"] == "dispensed", done.body
     view = world.ok("hospital-a", "GET", f"/rx/prescriptions/{rx_id}")
-    assert [h["op"] for h in view["history"]] == ["precheck", "sign", "upload", "release", "authorize", "review",
-                                                   "dispense"]
+    assert [h["op"] for h in view["history"]] == [
+        "precheck",
+        "sign",
+        "upload",
+        "release",
+        "authorize",
+        "review",
+        "dispense",
+    ]
     mine = world.ok("patient", "GET", "/rx/me/prescriptions")
     assert [p["rx_id"] for p in mine["items"]] == [rx_id]

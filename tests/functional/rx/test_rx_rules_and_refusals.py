@@ -29,9 +29,15 @@ def test_precheck_lists_every_problem_per_line(world: World) -> None:
     response = world.call("hospital-a", "POST", "/rx/precheck", body)
     assert response.status_code == 422 and code(response) == "RX_PRECHECK_FAILED"
     found = {(p["line"], p["code"]) for p in response.json_body["error"]["details"]}
-    assert {(None, "VALIDITY_TOO_LONG"), (None, "CERT_NO_INVALID"), (1, "DAYS_SUPPLY_TOO_LONG"),
-            (2, "DRUG_UNKNOWN"), (3, "DRUG_CONTROLLED"), (3, "DRUG_NOT_CIRCULABLE"),
-            (4, "DRUG_NOT_CIRCULABLE")} <= found
+    assert {
+        (None, "VALIDITY_TOO_LONG"),
+        (None, "CERT_NO_INVALID"),
+        (1, "DAYS_SUPPLY_TOO_LONG"),
+        (2, "DRUG_UNKNOWN"),
+        (3, "DRUG_CONTROLLED"),
+        (3, "DRUG_NOT_CIRCULABLE"),
+        (4, "DRUG_NOT_CIRCULABLE"),
+    } <= found
 
 
 def test_precheck_callers(world: World) -> None:
@@ -58,24 +64,30 @@ def test_upload_is_idempotent_by_trace_code(world: World) -> None:
     assert early.status_code == 409 and code(early) == "RX_NOT_SIGNED"
     world.sign(pre["rx_id"])
     # the refusal above did not bind the trace code: the hospital may upload with a different body
-    body = {"trace_code": pre["trace_code"], "hi_rxno": pre["hi_rxno"], "pharmacist_code": "PH1",
-            "pharmacist_checked_at": "2026-01-01T09:00:00+08:00"}
+    body = {
+        "trace_code": pre["trace_code"],
+        "hi_rxno": pre["hi_rxno"],
+        "pharmacist_code": "PH1",
+        "pharmacist_checked_at": "2026-01-01T09:00:00+08:00",
+    }
     first = world.call("hospital-a", "POST", "/rx/prescriptions", body)
     assert first.status_code == 200, first.body
     again = world.call("hospital-a", "POST", "/rx/prescriptions", body)
     assert again.status_code == 200 and again.json_body == first.json_body
     changed = world.call("hospital-a", "POST", "/rx/prescriptions", {**body, "pharmacist_code": "PH2"})
     assert changed.status_code == 409 and code(changed) == "IDEMPOTENCY_KEY_REUSED"
-    other = world.call("hospital-b", "POST", "/rx/prescriptions", {"trace_code": pre["trace_code"],
-                                                                   "hi_rxno": pre["hi_rxno"]})
+    other = world.call(
+        "hospital-b", "POST", "/rx/prescriptions", {"trace_code": pre["trace_code"], "hi_rxno": pre["hi_rxno"]}
+    )
     assert code(other) == "NOT_A_HOSPITAL" or other.status_code == 404
 
 
 def test_upload_with_a_foreign_trace_code(world: World) -> None:
     a, b = world.precheck(hosp_rxno="A1"), world.precheck(hosp_rxno="B1")
     world.sign(a["rx_id"])
-    response = world.call("hospital-a", "POST", "/rx/prescriptions", {"trace_code": b["trace_code"],
-                                                                      "hi_rxno": a["hi_rxno"]})
+    response = world.call(
+        "hospital-a", "POST", "/rx/prescriptions", {"trace_code": b["trace_code"], "hi_rxno": a["hi_rxno"]}
+    )
     assert response.status_code == 409 and code(response) == "TRACE_CODE_MISMATCH"
 
 
@@ -88,23 +100,35 @@ def test_signature_refusals(world: World) -> None:
     foreign = world.call("foreign-doctor", "GET", f"/rx/prescriptions/{rx_id}/document")
     assert foreign.status_code == 404
     assert code(world.call("pharmacist", "GET", f"/rx/prescriptions/{rx_id}/document")) == "ROLE_REQUIRED"
-    assert code(world.call("patient", "GET", f"/rx/prescriptions/{rx_id}/document")) in ("TOKEN_KIND",
-                                                                                         "ROLE_REQUIRED")
+    assert code(world.call("patient", "GET", f"/rx/prescriptions/{rx_id}/document")) in ("TOKEN_KIND", "ROLE_REQUIRED")
     material = world.ok("doctor", "GET", f"/rx/prescriptions/{rx_id}/document")
     assert base64.b64decode(material["pdf_base64"]).startswith(b"%PDF-1.4")
     signature = base64.b64encode(sig_to_raw(sm2_sign(world.doctor_key, material["signing_input"].encode()))).decode()
-    tampered = world.call("doctor", "POST", f"/rx/prescriptions/{rx_id}/signature",
-                          {"pdf_sm3": "0" * 64, "signature": signature})
+    tampered = world.call(
+        "doctor", "POST", f"/rx/prescriptions/{rx_id}/signature", {"pdf_sm3": "0" * 64, "signature": signature}
+    )
     assert tampered.status_code == 409 and code(tampered) == "PDF_DIGEST_MISMATCH"
     other_text = base64.b64encode(sig_to_raw(sm2_sign(world.doctor_key, b"something else"))).decode()
-    forged = world.call("doctor", "POST", f"/rx/prescriptions/{rx_id}/signature",
-                        {"pdf_sm3": material["pdf_sm3"], "signature": other_text})
+    forged = world.call(
+        "doctor",
+        "POST",
+        f"/rx/prescriptions/{rx_id}/signature",
+        {"pdf_sm3": material["pdf_sm3"], "signature": other_text},
+    )
     assert code(forged) == "RX_SIGNATURE_INVALID"
-    ok = world.call("doctor", "POST", f"/rx/prescriptions/{rx_id}/signature",
-                    {"pdf_sm3": material["pdf_sm3"], "signature": signature})
+    ok = world.call(
+        "doctor",
+        "POST",
+        f"/rx/prescriptions/{rx_id}/signature",
+        {"pdf_sm3": material["pdf_sm3"], "signature": signature},
+    )
     assert ok.status_code == 200
-    twice = world.call("doctor", "POST", f"/rx/prescriptions/{rx_id}/signature",
-                       {"pdf_sm3": material["pdf_sm3"], "signature": signature})
+    twice = world.call(
+        "doctor",
+        "POST",
+        f"/rx/prescriptions/{rx_id}/signature",
+        {"pdf_sm3": material["pdf_sm3"], "signature": signature},
+    )
     assert twice.status_code == 409 and code(twice) == "RX_NOT_PRECHECKED"
 
 
@@ -133,8 +157,9 @@ def test_authorization_refusals_and_the_pharmacy_hold(world: World) -> None:
     rx_id = world.released()
     bad = world.call("pharmacy-a", "POST", "/rx/authorizations", {"ec_token": "ec1.forged-token-value"})
     assert bad.status_code == 401 and code(bad) == "EC_TOKEN_INVALID"
-    assert code(world.call("hospital-a", "POST", "/rx/authorizations", {"ec_token": world.ec_token()})) \
-        == "NOT_A_PHARMACY"
+    assert (
+        code(world.call("hospital-a", "POST", "/rx/authorizations", {"ec_token": world.ec_token()})) == "NOT_A_PHARMACY"
+    )
     auth = world.authorize("pharmacy-a")
     assert [p["rx_id"] for p in auth["prescriptions"]] == [rx_id]
     # pharmacy B reads the same e-credential while A holds the prescription: it sees nothing to take
@@ -160,8 +185,10 @@ def test_review_reject_then_revoke(world: World) -> None:
     rejected = world.review(rx_id, auth, "reject", "剂量与诊断不符")
     assert rejected.json_body["status"] == "review_rejected"
     assert code(world.dispense(rx_id, auth)) == "RX_REVIEW_REJECTED"
-    assert code(world.call("other-doctor", "POST", f"/rx/prescriptions/{rx_id}/revoke",
-                           {"reason": "重开"})) == "NOT_ISSUING_DOCTOR"
+    assert (
+        code(world.call("other-doctor", "POST", f"/rx/prescriptions/{rx_id}/revoke", {"reason": "重开"}))
+        == "NOT_ISSUING_DOCTOR"
+    )
     revoked = world.ok("doctor", "POST", f"/rx/prescriptions/{rx_id}/revoke", {"reason": "重开"})
     assert revoked["status"] == "revoked" and revoked["center_status"] == "3"
     twice = world.call("doctor", "POST", f"/rx/prescriptions/{rx_id}/revoke", {"reason": "重开"})

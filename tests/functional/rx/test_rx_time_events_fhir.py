@@ -30,8 +30,12 @@ def events(world: World) -> Any:
     sqs, sns = aws.client("sqs"), aws.client("sns")
     url = sqs.create_queue(QueueName="rx-events-test")["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    sns.subscribe(TopicArn=os.environ["DOMAIN_EVENTS_TOPIC"], Protocol="sqs", Endpoint=arn,
-                  Attributes={"RawMessageDelivery": "true"})
+    sns.subscribe(
+        TopicArn=os.environ["DOMAIN_EVENTS_TOPIC"],
+        Protocol="sqs",
+        Endpoint=arn,
+        Attributes={"RawMessageDelivery": "true"},
+    )
 
     def read() -> list[Any]:
         out = []
@@ -87,15 +91,28 @@ def test_events_carry_ids_only(world: World, events: Any) -> None:
     assert [e.type for e in got] == ["rx.uploaded", "rx.released", "rx.dispensed"]
     dispensed = got[-1]
     assert dispensed.source == "bianjie.rx" and dispensed.subject == rx_id
-    assert set(dispensed.data) == {"rx_id", "hospital", "patient_ref", "visit_id", "status", "valid_end", "uses",
-                                   "pharmacy"}
+    assert set(dispensed.data) == {
+        "rx_id",
+        "hospital",
+        "patient_ref",
+        "visit_id",
+        "status",
+        "valid_end",
+        "uses",
+        "pharmacy",
+    }
     assert "张三" not in json.dumps([e.model_dump() for e in got], ensure_ascii=False)
 
 
 def test_reusable_prescription_comes_back_after_the_interval(world: World) -> None:
-    rx_id = world.valid(long_term=True, reusable=True, max_uses=2, min_interval_days=7, valid_days=28,
-                        drugs=[{"med_code": "XA10BAE024A001010100001", "quantity": 3, "dose": 1,
-                                "frequency": "bid", "days": 28}])
+    rx_id = world.valid(
+        long_term=True,
+        reusable=True,
+        max_uses=2,
+        min_interval_days=7,
+        valid_days=28,
+        drugs=[{"med_code": "XA10BAE024A001010100001", "quantity": 3, "dose": 1, "frequency": "bid", "days": 28}],
+    )
     path = f"/rx/prescriptions/{rx_id}/confirmation"
     first = world.ok("hospital-a", "POST", path, {"mode": "in_hospital", **settlement_body(None, "R1")})
     assert first["status"] == "dispensed" and first["next_use_from"]
@@ -122,14 +139,21 @@ def test_every_step_is_audited(world: World) -> None:
     audit = wiring.rx_audit()
     reports = audit.verify_all("rx")
     assert reports and all(r.ok for r in reports)
-    records = [r for chain in audit.chains("rx") for r in audit.records(chain)
-               if r.resource == f"rx.prescription:{rx_id}"]
+    records = [
+        r for chain in audit.chains("rx") for r in audit.records(chain) if r.resource == f"rx.prescription:{rx_id}"
+    ]
     actions = {(r.actor, r.action) for r in records}
-    assert {("partner:hospital-a", "rx.precheck"), ("staff:hospital-a/D1", "rx.document"),
-            ("staff:hospital-a/D1", "rx.sign"), ("partner:hospital-a", "rx.upload"),
-            ("partner:hospital-a", "rx.release"), ("partner:pharmacy-a", "rx.authorize"),
-            ("staff:pharmacy-a/Y1", "rx.review"), ("partner:pharmacy-a", "rx.dispense"),
-            ("partner:hospital-a", "rx.read")} <= actions
+    assert {
+        ("partner:hospital-a", "rx.precheck"),
+        ("staff:hospital-a/D1", "rx.document"),
+        ("staff:hospital-a/D1", "rx.sign"),
+        ("partner:hospital-a", "rx.upload"),
+        ("partner:hospital-a", "rx.release"),
+        ("partner:pharmacy-a", "rx.authorize"),
+        ("staff:pharmacy-a/Y1", "rx.review"),
+        ("partner:pharmacy-a", "rx.dispense"),
+        ("partner:hospital-a", "rx.read"),
+    } <= actions
     assert all(r.patient_ref and len(r.patient_ref) == 64 for r in records)
 
 

@@ -27,8 +27,12 @@ from bianjie.runtime.template import load_yaml
 from tests.conftest import ROOT
 
 TABLES = Tables("visits", "notifications", "outbox", "patients")
-LOGICAL = {"visits": "GuideVisitsTable", "notifications": "GuideNotificationsTable", "outbox": "GuideOutboxTable",
-           "patients": "GuidePatientsTable"}
+LOGICAL = {
+    "visits": "GuideVisitsTable",
+    "notifications": "GuideNotificationsTable",
+    "outbox": "GuideOutboxTable",
+    "patients": "GuidePatientsTable",
+}
 HOSPITAL = Caller("demo-hospital", "partner:demo-hospital", owns_visits=True)
 # Tuesday 2025-06-03 09:00 Beijing time, the day before the demo visit: outside default quiet hours
 DAYTIME = datetime(2025, 6, 3, 1, 0, tzinfo=UTC).timestamp()
@@ -105,51 +109,102 @@ def rig() -> Rig:
     db = MemoryDocumentStore(*guide_specs(), audit_table_spec("audit"), clock=clock)
     store = GuideStore(db, TABLES)
     queue = MemoryNotificationQueue()
-    contacts = Contacts(store, FieldCipher(LocalKeyPort(secrets.token_bytes(16))), BlindIndex(secrets.token_bytes(32)),
-                        clock)
+    contacts = Contacts(
+        store, FieldCipher(LocalKeyPort(secrets.token_bytes(16))), BlindIndex(secrets.token_bytes(32)), clock
+    )
     templates = TemplateBook()
     service = GuideService(store, queue, contacts, AuditLog(db, "audit", clock, service="guide"), templates, clock)
     recorder = OutboxRecorder(store, clock)
     wx = WeChatStandIn(recorder, templates)
     sms = AliyunSmsStandIn(recorder, templates, clock=clock)
     deliverer = Deliverer(
-        store, queue, contacts,
+        store,
+        queue,
+        contacts,
         WeChatClient(wx.app_id, "local-standin-secret", wx, clock=clock),
         AliyunSmsClient(sms.access_key_id, "local-standin-secret", sms, clock=clock),
-        templates, SmsLimits(per_hour=5, per_day=20), clock,
+        templates,
+        SmsLimits(per_hour=5, per_day=20),
+        clock,
     )
     return Rig(clock, db, store, queue, service, deliverer, wx, sms)
 
 
-def ev(event_id: str, type_: str, at: str, visit_id: str = "V1", patient_id: str | None = None,
-       **data: Any) -> dict[str, Any]:
+def ev(
+    event_id: str, type_: str, at: str, visit_id: str = "V1", patient_id: str | None = None, **data: Any
+) -> dict[str, Any]:
     body: dict[str, Any] = {"event_id": event_id, "type": type_, "visit_id": visit_id, "occurred_at": at, "data": data}
     if patient_id:
         body["patient_id"] = patient_id
     return body
 
 
-def day_of_visit(visit_id: str = "V1", patient_id: str = "p-1001", openid: str | None = "oWx_patient_1001",
-                 phone: str | None = "13800138000", day: str = "2025-06-04",
-                 booked_on: str = "2025-06-03") -> list[dict[str, Any]]:
+def day_of_visit(
+    visit_id: str = "V1",
+    patient_id: str = "p-1001",
+    openid: str | None = "oWx_patient_1001",
+    phone: str | None = "13800138000",
+    day: str = "2025-06-04",
+    booked_on: str = "2025-06-03",
+) -> list[dict[str, Any]]:
     """A whole visit through every state, as a HIS would post it (Beijing times), booked the day before."""
     contact = {k: v for k, v in {"phone": phone, "wechat_openid": openid, "name": "张三"}.items() if v}
     return [
-        ev(f"{visit_id}-1", "visit.booked", f"{booked_on}T10:00:00+08:00", visit_id, patient_id, department="心内科",
-           doctor="李医生", appointment_at=f"{day}T09:30:00+08:00", place_poi="rj.out.3f.cardio",
-           place_name="门诊楼3楼心内科", preconsult_required=True, contact=contact),
+        ev(
+            f"{visit_id}-1",
+            "visit.booked",
+            f"{booked_on}T10:00:00+08:00",
+            visit_id,
+            patient_id,
+            department="心内科",
+            doctor="李医生",
+            appointment_at=f"{day}T09:30:00+08:00",
+            place_poi="rj.out.3f.cardio",
+            place_name="门诊楼3楼心内科",
+            preconsult_required=True,
+            contact=contact,
+        ),
         ev(f"{visit_id}-2", "visit.checked_in", f"{day}T09:10:00+08:00", visit_id),
         ev(f"{visit_id}-3", "queue.updated", f"{day}T09:12:00+08:00", visit_id, queue_position=3),
         ev(f"{visit_id}-4", "visit.consulted", f"{day}T09:40:00+08:00", visit_id),
-        ev(f"{visit_id}-5", "payment.pending", f"{day}T09:45:00+08:00", visit_id, order_id=f"{visit_id}-O1",
-           amount_fen=12850, place_poi="rj.out.1f.cashier", place_name="门诊楼1楼收费处"),
+        ev(
+            f"{visit_id}-5",
+            "payment.pending",
+            f"{day}T09:45:00+08:00",
+            visit_id,
+            order_id=f"{visit_id}-O1",
+            amount_fen=12850,
+            place_poi="rj.out.1f.cashier",
+            place_name="门诊楼1楼收费处",
+        ),
         ev(f"{visit_id}-6", "payment.paid", f"{day}T09:50:00+08:00", visit_id, order_id=f"{visit_id}-O1"),
-        ev(f"{visit_id}-7", "exam.checked_in", f"{day}T10:05:00+08:00", visit_id, exam_id=f"{visit_id}-E1",
-           exam_name="心脏彩超", place_poi="rj.med.2f.echo", place_name="医技楼2楼超声室"),
-        ev(f"{visit_id}-8", "report.ready", f"{day}T10:40:00+08:00", visit_id, report_id=f"{visit_id}-R1",
-           report_name="心脏彩超报告"),
-        ev(f"{visit_id}-9", "medicine.ready", f"{day}T11:00:00+08:00", visit_id, rx_id=f"{visit_id}-RX1",
-           place_poi="rj.out.1f.pharmacy", place_name="门诊楼1楼西药房"),
+        ev(
+            f"{visit_id}-7",
+            "exam.checked_in",
+            f"{day}T10:05:00+08:00",
+            visit_id,
+            exam_id=f"{visit_id}-E1",
+            exam_name="心脏彩超",
+            place_poi="rj.med.2f.echo",
+            place_name="医技楼2楼超声室",
+        ),
+        ev(
+            f"{visit_id}-8",
+            "report.ready",
+            f"{day}T10:40:00+08:00",
+            visit_id,
+            report_id=f"{visit_id}-R1",
+            report_name="心脏彩超报告",
+        ),
+        ev(
+            f"{visit_id}-9",
+            "medicine.ready",
+            f"{day}T11:00:00+08:00",
+            visit_id,
+            rx_id=f"{visit_id}-RX1",
+            place_poi="rj.out.1f.pharmacy",
+            place_name="门诊楼1楼西药房",
+        ),
         ev(f"{visit_id}-10", "medicine.collected", f"{day}T11:10:00+08:00", visit_id, rx_id=f"{visit_id}-RX1"),
         ev(f"{visit_id}-11", "visit.done", f"{day}T11:20:00+08:00", visit_id),
     ]

@@ -12,8 +12,16 @@ PHARMACY = {"place_poi": "rj.out.1f.pharmacy", "place_name": "门诊楼1楼西�
 
 def rx(event_type: str, **extra: Any) -> Envelope:
     # the shape rx publishes (bianjie.rx.service._publish)
-    data = {"rx_id": "3120260101000001", "hospital": "demo-hospital", "patient_ref": "ref", "visit_id": "V1",
-            "status": event_type.split(".")[1], "valid_end": "2026-01-04T09:30:00Z", "uses": 1, **extra}
+    data = {
+        "rx_id": "3120260101000001",
+        "hospital": "demo-hospital",
+        "patient_ref": "ref",
+        "visit_id": "V1",
+        "status": event_type.split(".")[1],
+        "valid_end": "2026-01-04T09:30:00Z",
+        "uses": 1,
+        **extra,
+    }
     return Envelope(id="3120260101000001-4", source="bianjie.rx", type=event_type, subject=data["rx_id"], data=data)
 
 
@@ -47,18 +55,29 @@ def test_bought_at_a_pharmacy_is_collected_and_released_is_external() -> None:
 
 
 def test_pay_success_with_the_his_order_number() -> None:
-    envelope = Envelope(source="bianjie.pay", type="pay.charge_succeeded",
-                        data={"charge_id": "ch1", "order_no": "HIS-1", "amount": 8800, "visit_id": "V1"})
+    envelope = Envelope(
+        source="bianjie.pay",
+        type="pay.charge_succeeded",
+        data={"charge_id": "ch1", "order_no": "HIS-1", "amount": 8800, "visit_id": "V1"},
+    )
     event, _ = visit_event(envelope)
-    assert event is not None and (event.type, event.data.order_id, event.data.amount_fen) == ("payment.paid",
-                                                                                              "HIS-1", 8800)
+    assert event is not None and (event.type, event.data.order_id, event.data.amount_fen) == (
+        "payment.paid",
+        "HIS-1",
+        8800,
+    )
 
 
 def test_skipped_events_say_why() -> None:
     assert visit_event(rx("rx.uploaded"))[1] == "TYPE_NOT_HANDLED"
     assert visit_event(Envelope(source="bianjie.rx", type="rx.released", data={"rx_id": "R"}))[1] == "NO_VISIT_ID"
-    assert visit_event(Envelope(source="bianjie.pay", type="pay.charge_failed",
-                                data={"order_no": "O", "visit_id": "V1"}))[1] == "TYPE_NOT_HANDLED"
-    bad = visit_event(Envelope(source="bianjie.rx", type="rx.dispensed", data={"rx_id": "has spaces",
-                                                                                 "visit_id": "V1"}))[1]
+    assert (
+        visit_event(Envelope(source="bianjie.pay", type="pay.charge_failed", data={"order_no": "O", "visit_id": "V1"}))[
+            1
+        ]
+        == "TYPE_NOT_HANDLED"
+    )
+    bad = visit_event(
+        Envelope(source="bianjie.rx", type="rx.dispensed", data={"rx_id": "has spaces", "visit_id": "V1"})
+    )[1]
     assert bad is not None and bad.startswith("INVALID")

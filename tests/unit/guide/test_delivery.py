@@ -104,8 +104,14 @@ def test_expired_access_token_is_renewed_once(rig: Rig) -> None:
 
 
 def test_sms_stand_in_checks_the_signature_and_number(rig: Rig) -> None:
-    form = {"AccessKeyId": "local-standin", "PhoneNumbers": "13800138000", "SignName": "便捷就医",
-            "TemplateCode": "SMS_LOCAL_0004", "TemplateParam": json.dumps({"report": "血常规"}), "OutId": "a#b#c"}
+    form = {
+        "AccessKeyId": "local-standin",
+        "PhoneNumbers": "13800138000",
+        "SignName": "便捷就医",
+        "TemplateCode": "SMS_LOCAL_0004",
+        "TemplateParam": json.dumps({"report": "血常规"}),
+        "OutId": "a#b#c",
+    }
     good = rig.sms("POST", "/", urlencode({**form, "Signature": rpc_signature(form, "local-standin-secret")}).encode())
     bad = rig.sms("POST", "/", urlencode({**form, "Signature": rpc_signature(form, "wrong")}).encode())
     form["PhoneNumbers"] = "12345"

@@ -200,8 +200,12 @@ def test_schedules_remind_the_day_before_and_two_hours_before(rig: Rig) -> None:
     assert rig.service.run_schedule("soon")["planned"] == 0
     rig.pump()
     kinds = [r["kind"] + "#" + r["step"] for r in rig.store.notifications_of_visit("V1")]
-    assert sorted(kinds) == ["preconsult_reminder#pre", "registration_success#booked@202506040930",
-                             "visit_reminder#d-1", "visit_reminder#h-2"]
+    assert sorted(kinds) == [
+        "preconsult_reminder#pre",
+        "registration_success#booked@202506040930",
+        "visit_reminder#d-1",
+        "visit_reminder#h-2",
+    ]
 
 
 def test_checked_in_visit_gets_no_two_hour_reminder(rig: Rig) -> None:

@@ -58,11 +58,18 @@ def test_fit_cuts_long_text_with_an_ellipsis() -> None:
 
 def test_every_template_renders_valid_data_even_with_long_inputs() -> None:
     book = TemplateBook()
-    params = {"department": "心血管内科（高血压专病门诊）特需", "place_name": "门诊楼三楼东侧心血管内科诊区候诊大厅",
-              "appointment_at": "2025-06-04T09:30:00+08:00", "amount_fen": 12850, "order_id": "O-1",
-              "rx_id": "RX-1", "report_name": "心脏彩色多普勒超声检查报告（含左心功能测定）",
-              "at": "2025-06-04T10:40:00+08:00",
-              "when": "明日就诊", "patient": "张三"}
+    params = {
+        "department": "心血管内科（高血压专病门诊）特需",
+        "place_name": "门诊楼三楼东侧心血管内科诊区候诊大厅",
+        "appointment_at": "2025-06-04T09:30:00+08:00",
+        "amount_fen": 12850,
+        "order_id": "O-1",
+        "rx_id": "RX-1",
+        "report_name": "心脏彩色多普勒超声检查报告（含左心功能测定）",
+        "at": "2025-06-04T10:40:00+08:00",
+        "when": "明日就诊",
+        "patient": "张三",
+    }
     for kind in Kind:
         data = book.wechat_data(kind, params)
         for key, value in data.items():

@@ -60,18 +60,25 @@ def test_reversed_and_duplicated_arrival_gives_the_same_view() -> None:
 
 
 def test_second_order_keeps_payment_pending_after_first_is_paid() -> None:
-    bodies = [*day_of_visit()[:6], ev("x1", "payment.pending", "2025-06-04T09:46:00+08:00", order_id="O2",
-                                       amount_fen=500)]
+    bodies = [
+        *day_of_visit()[:6],
+        ev("x1", "payment.pending", "2025-06-04T09:46:00+08:00", order_id="O2", amount_fen=500),
+    ]
     view = fold("V1", events(bodies))
     assert view.state is State.PAYMENT_PENDING
     assert [c.card_id for c in todos(view)] == ["pay:O2"]
 
 
 def test_payment_stamped_before_its_order_still_counts_as_paid() -> None:
-    view = fold("V1", events([
-        ev("a", "payment.paid", "2025-06-04T09:00:00+08:00", order_id="O1"),
-        ev("b", "payment.pending", "2025-06-04T09:01:00+08:00", order_id="O1", amount_fen=100),
-    ]))
+    view = fold(
+        "V1",
+        events(
+            [
+                ev("a", "payment.paid", "2025-06-04T09:00:00+08:00", order_id="O1"),
+                ev("b", "payment.pending", "2025-06-04T09:01:00+08:00", order_id="O1", amount_fen=100),
+            ]
+        ),
+    )
     assert view.pending_orders == []
 
 
@@ -91,8 +98,9 @@ def test_cancelled_visit_has_nothing_to_do() -> None:
 
 
 def test_external_pharmacy_card_has_no_in_hospital_place() -> None:
-    view = fold("V1", events([ev("m", "medicine.ready", "2025-06-04T11:00:00+08:00", rx_id="RX1",
-                                 external_pharmacy=True)]))
+    view = fold(
+        "V1", events([ev("m", "medicine.ready", "2025-06-04T11:00:00+08:00", rx_id="RX1", external_pharmacy=True)])
+    )
     card = todos(view)[0]
     assert card.title == "到定点药店购药" and card.place_poi is None
 

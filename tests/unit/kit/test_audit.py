@@ -387,7 +387,6 @@ def test_prepare_validates_like_record(log: AuditLog) -> None:
         log.prepare(actor="staff:d1", action="a", resource="x:1", patient_ref="110101199003074518")
 
 
-
 class FirstAttemptLoses:
     """A store whose first transaction loses the race; records which chain each attempt wrote to."""
 

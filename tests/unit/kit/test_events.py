@@ -11,8 +11,11 @@ from bianjie.kit.events import MemorySink, Publisher, envelopes, message_id, par
 def test_publish_ids_and_parse_both_body_shapes() -> None:
     sink = MemorySink()
     env = Publisher(sink, "bianjie.rx", clock=lambda: 0).publish(
-        "rx.dispensed", {"rx_id": "31202611224167084115", "visit_id": "V1"}, subject="31202611224167084115",
-        event_id="e1")
+        "rx.dispensed",
+        {"rx_id": "31202611224167084115", "visit_id": "V1"},
+        subject="31202611224167084115",
+        event_id="e1",
+    )
     assert env.id == "e1" and env.time == "1970-01-01T00:00:00Z" and sink.of_type("rx.dispensed") == [env]
     raw = env.model_dump_json()
     assert parse_envelope(raw) == env

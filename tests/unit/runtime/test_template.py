@@ -21,8 +21,14 @@ from tests.conftest import FIXTURES, ROOT
 def test_fixture_template_functions_and_events() -> None:
     t = load_template(FIXTURES / "stack" / "template.yaml")
     names = {f.logical_id for f in t.functions}
-    assert names == {"EchoFunction", "UploadsFunction", "DirectS3Function", "JobsFunction", "TickFunction",
-                     "EventsFunction"}
+    assert names == {
+        "EchoFunction",
+        "UploadsFunction",
+        "DirectS3Function",
+        "JobsFunction",
+        "TickFunction",
+        "EventsFunction",
+    }
     echo = t.function("EchoFunction")
     assert echo.timeout == 5 and echo.runtime == "python3.11"  # from Globals
     assert ApiEvent("Echo", "/echo/{name}", "POST") in echo.events

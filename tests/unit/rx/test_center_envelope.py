@@ -36,12 +36,22 @@ def test_key_derivation_matches_the_published_recipe() -> None:
 
 
 def test_sign_string_normalises_like_the_js_client() -> None:
-    fields = {"appId": "A" * 16, "encType": "SM4", "signType": "SM2", "timestamp": 1700000000000, "version": "1.0.0",
-              "encData": "XX", "signData": "YY", "extra": {"x": 1}}
+    fields = {
+        "appId": "A" * 16,
+        "encType": "SM4",
+        "signType": "SM2",
+        "timestamp": 1700000000000,
+        "version": "1.0.0",
+        "encData": "XX",
+        "signData": "YY",
+        "extra": {"x": 1},
+    }
     data = {"b": 2, "a": "", "c": [], "d": None, "e": True, "f": [{"z": 1, "y": "中"}], "g": "值"}
     text = sign_string(fields, data, "S3CRET").decode()
-    assert text == ('appId=AAAAAAAAAAAAAAAA&data={"b":"2","e":"true","f":[{"y":"中","z":1}],"g":"值"}'
-                    '&encType=SM4&signType=SM2&timestamp=1700000000000&version=1.0.0&key=S3CRET')
+    assert text == (
+        'appId=AAAAAAAAAAAAAAAA&data={"b":"2","e":"true","f":[{"y":"中","z":1}],"g":"值"}'
+        "&encType=SM4&signType=SM2&timestamp=1700000000000&version=1.0.0&key=S3CRET"
+    )
 
 
 def test_round_trip_and_ciphertext_shape(pair: tuple[Credentials, Credentials]) -> None:
@@ -55,13 +65,16 @@ def test_round_trip_and_ciphertext_shape(pair: tuple[Credentials, Credentials]) 
     assert open_envelope(theirs, env) == data
 
 
-@pytest.mark.parametrize("field,value,code", [
-    ("signData", base64.b64encode(b"\x01" * 64).decode(), "ENVELOPE_SIGNATURE"),
-    ("timestamp", 1, "ENVELOPE_STALE"),
-    ("appId", "SOMEONEELSE00000000", "ENVELOPE_APP"),
-    ("encType", "AES", "ENVELOPE_TYPE"),
-    ("encData", "ZZ", "ENVELOPE_MALFORMED"),
-])
+@pytest.mark.parametrize(
+    "field,value,code",
+    [
+        ("signData", base64.b64encode(b"\x01" * 64).decode(), "ENVELOPE_SIGNATURE"),
+        ("timestamp", 1, "ENVELOPE_STALE"),
+        ("appId", "SOMEONEELSE00000000", "ENVELOPE_APP"),
+        ("encType", "AES", "ENVELOPE_TYPE"),
+        ("encData", "ZZ", "ENVELOPE_MALFORMED"),
+    ],
+)
 def test_tampering_is_detected(pair: tuple[Credentials, Credentials], field: str, value: object, code: str) -> None:
     ours, theirs = pair
     env = {**seal(ours, {"hiRxno": "1"}), field: value}
@@ -87,6 +100,7 @@ def test_edited_ciphertext_or_foreign_key_fails(pair: tuple[Credentials, Credent
 
 # -- the adapter's contract, against the stand-in
 
+
 @pytest.fixture
 def center(pair: tuple[Credentials, Credentials]) -> NhsaCenterClient:
     ours, theirs = pair
@@ -97,8 +111,9 @@ def reserved_and_uploaded(center: NhsaCenterClient) -> str:
     req = PrecheckRequest.model_validate(precheck_body())
     reserved = center.upload_check(mapping.upload_check(req, req.prescribed_at + timedelta(days=3), "H1"))
     assert len(reserved.trace_code) == 32 and reserved.hi_rxno.startswith("31")
-    status = center.upload(mapping.upload(reserved.trace_code, reserved.hi_rxno, "MD1", "D1", None, None, b"%PDF",
-                                          "ab" * 32))
+    status = center.upload(
+        mapping.upload(reserved.trace_code, reserved.hi_rxno, "MD1", "D1", None, None, b"%PDF", "ab" * 32)
+    )
     assert status == "1"
     return reserved.hi_rxno
 

@@ -12,10 +12,18 @@ from bianjie.rx.ecredential import Person, StandInEcredentials
 
 def content() -> dict:
     return {
-        "hi_rxno": "31202601010000000001", "hosp_rxno": "H1", "prescribed_at": "2026-01-01T09:00:00+08:00",
-        "valid_days": 3, "long_term": False, "reusable": False, "max_uses": 1, "min_interval_days": 0,
-        "circulation": True, "insured": {"name": "张三", "cert_no": "310101198001010018"},
-        "doctor": {"name": "王医生", "code": "D1", "dept_name": "内分泌科"}, "visit": {"visit_id": "MD1"},
+        "hi_rxno": "31202601010000000001",
+        "hosp_rxno": "H1",
+        "prescribed_at": "2026-01-01T09:00:00+08:00",
+        "valid_days": 3,
+        "long_term": False,
+        "reusable": False,
+        "max_uses": 1,
+        "min_interval_days": 0,
+        "circulation": True,
+        "insured": {"name": "张三", "cert_no": "310101198001010018"},
+        "doctor": {"name": "王医生", "code": "D1", "dept_name": "内分泌科"},
+        "visit": {"visit_id": "MD1"},
         "diagnoses": [{"code": "E11.900", "name": "2型糖尿病"}],
         "drugs": [{"med_code": "X1", "quantity": 2, "dose": 1, "frequency": "bid", "days": 7, "route": "口服"}],
     }
@@ -27,7 +35,7 @@ def test_pdf_is_deterministic_and_well_formed() -> None:
     assert first.startswith(b"%PDF-1.4") and first.rstrip().endswith(b"%%EOF")
     # every xref offset points at its object
     xref = int(re.search(rb"startxref\n(\d+)", first).group(1))
-    assert first[xref:xref + 4] == b"xref"
+    assert first[xref : xref + 4] == b"xref"
     offsets = [int(m) for m in re.findall(rb"(\d{10}) 00000 n", first)]
     for n, off in enumerate(offsets, start=1):
         assert first[off:].startswith(f"{n} 0 obj".encode())

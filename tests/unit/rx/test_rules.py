@@ -61,18 +61,26 @@ def test_lines() -> None:
     assert (None, "DRUGS_REQUIRED") in codes(drugs=[])
     six = [line(d.med_code, quantity=1, dose=1, frequency="qd", days=3) for d in DEMO_CATALOGUE[:6]]
     assert (None, "TOO_MANY_LINES") in codes(drugs=six)
-    got = codes(drugs=[
-        line(),
-        line(),  # duplicate
-        line("ZA12BAF031B006010100016", dose=10, frequency="tid", quantity=1),  # Chinese patent on a western rx
-        line(dose=5, frequency="qid", quantity=20),  # 20 tablets a day
-        line("XJ01CAA040E001010100007", quantity=30),  # far more than 7 days need
-        line("XJ01MAZ038A001010100011", quantity=1, dose=2, frequency="qd", days=7),  # 4 of 14 tablets
-    ])
-    assert {(2, "DRUG_DUPLICATE"), (3, "RX_TYPE_MISMATCH"), (4, "DOSE_EXCEEDS_MAX"), (5, "QUANTITY_EXCEEDS_DAYS"),
-            (6, "QUANTITY_TOO_SMALL")} <= got
-    assert (1, "DRUG_NOT_FOR_LONG_TERM") in codes(long_term=True, valid_days=3,
-                                                 drugs=[line("XJ01CAA040E001010100007", quantity=1)])
+    got = codes(
+        drugs=[
+            line(),
+            line(),  # duplicate
+            line("ZA12BAF031B006010100016", dose=10, frequency="tid", quantity=1),  # Chinese patent on a western rx
+            line(dose=5, frequency="qid", quantity=20),  # 20 tablets a day
+            line("XJ01CAA040E001010100007", quantity=30),  # far more than 7 days need
+            line("XJ01MAZ038A001010100011", quantity=1, dose=2, frequency="qd", days=7),  # 4 of 14 tablets
+        ]
+    )
+    assert {
+        (2, "DRUG_DUPLICATE"),
+        (3, "RX_TYPE_MISMATCH"),
+        (4, "DOSE_EXCEEDS_MAX"),
+        (5, "QUANTITY_EXCEEDS_DAYS"),
+        (6, "QUANTITY_TOO_SMALL"),
+    } <= got
+    assert (1, "DRUG_NOT_FOR_LONG_TERM") in codes(
+        long_term=True, valid_days=3, drugs=[line("XJ01CAA040E001010100007", quantity=1)]
+    )
 
 
 def test_catalogue_is_consistent() -> None:

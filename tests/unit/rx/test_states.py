@@ -78,11 +78,16 @@ def test_expiry_and_revocation() -> None:
 # -- property-based: random operations at random times
 
 OPS = st.one_of(
-    st.just(("sign",)), st.just(("upload",)), st.just(("confirm",)), st.just(("release",)),
+    st.just(("sign",)),
+    st.just(("upload",)),
+    st.just(("confirm",)),
+    st.just(("release",)),
     st.tuples(st.just("authorize"), st.sampled_from(["P1", "P2"])),
     st.tuples(st.just("review"), st.sampled_from(["P1", "P2"]), st.booleans()),
     st.tuples(st.just("dispense"), st.sampled_from(["P1", "P2"])),
-    st.just(("reopen",)), st.tuples(st.just("revoke"), st.booleans()), st.just(("expire",)),
+    st.just(("reopen",)),
+    st.tuples(st.just("revoke"), st.booleans()),
+    st.just(("expire",)),
 )
 
 
@@ -112,10 +117,13 @@ def apply(lc: Lifecycle, op: tuple, now: float) -> Lifecycle:
 def natural_next(lc: Lifecycle, pharmacy: str, flag: bool) -> tuple:
     """The step a real user would most likely take next, so random runs reach review and dispense."""
     nxt = {
-        "precheck": ("sign",), "signed": ("upload",),
+        "precheck": ("sign",),
+        "signed": ("upload",),
         "valid": ("release",) if lc.circulation and flag else ("confirm",),
-        "released": ("authorize", pharmacy), "authorized": ("review", lc.holder or pharmacy, flag),
-        "reviewed": ("dispense", lc.holder or pharmacy), "review_rejected": ("revoke", True),
+        "released": ("authorize", pharmacy),
+        "authorized": ("review", lc.holder or pharmacy, flag),
+        "reviewed": ("dispense", lc.holder or pharmacy),
+        "review_rejected": ("revoke", True),
         "dispensed": ("reopen",),
     }
     return nxt.get(lc.status, ("expire",))
@@ -131,13 +139,18 @@ WAITS = st.one_of(st.floats(0, 3600), st.floats(0, 2 * DAY))
     interval_days=st.integers(0, 5),
     valid_days=st.integers(1, 30),
     circulation=st.booleans(),
-    steps=st.lists(st.tuples(st.integers(0, 9), OPS, WAITS, st.sampled_from(["P1", "P2"]), st.booleans()),
-                   max_size=50),
+    steps=st.lists(st.tuples(st.integers(0, 9), OPS, WAITS, st.sampled_from(["P1", "P2"]), st.booleans()), max_size=50),
 )
-def test_random_operations_never_break_the_rules(reusable: bool, max_uses: int, interval_days: int, valid_days: int,
-                                                circulation: bool, steps: list) -> None:
-    lc = fresh(reusable=reusable, max_uses=max_uses if reusable else 1, min_interval_s=interval_days * DAY,
-               valid_end=valid_days * DAY, circulation=circulation)
+def test_random_operations_never_break_the_rules(
+    reusable: bool, max_uses: int, interval_days: int, valid_days: int, circulation: bool, steps: list
+) -> None:
+    lc = fresh(
+        reusable=reusable,
+        max_uses=max_uses if reusable else 1,
+        min_interval_s=interval_days * DAY,
+        valid_end=valid_days * DAY,
+        circulation=circulation,
+    )
     allowed_uses = max_uses if reusable else 1
     now = 0.0
     for dice, random_op, wait, pharmacy, flag in steps:

@@ -92,8 +92,13 @@ def visit_event(envelope: Envelope, pharmacy_place: PlaceLookup | None = None) -
         return None, "TYPE_NOT_HANDLED"
     try:
         event = VisitEvent.model_validate(
-            {**body, "event_id": envelope.id, "visit_id": visit_id, "occurred_at": envelope.time,
-             **({"patient_id": data["patient_id"]} if data.get("patient_id") else {})}
+            {
+                **body,
+                "event_id": envelope.id,
+                "visit_id": visit_id,
+                "occurred_at": envelope.time,
+                **({"patient_id": data["patient_id"]} if data.get("patient_id") else {}),
+            }
         )
     except ValidationError as exc:
         return None, f"INVALID ({exc.errors()[0]['loc']})"

@@ -30,11 +30,14 @@ def cmd_outbox(args: argparse.Namespace) -> int:
     if args.format == "table":
         print(f"{'sent_at (UTC)':<28} {'channel':<7} {'kind':<22} {'visit':<16} {'to':<14} ok  content")
         for m in sorted(rows, key=lambda r: r["sent_at"]):
-            content = m["content"].get("text") if m["channel"] == "sms" else json.dumps(m["content"],
-                                                                                        ensure_ascii=False)
+            content = (
+                m["content"].get("text") if m["channel"] == "sms" else json.dumps(m["content"], ensure_ascii=False)
+            )
             ok = "yes" if m["accepted"] else str(m["result"].get("errcode") or m["result"].get("Code"))
-            print(f"{m['sent_at']:<28} {m['channel']:<7} {m.get('kind') or '-':<22} {m['visit_id']:<16} "
-                  f"{m['to']:<14} {ok:<3} {content}")
+            print(
+                f"{m['sent_at']:<28} {m['channel']:<7} {m.get('kind') or '-':<22} {m['visit_id']:<16} "
+                f"{m['to']:<14} {ok:<3} {content}"
+            )
     else:
         _print(rows)
     return 0
@@ -76,8 +79,13 @@ def _deployment_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stack", help="stack.json of a local stack (default: .local/stack.json)")
     p.add_argument("--aws-endpoint", help="AWS endpoint (another deployment)")
     p.add_argument("--region")
-    p.add_argument("--table", nargs=2, action="append", metavar=("ENV_NAME", "TABLE"),
-                   help="physical table name, e.g. --table GUIDE_OUTBOX_TABLE bianjie-prod-GuideOutboxTable")
+    p.add_argument(
+        "--table",
+        nargs=2,
+        action="append",
+        metavar=("ENV_NAME", "TABLE"),
+        help="physical table name, e.g. --table GUIDE_OUTBOX_TABLE bianjie-prod-GuideOutboxTable",
+    )
 
 
 def register(subparsers: Any) -> None:

@@ -55,8 +55,9 @@ class WeChatPort(Protocol):
 
 
 class SmsPort(Protocol):
-    def send_sms(self, phone: str, sign_name: str, template_code: str, params: dict[str, str],
-                 out_id: str) -> dict[str, Any]:
+    def send_sms(
+        self, phone: str, sign_name: str, template_code: str, params: dict[str, str], out_id: str
+    ) -> dict[str, Any]:
         """The answer of Aliyun SendSms (Code, Message, BizId, RequestId); ChannelUnavailable on transport errors."""
 
 
@@ -134,19 +135,36 @@ class Deliverer:
             return None  # already sent, deferred, or final: a duplicate queue message
         try:
             return self.store.update_notification(
-                {**record, "status": "sending", "lease_until": self.clock() + LEASE_SECONDS,
-                 "attempts": int(record.get("attempts", 0)) + 1}
+                {
+                    **record,
+                    "status": "sending",
+                    "lease_until": self.clock() + LEASE_SECONDS,
+                    "attempts": int(record.get("attempts", 0)) + 1,
+                }
             )
         except ConditionFailed:
             return None
 
-    def _move(self, record: dict[str, Any], status: str, *, channel: str | None = None, reason: str | None = None,
-              **fields: Any) -> dict[str, Any]:
+    def _move(
+        self,
+        record: dict[str, Any],
+        status: str,
+        *,
+        channel: str | None = None,
+        reason: str | None = None,
+        **fields: Any,
+    ) -> dict[str, Any]:
         channel = channel or record.get("channel")
         entry = {"at": utc_iso(self._now()), "status": status, "channel": channel, "reason": reason}
         for _ in range(5):
-            new = {**record, **fields, "status": status, "channel": channel, "reason": reason,
-                   "history": [*record.get("history", []), entry]}
+            new = {
+                **record,
+                **fields,
+                "status": status,
+                "channel": channel,
+                "reason": reason,
+                "history": [*record.get("history", []), entry],
+            }
             new.pop("lease_until", None)
             try:
                 return self.store.update_notification(new)
@@ -185,7 +203,8 @@ class Deliverer:
 
     def _refund(self, patient_id: str, template_id: str) -> None:
         self.store.change_patient_item(
-            patient_id, f"quota#{template_id}",
+            patient_id,
+            f"quota#{template_id}",
             lambda c: {**(c or {}), "credits": int((c or {}).get("credits", 0)) + 1},
         )
 

@@ -38,8 +38,12 @@ PATIENT = "p-demo-1"
 VISIT = "V-DEMO-TODAY"
 PHARMACY_PLACE = {"place_poi": "rj.out.1f.pharmacy", "place_name": "门诊楼1楼西药房"}
 # the patient tapped "allow" for these in the WeChat subscribe popup (one message each)
-SUBSCRIBED = ("local-wx-registration-success", "local-wx-pending-payment", "local-wx-report-published",
-              "local-wx-medicine-pickup")
+SUBSCRIBED = (
+    "local-wx-registration-success",
+    "local-wx-pending-payment",
+    "local-wx-report-published",
+    "local-wx-medicine-pickup",
+)
 
 
 def demo_events(now: datetime, visit_id: str = VISIT, patient_id: str = PATIENT) -> list[dict[str, Any]]:
@@ -51,12 +55,26 @@ def demo_events(now: datetime, visit_id: str = VISIT, patient_id: str = PATIENT)
         return (now - timedelta(minutes=minutes)).isoformat()
 
     def ev(n: int, type_: str, minutes: int, **data: Any) -> dict[str, Any]:
-        return {"event_id": f"{visit_id}-{n}", "type": type_, "visit_id": visit_id, "occurred_at": ago(minutes),
-                "data": data}
+        return {
+            "event_id": f"{visit_id}-{n}",
+            "type": type_,
+            "visit_id": visit_id,
+            "occurred_at": ago(minutes),
+            "data": data,
+        }
 
-    booked = ev(1, "visit.booked", 26 * 60, department="心内科", doctor="李医生", appointment_at=ago(75),
-                place_poi="rj.out.3f.cardio", place_name="门诊楼3楼心内科", preconsult_required=True,
-                contact={"phone": "13800138000", "wechat_openid": "oWx_demo_patient", "name": "张三"})
+    booked = ev(
+        1,
+        "visit.booked",
+        26 * 60,
+        department="心内科",
+        doctor="李医生",
+        appointment_at=ago(75),
+        place_poi="rj.out.3f.cardio",
+        place_name="门诊楼3楼心内科",
+        preconsult_required=True,
+        contact={"phone": "13800138000", "wechat_openid": "oWx_demo_patient", "name": "张三"},
+    )
     booked["patient_id"] = patient_id
     order_exam, order_rx = f"{visit_id}-O1", f"{visit_id}-O2"
     return [
@@ -66,14 +84,35 @@ def demo_events(now: datetime, visit_id: str = VISIT, patient_id: str = PATIENT)
         ev(4, "queue.updated", 93, queue_position=3),
         ev(5, "queue.updated", 78, queue_position=0),
         ev(6, "visit.consulted", 62),
-        ev(7, "payment.pending", 58, order_id=order_exam, amount_fen=22000, place_poi="rj.out.1f.cashier",
-           place_name="门诊楼1楼收费处"),
+        ev(
+            7,
+            "payment.pending",
+            58,
+            order_id=order_exam,
+            amount_fen=22000,
+            place_poi="rj.out.1f.cashier",
+            place_name="门诊楼1楼收费处",
+        ),
         ev(8, "payment.paid", 52, order_id=order_exam),
-        ev(9, "exam.checked_in", 45, exam_id=f"{visit_id}-E1", exam_name="心脏彩超", place_poi="rj.med.2f.echo",
-           place_name="医技楼2楼超声室"),
+        ev(
+            9,
+            "exam.checked_in",
+            45,
+            exam_id=f"{visit_id}-E1",
+            exam_name="心脏彩超",
+            place_poi="rj.med.2f.echo",
+            place_name="医技楼2楼超声室",
+        ),
         ev(10, "report.ready", 14, report_id=f"{visit_id}-R1", report_name="心脏彩超报告"),
-        ev(11, "payment.pending", 6, order_id=order_rx, amount_fen=12850, place_poi="rj.out.1f.cashier",
-           place_name="门诊楼1楼收费处"),
+        ev(
+            11,
+            "payment.pending",
+            6,
+            order_id=order_rx,
+            amount_fen=12850,
+            place_poi="rj.out.1f.cashier",
+            place_name="门诊楼1楼收费处",
+        ),
     ]
 
 
@@ -83,16 +122,24 @@ def _write(path: Path, text: str) -> None:
     os.chmod(path, 0o600)
 
 
-def _call(stack: Any, function_id: str, method: str, path: str, body: dict[str, Any],
-          headers: dict[str, str]) -> dict[str, Any]:
+def _call(
+    stack: Any, function_id: str, method: str, path: str, body: dict[str, Any], headers: dict[str, str]
+) -> dict[str, Any]:
     """Invokes an HTTP function with the API Gateway event the local gateway would build for this request."""
     from bianjie.runtime.apigw import Route, build_event, response_parts
 
     raw = json.dumps(body, ensure_ascii=False).encode("utf-8")
     fn = next(f for f in stack.functions if f.spec.logical_id == function_id)
-    event = build_event(method=method, path=path, raw_query="", headers={**headers, "Content-Type":
-                        "application/json"}.items(), body=raw, source_ip="127.0.0.1",
-                        route=Route.compile(method, path, function_id), path_params={})
+    event = build_event(
+        method=method,
+        path=path,
+        raw_query="",
+        headers={**headers, "Content-Type": "application/json"}.items(),
+        body=raw,
+        source_ip="127.0.0.1",
+        route=Route.compile(method, path, function_id),
+        path_params={},
+    )
     status, _, answer = response_parts(fn.invoke(event))
     if status != 200:
         raise RuntimeError(f"guide demo: {method} {path} answered {status}: {answer[:300]!r}")
@@ -112,25 +159,49 @@ def seed(stack: Any) -> None:
     patient_token = tokens.issue(PATIENT, "patient", ttl_seconds=MAX_TTL)
     operator_token = tokens.issue("ops-demo", "staff", ["guide-operator"], ttl_seconds=MAX_TTL)
 
-    _call(stack, "GuideSubscriptionsFunction", "POST", "/guide/subscriptions",
-          {"results": {t: "accept" for t in SUBSCRIBED}}, {"Authorization": f"Bearer {patient_token}"})
+    _call(
+        stack,
+        "GuideSubscriptionsFunction",
+        "POST",
+        "/guide/subscriptions",
+        {"results": {t: "accept" for t in SUBSCRIBED}},
+        {"Authorization": f"Bearer {patient_token}"},
+    )
 
     now = datetime.now(CST)
     partner = json.loads((local / "partners" / f"{HOSPITAL}.json").read_text(encoding="utf-8"))
     body = {"events": demo_events(now)}
     raw = json.dumps(body, ensure_ascii=False).encode("utf-8")
-    signed = sign_request(Sm2PrivateKey.from_pem(partner["private_key_pem"]), "POST", "/guide/events", "", raw,
-                          HOSPITAL, str(partner["key_serial"]))
+    signed = sign_request(
+        Sm2PrivateKey.from_pem(partner["private_key_pem"]),
+        "POST",
+        "/guide/events",
+        "",
+        raw,
+        HOSPITAL,
+        str(partner["key_serial"]),
+    )
     answer = _call(stack, "GuideEventsFunction", "POST", "/guide/events", body, signed)
     if answer["accepted"] + answer["duplicates"] != len(body["events"]):
         raise RuntimeError(f"guide demo: events refused: {answer['results']}")
 
     token_path = local / "guide" / "patient.token"
     _write(token_path, patient_token + "\n")
-    _write(local / "guide" / "demo.json", json.dumps({
-        "patient_id": PATIENT, "visit_id": VISIT, "hospital": HOSPITAL, "token": patient_token,
-        "operator_token": operator_token, "token_expires_at": int(time.time()) + MAX_TTL,
-    }, ensure_ascii=False, indent=2))
+    _write(
+        local / "guide" / "demo.json",
+        json.dumps(
+            {
+                "patient_id": PATIENT,
+                "visit_id": VISIT,
+                "hospital": HOSPITAL,
+                "token": patient_token,
+                "operator_token": operator_token,
+                "token_expires_at": int(time.time()) + MAX_TTL,
+            },
+            ensure_ascii=False,
+            indent=2,
+        ),
+    )
 
     stack.demo_urls.append(
         f'curl -s -H "Authorization: Bearer $(cat {token_path})" {stack.gateway_url}/guide/dashboard'

@@ -257,8 +257,9 @@ class GuideService:
         body = event.stored(caller.source)
         body_hash = sm3(json.dumps(body, sort_keys=True, ensure_ascii=False).encode()).hex()
         quiet = event.type not in PLANNING_TYPES
-        status, claim = self.store.claim_event(caller.source, event.event_id, event.visit_id, body_hash, body,
-                                               self.clock(), planned=quiet)
+        status, claim = self.store.claim_event(
+            caller.source, event.event_id, event.visit_id, body_hash, body, self.clock(), planned=quiet
+        )
         if status == "seen":
             assert claim is not None
             if claim.get("hash") != body_hash or claim.get("visit_id") != event.visit_id:
@@ -325,8 +326,9 @@ class GuideService:
             "reason": decision.reason,
             "attempts": 0,
             "created_at": utc_iso(now),
-            "history": [{"at": utc_iso(now), "status": decision.status, "channel": decision.channel,
-                         "reason": decision.reason}],
+            "history": [
+                {"at": utc_iso(now), "status": decision.status, "channel": decision.channel, "reason": decision.reason}
+            ],
         }
         if decision.not_before:
             record["deferred"] = "1"
@@ -346,9 +348,15 @@ class GuideService:
         now = now or self.now()
         for record in list(self.store.deferred_due(utc_iso(now))):
             record = {**record, "status": "queued", "reason": None}
-            record["history"] = [*record.get("history", []), {"at": utc_iso(now), "status": "queued",
-                                                               "channel": record.get("channel"),
-                                                               "reason": "QUIET_HOURS_OVER"}]
+            record["history"] = [
+                *record.get("history", []),
+                {
+                    "at": utc_iso(now),
+                    "status": "queued",
+                    "channel": record.get("channel"),
+                    "reason": "QUIET_HOURS_OVER",
+                },
+            ]
             try:
                 self.store.update_notification(record)
             except ConditionFailed:
@@ -385,8 +393,13 @@ class GuideService:
     # -- patients ---------------------------------------------------------------------------------
 
     def _audit_patient(self, patient_id: str, action: str, resource: str, request_id: str | None) -> None:
-        self.audit.record(actor=f"patient:{patient_id}", action=action, resource=resource,
-                          patient_ref=self.contacts.index.digest(patient_id, "patient_id"), request_id=request_id)
+        self.audit.record(
+            actor=f"patient:{patient_id}",
+            action=action,
+            resource=resource,
+            patient_ref=self.contacts.index.digest(patient_id, "patient_id"),
+            request_id=request_id,
+        )
 
     def dashboard(self, patient_id: str, request_id: str | None = None) -> Dashboard:
         views = [load_view(i["view"]) for i in self.store.views_of_patient(patient_id)]
@@ -435,8 +448,9 @@ class GuideService:
         return load_preferences(self.store, patient_id)
 
     def set_preferences(self, patient_id: str, prefs: Preferences) -> Preferences:
-        self.store.put_patient_item(patient_id, "prefs", {"prefs": prefs.model_dump(mode="json"),
-                                                          "updated_at": int(self.clock())})
+        self.store.put_patient_item(
+            patient_id, "prefs", {"prefs": prefs.model_dump(mode="json"), "updated_at": int(self.clock())}
+        )
         return prefs
 
     def record_subscriptions(self, patient_id: str, results: dict[str, str]) -> list[QuotaLedger]:
@@ -461,16 +475,25 @@ class GuideService:
 
             item = self.store.change_patient_item(patient_id, f"quota#{template_id}", change)
             assert item is not None
-            ledgers.append(QuotaLedger(template_id=template_id, kind=kind, credits=int(item["credits"]),
-                                       banned=bool(item.get("banned"))))
+            ledgers.append(
+                QuotaLedger(
+                    template_id=template_id, kind=kind, credits=int(item["credits"]), banned=bool(item.get("banned"))
+                )
+            )
         return ledgers
 
     def quota(self, patient_id: str) -> list[QuotaLedger]:
         out = []
         for kind, tpl in self.templates.wechat.items():
             item = self.store.patient_item(patient_id, f"quota#{tpl.template_id}") or {}
-            out.append(QuotaLedger(template_id=tpl.template_id, kind=kind, credits=int(item.get("credits", 0)),
-                                   banned=bool(item.get("banned"))))
+            out.append(
+                QuotaLedger(
+                    template_id=tpl.template_id,
+                    kind=kind,
+                    credits=int(item.get("credits", 0)),
+                    banned=bool(item.get("banned")),
+                )
+            )
         return out
 
     # -- operators --------------------------------------------------------------------------------

@@ -57,12 +57,27 @@ class GuideStore:
 
     # -- events and views -------------------------------------------------------------------------
 
-    def claim_event(self, source: str, event_id: str, visit_id: str, body_hash: str, body: dict[str, Any],
-                    now: float, *, planned: bool = False) -> tuple[str, dict[str, Any] | None]:
+    def claim_event(
+        self,
+        source: str,
+        event_id: str,
+        visit_id: str,
+        body_hash: str,
+        body: dict[str, Any],
+        now: float,
+        *,
+        planned: bool = False,
+    ) -> tuple[str, dict[str, Any] | None]:
         """("new", None) when first seen; else ("seen", the existing claim). ``planned`` for events that
         never call for a message, so their claim is final at once."""
-        claim = {"pk": f"event#{source}#{event_id}", "sk": "claim", "visit_id": visit_id, "hash": body_hash,
-                 "planned": planned, "received_at": int(now)}
+        claim = {
+            "pk": f"event#{source}#{event_id}",
+            "sk": "claim",
+            "visit_id": visit_id,
+            "hash": body_hash,
+            "planned": planned,
+            "received_at": int(now),
+        }
         try:
             self.db.put(self.t.visits, claim, condition=Cond.absent())
         except ConditionFailed:
@@ -76,24 +91,42 @@ class GuideStore:
     def store_event(self, source: str, event_id: str, visit_id: str, body: dict[str, Any], now: float) -> None:
         """The timeline item, written after its claim (two single writes, no transaction: the caller
         rewrites it whenever it meets the claim again, so a stop between the two heals on retry)."""
-        self.db.put(self.t.visits, {"pk": visit_id, "sk": f"ev#{source}#{event_id}", "event": _dumps(body),
-                                    "received_at": int(now)})
+        self.db.put(
+            self.t.visits,
+            {"pk": visit_id, "sk": f"ev#{source}#{event_id}", "event": _dumps(body), "received_at": int(now)},
+        )
 
     def mark_planned(self, source: str, event_id: str, visit_id: str, body_hash: str, now: float) -> None:
-        self.db.put(self.t.visits, {"pk": f"event#{source}#{event_id}", "sk": "claim", "visit_id": visit_id,
-                                    "hash": body_hash, "planned": True, "received_at": int(now)})
+        self.db.put(
+            self.t.visits,
+            {
+                "pk": f"event#{source}#{event_id}",
+                "sk": "claim",
+                "visit_id": visit_id,
+                "hash": body_hash,
+                "planned": True,
+                "received_at": int(now),
+            },
+        )
 
     def events(self, visit_id: str) -> list[dict[str, Any]]:
-        return [json.loads(i["event"]) for i in self._all(self.t.visits,
-                                                         KeyCond.of("pk", visit_id).begins_with("sk", "ev#"))]
+        return [
+            json.loads(i["event"])
+            for i in self._all(self.t.visits, KeyCond.of("pk", visit_id).begins_with("sk", "ev#"))
+        ]
 
     def view_item(self, visit_id: str) -> dict[str, Any] | None:
         return _decoded(self.db.get(self.t.visits, {"pk": visit_id, "sk": VIEW}))
 
     def put_view(self, visit_id: str, owner: str, view: dict[str, Any], expected_version: int) -> None:
         """Raises ConditionFailed when another writer moved the view since ``expected_version``."""
-        item: dict[str, Any] = {"pk": visit_id, "sk": VIEW, "owner": owner, "version": expected_version + 1,
-                                "view": _dumps(view)}
+        item: dict[str, Any] = {
+            "pk": visit_id,
+            "sk": VIEW,
+            "owner": owner,
+            "version": expected_version + 1,
+            "view": _dumps(view),
+        }
         if view.get("patient_id"):
             item["patient_id"] = view["patient_id"]
         if view.get("appt_utc"):
@@ -104,8 +137,9 @@ class GuideStore:
         self.db.put(self.t.visits, item, condition=cond)
 
     def views_of_patient(self, patient_id: str, limit: int = 20) -> list[dict[str, Any]]:
-        page = self.db.query(self.t.visits, KeyCond.of("patient_id", patient_id), index="by_patient",
-                             limit=limit, descending=True)
+        page = self.db.query(
+            self.t.visits, KeyCond.of("patient_id", patient_id), index="by_patient", limit=limit, descending=True
+        )
         return [_decoded(i) for i in page.items]
 
     def views_on_day(self, day: str) -> Iterator[dict[str, Any]]:
@@ -137,8 +171,9 @@ class GuideStore:
         return list(self._all(self.t.notifications, KeyCond.of("visit_id", visit_id), index="by_visit"))
 
     def deferred_due(self, now_iso: str) -> Iterator[dict[str, Any]]:
-        yield from self._all(self.t.notifications, KeyCond.of("deferred", "1").le("not_before", now_iso),
-                             index="by_deferred")
+        yield from self._all(
+            self.t.notifications, KeyCond.of("deferred", "1").le("not_before", now_iso), index="by_deferred"
+        )
 
     # -- outbox -----------------------------------------------------------------------------------
 
@@ -149,8 +184,7 @@ class GuideStore:
         return self.db.query(self.t.outbox, KeyCond.of("visit_id", visit_id), index="by_visit", limit=limit).items
 
     def outbox_of_day(self, day: str, limit: int = 100) -> list[dict[str, Any]]:
-        return self.db.query(self.t.outbox, KeyCond.of("day", day), index="by_day", limit=limit,
-                             descending=True).items
+        return self.db.query(self.t.outbox, KeyCond.of("day", day), index="by_day", limit=limit, descending=True).items
 
     # -- patients ---------------------------------------------------------------------------------
 
@@ -160,8 +194,9 @@ class GuideStore:
     def put_patient_item(self, patient_id: str, sk: str, body: dict[str, Any]) -> None:
         self.db.put(self.t.patients, {**body, "pk": patient_id, "sk": sk})
 
-    def change_patient_item(self, patient_id: str, sk: str,
-                            change: Callable[[dict[str, Any] | None], dict[str, Any] | None]) -> dict[str, Any] | None:
+    def change_patient_item(
+        self, patient_id: str, sk: str, change: Callable[[dict[str, Any] | None], dict[str, Any] | None]
+    ) -> dict[str, Any] | None:
         """Read-modify-write with a version check; ``change`` returns the new body or None to leave it."""
         for _ in range(8):
             current = self.patient_item(patient_id, sk)

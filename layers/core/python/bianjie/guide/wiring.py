@@ -66,10 +66,16 @@ def guide_channels() -> tuple[Any, Any]:
         from bianjie.guide.adapters import sms, wechat
 
         return (
-            wechat.WeChatClient(require_env("GUIDE_WECHAT_APP_ID"),
-                                deps.unwrap_setting("GUIDE_WECHAT_SECRET").decode(), wechat.http_transport),
-            sms.AliyunSmsClient(require_env("GUIDE_SMS_ACCESS_KEY_ID"),
-                                deps.unwrap_setting("GUIDE_SMS_ACCESS_KEY_SECRET").decode(), sms.http_transport),
+            wechat.WeChatClient(
+                require_env("GUIDE_WECHAT_APP_ID"),
+                deps.unwrap_setting("GUIDE_WECHAT_SECRET").decode(),
+                wechat.http_transport,
+            ),
+            sms.AliyunSmsClient(
+                require_env("GUIDE_SMS_ACCESS_KEY_ID"),
+                deps.unwrap_setting("GUIDE_SMS_ACCESS_KEY_SECRET").decode(),
+                sms.http_transport,
+            ),
         )
     from bianjie.guide.adapters.outbox import OutboxRecorder
     from bianjie.guide.adapters.sms import AliyunSmsClient, AliyunSmsStandIn

@@ -89,14 +89,18 @@ class Publisher:
         self._source = source
         self._clock = clock
 
-    def publish(self, event_type: str, data: dict[str, Any], *, subject: str | None = None,
-                event_id: str | None = None) -> Envelope:
+    def publish(
+        self, event_type: str, data: dict[str, Any], *, subject: str | None = None, event_id: str | None = None
+    ) -> Envelope:
         """``event_id`` makes a retried publish recognisable as a duplicate by consumers."""
         sensitive = sorted(_sensitive_keys(data))
         if sensitive:
             raise ValueError(f"event data holds sensitive fields {sensitive}; publish ids, not patient data")
         envelope = Envelope(
-            source=self._source, type=event_type, subject=subject, data=data,
+            source=self._source,
+            type=event_type,
+            subject=subject,
+            data=data,
             time=datetime.fromtimestamp(self._clock(), UTC).isoformat().replace("+00:00", "Z"),
             **({"id": event_id} if event_id else {}),
         )

@@ -302,8 +302,13 @@ class NonceStore:
         """Record the nonce; 401 NONCE_REPLAYED if it is already recorded and not expired."""
         now = int(self._clock())
         # claim: a random token, so a retried write of our own is told apart from another request's
-        item = {"pk": f"{app_id}#{nonce}", "app_id": app_id, "seen_at": now, "expires_at": now + self._ttl,
-                "claim": secrets.token_hex(8)}
+        item = {
+            "pk": f"{app_id}#{nonce}",
+            "app_id": app_id,
+            "seen_at": now,
+            "expires_at": now + self._ttl,
+            "claim": secrets.token_hex(8),
+        }
         try:
             self._store.put(self._table, item, condition=Cond.absent())
         except ConditionFailed as exc:

@@ -183,8 +183,13 @@ class Provisioner:
         if props.get("FilterPolicy"):
             attributes["FilterPolicy"] = json.dumps(props["FilterPolicy"])
             attributes["FilterPolicyScope"] = props.get("FilterPolicyScope", "MessageAttributes")
-        arn_ = self.sns.subscribe(TopicArn=props["TopicArn"], Protocol=props["Protocol"], Endpoint=props["Endpoint"],
-                                  Attributes=attributes, ReturnSubscriptionArn=True)["SubscriptionArn"]
+        arn_ = self.sns.subscribe(
+            TopicArn=props["TopicArn"],
+            Protocol=props["Protocol"],
+            Endpoint=props["Endpoint"],
+            Attributes=attributes,
+            ReturnSubscriptionArn=True,
+        )["SubscriptionArn"]
         self._record(logical_id, SUBSCRIPTION_TYPE, arn_)
 
     def _queue_arn(self, url: str) -> str:

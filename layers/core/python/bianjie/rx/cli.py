@@ -73,36 +73,69 @@ def cmd_walkthrough(args: argparse.Namespace) -> int:
         print("    " + json.dumps(answer.body, ensure_ascii=False)[:600])
         return answer.body
 
-    pre = show("1 hospital pre-checks (POST /rx/precheck)",
-               http.send("POST", "/rx/precheck", demo_prescription(demo, hosp_rxno, now), partner=demo.hospital))
+    pre = show(
+        "1 hospital pre-checks (POST /rx/precheck)",
+        http.send("POST", "/rx/precheck", demo_prescription(demo, hosp_rxno, now), partner=demo.hospital),
+    )
     if not ok:
         return 1
     rx_id = pre["rx_id"]
-    show("2 doctor signs (GET .../document, POST .../signature)", http.sign(rx_id, demo.doctor["token"],
-                                                                            demo.doctor_key))
-    show("3 hospital uploads (POST /rx/prescriptions)", http.send(
-        "POST", "/rx/prescriptions", {"trace_code": pre["trace_code"], "hi_rxno": pre["hi_rxno"]},
-        partner=demo.hospital))
-    show("4 hospital releases it for an outside pharmacy (POST .../confirmation)", http.send(
-        "POST", f"/rx/prescriptions/{rx_id}/confirmation", {"mode": "external"}, partner=demo.hospital))
+    show(
+        "2 doctor signs (GET .../document, POST .../signature)", http.sign(rx_id, demo.doctor["token"], demo.doctor_key)
+    )
+    show(
+        "3 hospital uploads (POST /rx/prescriptions)",
+        http.send(
+            "POST",
+            "/rx/prescriptions",
+            {"trace_code": pre["trace_code"], "hi_rxno": pre["hi_rxno"]},
+            partner=demo.hospital,
+        ),
+    )
+    show(
+        "4 hospital releases it for an outside pharmacy (POST .../confirmation)",
+        http.send("POST", f"/rx/prescriptions/{rx_id}/confirmation", {"mode": "external"}, partner=demo.hospital),
+    )
     ec = _ec_token(args, demo.patient["id_number"], demo.patient["patient_name"])
-    auth = show("5 pharmacy reads the patient's e-credential (POST /rx/authorizations)", http.send(
-        "POST", "/rx/authorizations", {"ec_token": ec}, partner=demo.pharmacy))
+    auth = show(
+        "5 pharmacy reads the patient's e-credential (POST /rx/authorizations)",
+        http.send("POST", "/rx/authorizations", {"ec_token": ec}, partner=demo.pharmacy),
+    )
     auth_id = auth.get("authorization_id", "") if isinstance(auth, dict) else ""
-    show("6 pharmacist reviews (POST .../review)", http.send(
-        "POST", f"/rx/prescriptions/{rx_id}/review", {"authorization_id": auth_id, "result": "pass"},
-        token=demo.pharmacist["token"]))
-    show("7 pharmacy uploads the dispense result (POST .../dispense)", http.send(
-        "POST", f"/rx/prescriptions/{rx_id}/dispense",
-        {"authorization_id": auth_id, **settlement(f"SETL-{hosp_rxno}", now)}, partner=demo.pharmacy))
-    show("8 the doctor tries to revoke it now: refused (POST .../revoke)", http.send(
-        "POST", f"/rx/prescriptions/{rx_id}/revoke", {"reason": "演示: 已取药后撤销"}, token=demo.doctor["token"]),
-        expect=409)
-    show("9 the patient sees it (GET /rx/me/prescriptions)", http.send(
-        "GET", "/rx/me/prescriptions", token=demo.patient["token"]))
+    show(
+        "6 pharmacist reviews (POST .../review)",
+        http.send(
+            "POST",
+            f"/rx/prescriptions/{rx_id}/review",
+            {"authorization_id": auth_id, "result": "pass"},
+            token=demo.pharmacist["token"],
+        ),
+    )
+    show(
+        "7 pharmacy uploads the dispense result (POST .../dispense)",
+        http.send(
+            "POST",
+            f"/rx/prescriptions/{rx_id}/dispense",
+            {"authorization_id": auth_id, **settlement(f"SETL-{hosp_rxno}", now)},
+            partner=demo.pharmacy,
+        ),
+    )
+    show(
+        "8 the doctor tries to revoke it now: refused (POST .../revoke)",
+        http.send(
+            "POST", f"/rx/prescriptions/{rx_id}/revoke", {"reason": "演示: 已取药后撤销"}, token=demo.doctor["token"]
+        ),
+        expect=409,
+    )
+    show(
+        "9 the patient sees it (GET /rx/me/prescriptions)",
+        http.send("GET", "/rx/me/prescriptions", token=demo.patient["token"]),
+    )
     bundle = http.send("GET", f"/rx/prescriptions/{rx_id}/fhir", partner=demo.hospital)
-    print(f"{'ok ' if bundle.status == 200 else '!! '}10 FHIR export: {bundle.status}, "
-          f"{len((bundle.body or {}).get('entry', []))} resources")
+    print(
+        f"{'ok ' if bundle.status == 200 else '!! '}10 FHIR export: {bundle.status}, "
+        f"{len((bundle.body or {}).get('entry', []))} resources"
+    )
     print(f"prescription {rx_id}: audit trail with `bianjie audit verify --service rx`")
     return 0 if ok and bundle.status == 200 else 1
 
@@ -111,7 +144,8 @@ def register(subparsers: Any) -> None:
     from bianjie.cli.main import _deployment_flags
 
     rx = subparsers.add_parser("rx", help="e-prescription demo (医保电子处方)").add_subparsers(
-        dest="command", required=True)
+        dest="command", required=True
+    )
     p = rx.add_parser("walkthrough", help="walk one prescription through the whole path on the local stack")
     p.add_argument("--base", help="gateway URL (default: the local stack's)")
     p.add_argument("--hosp-rxno", help="the hospital's prescription number (default: a fresh one)")
@@ -127,4 +161,3 @@ def register(subparsers: Any) -> None:
     p.add_argument("who", choices=["doctor", "pharmacist", "patient"])
     _deployment_flags(p)
     p.set_defaults(func=cmd_token)
-

@@ -44,8 +44,16 @@ class RxHttp:
         self.base = base_url.rstrip("/")
         self.timeout = timeout
 
-    def send(self, method: str, path: str, body: Any = None, *, partner: Partner | None = None,
-             token: str | None = None, query: str = "") -> Answer:
+    def send(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        partner: Partner | None = None,
+        token: str | None = None,
+        query: str = "",
+    ) -> Answer:
         raw = b"" if body is None else json.dumps(body, ensure_ascii=False).encode("utf-8")
         headers = {"Content-Type": "application/json"}
         if partner is not None:
@@ -67,9 +75,12 @@ class RxHttp:
         if material.status != 200:
             return material
         signature = sig_to_raw(sm2_sign(doctor_key, material.body["signing_input"].encode("utf-8")))
-        return self.send("POST", f"/rx/prescriptions/{rx_id}/signature", token=doctor_token,
-                         body={"pdf_sm3": material.body["pdf_sm3"],
-                               "signature": base64.b64encode(signature).decode("ascii")})
+        return self.send(
+            "POST",
+            f"/rx/prescriptions/{rx_id}/signature",
+            token=doctor_token,
+            body={"pdf_sm3": material.body["pdf_sm3"], "signature": base64.b64encode(signature).decode("ascii")},
+        )
 
 
 @dataclass
@@ -108,8 +119,10 @@ def demo_prescription(demo: Demo, hosp_rxno: str, prescribed_at: str, **override
         "doctor": {k: demo.doctor[k] for k in ("code", "name", "dept_code", "dept_name")},
         "insured": {"cert_type": "01", "cert_no": demo.patient["id_number"], "name": demo.patient["patient_name"]},
         "visit": {"visit_id": f"MD-{hosp_rxno}", "visit_time": prescribed_at, "biz_type": "01"},
-        "diagnoses": [{"code": "E11.900", "name": "2型糖尿病", "main": True},
-                      {"code": "I10.X00", "name": "原发性高血压", "main": False}],
+        "diagnoses": [
+            {"code": "E11.900", "name": "2型糖尿病", "main": True},
+            {"code": "I10.X00", "name": "原发性高血压", "main": False},
+        ],
         "drugs": [
             {"med_code": "XA10BAE024A001010100001", "quantity": 2, "dose": 1, "frequency": "bid", "days": 7},
             {"med_code": "XC08CAA091A001010100002", "quantity": 1, "dose": 1, "frequency": "qd", "days": 7},
@@ -121,8 +134,14 @@ def demo_prescription(demo: Demo, hosp_rxno: str, prescribed_at: str, **override
 
 def settlement(setl_id: str, settled_at: str) -> dict[str, Any]:
     return {
-        "settlement": {"setl_id": setl_id, "total_cents": 2960, "fund_pay_cents": 2072, "account_pay_cents": 0,
-                       "cash_pay_cents": 888, "settled_at": settled_at},
+        "settlement": {
+            "setl_id": setl_id,
+            "total_cents": 2960,
+            "fund_pay_cents": 2072,
+            "account_pay_cents": 0,
+            "cash_pay_cents": 888,
+            "settled_at": settled_at,
+        },
         "items": [
             {"med_code": "XA10BAE024A001010100001", "quantity": 2, "amount_cents": 1700, "batch_no": "B2601"},
             {"med_code": "XC08CAA091A001010100002", "quantity": 1, "amount_cents": 1260, "batch_no": "A1102"},

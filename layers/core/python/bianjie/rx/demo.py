@@ -52,33 +52,63 @@ def seed(stack: Any) -> None:
     registry = deps.partner_registry()
     local = stack.options.local_dir
     doctor_key = sm2_generate_key()
-    for name, value in {"role": "hospital", "fixmedins_code": "H31010100001",
-                        "doctor_keys": {DOCTOR["code"]: doctor_key.public_key.to_hex()},
-                        "require_pharmacist_review": False}.items():
+    for name, value in {
+        "role": "hospital",
+        "fixmedins_code": "H31010100001",
+        "doctor_keys": {DOCTOR["code"]: doctor_key.public_key.to_hex()},
+        "require_pharmacist_review": False,
+    }.items():
         registry.set_setting(HOSPITAL, "rx", name, value)
 
     pharmacy_key = sm2_generate_key()
     cidrs = ["127.0.0.0/8", "::1/128"]
-    serial = registry.add(PHARMACY, PHARMACY_NAME, pharmacy_key.public_key.to_hex(), cidrs,
-                          settings={"rx": {"role": "pharmacy", "fixmedins_code": "P31010100001"}})
-    _write(local / "partners" / f"{PHARMACY}.json", {
-        "app_id": PHARMACY, "name": PHARMACY_NAME, "key_serial": serial, "private_key_pem": pharmacy_key.to_pem(),
-        "public_key": pharmacy_key.public_key.to_hex(), "gateway_url": stack.gateway_url, "allowed_cidrs": cidrs,
-    })
+    serial = registry.add(
+        PHARMACY,
+        PHARMACY_NAME,
+        pharmacy_key.public_key.to_hex(),
+        cidrs,
+        settings={"rx": {"role": "pharmacy", "fixmedins_code": "P31010100001"}},
+    )
+    _write(
+        local / "partners" / f"{PHARMACY}.json",
+        {
+            "app_id": PHARMACY,
+            "name": PHARMACY_NAME,
+            "key_serial": serial,
+            "private_key_pem": pharmacy_key.to_pem(),
+            "public_key": pharmacy_key.public_key.to_hex(),
+            "gateway_url": stack.gateway_url,
+            "allowed_cidrs": cidrs,
+        },
+    )
 
     tokens = deps.token_issuer()
-    _write(local / "rx" / "demo-doctor.json", {
-        **DOCTOR, "hospital": HOSPITAL, "private_key_pem": doctor_key.to_pem(),
-        "token": tokens.issue(DOCTOR["code"], "staff", ["doctor"], ttl_seconds=MAX_TTL, hospital=HOSPITAL),
-    })
-    _write(local / "rx" / "demo-pharmacist.json", {
-        **PHARMACIST, "pharmacy": PHARMACY,
-        "token": tokens.issue(PHARMACIST["code"], "staff", ["pharmacist"], ttl_seconds=MAX_TTL, hospital=PHARMACY),
-    })
+    _write(
+        local / "rx" / "demo-doctor.json",
+        {
+            **DOCTOR,
+            "hospital": HOSPITAL,
+            "private_key_pem": doctor_key.to_pem(),
+            "token": tokens.issue(DOCTOR["code"], "staff", ["doctor"], ttl_seconds=MAX_TTL, hospital=HOSPITAL),
+        },
+    )
+    _write(
+        local / "rx" / "demo-pharmacist.json",
+        {
+            **PHARMACIST,
+            "pharmacy": PHARMACY,
+            "token": tokens.issue(PHARMACIST["code"], "staff", ["pharmacist"], ttl_seconds=MAX_TTL, hospital=PHARMACY),
+        },
+    )
     id_ref = deps.blind_index().digest(PATIENT_ID, "id_number")
-    _write(local / "rx" / "demo-patient.json", {
-        "id_number": PATIENT_ID, "patient_name": PATIENT_NAME, "id_ref": id_ref,
-        "token": tokens.issue("demo-patient", "patient", ttl_seconds=MAX_TTL, id_ref=id_ref),
-    })
+    _write(
+        local / "rx" / "demo-patient.json",
+        {
+            "id_number": PATIENT_ID,
+            "patient_name": PATIENT_NAME,
+            "id_ref": id_ref,
+            "token": tokens.issue("demo-patient", "patient", ttl_seconds=MAX_TTL, id_ref=id_ref),
+        },
+    )
     if hasattr(stack, "demo_urls"):
         stack.demo_urls.append(f"{local / 'rx'}  (rx demo doctor, pharmacist, patient; try `bianjie rx walkthrough`)")

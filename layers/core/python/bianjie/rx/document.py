@@ -62,8 +62,7 @@ def render_pdf(lines: list[tuple[float, str]]) -> bytes:
         b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Resources << /Font << /F1 5 0 R >> >> "
         b"/Contents 4 0 R >>",
         b"<< /Length " + str(len(stream)).encode() + b" >>\nstream\n" + stream + b"\nendstream",
-        b"<< /Type /Font /Subtype /Type0 /BaseFont /STSong-Light /Encoding /UniGB-UCS2-H "
-        b"/DescendantFonts [6 0 R] >>",
+        b"<< /Type /Font /Subtype /Type0 /BaseFont /STSong-Light /Encoding /UniGB-UCS2-H /DescendantFonts [6 0 R] >>",
         b"<< /Type /Font /Subtype /CIDFontType0 /BaseFont /STSong-Light "
         b"/CIDSystemInfo << /Registry (Adobe) /Ordering (GB1) /Supplement 2 >> /FontDescriptor 7 0 R /DW 1000 >>",
         b"<< /Type /FontDescriptor /FontName /STSong-Light /Flags 6 /FontBBox [-25 -254 1000 880] "
@@ -89,10 +88,16 @@ def prescription_pdf(content: Mapping[str, Any], drug_names: Mapping[str, str], 
     lines: list[tuple[float, str]] = [
         (16, f"{hospital_name}  医保电子处方笺"),
         (10, f"医保处方编号 {content['hi_rxno']}   院内处方号 {content['hosp_rxno']}"),
-        (10, f"开方时间 {content['prescribed_at']}   有效期 {content['valid_days']} 天"
-             + ("   长期处方" if content.get("long_term") else "")
-             + (f"   可重复使用 {content['max_uses']} 次, 间隔至少 {content['min_interval_days']} 天"
-                if content.get("reusable") else "")),
+        (
+            10,
+            f"开方时间 {content['prescribed_at']}   有效期 {content['valid_days']} 天"
+            + ("   长期处方" if content.get("long_term") else "")
+            + (
+                f"   可重复使用 {content['max_uses']} 次, 间隔至少 {content['min_interval_days']} 天"
+                if content.get("reusable")
+                else ""
+            ),
+        ),
         (11, f"姓名 {insured['name']}   证件号码 {insured['cert_no']}"),
         (11, f"科室 {doctor['dept_name']}   就诊号 {content['visit']['visit_id']}"),
         (11, "诊断 " + "；".join(f"{d['name']} ({d['code']})" for d in content["diagnoses"])),
@@ -100,8 +105,13 @@ def prescription_pdf(content: Mapping[str, Any], drug_names: Mapping[str, str], 
     ]
     for n, line in enumerate(content["drugs"], start=1):
         name = drug_names.get(line["med_code"], line["med_code"])
-        lines.append((11, f"{n}. {name}  × {line['quantity']}   用法 {line['route']} 每次 {line['dose']:g} "
-                          f"{line['frequency']}  {line['days']} 天"))
+        lines.append(
+            (
+                11,
+                f"{n}. {name}  × {line['quantity']}   用法 {line['route']} 每次 {line['dose']:g} "
+                f"{line['frequency']}  {line['days']} 天",
+            )
+        )
     lines += [
         (11, f"医师 {doctor['name']} ({doctor['code']})   {'可外购' if content['circulation'] else '限院内'}"),
         (9, "本处方经医师 SM2 数字签名; 签名覆盖本文件的 SM3 摘要。"),

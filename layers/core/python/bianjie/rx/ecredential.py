@@ -60,24 +60,32 @@ class StandInEcredentials:
     def issue(self, person: Person, ttl: int = DEFAULT_TTL) -> str:
         now = int(self._clock())
         payload = json.dumps(
-            {"cert_type": person.cert_type, "cert_no": person.cert_no, "name": person.name, "iat": now,
-             "exp": now + ttl},
-            ensure_ascii=False, separators=(",", ":"),
+            {
+                "cert_type": person.cert_type,
+                "cert_no": person.cert_no,
+                "name": person.name,
+                "iat": now,
+                "exp": now + ttl,
+            },
+            ensure_ascii=False,
+            separators=(",", ":"),
         ).encode("utf-8")
         nonce = secrets.token_bytes(12)
         return PREFIX + _b64(nonce + sm4_gcm_encrypt(self._key, nonce, payload, b"ec1"))
 
     def verify(self, token: str) -> Person:
-        invalid = Unauthorized("the e-credential token is not valid; scan the patient's code again",
-                               code="EC_TOKEN_INVALID")
+        invalid = Unauthorized(
+            "the e-credential token is not valid; scan the patient's code again", code="EC_TOKEN_INVALID"
+        )
         if not token.startswith(PREFIX):
             raise invalid
         try:
-            raw = _unb64(token[len(PREFIX):])
+            raw = _unb64(token[len(PREFIX) :])
             data = json.loads(sm4_gcm_decrypt(self._key, raw[:12], raw[12:], b"ec1"))
         except (ValueError, CryptoError):
             raise invalid from None
         if self._clock() >= data["exp"]:
-            raise Unauthorized("the e-credential token has expired; ask the patient to refresh the code",
-                               code="EC_TOKEN_EXPIRED")
+            raise Unauthorized(
+                "the e-credential token has expired; ask the patient to refresh the code", code="EC_TOKEN_EXPIRED"
+            )
         return Person(cert_type=data["cert_type"], cert_no=data["cert_no"], name=data["name"])

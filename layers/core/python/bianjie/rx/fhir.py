@@ -56,10 +56,14 @@ def _drug_concept(catalogue: Catalogue, med_code: str) -> dict[str, Any]:
 def bundle(item: dict[str, Any], content: dict[str, Any], catalogue: Catalogue) -> dict[str, Any]:
     rx_id = item["rx_id"]
     lc = lifecycle_of(item)
-    subject = {"identifier": {"system": "urn:bianjie:patient-ref", "value": item["patient_ref"]},
-               "display": item["patient_masked"]}
-    requester = {"identifier": {"system": "urn:bianjie:nhsa:dr-code", "value": item["doctor_code"]},
-                 "display": item["doctor_name"]}
+    subject = {
+        "identifier": {"system": "urn:bianjie:patient-ref", "value": item["patient_ref"]},
+        "display": item["patient_masked"],
+    }
+    requester = {
+        "identifier": {"system": "urn:bianjie:nhsa:dr-code", "value": item["doctor_code"]},
+        "display": item["doctor_name"],
+    }
     valid_end = states_iso(lc.valid_end)
     entries: list[dict[str, Any]] = []
     line_urls: dict[str, str] = {}
@@ -69,26 +73,30 @@ def bundle(item: dict[str, Any], content: dict[str, Any], catalogue: Catalogue) 
         request: dict[str, Any] = {
             "resourceType": "MedicationRequest",
             "id": f"{rx_id}-{n}",
-            "identifier": [{"system": NHSA_RXNO, "value": item["hi_rxno"]},
-                           {"system": f"urn:bianjie:{item['hospital']}:hosp-rxno", "value": item["hosp_rxno"]}],
+            "identifier": [
+                {"system": NHSA_RXNO, "value": item["hi_rxno"]},
+                {"system": f"urn:bianjie:{item['hospital']}:hosp-rxno", "value": item["hosp_rxno"]},
+            ],
             "status": request_status(item),
             "intent": "order",
             "groupIdentifier": {"system": NHSA_RXNO, "value": item["hi_rxno"]},
             "medicationCodeableConcept": _drug_concept(catalogue, line["med_code"]),
             "subject": subject,
-            "encounter": {"identifier": {"system": "urn:bianjie:nhsa:mdtrt-id",
-                                         "value": content["visit"]["visit_id"]}},
+            "encounter": {"identifier": {"system": "urn:bianjie:nhsa:mdtrt-id", "value": content["visit"]["visit_id"]}},
             "authoredOn": content["prescribed_at"],
             "requester": requester,
-            "reasonCode": [{"coding": [{"system": ICD10, "code": d["code"], "display": d["name"]}]}
-                           for d in content["diagnoses"]],
-            "dosageInstruction": [{
-                "sequence": 1,
-                "text": f"{line['route']} 每次 {line['dose']:g}{unit} {line['frequency']}",
-                "timing": _timing(line["frequency"]),
-                "route": {"text": line["route"]},
-                "doseAndRate": [{"doseQuantity": {"value": line["dose"], "unit": unit}}],
-            }],
+            "reasonCode": [
+                {"coding": [{"system": ICD10, "code": d["code"], "display": d["name"]}]} for d in content["diagnoses"]
+            ],
+            "dosageInstruction": [
+                {
+                    "sequence": 1,
+                    "text": f"{line['route']} 每次 {line['dose']:g}{unit} {line['frequency']}",
+                    "timing": _timing(line["frequency"]),
+                    "route": {"text": line["route"]},
+                    "doseAndRate": [{"doseQuantity": {"value": line["dose"], "unit": unit}}],
+                }
+            ],
             "dispenseRequest": {
                 "validityPeriod": {"start": content["prescribed_at"], "end": valid_end},
                 "numberOfRepeatsAllowed": max(0, lc.max_uses - 1) if lc.reusable else 0,
@@ -114,7 +122,8 @@ def bundle(item: dict[str, Any], content: dict[str, Any], catalogue: Catalogue) 
                 "subject": subject,
                 "performer": [{"actor": {"identifier": {"system": "urn:bianjie:app-id", "value": dispense["by_org"]}}}],
                 "authorizingPrescription": [
-                    {"reference": line_urls.get(got["med_code"]) or next(iter(line_urls.values()))}],
+                    {"reference": line_urls.get(got["med_code"]) or next(iter(line_urls.values()))}
+                ],
                 "quantity": {"value": got["quantity"], "unit": drug.pack_unit if drug else "pack"},
                 "whenHandedOver": dispense["settled_at"],
                 "note": [{"text": f"{dispense['channel']} setl_id={dispense['setl_id']}"}],
@@ -143,12 +152,13 @@ def _timing(frequency: str) -> dict[str, Any]:
         return {"code": {"text": "prn (as needed)"}}
     if frequency == "qw":
         return {"repeat": {"frequency": 1, "period": 1, "periodUnit": "wk"}}
-    return {"repeat": {"frequency": int(TIMES_PER_DAY[frequency]), "period": 1, "periodUnit": "d"},
-            "code": {"text": frequency}}
+    return {
+        "repeat": {"frequency": int(TIMES_PER_DAY[frequency]), "period": 1, "periodUnit": "d"},
+        "code": {"text": frequency},
+    }
 
 
 def states_iso(ts: float) -> str:
     from datetime import UTC, datetime
 
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-

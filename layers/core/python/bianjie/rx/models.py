@@ -16,11 +16,27 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 Frequency = Literal["qd", "bid", "tid", "qid", "qn", "q8h", "q12h", "qw", "prn"]
 # times a day; "prn" (as needed) counts as three a day for supply checks, "qw" as one a week
 TIMES_PER_DAY: dict[str, float] = {
-    "qd": 1, "bid": 2, "tid": 3, "qid": 4, "qn": 1, "q8h": 3, "q12h": 2, "qw": 1 / 7, "prn": 3,
+    "qd": 1,
+    "bid": 2,
+    "tid": 3,
+    "qid": 4,
+    "qn": 1,
+    "q8h": 3,
+    "q12h": 2,
+    "qw": 1 / 7,
+    "prn": 3,
 }
 Status = Literal[
-    "precheck", "signed", "valid", "released", "authorized", "reviewed", "review_rejected", "dispensed",
-    "revoked", "expired",
+    "precheck",
+    "signed",
+    "valid",
+    "released",
+    "authorized",
+    "reviewed",
+    "review_rejected",
+    "dispensed",
+    "revoked",
+    "expired",
 ]
 
 _STRICT = ConfigDict(extra="forbid", str_strip_whitespace=True)

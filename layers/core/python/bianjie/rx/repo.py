@@ -26,8 +26,18 @@ from bianjie.rx.states import Lifecycle
 
 OPEN = "open"
 LIFECYCLE_FIELDS = (
-    "status", "valid_end", "circulation", "reusable", "max_uses", "min_interval_s", "uses", "cycle", "channel",
-    "holder", "hold_until", "last_used_at",
+    "status",
+    "valid_end",
+    "circulation",
+    "reusable",
+    "max_uses",
+    "min_interval_s",
+    "uses",
+    "cycle",
+    "channel",
+    "holder",
+    "hold_until",
+    "last_used_at",
 )
 
 
@@ -45,8 +55,9 @@ def rx_table_spec(name: str) -> TableSpec:
 
 
 def auth_table_spec(name: str) -> TableSpec:
-    return TableSpec(name=name, partition_key="authorization_id", key_types={"authorization_id": "S"},
-                     ttl_attribute="expires_at")
+    return TableSpec(
+        name=name, partition_key="authorization_id", key_types={"authorization_id": "S"}, ttl_attribute="expires_at"
+    )
 
 
 def lifecycle_of(item: dict[str, Any]) -> Lifecycle:
@@ -92,18 +103,35 @@ class RxRepository:
         return new
 
     def by_hospital(self, hospital: str, limit: int, cursor: str | None) -> Page:
-        return self.store.query(self.table, KeyCond.of("hospital", hospital), index="by_hospital", limit=limit,
-                                cursor=cursor, descending=True)
+        return self.store.query(
+            self.table,
+            KeyCond.of("hospital", hospital),
+            index="by_hospital",
+            limit=limit,
+            cursor=cursor,
+            descending=True,
+        )
 
     def by_patient(self, patient_ref: str, limit: int = 100, cursor: str | None = None) -> Page:
-        return self.store.query(self.table, KeyCond.of("patient_ref", patient_ref), index="by_patient", limit=limit,
-                                cursor=cursor, descending=True)
+        return self.store.query(
+            self.table,
+            KeyCond.of("patient_ref", patient_ref),
+            index="by_patient",
+            limit=limit,
+            cursor=cursor,
+            descending=True,
+        )
 
     def due_before(self, until: float, page_size: int = 200) -> Iterator[dict[str, Any]]:
         cursor = None
         while True:
-            page = self.store.query(self.table, KeyCond.of("due", OPEN).le("valid_end", int(until)), index="by_due",
-                                    limit=page_size, cursor=cursor)
+            page = self.store.query(
+                self.table,
+                KeyCond.of("due", OPEN).le("valid_end", int(until)),
+                index="by_due",
+                limit=page_size,
+                cursor=cursor,
+            )
             yield from page.items
             cursor = page.cursor
             if cursor is None:
@@ -112,8 +140,7 @@ class RxRepository:
     def open_items(self, page_size: int = 200) -> Iterator[dict[str, Any]]:
         cursor = None
         while True:
-            page = self.store.query(self.table, KeyCond.of("due", OPEN), index="by_due", limit=page_size,
-                                    cursor=cursor)
+            page = self.store.query(self.table, KeyCond.of("due", OPEN), index="by_due", limit=page_size, cursor=cursor)
             yield from page.items
             cursor = page.cursor
             if cursor is None:

@@ -61,8 +61,11 @@ def check(req: PrecheckRequest, catalogue: Catalogue, now: float) -> list[Proble
         add("VISIT_AFTER_PRESCRIPTION", "visit.visit_time", "the visit starts after the prescription time")
     limit = MAX_LONG_TERM_DAYS if req.long_term else MAX_VALID_DAYS
     if req.valid_days > limit:
-        add("VALIDITY_TOO_LONG", "valid_days",
-            f"at most {limit} days{' for a long-term prescription' if req.long_term else ' unless long_term'}")
+        add(
+            "VALIDITY_TOO_LONG",
+            "valid_days",
+            f"at most {limit} days{' for a long-term prescription' if req.long_term else ' unless long_term'}",
+        )
     if prescribed + req.valid_days * 86400 <= now:
         add("ALREADY_EXPIRED", "valid_days", "the validity would already have ended")
 
@@ -73,8 +76,11 @@ def check(req: PrecheckRequest, catalogue: Catalogue, now: float) -> list[Proble
         if req.max_uses < 2:
             add("MAX_USES_INVALID", "max_uses", "a reusable prescription needs max_uses of 2 or more")
         if req.min_interval_days < 1:
-            add("MIN_INTERVAL_REQUIRED", "min_interval_days",
-                "a reusable prescription needs an interval of 1 day or more")
+            add(
+                "MIN_INTERVAL_REQUIRED",
+                "min_interval_days",
+                "a reusable prescription needs an interval of 1 day or more",
+            )
         if (req.max_uses - 1) * req.min_interval_days >= req.valid_days:
             add("REUSE_WINDOW_TOO_SHORT", "valid_days", "the uses and intervals do not fit in the validity")
     elif req.max_uses != 1 or req.min_interval_days != 0:
@@ -95,8 +101,10 @@ def check(req: PrecheckRequest, catalogue: Catalogue, now: float) -> list[Proble
     if len(req.drugs) > MAX_LINES:
         add("TOO_MANY_LINES", "drugs", f"at most {MAX_LINES} drugs per prescription")
     seen: set[str] = set()
-    supply_limit = MAX_LONG_TERM_DAYS if req.long_term else (
-        MAX_DAYS_SUPPLY_INTERNET if req.visit.biz_type == "02" else MAX_DAYS_SUPPLY
+    supply_limit = (
+        MAX_LONG_TERM_DAYS
+        if req.long_term
+        else (MAX_DAYS_SUPPLY_INTERNET if req.visit.biz_type == "02" else MAX_DAYS_SUPPLY)
     )
     for n, line in enumerate(req.drugs, start=1):
         drug = catalogue.get(line.med_code)
@@ -113,8 +121,12 @@ def check(req: PrecheckRequest, catalogue: Catalogue, now: float) -> list[Proble
         if req.circulation and not drug.circulation:
             add("DRUG_NOT_CIRCULABLE", "med_code", "this drug may not leave the hospital (circDrugQuery)", n)
         if req.long_term and not drug.chronic:
-            add("DRUG_NOT_FOR_LONG_TERM", "med_code", "only chronic-condition drugs may go on a long-term prescription",
-                n)
+            add(
+                "DRUG_NOT_FOR_LONG_TERM",
+                "med_code",
+                "only chronic-condition drugs may go on a long-term prescription",
+                n,
+            )
         if line.days > supply_limit:
             add("DAYS_SUPPLY_TOO_LONG", "days", f"at most {supply_limit} days of supply", n)
         daily = line.dose * TIMES_PER_DAY[line.frequency]

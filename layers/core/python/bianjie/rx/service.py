@@ -161,46 +161,70 @@ class RxService:
         now = self.clock()
         problems = rules.check(req, self.catalogue, now)
         if req.doctor.code not in org.doctor_keys:
-            problems.append(rules.Problem(line=None, field="doctor.code", code="DOCTOR_NOT_REGISTERED",
-                                          message="the doctor has no signing key registered for this hospital"))
+            problems.append(
+                rules.Problem(
+                    line=None,
+                    field="doctor.code",
+                    code="DOCTOR_NOT_REGISTERED",
+                    message="the doctor has no signing key registered for this hospital",
+                )
+            )
         if problems:
-            raise ValidationFailed(f"the prescription has {len(problems)} problem(s)", code="RX_PRECHECK_FAILED",
-                                   status=422, details=[p.model_dump() for p in problems])
+            raise ValidationFailed(
+                f"the prescription has {len(problems)} problem(s)",
+                code="RX_PRECHECK_FAILED",
+                status=422,
+                details=[p.model_dump() for p in problems],
+            )
         valid_end = req.prescribed_at + timedelta(days=req.valid_days)
         reserved = self.center.upload_check(mapping.upload_check(req, valid_end, org.fixmedins_code or org.app_id))
         rx_id = reserved.hi_rxno
         patient_ref = self.index.digest(req.insured.cert_no, "id_number")
         content = req.model_dump(mode="json", exclude={"insured", "diagnoses"})
         lc = states.Lifecycle(
-            status="precheck", valid_end=int(valid_end.timestamp()), circulation=req.circulation,
-            reusable=req.reusable, max_uses=req.max_uses if req.reusable else 1,
+            status="precheck",
+            valid_end=int(valid_end.timestamp()),
+            circulation=req.circulation,
+            reusable=req.reusable,
+            max_uses=req.max_uses if req.reusable else 1,
             min_interval_s=float(req.min_interval_days * 86400),
         )
-        item = with_lifecycle({
-            "rx_id": rx_id,
-            "hi_rxno": reserved.hi_rxno,
-            "trace_code": reserved.trace_code,
-            "hospital": org.app_id,
-            "hosp_rxno": req.hosp_rxno,
-            "created_at": iso(now),
-            "prescribed_at": req.prescribed_at.isoformat(),
-            "doctor_code": req.doctor.code,
-            "doctor_name": req.doctor.name,
-            "dept_name": req.doctor.dept_name,
-            "content": content,
-            "insured_enc": self.cipher.encrypt(
-                json.dumps(req.insured.model_dump(), ensure_ascii=False), f"rx/insured/{rx_id}"),
-            "diagnoses_enc": self.cipher.encrypt(
-                json.dumps([d.model_dump() for d in req.diagnoses], ensure_ascii=False), f"rx/diagnoses/{rx_id}"),
-            "patient_ref": patient_ref,
-            "patient_masked": mask_name(req.insured.name),
-            "dispenses": [],
-            "history": [self._entry(now, "precheck", actor, "precheck")],
-        }, lc)
+        item = with_lifecycle(
+            {
+                "rx_id": rx_id,
+                "hi_rxno": reserved.hi_rxno,
+                "trace_code": reserved.trace_code,
+                "hospital": org.app_id,
+                "hosp_rxno": req.hosp_rxno,
+                "created_at": iso(now),
+                "prescribed_at": req.prescribed_at.isoformat(),
+                "doctor_code": req.doctor.code,
+                "doctor_name": req.doctor.name,
+                "dept_name": req.doctor.dept_name,
+                "content": content,
+                "insured_enc": self.cipher.encrypt(
+                    json.dumps(req.insured.model_dump(), ensure_ascii=False), f"rx/insured/{rx_id}"
+                ),
+                "diagnoses_enc": self.cipher.encrypt(
+                    json.dumps([d.model_dump() for d in req.diagnoses], ensure_ascii=False), f"rx/diagnoses/{rx_id}"
+                ),
+                "patient_ref": patient_ref,
+                "patient_masked": mask_name(req.insured.name),
+                "dispenses": [],
+                "history": [self._entry(now, "precheck", actor, "precheck")],
+            },
+            lc,
+        )
         self.repo.create(item)
         self._audit(actor, "rx.precheck", item)
-        return PrecheckAnswer(rx_id=rx_id, hi_rxno=reserved.hi_rxno, trace_code=reserved.trace_code,
-                              hosp_rxno=req.hosp_rxno, status="precheck", valid_end=valid_end)
+        return PrecheckAnswer(
+            rx_id=rx_id,
+            hi_rxno=reserved.hi_rxno,
+            trace_code=reserved.trace_code,
+            hosp_rxno=req.hosp_rxno,
+            status="precheck",
+            valid_end=valid_end,
+        )
 
     def upload(self, actor: Actor, req: UploadRequest) -> UploadAnswer:
         org = self._org(actor, "hospital")
@@ -224,24 +248,44 @@ class RxService:
         new_lc = self._step(item, lambda lc: states.upload(lc, now))
         content = self._content(item)
         pdf = self._pdf(item, content)
-        center_status = self.center.upload(mapping.upload(
-            req.trace_code, req.hi_rxno, content["visit"]["visit_id"], item["doctor_code"], req.pharmacist_code,
-            req.pharmacist_checked_at, pdf, item["sign_digest"]))
-        changes = {"pharmacist_code": req.pharmacist_code, "uploaded_at": iso(now),
-                   "pharmacist_checked_at": req.pharmacist_checked_at.isoformat() if req.pharmacist_checked_at
-                   else None}
+        center_status = self.center.upload(
+            mapping.upload(
+                req.trace_code,
+                req.hi_rxno,
+                content["visit"]["visit_id"],
+                item["doctor_code"],
+                req.pharmacist_code,
+                req.pharmacist_checked_at,
+                pdf,
+                item["sign_digest"],
+            )
+        )
+        changes = {
+            "pharmacist_code": req.pharmacist_code,
+            "uploaded_at": iso(now),
+            "pharmacist_checked_at": req.pharmacist_checked_at.isoformat() if req.pharmacist_checked_at else None,
+        }
         saved = self._save(item, new_lc, changes, now, "upload", actor)
         self._audit(actor, "rx.upload", saved)
         self._publish("rx.uploaded", saved)
-        return UploadAnswer(rx_id=saved["rx_id"], hi_rxno=saved["hi_rxno"], trace_code=saved["trace_code"],
-                            status=saved["status"], center_status=center_status, sign_digest=saved["sign_digest"])
+        return UploadAnswer(
+            rx_id=saved["rx_id"],
+            hi_rxno=saved["hi_rxno"],
+            trace_code=saved["trace_code"],
+            status=saved["status"],
+            center_status=center_status,
+            sign_digest=saved["sign_digest"],
+        )
 
     def _upload_preconditions(self, org: Org, item: dict[str, Any], req: UploadRequest) -> None:
         if item["trace_code"] != req.trace_code:
             raise Conflict("the trace code was issued for another prescription", code="TRACE_CODE_MISMATCH")
         if org.require_pharmacist_review and not (req.pharmacist_code and req.pharmacist_checked_at):
-            raise ValidationFailed("this hospital requires a pharmacist's review before upload",
-                                   code="PHARMACIST_REVIEW_REQUIRED", status=422)
+            raise ValidationFailed(
+                "this hospital requires a pharmacist's review before upload",
+                code="PHARMACIST_REVIEW_REQUIRED",
+                status=422,
+            )
 
     # ================================================================ doctor: signing and revocation
 
@@ -251,9 +295,13 @@ class RxService:
         pdf = self._pdf(item, content)
         content_digest, pdf_digest = document.content_sm3(content), sm3(pdf).hex()
         self._audit(actor, "rx.document", item)
-        return SigningMaterial(rx_id=rx_id, content_sm3=content_digest, pdf_sm3=pdf_digest,
-                               signing_input=document.signing_input(rx_id, content_digest, pdf_digest),
-                               pdf_base64=base64.b64encode(pdf).decode("ascii"))
+        return SigningMaterial(
+            rx_id=rx_id,
+            content_sm3=content_digest,
+            pdf_sm3=pdf_digest,
+            signing_input=document.signing_input(rx_id, content_digest, pdf_digest),
+            pdf_base64=base64.b64encode(pdf).decode("ascii"),
+        )
 
     def sign(self, actor: Actor, rx_id: str, req: SignRequest) -> StatusAnswer:
         item = self._issuing_doctor(actor, rx_id)
@@ -262,8 +310,9 @@ class RxService:
         content = self._content(item)
         content_digest, pdf_digest = document.content_sm3(content), sm3(self._pdf(item, content)).hex()
         if req.pdf_sm3 != pdf_digest:
-            raise Conflict("the PDF digest differs from the prescription's document; fetch it again",
-                           code="PDF_DIGEST_MISMATCH")
+            raise Conflict(
+                "the PDF digest differs from the prescription's document; fetch it again", code="PDF_DIGEST_MISMATCH"
+            )
         org = self.orgs(item["hospital"])
         key_hex = (org.doctor_keys if org else {}).get(item["doctor_code"])
         if not key_hex:
@@ -277,10 +326,18 @@ class RxService:
             ok = False
         if not ok:
             self._audit(actor, "rx.sign", item, outcome="denied")
-            raise AppError("the signature does not verify with the doctor's registered key",
-                           code="RX_SIGNATURE_INVALID", status=400)
-        changes = {"content_sm3": content_digest, "pdf_sm3": pdf_digest, "signature": req.signature,
-                   "signed_at": iso(now), "sign_digest": sm3(message + der).hex()}
+            raise AppError(
+                "the signature does not verify with the doctor's registered key",
+                code="RX_SIGNATURE_INVALID",
+                status=400,
+            )
+        changes = {
+            "content_sm3": content_digest,
+            "pdf_sm3": pdf_digest,
+            "signature": req.signature,
+            "signed_at": iso(now),
+            "sign_digest": sm3(message + der).hex(),
+        }
         saved = self._save(item, new_lc, changes, now, "sign", actor)
         self._audit(actor, "rx.sign", saved)
         return self._status(saved)
@@ -312,7 +369,8 @@ class RxService:
             return self._confirm(actor, org, rx_id, req).model_dump(mode="json")
 
         return StatusAnswer.model_validate(
-            self.idempotency.run(f"rx.confirm.{org.app_id}", key, model_hash(req), run).response)
+            self.idempotency.run(f"rx.confirm.{org.app_id}", key, model_hash(req), run).response
+        )
 
     def _confirm(self, actor: Actor, org: Org, rx_id: str, req: ConfirmRequest) -> StatusAnswer:
         item = self._reopened(self._own(org, rx_id), actor)
@@ -324,17 +382,26 @@ class RxService:
             self._publish("rx.released", saved)
             return self._status(saved)
         if req.settlement is None:
-            raise ValidationFailed("an in-hospital purchase needs its settlement", code="SETTLEMENT_REQUIRED",
-                                   status=422)
+            raise ValidationFailed(
+                "an in-hospital purchase needs its settlement", code="SETTLEMENT_REQUIRED", status=422
+            )
         if not req.items:
-            raise ValidationFailed("an in-hospital purchase lists the dispensed items", code="ITEMS_REQUIRED",
-                                   status=422)
+            raise ValidationFailed(
+                "an in-hospital purchase lists the dispensed items", code="ITEMS_REQUIRED", status=422
+            )
         new_lc = self._step(item, lambda lc: states.confirm_in_hospital(lc, now))
         self._check_items(item, req.items)
         self.center.pay_status(mapping.pay_status(rx_id, req.settlement.settled_at))
         self.center.settlement(mapping.settlement(rx_id, req.settlement, req.items))
-        saved = self._save(item, new_lc, self._dispense_record(item, now, actor, "in_hospital", req.settlement,
-                                                              req.items), now, "dispense", actor, note="院内购药")
+        saved = self._save(
+            item,
+            new_lc,
+            self._dispense_record(item, now, actor, "in_hospital", req.settlement, req.items),
+            now,
+            "dispense",
+            actor,
+            note="院内购药",
+        )
         self._audit(actor, "rx.dispense", saved)
         self._publish("rx.dispensed", saved)
         return self._status(saved)
@@ -366,10 +433,22 @@ class RxService:
             self._audit(actor, "rx.authorize", saved)
             held.append(saved)
         authorization_id = secrets.token_urlsafe(18)
-        self.auths.put({"authorization_id": authorization_id, "pharmacy": org.app_id, "patient_ref": patient_ref,
-                        "rx_ids": [i["rx_id"] for i in held], "created_at": iso(now), "expires_at": int(until)})
-        return AuthorizationView(authorization_id=authorization_id, pharmacy=org.app_id,
-                                 expires_at=_dt(until), prescriptions=[self._view(i) for i in held])
+        self.auths.put(
+            {
+                "authorization_id": authorization_id,
+                "pharmacy": org.app_id,
+                "patient_ref": patient_ref,
+                "rx_ids": [i["rx_id"] for i in held],
+                "created_at": iso(now),
+                "expires_at": int(until),
+            }
+        )
+        return AuthorizationView(
+            authorization_id=authorization_id,
+            pharmacy=org.app_id,
+            expires_at=_dt(until),
+            prescriptions=[self._view(i) for i in held],
+        )
 
     def authorization(self, actor: Actor, authorization_id: str) -> AuthorizationView:
         org = self._org(actor, "pharmacy")
@@ -380,8 +459,12 @@ class RxService:
             if item is not None:
                 self._audit(actor, "rx.read", item)
                 views.append(self._view(item))
-        return AuthorizationView(authorization_id=authorization_id, pharmacy=org.app_id,
-                                 expires_at=_dt(auth["expires_at"]), prescriptions=views)
+        return AuthorizationView(
+            authorization_id=authorization_id,
+            pharmacy=org.app_id,
+            expires_at=_dt(auth["expires_at"]),
+            prescriptions=views,
+        )
 
     def review(self, actor: Actor, rx_id: str, req: ReviewRequest) -> StatusAnswer:
         self._staff(actor, "pharmacist")
@@ -393,8 +476,13 @@ class RxService:
         now = self.clock()
         new_lc = self._step(item, lambda lc: states.review(lc, now, pharmacy, req.result == "pass"))
         self.center.review_result(mapping.review_result(rx_id, req.result == "pass", req.reason, _dt(now)))
-        review = {"pharmacy": pharmacy, "pharmacist": actor.id, "result": req.result, "reason": req.reason,
-                  "at": iso(now)}
+        review = {
+            "pharmacy": pharmacy,
+            "pharmacist": actor.id,
+            "result": req.result,
+            "reason": req.reason,
+            "at": iso(now),
+        }
         saved = self._save(item, new_lc, {"review": review}, now, "review", actor, note=req.reason or req.result)
         self._audit(actor, "rx.review", saved)
         return self._status(saved)
@@ -406,7 +494,8 @@ class RxService:
             return self._dispense(actor, org, rx_id, req).model_dump(mode="json")
 
         return StatusAnswer.model_validate(
-            self.idempotency.run(f"rx.dispense.{org.app_id}", req.settlement.setl_id, model_hash(req), run).response)
+            self.idempotency.run(f"rx.dispense.{org.app_id}", req.settlement.setl_id, model_hash(req), run).response
+        )
 
     def _dispense(self, actor: Actor, org: Org, rx_id: str, req: DispenseRequest) -> StatusAnswer:
         self._authorization(org.app_id, req.authorization_id, rx_id)
@@ -415,8 +504,14 @@ class RxService:
         new_lc = self._step(item, lambda lc: states.dispense(lc, now, org.app_id))
         self._check_items(item, req.items)
         self.center.settlement(mapping.settlement(rx_id, req.settlement, req.items))
-        saved = self._save(item, new_lc, self._dispense_record(item, now, actor, "external", req.settlement,
-                                                              req.items), now, "dispense", actor)
+        saved = self._save(
+            item,
+            new_lc,
+            self._dispense_record(item, now, actor, "external", req.settlement, req.items),
+            now,
+            "dispense",
+            actor,
+        )
         self._audit(actor, "rx.dispense", saved)
         self._publish("rx.dispensed", saved, pharmacy=org.app_id)
         return self._status(saved)
@@ -469,8 +564,11 @@ class RxService:
                     if states.RANK[item["status"]] >= states.RANK["valid"]:
                         self._publish("rx.expired", saved)
                     counts["expired"] += 1
-                elif not item.get("expiring_sent") and (item["status"] in USABLE or lc.uses_left > 0) \
-                        and states.RANK[item["status"]] >= states.RANK["valid"]:
+                elif (
+                    not item.get("expiring_sent")
+                    and (item["status"] in USABLE or lc.uses_left > 0)
+                    and states.RANK[item["status"]] >= states.RANK["valid"]
+                ):
                     saved = self.repo.replace({**item, "expiring_sent": True})
                     self._publish("rx.expiring", saved)
                     counts["expiring"] += 1
@@ -485,8 +583,10 @@ class RxService:
             raise Forbidden(f"this call is made by a {role} system with a signed request", code="PARTNER_REQUIRED")
         org = self.orgs(actor.id)
         if org is None or org.role != role:
-            raise Forbidden(f"app {actor.id} is not registered as an e-prescription {role}",
-                            code="NOT_A_HOSPITAL" if role == "hospital" else "NOT_A_PHARMACY")
+            raise Forbidden(
+                f"app {actor.id} is not registered as an e-prescription {role}",
+                code="NOT_A_HOSPITAL" if role == "hospital" else "NOT_A_PHARMACY",
+            )
         return org
 
     def _staff(self, actor: Actor, role: str) -> None:
@@ -527,7 +627,8 @@ class RxService:
             return org.role == "pharmacy" and (item.get("holder") == actor.id or dispensed_here)
         if actor.kind == "staff":
             return (hospital_staff and actor.org == item["hospital"]) or (
-                "pharmacist" in actor.roles and item.get("holder") == actor.org)
+                "pharmacist" in actor.roles and item.get("holder") == actor.org
+            )
         if actor.kind == "patient":
             return actor.patient_ref is not None and actor.patient_ref == item["patient_ref"]
         return False
@@ -535,8 +636,10 @@ class RxService:
     def _authorization(self, pharmacy: str, authorization_id: str, rx_id: str | None = None) -> dict[str, Any]:
         auth = self.auths.get(authorization_id)
         if auth is None or auth["pharmacy"] != pharmacy or (rx_id is not None and rx_id not in auth["rx_ids"]):
-            raise Forbidden("the authorization is unknown, expired, or does not cover this prescription",
-                            code="AUTHORIZATION_INVALID")
+            raise Forbidden(
+                "the authorization is unknown, expired, or does not cover this prescription",
+                code="AUTHORIZATION_INVALID",
+            )
         return auth
 
     def _step(self, item: dict[str, Any], step: Callable[[states.Lifecycle], states.Lifecycle]) -> states.Lifecycle:
@@ -548,8 +651,9 @@ class RxService:
             now = self.clock()
             if exc.code == "RX_EXPIRED" and not lc.terminal and not lc.finished and now >= lc.valid_end:
                 try:
-                    saved = self._save(item, states.expire(lc, now), {}, now, "expire",
-                                       Actor(kind="system", id="rx-expiry-on-access"))
+                    saved = self._save(
+                        item, states.expire(lc, now), {}, now, "expire", Actor(kind="system", id="rx-expiry-on-access")
+                    )
                     self._publish("rx.expired", saved)
                 except Conflict:
                     pass
@@ -562,11 +666,20 @@ class RxService:
         if start is None or self.clock() < start or self.clock() >= lc.valid_end:
             return item
         now = self.clock()
-        return self._save(item, states.reopen(lc, now), {"expiring_sent": False}, now, "reopen",
-                          Actor(kind="system", id="rx-reuse"))
+        return self._save(
+            item, states.reopen(lc, now), {"expiring_sent": False}, now, "reopen", Actor(kind="system", id="rx-reuse")
+        )
 
-    def _save(self, item: dict[str, Any], lc: states.Lifecycle, changes: dict[str, Any], now: float, op: str,
-              actor: Actor, note: str = "") -> dict[str, Any]:
+    def _save(
+        self,
+        item: dict[str, Any],
+        lc: states.Lifecycle,
+        changes: dict[str, Any],
+        now: float,
+        op: str,
+        actor: Actor,
+        note: str = "",
+    ) -> dict[str, Any]:
         if states.progress(lc) < states.progress(lifecycle_of(item)):
             raise AssertionError(f"transition {op} would move the prescription backwards")  # a bug, never a 4xx
         new = with_lifecycle({**item, **changes}, lc)
@@ -574,8 +687,9 @@ class RxService:
         try:
             return self.repo.replace(new)
         except ConditionFailed as exc:
-            raise Conflict("the prescription changed meanwhile; read it again and retry",
-                           code="RX_CONCURRENT_UPDATE") from exc
+            raise Conflict(
+                "the prescription changed meanwhile; read it again and retry", code="RX_CONCURRENT_UPDATE"
+            ) from exc
 
     def _entry(self, now: float, op: str, actor: Actor, status: str, note: str = "") -> dict[str, Any]:
         return {"at": iso(now), "op": op, "by": actor.audit_name, "status": status, "note": note}
@@ -584,19 +698,26 @@ class RxService:
         prescribed = {line["med_code"]: line["quantity"] for line in item["content"]["drugs"]}
         for n, got in enumerate(items, start=1):
             if got.med_code not in prescribed:
-                raise ValidationFailed(f"item {n} is not on the prescription", code="ITEM_NOT_PRESCRIBED",
-                                       status=422)
+                raise ValidationFailed(f"item {n} is not on the prescription", code="ITEM_NOT_PRESCRIBED", status=422)
             if got.quantity > prescribed[got.med_code]:
-                raise ValidationFailed(f"item {n} exceeds the prescribed quantity", code="ITEM_QUANTITY_EXCEEDED",
-                                       status=422)
+                raise ValidationFailed(
+                    f"item {n} exceeds the prescribed quantity", code="ITEM_QUANTITY_EXCEEDED", status=422
+                )
 
-    def _dispense_record(self, item: dict[str, Any], now: float, actor: Actor, channel: str, s: Any,
-                         items: list[DispensedItem]) -> dict[str, Any]:
+    def _dispense_record(
+        self, item: dict[str, Any], now: float, actor: Actor, channel: str, s: Any, items: list[DispensedItem]
+    ) -> dict[str, Any]:
         record = {
-            "use": int(item.get("uses", 0)) + 1, "at": iso(now), "by_org": actor.id if actor.kind == "partner"
-            else actor.org, "channel": channel, "setl_id": s.setl_id, "total_cents": s.total_cents,
-            "fund_pay_cents": s.fund_pay_cents, "account_pay_cents": s.account_pay_cents,
-            "cash_pay_cents": s.cash_pay_cents, "settled_at": s.settled_at.isoformat(),
+            "use": int(item.get("uses", 0)) + 1,
+            "at": iso(now),
+            "by_org": actor.id if actor.kind == "partner" else actor.org,
+            "channel": channel,
+            "setl_id": s.setl_id,
+            "total_cents": s.total_cents,
+            "fund_pay_cents": s.fund_pay_cents,
+            "account_pay_cents": s.account_pay_cents,
+            "cash_pay_cents": s.cash_pay_cents,
+            "settled_at": s.settled_at.isoformat(),
             "items": [i.model_dump() for i in items],
         }
         return {"dispenses": [*item.get("dispenses", []), record]}
@@ -617,49 +738,91 @@ class RxService:
         names = {}
         for line in content["drugs"]:
             drug = self.catalogue.get(line["med_code"])
-            names[line["med_code"]] = f"{drug.name} {drug.spec}×{drug.pack_units}{drug.unit}/{drug.pack_unit}" \
-                if drug else line["med_code"]
+            names[line["med_code"]] = (
+                f"{drug.name} {drug.spec}×{drug.pack_units}{drug.unit}/{drug.pack_unit}" if drug else line["med_code"]
+            )
         return document.prescription_pdf(content, names, org.name if org else item["hospital"])
 
     def _audit(self, actor: Actor, action: str, item: dict[str, Any], outcome: str = "success") -> None:
-        self.audit.record(actor=actor.audit_name, action=action, resource=f"rx.prescription:{item['rx_id']}",
-                          patient_ref=item.get("patient_ref"), source_ip=actor.source_ip or None,
-                          request_id=actor.request_id, outcome=outcome,
-                          details={"status": item.get("status"), "hospital": item.get("hospital")})
+        self.audit.record(
+            actor=actor.audit_name,
+            action=action,
+            resource=f"rx.prescription:{item['rx_id']}",
+            patient_ref=item.get("patient_ref"),
+            source_ip=actor.source_ip or None,
+            request_id=actor.request_id,
+            outcome=outcome,
+            details={"status": item.get("status"), "hospital": item.get("hospital")},
+        )
 
     def _publish(self, event_type: str, item: dict[str, Any], **extra: str) -> None:
         # visit_id (the hospital's mdtrt_id) lets the guide service place the event on the patient's visit
-        data = {"rx_id": item["rx_id"], "hospital": item["hospital"], "patient_ref": item["patient_ref"],
-                "visit_id": item["content"]["visit"]["visit_id"],
-                "status": item["status"], "valid_end": iso(item["valid_end"]), "uses": item.get("uses", 0), **extra}
+        data = {
+            "rx_id": item["rx_id"],
+            "hospital": item["hospital"],
+            "patient_ref": item["patient_ref"],
+            "visit_id": item["content"]["visit"]["visit_id"],
+            "status": item["status"],
+            "valid_end": iso(item["valid_end"]),
+            "uses": item.get("uses", 0),
+            **extra,
+        }
         # one id per (prescription, version): a retried publish is recognisable as the same event
         self.events.publish(event_type, data, subject=item["rx_id"], event_id=f"{item['rx_id']}-{item['version']}")
 
     def _status(self, item: dict[str, Any]) -> StatusAnswer:
         lc = lifecycle_of(item)
         nxt = lc.next_use_from
-        return StatusAnswer(rx_id=item["rx_id"], status=item["status"], center_status=states.CENTER_STATUS[lc.status],
-                            uses=lc.uses, max_uses=lc.max_uses, next_use_from=_dt(nxt) if nxt else None)
+        return StatusAnswer(
+            rx_id=item["rx_id"],
+            status=item["status"],
+            center_status=states.CENTER_STATUS[lc.status],
+            uses=lc.uses,
+            max_uses=lc.max_uses,
+            next_use_from=_dt(nxt) if nxt else None,
+        )
 
     def _view(self, item: dict[str, Any], history: bool = False) -> PrescriptionView:
         lc = lifecycle_of(item)
         lines = []
         for n, line in enumerate(item["content"]["drugs"], start=1):
             drug = self.catalogue.get(line["med_code"])
-            lines.append(LineView(
-                line=n, med_code=line["med_code"], drug_name=drug.name if drug else line["med_code"],
-                spec=drug.spec if drug else "", quantity=line["quantity"], pack_unit=drug.pack_unit if drug else "",
-                dose=line["dose"], unit=drug.unit if drug else "", frequency=line["frequency"], days=line["days"],
-                route=line["route"]))
+            lines.append(
+                LineView(
+                    line=n,
+                    med_code=line["med_code"],
+                    drug_name=drug.name if drug else line["med_code"],
+                    spec=drug.spec if drug else "",
+                    quantity=line["quantity"],
+                    pack_unit=drug.pack_unit if drug else "",
+                    dose=line["dose"],
+                    unit=drug.unit if drug else "",
+                    frequency=line["frequency"],
+                    days=line["days"],
+                    route=line["route"],
+                )
+            )
         nxt = lc.next_use_from
         return PrescriptionView(
-            rx_id=item["rx_id"], hi_rxno=item["hi_rxno"], hosp_rxno=item["hosp_rxno"], hospital=item["hospital"],
-            status=item["status"], center_status=states.CENTER_STATUS[lc.status],
-            prescribed_at=datetime.fromisoformat(item["prescribed_at"]), valid_end=_dt(lc.valid_end),
-            circulation=lc.circulation, reusable=lc.reusable, uses=lc.uses, max_uses=lc.max_uses,
-            next_use_from=_dt(nxt) if nxt else None, doctor_code=item["doctor_code"],
-            doctor_name=item["doctor_name"], dept_name=item["dept_name"], patient_masked=item["patient_masked"],
-            drugs=lines, history=[Transition.model_validate(h) for h in item.get("history", [])] if history else [],
+            rx_id=item["rx_id"],
+            hi_rxno=item["hi_rxno"],
+            hosp_rxno=item["hosp_rxno"],
+            hospital=item["hospital"],
+            status=item["status"],
+            center_status=states.CENTER_STATUS[lc.status],
+            prescribed_at=datetime.fromisoformat(item["prescribed_at"]),
+            valid_end=_dt(lc.valid_end),
+            circulation=lc.circulation,
+            reusable=lc.reusable,
+            uses=lc.uses,
+            max_uses=lc.max_uses,
+            next_use_from=_dt(nxt) if nxt else None,
+            doctor_code=item["doctor_code"],
+            doctor_name=item["doctor_name"],
+            dept_name=item["dept_name"],
+            patient_masked=item["patient_masked"],
+            drugs=lines,
+            history=[Transition.model_validate(h) for h in item.get("history", [])] if history else [],
         )
 
 

@@ -26,8 +26,19 @@ class OutboxRecorder:
         self.store = store
         self.clock = clock
 
-    def record(self, channel: str, *, visit_id: str | None, kind: str | None, dedup_key: str | None, to: str,
-               template: str, content: Any, result: dict[str, Any], accepted: bool) -> str:
+    def record(
+        self,
+        channel: str,
+        *,
+        visit_id: str | None,
+        kind: str | None,
+        dedup_key: str | None,
+        to: str,
+        template: str,
+        content: Any,
+        result: dict[str, Any],
+        accepted: bool,
+    ) -> str:
         now = self.clock()
         at = datetime.fromtimestamp(now, UTC)
         message_id = uuid.uuid4().hex

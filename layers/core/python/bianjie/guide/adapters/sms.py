@@ -51,8 +51,9 @@ def rpc_signature(params: dict[str, str], secret: str, method: str = "POST") -> 
 
 
 def http_transport(method: str, url: str, body: bytes | None, timeout: float = 5.0) -> dict[str, Any]:
-    request = urllib.request.Request(url, data=body, method=method,
-                                     headers={"Content-Type": "application/x-www-form-urlencoded"})
+    request = urllib.request.Request(
+        url, data=body, method=method, headers={"Content-Type": "application/x-www-form-urlencoded"}
+    )
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return json.loads(response.read())
@@ -66,8 +67,14 @@ def http_transport(method: str, url: str, body: bytes | None, timeout: float = 5
 
 
 class AliyunSmsClient:
-    def __init__(self, access_key_id: str, access_key_secret: str, transport: Transport, endpoint: str = ENDPOINT,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        access_key_id: str,
+        access_key_secret: str,
+        transport: Transport,
+        endpoint: str = ENDPOINT,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.access_key_id = access_key_id
         self._secret = access_key_secret
         self.transport = transport
@@ -77,8 +84,9 @@ class AliyunSmsClient:
     def __repr__(self) -> str:
         return f"AliyunSmsClient(access_key_id={self.access_key_id!r})"
 
-    def send_sms(self, phone: str, sign_name: str, template_code: str, params: dict[str, str],
-                 out_id: str) -> dict[str, Any]:
+    def send_sms(
+        self, phone: str, sign_name: str, template_code: str, params: dict[str, str], out_id: str
+    ) -> dict[str, Any]:
         form = {
             "Action": "SendSms",
             "Version": "2017-05-25",
@@ -106,8 +114,14 @@ class AliyunSmsStandIn:
     """Plays dysmsapi.aliyuncs.com locally: checks the signature, number, sign, template and variable
     lengths and the provider's daily flow control, and records each request with the text it would send."""
 
-    def __init__(self, recorder: OutboxRecorder, templates: TemplateBook, access_key_id: str = "local-standin",
-                 access_key_secret: str = "local-standin-secret", clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        recorder: OutboxRecorder,
+        templates: TemplateBook,
+        access_key_id: str = "local-standin",
+        access_key_secret: str = "local-standin-secret",
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.recorder = recorder
         self.templates = templates
         self.access_key_id = access_key_id
@@ -121,11 +135,17 @@ class AliyunSmsStandIn:
         request_id = str(uuid.uuid4()).upper()
         signature = form.pop("Signature", "")
         if form.get("AccessKeyId") != self.access_key_id:
-            return {"Code": "InvalidAccessKeyId.NotFound", "Message": "Specified access key is not found.",
-                    "RequestId": request_id}
+            return {
+                "Code": "InvalidAccessKeyId.NotFound",
+                "Message": "Specified access key is not found.",
+                "RequestId": request_id,
+            }
         if not hmac.compare_digest(signature, rpc_signature(form, self._secret, method)):
-            return {"Code": "SignatureDoesNotMatch", "RequestId": request_id,
-                    "Message": "Specified signature is not matched with our calculation."}
+            return {
+                "Code": "SignatureDoesNotMatch",
+                "RequestId": request_id,
+                "Message": "Specified signature is not matched with our calculation.",
+            }
         answer = self._check(form)
         answer["RequestId"] = request_id
         out_id = form.get("OutId", "")
@@ -140,8 +160,10 @@ class AliyunSmsStandIn:
             dedup_key=out_id or None,
             to=mask_phone(form.get("PhoneNumbers", "")),
             template=form.get("TemplateCode", ""),
-            content={"text": f"【{form.get('SignName')}】{sms_text(template.content, variables)}" if template else None,
-                     "variables": variables},
+            content={
+                "text": f"【{form.get('SignName')}】{sms_text(template.content, variables)}" if template else None,
+                "variables": variables,
+            },
             result=answer,
             accepted=answer["Code"] == "OK",
         )

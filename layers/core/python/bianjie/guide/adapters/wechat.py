@@ -46,8 +46,14 @@ def http_transport(method: str, url: str, body: bytes | None, timeout: float = 5
 
 
 class WeChatClient:
-    def __init__(self, app_id: str, app_secret: str, transport: Transport, base: str = API,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        app_id: str,
+        app_secret: str,
+        transport: Transport,
+        base: str = API,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.app_id = app_id
         self._secret = app_secret
         self.transport = transport
@@ -75,8 +81,14 @@ class WeChatClient:
         self, touser: str, template_id: str, page: str, data: dict[str, dict[str, str]]
     ) -> dict[str, Any]:
         body = json.dumps(
-            {"touser": touser, "template_id": template_id, "page": page, "data": data,
-             "miniprogram_state": "formal", "lang": "zh_CN"},
+            {
+                "touser": touser,
+                "template_id": template_id,
+                "page": page,
+                "data": data,
+                "miniprogram_state": "formal",
+                "lang": "zh_CN",
+            },
             ensure_ascii=False,
         ).encode("utf-8")
         answer: dict[str, Any] = {}
@@ -96,8 +108,13 @@ class WeChatStandIn:
     starting with ``refuse`` answer 43101, as a patient who turned the template off would.
     """
 
-    def __init__(self, recorder: OutboxRecorder, templates: TemplateBook, app_id: str = "wx-local-standin",
-                 app_secret: str = "local-standin-secret") -> None:
+    def __init__(
+        self,
+        recorder: OutboxRecorder,
+        templates: TemplateBook,
+        app_id: str = "wx-local-standin",
+        app_secret: str = "local-standin-secret",
+    ) -> None:
         self.recorder = recorder
         self.templates = templates
         self.app_id = app_id

@@ -59,13 +59,19 @@ class HttpTransport:
             with urllib.request.urlopen(request, timeout=self._timeout) as response:
                 return bytes(response.read())
         except (urllib.error.URLError, TimeoutError) as exc:
-            raise CenterError("the prescription center cannot be reached; retry later", code="CENTER_UNAVAILABLE",
-                              status=503) from exc
+            raise CenterError(
+                "the prescription center cannot be reached; retry later", code="CENTER_UNAVAILABLE", status=503
+            ) from exc
 
 
 class NhsaCenterClient:
-    def __init__(self, creds: Credentials, transport: Transport, clock: Callable[[], float] = time.time,
-                 max_skew_ms: int = 300_000) -> None:
+    def __init__(
+        self,
+        creds: Credentials,
+        transport: Transport,
+        clock: Callable[[], float] = time.time,
+        max_skew_ms: int = 300_000,
+    ) -> None:
         self._creds = creds
         self._transport = transport
         self._clock = clock
@@ -79,16 +85,26 @@ class NhsaCenterClient:
         try:
             reply = json.loads(raw)
         except ValueError:
-            raise CenterError("the prescription center answered with something that is not JSON",
-                              code="CENTER_PROTOCOL") from None
+            raise CenterError(
+                "the prescription center answered with something that is not JSON", code="CENTER_PROTOCOL"
+            ) from None
         code = reply.get("code")
-        log.info("center call", extra={"operation": op.code, "center_code": code,
-                                        "latency_ms": round((time.perf_counter() - started) * 1000, 2)})
+        log.info(
+            "center call",
+            extra={
+                "operation": op.code,
+                "center_code": code,
+                "latency_ms": round((time.perf_counter() - started) * 1000, 2),
+            },
+        )
         if code not in (0, "0"):
             status = 422 if str(code) == "-2" else 502
-            raise CenterError(f"the prescription center refused {op.code}: {reply.get('message', '')}",
-                              code="CENTER_REJECTED" if status == 422 else "CENTER_ERROR", status=status,
-                              details={"interface": op.code, "center_code": code})
+            raise CenterError(
+                f"the prescription center refused {op.code}: {reply.get('message', '')}",
+                code="CENTER_REJECTED" if status == 422 else "CENTER_ERROR",
+                status=status,
+                details={"interface": op.code, "center_code": code},
+            )
         try:
             return open_envelope(self._creds, reply, self._skew, clock=self._clock)
         except EnvelopeError as exc:

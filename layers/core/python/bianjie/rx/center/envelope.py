@@ -113,8 +113,12 @@ class Credentials:
         return f"Credentials(app_id={self.app_id!r}, <secret>)"
 
 
-def seal(creds: Credentials, data: Mapping[str, Any], extra: Mapping[str, Any] | None = None,
-         clock: Callable[[], float] = time.time) -> dict[str, Any]:
+def seal(
+    creds: Credentials,
+    data: Mapping[str, Any],
+    extra: Mapping[str, Any] | None = None,
+    clock: Callable[[], float] = time.time,
+) -> dict[str, Any]:
     """An envelope carrying ``data``; ``extra`` adds plain fields (a response's ``code``/``message``)."""
     fields: dict[str, Any] = {
         "appId": creds.app_id,
@@ -134,8 +138,12 @@ def seal(creds: Credentials, data: Mapping[str, Any], extra: Mapping[str, Any] |
     }
 
 
-def open_envelope(creds: Credentials, envelope: Mapping[str, Any], max_skew_ms: int | None = None,
-                  clock: Callable[[], float] = time.time) -> dict[str, Any]:
+def open_envelope(
+    creds: Credentials,
+    envelope: Mapping[str, Any],
+    max_skew_ms: int | None = None,
+    clock: Callable[[], float] = time.time,
+) -> dict[str, Any]:
     """The verified plaintext of an envelope; ``EnvelopeError`` otherwise."""
     if envelope.get("encType") != ENC_TYPE or envelope.get("signType") != SIGN_TYPE:
         raise EnvelopeError("ENVELOPE_TYPE", "encType must be SM4 and signType SM2")

@@ -68,8 +68,16 @@ def upload_check(req: PrecheckRequest, valid_end: datetime, fixmedins_code: str)
     }
 
 
-def upload(trace_code: str, hi_rxno: str, visit_id: str, doctor_code: str, pharmacist_code: str | None,
-           pharmacist_checked_at: datetime | None, pdf: bytes, sign_digest: str) -> dict[str, Any]:
+def upload(
+    trace_code: str,
+    hi_rxno: str,
+    visit_id: str,
+    doctor_code: str,
+    pharmacist_code: str | None,
+    pharmacist_checked_at: datetime | None,
+    pdf: bytes,
+    sign_digest: str,
+) -> dict[str, Any]:
     return {
         "rxTraceCode": trace_code,
         "hiRxno": hi_rxno,
@@ -101,8 +109,12 @@ def settlement(hi_rxno: str, s: Settlement, items: list[DispensedItem]) -> dict[
         "psn_cash_pay": yuan(s.cash_pay_cents),
         "setl_time": center_time(s.settled_at),
         "seltdelts": [
-            {"med_list_codg": i.med_code, "cnt": i.quantity, "det_item_fee_sumamt": yuan(i.amount_cents),
-             "manu_lotnum": i.batch_no}
+            {
+                "med_list_codg": i.med_code,
+                "cnt": i.quantity,
+                "det_item_fee_sumamt": yuan(i.amount_cents),
+                "manu_lotnum": i.batch_no,
+            }
             for i in items
         ],
     }
