@@ -39,6 +39,10 @@ class Conditions:
         self._values: dict[str, bool] = {}
         self._evaluating: set[str] = set()
 
+    def extended(self, definitions: Mapping[str, Any]) -> Conditions:
+        """These conditions and ``definitions`` (a translated template may add its own)."""
+        return Conditions({**self._definitions, **definitions}, self._resolve, self._where)
+
     def holds(self, name: str) -> bool:
         if name in self._values:
             return self._values[name]

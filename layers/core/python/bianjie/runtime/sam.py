@@ -20,8 +20,11 @@ root's terms so a ``Deployment`` resolves them.
 from __future__ import annotations
 
 import copy
+import logging
 from collections.abc import Mapping
 from typing import Any
+
+from bianjie.runtime.template import Stack
 
 CLOUDFORMATION_RESOURCE_LIMIT = 500
 ARTIFACTS = "bianjie-artifacts"
@@ -29,13 +32,10 @@ ARTIFACTS = "bianjie-artifacts"
 # Managed policies a template may name by name; the translator maps each to its ARN. SAM adds the ones
 # it needs itself (basic execution, SQS polling, X-Ray) by ARN, without this map.
 MANAGED_POLICIES = {
-    name: f"arn:aws:iam::aws:policy/{path}"
-    for name, path in {
-        "AWSLambdaBasicExecutionRole": "service-role/AWSLambdaBasicExecutionRole",
-        "AWSLambdaSQSQueueExecutionRole": "service-role/AWSLambdaSQSQueueExecutionRole",
-        "AWSXrayWriteOnlyAccess": "AWSXrayWriteOnlyAccess",
-        "AWSXRayDaemonWriteAccess": "AWSXRayDaemonWriteAccess",
-    }.items()
+    "AWSLambdaBasicExecutionRole": "service-role/AWSLambdaBasicExecutionRole",
+    "AWSLambdaSQSQueueExecutionRole": "service-role/AWSLambdaSQSQueueExecutionRole",
+    "AWSXrayWriteOnlyAccess": "AWSXrayWriteOnlyAccess",
+    "AWSXRayDaemonWriteAccess": "AWSXRayDaemonWriteAccess",
 }
 
 _CODE_PROPERTIES = {
@@ -48,23 +48,45 @@ _CODE_PROPERTIES = {
 def translate(
     body: Mapping[str, Any], parameters: Mapping[str, Any] | None = None, *, region: str = "cn-north-1"
 ) -> dict[str, Any]:
-    """The CloudFormation template of one SAM template body (not modified)."""
+    """The CloudFormation template of one SAM template body (``body`` is not modified).
+
+    Conditions stay as CloudFormation keeps them (``Condition`` on resources, ``Fn::If``); use
+    ``translate_stack`` for what exists with the template's parameters.
+    """
     import boto3
     from samtranslator.model.exceptions import InvalidDocumentException
     from samtranslator.parser.parser import Parser
     from samtranslator.translator.translator import Translator
 
-    packaged = _as_packaged(body)
-    translator = Translator(MANAGED_POLICIES, Parser(), boto_session=boto3.session.Session(region_name=region))
+    # The translator counts its own usage and warns on exit when nobody publishes the counts.
+    logging.getLogger("samtranslator.metrics.metrics").setLevel(logging.ERROR)
+    partition = "aws-cn" if region.startswith("cn-") else "aws"
+    policies = {name: f"arn:{partition}:iam::aws:policy/{path}" for name, path in MANAGED_POLICIES.items()}
+    translator = Translator(policies, Parser(), boto_session=boto3.session.Session(region_name=region))
+    known = {k: v for k, v in (parameters or {}).items() if v is not None}
     try:
-        return translator.translate(
-            packaged,
-            {k: v for k, v in (parameters or {}).items() if v is not None},
-            get_managed_policy_map=lambda: MANAGED_POLICIES,
-        )
+        return translator.translate(_as_packaged(body), known, get_managed_policy_map=lambda: policies)
     except InvalidDocumentException as exc:
         causes = "; ".join(str(cause) for cause in exc.causes)
         raise ValueError(f"SAM translation failed: {causes}") from exc
+
+
+def translate_stack(stack: Stack, *, region: str = "cn-north-1") -> dict[str, Any]:
+    """One stack of a loaded ``Template`` as CloudFormation would create it for the template's parameters.
+
+    Resources whose condition is false are left out and every ``Fn::If`` has picked its branch; the
+    stack's parameters are bound to the root's terms, so a ``Deployment``'s resolver resolves what is
+    left (a function's role: ``out["Resources"][fn.logical_id]["Properties"]["Role"]``).
+    """
+    out = translate(stack.body, stack.parameters, region=region)
+    conditions = stack.conditions.extended(stack.bind(out.get("Conditions") or {}))
+    resources = {}
+    for logical_id, resource in (out.get("Resources") or {}).items():
+        if "Condition" in resource and not conditions.holds(str(resource["Condition"])):
+            continue
+        resources[logical_id] = conditions.apply(stack.bind(resource))
+    out["Resources"] = resources
+    return out
 
 
 def _as_packaged(body: Mapping[str, Any]) -> dict[str, Any]:
@@ -79,9 +101,6 @@ def _as_packaged(body: Mapping[str, Any]) -> dict[str, Any]:
         prop = _CODE_PROPERTIES.get(kind or "")
         if prop and isinstance(props.get(prop), str):
             props[prop] = _s3_uri(props[prop])
-        elif kind == "AWS::Serverless::Function" and "CodeUri" not in props and "InlineCode" not in props:
-            if "ImageUri" not in props and "CodeUri" not in global_fn:
-                props["CodeUri"] = _s3_uri(".")
         if kind == "AWS::Serverless::Application" and isinstance(props.get("Location"), str):
             location = props["Location"]
             if not location.startswith(("http://", "https://")):

@@ -155,6 +155,7 @@ class Stack:
     bindings: dict[str, Any]
     parent: str | None = None
     resource_ids: list[str] = field(default_factory=list)  # what exists for these parameters
+    conditions: Conditions = field(default_factory=lambda: Conditions({}, lambda v: v, "stack"))
 
     @property
     def name(self) -> str:
@@ -323,6 +324,7 @@ class _Reader:
         conditions = Conditions(
             {k: stack.bind(v) for k, v in (body.get("Conditions") or {}).items()}, self._resolve, where
         )
+        stack.conditions = conditions
         global_fn = stack.bind((body.get("Globals") or {}).get("Function", {}) or {})
         for rid, raw in (body.get("Resources") or {}).items():
             if "Condition" in raw and not conditions.holds(str(raw["Condition"])):
