@@ -8,11 +8,12 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from bianjie.kit.audit import AuditLog, audit_table_spec
+from bianjie.kit.audit import AuditLog
 from bianjie.kit.crypto import Sm2PrivateKey, Sm2PublicKey
 from bianjie.kit.documents.memory import MemoryDocumentStore
 from bianjie.kit.fieldcrypt import BlindIndex, FieldCipher
 from bianjie.kit.keys import LocalKeyPort
+from bianjie.kit.tables import table_spec
 from bianjie.pay import standin
 from bianjie.pay.agreements import AgreementService
 from bianjie.pay.api import charge_view
@@ -27,7 +28,7 @@ from bianjie.pay.channels import (
 from bianjie.pay.charges import ChargeRequest, ChargeService
 from bianjie.pay.models import Channel
 from bianjie.pay.reconcile import Reconciler
-from bianjie.pay.store import PayStore, pay_table_spec
+from bianjie.pay.store import PayStore
 from bianjie.pay.webhooks import WebhookOutbox
 
 
@@ -89,7 +90,10 @@ class World:
     def __init__(self) -> None:
         self.clock = Clock()
         self.docs = MemoryDocumentStore(
-            pay_table_spec("pay"), standin.standin_table_spec("standin"), audit_table_spec("audit"), clock=self.clock
+            table_spec("PAY_TABLE", "pay"),
+            table_spec("PAY_STANDIN_TABLE", "standin"),
+            table_spec("AUDIT_TABLE", "audit"),
+            clock=self.clock,
         )
         self.store = PayStore(self.docs, "pay")
         self.cipher = FieldCipher(LocalKeyPort(b"m" * 16))

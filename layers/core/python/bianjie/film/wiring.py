@@ -17,7 +17,7 @@ LINK_TAG_LABEL = b"bianjie/film/link-tag/v1"
 def film_catalog() -> Any:
     from bianjie.film.catalog import Catalog
 
-    return Catalog(deps.documents(), require_env("FILM_STUDIES_TABLE"))
+    return Catalog(deps.documents(), deps.table("FILM_STUDIES_TABLE"))
 
 
 @deps.singleton
@@ -92,7 +92,7 @@ def film_links() -> Any:
 
     return Links(
         store=deps.documents(),
-        table=require_env("FILM_LINKS_TABLE"),
+        table=deps.table("FILM_LINKS_TABLE"),
         catalog=film_catalog(),
         mac_key=hmac_sm3(deps.unwrap_setting("BIANJIE_TOKEN_SECRET"), LINK_TAG_LABEL),
         blind_index=deps.blind_index(),
@@ -111,7 +111,7 @@ def film_emergency() -> Any:
 
     return Emergency(
         store=deps.documents(),
-        table=require_env("FILM_LINKS_TABLE"),
+        table=deps.table("FILM_LINKS_TABLE"),
         queue=SqsQueue(aws.client("sqs"), require_env("FILM_EMERGENCY_QUEUE_URL")),
         audit=deps.audit_log("film"),
     )

@@ -23,10 +23,10 @@ def guide_store() -> GuideStore:
     return GuideStore(
         deps.documents(),
         Tables(
-            visits=require_env("GUIDE_VISITS_TABLE"),
-            notifications=require_env("GUIDE_NOTIFICATIONS_TABLE"),
-            outbox=require_env("GUIDE_OUTBOX_TABLE"),
-            patients=require_env("GUIDE_PATIENTS_TABLE"),
+            visits=deps.table("GUIDE_VISITS_TABLE"),
+            notifications=deps.table("GUIDE_NOTIFICATIONS_TABLE"),
+            outbox=deps.table("GUIDE_OUTBOX_TABLE"),
+            patients=deps.table("GUIDE_PATIENTS_TABLE"),
         ),
     )
 

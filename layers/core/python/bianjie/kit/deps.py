@@ -54,18 +54,20 @@ def documents() -> Any:
     return DynamoDocumentStore(aws.client("dynamodb"))
 
 
-def table(env_name: str, spec_of: Callable[[str], Any]) -> str:
+def table(env_name: str) -> str:
     """A table's physical name from its environment variable, with its schema registered in the store.
 
     Registering spares the DynamoDB adapter its DescribeTable / DescribeTimeToLive calls (cold-start
-    time, and IAM actions SAM's Crud/Read policies do not grant). ``spec_of`` is the table's
-    ``*_table_spec(name)`` function, the same one the template contract test compares with template.yaml.
+    time, and IAM actions SAM's Crud/Read policies do not grant). The schema comes from the templates,
+    through the manifest ``bianjie/tables.json`` (``bianjie.kit.tables``).
     """
+    from bianjie.kit.tables import table_spec
+
     name = require_env(env_name)
     store = documents()
     register = getattr(store, "register", None)
     if register is not None:
-        register(spec_of(name))
+        register(table_spec(env_name, name))
     return name
 
 
@@ -91,17 +93,17 @@ def unwrap_setting(name: str) -> bytes:
 
 @singleton
 def partner_registry() -> Any:
-    from bianjie.kit.partners import PartnerRegistry, partners_table_spec
+    from bianjie.kit.partners import PartnerRegistry
 
-    return PartnerRegistry(documents(), table("PARTNERS_TABLE", partners_table_spec))
+    return PartnerRegistry(documents(), table("PARTNERS_TABLE"))
 
 
 @singleton
 def partner_verifier() -> Any:
-    from bianjie.kit.signing import NonceStore, PartnerVerifier, nonces_table_spec
+    from bianjie.kit.signing import NonceStore, PartnerVerifier
 
     cfg = settings()
-    nonces = NonceStore(documents(), table("NONCES_TABLE", nonces_table_spec), ttl=2 * cfg.clock_skew_seconds)
+    nonces = NonceStore(documents(), table("NONCES_TABLE"), ttl=2 * cfg.clock_skew_seconds)
     return PartnerVerifier(partner_registry(), nonces, window=cfg.clock_skew_seconds)
 
 
@@ -130,9 +132,9 @@ def audit_log(service: str) -> Any:
     """The audit log as ``service`` writes it (each service appends to its own daily chains)."""
     key = f"audit_log:{service}"
     if key not in _cache:
-        from bianjie.kit.audit import AuditLog, audit_table_spec
+        from bianjie.kit.audit import AuditLog
 
-        name = table("AUDIT_TABLE", audit_table_spec)
+        name = table("AUDIT_TABLE")
         with _lock:
             _cache.setdefault(key, AuditLog(documents(), name, service=service))
     return _cache[key]
@@ -152,9 +154,9 @@ def publisher(source: str) -> Any:
 
 @singleton
 def idempotency() -> Any:
-    from bianjie.kit.idempotency import IdempotencyStore, idempotency_table_spec
+    from bianjie.kit.idempotency import IdempotencyStore
 
-    return IdempotencyStore(documents(), table("IDEMPOTENCY_TABLE", idempotency_table_spec))
+    return IdempotencyStore(documents(), table("IDEMPOTENCY_TABLE"))
 
 
 @singleton

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from bianjie.kit.crypto import Sm2PrivateKey, Sm2PublicKey, sm2_generate_key, sm3
-from bianjie.kit.documents.port import Cond, ConditionFailed, DocumentStore, IndexSpec, KeyCond, Put, TableSpec
+from bianjie.kit.documents.port import Cond, ConditionFailed, DocumentStore, KeyCond, Put
 from bianjie.kit.errors import AppError
 from bianjie.pay import wire
 from bianjie.pay.channels import BillLine, ChannelUnknown, WireResponse, format_bill
@@ -40,16 +40,6 @@ BY_DAY = "by_day"
 TRADE_STATES_FINAL = {"SUCCESS", "FAIL", "CLOSED"}
 ASYNC_DELAY_SECONDS = 2  # PAY_STANDIN_ASYNC_SECONDS overrides (the benchmark holds trades pending longer)
 SLOW_SECONDS = 3.0
-
-
-def standin_table_spec(name: str) -> TableSpec:
-    return TableSpec(
-        name=name,
-        partition_key="pk",
-        sort_key="sk",
-        key_types={"pk": "S", "sk": "S", "bill_pk": "S", "bill_sk": "S"},
-        indexes=(IndexSpec(BY_DAY, "bill_pk", "bill_sk"),),
-    )
 
 
 def behaviour(account: str) -> str:

@@ -42,7 +42,7 @@ def standins_allowed() -> bool:
 
 @deps.singleton
 def pay_store() -> PayStore:
-    return PayStore(deps.documents(), require_env("PAY_TABLE"))
+    return PayStore(deps.documents(), deps.table("PAY_TABLE"))
 
 
 @deps.singleton
@@ -50,7 +50,7 @@ def pay_audit() -> Any:
     from bianjie.kit.audit import AuditLog
 
     # sharded: 200 concurrent charges appending to one chain head would serialise on it
-    return AuditLog(deps.documents(), require_env("AUDIT_TABLE"), service="pay", shards=8)
+    return AuditLog(deps.documents(), deps.table("AUDIT_TABLE"), service="pay", shards=8)
 
 
 # ---------------------------------------------------------------- channel credentials
@@ -93,7 +93,7 @@ def _standin_item(values: dict[str, Any]) -> dict[str, Any]:
 def provision_standins() -> None:
     """Create stand-in credentials for every channel that has none (idempotent, race-safe)."""
     store = pay_store()
-    table = require_env("PAY_STANDIN_TABLE")
+    table = deps.table("PAY_STANDIN_TABLE")
     for channel in Channel:
         if store.config(f"CHANNEL#{channel.value}") is not None:
             continue
@@ -156,7 +156,7 @@ def standins() -> dict[Channel, standin_mod.StandinChannel]:
             return dict(_standins)
         from bianjie.pay.adapters.aws import SqsQueue
 
-        table = require_env("PAY_STANDIN_TABLE")
+        table = deps.table("PAY_STANDIN_TABLE")
         outbox = SqsQueue(require_env("PAY_STANDIN_NOTIFY_QUEUE"))
         cipher = deps.field_cipher()
         for channel in Channel:

@@ -65,7 +65,7 @@ def rx_ecredentials() -> Any:
 def rx_catalogue() -> Any:
     from bianjie.rx.catalogue import DocumentCatalogue
 
-    return DocumentCatalogue(deps.documents(), require_env("RX_CATALOGUE_TABLE"))
+    return DocumentCatalogue(deps.documents(), deps.table("RX_CATALOGUE_TABLE"))
 
 
 @deps.singleton
@@ -73,7 +73,7 @@ def rx_audit() -> Any:
     from bianjie.kit.audit import AuditLog
 
     # four chains a day instead of one: every prescription step appends, and one chain head serialises
-    return AuditLog(deps.documents(), require_env("AUDIT_TABLE"), service="rx", shards=4)
+    return AuditLog(deps.documents(), deps.table("AUDIT_TABLE"), service="rx", shards=4)
 
 
 def org(app_id: str) -> Org | None:
@@ -98,8 +98,8 @@ def rx_service() -> RxService:
 
     store = deps.documents()
     return RxService(
-        repo=RxRepository(store, require_env("RX_TABLE")),
-        authorizations=AuthorizationRepository(store, require_env("RX_AUTH_TABLE")),
+        repo=RxRepository(store, deps.table("RX_TABLE")),
+        authorizations=AuthorizationRepository(store, deps.table("RX_AUTH_TABLE")),
         catalogue=rx_catalogue(),
         center=rx_center(),
         cipher=deps.field_cipher(),
@@ -108,7 +108,7 @@ def rx_service() -> RxService:
         events=deps.publisher("bianjie.rx"),
         orgs=org,
         ecredentials=rx_ecredentials(),
-        idempotency=IdempotencyStore(store, require_env("IDEMPOTENCY_TABLE")),
+        idempotency=IdempotencyStore(store, deps.table("IDEMPOTENCY_TABLE")),
     )
 
 
