@@ -427,6 +427,18 @@ def cmd_openapi(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_tables(args: argparse.Namespace) -> int:
+    """Writes bianjie/tables.json, the table specs functions register (keys, indexes, TTL), from the templates."""
+    from bianjie.kit.tables import MANIFEST
+    from bianjie.runtime.tables import write_table_manifest
+    from bianjie.runtime.template import load_template
+
+    out = Path(args.out) if args.out else MANIFEST
+    write_table_manifest(load_template(project_root() / "template.yaml"), out)
+    print(out)
+    return 0
+
+
 # -- parser -----------------------------------------------------------------------------------------
 
 
@@ -551,6 +563,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("openapi", help="write the OpenAPI document of every HTTP function")
     p.add_argument("--out", help="default: docs/openapi.yaml")
     p.set_defaults(func=cmd_openapi)
+
+    p = sub.add_parser(
+        "tables", help="write bianjie/tables.json (table specs by environment variable) from the templates"
+    )
+    p.add_argument("--out", help="default: layers/core/python/bianjie/tables.json")
+    p.set_defaults(func=cmd_tables)
     return parser
 
 
