@@ -45,7 +45,7 @@ def seed(stack: Any) -> None:
     from bianjie.rx.catalogue import DEMO_CATALOGUE, drug_item
 
     store = deps.documents()
-    table = os.environ["RX_CATALOGUE_TABLE"]
+    table = deps.table("RX_CATALOGUE_TABLE")
     for drug in DEMO_CATALOGUE:
         store.put(table, drug_item(drug))
 
