@@ -362,6 +362,12 @@ def cmd_keys_init(args: argparse.Namespace) -> int:
     return 0
 
 
+def _stage(args: argparse.Namespace) -> dict[str, str] | None:
+    """The template parameters of the stage served (its Conditions decide which resources exist)."""
+    stage = args.stage or os.environ.get("BIANJIE_STAGE")
+    return {"Stage": stage} if stage else None
+
+
 def cmd_db_migrate(args: argparse.Namespace) -> int:
     """Creates the PostgreSQL tables (on premises) for every DynamoDB table template.yaml declares."""
     from bianjie.kit.documents.postgres import PostgresDocumentStore
@@ -369,7 +375,7 @@ def cmd_db_migrate(args: argparse.Namespace) -> int:
     from bianjie.runtime.provision import physical_name
     from bianjie.runtime.template import load_template
 
-    template = load_template(Path(args.template) if args.template else project_root() / "template.yaml")
+    template = load_template(Path(args.template) if args.template else project_root() / "template.yaml", _stage(args))
     store = PostgresDocumentStore(args.dsn)
     for logical_id, resource in template.resources_of_type("AWS::DynamoDB::Table").items():
         name = physical_name(args.stack_name, logical_id, "table")
@@ -393,7 +399,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     configure_logging(os.environ.get("BIANJIE_LOG_LEVEL", "INFO"))
     logging.getLogger("botocore").setLevel(logging.WARNING)
-    template = load_template(Path(args.template) if args.template else project_root() / "template.yaml")
+    template = load_template(Path(args.template) if args.template else project_root() / "template.yaml", _stage(args))
     wanted = set(args.function or [f.logical_id for f in template.functions])
     unknown = wanted - {f.logical_id for f in template.functions}
     if unknown:
@@ -549,6 +555,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dsn", required=True)
     p.add_argument("--stack-name", default="bianjie")
     p.add_argument("--template")
+    p.add_argument("--stage", help="the template's Stage (default: $BIANJIE_STAGE, else the template's default)")
     p.set_defaults(func=cmd_db_migrate)
     p = sub.add_parser("serve", help="on-premises gateway: serve functions of the template over HTTP")
     p.add_argument("--function", action="append", help="logical id to serve (repeatable; default all)")
@@ -556,6 +563,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8080")))
     p.add_argument("--threads", type=int, default=1, help="handler threads (Knative containerConcurrency)")
     p.add_argument("--template")
+    p.add_argument("--stage", help="the template's Stage (default: $BIANJIE_STAGE, else the template's default)")
     p.set_defaults(func=cmd_serve)
 
     _register_service_commands(sub)
