@@ -1,9 +1,13 @@
-"""template.yaml (AWS SAM) read into plain models: functions, their events, and resources.
+"""The templates (AWS SAM) read into plain models: functions, their events, and resources.
 
-template.yaml is the single source of truth; the gateway, the pump, the scheduler and the local
-provisioner all read it through this module. CloudFormation short-form tags (``!Ref``, ``!GetAtt``,
-``!Sub`` ...) are loaded into their long form (``{"Ref": ...}``, ``{"Fn::GetAtt": [...]}``) and
-resolved by ``Resolver`` against the physical names a deployment (or the local stack) assigned.
+The root ``template.yaml`` and the nested applications it names (``functions/<service>/template.yaml``)
+are the single source of truth; the gateway, the pump, the scheduler, the local provisioner and the
+OpenAPI generator all read them through this module, as one ``Template`` whose functions and resources
+come from every stack (``Template.stacks`` keeps each file as written, for ``bianjie.runtime.sam``).
+Conditions are evaluated when reading (``bianjie.runtime.conditions``). CloudFormation short-form tags
+(``!Ref``, ``!GetAtt``, ``!Sub`` ...) are loaded into their long form (``{"Ref": ...}``,
+``{"Fn::GetAtt": [...]}``) and resolved by ``Resolver`` against the physical names a deployment (or the
+local stack) assigned.
 """
 
 from __future__ import annotations
