@@ -12,7 +12,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from bianjie.runtime.child import free_port, project_root
+from bianjie_dev.runtime.child import free_port, project_root
 
 
 def test_serve_one_function() -> None:

@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from bianjie.guide.adapters.outbox import OutboxRecorder
 from bianjie.guide.adapters.queues import MemoryNotificationQueue
 from bianjie.guide.adapters.sms import AliyunSmsClient, AliyunSmsStandIn
 from bianjie.guide.adapters.wechat import WeChatClient, WeChatStandIn
@@ -23,6 +22,7 @@ from bianjie.kit.documents.schema import spec_from_template
 from bianjie.kit.fieldcrypt import BlindIndex, FieldCipher
 from bianjie.kit.keys import LocalKeyPort
 from bianjie.runtime.template import load_yaml
+from bianjie_dev.guide.adapters.outbox import OutboxRecorder
 
 from tests.conftest import ROOT
 

@@ -13,7 +13,6 @@ from bianjie.kit.crypto import Sm2PrivateKey, Sm2PublicKey
 from bianjie.kit.documents.memory import MemoryDocumentStore
 from bianjie.kit.fieldcrypt import BlindIndex, FieldCipher
 from bianjie.kit.keys import LocalKeyPort
-from bianjie.pay import standin
 from bianjie.pay.agreements import AgreementService
 from bianjie.pay.api import charge_view
 from bianjie.pay.callbacks import CallbackService
@@ -29,6 +28,7 @@ from bianjie.pay.models import Channel
 from bianjie.pay.reconcile import Reconciler
 from bianjie.pay.store import PayStore, pay_table_spec
 from bianjie.pay.webhooks import WebhookOutbox
+from bianjie_dev.pay import standin
 
 
 class Clock:

@@ -77,7 +77,8 @@ def guide_channels() -> tuple[Any, Any]:
                 sms.http_transport,
             ),
         )
-    from bianjie.guide.adapters.outbox import OutboxRecorder
+    from bianjie_dev.guide.adapters.outbox import OutboxRecorder
+
     from bianjie.guide.adapters.sms import AliyunSmsClient, AliyunSmsStandIn
     from bianjie.guide.adapters.wechat import WeChatClient, WeChatStandIn
 

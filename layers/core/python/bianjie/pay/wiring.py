@@ -16,11 +16,12 @@ import threading
 import time
 from typing import Any
 
+from bianjie_dev.pay import standin as standin_mod
+
 from bianjie.kit import deps
 from bianjie.kit.config import env, require_env
 from bianjie.kit.crypto import Sm2PrivateKey, Sm2PublicKey, sm2_generate_key
 from bianjie.kit.documents.port import Cond, ConditionFailed, Put, TransactionCanceled
-from bianjie.pay import standin as standin_mod
 from bianjie.pay.agreements import AgreementService
 from bianjie.pay.api import charge_view
 from bianjie.pay.callbacks import CallbackService

@@ -27,7 +27,7 @@ def _stand_in_secret() -> bytes:
 
 @deps.singleton
 def rx_standin_center() -> Any:
-    from bianjie.rx.center.standin import StandInCenter, credential_pair
+    from bianjie_dev.rx.center.standin import StandInCenter, credential_pair
 
     _, center_side = credential_pair(_stand_in_secret())
     return StandInCenter(center_side)
@@ -35,9 +35,10 @@ def rx_standin_center() -> Any:
 
 @deps.singleton
 def rx_center() -> Any:
+    from bianjie_dev.rx.center.standin import InProcessTransport, credential_pair
+
     from bianjie.rx.center.client import HttpTransport, NhsaCenterClient
     from bianjie.rx.center.envelope import Credentials
-    from bianjie.rx.center.standin import InProcessTransport, credential_pair
 
     mode = os.environ.get("RX_CENTER_MODE", "standin")
     if mode == "standin":

@@ -30,7 +30,8 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode
 
-from bianjie.guide.adapters.outbox import OutboxRecorder, mask_phone
+from bianjie_dev.guide.adapters.outbox import OutboxRecorder, mask_phone
+
 from bianjie.guide.delivery import ChannelUnavailable
 from bianjie.guide.model import CST
 from bianjie.guide.templates import SMS_SIGN, SMS_VARIABLE_LIMIT, TemplateBook, sms_text

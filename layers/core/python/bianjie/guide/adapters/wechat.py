@@ -28,7 +28,8 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from bianjie.guide.adapters.outbox import OutboxRecorder, mask_id
+from bianjie_dev.guide.adapters.outbox import OutboxRecorder, mask_id
+
 from bianjie.guide.delivery import ChannelUnavailable
 from bianjie.guide.templates import FieldInvalid, TemplateBook, check_field
 

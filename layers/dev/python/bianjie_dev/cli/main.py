@@ -79,7 +79,8 @@ def cmd_stack_run(args: argparse.Namespace) -> int:
     import logging
 
     from bianjie.kit.logging import configure_logging
-    from bianjie.runtime.stack import LocalStack, StackOptions
+
+    from bianjie_dev.runtime.stack import LocalStack, StackOptions
 
     configure_logging(os.environ.get("BIANJIE_LOG_LEVEL", "INFO"))
     logging.getLogger("botocore").setLevel(logging.WARNING)
@@ -366,8 +367,9 @@ def cmd_db_migrate(args: argparse.Namespace) -> int:
     """Creates the PostgreSQL tables (on premises) for every DynamoDB table template.yaml declares."""
     from bianjie.kit.documents.postgres import PostgresDocumentStore
     from bianjie.kit.documents.schema import spec_from_template
-    from bianjie.runtime.provision import physical_name
     from bianjie.runtime.template import load_template
+
+    from bianjie_dev.runtime.provision import physical_name
 
     template = load_template(Path(args.template) if args.template else project_root() / "template.yaml")
     store = PostgresDocumentStore(args.dsn)
@@ -417,8 +419,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_openapi(args: argparse.Namespace) -> int:
-    from bianjie.runtime.openapi import write_openapi
     from bianjie.runtime.template import load_template
+
+    from bianjie_dev.runtime.openapi import write_openapi
 
     root = project_root()
     out = Path(args.out) if args.out else root / "docs" / "openapi.yaml"
@@ -445,7 +448,7 @@ def _deployment_flags(p: argparse.ArgumentParser) -> None:
 
 def _register_service_commands(sub: Any) -> None:
     """Each service may add its commands through ``bianjie.<service>.cli.register(subparsers)``."""
-    from bianjie.runtime.services import service_modules
+    from bianjie_dev.runtime.services import service_modules
 
     for module in service_modules("cli"):
         module.register(sub)
