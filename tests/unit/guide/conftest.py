@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 from bianjie.guide.adapters.queues import MemoryNotificationQueue
-from bianjie.guide.adapters.sms import AliyunSmsClient, AliyunSmsStandIn
-from bianjie.guide.adapters.wechat import WeChatClient, WeChatStandIn
+from bianjie.guide.adapters.sms import AliyunSmsClient
+from bianjie.guide.adapters.wechat import WeChatClient
 from bianjie.guide.delivery import Deliverer, RetryLater, SmsLimits
 from bianjie.guide.service import Caller, Contacts, GuideService
 from bianjie.guide.store import GuideStore, Tables
@@ -23,6 +23,8 @@ from bianjie.kit.fieldcrypt import BlindIndex, FieldCipher
 from bianjie.kit.keys import LocalKeyPort
 from bianjie.runtime.template import load_yaml
 from bianjie_dev.guide.adapters.outbox import OutboxRecorder
+from bianjie_dev.guide.adapters.sms import AliyunSmsStandIn
+from bianjie_dev.guide.adapters.wechat import WeChatStandIn
 
 from tests.conftest import ROOT
 

@@ -17,9 +17,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from bianjie_dev.runtime.provision import s3_queue_logical_id
-
-from bianjie.runtime.deployment import Deployment
+from bianjie.runtime.deployment import Deployment, s3_queue_logical_id
 from bianjie.runtime.invoke import Function
 from bianjie.runtime.template import S3Event, SqsEvent
 

@@ -14,15 +14,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
+from bianjie.runtime import serve
 from bianjie.runtime.deployment import Deployment
-
-
-def project_root(start: Path | None = None) -> Path:
-    here = (start or Path.cwd()).resolve()
-    for candidate in (here, *here.parents):
-        if (candidate / "template.yaml").is_file():
-            return candidate
-    return here
+from bianjie.runtime.serve import project_root
 
 
 def stack_file(args: argparse.Namespace) -> Path:
@@ -367,9 +361,8 @@ def cmd_db_migrate(args: argparse.Namespace) -> int:
     """Creates the PostgreSQL tables (on premises) for every DynamoDB table template.yaml declares."""
     from bianjie.kit.documents.postgres import PostgresDocumentStore
     from bianjie.kit.documents.schema import spec_from_template
+    from bianjie.runtime.deployment import physical_name
     from bianjie.runtime.template import load_template
-
-    from bianjie_dev.runtime.provision import physical_name
 
     template = load_template(Path(args.template) if args.template else project_root() / "template.yaml")
     store = PostgresDocumentStore(args.dsn)
@@ -377,44 +370,6 @@ def cmd_db_migrate(args: argparse.Namespace) -> int:
         name = physical_name(args.stack_name, logical_id, "table")
         store.ensure_table(spec_from_template(resource.get("Properties") or {}, name))
         print(f"{logical_id}\t{name}")
-    return 0
-
-
-def cmd_serve(args: argparse.Namespace) -> int:
-    """The on-premises gateway: serve some (or all) functions of the template, configured by the environment.
-
-    A Knative Service runs ``bianjie serve --function F --port $PORT`` in each function's container; the
-    environment (tables, endpoints, keys) comes from the platform, not from a local stack.
-    """
-    import logging
-
-    from bianjie.kit.logging import configure_logging
-    from bianjie.runtime.gateway import Gateway, serve
-    from bianjie.runtime.invoke import Function
-    from bianjie.runtime.template import load_template
-
-    configure_logging(os.environ.get("BIANJIE_LOG_LEVEL", "INFO"))
-    logging.getLogger("botocore").setLevel(logging.WARNING)
-    template = load_template(Path(args.template) if args.template else project_root() / "template.yaml")
-    wanted = set(args.function or [f.logical_id for f in template.functions])
-    unknown = wanted - {f.logical_id for f in template.functions}
-    if unknown:
-        raise SystemExit(f"not in the template: {', '.join(sorted(unknown))}")
-    region = os.environ.get("AWS_REGION", "cn-north-1")
-    functions = [
-        Function(f, region, os.environ.get("AWS_LAMBDA_FUNCTION_NAME", f.logical_id))
-        for f in template.functions
-        if f.logical_id in wanted
-    ]
-    os.environ.setdefault("BIANJIE_SERVED_FUNCTIONS", ",".join(sorted(wanted)))
-    for fn in functions:
-        fn.handler  # noqa: B018 - fail at start, not at the first request
-    trusted = [c for c in os.environ.get("BIANJIE_TRUSTED_PROXIES", "").split(",") if c]
-    gateway = Gateway(
-        functions, stage=os.environ.get("BIANJIE_STAGE", "onprem"), trusted_proxies=trusted, max_workers=args.threads
-    )
-    print(f"serving {', '.join(sorted(wanted))} on http://{args.host}:{args.port}", flush=True)
-    serve(gateway, args.host, args.port).run()
     return 0
 
 
@@ -542,12 +497,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--template")
     p.set_defaults(func=cmd_db_migrate)
     p = sub.add_parser("serve", help="on-premises gateway: serve functions of the template over HTTP")
-    p.add_argument("--function", action="append", help="logical id to serve (repeatable; default all)")
-    p.add_argument("--host", default="0.0.0.0")
-    p.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8080")))
-    p.add_argument("--threads", type=int, default=1, help="handler threads (Knative containerConcurrency)")
-    p.add_argument("--template")
-    p.set_defaults(func=cmd_serve)
+    serve.add_arguments(p)  # the production entry is `python -m bianjie.runtime.serve`; same code
+    p.set_defaults(func=serve.run)
 
     _register_service_commands(sub)
 
