@@ -136,6 +136,18 @@ def test_layer_holds_no_tooling(layer: Path) -> None:
     assert found == []
 
 
+def test_function_code_imports_no_tooling_at_module_scope() -> None:
+    """Function code ships too (CodeUri); a handler that is itself a stand-in imports it inside its body."""
+    found = [
+        f"{path.relative_to(ROOT)}: imports {name}"
+        for path in sorted((ROOT / "functions").rglob("*.py"))
+        for node in ast.parse(path.read_text(encoding="utf-8")).body
+        for name in _imported(node)
+        if name.split(".")[0] in FORBIDDEN_PACKAGES
+    ]
+    assert found == []
+
+
 def _imported(node: ast.stmt) -> list[str]:
     if isinstance(node, ast.Import):
         return [alias.name for alias in node.names]
