@@ -10,7 +10,9 @@ a meta-path guard also refuses the emulator's packages, so an import of them any
 from __future__ import annotations
 
 import ast
+import base64
 import json
+import secrets
 import shutil
 import subprocess
 import sys
@@ -19,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from bianjie.kit.crypto import sm2_generate_key
+from bianjie.kit.keys import LocalKeyPort
 from bianjie.runtime.template import FunctionSpec, Resolver, load_template
 
 from tests.conftest import ROOT
@@ -53,6 +57,13 @@ if job["kind"] == "modules":
     for info in pkgutil.walk_packages(bianjie.__path__, "bianjie."):
         importlib.import_module(info.name)
         done.append(info.name)
+elif job["kind"] == "calls":
+    os.environ.update(job["env"])
+    for target in job["calls"]:
+        module, _, function = target.partition(":")
+        result = getattr(importlib.import_module(module), function)()
+        parts = result if isinstance(result, tuple) else (result,)
+        done.append([type(part).__name__ for part in parts])
 else:
     from bianjie.runtime.invoke import load_handler
     from bianjie.runtime.template import load_template
@@ -200,3 +211,33 @@ def test_the_child_cannot_reach_the_dev_package(layer: Path, tmp_path: Path) -> 
     code = f"import sys; sys.path[:0] = {[str(layer), str(tmp_path), *site_packages()]!r}\nimport leaky\n"
     proc = subprocess.run([sys.executable, "-S", "-I", "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode != 0 and "No module named 'bianjie_dev'" in proc.stderr
+
+
+def test_real_systems_are_wired_without_the_dev_package(layer: Path, tmp_path: Path) -> None:
+    """With stand-in modes off, the wiring builds the real clients (NHSA center, WeChat, Aliyun SMS) and
+    never reaches for a stand-in: the stand-in imports sit inside the branches that select them."""
+    master = secrets.token_bytes(16)
+    (tmp_path / "master.key").write_text(master.hex())
+    port = LocalKeyPort(master)
+
+    def wrapped(value: bytes) -> str:
+        return base64.b64encode(port.wrap(value)).decode()
+
+    center_key = sm2_generate_key()
+    env = {
+        **PRODUCTION_MODES,
+        "BIANJIE_KEYS": "local",
+        "BIANJIE_MASTER_KEY_FILE": str(tmp_path / "master.key"),
+        "RX_CENTER_APP_ID": "app-1",
+        "RX_CENTER_APP_SECRET": wrapped(b"center-secret"),
+        "RX_CENTER_PRIVATE_KEY": wrapped(center_key.to_hex().encode()),
+        "RX_CENTER_PUBLIC_KEY": sm2_generate_key().public_key.to_hex(),
+        "RX_CENTER_URL": "https://center.example.invalid",
+        "GUIDE_WECHAT_APP_ID": "wx-app",
+        "GUIDE_WECHAT_SECRET": wrapped(b"wx-secret"),
+        "GUIDE_SMS_ACCESS_KEY_ID": "sms-key",
+        "GUIDE_SMS_ACCESS_KEY_SECRET": wrapped(b"sms-secret"),
+    }
+    calls = ["bianjie.rx.wiring:rx_center", "bianjie.guide.wiring:guide_channels"]
+    result = run_child(layer, {"kind": "calls", "env": env, "calls": calls})
+    assert result == {"done": [["NhsaCenterClient"], ["WeChatClient", "AliyunSmsClient"]], "loaded": []}
