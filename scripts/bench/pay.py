@@ -44,7 +44,7 @@ from urllib.parse import urlsplit
 
 from bianjie.kit.crypto import Sm2PrivateKey
 from bianjie.kit.signing import sign_request
-from bianjie.runtime.child import StackProcess, project_root
+from bianjie_dev.runtime.child import StackProcess, project_root
 
 ASYNC_ACCOUNT = "6222000000{:02d}0070"  # stand-in: PROCESSING, settled later
 SYNC_ACCOUNT = "6222000000{:02d}1234"  # stand-in: charged at once

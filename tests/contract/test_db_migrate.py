@@ -4,9 +4,9 @@ stage served, with the specs the functions register (bianjie/tables.json)."""
 from __future__ import annotations
 
 import pytest
-from bianjie.cli.main import main
 from bianjie.kit.documents.port import TableNotFound
 from bianjie.kit.tables import manifest, table_spec
+from bianjie_dev.cli.main import main
 
 pytestmark = pytest.mark.postgres
 

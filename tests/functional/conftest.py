@@ -14,9 +14,9 @@ import boto3
 import pytest
 from bianjie.runtime.deployment import Deployment
 from bianjie.runtime.invoke import load_module
-from bianjie.runtime.provision import Provisioner
-from bianjie.runtime.stack import init_wrapped_secrets
 from bianjie.runtime.template import load_template
+from bianjie_dev.runtime.provision import Provisioner
+from bianjie_dev.runtime.stack import init_wrapped_secrets
 from moto import mock_aws
 
 from tests.conftest import ROOT

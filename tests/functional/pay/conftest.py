@@ -83,7 +83,8 @@ class PayHarness:
         import time
 
         from bianjie.kit import aws
-        from bianjie.pay import standin, wiring
+        from bianjie.pay import wiring
+        from bianjie_dev.pay import standin
 
         sqs = aws.client("sqs")
         url = os.environ["PAY_STANDIN_NOTIFY_QUEUE"]

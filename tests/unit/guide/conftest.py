@@ -9,10 +9,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from bianjie.guide.adapters.outbox import OutboxRecorder
 from bianjie.guide.adapters.queues import MemoryNotificationQueue
-from bianjie.guide.adapters.sms import AliyunSmsClient, AliyunSmsStandIn
-from bianjie.guide.adapters.wechat import WeChatClient, WeChatStandIn
+from bianjie.guide.adapters.sms import AliyunSmsClient
+from bianjie.guide.adapters.wechat import WeChatClient
 from bianjie.guide.delivery import Deliverer, RetryLater, SmsLimits
 from bianjie.guide.service import Caller, Contacts, GuideService
 from bianjie.guide.store import GuideStore, Tables
@@ -22,6 +21,9 @@ from bianjie.kit.documents.memory import MemoryDocumentStore
 from bianjie.kit.fieldcrypt import BlindIndex, FieldCipher
 from bianjie.kit.keys import LocalKeyPort
 from bianjie.kit.tables import table_spec
+from bianjie_dev.guide.adapters.outbox import OutboxRecorder
+from bianjie_dev.guide.adapters.sms import AliyunSmsStandIn
+from bianjie_dev.guide.adapters.wechat import WeChatStandIn
 
 TABLES = Tables("visits", "notifications", "outbox", "patients")
 VARIABLES = {

@@ -14,7 +14,6 @@ from bianjie.kit.documents.memory import MemoryDocumentStore
 from bianjie.kit.fieldcrypt import BlindIndex, FieldCipher
 from bianjie.kit.keys import LocalKeyPort
 from bianjie.kit.tables import table_spec
-from bianjie.pay import standin
 from bianjie.pay.agreements import AgreementService
 from bianjie.pay.api import charge_view
 from bianjie.pay.callbacks import CallbackService
@@ -30,6 +29,7 @@ from bianjie.pay.models import Channel
 from bianjie.pay.reconcile import Reconciler
 from bianjie.pay.store import PayStore
 from bianjie.pay.webhooks import WebhookOutbox
+from bianjie_dev.pay import standin
 
 
 class Clock:

@@ -123,7 +123,7 @@ def film_imaging_cloud() -> Any:
     import os
     from pathlib import Path
 
-    from bianjie.film.adapters.yilian import YilianStandIn
+    from bianjie_dev.film.adapters.yilian import YilianStandIn
 
     if os.environ.get("FILM_YILIAN_ENDPOINT"):
         raise RuntimeError("the 医联 imaging-cloud adapter for FILM_YILIAN_ENDPOINT is not configured in this build")

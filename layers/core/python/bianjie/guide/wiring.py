@@ -77,9 +77,12 @@ def guide_channels() -> tuple[Any, Any]:
                 sms.http_transport,
             ),
         )
-    from bianjie.guide.adapters.outbox import OutboxRecorder
-    from bianjie.guide.adapters.sms import AliyunSmsClient, AliyunSmsStandIn
-    from bianjie.guide.adapters.wechat import WeChatClient, WeChatStandIn
+    from bianjie_dev.guide.adapters.outbox import OutboxRecorder
+    from bianjie_dev.guide.adapters.sms import AliyunSmsStandIn
+    from bianjie_dev.guide.adapters.wechat import WeChatStandIn
+
+    from bianjie.guide.adapters.sms import AliyunSmsClient
+    from bianjie.guide.adapters.wechat import WeChatClient
 
     recorder = OutboxRecorder(guide_store(), time.time)
     wx_standin = WeChatStandIn(recorder, guide_templates())

@@ -27,7 +27,7 @@ def _stand_in_secret() -> bytes:
 
 @deps.singleton
 def rx_standin_center() -> Any:
-    from bianjie.rx.center.standin import StandInCenter, credential_pair
+    from bianjie_dev.rx.center.standin import StandInCenter, credential_pair
 
     _, center_side = credential_pair(_stand_in_secret())
     return StandInCenter(center_side)
@@ -37,10 +37,11 @@ def rx_standin_center() -> Any:
 def rx_center() -> Any:
     from bianjie.rx.center.client import HttpTransport, NhsaCenterClient
     from bianjie.rx.center.envelope import Credentials
-    from bianjie.rx.center.standin import InProcessTransport, credential_pair
 
     mode = os.environ.get("RX_CENTER_MODE", "standin")
     if mode == "standin":
+        from bianjie_dev.rx.center.standin import InProcessTransport, credential_pair
+
         ours, _ = credential_pair(_stand_in_secret())
         return NhsaCenterClient(ours, InProcessTransport(rx_standin_center()))
     if mode != "http":
@@ -56,7 +57,7 @@ def rx_center() -> Any:
 
 @deps.singleton
 def rx_ecredentials() -> Any:
-    from bianjie.rx.ecredential import StandInEcredentials
+    from bianjie_dev.rx.ecredential import StandInEcredentials
 
     return StandInEcredentials(_stand_in_secret())
 

@@ -28,10 +28,11 @@ from bianjie.kit.config import LOCAL_AWS_PORT, LOCAL_GATEWAY_PORT, LOCAL_REGION
 from bianjie.runtime.deployment import Deployment
 from bianjie.runtime.gateway import Gateway, serve
 from bianjie.runtime.invoke import Function
-from bianjie.runtime.provision import Provisioner
 from bianjie.runtime.pump import EventPump
 from bianjie.runtime.scheduler import Scheduler
 from bianjie.runtime.template import Template, load_template
+
+from bianjie_dev.runtime.provision import Provisioner
 
 log = logging.getLogger("bianjie.stack")
 
@@ -110,7 +111,7 @@ def start_moto(host: str, port: int) -> subprocess.Popen[bytes]:
     if not port_free(host, port):
         raise SystemExit(f"port {port} on {host} is taken; set BIANJIE_AWS_PORT to another port")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bianjie.runtime.motoserver", "-H", host, "-p", str(port)],
+        [sys.executable, "-m", "bianjie_dev.runtime.motoserver", "-H", host, "-p", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         preexec_fn=_die_with_parent,
@@ -188,7 +189,7 @@ class LocalStack:
         for fn in self.functions:
             fn.handler  # noqa: B018 - import every handler now: a broken one should stop the stack at start
         if opts.seed:
-            from bianjie.runtime.seed import seed_demo_data
+            from bianjie_dev.runtime.seed import seed_demo_data
 
             seed_demo_data(self)
         deployment.save(opts.local_dir / "stack.json")

@@ -85,7 +85,7 @@ class RxHttp:
 
 @dataclass
 class Demo:
-    """The demo actors ``bianjie.rx.demo.seed`` wrote under a local stack's state directory."""
+    """The demo actors ``bianjie_dev.rx.demo.seed`` wrote under a local stack's state directory."""
 
     hospital: Partner
     pharmacy: Partner

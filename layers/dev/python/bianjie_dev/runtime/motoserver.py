@@ -19,7 +19,7 @@
    ``http.server``'s header parsing. The app is served by waitress instead (HTTP/1.1 keep-alive, a
    thread pool): a presigned 270 KB GET on a reused connection measured ~1.5 ms against ~3-4 ms.
 
-Usage: python -m bianjie.runtime.motoserver -H 127.0.0.1 -p 5000
+Usage: python -m bianjie_dev.runtime.motoserver -H 127.0.0.1 -p 5000
 """
 
 from __future__ import annotations
@@ -95,7 +95,7 @@ def tune_dispatch() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m bianjie.runtime.motoserver")
+    parser = argparse.ArgumentParser(prog="python -m bianjie_dev.runtime.motoserver")
     parser.add_argument("-H", "--host", default="127.0.0.1")
     parser.add_argument("-p", "--port", type=int, default=5000)
     parser.add_argument("--threads", type=int, default=16)

@@ -1,6 +1,6 @@
 """``bianjie film ...``: ingest DICOM files or folders, write test data, publish the viewer bundle.
 
-Hooked into the main CLI through ``register(subparsers)``; until then ``python -m bianjie.film.cli``
+Hooked into the main CLI through ``register(subparsers)``; until then ``python -m bianjie_dev.film.cli``
 offers the same commands.
 """
 
@@ -27,7 +27,7 @@ def _files(paths: list[str]) -> Iterator[Path]:
 
 
 def _deployment_bucket(args: argparse.Namespace, logical_id: str) -> str:
-    from bianjie.cli.main import load_deployment, use_deployment
+    from bianjie_dev.cli.main import load_deployment, use_deployment
 
     use_deployment(args)
     if args.bucket:
@@ -77,7 +77,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def cmd_testdata(args: argparse.Namespace) -> int:
-    from bianjie.film import testdata
+    from bianjie_dev.film import testdata
 
     spec = testdata.StudySpec(hospital=args.hospital)
     paths = testdata.write_study(

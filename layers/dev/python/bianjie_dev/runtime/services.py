@@ -16,14 +16,14 @@ NOT_SERVICES = ("kit", "runtime", "cli")
 
 
 def service_modules(name: str) -> list[ModuleType]:
-    """``bianjie.<service>.<name>`` for every service that has one, in service-name order."""
+    """``bianjie_dev.<service>.<name>`` for every service that has one, in service-name order."""
     found = []
     for info in sorted(pkgutil.iter_modules(bianjie.__path__), key=lambda i: i.name):
         if not info.ispkg or info.name in NOT_SERVICES:
             continue
         try:
-            found.append(importlib.import_module(f"bianjie.{info.name}.{name}"))
+            found.append(importlib.import_module(f"bianjie_dev.{info.name}.{name}"))
         except ModuleNotFoundError as exc:
-            if exc.name != f"bianjie.{info.name}.{name}":
+            if exc.name not in (f"bianjie_dev.{info.name}", f"bianjie_dev.{info.name}.{name}"):
                 raise  # the module exists but something it imports is missing: say so
     return found

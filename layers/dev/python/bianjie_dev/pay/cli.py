@@ -20,15 +20,16 @@ DIFF_KINDS = ("missing_local", "missing_remote", "amount_mismatch")
 
 
 def _use(args: argparse.Namespace) -> None:
-    from bianjie.cli.main import use_deployment
     from bianjie.pay import wiring
+
+    from bianjie_dev.cli.main import use_deployment
 
     use_deployment(args)
     wiring.reset()
 
 
 def _flags(p: argparse.ArgumentParser) -> None:
-    from bianjie.cli.main import _deployment_flags
+    from bianjie_dev.cli.main import _deployment_flags
 
     _deployment_flags(p)
 

@@ -14,15 +14,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
+from bianjie.runtime import serve
 from bianjie.runtime.deployment import Deployment
-
-
-def project_root(start: Path | None = None) -> Path:
-    here = (start or Path.cwd()).resolve()
-    for candidate in (here, *here.parents):
-        if (candidate / "template.yaml").is_file():
-            return candidate
-    return here
+from bianjie.runtime.serve import project_root
 
 
 def stack_file(args: argparse.Namespace) -> Path:
@@ -79,7 +73,8 @@ def cmd_stack_run(args: argparse.Namespace) -> int:
     import logging
 
     from bianjie.kit.logging import configure_logging
-    from bianjie.runtime.stack import LocalStack, StackOptions
+
+    from bianjie_dev.runtime.stack import LocalStack, StackOptions
 
     configure_logging(os.environ.get("BIANJIE_LOG_LEVEL", "INFO"))
     logging.getLogger("botocore").setLevel(logging.WARNING)
@@ -362,20 +357,16 @@ def cmd_keys_init(args: argparse.Namespace) -> int:
     return 0
 
 
-def _stage(args: argparse.Namespace) -> dict[str, str] | None:
-    """The template parameters of the stage served (its Conditions decide which resources exist)."""
-    stage = args.stage or os.environ.get("BIANJIE_STAGE")
-    return {"Stage": stage} if stage else None
-
-
 def cmd_db_migrate(args: argparse.Namespace) -> int:
     """Creates the PostgreSQL tables (on premises) for every DynamoDB table template.yaml declares."""
     from bianjie.kit.documents.postgres import PostgresDocumentStore
     from bianjie.kit.documents.schema import spec_from_template
-    from bianjie.runtime.provision import physical_name
+    from bianjie.runtime.deployment import physical_name
     from bianjie.runtime.template import load_template
 
-    template = load_template(Path(args.template) if args.template else project_root() / "template.yaml", _stage(args))
+    template = load_template(
+        Path(args.template) if args.template else project_root() / "template.yaml", serve.stage_parameters(args)
+    )
     store = PostgresDocumentStore(args.dsn)
     for logical_id, resource in template.resources_of_type("AWS::DynamoDB::Table").items():
         name = physical_name(args.stack_name, logical_id, "table")
@@ -384,47 +375,10 @@ def cmd_db_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
-    """The on-premises gateway: serve some (or all) functions of the template, configured by the environment.
-
-    A Knative Service runs ``bianjie serve --function F --port $PORT`` in each function's container; the
-    environment (tables, endpoints, keys) comes from the platform, not from a local stack.
-    """
-    import logging
-
-    from bianjie.kit.logging import configure_logging
-    from bianjie.runtime.gateway import Gateway, serve
-    from bianjie.runtime.invoke import Function
-    from bianjie.runtime.template import load_template
-
-    configure_logging(os.environ.get("BIANJIE_LOG_LEVEL", "INFO"))
-    logging.getLogger("botocore").setLevel(logging.WARNING)
-    template = load_template(Path(args.template) if args.template else project_root() / "template.yaml", _stage(args))
-    wanted = set(args.function or [f.logical_id for f in template.functions])
-    unknown = wanted - {f.logical_id for f in template.functions}
-    if unknown:
-        raise SystemExit(f"not in the template: {', '.join(sorted(unknown))}")
-    region = os.environ.get("AWS_REGION", "cn-north-1")
-    functions = [
-        Function(f, region, os.environ.get("AWS_LAMBDA_FUNCTION_NAME", f.logical_id))
-        for f in template.functions
-        if f.logical_id in wanted
-    ]
-    os.environ.setdefault("BIANJIE_SERVED_FUNCTIONS", ",".join(sorted(wanted)))
-    for fn in functions:
-        fn.handler  # noqa: B018 - fail at start, not at the first request
-    trusted = [c for c in os.environ.get("BIANJIE_TRUSTED_PROXIES", "").split(",") if c]
-    gateway = Gateway(
-        functions, stage=os.environ.get("BIANJIE_STAGE", "onprem"), trusted_proxies=trusted, max_workers=args.threads
-    )
-    print(f"serving {', '.join(sorted(wanted))} on http://{args.host}:{args.port}", flush=True)
-    serve(gateway, args.host, args.port).run()
-    return 0
-
-
 def cmd_openapi(args: argparse.Namespace) -> int:
-    from bianjie.runtime.openapi import write_openapi
     from bianjie.runtime.template import load_template
+
+    from bianjie_dev.runtime.openapi import write_openapi
 
     root = project_root()
     out = Path(args.out) if args.out else root / "docs" / "openapi.yaml"
@@ -463,7 +417,7 @@ def _deployment_flags(p: argparse.ArgumentParser) -> None:
 
 def _register_service_commands(sub: Any) -> None:
     """Each service may add its commands through ``bianjie.<service>.cli.register(subparsers)``."""
-    from bianjie.runtime.services import service_modules
+    from bianjie_dev.runtime.services import service_modules
 
     for module in service_modules("cli"):
         module.register(sub)
@@ -558,13 +512,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stage", help="the template's Stage (default: $BIANJIE_STAGE, else the template's default)")
     p.set_defaults(func=cmd_db_migrate)
     p = sub.add_parser("serve", help="on-premises gateway: serve functions of the template over HTTP")
-    p.add_argument("--function", action="append", help="logical id to serve (repeatable; default all)")
-    p.add_argument("--host", default="0.0.0.0")
-    p.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8080")))
-    p.add_argument("--threads", type=int, default=1, help="handler threads (Knative containerConcurrency)")
-    p.add_argument("--template")
-    p.add_argument("--stage", help="the template's Stage (default: $BIANJIE_STAGE, else the template's default)")
-    p.set_defaults(func=cmd_serve)
+    serve.add_arguments(p)  # the production entry is `python -m bianjie.runtime.serve`; same code
+    p.set_defaults(func=serve.run)
 
     _register_service_commands(sub)
 

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import json
-import re
 from typing import Any
 
-from bianjie.runtime.deployment import Deployment, arn
+from bianjie.runtime.deployment import Deployment, arn, physical_name, s3_event_queue_name, s3_queue_logical_id
 from bianjie.runtime.template import S3Event, Template
 
 TABLE_TYPES = ("AWS::DynamoDB::Table",)
@@ -22,22 +21,6 @@ BUCKET_TYPE = "AWS::S3::Bucket"
 KEY_TYPE = "AWS::KMS::Key"
 TOPIC_TYPE = "AWS::SNS::Topic"
 SUBSCRIPTION_TYPE = "AWS::SNS::Subscription"
-
-
-def physical_name(stack: str, logical_id: str, kind: str) -> str:
-    name = f"{stack}-{logical_id}"
-    if kind == "bucket":
-        name = re.sub(r"[^a-z0-9.-]", "-", name.lower())[:63]
-    return name
-
-
-def s3_queue_logical_id(function_id: str, event_name: str) -> str:
-    return f"{function_id}.{event_name}.S3Queue"
-
-
-def s3_event_queue_name(stack: str, function_id: str, event_name: str) -> str:
-    """SAM S3 events invoke Lambda directly on AWS; locally they arrive through this hidden queue."""
-    return f"{stack}-s3events-{function_id}-{event_name}"[:80]
 
 
 class Provisioner:

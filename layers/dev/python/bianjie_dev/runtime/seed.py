@@ -50,7 +50,7 @@ def seed_partners(stack: Any) -> None:
 
 
 def service_seeders() -> list[Callable[[Any], None]]:
-    from bianjie.runtime.services import service_modules
+    from bianjie_dev.runtime.services import service_modules
 
     return [module.seed for module in service_modules("demo")]
 

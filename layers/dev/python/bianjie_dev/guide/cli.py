@@ -13,7 +13,7 @@ from bianjie.guide.model import CST
 
 
 def _use(args: argparse.Namespace) -> None:
-    from bianjie.cli.main import use_deployment
+    from bianjie_dev.cli.main import use_deployment
 
     use_deployment(args)
 
@@ -61,7 +61,7 @@ def cmd_token(args: argparse.Namespace) -> int:
 
 
 def cmd_example_day(args: argparse.Namespace) -> int:
-    from bianjie.guide.examples import example_day
+    from bianjie_dev.guide.examples import example_day
 
     day = date.fromisoformat(args.day) if args.day else (datetime.now(CST) + timedelta(days=1)).date()
     events = example_day(args.visit, args.patient, day, openid=args.openid, phone=args.phone)

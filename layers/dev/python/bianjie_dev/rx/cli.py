@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bianjie.cli.main import load_deployment, stack_file, use_deployment
+from bianjie_dev.cli.main import load_deployment, stack_file, use_deployment
 
 
 def _state_dir(args: argparse.Namespace) -> Path:
@@ -30,7 +30,7 @@ def _ec_token(args: argparse.Namespace, id_number: str, name: str, ttl: int = 30
 
 
 def cmd_e_credential(args: argparse.Namespace) -> int:
-    from bianjie.rx.demo import PATIENT_ID, PATIENT_NAME
+    from bianjie_dev.rx.demo import PATIENT_ID, PATIENT_NAME
 
     print(_ec_token(args, args.id_number or PATIENT_ID, args.name or PATIENT_NAME, args.ttl))
     return 0
@@ -54,7 +54,7 @@ def cmd_token(args: argparse.Namespace) -> int:
 
 
 def cmd_walkthrough(args: argparse.Namespace) -> int:
-    from bianjie.rx.client import Demo, RxHttp, demo_prescription, settlement
+    from bianjie_dev.rx.client import Demo, RxHttp, demo_prescription, settlement
 
     deployment = load_deployment(args)
     assert deployment is not None
@@ -141,7 +141,7 @@ def cmd_walkthrough(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: Any) -> None:
-    from bianjie.cli.main import _deployment_flags
+    from bianjie_dev.cli.main import _deployment_flags
 
     rx = subparsers.add_parser("rx", help="e-prescription demo (医保电子处方)").add_subparsers(
         dest="command", required=True

@@ -23,9 +23,11 @@ DEMO_CT_SLICES = int(os.environ.get("BIANJIE_FILM_DEMO_CT_SLICES", "24"))
 
 
 def seed(stack: Any) -> None:
-    from bianjie.film import assets, testdata, wiring
+    from bianjie.film import assets, wiring
     from bianjie.film.links import LinkRequest
     from bianjie.kit import deps
+
+    from bianjie_dev.film import testdata
 
     deployment = stack.deployment
     registry = deps.partner_registry()
