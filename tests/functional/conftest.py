@@ -14,6 +14,7 @@ import boto3
 import pytest
 from bianjie.runtime.deployment import Deployment
 from bianjie.runtime.invoke import load_module
+from bianjie.runtime.motokms import teach_kms_sm2
 from bianjie.runtime.provision import Provisioner
 from bianjie.runtime.stack import init_wrapped_secrets
 from bianjie.runtime.template import load_template
@@ -22,6 +23,7 @@ from moto import mock_aws
 from tests.conftest import ROOT
 
 REGION = "cn-north-1"
+teach_kms_sm2()  # the token signing key is an SM2 KMS key, as in the China regions
 
 
 def _reset_kit() -> None:
