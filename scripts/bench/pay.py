@@ -143,7 +143,7 @@ def sign_agreements(stack: StackProcess, patients: int) -> None:
     issuer = via_gateway(stack.url)
     requests = []
     for i in range(patients):
-        token = issue_token(issuer, f"bench-p{i}", "patient", ["patient"], requested_by="bench")
+        token = issue_token(issuer, f"bench-p{i}", "patient", ["patient"], requested_by="system:bench")
         account = (ASYNC_ACCOUNT if i % 2 else SYNC_ACCOUNT).format(i)
         body = json.dumps({"channel": "UNIONPAY", "account": account}).encode()
         headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}

@@ -72,3 +72,21 @@ def partner(aws_stack: Deployment) -> DemoPartner:
 
 def app_of(service: str) -> Any:
     return load_module(ROOT / "functions" / service / "app.py").app
+
+
+class IssuerClient:
+    """Tokens from the issuer function's own handler (TokenIssueFunction), as the CLI gets them."""
+
+    def __init__(self) -> None:
+        self._handler = load_module(ROOT / "functions" / "identity" / "app.py").issue_token
+
+    def issue(self, subject: str, kind: str, roles: Any = (), **claims: Any) -> str:
+        from bianjie.cli.tokens import issue_token
+
+        return issue_token(
+            lambda event: self._handler(event, None), subject, kind, roles, requested_by="system:test", **claims
+        )
+
+
+def token_issuer() -> IssuerClient:
+    return IssuerClient()

@@ -158,9 +158,9 @@ def seed(stack: Any) -> None:
     from bianjie.cli.tokens import issue_token, via_stack
 
     issuer = via_stack(stack)
-    patient_token = issue_token(issuer, PATIENT, "patient", ttl_seconds=MAX_TTL, requested_by="demo")
+    patient_token = issue_token(issuer, PATIENT, "patient", ttl_seconds=MAX_TTL, requested_by="system:demo")
     operator_token = issue_token(
-        issuer, "ops-demo", "staff", ["guide-operator"], ttl_seconds=MAX_TTL, requested_by="demo"
+        issuer, "ops-demo", "staff", ["guide-operator"], ttl_seconds=MAX_TTL, requested_by="system:demo"
     )
 
     _call(

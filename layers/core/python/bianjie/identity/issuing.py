@@ -32,7 +32,10 @@ class IssueTokenRequest(BaseModel):
     ttl_seconds: int = Field(default=DEFAULT_TTL, ge=1, le=MAX_TTL)
     hospital: str | None = Field(default=None, min_length=1, max_length=64)
     extra: dict[str, str] = Field(default_factory=dict, max_length=10)
-    requested_by: str = Field(min_length=1, max_length=100, description="who asks, for the audit log")
+    requested_by: str = Field(
+        pattern=r"^(system|staff):\S{1,100}$",
+        description='who asks, as the audit log names actors: "system:cli.<user>", "system:identity"...',
+    )
 
     @field_validator("roles")
     @classmethod

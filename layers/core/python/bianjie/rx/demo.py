@@ -92,7 +92,13 @@ def seed(stack: Any) -> None:
             "hospital": HOSPITAL,
             "private_key_pem": doctor_key.to_pem(),
             "token": issue_token(
-                issuer, DOCTOR["code"], "staff", ["doctor"], ttl_seconds=MAX_TTL, hospital=HOSPITAL, requested_by="demo"
+                issuer,
+                DOCTOR["code"],
+                "staff",
+                ["doctor"],
+                ttl_seconds=MAX_TTL,
+                hospital=HOSPITAL,
+                requested_by="system:demo",
             ),
         },
     )
@@ -108,7 +114,7 @@ def seed(stack: Any) -> None:
                 ["pharmacist"],
                 ttl_seconds=MAX_TTL,
                 hospital=PHARMACY,
-                requested_by="demo",
+                requested_by="system:demo",
             ),
         },
     )
@@ -120,7 +126,7 @@ def seed(stack: Any) -> None:
             "patient_name": PATIENT_NAME,
             "id_ref": id_ref,
             "token": issue_token(
-                issuer, "demo-patient", "patient", ttl_seconds=MAX_TTL, requested_by="demo", id_ref=id_ref
+                issuer, "demo-patient", "patient", ttl_seconds=MAX_TTL, requested_by="system:demo", id_ref=id_ref
             ),
         },
     )
