@@ -254,3 +254,19 @@ def test_bearer_token_extraction(issuer: TokenIssuer, verifier: TokenVerifier) -
     with pytest.raises(AppError) as err:
         verifier.verify_headers({})
     assert err.value.code == "TOKEN_MISSING"
+
+
+def test_a_function_without_a_jwks_refuses_every_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bianjie.kit import deps
+
+    issuer = TokenIssuer(K1)  # the real clock, as deps' verifier has
+
+    monkeypatch.setenv("BIANJIE_TOKEN_JWKS", "")
+    deps.reset()
+    try:
+        assert code(deps.token_verifier(), issuer.issue("p", "patient")) == (401, "TOKEN_INVALID")
+        monkeypatch.setenv("BIANJIE_TOKEN_JWKS", PublicKeySet([K1.public_key]).to_json())
+        deps.reset()
+        assert deps.token_verifier().verify(issuer.issue("p", "patient")).sub == "p"
+    finally:
+        deps.reset()

@@ -13,7 +13,7 @@ from functools import wraps
 from pathlib import Path
 from typing import Any, TypeVar
 
-from bianjie.kit.config import require_env, settings
+from bianjie.kit.config import env, require_env, settings
 
 T = TypeVar("T")
 _lock = threading.RLock()
@@ -119,11 +119,20 @@ def partner_verifier() -> Any:
 
 @singleton
 def token_verifier() -> Any:
-    """Verifies bearer tokens with the published public keys (``BIANJIE_TOKEN_JWKS``); mints nothing."""
+    """Verifies bearer tokens with the published public keys (``BIANJIE_TOKEN_JWKS``); mints nothing.
+
+    Without a JWKS (a first deployment, before ``TokenJwks`` is set) every token is refused as
+    TOKEN_INVALID, and the error log says why.
+    """
+    from bianjie.kit.logging import get_logger
     from bianjie.kit.tokenkeys import PublicKeySet
     from bianjie.kit.tokens import TokenVerifier
 
-    return TokenVerifier(PublicKeySet.from_jwks(require_env("BIANJIE_TOKEN_JWKS")))
+    document = env("BIANJIE_TOKEN_JWKS")
+    if document is None:
+        get_logger("bianjie.tokens").error("BIANJIE_TOKEN_JWKS is empty: every token will be refused")
+        return TokenVerifier(PublicKeySet([]))
+    return TokenVerifier(PublicKeySet.from_jwks(document))
 
 
 @singleton

@@ -46,11 +46,12 @@ COORD_BYTES = 32
 SIGNATURE_BYTES = 2 * COORD_BYTES
 
 
-def _b64url(data: bytes) -> str:
+def b64url(data: bytes) -> str:
+    """base64url without padding (RFC 7515 2)."""
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
-def _b64url_decode(text: str) -> bytes:
+def b64url_decode(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
@@ -110,8 +111,8 @@ class TokenPublicKey:
         return {
             "kty": "EC",
             "crv": _CURVE[self.alg],
-            "x": _b64url(self.x.to_bytes(COORD_BYTES, "big")),
-            "y": _b64url(self.y.to_bytes(COORD_BYTES, "big")),
+            "x": b64url(self.x.to_bytes(COORD_BYTES, "big")),
+            "y": b64url(self.y.to_bytes(COORD_BYTES, "big")),
             "alg": self.alg,
             "use": "sig",
             "kid": self.kid,
@@ -126,7 +127,7 @@ class TokenPublicKey:
         if jwk.get("use", "sig") != "sig":
             raise ValueError("a token key is a signing key (use: sig)")
         try:
-            xb, yb = _b64url_decode(str(jwk["x"])), _b64url_decode(str(jwk["y"]))
+            xb, yb = b64url_decode(str(jwk["x"])), b64url_decode(str(jwk["y"]))
         except (KeyError, ValueError) as exc:
             raise ValueError("a JWK needs base64url x and y") from exc
         if len(xb) != COORD_BYTES or len(yb) != COORD_BYTES:
@@ -152,11 +153,11 @@ def key_id(alg: str, x: int, y: int) -> str:
     members = {
         "crv": _CURVE[alg],
         "kty": "EC",
-        "x": _b64url(x.to_bytes(COORD_BYTES, "big")),
-        "y": _b64url(y.to_bytes(COORD_BYTES, "big")),
+        "x": b64url(x.to_bytes(COORD_BYTES, "big")),
+        "y": b64url(y.to_bytes(COORD_BYTES, "big")),
     }
     canonical = json.dumps(members, separators=(",", ":"), sort_keys=True).encode("ascii")
-    return _b64url(sm3(canonical))[:22]
+    return b64url(sm3(canonical))[:22]
 
 
 class PublicKeySet:

@@ -25,7 +25,6 @@ In a handler (``app.user`` does this)::
 
 from __future__ import annotations
 
-import base64
 import json
 import re
 import secrets as _secrets
@@ -36,7 +35,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bianjie.kit.errors import Forbidden, Unauthorized
-from bianjie.kit.tokenkeys import ALGORITHMS, PublicKeySet, TokenSigner
+from bianjie.kit.tokenkeys import ALGORITHMS, PublicKeySet, TokenSigner, b64url, b64url_decode
 
 ISSUER = "bianjie"
 TYP = "JWT"
@@ -48,14 +47,6 @@ MAX_TOKEN_CHARS = 8192
 Kind = Literal["patient", "staff"]
 _RESERVED_CLAIMS = frozenset({"sub", "kind", "roles", "iat", "exp", "iss", "jti"})
 _TOKEN_RE = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
-
-
-def b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def b64url_decode(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 class Claims(BaseModel):
