@@ -121,10 +121,45 @@ def test_kms_sm2_signature_is_standard_sm2_with_the_default_user_id(kms: Any) ->
 def test_kms_signer_refuses_a_key_that_cannot_sign_tokens(kms: Any) -> None:
     for spec, usage in (("SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT"), ("RSA_2048", "SIGN_VERIFY")):
         key_id = kms.create_key(KeySpec=spec, KeyUsage=usage)["KeyMetadata"]["KeyId"]
-        with pytest.raises(Exception, match="not an SM2 or ECC_NIST_P256 signing key|UnsupportedOperation"):
+        with pytest.raises(Exception, match=r"not an SM2 or ECC_NIST_P256 signing key|UnsupportedOperation"):
             KmsTokenSigner(kms, key_id)
 
 
 def test_repr_names_the_key_not_its_material() -> None:
     assert json.dumps(SM2.public_key.to_jwk()["kid"]).strip('"') in repr(SM2)
     assert "BEGIN" not in repr(SM2) and "BEGIN" not in repr(P256)
+
+
+def test_onprem_issuer_from_a_key_wrapped_by_the_master_key(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`bianjie keys token-key` makes what the on-premises issuer is given; verifiers get only the JWKS."""
+    from bianjie.cli.main import main
+    from bianjie.kit import deps
+    from bianjie.kit.config import reset_settings
+    from bianjie.kit.keys import LocalKeyPort
+
+    master = tmp_path / "master.key"
+    master.write_text(LocalKeyPort.new_master_key().hex())
+    jwks_file = tmp_path / "token.jwks.json"
+    assert main(["keys", "token-key", "--master-key-file", str(master), "--jwk-out", str(jwks_file)]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert "PRIVATE" not in json.dumps(printed) and "PRIVATE" not in jwks_file.read_text()
+    monkeypatch.setenv("BIANJIE_KEYS", "local")
+    monkeypatch.setenv("BIANJIE_MASTER_KEY_FILE", str(master))
+    monkeypatch.setenv("BIANJIE_TOKEN_SIGNING_KEY_WRAPPED", printed["BIANJIE_TOKEN_SIGNING_KEY_WRAPPED"])
+    monkeypatch.setenv("BIANJIE_TOKEN_JWKS", jwks_file.read_text())
+    reset_settings()
+    deps.reset()
+    try:
+        issuer = deps.token_issuer()
+        assert issuer.kid == printed["kid"]
+        assert deps.token_verifier().verify(issuer.issue("s-1", "staff", ["nurse"])).roles == ("nurse",)
+        # without the wrapped key (every other function), nothing can mint
+        monkeypatch.delenv("BIANJIE_TOKEN_SIGNING_KEY_WRAPPED")
+        deps.reset()
+        with pytest.raises(RuntimeError, match="BIANJIE_TOKEN_SIGNING_KEY_WRAPPED"):
+            deps.token_issuer()
+    finally:
+        reset_settings()
+        deps.reset()

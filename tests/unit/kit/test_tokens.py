@@ -163,7 +163,7 @@ def test_hmac_and_none_tokens_are_refused(issuer: TokenIssuer, verifier: TokenVe
 
 def test_es256_token_under_an_sm2_kid_is_invalid(clock: Clock) -> None:
     token = TokenIssuer(P1, clock).issue("p", "patient")
-    header_s, payload_s, sig_s = token.split(".")
+    _, payload_s, sig_s = token.split(".")
     relabelled = b64e({"alg": "ES256", "typ": "JWT", "kid": K1.public_key.kid})
     assert code(verifier_of(K1, P1, clock=clock), f"{relabelled}.{payload_s}.{sig_s}") == (401, "TOKEN_INVALID")
     as_sm2 = b64e({"alg": "SM2-SM3", "typ": "JWT", "kid": P1.public_key.kid})
