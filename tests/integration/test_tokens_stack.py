@@ -24,14 +24,15 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackProcess]:
     s.stop()
 
 
-def get(stack: StackProcess, path: str, token: str | None = None) -> tuple[int, Any, dict[str, str]]:
+def get(stack: StackProcess, path: str, token: str | None = None) -> tuple[int, Any, Any]:
+    """Status, JSON body and headers (case-insensitive, as HTTP's are)."""
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     request = urllib.request.Request(f"{stack.url}{path}", headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=30) as r:
-            return r.status, json.loads(r.read()), dict(r.headers)
+            return r.status, json.loads(r.read()), r.headers
     except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read()), dict(exc.headers)
+        return exc.code, json.loads(exc.read()), exc.headers
 
 
 def cli_token(stack: StackProcess, *args: str) -> str:
