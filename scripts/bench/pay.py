@@ -138,11 +138,12 @@ def use_stack_env(stack: StackProcess) -> None:
 
 
 def sign_agreements(stack: StackProcess, patients: int) -> None:
-    from bianjie.kit import deps
+    from bianjie_dev.cli.tokens import issue_token, via_gateway
 
+    issuer = via_gateway(stack.url)
     requests = []
     for i in range(patients):
-        token = deps.token_issuer().issue(f"bench-p{i}", "patient", roles=["patient"])
+        token = issue_token(issuer, f"bench-p{i}", "patient", ["patient"], requested_by="system:bench")
         account = (ASYNC_ACCOUNT if i % 2 else SYNC_ACCOUNT).format(i)
         body = json.dumps({"channel": "UNIONPAY", "account": account}).encode()
         headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}

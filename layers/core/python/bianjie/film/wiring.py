@@ -88,13 +88,12 @@ def film_visit_id_source(hospital: str) -> str | None:
 @deps.singleton
 def film_links() -> Any:
     from bianjie.film.links import Links
-    from bianjie.kit.crypto import hmac_sm3
 
     return Links(
         store=deps.documents(),
         table=deps.table("FILM_LINKS_TABLE"),
         catalog=film_catalog(),
-        mac_key=hmac_sm3(deps.unwrap_setting("BIANJIE_TOKEN_SECRET"), LINK_TAG_LABEL),
+        mac_key=deps.derived_key(LINK_TAG_LABEL),
         blind_index=deps.blind_index(),
         cipher=deps.field_cipher(),
         audit=deps.audit_log("film"),

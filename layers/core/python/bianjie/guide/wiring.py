@@ -3,7 +3,7 @@
 GUIDE_CHANNELS=standin (default) talks to the local stand-ins of WeChat and Aliyun SMS, which record
 into the outbox table; GUIDE_CHANNELS=live uses the real platforms with credentials unwrapped through
 the key port (GUIDE_WECHAT_APP_ID, GUIDE_WECHAT_SECRET, GUIDE_SMS_ACCESS_KEY_ID, GUIDE_SMS_ACCESS_KEY_SECRET;
-the secrets wrapped by the master key, as `bianjie keys init` wraps the token secret).
+the secrets wrapped by the master key, as `bianjie keys init` wraps the blind-index key).
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from functools import wraps
 from pathlib import Path
 from typing import Any, TypeVar
 
-from bianjie.kit.config import require_env, settings
+from bianjie.kit.config import env, require_env, settings
 
 T = TypeVar("T")
 _lock = threading.RLock()
@@ -91,6 +91,18 @@ def unwrap_setting(name: str) -> bytes:
     return key_port().unwrap(base64.b64decode(require_env(name)))
 
 
+def derived_key(label: bytes) -> bytes:
+    """A 32-byte key for one purpose (``label``, e.g. b"bianjie/film/link-tag/v1"), derived from the
+    deployment's HMAC key (the blind-index key) so a purpose needs no parameter of its own.
+
+    The 0x01 prefix keeps derivations apart from blind-index digests, whose messages start with a
+    lower-case kind name, so no stored digest can equal a derived key.
+    """
+    from bianjie.kit.crypto import hmac_sm3
+
+    return hmac_sm3(unwrap_setting("BIANJIE_BLIND_INDEX_KEY"), b"\x01bianjie-derived-key\x00" + label)
+
+
 @singleton
 def partner_registry() -> Any:
     from bianjie.kit.partners import PartnerRegistry
@@ -108,10 +120,41 @@ def partner_verifier() -> Any:
 
 
 @singleton
+def token_verifier() -> Any:
+    """Verifies bearer tokens with the published public keys (``BIANJIE_TOKEN_JWKS``); mints nothing.
+
+    Without a JWKS (a first deployment, before ``TokenJwks`` is set) every token is refused as
+    TOKEN_INVALID, and the error log says why.
+    """
+    from bianjie.kit.logging import get_logger
+    from bianjie.kit.tokenkeys import PublicKeySet
+    from bianjie.kit.tokens import TokenVerifier
+
+    document = env("BIANJIE_TOKEN_JWKS")
+    if document is None:
+        get_logger("bianjie.tokens").error("BIANJIE_TOKEN_JWKS is empty: every token will be refused")
+        return TokenVerifier(PublicKeySet([]))
+    return TokenVerifier(PublicKeySet.from_jwks(document))
+
+
+@singleton
 def token_issuer() -> Any:
+    """Mints tokens: only in the issuer function, the one whose environment names a signing key.
+
+    AWS: ``BIANJIE_TOKEN_SIGNING_KEY`` is a KMS SM2 (or ECC_NIST_P256) key that only the issuer's role may
+    ``kms:Sign``. On premises (``BIANJIE_KEYS=local``): ``BIANJIE_TOKEN_SIGNING_KEY_WRAPPED`` is the
+    private key's PEM wrapped by the master key, which the issuer alone is given.
+    """
     from bianjie.kit.tokens import TokenIssuer
 
-    return TokenIssuer({"k1": unwrap_setting("BIANJIE_TOKEN_SECRET")}, "k1")
+    if settings().key_backend == "local":
+        from bianjie.kit.tokenkeys import LocalTokenSigner
+
+        return TokenIssuer(LocalTokenSigner.from_pem(unwrap_setting("BIANJIE_TOKEN_SIGNING_KEY_WRAPPED")))
+    from bianjie.kit import aws
+    from bianjie.kit.tokenkeys import KmsTokenSigner
+
+    return TokenIssuer(KmsTokenSigner(aws.client("kms"), require_env("BIANJIE_TOKEN_SIGNING_KEY")))
 
 
 @singleton

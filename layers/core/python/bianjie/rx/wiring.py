@@ -16,13 +16,13 @@ from typing import Any
 
 from bianjie.kit import deps
 from bianjie.kit.config import require_env
-from bianjie.kit.crypto import Sm2PrivateKey, Sm2PublicKey, hmac_sm3
+from bianjie.kit.crypto import Sm2PrivateKey, Sm2PublicKey
 from bianjie.rx.service import Org, RxService
 
 
 def _stand_in_secret() -> bytes:
-    # every process of one deployment derives the same stand-in keys from the deployment's token secret
-    return hmac_sm3(deps.unwrap_setting("BIANJIE_TOKEN_SECRET"), b"bianjie rx stand-ins")
+    # every process of one deployment derives the same stand-in keys from the deployment's HMAC key
+    return deps.derived_key(b"bianjie rx stand-ins")
 
 
 @deps.singleton

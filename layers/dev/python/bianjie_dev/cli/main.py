@@ -343,17 +343,67 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_keys_init(args: argparse.Namespace) -> int:
-    """Wrapped secrets for template parameters, made by the deployment's KMS key (never printed clear)."""
+    """Template parameters: the wrapped blind-index key (never printed clear) and, with --token-key, TokenJwks."""
     import base64
 
     import boto3
 
     kms = boto3.client("kms", region_name=args.region, endpoint_url=args.aws_endpoint)
-    out = {}
-    for parameter in ("TokenSecretWrapped", "BlindIndexKeyWrapped"):
-        blob = kms.generate_data_key_without_plaintext(KeyId=args.kms_key_id, NumberOfBytes=32)["CiphertextBlob"]
-        out[parameter] = base64.b64encode(blob).decode()
+    blob = kms.generate_data_key_without_plaintext(KeyId=args.kms_key_id, NumberOfBytes=32)["CiphertextBlob"]
+    out = {"BlindIndexKeyWrapped": base64.b64encode(blob).decode()}
+    if args.token_key:
+        out["TokenJwks"] = _jwks_of_kms_keys(kms, args.token_key)
     print(json.dumps(out, indent=2))
+    return 0
+
+
+def _jwks_of_kms_keys(kms: Any, key_ids: list[str]) -> str:
+    from bianjie.kit.tokenkeys import PublicKeySet, public_key_of_kms_key
+
+    return PublicKeySet(public_key_of_kms_key(kms, key_id) for key_id in key_ids).to_json()
+
+
+def cmd_keys_jwks(args: argparse.Namespace) -> int:
+    """The TokenJwks parameter: the public keys of the token signing keys to accept (KMS key ids or
+    on-premises public-key files), in rotation order: the current key, the next one, the retiring one."""
+    from bianjie.kit.tokenkeys import PublicKeySet
+
+    sets = []
+    if args.kms_key_id:
+        import boto3
+
+        kms = boto3.client("kms", region_name=args.region, endpoint_url=args.aws_endpoint)
+        sets.append(PublicKeySet.from_jwks(_jwks_of_kms_keys(kms, args.kms_key_id)))
+    for path in args.jwk or []:
+        sets.append(PublicKeySet.from_jwks(Path(path).read_text()))
+    if not sets:
+        raise SystemExit("name at least one --kms-key-id or --jwk")
+    print(sets[0].merged(*sets[1:]).to_json())
+    return 0
+
+
+def cmd_keys_token_key(args: argparse.Namespace) -> int:
+    """On premises: a new token signing key. Prints the private key wrapped by the master key (for the
+    issuer's BIANJIE_TOKEN_SIGNING_KEY_WRAPPED only) and writes its public JWKS to --jwk-out."""
+    import base64
+
+    from bianjie.kit.keys import LocalKeyPort
+    from bianjie.kit.tokenkeys import LocalTokenSigner, PublicKeySet
+
+    signer = LocalTokenSigner.generate(args.alg)
+    wrapped = LocalKeyPort.from_file(args.master_key_file).wrap(signer.to_pem().encode("ascii"))
+    out = Path(args.jwk_out or f"token-key-{signer.public_key.kid}.jwks.json")
+    out.write_text(PublicKeySet([signer.public_key]).to_json() + "\n")
+    print(
+        json.dumps(
+            {
+                "kid": signer.public_key.kid,
+                "BIANJIE_TOKEN_SIGNING_KEY_WRAPPED": base64.b64encode(wrapped).decode(),
+                "jwks": str(out),
+            },
+            indent=2,
+        )
+    )
     return 0
 
 
@@ -498,11 +548,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_audit_verify)
 
     keys = sub.add_parser("keys", help="deployment secrets").add_subparsers(dest="command", required=True)
-    p = keys.add_parser("init", help="wrapped token secret and blind-index key for template parameters")
-    p.add_argument("--kms-key-id", required=True)
+    p = keys.add_parser("init", help="template parameters: wrapped blind-index key, and TokenJwks")
+    p.add_argument("--kms-key-id", required=True, help="the master key (MasterKey)")
+    p.add_argument("--token-key", action="append", help="a token signing KMS key (TokenSigningKey); repeatable")
     p.add_argument("--region")
     p.add_argument("--aws-endpoint")
     p.set_defaults(func=cmd_keys_init)
+    p = keys.add_parser("jwks", help="the TokenJwks parameter from the token signing keys to accept")
+    p.add_argument("--kms-key-id", action="append", help="a KMS signing key (repeatable)")
+    p.add_argument("--jwk", action="append", help="a JWKS file (on premises: from `keys token-key`; repeatable)")
+    p.add_argument("--region")
+    p.add_argument("--aws-endpoint")
+    p.set_defaults(func=cmd_keys_jwks)
+    p = keys.add_parser("token-key", help="on premises: a new token signing key, wrapped by the master key")
+    p.add_argument("--master-key-file", required=True)
+    p.add_argument("--alg", choices=["SM2-SM3", "ES256"], default="SM2-SM3")
+    p.add_argument("--jwk-out", help="where to write the public JWKS")
+    p.set_defaults(func=cmd_keys_token_key)
 
     db = sub.add_parser("db", help="PostgreSQL (on premises)").add_subparsers(dest="command", required=True)
     p = db.add_parser("migrate", help="create the tables template.yaml declares")

@@ -52,11 +52,10 @@ def cmd_notifications(args: argparse.Namespace) -> int:
 
 
 def cmd_token(args: argparse.Namespace) -> int:
-    _use(args)
-    from bianjie.kit import deps
+    from bianjie_dev.cli.tokens import for_cli, issue_token
 
     kind = "staff" if args.staff else "patient"
-    print(deps.token_issuer().issue(args.subject, kind, roles=args.role or [], ttl_seconds=args.ttl))
+    print(issue_token(for_cli(args), args.subject, kind, args.role or [], ttl_seconds=args.ttl))
     return 0
 
 

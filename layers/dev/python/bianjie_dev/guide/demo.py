@@ -155,9 +155,13 @@ def seed(stack: Any) -> None:
 
     deps.partner_registry().set_setting(HOSPITAL, "guide", "pharmacy", PHARMACY_PLACE)
     local = stack.options.local_dir
-    tokens = deps.token_issuer()
-    patient_token = tokens.issue(PATIENT, "patient", ttl_seconds=MAX_TTL)
-    operator_token = tokens.issue("ops-demo", "staff", ["guide-operator"], ttl_seconds=MAX_TTL)
+    from bianjie_dev.cli.tokens import issue_token, via_stack
+
+    issuer = via_stack(stack)
+    patient_token = issue_token(issuer, PATIENT, "patient", ttl_seconds=MAX_TTL, requested_by="system:demo")
+    operator_token = issue_token(
+        issuer, "ops-demo", "staff", ["guide-operator"], ttl_seconds=MAX_TTL, requested_by="system:demo"
+    )
 
     _call(
         stack,

@@ -48,10 +48,9 @@ def _day(value: str | None) -> str:
 
 
 def cmd_token(args: argparse.Namespace) -> int:
-    _use(args)
-    from bianjie.kit import deps
+    from bianjie_dev.cli.tokens import for_cli, issue_token
 
-    print(deps.token_issuer().issue(args.patient_id, "patient", roles=["patient"], ttl_seconds=args.ttl))
+    print(issue_token(for_cli(args), args.patient_id, "patient", ["patient"], ttl_seconds=args.ttl))
     return 0
 
 

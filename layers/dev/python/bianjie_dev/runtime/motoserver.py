@@ -18,6 +18,8 @@
    boto3 call and each frame a browser fetches opens a new TCP connection and goes through
    ``http.server``'s header parsing. The app is served by waitress instead (HTTP/1.1 keep-alive, a
    thread pool): a presigned 270 KB GET on a reused connection measured ~1.5 ms against ~3-4 ms.
+5. SM2 signing keys in KMS (``bianjie_dev.runtime.motokms``): moto backs them with RSA; the token issuer
+   needs the real thing.
 
 Usage: python -m bianjie_dev.runtime.motoserver -H 127.0.0.1 -p 5000
 """
@@ -104,6 +106,9 @@ def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("MOTO_PORT", str(args.port))
     tune_dynamodb()
     tune_dispatch()
+    from bianjie_dev.runtime.motokms import teach_kms_sm2
+
+    teach_kms_sm2()
     import waitress
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 

@@ -121,15 +121,27 @@ def start_moto(host: str, port: int) -> subprocess.Popen[bytes]:
 
 
 def init_wrapped_secrets(deployment: Deployment, template: Template, session: Any) -> None:
-    """Token secret and blind-index key, wrapped by the master key, passed as template parameters."""
-    key_id = next((info["ref"] for info in deployment.resources.values() if info["type"] == "AWS::KMS::Key"), None)
-    if key_id is None:
+    """The template parameters a deployment makes for itself at start: the blind-index key wrapped by the
+    master key, and the token JWKS (``TokenJwks``) read from the template's KMS signing keys.
+    """
+    keys = [(lid, info) for lid, info in deployment.resources.items() if info["type"] == "AWS::KMS::Key"]
+    if not keys:
         return
     kms = session.client("kms", endpoint_url=deployment.aws_endpoint_url)
-    for parameter in ("TokenSecretWrapped", "BlindIndexKeyWrapped"):
-        if parameter in template.body.get("Parameters", {}) and not deployment.parameters.get(parameter):
-            wrapped = kms.generate_data_key_without_plaintext(KeyId=key_id, NumberOfBytes=32)["CiphertextBlob"]
-            deployment.parameters[parameter] = base64.b64encode(wrapped).decode()
+    parameters = template.body.get("Parameters", {})
+    resources = template.body.get("Resources", {})
+    usage = {
+        lid: (resources.get(lid, {}).get("Properties") or {}).get("KeyUsage", "ENCRYPT_DECRYPT") for lid, _ in keys
+    }
+    master = next((info["ref"] for lid, info in keys if usage[lid] == "ENCRYPT_DECRYPT"), None)
+    if master and "BlindIndexKeyWrapped" in parameters and not deployment.parameters.get("BlindIndexKeyWrapped"):
+        wrapped = kms.generate_data_key_without_plaintext(KeyId=master, NumberOfBytes=32)["CiphertextBlob"]
+        deployment.parameters["BlindIndexKeyWrapped"] = base64.b64encode(wrapped).decode()
+    if "TokenJwks" in parameters and not deployment.parameters.get("TokenJwks"):
+        from bianjie.kit.tokenkeys import PublicKeySet, public_key_of_kms_key
+
+        signing = [info["ref"] for lid, info in keys if usage[lid] == "SIGN_VERIFY"]
+        deployment.parameters["TokenJwks"] = PublicKeySet(public_key_of_kms_key(kms, k) for k in signing).to_json()
 
 
 class LocalStack:
@@ -199,7 +211,11 @@ class LocalStack:
             self.functions,
             stage=str(deployment.parameters.get("Stage", "local")),
             cors=((self.template.body.get("Globals") or {}).get("Api") or {}).get("Cors"),
-            local_routes={("GET", "/_local/status"): self._status, ("POST", "/_local/fire"): self._fire},
+            local_routes={
+                ("GET", "/_local/status"): self._status,
+                ("POST", "/_local/fire"): self._fire,
+                ("POST", "/_local/invoke"): self._invoke,
+            },
         )
         self.server = serve(gateway, opts.host, opts.port)
         self.pump.start()
@@ -236,6 +252,28 @@ class LocalStack:
             return 404, {"error": {"code": "SCHEDULE_NOT_FOUND", "message": str(exc), "request_id": None}}
         fired = await asyncio.get_running_loop().run_in_executor(None, self.scheduler.fire, job, when)
         return 200, {"schedule": job.name, "fired": fired, "runs": job.runs, "failures": job.failures}
+
+    def invoke(self, logical_id: str, event: dict[str, Any]) -> Any:
+        """Invoke a function directly with ``event``, as Lambda's Invoke API does (demos, tools)."""
+        fn = next((f for f in self.functions if f.spec.logical_id == logical_id), None)
+        if fn is None:
+            raise KeyError(f"no function {logical_id} in the template")
+        return fn.invoke(event)
+
+    async def _invoke(self, scope: dict[str, Any], body: bytes) -> tuple[int, Any]:
+        # The local stand-in for lambda:InvokeFunction (the operator's tools use it: `bianjie guide token`);
+        # the gateway listens on loopback only, where the operator is.
+        query = parse_qs(scope.get("query_string", b"").decode())
+        name = (query.get("name") or [""])[0]
+        try:
+            event = json.loads(body or b"{}")
+        except ValueError:
+            return 400, {"error": {"code": "BAD_JSON", "message": "the event is not JSON", "request_id": None}}
+        try:
+            result = await asyncio.get_running_loop().run_in_executor(None, self.invoke, name, event)
+        except KeyError as exc:
+            return 404, {"error": {"code": "FUNCTION_NOT_FOUND", "message": str(exc), "request_id": None}}
+        return 200, result
 
     def banner(self) -> str:
         assert self.deployment

@@ -37,18 +37,20 @@ def cmd_e_credential(args: argparse.Namespace) -> int:
 
 
 def cmd_token(args: argparse.Namespace) -> int:
-    use_deployment(args)
-    from bianjie.kit import deps
     from bianjie.kit.tokens import MAX_TTL
 
+    from bianjie_dev.cli.tokens import for_cli, issue_token
+
     demo = json.loads((_state_dir(args) / "rx" / f"demo-{args.who}.json").read_text())
-    issuer = deps.token_issuer()
+    issuer = for_cli(args)
     if args.who == "doctor":
-        token = issuer.issue(demo["code"], "staff", ["doctor"], ttl_seconds=MAX_TTL, hospital=demo["hospital"])
+        token = issue_token(issuer, demo["code"], "staff", ["doctor"], ttl_seconds=MAX_TTL, hospital=demo["hospital"])
     elif args.who == "pharmacist":
-        token = issuer.issue(demo["code"], "staff", ["pharmacist"], ttl_seconds=MAX_TTL, hospital=demo["pharmacy"])
+        token = issue_token(
+            issuer, demo["code"], "staff", ["pharmacist"], ttl_seconds=MAX_TTL, hospital=demo["pharmacy"]
+        )
     else:
-        token = issuer.issue("demo-patient", "patient", ttl_seconds=MAX_TTL, id_ref=demo["id_ref"])
+        token = issue_token(issuer, "demo-patient", "patient", ttl_seconds=MAX_TTL, id_ref=demo["id_ref"])
     print(token)
     return 0
 

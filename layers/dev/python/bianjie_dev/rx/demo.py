@@ -82,14 +82,24 @@ def seed(stack: Any) -> None:
         },
     )
 
-    tokens = deps.token_issuer()
+    from bianjie_dev.cli.tokens import issue_token, via_stack
+
+    issuer = via_stack(stack)
     _write(
         local / "rx" / "demo-doctor.json",
         {
             **DOCTOR,
             "hospital": HOSPITAL,
             "private_key_pem": doctor_key.to_pem(),
-            "token": tokens.issue(DOCTOR["code"], "staff", ["doctor"], ttl_seconds=MAX_TTL, hospital=HOSPITAL),
+            "token": issue_token(
+                issuer,
+                DOCTOR["code"],
+                "staff",
+                ["doctor"],
+                ttl_seconds=MAX_TTL,
+                hospital=HOSPITAL,
+                requested_by="system:demo",
+            ),
         },
     )
     _write(
@@ -97,7 +107,15 @@ def seed(stack: Any) -> None:
         {
             **PHARMACIST,
             "pharmacy": PHARMACY,
-            "token": tokens.issue(PHARMACIST["code"], "staff", ["pharmacist"], ttl_seconds=MAX_TTL, hospital=PHARMACY),
+            "token": issue_token(
+                issuer,
+                PHARMACIST["code"],
+                "staff",
+                ["pharmacist"],
+                ttl_seconds=MAX_TTL,
+                hospital=PHARMACY,
+                requested_by="system:demo",
+            ),
         },
     )
     id_ref = deps.blind_index().digest(PATIENT_ID, "id_number")
@@ -107,7 +125,9 @@ def seed(stack: Any) -> None:
             "id_number": PATIENT_ID,
             "patient_name": PATIENT_NAME,
             "id_ref": id_ref,
-            "token": tokens.issue("demo-patient", "patient", ttl_seconds=MAX_TTL, id_ref=id_ref),
+            "token": issue_token(
+                issuer, "demo-patient", "patient", ttl_seconds=MAX_TTL, requested_by="system:demo", id_ref=id_ref
+            ),
         },
     )
     if hasattr(stack, "demo_urls"):
