@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from bianjie.kit.events import scheduled_time
+from bianjie.kit.idempotency import Answer
 from bianjie.kit.web import ServiceApp
 from bianjie.rx import fhir, wiring
 from bianjie.rx.models import (
@@ -83,7 +84,7 @@ def patient_actor() -> Actor:
     summary="Pre-check a prescription (上传预核验); answers the trace code and prescription number",
     errors=("RX_PRECHECK_FAILED", "NOT_A_HOSPITAL", "IDEMPOTENCY_KEY_REUSED", "CENTER_REJECTED"),
 )
-def precheck() -> PrecheckAnswer:
+def precheck() -> Answer[PrecheckAnswer]:
     actor = partner_actor()
     return wiring.service().precheck(actor, app.body(PrecheckRequest))
 
@@ -129,7 +130,7 @@ def sign(rx_id: str) -> StatusAnswer:
         *_STATE_ERRORS,
     ),
 )
-def upload() -> UploadAnswer:
+def upload() -> Answer[UploadAnswer]:
     actor = partner_actor()
     return wiring.service().upload(actor, app.body(UploadRequest))
 
@@ -178,7 +179,7 @@ def get_prescription(rx_id: str) -> PrescriptionView:
         *_STATE_ERRORS,
     ),
 )
-def confirm(rx_id: str) -> StatusAnswer:
+def confirm(rx_id: str) -> Answer[StatusAnswer]:
     actor = partner_actor()
     return wiring.service().confirm(actor, rx_id, app.body(ConfirmRequest))
 
@@ -190,7 +191,7 @@ def confirm(rx_id: str) -> StatusAnswer:
     request=AuthorizeRequest,
     response=AuthorizationView,
     summary="Circulation authorization: a pharmacy presents the patient's e-credential token (流转授权)",
-    errors=("EC_TOKEN_INVALID", "EC_TOKEN_EXPIRED", "NOT_A_PHARMACY"),
+    errors=("EC_TOKEN_INVALID", "EC_TOKEN_EXPIRED", "NOT_A_PHARMACY", "NO_RELEASED_PRESCRIPTION"),
 )
 def authorize() -> AuthorizationView:
     actor = partner_actor()
@@ -241,7 +242,7 @@ def review(rx_id: str) -> StatusAnswer:
         *_STATE_ERRORS,
     ),
 )
-def dispense(rx_id: str) -> StatusAnswer:
+def dispense(rx_id: str) -> Answer[StatusAnswer]:
     actor = partner_actor()
     return wiring.service().dispense(actor, rx_id, app.body(DispenseRequest))
 

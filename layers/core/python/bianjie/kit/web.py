@@ -24,7 +24,8 @@ from chalice import Chalice, Response
 from pydantic import BaseModel, ValidationError
 
 from bianjie.kit import deps
-from bianjie.kit.errors import AppError, ValidationFailed, error_body
+from bianjie.kit.errors import AppError, BadRequest, ValidationFailed, error_body
+from bianjie.kit.idempotency import Answer
 from bianjie.kit.logging import get_logger, log_context
 from bianjie.kit.tracing import tracer
 
@@ -71,6 +72,10 @@ class RouteDoc:
     summary: str
     errors: tuple[str, ...]
     status: int
+
+
+def _dump(model: BaseModel) -> Any:
+    return model.model_dump(mode="json", by_alias=True)
 
 
 class ServiceApp(Chalice):
@@ -127,6 +132,15 @@ class ServiceApp(Chalice):
             return model.model_validate(dict(params))
         except ValidationError as exc:
             raise ValidationFailed("query parameters are not valid", details=validation_details(exc)) from None
+
+    def idempotency_key(self, *, required: bool = True) -> str | None:
+        """The ``Idempotency-Key`` header (the caller reuses it when retrying); the domain checks its shape."""
+        from bianjie.kit.signing import header_value
+
+        key = header_value(self.current_request.headers, "Idempotency-Key")
+        if required and not key:
+            raise BadRequest("send an Idempotency-Key header (reuse it when retrying)", code="IDEMPOTENCY_KEY_REQUIRED")
+        return key or None
 
     def partner(self) -> Any:
         """Verifies the partner signature of the current request; returns who signed it."""
@@ -213,8 +227,10 @@ class ServiceApp(Chalice):
                 return json_response(
                     500, error_body("INTERNAL", "an internal error occurred; quote the request id", self.request_id)
                 )
+            if isinstance(result, Answer):
+                return json_response(result.status, _dump(result.value), result.headers)
             if isinstance(result, BaseModel):
-                return json_response(200, result.model_dump(mode="json"))
+                return json_response(200, _dump(result))
             if isinstance(result, Response):
                 return result
             return json_response(200, result)
