@@ -7,14 +7,12 @@ import json
 from typing import Any
 
 from bianjie.kit import deps
-from bianjie.kit.errors import BadRequest
-from bianjie.kit.idempotency import request_hash
+from bianjie.kit.idempotency import Answer
 from bianjie.kit.logging import get_logger
-from bianjie.kit.signing import header_value
 from bianjie.kit.web import ServiceApp, json_response
 from bianjie.pay import api, wiring
-from bianjie.pay.charges import ChargeRequest, RefundRequest
-from bianjie.pay.models import CHANNEL_BY_SLUG, ChargeStatus
+from bianjie.pay.charges import RefundRequest
+from bianjie.pay.models import CHANNEL_BY_SLUG
 
 app = ServiceApp("pay")
 log = get_logger("bianjie.pay.app")
@@ -122,27 +120,10 @@ def reorder_agreements() -> api.AgreementList:
     ),
     status=201,
 )
-def create_charge() -> Any:
+def create_charge() -> Answer[api.ChargeView]:
     caller = app.partner()
-    request = app.current_request
-    key = header_value(request.headers, "Idempotency-Key")
-    if not key:
-        raise BadRequest("send an Idempotency-Key header (reuse it when retrying)", code="IDEMPOTENCY_KEY_REQUIRED")
-    raw = request.raw_body or b""
-    body = app.body(api.ChargeCreate)
-
-    def run() -> dict[str, Any]:
-        charge = wiring.charges().create(
-            caller.app_id,
-            ChargeRequest(body.order_no, body.patient_id, body.amount, body.description, body.notify_url),
-            source_ip=app.source_ip,
-        )
-        return api.charge_view(charge).model_dump(mode="json", by_alias=True)
-
-    result = deps.idempotency().run(f"pay.charges#{caller.app_id}", key, request_hash("POST", "/pay/charges", raw), run)
-    status = 202 if result.response["status"] == ChargeStatus.PENDING.value else 201
-    headers = {"Idempotent-Replayed": "true"} if result.replayed else {}
-    return json_response(status, result.response, headers)
+    key = app.idempotency_key()
+    return wiring.charges().submit(caller.app_id, key, app.body(api.ChargeCreate), source_ip=app.source_ip)
 
 
 @app.route(

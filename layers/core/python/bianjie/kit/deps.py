@@ -154,7 +154,9 @@ def publisher(source: str) -> Any:
 def idempotency() -> Any:
     from bianjie.kit.idempotency import IdempotencyStore, idempotency_table_spec
 
-    return IdempotencyStore(documents(), table("IDEMPOTENCY_TABLE", idempotency_table_spec))
+    # the table is resolved at first use: a function that never takes an idempotent path needs no
+    # IDEMPOTENCY_TABLE (and no permission on it)
+    return IdempotencyStore(documents(), lambda: table("IDEMPOTENCY_TABLE", idempotency_table_spec))
 
 
 @singleton

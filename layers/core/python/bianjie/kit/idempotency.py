@@ -76,11 +76,12 @@ class IdempotentResult:
 
 @dataclass(frozen=True)
 class Answer(Generic[M]):
-    """What a domain use case answers: the model, its HTTP status, and whether it is a replay.
-    ``ServiceApp`` renders it (``Idempotent-Replayed: true`` on replays)."""
+    """What a domain use case answers: the model, its HTTP status (None: the route's declared one, e.g.
+    201 for a create), and whether it is a replay. ``ServiceApp`` renders it (``Idempotent-Replayed:
+    true`` on replays)."""
 
     value: M
-    status: int = 200
+    status: int | None = None
     replayed: bool = False
 
     def with_status(self, status: int) -> Answer[M]:
@@ -110,16 +111,24 @@ class IdempotencyStore:
     def __init__(
         self,
         store: DocumentStore,
-        table: str,
+        table: str | Callable[[], str],
         ttl: int = 24 * 3600,
         in_progress_ttl: int = 60,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
-        self._table = table
+        self._table_of = table
         self._ttl = ttl
         self._in_progress_ttl = in_progress_ttl
         self._clock = clock
+
+    @property
+    def _table(self) -> str:
+        # a callable table name is resolved at first use, so a function that never takes the idempotent
+        # path needs no IDEMPOTENCY_TABLE in its environment
+        if callable(self._table_of):
+            self._table_of = self._table_of()
+        return self._table_of
 
     def once(
         self,

@@ -186,7 +186,8 @@ class ServiceApp(Chalice):
         """Chalice's ``route`` plus what the OpenAPI document says about it.
 
         ``auth`` is "none", "partner" (signed request) or "token" (patient/staff bearer token);
-        ``errors`` lists the error codes the route may answer besides the common ones.
+        ``errors`` lists the error codes the route may answer besides the common ones; ``status`` is the
+        status of a success (a model, or an ``Answer`` without its own status, is answered with it).
         """
         register = super().route(path, **kwargs)
         methods = kwargs.get("methods") or ["GET"]
@@ -204,12 +205,12 @@ class ServiceApp(Chalice):
                     errors,
                     status,
                 )
-            register(self._guard(view))
+            register(self._guard(view, status))
             return view
 
         return decorator
 
-    def _guard(self, view: Callable[..., Any]) -> Callable[..., Any]:
+    def _guard(self, view: Callable[..., Any], status: int = 200) -> Callable[..., Any]:
         @functools.wraps(view)
         def guarded(*args: Any, **kwargs: Any) -> Any:
             try:
@@ -228,12 +229,12 @@ class ServiceApp(Chalice):
                     500, error_body("INTERNAL", "an internal error occurred; quote the request id", self.request_id)
                 )
             if isinstance(result, Answer):
-                return json_response(result.status, _dump(result.value), result.headers)
+                return json_response(result.status or status, _dump(result.value), result.headers)
             if isinstance(result, BaseModel):
-                return json_response(200, _dump(result))
+                return json_response(status, _dump(result))
             if isinstance(result, Response):
                 return result
-            return json_response(200, result)
+            return json_response(status, result)
 
         return guarded
 

@@ -28,9 +28,11 @@ from typing import Any, Protocol
 from bianjie.kit.crypto import sm3
 from bianjie.kit.documents.port import ConditionFailed, Operation, TransactionCanceled
 from bianjie.kit.errors import AppError, Conflict, NotFound
+from bianjie.kit.idempotency import Answer, Idempotency
 from bianjie.kit.logging import get_logger
 from bianjie.pay import states
 from bianjie.pay.agreements import AgreementService, new_id
+from bianjie.pay.api import ChargeCreate, ChargeView, charge_view
 from bianjie.pay.channels import ChannelPort, ChannelRejected, ChannelUnknown, RefundAnswer, TradeAnswer, TradeState
 from bianjie.pay.models import (
     Agreement,
@@ -94,7 +96,9 @@ class ChargeService:
         blind_index: Any,
         clock: Callable[[], float] = time.time,
         budget_seconds: float = 3.0,
+        idempotency: Idempotency | None = None,
     ) -> None:
+        self._idempotency = idempotency
         self._store = store
         self._agreements = agreements
         self._channels = channels
@@ -105,6 +109,29 @@ class ChargeService:
         self._budget = budget_seconds
 
     # ---------------------------------------------------------------- create
+
+    def submit(
+        self, app_id: str, key: str | None, body: ChargeCreate, source_ip: str | None = None
+    ) -> Answer[ChargeView]:
+        """``POST /pay/charges``. Key: the ``Idempotency-Key`` header, per hospital (the order number
+        alone also never charges twice, see ``charge_id_for``). A refusal binds no key; a replay
+        describes the charge as it is now. 202 while the charge is PENDING, 201 once final."""
+        if self._idempotency is None:
+            raise RuntimeError("ChargeService.submit needs an idempotency store")
+        if not key:
+            raise AppError(
+                "send an Idempotency-Key header (reuse it when retrying)", code="IDEMPOTENCY_KEY_REQUIRED", status=400
+            )
+        request = ChargeRequest(body.order_no, body.patient_id, body.amount, body.description, body.notify_url)
+        answer = self._idempotency.once(
+            f"pay.charges#{app_id}",
+            key,
+            body,
+            lambda: charge_view(self.create(app_id, request, source_ip=source_ip)),
+            model=ChargeView,
+            current=lambda stored: charge_view(self.get(app_id, stored.charge_id)),
+        )
+        return answer.with_status(202 if answer.value.status == ChargeStatus.PENDING.value else 201)
 
     def create(self, app_id: str, req: ChargeRequest, source_ip: str | None = None) -> Charge:
         charge_id = charge_id_for(app_id, req.order_no)

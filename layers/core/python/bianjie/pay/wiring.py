@@ -221,6 +221,7 @@ def charges() -> ChargeService:
         pay_audit(),
         deps.blind_index(),
         budget_seconds=float(env("PAY_CHARGE_BUDGET_SECONDS", "3") or 3),
+        idempotency=deps.idempotency(),
     )
 
 

@@ -93,7 +93,6 @@ def org(app_id: str) -> Org | None:
 
 @deps.singleton
 def rx_service() -> RxService:
-    from bianjie.kit.idempotency import IdempotencyStore
     from bianjie.rx.repo import AuthorizationRepository, RxRepository
 
     store = deps.documents()
@@ -108,7 +107,7 @@ def rx_service() -> RxService:
         events=deps.publisher("bianjie.rx"),
         orgs=org,
         ecredentials=rx_ecredentials(),
-        idempotency=IdempotencyStore(store, require_env("IDEMPOTENCY_TABLE")),
+        idempotency=deps.idempotency(),
     )
 
 
