@@ -21,9 +21,12 @@ _cache: dict[str, Any] = {}
 
 
 def singleton(build: Callable[[], T]) -> Callable[[], T]:
+    """Build once per process (until ``reset``). Keyed by the builder's module and qualified name, so two
+    services' builders of the same name (``film.wiring.store`` and ``rx.wiring.store``) stay apart."""
+    key = f"{build.__module__}.{build.__qualname__}"
+
     @wraps(build)
     def get() -> T:
-        key = build.__name__
         if key not in _cache:
             with _lock:
                 if key not in _cache:
