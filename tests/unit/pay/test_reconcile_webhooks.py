@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 
 from bianjie.kit.crypto import sm2_generate_key
+from bianjie.kit.timefmt import beijing_day
 from bianjie.pay import wire
 from bianjie.pay.channels import TradeAnswer, TradeState, WireResponse
 from bianjie.pay.charges import RefundRequest
-from bianjie.pay.models import Attempt, Channel, Charge, ChargeStatus, beijing_day
+from bianjie.pay.models import Attempt, Channel, Charge, ChargeStatus
 from bianjie.pay.reconcile import compare
 from bianjie.pay.states import apply_trade
 from bianjie.pay.webhooks import RETRY_SCHEDULE, WebhookSender

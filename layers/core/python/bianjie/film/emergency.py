@@ -20,6 +20,7 @@ from bianjie.film.errors import study_not_found
 from bianjie.film.ports import Queue
 from bianjie.kit.documents.port import DocumentStore, KeyCond
 from bianjie.kit.errors import NotFound
+from bianjie.kit.timefmt import utc_iso
 
 STATUS_TEXT = {"queued": "已提交", "sent": "已通知医联影像云推送", "failed": "推送请求失败"}
 
@@ -56,10 +57,6 @@ class ImagingCloud(Protocol):
         ...
 
 
-def _iso(ts: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
-
-
 class Emergency:
     def __init__(
         self, *, store: DocumentStore, table: str, queue: Queue, audit: Any, clock: Callable[[], float] = time.time
@@ -71,7 +68,7 @@ class Emergency:
         self.clock = clock
 
     def request(self, body: EmergencyRequest, *, actor: str, app_id: str, source_ip: str) -> EmergencyAnswer:
-        now = _iso(self.clock())
+        now = utc_iso(self.clock())
         request_id = "em-" + secrets.token_hex(8)
         item = {
             "pk": f"emergency#{request_id}",
@@ -125,7 +122,7 @@ class Emergency:
             item.update(status="sent", detail=reference)
         except LookupError as exc:  # the cloud does not know the study: final, not retried
             item.update(status="failed", detail=str(exc)[:300])
-        item["updated_at"] = _iso(self.clock())
+        item["updated_at"] = utc_iso(self.clock())
         self.store.put(self.table, item)
         return self._answer(item)
 

@@ -18,7 +18,6 @@ FilmLinksTable (pk, sk; TTL ``expires_ttl``)::
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import hmac
 import secrets
@@ -27,7 +26,6 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -37,6 +35,9 @@ from bianjie.film.catalog import Catalog
 from bianjie.film.ports import Presigner
 from bianjie.kit.crypto import hmac_sm3, sm3
 from bianjie.kit.documents.port import Cond, ConditionFailed, DocumentStore
+from bianjie.kit.encoding import b64url, b64url_decode
+from bianjie.kit.masking import mask_name
+from bianjie.kit.timefmt import utc_iso
 
 RANDOM_BYTES = 24
 TAG_BYTES = 12
@@ -47,14 +48,6 @@ SHARE_MAX_TTL = 3 * 86400
 KEEP_AFTER_EXPIRY = 30 * 86400  # expired links answer LINK_EXPIRED (not "unknown") for a month
 URL_TTL = 600  # presigned object URLs live ten minutes; the viewer refreshes the manifest before then
 ID_TYPES = {"id_card": "id_number", "mrn": "medical_record_no"}
-
-
-def utc_iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
 class LinkRequest(BaseModel):
@@ -109,14 +102,6 @@ class Link:
         return float(self.item["expires_at"])
 
 
-def mask_name(name: str | None) -> str | None:
-    if not name:
-        return None
-    if len(name) <= 2:
-        return name[0] + "*" * (len(name) - 1)
-    return name[0] + "*" * (len(name) - 2) + name[-1]
-
-
 class Links:
     def __init__(
         self,
@@ -154,7 +139,7 @@ class Links:
         if len(key) != KEY_LENGTH or not key.isascii():
             raise errors.link_malformed()
         try:
-            raw = base64.urlsafe_b64decode(key + "=" * (-len(key) % 4))
+            raw = b64url_decode(key)
         except ValueError:
             raise errors.link_malformed() from None
         random_part, tag = raw[:RANDOM_BYTES], raw[RANDOM_BYTES:]

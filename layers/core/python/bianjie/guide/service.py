@@ -50,6 +50,7 @@ from bianjie.kit.crypto import sm3
 from bianjie.kit.documents.port import ConditionFailed
 from bianjie.kit.errors import AppError, BadRequest, NotFound
 from bianjie.kit.logging import get_logger
+from bianjie.kit.timefmt import utc_iso as kit_utc_iso
 
 log = get_logger("bianjie.guide")
 # Event types that can call for a message (planner.plan_event); a visit.booked also re-plans events that
@@ -126,7 +127,8 @@ class QuotaLedger(BaseModel):
 
 
 def utc_iso(at: datetime) -> str:
-    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """Guide's stored instants carry microseconds: its deferred-notification index sorts by them as text."""
+    return kit_utc_iso(at, "microseconds")
 
 
 def view_document(view: VisitView) -> dict[str, Any]:

@@ -16,16 +16,12 @@ from typing import Any
 
 from bianjie.kit.documents.port import Cond, Operation, TransactionCanceled
 from bianjie.kit.errors import AppError, Conflict, NotFound, Unavailable, ValidationFailed
+from bianjie.kit.masking import mask_account
 from bianjie.pay.channels import ChannelPort, ChannelRejected, ChannelUnknown
 from bianjie.pay.models import DEFAULT_RANK, Agreement, AgreementStatus, Channel
 from bianjie.pay.store import PayStore
 
 MAX_WRITE_RETRIES = 5
-
-
-def mask(account: str) -> str:
-    tail = account[-4:] if len(account) > 4 else ""
-    return f"****{tail}"
 
 
 def new_id(prefix: str) -> str:
@@ -84,7 +80,7 @@ class AgreementService:
             channel=channel,
             status=AgreementStatus.ACTIVE,
             priority=0,
-            account_masked=mask(account),
+            account_masked=mask_account(account),
             account_enc=self._cipher.encrypt(account, f"pay/account/{agreement_id}"),
             agreement_no_enc=self._cipher.encrypt(answer.agreement_no, f"pay/agreement_no/{agreement_id}"),
             agreement_ref=self._index.digest(answer.agreement_no, "agreement_no"),

@@ -96,7 +96,7 @@ def previous_day(event_time: str | None = None) -> str:
     """The Beijing date before the schedule's firing time (EventBridge ``time``), or before now."""
     from datetime import datetime, timedelta
 
-    from bianjie.pay.models import BEIJING
+    from bianjie.kit.timefmt import BEIJING
 
     fired = datetime.fromisoformat(event_time.replace("Z", "+00:00")) if event_time else datetime.now(BEIJING)
     return (fired.astimezone(BEIJING) - timedelta(days=1)).date().isoformat()

@@ -33,6 +33,7 @@ from bianjie.kit.documents.port import (
     Put,
     TableSpec,
 )
+from bianjie.kit.timefmt import beijing_day
 from bianjie.pay.models import (
     Agreement,
     AgreementStatus,
@@ -42,7 +43,6 @@ from bianjie.pay.models import (
     ChargeStatus,
     Refund,
     RefundStatus,
-    beijing_day,
     now_iso,
 )
 

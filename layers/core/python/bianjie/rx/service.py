@@ -30,6 +30,8 @@ from bianjie.kit.crypto import CryptoError, Sm2PublicKey, sig_from_raw, sm2_veri
 from bianjie.kit.documents.port import ConditionFailed
 from bianjie.kit.errors import AppError, Conflict, Forbidden, NotFound, ValidationFailed
 from bianjie.kit.idempotency import Answer, Idempotency
+from bianjie.kit.masking import mask_name
+from bianjie.kit.timefmt import utc_iso
 from bianjie.rx import document, rules, states
 from bianjie.rx.catalogue import Catalogue
 from bianjie.rx.center import mapping
@@ -98,14 +100,6 @@ class Cipher(Protocol):
 
 class Index(Protocol):
     def digest(self, value: str, kind: str) -> str: ...
-
-
-def iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def mask_name(name: str) -> str:
-    return name[:1] + "*" * max(1, len(name) - 1)
 
 
 class RxService:
@@ -191,7 +185,7 @@ class RxService:
                 "trace_code": reserved.trace_code,
                 "hospital": org.app_id,
                 "hosp_rxno": req.hosp_rxno,
-                "created_at": iso(now),
+                "created_at": utc_iso(now),
                 "prescribed_at": req.prescribed_at.isoformat(),
                 "doctor_code": req.doctor.code,
                 "doctor_name": req.doctor.name,
@@ -254,7 +248,7 @@ class RxService:
         )
         changes = {
             "pharmacist_code": req.pharmacist_code,
-            "uploaded_at": iso(now),
+            "uploaded_at": utc_iso(now),
             "pharmacist_checked_at": req.pharmacist_checked_at.isoformat() if req.pharmacist_checked_at else None,
         }
         saved = self._save(item, new_lc, changes, now, "upload", actor)
@@ -327,7 +321,7 @@ class RxService:
             "content_sm3": content_digest,
             "pdf_sm3": pdf_digest,
             "signature": req.signature,
-            "signed_at": iso(now),
+            "signed_at": utc_iso(now),
             "sign_digest": sm3(message + der).hex(),
         }
         saved = self._save(item, new_lc, changes, now, "sign", actor)
@@ -460,7 +454,7 @@ class RxService:
                 "pharmacy": org.app_id,
                 "patient_ref": patient_ref,
                 "rx_ids": [i["rx_id"] for i in held],
-                "created_at": iso(now),
+                "created_at": utc_iso(now),
                 "expires_at": int(until),
             }
         )
@@ -502,7 +496,7 @@ class RxService:
             "pharmacist": actor.id,
             "result": req.result,
             "reason": req.reason,
-            "at": iso(now),
+            "at": utc_iso(now),
         }
         saved = self._save(item, new_lc, {"review": review}, now, "review", actor, note=req.reason or req.result)
         self._audit(actor, "rx.review", saved)
@@ -724,7 +718,7 @@ class RxService:
             ) from exc
 
     def _entry(self, now: float, op: str, actor: Actor, status: str, note: str = "") -> dict[str, Any]:
-        return {"at": iso(now), "op": op, "by": actor.audit_name, "status": status, "note": note}
+        return {"at": utc_iso(now), "op": op, "by": actor.audit_name, "status": status, "note": note}
 
     def _check_items(self, item: dict[str, Any], items: list[DispensedItem]) -> None:
         prescribed = {line["med_code"]: line["quantity"] for line in item["content"]["drugs"]}
@@ -741,7 +735,7 @@ class RxService:
     ) -> dict[str, Any]:
         record = {
             "use": int(item.get("uses", 0)) + 1,
-            "at": iso(now),
+            "at": utc_iso(now),
             "by_org": actor.id if actor.kind == "partner" else actor.org,
             "channel": channel,
             "setl_id": s.setl_id,
@@ -795,7 +789,7 @@ class RxService:
             "patient_ref": item["patient_ref"],
             "visit_id": item["content"]["visit"]["visit_id"],
             "status": item["status"],
-            "valid_end": iso(item["valid_end"]),
+            "valid_end": utc_iso(item["valid_end"]),
             "uses": item.get("uses", 0),
             **extra,
         }

@@ -30,10 +30,11 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode
 
-from bianjie.guide.adapters.outbox import OutboxRecorder, mask_phone
+from bianjie.guide.adapters.outbox import OutboxRecorder
 from bianjie.guide.delivery import ChannelUnavailable
 from bianjie.guide.model import CST
 from bianjie.guide.templates import SMS_SIGN, SMS_VARIABLE_LIMIT, TemplateBook, sms_text
+from bianjie.kit.masking import mask_phone
 
 Transport = Callable[[str, str, bytes | None], dict[str, Any]]
 ENDPOINT = "https://dysmsapi.aliyuncs.com/"

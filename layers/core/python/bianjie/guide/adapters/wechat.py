@@ -28,9 +28,10 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from bianjie.guide.adapters.outbox import OutboxRecorder, mask_id
+from bianjie.guide.adapters.outbox import OutboxRecorder
 from bianjie.guide.delivery import ChannelUnavailable
 from bianjie.guide.templates import FieldInvalid, TemplateBook, check_field
+from bianjie.kit.masking import mask_id
 
 Transport = Callable[[str, str, bytes | None], dict[str, Any]]
 API = "https://api.weixin.qq.com"
