@@ -24,6 +24,7 @@ from chalice import Chalice, Response
 from pydantic import BaseModel, ValidationError
 
 from bianjie.kit import deps
+from bianjie.kit.actor import Actor
 from bianjie.kit.errors import AppError, BadRequest, ValidationFailed, error_body
 from bianjie.kit.idempotency import Answer
 from bianjie.kit.logging import get_logger, log_context
@@ -157,6 +158,44 @@ class ServiceApp(Chalice):
         )
         log_context(app_id=verified.app_id)
         return verified
+
+    # -- the Actor domain services take (bianjie.kit.actor) ----------------------------------------
+
+    def partner_actor(self) -> Actor:
+        """Verifies the partner signature; the signing app as an ``Actor`` (kind partner)."""
+        verified = self.partner()
+        return Actor.partner(
+            verified.app_id,
+            settings=verified.partner.settings,
+            source_ip=self.source_ip or None,
+            request_id=self.request_id,
+        )
+
+    def patient_actor(self) -> Actor:
+        """Verifies a patient token; ``patient_ref`` is its ``id_ref`` claim (blind index of the ID number)."""
+        claims = self.user(kind="patient")
+        return Actor(
+            kind="patient",
+            id=claims.sub,
+            patient_ref=claims.extra.get("id_ref"),
+            source_ip=self.source_ip or None,
+            request_id=self.request_id,
+        )
+
+    def staff_actor(self, *roles: str) -> Actor:
+        """Verifies a staff token holding one of ``roles``; ``org`` is its hospital (or pharmacy)."""
+        return self._token_actor("staff", roles)
+
+    def _token_actor(self, kind: str, roles: tuple[str, ...]) -> Actor:
+        claims = self.user(*roles, kind=kind)
+        return Actor(
+            kind=claims.kind,
+            id=claims.sub,
+            org=claims.hospital,
+            roles=tuple(claims.roles),
+            source_ip=self.source_ip or None,
+            request_id=self.request_id,
+        )
 
     def user(self, *roles: str, kind: str | None = None) -> Any:
         """Verifies the bearer token; with roles, also that the holder has one of them."""

@@ -24,8 +24,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
+from bianjie.kit.actor import Actor
 from bianjie.kit.crypto import CryptoError, Sm2PublicKey, sig_from_raw, sm2_verify, sm3
 from bianjie.kit.documents.port import ConditionFailed
 from bianjie.kit.errors import AppError, Conflict, Forbidden, NotFound, ValidationFailed
@@ -75,21 +76,6 @@ class Org:
     fixmedins_code: str = ""  # 定点医药机构编码
     doctor_keys: dict[str, str] = field(default_factory=dict)  # doctor code -> SM2 public key hex
     require_pharmacist_review: bool = False
-
-
-@dataclass(frozen=True)
-class Actor:
-    kind: Literal["partner", "staff", "patient", "system"]
-    id: str
-    org: str | None = None
-    roles: tuple[str, ...] = ()
-    patient_ref: str | None = None
-    source_ip: str | None = None
-    request_id: str | None = None
-
-    @property
-    def audit_name(self) -> str:
-        return f"staff:{self.org}/{self.id}" if self.kind == "staff" else f"{self.kind}:{self.id}"
 
 
 class Cipher(Protocol):
@@ -433,12 +419,10 @@ class RxService:
             held.append(saved)
         if not held:
             self.audit.record(
-                actor=actor.audit_name,
+                actor=actor,
                 action="rx.authorize",
                 resource=f"rx.patient:{patient_ref}",
                 patient_ref=patient_ref,
-                source_ip=actor.source_ip or None,
-                request_id=actor.request_id,
                 outcome="failure",
                 details={"reason": "NO_RELEASED_PRESCRIPTION"},
             )
@@ -571,7 +555,7 @@ class RxService:
         ``now`` is the schedule's due time when the event gives one (see ``kit.events.scheduled_time``)."""
         now = self.clock() if now is None else now
         counts = {"expired": 0, "expiring": 0, "conflicts": 0}
-        system = Actor(kind="system", id="rx-expiry-sweep")
+        system = Actor.system("rx-expiry-sweep")
         for item in self.repo.due_before(now + EXPIRING_NOTICE_S):
             lc = lifecycle_of(item)
             try:
@@ -678,7 +662,7 @@ class RxService:
             if exc.code == "RX_EXPIRED" and not lc.terminal and not lc.finished and now >= lc.valid_end:
                 try:
                     saved = self._save(
-                        item, states.expire(lc, now), {}, now, "expire", Actor(kind="system", id="rx-expiry-on-access")
+                        item, states.expire(lc, now), {}, now, "expire", Actor.system("rx-expiry-on-access")
                     )
                     self._publish("rx.expired", saved)
                 except Conflict:
@@ -693,7 +677,7 @@ class RxService:
             return item
         now = self.clock()
         return self._save(
-            item, states.reopen(lc, now), {"expiring_sent": False}, now, "reopen", Actor(kind="system", id="rx-reuse")
+            item, states.reopen(lc, now), {"expiring_sent": False}, now, "reopen", Actor.system("rx-reuse")
         )
 
     def _save(
@@ -771,12 +755,10 @@ class RxService:
 
     def _audit(self, actor: Actor, action: str, item: dict[str, Any], outcome: str = "success") -> None:
         self.audit.record(
-            actor=actor.audit_name,
+            actor=actor,
             action=action,
             resource=f"rx.prescription:{item['rx_id']}",
             patient_ref=item.get("patient_ref"),
-            source_ip=actor.source_ip or None,
-            request_id=actor.request_id,
             outcome=outcome,
             details={"status": item.get("status"), "hospital": item.get("hospital")},
         )
