@@ -16,8 +16,8 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from bianjie.film.errors import study_not_found
 from bianjie.film.ports import Queue
+from bianjie.kit.actor import Actor
 from bianjie.kit.documents.port import DocumentStore, KeyCond
 from bianjie.kit.errors import NotFound
 from bianjie.kit.timefmt import utc_iso
@@ -67,7 +67,9 @@ class Emergency:
         self.audit = audit
         self.clock = clock
 
-    def request(self, body: EmergencyRequest, *, actor: str, app_id: str, source_ip: str) -> EmergencyAnswer:
+    def request(self, body: EmergencyRequest, actor: Actor) -> EmergencyAnswer:
+        """``actor``: a partner, or the holder of a viewing link (``Links.holder_for``); ``org`` is the app."""
+        app_id = actor.org or actor.id
         now = utc_iso(self.clock())
         request_id = "em-" + secrets.token_hex(8)
         item = {
@@ -76,7 +78,7 @@ class Emergency:
             "request_id": request_id,
             "status": "queued",
             "app_id": app_id,
-            "actor": actor,
+            "actor": actor.audit_name,
             "study_uid": body.study_uid,
             "accession": body.accession,
             "hospital": body.hospital,
@@ -94,7 +96,6 @@ class Emergency:
             actor=actor,
             action="film.emergency.request",
             resource=f"film.study:{body.study_uid or body.accession}",
-            source_ip=source_ip or None,
             details={"request_id": request_id, "app_id": app_id},
         )
         return self._answer(item)
@@ -139,8 +140,3 @@ class Emergency:
             updated_at=item["updated_at"],
             detail=item.get("detail"),
         )
-
-
-def check_link_scope(study_uid: str | None, studies: list[dict[str, Any]]) -> None:
-    if study_uid and study_uid not in {s["study_uid"] for s in studies}:
-        raise study_not_found()

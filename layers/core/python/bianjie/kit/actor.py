@@ -25,6 +25,15 @@ ActorKind = Literal["partner", "patient", "staff", "companion", "system"]
 
 
 @dataclass(frozen=True)
+class Origin:
+    """Where an unauthenticated request came from (``ServiceApp.origin()``): for calls whose credential
+    the domain checks itself (a viewing link), which then names the ``Actor``."""
+
+    source_ip: str | None = None
+    request_id: str | None = None
+
+
+@dataclass(frozen=True)
 class Actor:
     kind: ActorKind
     id: str

@@ -24,7 +24,7 @@ from chalice import Chalice, Response
 from pydantic import BaseModel, ValidationError
 
 from bianjie.kit import deps
-from bianjie.kit.actor import Actor
+from bianjie.kit.actor import Actor, Origin
 from bianjie.kit.errors import AppError, BadRequest, ValidationFailed, error_body
 from bianjie.kit.idempotency import Answer
 from bianjie.kit.logging import get_logger, log_context
@@ -160,6 +160,9 @@ class ServiceApp(Chalice):
         return verified
 
     # -- the Actor domain services take (bianjie.kit.actor) ----------------------------------------
+
+    def origin(self) -> Origin:
+        return Origin(source_ip=self.source_ip or None, request_id=self.request_id)
 
     def partner_actor(self) -> Actor:
         """Verifies the partner signature; the signing app as an ``Actor`` (kind partner)."""
