@@ -124,9 +124,10 @@ def film_imaging_cloud() -> Any:
     from pathlib import Path
 
     from bianjie.film.adapters.yilian import YilianStandIn
+    from bianjie.kit.standins import use_standin
 
-    if os.environ.get("FILM_YILIAN_ENDPOINT"):
-        raise RuntimeError("the 医联 imaging-cloud adapter for FILM_YILIAN_ENDPOINT is not configured in this build")
+    if not use_standin("film.imaging_cloud"):
+        raise RuntimeError("the 医联 imaging-cloud adapter is not wired in this build (docs/film.md)")
     archive = os.environ.get("FILM_YILIAN_ARCHIVE") or str(
         Path(os.environ.get("BIANJIE_STATE_DIR") or ".local") / "yilian-archive"
     )

@@ -16,6 +16,7 @@ from bianjie.guide.store import GuideStore, Tables
 from bianjie.guide.templates import TemplateBook
 from bianjie.kit import deps
 from bianjie.kit.config import env, env_int, require_env
+from bianjie.kit.standins import use_standin
 
 
 @deps.singleton
@@ -62,7 +63,7 @@ def guide_service() -> GuideService:
 def guide_channels() -> tuple[Any, Any]:
     import time
 
-    if (env("GUIDE_CHANNELS", "standin") or "standin") == "live":
+    if not use_standin("guide.channels"):
         from bianjie.guide.adapters import sms, wechat
 
         return (

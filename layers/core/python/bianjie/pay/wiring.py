@@ -3,9 +3,10 @@
 Each channel's config record (PAY_TABLE, ``CONFIG`` / ``CHANNEL#<channel>``) says how it is reached:
 - ``mode: http``: over HTTPS at its ``base_url`` with the keys the channel issued;
 - ``mode: standin``: a ``StandinChannel`` in this process, through the same protocol adapter.
-On the local stage (``BIANJIE_STAGE=local``, or ``PAY_STANDINS=1``) a channel without a record gets a
-stand-in on first use: credentials for both sides are generated and kept (keys field-encrypted) in
-PAY_TABLE and PAY_STANDIN_TABLE, so every function of the stack agrees. Other stages never do that.
+Where ``bianjie.kit.standins.use_standin("pay.channels")`` (the local stage's default) a channel without a
+record gets a stand-in on first use: credentials for both sides are generated and kept (keys
+field-encrypted) in PAY_TABLE and PAY_STANDIN_TABLE, so every function of the stack agrees. Other stages
+never do that, and a record with ``mode: standin`` there is a configuration error.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from bianjie.kit import deps
 from bianjie.kit.config import env, require_env
 from bianjie.kit.crypto import Sm2PrivateKey, Sm2PublicKey, sm2_generate_key
 from bianjie.kit.documents.port import Cond, ConditionFailed, Put, TransactionCanceled
+from bianjie.kit.standins import require_local, use_standin
 from bianjie.pay import standin as standin_mod
 from bianjie.pay.agreements import AgreementService
 from bianjie.pay.api import charge_view
@@ -37,7 +39,7 @@ _configs: dict[str, Any] = {"at": 0.0, "values": None}
 
 
 def standins_allowed() -> bool:
-    return (env("BIANJIE_STAGE", "local") == "local") or env("PAY_STANDINS") == "1"
+    return use_standin("pay.channels")
 
 
 @deps.singleton
@@ -184,6 +186,7 @@ def channels() -> dict[Channel, ProtocolChannel]:
     doubles = standins() if any(c.mode == "standin" for c in configs.values()) else {}
     for channel, config in configs.items():
         if config.mode == "standin":
+            require_local("pay.channels")
             if channel not in doubles:
                 continue
             transport: Any = InProcessTransport(doubles[channel].handle)
