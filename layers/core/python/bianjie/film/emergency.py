@@ -8,7 +8,6 @@ ingest bucket; the normal pipeline does the rest. Statuses: queued -> sent -> (f
 
 from __future__ import annotations
 
-import json
 import secrets
 import time
 from collections.abc import Callable
@@ -91,7 +90,7 @@ class Emergency:
                 self.table,
                 {"pk": f"emergency-study#{body.study_uid}", "sk": f"{now}#{request_id}", "request_id": request_id},
             )
-        self.queue.send(json.dumps({"request_id": request_id}))
+        self.queue.send({"request_id": request_id})
         self.audit.record(
             actor=actor,
             action="film.emergency.request",

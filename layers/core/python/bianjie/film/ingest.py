@@ -31,7 +31,7 @@ from bianjie.film import layout
 from bianjie.film.aggregate import Aggregates, Fresh
 from bianjie.film.catalog import Catalog, study_pk
 from bianjie.film.errors import PermanentIngestError
-from bianjie.film.ports import DeadLetters, ObjectStore, PutObject
+from bianjie.film.ports import ObjectStore, PutObject, Queue
 from bianjie.kit.crypto import sm3
 from bianjie.kit.documents.port import MAX_TRANSACT_OPERATIONS, Cond, ConditionFailed, Put
 from bianjie.kit.logging import get_logger
@@ -93,7 +93,7 @@ class Ingest:
         cipher: Any,
         blind_index: Any,
         audit: Any,
-        dead_letters: DeadLetters,
+        dead_letters: Queue,
         clock: Callable[[], float] = time.time,
         workers: int = 6,
         events: Any = None,
@@ -173,7 +173,8 @@ class Ingest:
                 "at": utc_iso(now),
             }
         )
-        self.dead_letters.send(body, exc.reason, exc.message[:500])
+        # straight to the DLQ with the reason as message attributes: retrying a poison message cannot help
+        self.dead_letters.send(body, attributes={"reason": exc.reason, "message": exc.message[:500] or exc.reason})
 
     # -- one object ------------------------------------------------------------------------------
 

@@ -57,9 +57,7 @@ def film_presigner() -> Any:
 
 @deps.singleton
 def film_ingest() -> Any:
-    from bianjie.film.adapters.s3 import SqsDeadLetters
     from bianjie.film.ingest import Ingest
-    from bianjie.kit import aws
 
     return Ingest(
         objects=film_objects(),
@@ -68,7 +66,7 @@ def film_ingest() -> Any:
         cipher=deps.field_cipher(),
         blind_index=deps.blind_index(),
         audit=deps.audit_log("film"),
-        dead_letters=SqsDeadLetters(aws.client("sqs"), require_env("FILM_INGEST_DLQ_URL")),
+        dead_letters=deps.queue("FILM_INGEST_DLQ_URL"),
         events=deps.publisher("bianjie.film"),
         visit_id_source=film_visit_id_source,
     )
@@ -105,14 +103,12 @@ def film_links() -> Any:
 
 @deps.singleton
 def film_emergency() -> Any:
-    from bianjie.film.adapters.s3 import SqsQueue
     from bianjie.film.emergency import Emergency
-    from bianjie.kit import aws
 
     return Emergency(
         store=deps.documents(),
         table=require_env("FILM_LINKS_TABLE"),
-        queue=SqsQueue(aws.client("sqs"), require_env("FILM_EMERGENCY_QUEUE_URL")),
+        queue=deps.queue("FILM_EMERGENCY_QUEUE_URL"),
         audit=deps.audit_log("film"),
     )
 

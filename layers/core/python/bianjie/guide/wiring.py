@@ -39,12 +39,9 @@ def guide_templates() -> TemplateBook:
 
 @deps.singleton
 def guide_queue() -> Any:
-    from bianjie.guide.adapters.queues import SqsNotificationQueue
-    from bianjie.kit import aws
+    from bianjie.guide.adapters.queues import ChannelQueues
 
-    return SqsNotificationQueue(
-        aws.client("sqs"), {"wechat": require_env("GUIDE_WECHAT_QUEUE"), "sms": require_env("GUIDE_SMS_QUEUE")}
-    )
+    return ChannelQueues({"wechat": deps.queue("GUIDE_WECHAT_QUEUE"), "sms": deps.queue("GUIDE_SMS_QUEUE")})
 
 
 @deps.singleton

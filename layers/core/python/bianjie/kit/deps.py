@@ -176,3 +176,10 @@ def queues() -> Any:
     from bianjie.kit.queues import SqsQueues
 
     return SqsQueues(aws.client("sqs"))
+
+
+def queue(env_name: str) -> Any:
+    """The queue whose URL is in ``env_name`` (template.yaml: ``!Ref`` of the queue), as a ``QueueSender``."""
+    from bianjie.kit.queues import QueueSender
+
+    return QueueSender(queues(), require_env(env_name))

@@ -29,7 +29,7 @@ from bianjie.pay.callbacks import CallbackService
 from bianjie.pay.channels import ChannelConfig, HttpTransport, InProcessTransport, ProtocolChannel
 from bianjie.pay.charges import ChargeService
 from bianjie.pay.models import Channel
-from bianjie.pay.reconcile import Reconciler
+from bianjie.pay.reconcile import ObjectReportSink, Reconciler
 from bianjie.pay.store import PayStore
 from bianjie.pay.webhooks import WebhookOutbox, WebhookSender
 
@@ -156,10 +156,8 @@ def standins() -> dict[Channel, standin_mod.StandinChannel]:
     with _lock:
         if _standins:
             return dict(_standins)
-        from bianjie.pay.adapters.aws import SqsQueue
-
         table = require_env("PAY_STANDIN_TABLE")
-        outbox = SqsQueue(require_env("PAY_STANDIN_NOTIFY_QUEUE"))
+        outbox = deps.queue("PAY_STANDIN_NOTIFY_QUEUE")
         cipher = deps.field_cipher()
         for channel in Channel:
             item = deps.documents().get(table, {"pk": f"CONFIG#{channel.value}", "sk": "CONFIG"})
@@ -206,11 +204,9 @@ def agreements() -> AgreementService:
 
 
 def webhook_outbox() -> WebhookOutbox:
-    from bianjie.pay.adapters.aws import SqsQueue
-
     return WebhookOutbox(
         pay_store(),
-        SqsQueue(require_env("PAY_WEBHOOK_QUEUE")),
+        deps.queue("PAY_WEBHOOK_QUEUE"),
         lambda c: charge_view(c).model_dump(mode="json", by_alias=True),
     )
 
@@ -233,15 +229,11 @@ def callbacks() -> CallbackService:
 
 
 def reconciler() -> Reconciler:
-    from bianjie.pay.adapters.aws import S3ReportSink
-
-    return Reconciler(pay_store(), channels(), S3ReportSink(require_env("PAY_REPORTS_BUCKET")))
+    return Reconciler(pay_store(), channels(), report_sink())
 
 
-def report_sink() -> Any:
-    from bianjie.pay.adapters.aws import S3ReportSink
-
-    return S3ReportSink(require_env("PAY_REPORTS_BUCKET"))
+def report_sink() -> ObjectReportSink:
+    return ObjectReportSink(deps.objects(), require_env("PAY_REPORTS_BUCKET"))
 
 
 def webhook_key() -> tuple[str, Sm2PrivateKey]:
@@ -267,12 +259,8 @@ def webhook_key() -> tuple[str, Sm2PrivateKey]:
 
 
 def webhook_sender() -> WebhookSender:
-    from bianjie.pay.adapters.aws import SqsQueue
-
     serial, key = webhook_key()
-    return WebhookSender(
-        key, serial, SqsQueue(require_env("PAY_WEBHOOK_QUEUE")), SqsQueue(require_env("PAY_WEBHOOK_DLQ"))
-    )
+    return WebhookSender(key, serial, deps.queue("PAY_WEBHOOK_QUEUE"), deps.queue("PAY_WEBHOOK_DLQ"))
 
 
 def callback_base() -> str:
