@@ -162,3 +162,17 @@ def test_webhook_outbox_survives_a_queue_outage(pay: PayHarness, monkeypatch: py
     assert wiring.pay_store().outbox(event_id)["status"] == "QUEUED"
     assert pay.client.lambda_.invoke("relay_webhooks", {}).payload == {"due": 0, "queued": 0, "failed": 0}
     assert len(pay.get_charge(charge_id).json_body["history"]) == 1
+
+
+def test_a_channel_record_in_stand_in_mode_is_refused_outside_the_local_stage(
+    pay: PayHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bianjie.kit.standins import StandinNotAllowed
+    from bianjie.pay import wiring
+
+    assert pay.sign("p11", "UNIONPAY", OK_CARD).status_code == 201  # locally: stand-in channels provisioned
+    monkeypatch.setenv("BIANJIE_STAGE", "prod")
+    monkeypatch.setenv("BIANJIE_STANDINS", "none")
+    wiring.reset()
+    with pytest.raises(StandinNotAllowed, match=r"pay\.channels"):
+        wiring.channels()
