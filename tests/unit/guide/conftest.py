@@ -13,9 +13,10 @@ from bianjie.guide.adapters.queues import MemoryNotificationQueue
 from bianjie.guide.adapters.sms import AliyunSmsClient
 from bianjie.guide.adapters.wechat import WeChatClient
 from bianjie.guide.delivery import Deliverer, RetryLater, SmsLimits
-from bianjie.guide.service import Caller, Contacts, GuideService
+from bianjie.guide.service import Contacts, GuideService
 from bianjie.guide.store import GuideStore, Tables
 from bianjie.guide.templates import TemplateBook
+from bianjie.kit.actor import Actor
 from bianjie.kit.audit import AuditLog
 from bianjie.kit.documents.memory import MemoryDocumentStore
 from bianjie.kit.fieldcrypt import BlindIndex, FieldCipher
@@ -32,7 +33,7 @@ VARIABLES = {
     "outbox": "GUIDE_OUTBOX_TABLE",
     "patients": "GUIDE_PATIENTS_TABLE",
 }
-HOSPITAL = Caller("demo-hospital", "partner:demo-hospital", owns_visits=True)
+HOSPITAL = Actor.partner("demo-hospital")
 # Tuesday 2025-06-03 09:00 Beijing time, the day before the demo visit: outside default quiet hours
 DAYTIME = datetime(2025, 6, 3, 1, 0, tzinfo=UTC).timestamp()
 
@@ -64,7 +65,7 @@ class Rig:
     wechat: WeChatStandIn
     sms: AliyunSmsStandIn
 
-    def post(self, *events: dict[str, Any], caller: Caller = HOSPITAL) -> list[Any]:
+    def post(self, *events: dict[str, Any], caller: Actor = HOSPITAL) -> list[Any]:
         """Ingests events as they happen: the clock stands one minute after each."""
         from bianjie.guide.model import VisitEvent
 

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from bianjie.kit.actor import Actor
 from bianjie.kit.audit import AuditLog
 from bianjie.kit.crypto import Sm2PrivateKey, Sm2PublicKey
 from bianjie.kit.documents.memory import MemoryDocumentStore
@@ -30,6 +31,12 @@ from bianjie.pay.reconcile import Reconciler
 from bianjie.pay.store import PayStore
 from bianjie.pay.webhooks import WebhookOutbox
 from bianjie_dev.pay import standin
+
+HOSPITAL = Actor.partner("hospital-1")
+
+
+def patient(patient_id: str) -> Actor:
+    return Actor(kind="patient", id=patient_id)
 
 
 class Clock:
@@ -144,7 +151,7 @@ class World:
         self._orders += 1
         order = order_no or f"INV{self._orders}-{time.monotonic_ns()}"
         return self.charges.create(
-            "hospital-1",
+            HOSPITAL,
             ChargeRequest(order, patient, amount, "门诊", "https://his.example/notify" if notify else None),
         )
 

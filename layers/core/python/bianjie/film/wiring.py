@@ -57,9 +57,7 @@ def film_presigner() -> Any:
 
 @deps.singleton
 def film_ingest() -> Any:
-    from bianjie.film.adapters.s3 import SqsDeadLetters
     from bianjie.film.ingest import Ingest
-    from bianjie.kit import aws
 
     return Ingest(
         objects=film_objects(),
@@ -68,7 +66,7 @@ def film_ingest() -> Any:
         cipher=deps.field_cipher(),
         blind_index=deps.blind_index(),
         audit=deps.audit_log("film"),
-        dead_letters=SqsDeadLetters(aws.client("sqs"), require_env("FILM_INGEST_DLQ_URL")),
+        dead_letters=deps.queue("FILM_INGEST_DLQ_URL"),
         events=deps.publisher("bianjie.film"),
         visit_id_source=film_visit_id_source,
     )
@@ -104,14 +102,12 @@ def film_links() -> Any:
 
 @deps.singleton
 def film_emergency() -> Any:
-    from bianjie.film.adapters.s3 import SqsQueue
     from bianjie.film.emergency import Emergency
-    from bianjie.kit import aws
 
     return Emergency(
         store=deps.documents(),
         table=deps.table("FILM_LINKS_TABLE"),
-        queue=SqsQueue(aws.client("sqs"), require_env("FILM_EMERGENCY_QUEUE_URL")),
+        queue=deps.queue("FILM_EMERGENCY_QUEUE_URL"),
         audit=deps.audit_log("film"),
     )
 
@@ -122,10 +118,12 @@ def film_imaging_cloud() -> Any:
     import os
     from pathlib import Path
 
-    from bianjie_dev.film.adapters.yilian import YilianStandIn
+    from bianjie.kit.standins import use_standin
 
-    if os.environ.get("FILM_YILIAN_ENDPOINT"):
-        raise RuntimeError("the 医联 imaging-cloud adapter for FILM_YILIAN_ENDPOINT is not configured in this build")
+    if not use_standin("film.imaging_cloud"):
+        raise RuntimeError("the 医联 imaging-cloud adapter is not wired in this build (docs/film.md)")
+    from bianjie_dev.film.adapters.yilian import YilianStandIn  # development tooling: the local stage only
+
     archive = os.environ.get("FILM_YILIAN_ARCHIVE") or str(
         Path(os.environ.get("BIANJIE_STATE_DIR") or ".local") / "yilian-archive"
     )

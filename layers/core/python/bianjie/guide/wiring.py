@@ -1,7 +1,8 @@
 """Builds guide's use cases from the environment (template.yaml sets the variables), once per process.
 
-GUIDE_CHANNELS=standin (default) talks to the local stand-ins of WeChat and Aliyun SMS, which record
-into the outbox table; GUIDE_CHANNELS=live uses the real platforms with credentials unwrapped through
+On the local stage (``bianjie.kit.standins.use_standin("guide.channels")``) the channels talk to the local
+stand-ins of WeChat and Aliyun SMS (development tooling), which record into the outbox table; any other
+stage uses the real platforms with credentials unwrapped through
 the key port (GUIDE_WECHAT_APP_ID, GUIDE_WECHAT_SECRET, GUIDE_SMS_ACCESS_KEY_ID, GUIDE_SMS_ACCESS_KEY_SECRET;
 the secrets wrapped by the master key, as `bianjie keys init` wraps the blind-index key).
 """
@@ -16,6 +17,7 @@ from bianjie.guide.store import GuideStore, Tables
 from bianjie.guide.templates import TemplateBook
 from bianjie.kit import deps
 from bianjie.kit.config import env, env_int, require_env
+from bianjie.kit.standins import use_standin
 
 
 @deps.singleton
@@ -38,12 +40,9 @@ def guide_templates() -> TemplateBook:
 
 @deps.singleton
 def guide_queue() -> Any:
-    from bianjie.guide.adapters.queues import SqsNotificationQueue
-    from bianjie.kit import aws
+    from bianjie.guide.adapters.queues import ChannelQueues
 
-    return SqsNotificationQueue(
-        aws.client("sqs"), {"wechat": require_env("GUIDE_WECHAT_QUEUE"), "sms": require_env("GUIDE_SMS_QUEUE")}
-    )
+    return ChannelQueues({"wechat": deps.queue("GUIDE_WECHAT_QUEUE"), "sms": deps.queue("GUIDE_SMS_QUEUE")})
 
 
 @deps.singleton
@@ -62,7 +61,7 @@ def guide_service() -> GuideService:
 def guide_channels() -> tuple[Any, Any]:
     import time
 
-    if (env("GUIDE_CHANNELS", "standin") or "standin") == "live":
+    if not use_standin("guide.channels"):
         from bianjie.guide.adapters import sms, wechat
 
         return (

@@ -21,9 +21,12 @@ _cache: dict[str, Any] = {}
 
 
 def singleton(build: Callable[[], T]) -> Callable[[], T]:
+    """Build once per process (until ``reset``). Keyed by the builder's module and qualified name, so two
+    services' builders of the same name (``film.wiring.store`` and ``rx.wiring.store``) stay apart."""
+    key = f"{build.__module__}.{build.__qualname__}"
+
     @wraps(build)
     def get() -> T:
-        key = build.__name__
         if key not in _cache:
             with _lock:
                 if key not in _cache:
@@ -199,7 +202,9 @@ def publisher(source: str) -> Any:
 def idempotency() -> Any:
     from bianjie.kit.idempotency import IdempotencyStore
 
-    return IdempotencyStore(documents(), table("IDEMPOTENCY_TABLE"))
+    # the table is resolved at first use: a function that never takes an idempotent path needs no
+    # IDEMPOTENCY_TABLE (and no permission on it)
+    return IdempotencyStore(documents(), lambda: table("IDEMPOTENCY_TABLE"))
 
 
 @singleton
@@ -216,3 +221,10 @@ def queues() -> Any:
     from bianjie.kit.queues import SqsQueues
 
     return SqsQueues(aws.client("sqs"))
+
+
+def queue(env_name: str) -> Any:
+    """The queue whose URL is in ``env_name`` (template.yaml: ``!Ref`` of the queue), as a ``QueueSender``."""
+    from bianjie.kit.queues import QueueSender
+
+    return QueueSender(queues(), require_env(env_name))

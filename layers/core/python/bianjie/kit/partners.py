@@ -24,7 +24,6 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -32,15 +31,12 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from bianjie.kit.crypto import CryptoError, Sm2PublicKey
 from bianjie.kit.documents.port import Cond, ConditionFailed, DocumentStore, KeyCond
 from bianjie.kit.errors import Conflict, NotFound, ValidationFailed
+from bianjie.kit.timefmt import utc_iso
 
 APP_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 KIND = "partner"
 INDEX_BY_KIND = "by_kind"
 MAX_ATTEMPTS = 5
-
-
-def utc_iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def normalise_public_key(value: str | Sm2PublicKey) -> str:

@@ -31,6 +31,7 @@ from bianjie.kit.documents.port import (
     Operation,
     Put,
 )
+from bianjie.kit.timefmt import beijing_day
 from bianjie.pay.models import (
     Agreement,
     AgreementStatus,
@@ -40,7 +41,6 @@ from bianjie.pay.models import (
     ChargeStatus,
     Refund,
     RefundStatus,
-    beijing_day,
     now_iso,
 )
 

@@ -3,9 +3,10 @@
 Each channel's config record (PAY_TABLE, ``CONFIG`` / ``CHANNEL#<channel>``) says how it is reached:
 - ``mode: http``: over HTTPS at its ``base_url`` with the keys the channel issued;
 - ``mode: standin``: a ``StandinChannel`` in this process, through the same protocol adapter.
-On the local stage (``BIANJIE_STAGE=local``, or ``PAY_STANDINS=1``) a channel without a record gets a
-stand-in on first use: credentials for both sides are generated and kept (keys field-encrypted) in
-PAY_TABLE and PAY_STANDIN_TABLE, so every function of the stack agrees. Other stages never do that.
+Where ``bianjie.kit.standins.use_standin("pay.channels")`` (the local stage's default) a channel without a
+record gets a stand-in on first use: credentials for both sides are generated and kept (keys
+field-encrypted) in PAY_TABLE and PAY_STANDIN_TABLE, so every function of the stack agrees. Other stages
+never do that, and a record with ``mode: standin`` there is a configuration error.
 """
 
 from __future__ import annotations
@@ -20,13 +21,14 @@ from bianjie.kit import deps
 from bianjie.kit.config import env, require_env
 from bianjie.kit.crypto import Sm2PrivateKey, Sm2PublicKey, sm2_generate_key
 from bianjie.kit.documents.port import Cond, ConditionFailed, Put, TransactionCanceled
+from bianjie.kit.standins import require_local, use_standin
 from bianjie.pay.agreements import AgreementService
 from bianjie.pay.api import charge_view
 from bianjie.pay.callbacks import CallbackService
 from bianjie.pay.channels import ChannelConfig, HttpTransport, InProcessTransport, ProtocolChannel
 from bianjie.pay.charges import ChargeService
 from bianjie.pay.models import Channel
-from bianjie.pay.reconcile import Reconciler
+from bianjie.pay.reconcile import ObjectReportSink, Reconciler
 from bianjie.pay.store import PayStore
 from bianjie.pay.webhooks import WebhookOutbox, WebhookSender
 
@@ -39,7 +41,7 @@ _configs: dict[str, Any] = {"at": 0.0, "values": None}
 
 
 def standins_allowed() -> bool:
-    return (env("BIANJIE_STAGE", "local") == "local") or env("PAY_STANDINS") == "1"
+    return use_standin("pay.channels")
 
 
 @deps.singleton
@@ -160,10 +162,8 @@ def standins() -> dict[Channel, StandinChannel]:
             return dict(_standins)
         from bianjie_dev.pay import standin as standin_mod  # only channels configured `mode: standin` get here
 
-        from bianjie.pay.adapters.aws import SqsQueue
-
         table = deps.table("PAY_STANDIN_TABLE")
-        outbox = SqsQueue(require_env("PAY_STANDIN_NOTIFY_QUEUE"))
+        outbox = deps.queue("PAY_STANDIN_NOTIFY_QUEUE")
         cipher = deps.field_cipher()
         for channel in Channel:
             item = deps.documents().get(table, {"pk": f"CONFIG#{channel.value}", "sk": "CONFIG"})
@@ -190,6 +190,7 @@ def channels() -> dict[Channel, ProtocolChannel]:
     doubles = standins() if any(c.mode == "standin" for c in configs.values()) else {}
     for channel, config in configs.items():
         if config.mode == "standin":
+            require_local("pay.channels")
             if channel not in doubles:
                 continue
             transport: Any = InProcessTransport(doubles[channel].handle)
@@ -209,11 +210,9 @@ def agreements() -> AgreementService:
 
 
 def webhook_outbox() -> WebhookOutbox:
-    from bianjie.pay.adapters.aws import SqsQueue
-
     return WebhookOutbox(
         pay_store(),
-        SqsQueue(require_env("PAY_WEBHOOK_QUEUE")),
+        deps.queue("PAY_WEBHOOK_QUEUE"),
         lambda c: charge_view(c).model_dump(mode="json", by_alias=True),
     )
 
@@ -227,6 +226,7 @@ def charges() -> ChargeService:
         pay_audit(),
         deps.blind_index(),
         budget_seconds=float(env("PAY_CHARGE_BUDGET_SECONDS", "3") or 3),
+        idempotency=deps.idempotency(),
     )
 
 
@@ -235,15 +235,11 @@ def callbacks() -> CallbackService:
 
 
 def reconciler() -> Reconciler:
-    from bianjie.pay.adapters.aws import S3ReportSink
-
-    return Reconciler(pay_store(), channels(), S3ReportSink(require_env("PAY_REPORTS_BUCKET")))
+    return Reconciler(pay_store(), channels(), report_sink())
 
 
-def report_sink() -> Any:
-    from bianjie.pay.adapters.aws import S3ReportSink
-
-    return S3ReportSink(require_env("PAY_REPORTS_BUCKET"))
+def report_sink() -> ObjectReportSink:
+    return ObjectReportSink(deps.objects(), require_env("PAY_REPORTS_BUCKET"))
 
 
 def webhook_key() -> tuple[str, Sm2PrivateKey]:
@@ -269,12 +265,8 @@ def webhook_key() -> tuple[str, Sm2PrivateKey]:
 
 
 def webhook_sender() -> WebhookSender:
-    from bianjie.pay.adapters.aws import SqsQueue
-
     serial, key = webhook_key()
-    return WebhookSender(
-        key, serial, SqsQueue(require_env("PAY_WEBHOOK_QUEUE")), SqsQueue(require_env("PAY_WEBHOOK_DLQ"))
-    )
+    return WebhookSender(key, serial, deps.queue("PAY_WEBHOOK_QUEUE"), deps.queue("PAY_WEBHOOK_DLQ"))
 
 
 def callback_base() -> str:

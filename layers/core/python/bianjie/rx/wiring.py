@@ -2,21 +2,22 @@
 
 Environment (template.yaml, rx section):
 - ``RX_TABLE``, ``RX_AUTH_TABLE``, ``RX_CATALOGUE_TABLE``: the service's tables.
-- ``RX_CENTER_MODE``: ``standin`` (default; the in-process stand-in center, one process only, i.e. the
-  local stack and tests) or ``http`` (the real center at ``RX_CENTER_URL`` with ``RX_CENTER_APP_ID``,
-  ``RX_CENTER_APP_SECRET`` and ``RX_CENTER_PRIVATE_KEY`` wrapped by the master key (base64) and the
-  center's public key ``RX_CENTER_PUBLIC_KEY`` in hex).
-- The e-credential verifier is the stand-in until the NHSA decode interface is wired (docs/rx.md).
+- The center: its stand-in (in process, one process only, i.e. the local stack and tests) where
+  ``bianjie.kit.standins.use_standin("rx.center")`` (the local stage's default), else the real center at
+  ``RX_CENTER_URL`` with ``RX_CENTER_APP_ID``, ``RX_CENTER_APP_SECRET`` and ``RX_CENTER_PRIVATE_KEY``
+  wrapped by the master key (base64) and the center's public key ``RX_CENTER_PUBLIC_KEY`` in hex.
+- The e-credential verifier (``rx.ecredential``) exists only as the stand-in until the NHSA decode
+  interface is wired (docs/rx.md); other stages fail at wiring rather than trust stand-in tokens.
 """
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from bianjie.kit import deps
 from bianjie.kit.config import require_env
 from bianjie.kit.crypto import Sm2PrivateKey, Sm2PublicKey
+from bianjie.kit.standins import use_standin
 from bianjie.rx.service import Org, RxService
 
 
@@ -38,14 +39,11 @@ def rx_center() -> Any:
     from bianjie.rx.center.client import HttpTransport, NhsaCenterClient
     from bianjie.rx.center.envelope import Credentials
 
-    mode = os.environ.get("RX_CENTER_MODE", "standin")
-    if mode == "standin":
+    if use_standin("rx.center"):
         from bianjie_dev.rx.center.standin import InProcessTransport, credential_pair
 
         ours, _ = credential_pair(_stand_in_secret())
         return NhsaCenterClient(ours, InProcessTransport(rx_standin_center()))
-    if mode != "http":
-        raise RuntimeError("RX_CENTER_MODE is standin or http")
     creds = Credentials(
         app_id=require_env("RX_CENTER_APP_ID"),
         app_secret=deps.unwrap_setting("RX_CENTER_APP_SECRET").decode("utf-8"),
@@ -57,7 +55,9 @@ def rx_center() -> Any:
 
 @deps.singleton
 def rx_ecredentials() -> Any:
-    from bianjie_dev.rx.ecredential import StandInEcredentials
+    if not use_standin("rx.ecredential"):
+        raise RuntimeError("the NHSA e-credential decoder is not wired in this build (docs/rx.md)")
+    from bianjie_dev.rx.ecredential import StandInEcredentials  # development tooling: the local stage only
 
     return StandInEcredentials(_stand_in_secret())
 
@@ -94,7 +94,6 @@ def org(app_id: str) -> Org | None:
 
 @deps.singleton
 def rx_service() -> RxService:
-    from bianjie.kit.idempotency import IdempotencyStore
     from bianjie.rx.repo import AuthorizationRepository, RxRepository
 
     store = deps.documents()
@@ -109,7 +108,7 @@ def rx_service() -> RxService:
         events=deps.publisher("bianjie.rx"),
         orgs=org,
         ecredentials=rx_ecredentials(),
-        idempotency=IdempotencyStore(store, deps.table("IDEMPOTENCY_TABLE")),
+        idempotency=deps.idempotency(),
     )
 
 

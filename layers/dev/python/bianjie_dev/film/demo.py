@@ -13,9 +13,9 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
+from bianjie.kit.actor import Actor
 from bianjie.kit.logging import get_logger
 
 log = get_logger("bianjie.film.demo")
@@ -63,13 +63,9 @@ def seed(stack: Any) -> None:
     testdata.write_study(folder, missing, ct_slices=10, mr_slices=0, us_frames=0)
     (folder / "hospital").write_text("demo-hospital")
 
-    caller = SimpleNamespace(app_id="demo-hospital", partner=registry.get("demo-hospital"))
+    hospital = Actor.partner("demo-hospital", settings=registry.get("demo-hospital").settings, source_ip="127.0.0.1")
     answer = wiring.film_links().create(
-        caller,
-        LinkRequest(study_uid=spec.study_uid, expires_in=7 * 86400),
-        base_url=stack.gateway_url,
-        source_ip="127.0.0.1",
-        request_id=None,
+        hospital, LinkRequest(study_uid=spec.study_uid, expires_in=7 * 86400), base_url=stack.gateway_url
     )
     stack.demo_urls.append(f"{answer.url}   (云胶片 demo link, 7 days)")
     (stack.options.local_dir / "film-demo.json").write_text(

@@ -37,7 +37,7 @@ def _flags(p: argparse.ArgumentParser) -> None:
 def _day(value: str | None) -> str:
     import time
 
-    from bianjie.pay.models import beijing_day
+    from bianjie.kit.timefmt import beijing_day
     from bianjie.pay.reconcile import previous_day
 
     if value in (None, "", "yesterday"):

@@ -32,9 +32,10 @@ from typing import Any, Protocol
 from bianjie.kit.crypto import Sm2PrivateKey, Sm2PublicKey, sm2_generate_key, sm3
 from bianjie.kit.documents.port import Cond, ConditionFailed, DocumentStore, KeyCond, Put
 from bianjie.kit.errors import AppError
+from bianjie.kit.timefmt import beijing_day
 from bianjie.pay import wire
 from bianjie.pay.channels import BillLine, ChannelUnknown, WireResponse, format_bill
-from bianjie.pay.models import CALLBACK_SLUGS, Channel, beijing_day
+from bianjie.pay.models import CALLBACK_SLUGS, Channel
 
 BY_DAY = "by_day"
 TRADE_STATES_FINAL = {"SUCCESS", "FAIL", "CLOSED"}

@@ -8,26 +8,18 @@ fail to open. The port it plays is ``bianjie.rx.ecredential.Ecredentials``.
 
 from __future__ import annotations
 
-import base64
 import json
 import secrets
 import time
 from collections.abc import Callable
 
 from bianjie.kit.crypto import CryptoError, hmac_sm3, sm4_gcm_decrypt, sm4_gcm_encrypt
+from bianjie.kit.encoding import b64url, b64url_decode
 from bianjie.kit.errors import Unauthorized
 from bianjie.rx.ecredential import Person
 
 PREFIX = "ec1."
 DEFAULT_TTL = 300
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 class StandInEcredentials:
@@ -52,7 +44,7 @@ class StandInEcredentials:
             separators=(",", ":"),
         ).encode("utf-8")
         nonce = secrets.token_bytes(12)
-        return PREFIX + _b64(nonce + sm4_gcm_encrypt(self._key, nonce, payload, b"ec1"))
+        return PREFIX + b64url(nonce + sm4_gcm_encrypt(self._key, nonce, payload, b"ec1"))
 
     def verify(self, token: str) -> Person:
         invalid = Unauthorized(
@@ -61,7 +53,7 @@ class StandInEcredentials:
         if not token.startswith(PREFIX):
             raise invalid
         try:
-            raw = _unb64(token[len(PREFIX) :])
+            raw = b64url_decode(token[len(PREFIX) :])
             data = json.loads(sm4_gcm_decrypt(self._key, raw[:12], raw[12:], b"ec1"))
         except (ValueError, CryptoError):
             raise invalid from None

@@ -13,14 +13,6 @@ from bianjie.guide.store import GuideStore
 KEEP_SECONDS = 30 * 86400
 
 
-def mask_phone(phone: str) -> str:
-    return phone[:3] + "****" + phone[-4:] if len(phone) >= 8 else "****"
-
-
-def mask_id(value: str) -> str:
-    return value[:4] + "…" + value[-3:] if len(value) > 8 else "…"
-
-
 class OutboxRecorder:
     def __init__(self, store: GuideStore, clock: Callable[[], float]) -> None:
         self.store = store

@@ -11,8 +11,9 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from bianjie.guide.templates import FieldInvalid, TemplateBook, check_field
+from bianjie.kit.masking import mask_id
 
-from bianjie_dev.guide.adapters.outbox import OutboxRecorder, mask_id
+from bianjie_dev.guide.adapters.outbox import OutboxRecorder
 
 
 class WeChatStandIn:

@@ -6,7 +6,8 @@ be served over HTTP (``handle`` takes a path and body) for a hospital's own inte
 
 It keeps what it must remember in memory (uploaded prescriptions, used trace codes), so it is
 per-process: fine for the local stack (one process), not for a multi-container deployment, which must
-use the real center (``RX_CENTER_MODE=http``). Trace codes are an HMAC of the prescription number, so
+use the real center (any stage but local: ``bianjie.kit.standins``). Trace codes are an HMAC of the
+prescription number, so
 checking one needs no state.
 """
 
