@@ -26,14 +26,14 @@ import re
 import secrets as _secrets
 import time
 from collections.abc import Callable, Mapping
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bianjie.kit.crypto import hmac_sm3
 from bianjie.kit.errors import Forbidden, Unauthorized
 
-ISSUER = "bianjie"
+ISSUER: Final = "bianjie"
 ALG = "HS-SM3"
 TYP = "BJT"
 DEFAULT_TTL = 900

@@ -9,6 +9,7 @@ agreement from the number a bank quotes when it terminates one (银联主动解�
 
 from __future__ import annotations
 
+import builtins
 import secrets
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -55,7 +56,8 @@ class AgreementService:
         found = self._store.agreements(patient_id)
         return sorted(found, key=lambda a: (a.status is not AgreementStatus.ACTIVE, a.priority, a.signed_at))
 
-    def active(self, patient_id: str) -> list[Agreement]:
+    # the method ``list`` above shadows the builtin in this class body: annotations below say builtins.list
+    def active(self, patient_id: str) -> builtins.list[Agreement]:
         return [a for a in self.list(patient_id) if a.status is AgreementStatus.ACTIVE]
 
     def agreement_no(self, agreement: Agreement) -> str:
@@ -118,7 +120,9 @@ class AgreementService:
         self._audit_patient(patient_id, "pay.agreement.terminate", agreement_id, source_ip, {})
         return agreement
 
-    def reorder(self, patient_id: str, agreement_ids: list[str], source_ip: str | None = None) -> list[Agreement]:
+    def reorder(
+        self, patient_id: str, agreement_ids: builtins.list[str], source_ip: str | None = None
+    ) -> builtins.list[Agreement]:
         active = self.active(patient_id)
         if sorted(agreement_ids) != sorted(a.agreement_id for a in active) or len(set(agreement_ids)) != len(
             agreement_ids
@@ -192,7 +196,7 @@ class AgreementService:
         agreement.priority = 1000
         self._store.put_agreement(agreement)
 
-    def _renumber(self, ordered: list[Agreement], skip: str | None = None) -> None:
+    def _renumber(self, ordered: builtins.list[Agreement], skip: str | None = None) -> None:
         changed = []
         for i, a in enumerate(ordered, start=1):
             if a.priority != i:

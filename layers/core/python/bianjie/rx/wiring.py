@@ -35,7 +35,8 @@ def rx_standin_center() -> Any:
 
 @deps.singleton
 def rx_center() -> Any:
-    from bianjie.rx.center.client import HttpTransport, NhsaCenterClient
+    from bianjie.rx.adapters.center_http import HttpTransport
+    from bianjie.rx.center.client import NhsaCenterClient
     from bianjie.rx.center.envelope import Credentials
     from bianjie.rx.center.standin import InProcessTransport, credential_pair
 
