@@ -18,6 +18,14 @@
    boto3 call and each frame a browser fetches opens a new TCP connection and goes through
    ``http.server``'s header parsing. The app is served by waitress instead (HTTP/1.1 keep-alive, a
    thread pool): a presigned 270 KB GET on a reused connection measured ~1.5 ms against ~3-4 ms.
+5. Bounded memory. moto appends every instance of every model it ever creates (each DynamoDB item
+   version, each table snapshot of fix 2, each SQS message, each S3 object version) to a class-level
+   list, ``instances_tracked``, for its dashboard and its reset, and never drops one. A heap census of
+   the server after 60 prescriptions of ``scripts/bench/rx.py`` found 1,627 ``Table`` objects where 15
+   tables exist, all held by that list; the 2,000-prescription run grew past 7.5 GB. The lists hold
+   their instances weakly instead: the dashboard and reset still see every live instance, and garbage is
+   garbage. SNS keeps every message published to a topic (``sent_notifications``, for moto's own test
+   introspection); the server keeps the last ``SNS_SENT_KEPT`` per topic.
 
 Usage: python -m bianjie.runtime.motoserver -H 127.0.0.1 -p 5000
 """
@@ -25,14 +33,19 @@ Usage: python -m bianjie.runtime.motoserver -H 127.0.0.1 -p 5000
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import os
 import signal
 import sys
 import threading
 import types
-from collections import defaultdict
+import weakref
+from collections import defaultdict, deque
+from collections.abc import Iterable, Iterator
 from typing import Any
+
+SNS_SENT_KEPT = 100
 
 
 def _snapshot(table: Any) -> Any:
@@ -65,7 +78,64 @@ def tune_dynamodb() -> None:
     def deepcopy(value: Any, memo: Any = None) -> Any:
         return _snapshot(value) if isinstance(value, Table) else copy.deepcopy(value, memo)
 
-    models.copy = types.SimpleNamespace(deepcopy=deepcopy, copy=copy.copy)  # type: ignore[attr-defined]
+    # moto's module reads ``copy.deepcopy`` from its own namespace: replaced there, not in ``copy``
+    models.copy = types.SimpleNamespace(deepcopy=deepcopy, copy=copy.copy)  # type: ignore[assignment]
+
+
+class WeakInstances:
+    """``instances_tracked`` that does not keep its instances alive: moto only ``append``s and iterates.
+
+    Keyed by ``id`` (models need not be hashable); a weakref's callback runs before its object's memory
+    is freed, so an id is removed before it can be reused."""
+
+    def __init__(self, instances: Iterable[Any] = ()) -> None:
+        self._refs: dict[int, weakref.ref[Any]] = {}
+        for instance in instances:
+            self.append(instance)
+
+    def append(self, instance: Any) -> None:
+        key = id(instance)
+        refs = self._refs
+        with contextlib.suppress(TypeError):  # a model without weakref support (__slots__) goes untracked
+            refs[key] = weakref.ref(instance, lambda _ref: refs.pop(key, None))
+
+    def __iter__(self) -> Iterator[Any]:
+        # dict.copy runs no Python code, so a callback cannot change the dict while it is copied
+        instances = (ref() for ref in self._refs.copy().values())
+        return iter([instance for instance in instances if instance is not None])
+
+    def __len__(self) -> int:
+        return len(self._refs)
+
+
+def tune_models() -> None:
+    """Track moto's model instances weakly, and keep a bounded tail of SNS messages (idempotent)."""
+    from moto.core.common_models import BaseModel
+    from moto.sns.models import Topic
+
+    if getattr(BaseModel.__new__, "_bianjie_weak", False):
+        return
+
+    def new(cls: type[Any], *args: Any, **kwargs: Any) -> Any:
+        instance = object.__new__(cls)
+        tracked = cls.__dict__.get("instances_tracked")
+        if not isinstance(tracked, WeakInstances):
+            # the metaclass, and moto's reset, install plain lists; swap each for a weak one once
+            tracked = WeakInstances(tracked or ())
+            cls.instances_tracked = tracked
+        tracked.append(instance)
+        return instance
+
+    new._bianjie_weak = True  # type: ignore[attr-defined]
+    BaseModel.__new__ = staticmethod(new)  # type: ignore[method-assign]
+
+    original_init = Topic.__init__
+
+    def topic_init(self: Any, *args: Any, **kwargs: Any) -> None:
+        original_init(self, *args, **kwargs)
+        self.sent_notifications = deque(maxlen=SNS_SENT_KEPT)
+
+    Topic.__init__ = topic_init  # type: ignore[method-assign]
 
 
 def tune_dispatch() -> None:
@@ -104,6 +174,7 @@ def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("MOTO_PORT", str(args.port))
     tune_dynamodb()
     tune_dispatch()
+    tune_models()
     import waitress
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
