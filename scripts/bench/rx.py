@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -57,7 +58,7 @@ def run_phase(
             latencies.append(latency)
     elapsed = time.perf_counter() - started
     latencies.sort()
-    return {
+    result = {
         "phase": name,
         "calls": len(items),
         "seconds": round(elapsed, 2),
@@ -68,6 +69,13 @@ def run_phase(
         "error_reasons": reasons,
         "emulator_rss_mb": memory.current_mb(),
     }
+    # progress as each phase ends, so a run that is stopped still tells how far it got
+    print(
+        f"  {name}: {len(items)} calls in {elapsed:.1f} s, {errors} errors, moto {result['emulator_rss_mb']} MB",
+        file=sys.stderr,
+        flush=True,
+    )
+    return result
 
 
 def main() -> None:
@@ -88,6 +96,7 @@ def main() -> None:
             stack.stop()
         results["seconds"] = round(time.perf_counter() - started, 1)
         results["emulator_rss_mb"] = results_rss
+        results["emulator_cpu_s"] = memory.cpu_s
         # writes whose answer was lost and retried by the SDK, recognised as done (kit.documents.dynamodb)
         results["lost_answers_recovered"] = stack.log_path.read_text(errors="replace").count("lost answer recovered")
     print(
@@ -100,7 +109,10 @@ def main() -> None:
             f"{r['phase']:<12}{r['calls']:>8}{r['seconds']:>10}{r['per_s']:>9}{r['p50_ms']:>9}{r['p95_ms']:>9}"
             f"{r['errors']:>8}{r['emulator_rss_mb']!s:>9}"
         )
-    print(f"whole run {results['seconds']} s; moto server peak resident memory {results['emulator_rss_mb']} MB")
+    print(
+        f"whole run {results['seconds']} s; moto server peak resident memory {results['emulator_rss_mb']} MB, "
+        f"CPU {results['emulator_cpu_s']} s"
+    )
     for r in results["phases"]:
         if r["error_reasons"]:
             print(f"  {r['phase']} errors: {r['error_reasons']}")
