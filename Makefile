@@ -38,7 +38,10 @@ test: setup
 
 lint: setup
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/cfn-lint template.yaml
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
+	$(VENV)/bin/cfn-lint template.yaml functions/*/template.yaml
 
 bench: setup
 	@for b in scripts/bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Everything `make test` runs, in order: lint, template lint, then every test tier in parallel.
+# Everything `make test` runs, in order: lint, import contracts, types, template lint, then every test
+# tier in parallel.
 # Servers the tests need are started by the tests themselves: moto and the local stack by the
 # integration fixtures, PostgreSQL by the contract suite (scripts/postgres.sh installs it if missing).
 set -euo pipefail
@@ -10,6 +11,10 @@ export SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=${AWS_DEFAULT_REGION:-cn-north-1}
 echo "== ruff (lint and format)"
 $VENV/bin/ruff check .
 $VENV/bin/ruff format --check .
+echo "== import contracts (pyproject.toml [tool.importlinter])"
+$VENV/bin/lint-imports
+echo "== mypy (pyproject.toml [tool.mypy])"
+$VENV/bin/mypy
 echo "== cfn-lint"
 $VENV/bin/cfn-lint template.yaml functions/*/template.yaml tests/fixtures/stack/template.yaml tests/fixtures/stack/functions/*/template.yaml
 echo "== pytest (unit, functional, contract, integration)"

@@ -45,6 +45,7 @@ from urllib.parse import urlsplit
 from bianjie.kit.crypto import Sm2PrivateKey
 from bianjie.kit.signing import sign_request
 from bianjie_dev.runtime.child import StackProcess, project_root
+from emulator_memory import EmulatorMemory
 
 ASYNC_ACCOUNT = "6222000000{:02d}0070"  # stand-in: PROCESSING, settled later
 SYNC_ACCOUNT = "6222000000{:02d}1234"  # stand-in: charged at once
@@ -277,10 +278,12 @@ def main() -> int:
     if args.documents == "postgres":
         pg_env, cleanup = postgres_env()
         env.update(pg_env)
-    rows: dict[str, dict[str, float]] = {}
+    rows: dict[str, dict[str, Any]] = {}
+    emulator_rss_mb: float | None = None
     try:
         with tempfile.TemporaryDirectory() as tmp:
             stack = StackProcess(Path(tmp), env=env)
+            memory = EmulatorMemory(stack.proc.pid)
             try:
                 use_stack_env(stack)
                 sign_agreements(stack, args.patients)
@@ -290,7 +293,7 @@ def main() -> int:
                 # one at a time: the work of one charge, which is what one Lambda instance does per request
                 serial = charge_requests(stack, args.serial, args.patients, "serial")
                 lat, errors, elapsed, _ = burst(stack.url, serial, lambda s: s in (201, 202), 1)
-                rows["serial"] = stats(lat, errors, elapsed)
+                rows["serial"] = stats(lat, errors, elapsed) | {"emulator_rss_mb": memory.current_mb()}
 
                 lat, errors, elapsed, bodies = burst(
                     stack.url,
@@ -298,18 +301,19 @@ def main() -> int:
                     lambda s: s in (201, 202),
                     args.charges,
                 )
-                rows["charges"] = stats(lat, errors, elapsed)
+                rows["charges"] = stats(lat, errors, elapsed) | {"emulator_rss_mb": memory.current_mb()}
                 charges = [b for b in bodies if b and "charge_id" in b]
                 pending = sum(1 for b in charges if b["status"] == "PENDING")
                 rows["charges"]["pending"] = pending
 
                 storm, copies = storm_requests(charges, args.storm, args.seed)
                 lat, errors, elapsed, acks = burst(stack.url, storm, lambda s: s == 200, 50)
-                rows["storm"] = stats(lat, errors, elapsed)
+                rows["storm"] = stats(lat, errors, elapsed) | {"emulator_rss_mb": memory.current_mb()}
                 rows["storm"]["duplicates_acked"] = sum(1 for a in acks if a and a.get("duplicate"))
 
                 final = read_back(stack, [c["charge_id"] for c in charges])
             finally:
+                emulator_rss_mb = memory.stop()
                 stack.stop()
     finally:
         cleanup()
@@ -322,12 +326,16 @@ def main() -> int:
         f"python {platform.python_version()}; {args.charges} concurrent charges ({pending} PENDING until callback), "
         f"then {len(storm)} callbacks ({copies} copies each, shuffled) from 50 clients"
     )
-    print(f"{'phase':<8} {'n':>5} {'err':>4} {'avg ms':>8} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'per s':>7}")
+    print(
+        f"{'phase':<8} {'n':>5} {'err':>4} {'avg ms':>8} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'per s':>7}"
+        f" {'moto MB':>8}"
+    )
     for name, r in rows.items():
         print(
             f"{name:<8} {r['n']:>5} {r['errors']:>4} {r['avg_ms']:>8.1f} {r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f} "
-            f"{r['max_ms']:>8.1f} {r['per_s']:>7.1f}"
+            f"{r['max_ms']:>8.1f} {r['per_s']:>7.1f} {r['emulator_rss_mb']!s:>8}"
         )
+    print(f"moto server peak resident memory {emulator_rss_mb} MB")
     acked = rows["storm"]["duplicates_acked"]
     print(f"storm: {acked} duplicates acknowledged without effect; lost {lost}; duplicated transitions {duplicated}")
     summary = {
@@ -345,6 +353,7 @@ def main() -> int:
         "charges": args.charges,
         "lost": lost,
         "duplicated_transitions": duplicated,
+        "emulator_rss_mb": emulator_rss_mb,
     }
     print(json.dumps(summary))
     return 0 if errors == 0 and lost == 0 and duplicated == 0 else 1

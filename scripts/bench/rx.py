@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -27,11 +28,14 @@ from typing import Any
 from bianjie_dev.runtime.child import StackProcess
 from bianjie_dev.rx.client import Answer, Demo, RxHttp, demo_prescription, settlement
 from bianjie_dev.rx.demo import with_check_digit
+from emulator_memory import EmulatorMemory
 
 SEED_MONTHLY = 16_700  # prescriptions a month the seed sizes the center for
 
 
-def run_phase(name: str, items: list[Any], fn: Callable[[Any], Answer], workers: int) -> dict[str, Any]:
+def run_phase(
+    name: str, items: list[Any], fn: Callable[[Any], Answer], workers: int, memory: EmulatorMemory
+) -> dict[str, Any]:
     errors = 0
     latencies: list[float] = []
     reasons: dict[str, int] = {}
@@ -54,7 +58,7 @@ def run_phase(name: str, items: list[Any], fn: Callable[[Any], Answer], workers:
             latencies.append(latency)
     elapsed = time.perf_counter() - started
     latencies.sort()
-    return {
+    result = {
         "phase": name,
         "calls": len(items),
         "seconds": round(elapsed, 2),
@@ -63,7 +67,15 @@ def run_phase(name: str, items: list[Any], fn: Callable[[Any], Answer], workers:
         "p95_ms": round(latencies[int(len(latencies) * 0.95) - 1] * 1000, 1),
         "errors": errors,
         "error_reasons": reasons,
+        "emulator_rss_mb": memory.current_mb(),
     }
+    # progress as each phase ends, so a run that is stopped still tells how far it got
+    print(
+        f"  {name}: {len(items)} calls in {elapsed:.1f} s, {errors} errors, moto {result['emulator_rss_mb']} MB",
+        file=sys.stderr,
+        flush=True,
+    )
+    return result
 
 
 def main() -> None:
@@ -75,22 +87,32 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         stack = StackProcess(Path(tmp))
+        memory = EmulatorMemory(stack.proc.pid)
+        started = time.perf_counter()
         try:
-            results = bench(stack, args)
+            results = bench(stack, args, memory)
         finally:
+            results_rss = memory.stop()
             stack.stop()
+        results["seconds"] = round(time.perf_counter() - started, 1)
+        results["emulator_rss_mb"] = results_rss
+        results["emulator_cpu_s"] = memory.cpu_s
         # writes whose answer was lost and retried by the SDK, recognised as done (kit.documents.dynamodb)
         results["lost_answers_recovered"] = stack.log_path.read_text(errors="replace").count("lost answer recovered")
     print(
         f"rx throughput, {args.count} prescriptions, {args.workers} client threads, "
         f"{platform.processor() or platform.machine()}, {datetime.now(UTC):%Y-%m-%d}"
     )
-    print(f"{'phase':<12}{'calls':>8}{'seconds':>10}{'per s':>9}{'p50 ms':>9}{'p95 ms':>9}{'errors':>8}")
+    print(f"{'phase':<12}{'calls':>8}{'seconds':>10}{'per s':>9}{'p50 ms':>9}{'p95 ms':>9}{'errors':>8}{'moto MB':>9}")
     for r in results["phases"]:
         print(
             f"{r['phase']:<12}{r['calls']:>8}{r['seconds']:>10}{r['per_s']:>9}{r['p50_ms']:>9}{r['p95_ms']:>9}"
-            f"{r['errors']:>8}"
+            f"{r['errors']:>8}{r['emulator_rss_mb']!s:>9}"
         )
+    print(
+        f"whole run {results['seconds']} s; moto server peak resident memory {results['emulator_rss_mb']} MB, "
+        f"CPU {results['emulator_cpu_s']} s"
+    )
     for r in results["phases"]:
         if r["error_reasons"]:
             print(f"  {r['phase']} errors: {r['error_reasons']}")
@@ -105,7 +127,7 @@ def main() -> None:
     print(json.dumps({k: v for k, v in results.items() if k != "phases"}))
 
 
-def bench(stack: StackProcess, args: argparse.Namespace) -> dict[str, Any]:
+def bench(stack: StackProcess, args: argparse.Namespace, memory: EmulatorMemory) -> dict[str, Any]:
     import argparse as _argparse
 
     from bianjie_dev.cli.main import use_deployment
@@ -139,10 +161,14 @@ def bench(stack: StackProcess, args: argparse.Namespace) -> dict[str, Any]:
         return answer
 
     ids = list(range(args.count))
-    phases.append(run_phase("precheck", ids, precheck, args.workers))
+    phases.append(run_phase("precheck", ids, precheck, args.workers, memory))
     phases.append(
         run_phase(
-            "sign", ids, lambda i: http.sign(pre[i]["rx_id"], demo.doctor["token"], demo.doctor_key), args.workers
+            "sign",
+            ids,
+            lambda i: http.sign(pre[i]["rx_id"], demo.doctor["token"], demo.doctor_key),
+            args.workers,
+            memory,
         )
     )
     phases.append(
@@ -156,6 +182,7 @@ def bench(stack: StackProcess, args: argparse.Namespace) -> dict[str, Any]:
                 partner=demo.hospital,
             ),
             args.workers,
+            memory,
         )
     )
     phases.append(
@@ -166,6 +193,7 @@ def bench(stack: StackProcess, args: argparse.Namespace) -> dict[str, Any]:
                 "POST", f"/rx/prescriptions/{pre[i]['rx_id']}/confirmation", {"mode": "external"}, partner=demo.hospital
             ),
             args.workers,
+            memory,
         )
     )
     ec = wiring.rx_ecredentials()
@@ -180,7 +208,7 @@ def bench(stack: StackProcess, args: argparse.Namespace) -> dict[str, Any]:
                 auth_of[rx["rx_id"]] = answer.body["authorization_id"]
         return answer
 
-    phases.append(run_phase("authorize", patients[:n_patients], authorize, args.workers))
+    phases.append(run_phase("authorize", patients[:n_patients], authorize, args.workers, memory))
     phases.append(
         run_phase(
             "review",
@@ -192,6 +220,7 @@ def bench(stack: StackProcess, args: argparse.Namespace) -> dict[str, Any]:
                 token=demo.pharmacist["token"],
             ),
             args.workers,
+            memory,
         )
     )
     phases.append(
@@ -208,6 +237,7 @@ def bench(stack: StackProcess, args: argparse.Namespace) -> dict[str, Any]:
                 partner=demo.pharmacy,
             ),
             args.workers,
+            memory,
         )
     )
     by = {p["phase"]: p for p in phases}

@@ -63,12 +63,13 @@ def moto_dynamodb(monkeypatch_module: pytest.MonkeyPatch) -> Iterator[Any]:
     """A DynamoDB client on moto in process."""
     import boto3
 
-    # The local stack's moto fixes (serialised requests, cheap transaction snapshots), so the contract
-    # suite proves them: conditional races and transaction rollback are checked below.
-    from bianjie_dev.runtime.motoserver import tune_dynamodb
+    # The local stack's moto fixes (serialised requests, cheap transaction snapshots, weakly tracked
+    # models), so the contract suite proves them: conditional races and transaction rollback are checked below.
+    from bianjie_dev.runtime.motoserver import tune_dynamodb, tune_models
     from moto import mock_aws
 
     tune_dynamodb()
+    tune_models()
     with mock_aws():
         yield boto3.client("dynamodb", region_name=REGION, aws_access_key_id="testing", aws_secret_access_key="testing")
 

@@ -194,7 +194,9 @@ def jpeg(pixels: np.ndarray, max_side: int = LOSSY_MAX, quality: int = LOSSY_QUA
     image = Image.fromarray(pixels)
     if max(image.size) > max_side:
         scale = max_side / max(image.size)
-        image = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))), Image.BILINEAR)
+        image = image.resize(
+            (max(1, round(image.width * scale)), max(1, round(image.height * scale))), Image.Resampling.BILINEAR
+        )
     buf = io.BytesIO()
     image.save(buf, format="JPEG", quality=quality)
     return buf.getvalue()

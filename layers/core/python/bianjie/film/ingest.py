@@ -245,7 +245,7 @@ class Ingest:
         now = utc_iso(self.clock())
         self._record_study(derived, hospital, now)
         metadata = json.dumps(derived.metadata, separators=(",", ":"), ensure_ascii=False)
-        rows = [
+        rows: list[dict[str, Any]] = [
             {
                 "pk": study_pk(st),
                 "sk": f"inst#{se}#{sop}",

@@ -98,7 +98,10 @@ def render(manifest: dict[str, Any], *, key: str) -> Response:
         .replace("__MANIFEST__", _json_for_script(manifest))
         .replace("__KEY__", html.escape(key))
     )
-    headers = {**HEADERS, "Content-Security-Policy": content_security_policy(nonce, storage_origins(manifest))}
+    headers: dict[str, str | list[str]] = {
+        **HEADERS,
+        "Content-Security-Policy": content_security_policy(nonce, storage_origins(manifest)),
+    }
     return Response(body=body, status_code=200, headers=headers)
 
 

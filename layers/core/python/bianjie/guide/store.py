@@ -19,7 +19,7 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, overload
 
 from bianjie.kit.documents.port import Cond, ConditionFailed, DocumentStore, KeyCond
 
@@ -44,6 +44,12 @@ def _dumps(value: dict[str, Any]) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
+@overload
+def _decoded(item: dict[str, Any]) -> dict[str, Any]: ...
+@overload
+def _decoded(item: None) -> None: ...
+@overload
+def _decoded(item: dict[str, Any] | None) -> dict[str, Any] | None: ...
 def _decoded(item: dict[str, Any] | None) -> dict[str, Any] | None:
     if item is not None and isinstance(item.get("view"), str):
         item = {**item, "view": json.loads(item["view"])}

@@ -399,6 +399,7 @@ class AuditLog:
         # each intact record must point at the hash of the record written just before it
         for item in intact:
             pos = item["pos"]
+            expected: str | None
             if pos == 1:
                 expected = GENESIS
             else:

@@ -269,7 +269,7 @@ def configure_logging(level: str | int | None = None, stream: TextIO | None = No
 _LOG_KWARGS = frozenset({"exc_info", "stack_info", "stacklevel"})
 
 
-class KitLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
+class KitLogger(logging.LoggerAdapter[logging.Logger]):
     """A logger taking fields as ``extra={...}`` or as keyword arguments.
 
     Fields travel in one private record attribute: the stdlib refuses ``extra`` keys that collide

@@ -142,9 +142,13 @@ class TokenPublicKey:
         """A key from a DER SubjectPublicKeyInfo (what KMS GetPublicKey returns)."""
         if alg == SM2_SM3:
             return cls(alg, *decode_public_key(der))
+        from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePublicKey
         from cryptography.hazmat.primitives.serialization import load_der_public_key
 
-        numbers = load_der_public_key(der).public_numbers()  # type: ignore[union-attr]
+        key = load_der_public_key(der)
+        if not isinstance(key, EllipticCurvePublicKey):
+            raise ValueError(f"a {alg} token key must be an elliptic-curve key")
+        numbers = key.public_numbers()
         return cls(alg, numbers.x, numbers.y)
 
 

@@ -30,14 +30,14 @@ import re
 import secrets as _secrets
 import time
 from collections.abc import Callable, Mapping
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bianjie.kit.errors import Forbidden, Unauthorized
 from bianjie.kit.tokenkeys import ALGORITHMS, PublicKeySet, TokenSigner, b64url, b64url_decode
 
-ISSUER = "bianjie"
+ISSUER: Final = "bianjie"
 TYP = "JWT"
 DEFAULT_TTL = 900
 MAX_TTL = 12 * 3600

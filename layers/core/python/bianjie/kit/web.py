@@ -16,7 +16,7 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -49,7 +49,7 @@ _CHALICE_CODES = {
 }
 
 
-def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
+def json_response(status: int, body: Any, headers: Mapping[str, str | list[str]] | None = None) -> Response:
     return Response(
         body=json.dumps(body, ensure_ascii=False, separators=(",", ":")),
         status_code=status,
@@ -89,7 +89,7 @@ class ServiceApp(Chalice):
         self.register_middleware(self._http_middleware, "http")
 
     # Chalice stores these on the app; the gateway calls one app from many threads.
-    @property  # type: ignore[override]
+    @property
     def current_request(self) -> Any:
         return getattr(self._local, "current_request", None)
 
@@ -97,7 +97,7 @@ class ServiceApp(Chalice):
     def current_request(self, value: Any) -> None:
         self._local.current_request = value
 
-    @property  # type: ignore[override]
+    @property
     def lambda_context(self) -> Any:
         return getattr(self._local, "lambda_context", None)
 

@@ -9,6 +9,7 @@ agreement from the number a bank quotes when it terminates one (银联主动解�
 
 from __future__ import annotations
 
+import builtins
 import secrets
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -52,13 +53,14 @@ class AgreementService:
         found = self._store.agreements(patient_id)
         return sorted(found, key=lambda a: (a.status is not AgreementStatus.ACTIVE, a.priority, a.signed_at))
 
-    def list_for(self, patient: Actor) -> list[Agreement]:
+    def list_for(self, patient: Actor) -> builtins.list[Agreement]:
         """The patient's own agreements (masked accounts), audited as a read of their payment data."""
         found = self.list(patient.id)
         self._audit_patient(patient, "pay.agreement.list", "list", {"count": len(found)}, resource="pay.patient")
         return found
 
-    def active(self, patient_id: str) -> list[Agreement]:
+    # the method ``list`` above shadows the builtin in this class body: annotations below say builtins.list
+    def active(self, patient_id: str) -> builtins.list[Agreement]:
         return [a for a in self.list(patient_id) if a.status is AgreementStatus.ACTIVE]
 
     def agreement_no(self, agreement: Agreement) -> str:
@@ -122,7 +124,7 @@ class AgreementService:
         self._audit_patient(patient, "pay.agreement.terminate", agreement_id, {})
         return agreement
 
-    def reorder(self, patient: Actor, agreement_ids: list[str]) -> list[Agreement]:
+    def reorder(self, patient: Actor, agreement_ids: builtins.list[str]) -> builtins.list[Agreement]:
         active = self.active(patient.id)
         if sorted(agreement_ids) != sorted(a.agreement_id for a in active) or len(set(agreement_ids)) != len(
             agreement_ids
@@ -196,7 +198,7 @@ class AgreementService:
         agreement.priority = 1000
         self._store.put_agreement(agreement)
 
-    def _renumber(self, ordered: list[Agreement], skip: str | None = None) -> None:
+    def _renumber(self, ordered: builtins.list[Agreement], skip: str | None = None) -> None:
         changed = []
         for i, a in enumerate(ordered, start=1):
             if a.priority != i:

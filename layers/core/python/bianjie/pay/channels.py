@@ -18,8 +18,6 @@ from __future__ import annotations
 import base64
 import json
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -137,25 +135,6 @@ class WireResponse:
 
 class Transport(Protocol):
     def send(self, path: str, headers: dict[str, str], body: bytes, timeout: float) -> WireResponse: ...
-
-
-class HttpTransport:
-    """HTTPS to a channel's gateway."""
-
-    def __init__(self, base_url: str) -> None:
-        self._base = base_url.rstrip("/")
-
-    def send(self, path: str, headers: dict[str, str], body: bytes, timeout: float) -> WireResponse:
-        request = urllib.request.Request(
-            self._base + path, data=body, method="POST", headers={"Content-Type": "application/json", **headers}
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=timeout) as response:
-                return WireResponse(response.status, dict(response.headers.items()), response.read())
-        except urllib.error.HTTPError as exc:
-            return WireResponse(exc.code, dict(exc.headers.items()), exc.read())
-        except (TimeoutError, urllib.error.URLError, ConnectionError) as exc:
-            raise ChannelUnknown(f"{type(exc).__name__}") from exc
 
 
 class InProcessTransport:

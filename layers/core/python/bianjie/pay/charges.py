@@ -368,6 +368,7 @@ class ChargeService:
 
     def _send_refund(self, refund: Refund, charge: Charge) -> Refund:
         port = self._channels[refund.channel]
+        answer: RefundAnswer | None
         try:
             answer = port.refund(refund.out_refund_no, refund.out_trade_no, refund.amount)
         except ChannelRejected as exc:

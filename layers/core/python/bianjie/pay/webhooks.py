@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -132,17 +130,6 @@ class WebhookOutbox:
 Poster = Callable[[str, dict[str, str], bytes, float], int]
 
 
-def http_post(url: str, headers: dict[str, str], body: bytes, timeout: float) -> int:
-    request = urllib.request.Request(url, data=body, method="POST", headers=headers)
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return int(response.status)
-    except urllib.error.HTTPError as exc:
-        return int(exc.code)
-    except (OSError, urllib.error.URLError):
-        return 0
-
-
 class WebhookSender:
     def __init__(
         self,
@@ -150,7 +137,7 @@ class WebhookSender:
         serial: str,
         queue: Queue,
         dead_letters: Queue,
-        post: Poster = http_post,
+        post: Poster,
         clock: Callable[[], float] = time.time,
         timeout: float = 5.0,
     ) -> None:

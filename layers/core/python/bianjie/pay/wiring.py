@@ -25,7 +25,7 @@ from bianjie.kit.standins import require_local, use_standin
 from bianjie.pay.agreements import AgreementService
 from bianjie.pay.api import charge_view
 from bianjie.pay.callbacks import CallbackService
-from bianjie.pay.channels import ChannelConfig, HttpTransport, InProcessTransport, ProtocolChannel
+from bianjie.pay.channels import ChannelConfig, InProcessTransport, ProtocolChannel
 from bianjie.pay.charges import ChargeService
 from bianjie.pay.models import Channel
 from bianjie.pay.reconcile import ObjectReportSink, Reconciler
@@ -197,6 +197,8 @@ def channels() -> dict[Channel, ProtocolChannel]:
         else:
             if not config.base_url:
                 continue
+            from bianjie.pay.adapters.http import HttpTransport
+
             transport = HttpTransport(config.base_url)
         built[channel] = ProtocolChannel(config, transport)
     return built
@@ -265,8 +267,10 @@ def webhook_key() -> tuple[str, Sm2PrivateKey]:
 
 
 def webhook_sender() -> WebhookSender:
+    from bianjie.pay.adapters.http import http_post
+
     serial, key = webhook_key()
-    return WebhookSender(key, serial, deps.queue("PAY_WEBHOOK_QUEUE"), deps.queue("PAY_WEBHOOK_DLQ"))
+    return WebhookSender(key, serial, deps.queue("PAY_WEBHOOK_QUEUE"), deps.queue("PAY_WEBHOOK_DLQ"), http_post)
 
 
 def callback_base() -> str:
@@ -280,6 +284,6 @@ def duplicate_rate() -> float:
 
 def post_callback(path: str, headers: dict[str, str], body: bytes) -> int:
     """STAND-IN: a channel POSTing a callback to our gateway."""
-    from bianjie.pay.webhooks import http_post
+    from bianjie.pay.adapters.http import http_post
 
     return http_post(callback_base() + path, headers, body, 5.0)

@@ -36,7 +36,8 @@ def rx_standin_center() -> Any:
 
 @deps.singleton
 def rx_center() -> Any:
-    from bianjie.rx.center.client import HttpTransport, NhsaCenterClient
+    from bianjie.rx.adapters.center_http import HttpTransport
+    from bianjie.rx.center.client import NhsaCenterClient
     from bianjie.rx.center.envelope import Credentials
 
     if use_standin("rx.center"):

@@ -287,6 +287,8 @@ def cmd_request(args: argparse.Namespace) -> int:
             or default_base
             or (load_deployment(args, required=False) or Deployment("", "", None, "http://127.0.0.1:3000")).gateway_url
         )
+        if not base:
+            raise SystemExit("the deployment names no gateway URL; pass --base")
         url = base.rstrip("/") + url
     parts = urlsplit(url)
     sign_path = parts.path

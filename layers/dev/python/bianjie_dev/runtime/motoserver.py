@@ -20,6 +20,27 @@
    thread pool): a presigned 270 KB GET on a reused connection measured ~1.5 ms against ~3-4 ms.
 5. SM2 signing keys in KMS (``bianjie_dev.runtime.motokms``): moto backs them with RSA; the token issuer
    needs the real thing.
+6. Bounded memory. moto appends every instance of every model it ever creates (each DynamoDB item
+   version, each table snapshot of fix 2, each SQS message, each S3 object version) to a class-level
+   list, ``instances_tracked``, for its dashboard and its reset, and never drops one. A heap census of
+   the server after 60 prescriptions of ``scripts/bench/rx.py`` found 1,627 ``Table`` objects where 15
+   tables exist, all held by that list; the 2,000-prescription run grew past 7.5 GB. The lists hold
+   their instances weakly instead: the dashboard and reset still see every live instance, and garbage is
+   garbage. SNS keeps every message published to a topic (``sent_notifications``, for moto's own test
+   introspection); the server keeps the last ``SNS_SENT_KEPT`` per topic.
+7. Linear item building. moto checks the 400 KB item limit on every attribute it sets, summing the
+   sizes of all attributes set so far, so building an item costs O(attributes squared): 30% of moto's
+   DynamoDB time in the rx benchmark (cProfile inside the server). The sizes are summed once, after the
+   last attribute; the sum only grows, so the same items are refused.
+8. Direct item serialisation. moto writes each answer by walking botocore's output shapes, and for every
+   AttributeValue it tries all ten members, each through an alias-resolving value picker: half of moto's
+   DynamoDB time in the rx benchmark went to serialising items (~0.15 ms per attribute). An
+   AttributeValue is already in wire form except its blobs, so it is written directly (blobs base64, as
+   moto's serializer does; a test compares both serializers' bytes).
+9. Lexed conditions remembered. moto lexes every condition expression with a dozen regular expressions
+   per token, twice per conditional write (17% of its DynamoDB time after fix 8). The documents port
+   sends a handful of distinct expressions (values travel as placeholders), so each one's tokens are
+   kept (immutable leaves, copied into a fresh deque per parse) for up to ``LEXED_KEPT`` expressions.
 
 Usage: python -m bianjie_dev.runtime.motoserver -H 127.0.0.1 -p 5000
 """
@@ -27,14 +48,22 @@ Usage: python -m bianjie_dev.runtime.motoserver -H 127.0.0.1 -p 5000
 from __future__ import annotations
 
 import argparse
+import base64
+import contextlib
 import copy
 import os
 import signal
 import sys
 import threading
 import types
-from collections import defaultdict
+import weakref
+from collections import defaultdict, deque
+from collections.abc import Iterable, Iterator
 from typing import Any
+
+SNS_SENT_KEPT = 100
+LEXED_KEPT = 4096
+ITEM_SIZE_LIMIT = 405_000  # moto's LimitedSizeDict limit (DynamoDB's 400 KB, as moto measured it)
 
 
 def _snapshot(table: Any) -> Any:
@@ -46,10 +75,40 @@ def _snapshot(table: Any) -> Any:
     return snap
 
 
+def _blob(value: str | bytes) -> str:
+    return base64.b64encode(value.encode() if isinstance(value, str) else value).decode("ascii")
+
+
+def attribute_value(value: dict[str, Any]) -> dict[str, Any]:
+    """An AttributeValue as moto's shape-driven JSON serializer writes it (fix 7)."""
+    out: dict[str, Any] = {}
+    for kind, member in value.items():
+        if member is None:
+            continue
+        if kind == "M":
+            out[kind] = {name: attribute_value(v) for name, v in member.items()}
+        elif kind == "L":
+            out[kind] = [attribute_value(v) for v in member]
+        elif kind == "B":
+            out[kind] = _blob(member)
+        elif kind == "BS":
+            out[kind] = [_blob(v) for v in member]
+        elif kind in ("S", "N"):
+            out[kind] = str(member)
+        elif kind in ("SS", "NS"):
+            out[kind] = [str(v) for v in member]
+        elif kind in ("BOOL", "NULL"):
+            out[kind] = member is True or str(member).lower() == "true"
+    return out
+
+
 def tune_dynamodb() -> None:
-    """Apply both fixes to moto in this process (idempotent)."""
+    """Fixes 1, 2, 6, 7 and 8 to moto in this process (idempotent)."""
     from moto.dynamodb import models
+    from moto.dynamodb.exceptions import ItemSizeTooLarge
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
     from moto.dynamodb.models.table import Table
+    from moto.dynamodb.models.utilities import bytesize
     from moto.dynamodb.responses import DynamoHandler
 
     if getattr(DynamoHandler.call_action, "_bianjie_locked", False):
@@ -67,7 +126,106 @@ def tune_dynamodb() -> None:
     def deepcopy(value: Any, memo: Any = None) -> Any:
         return _snapshot(value) if isinstance(value, Table) else copy.deepcopy(value, memo)
 
-    models.copy = types.SimpleNamespace(deepcopy=deepcopy, copy=copy.copy)  # type: ignore[attr-defined]
+    # moto's module reads ``copy.deepcopy`` from its own namespace: replaced there, not in ``copy``
+    models.copy = types.SimpleNamespace(deepcopy=deepcopy, copy=copy.copy)  # type: ignore[assignment]
+
+    def item_init(self: Any, hash_key: Any, range_key: Any, attrs: dict[str, Any]) -> None:
+        # moto 5.2.5's Item.__init__, with LimitedSizeDict's per-attribute check done once at the end
+        self.hash_key = hash_key
+        self.range_key = range_key
+        values = {key: DynamoType(value) for key, value in attrs.items()}
+        if sum(bytesize(key) + value.size() for key, value in values.items()) > ITEM_SIZE_LIMIT:
+            raise ItemSizeTooLarge
+        self.attrs = LimitedSizeDict()
+        dict.update(self.attrs, values)  # dict's own update: no per-key check
+
+    Item.__init__ = item_init  # type: ignore[method-assign]
+
+    from moto.core.serialize import JSONSerializer
+
+    shape_walk = JSONSerializer._serialize_type_structure
+
+    def serialize_structure(self: Any, serialized: Any, value: Any, shape: Any, key: str) -> None:
+        if key and shape.name == "AttributeValue" and isinstance(value, dict):
+            self._default_serialize(serialized, attribute_value(value), shape, key)
+        else:
+            shape_walk(self, serialized, value, shape, key)
+
+    serialize_structure._bianjie_original = shape_walk  # type: ignore[attr-defined]
+    JSONSerializer._serialize_type_structure = serialize_structure  # type: ignore[method-assign]
+
+    from moto.dynamodb.comparisons import ConditionExpressionParser
+
+    lex = ConditionExpressionParser._lex_condition_expression
+    lexed: dict[str, tuple[Any, ...]] = {}
+
+    def lex_condition_expression(self: Any) -> deque[Any]:
+        # dict get and set are atomic: two threads that miss at once both lex, and store equal tokens
+        expression = self.condition_expression
+        nodes = lexed.get(expression)
+        if nodes is None:
+            nodes = tuple(lex(self))  # an expression that does not lex raises here, every time
+            if len(lexed) < LEXED_KEPT:
+                lexed[expression] = nodes
+        return deque(nodes)
+
+    ConditionExpressionParser._lex_condition_expression = lex_condition_expression  # type: ignore[method-assign]
+
+
+class WeakInstances:
+    """``instances_tracked`` that does not keep its instances alive: moto only ``append``s and iterates.
+
+    Keyed by ``id`` (models need not be hashable); a weakref's callback runs before its object's memory
+    is freed, so an id is removed before it can be reused."""
+
+    def __init__(self, instances: Iterable[Any] = ()) -> None:
+        self._refs: dict[int, weakref.ref[Any]] = {}
+        for instance in instances:
+            self.append(instance)
+
+    def append(self, instance: Any) -> None:
+        key = id(instance)
+        refs = self._refs
+        with contextlib.suppress(TypeError):  # a model without weakref support (__slots__) goes untracked
+            refs[key] = weakref.ref(instance, lambda _ref: refs.pop(key, None))
+
+    def __iter__(self) -> Iterator[Any]:
+        # dict.copy runs no Python code, so a callback cannot change the dict while it is copied
+        instances = (ref() for ref in self._refs.copy().values())
+        return iter([instance for instance in instances if instance is not None])
+
+    def __len__(self) -> int:
+        return len(self._refs)
+
+
+def tune_models() -> None:
+    """Track moto's model instances weakly, and keep a bounded tail of SNS messages (idempotent)."""
+    from moto.core.common_models import BaseModel
+    from moto.sns.models import Topic
+
+    if getattr(BaseModel.__new__, "_bianjie_weak", False):
+        return
+
+    def new(cls: type[Any], *args: Any, **kwargs: Any) -> Any:
+        instance = object.__new__(cls)
+        tracked = cls.__dict__.get("instances_tracked")
+        if not isinstance(tracked, WeakInstances):
+            # the metaclass, and moto's reset, install plain lists; swap each for a weak one once
+            tracked = WeakInstances(tracked or ())
+            cls.instances_tracked = tracked
+        tracked.append(instance)
+        return instance
+
+    new._bianjie_weak = True  # type: ignore[attr-defined]
+    BaseModel.__new__ = staticmethod(new)  # type: ignore[method-assign]
+
+    original_init = Topic.__init__
+
+    def topic_init(self: Any, *args: Any, **kwargs: Any) -> None:
+        original_init(self, *args, **kwargs)
+        self.sent_notifications = deque(maxlen=SNS_SENT_KEPT)
+
+    Topic.__init__ = topic_init  # type: ignore[method-assign]
 
 
 def tune_dispatch() -> None:
@@ -109,6 +267,7 @@ def main(argv: list[str] | None = None) -> None:
     from bianjie_dev.runtime.motokms import teach_kms_sm2
 
     teach_kms_sm2()
+    tune_models()
     import waitress
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 

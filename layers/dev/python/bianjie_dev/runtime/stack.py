@@ -304,7 +304,7 @@ class LocalStack:
 
     def run_in_thread(self) -> threading.Thread:
         assert self.server
-        self.server.config.install_signal_handlers = False  # type: ignore[attr-defined]
+        self.server.config.install_signal_handlers = False
         thread = threading.Thread(target=self.server.run, name="gateway", daemon=True)
         thread.start()
         wait_http(f"{self.gateway_url}/_local/status", 30)

@@ -61,6 +61,8 @@ def cmd_walkthrough(args: argparse.Namespace) -> int:
     deployment = load_deployment(args)
     assert deployment is not None
     base = args.base or deployment.gateway_url
+    if not base:
+        raise SystemExit("the deployment names no gateway URL; pass --base")
     demo = Demo.load(_state_dir(args))
     http = RxHttp(base)
     now = datetime.now(UTC).astimezone().isoformat(timespec="seconds")

@@ -9,14 +9,13 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeGuard
 
 from bianjie.kit.documents.port import (
     MAX_TRANSACT_OPERATIONS,
     Check,
     Cond,
     Delete,
-    Item,
     Key,
     KeyCond,
     Operation,
@@ -28,7 +27,7 @@ from bianjie.kit.encoding import b64url, b64url_decode
 CONDITION_FAILED = "ConditionalCheckFailed"
 
 
-def is_number(value: Any) -> bool:
+def is_number(value: Any) -> TypeGuard[int | float]:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
@@ -299,7 +298,7 @@ def check_operations(operations: Sequence[Operation]) -> None:
             raise ValueError(f"not a transaction operation: {op!r}")
 
 
-def check_distinct(keys: Sequence[tuple[str, Item]]) -> None:
+def check_distinct(keys: Sequence[tuple[str, Mapping[Any, Any]]]) -> None:
     seen: set[str] = set()
     for table, key in keys:
         marker = json.dumps([table, sorted(key.items())], default=str)

@@ -90,6 +90,7 @@ class ConnectionPool:
 
     def _acquire(self) -> psycopg.Connection[Any]:
         deadline = time.monotonic() + self._timeout
+        conn: psycopg.Connection[Any] | None
         while True:
             with self._cond:
                 while True:
