@@ -57,9 +57,8 @@ def film_presigner() -> Any:
 
 @deps.singleton
 def film_ingest() -> Any:
-    from bianjie.film.adapters.s3 import SqsDeadLetters
     from bianjie.film.ingest import Ingest
-    from bianjie.kit import aws
+    from bianjie.kit.batch import DeadLetterQueue
 
     return Ingest(
         objects=film_objects(),
@@ -68,10 +67,15 @@ def film_ingest() -> Any:
         cipher=deps.field_cipher(),
         blind_index=deps.blind_index(),
         audit=deps.audit_log("film"),
-        dead_letters=SqsDeadLetters(aws.client("sqs"), require_env("FILM_INGEST_DLQ_URL")),
-        events=deps.publisher("bianjie.film"),
+        dead_letters=DeadLetterQueue(deps.queues(), require_env("FILM_INGEST_DLQ_URL")),
+        events=film_outbox(),
         visit_id_source=film_visit_id_source,
     )
+
+
+def film_outbox() -> Any:
+    """film's transactional outbox (``OUTBOX_TABLE``; domain events to the topic)."""
+    return deps.outbox("film")
 
 
 def film_visit_id_source(hospital: str) -> str | None:

@@ -105,7 +105,7 @@ def rx_service() -> RxService:
         cipher=deps.field_cipher(),
         index=deps.blind_index(),
         audit=rx_audit(),
-        events=deps.publisher("bianjie.rx"),
+        events=deps.outbox("rx"),
         orgs=org,
         ecredentials=rx_ecredentials(),
         idempotency=IdempotencyStore(store, require_env("IDEMPOTENCY_TABLE")),
@@ -114,3 +114,8 @@ def rx_service() -> RxService:
 
 def service() -> RxService:
     return rx_service()
+
+
+def outbox() -> Any:
+    """rx's transactional outbox (``OUTBOX_TABLE``; domain events to the topic)."""
+    return deps.outbox("rx")

@@ -117,24 +117,6 @@ class S3Objects:
         return keys
 
 
-class SqsDeadLetters:
-    """Sends a poison message to the DLQ at once, with the reason as message attributes."""
-
-    def __init__(self, client: Any, queue_url: str) -> None:
-        self.client = client
-        self.queue_url = queue_url
-
-    def send(self, body: str, reason: str, message: str) -> None:
-        self.client.send_message(
-            QueueUrl=self.queue_url,
-            MessageBody=body,
-            MessageAttributes={
-                "reason": {"DataType": "String", "StringValue": reason},
-                "message": {"DataType": "String", "StringValue": message or reason},
-            },
-        )
-
-
 class SqsQueue:
     def __init__(self, client: Any, queue_url: str) -> None:
         self.client = client
