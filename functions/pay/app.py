@@ -3,10 +3,9 @@ callbacks, hospital webhooks, the pending sweeper and daily reconciliation. See 
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from bianjie.kit import deps
+from bianjie.kit import batch, deps
 from bianjie.kit.errors import BadRequest
 from bianjie.kit.idempotency import request_hash
 from bianjie.kit.logging import get_logger
@@ -15,6 +14,7 @@ from bianjie.kit.web import ServiceApp, json_response
 from bianjie.pay import api, wiring
 from bianjie.pay.charges import ChargeRequest, RefundRequest
 from bianjie.pay.models import CHANNEL_BY_SLUG, ChargeStatus
+from bianjie.pay.webhooks import QueuedWebhook
 
 app = ServiceApp("pay")
 log = get_logger("bianjie.pay.app")
@@ -134,7 +134,9 @@ def create_charge() -> Any:
     def run() -> dict[str, Any]:
         charge = wiring.charges().create(
             caller.app_id,
-            ChargeRequest(body.order_no, body.patient_id, body.amount, body.description, body.notify_url),
+            ChargeRequest(
+                body.order_no, body.patient_id, body.amount, body.description, body.notify_url, body.visit_id
+            ),
             source_ip=app.source_ip,
         )
         return api.charge_view(charge).model_dump(mode="json", by_alias=True)
@@ -235,21 +237,16 @@ def callback_yibao_credit() -> Any:
 # ---------------------------------------------------------------- events and schedules
 
 
-def _records(event: dict[str, Any]) -> list[dict[str, Any]]:
-    return list(event.get("Records") or [])
-
-
 @app.lambda_function(name="deliver_webhooks")
 def deliver_webhooks(event: dict[str, Any], context: Any) -> dict[str, Any]:
     sender = wiring.webhook_sender()
-    failures = []
-    for record in _records(event):
-        try:
-            sender.handle(json.loads(record["body"]))
-        except Exception:
-            log.exception("webhook delivery crashed")
-            failures.append({"itemIdentifier": record["messageId"]})
-    return {"batchItemFailures": failures}
+
+    def one(message: batch.SqsMessage) -> str:
+        return sender.handle(QueuedWebhook.model_validate(message.json()).model_dump())
+
+    return batch.process_partial_response(
+        event, one, dead_letters=deps.dead_letters("PAY_WEBHOOK_DLQ"), name="pay.webhooks"
+    )
 
 
 @app.lambda_function(name="relay_webhooks")
@@ -278,11 +275,10 @@ def standin_notifier(event: dict[str, Any], context: Any) -> dict[str, Any]:
     from bianjie.pay import standin
 
     doubles = wiring.standins()
-    failures = []
-    for record in _records(event):
-        try:
-            standin.deliver(doubles, json.loads(record["body"]), wiring.post_callback, wiring.duplicate_rate())
-        except Exception as exc:
-            log.info("stand-in callback not acknowledged; will retry", extra={"error": str(exc)[:200]})
-            failures.append({"itemIdentifier": record["messageId"]})
-    return {"batchItemFailures": failures}
+
+    def one(message: batch.SqsMessage) -> None:
+        standin.deliver(doubles, message.json(), wiring.post_callback, wiring.duplicate_rate())
+
+    return batch.process_partial_response(
+        event, one, dead_letters=deps.dead_letters("PAY_STANDIN_NOTIFY_DLQ"), name="pay.standin"
+    )

@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 from bianjie.kit.audit import AuditLog, audit_table_spec
+from bianjie.kit.events import MemorySink
+from bianjie.kit.outbox import EVENTS, Outbox, TopicSink, outbox_table_spec
 from bianjie.kit.crypto import Sm2PrivateKey, Sm2PublicKey
 from bianjie.kit.documents.memory import MemoryDocumentStore
 from bianjie.kit.fieldcrypt import BlindIndex, FieldCipher
@@ -28,7 +30,7 @@ from bianjie.pay.charges import ChargeRequest, ChargeService
 from bianjie.pay.models import Channel
 from bianjie.pay.reconcile import Reconciler
 from bianjie.pay.store import PayStore, pay_table_spec
-from bianjie.pay.webhooks import WebhookOutbox
+from bianjie.pay.webhooks import WEBHOOKS, PayEvents
 
 
 class Clock:
@@ -89,7 +91,11 @@ class World:
     def __init__(self) -> None:
         self.clock = Clock()
         self.docs = MemoryDocumentStore(
-            pay_table_spec("pay"), standin.standin_table_spec("standin"), audit_table_spec("audit"), clock=self.clock
+            pay_table_spec("pay"),
+            standin.standin_table_spec("standin"),
+            audit_table_spec("audit"),
+            outbox_table_spec("outbox"),
+            clock=self.clock,
         )
         self.store = PayStore(self.docs, "pay")
         self.cipher = FieldCipher(LocalKeyPort(b"m" * 16))
@@ -121,9 +127,11 @@ class World:
             self.transports[channel] = FlakyTransport(InProcessTransport(self.standins[channel].handle))
             self.channels[channel] = ProtocolChannel(self.configs[channel], self.transports[channel], clock=self.clock)
         self.agreements = AgreementService(self.store, self.channels, self.cipher, self.index, self.audit, self.clock)
-        self.outbox_port = WebhookOutbox(
-            self.store, self.webhooks, lambda c: charge_view(c).model_dump(mode="json", by_alias=True), self.clock
+        self.events = MemorySink()  # pay's domain events, as the topic would get them
+        self.kit_outbox = Outbox(
+            self.docs, "outbox", "pay", {EVENTS: TopicSink(self.events), WEBHOOKS: self.webhooks}, clock=self.clock
         )
+        self.outbox_port = PayEvents(self.kit_outbox, lambda c: charge_view(c).model_dump(mode="json", by_alias=True))
         self.charges = ChargeService(
             self.store,
             self.agreements,
@@ -136,12 +144,19 @@ class World:
         self.callbacks = CallbackService(self.store, self.configs.get, self.charges, self.agreements, self.clock)
         self.reconciler = Reconciler(self.store, self.channels, self.sink, self.clock)
 
-    def charge(self, patient: str, amount: int = 1000, order_no: str | None = None, notify: bool = True) -> Any:
+    def charge(
+        self,
+        patient: str,
+        amount: int = 1000,
+        order_no: str | None = None,
+        notify: bool = True,
+        visit: str | None = None,
+    ) -> Any:
         self._orders += 1
         order = order_no or f"INV{self._orders}-{time.monotonic_ns()}"
         return self.charges.create(
             "hospital-1",
-            ChargeRequest(order, patient, amount, "门诊", "https://his.example/notify" if notify else None),
+            ChargeRequest(order, patient, amount, "门诊", "https://his.example/notify" if notify else None, visit),
         )
 
     def audit_records(self) -> list[Any]:
@@ -152,9 +167,10 @@ class World:
             records.extend(self.audit.records(chain))
         return records
 
-    def outbox_items(self) -> list[dict[str, Any]]:
-        """Every webhook intent in the pay table (PENDING and QUEUED)."""
-        return [i for (pk, _), i in self.docs._tables["pay"].items.items() if str(pk).startswith("OUTBOX#")]
+    def outbox_items(self, sink: str = WEBHOOKS) -> list[dict[str, Any]]:
+        """Every intent of ``sink`` in the outbox table (PENDING and SENT), oldest first."""
+        rows = [i for i in self.docs._tables["outbox"].items.values() if i["sink"] == sink]
+        return sorted(rows, key=lambda i: i["created_at"])
 
     def notifications(self) -> list[tuple[Channel, dict[str, str], bytes]]:
         """Settle what is pending and render every queued callback (signed, sealed), in queue order."""

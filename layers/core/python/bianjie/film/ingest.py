@@ -20,6 +20,7 @@ retries it, and after ``maxReceiveCount`` moves it to the DLQ itself.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -347,7 +348,8 @@ class Ingest:
                 return study  # attached before a crash: its event committed with it
             if (current.get("reported_at") or "") > (entry["reported_at"] or ""):
                 # an older report arriving late does not replace the newer one, but it is a report
-                self._commit_report(None, [intent_of(study)])
+                with contextlib.suppress(ConditionFailed):  # announced before a crash: once is enough
+                    self._commit_report(None, [intent_of(study)])
                 return study
             had_version = "agg_version" in study
             version = int(study.get("agg_version") or 0)

@@ -135,13 +135,14 @@ class Outbox:
             "created_at": intent.created_at,
             "relay_attempts": 0,
             "pending": self.service,
-            "due_at": intent.created_at + self._grace,
+            "due_at": int(intent.created_at + self._grace) + 1,  # key attributes are whole numbers
         }
 
     def puts(self, intents: Sequence[Intent]) -> list[Put]:
-        """The writes to commit in the same transaction as the change. Unconditional: a fact announced
-        again (a redelivered ingest) re-sends the same id, which consumers treat as a duplicate."""
-        return [Put(self.table, self.row(i)) for i in intents]
+        """The writes to commit in the same transaction as the change. Each is put only if absent: the id
+        derives from the fact, so a stale writer that got past its own version check still cannot
+        announce one fact twice (the transaction is cancelled)."""
+        return [Put(self.table, self.row(i), Cond.absent()) for i in intents]
 
     # -- committing and sending -----------------------------------------------------------------
 
@@ -176,7 +177,7 @@ class Outbox:
         """Rows still PENDING (due by ``until``, or all), oldest first (operators: ``bianjie ... outbox``)."""
         key = KeyCond.of("pending", self.service)
         if until is not None:
-            key = key.le("due_at", until)
+            key = key.le("due_at", int(until))
         return self.documents.query(self.table, key, index=BY_PENDING, limit=limit).items
 
     def get(self, intent_or_id: Intent | str) -> dict[str, Any] | None:
@@ -192,7 +193,7 @@ class Outbox:
             if relayed:
                 attempts = int(row.get("relay_attempts") or 0)
                 delay = RELAY_BACKOFF[min(attempts, len(RELAY_BACKOFF) - 1)]
-                again = {**row, "relay_attempts": attempts + 1, "due_at": self._clock() + delay}
+                again = {**row, "relay_attempts": attempts + 1, "due_at": int(self._clock()) + delay}
                 with contextlib.suppress(Exception):  # sent meanwhile, or the store is down: next run decides
                     self.documents.put(self.table, again, condition=Cond.eq("status", "PENDING"))
             return False
