@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 from bianjie.kit.audit import AuditLog, audit_table_spec
-from bianjie.kit.events import MemorySink
-from bianjie.kit.outbox import EVENTS, Outbox, TopicSink, outbox_table_spec
 from bianjie.kit.crypto import Sm2PrivateKey, Sm2PublicKey
 from bianjie.kit.documents.memory import MemoryDocumentStore
+from bianjie.kit.events import MemorySink
 from bianjie.kit.fieldcrypt import BlindIndex, FieldCipher
 from bianjie.kit.keys import LocalKeyPort
+from bianjie.kit.outbox import EVENTS, Outbox, TopicSink, outbox_table_spec
 from bianjie.pay import standin
 from bianjie.pay.agreements import AgreementService
 from bianjie.pay.api import charge_view

@@ -8,11 +8,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from bianjie.contracts import REGISTRY
 from bianjie.kit.documents.port import ConditionFailed, TransactionCanceled
+from bianjie.kit.outbox import RELAY_BACKOFF, RELAY_GRACE
 from bianjie.pay.charges import RefundRequest
 from bianjie.pay.models import Channel, ChargeStatus
-from bianjie.contracts import REGISTRY
-from bianjie.kit.outbox import RELAY_BACKOFF, RELAY_GRACE
 
 from tests.unit.pay.conftest import World
 

@@ -23,7 +23,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel, Field
 
 from bianjie.guide.kinds import Kind
 from bianjie.guide.model import CST
@@ -45,6 +47,13 @@ class ChannelUnavailable(Exception):
 
 class RetryLater(Exception):
     """Raised to the queue handler: leave the message for redelivery (then the dead-letter queue)."""
+
+
+class ChannelJob(BaseModel):
+    """A channel queue's message (``adapters.queues``): which notification, on which channel."""
+
+    channel: Literal["wechat", "sms"]
+    key: str = Field(min_length=1, max_length=512)
 
 
 class WeChatPort(Protocol):
