@@ -103,11 +103,16 @@ def s3_via_sqs(bucket: str, key: str, size: int = 1024, etag: str = "d41d8cd98f0
 # -- domain events on queues --------------------------------------------------------------------------
 
 
-def envelope(event_type: str, version: int = 1, *, id: str | None = None, **data: Any) -> dict[str, Any]:
-    """The canned envelope of a contract; ``data`` keys replace (None removes) fields of its data."""
+def envelope(
+    event_type: str, version: int = 1, *, id: str | None = None, at: str | None = None, **data: Any
+) -> dict[str, Any]:
+    """The canned envelope of a contract; ``id`` and ``at`` (its time) replace the envelope's, ``data``
+    keys replace (None removes) fields of its data."""
     env = load(f"contracts/{event_type}.v{version}.json")
     if id is not None:
         env["id"] = id
+    if at is not None:
+        env["time"] = at
     for k, v in data.items():
         if v is None:
             env["data"].pop(k, None)

@@ -76,6 +76,7 @@ def test_kit_tables_match_the_template() -> None:
     from bianjie.kit.audit import audit_table_spec
     from bianjie.kit.documents.schema import spec_from_template
     from bianjie.kit.idempotency import idempotency_table_spec
+    from bianjie.kit.outbox import outbox_table_spec
     from bianjie.kit.partners import partners_table_spec
     from bianjie.kit.signing import nonces_table_spec
 
@@ -85,6 +86,7 @@ def test_kit_tables_match_the_template() -> None:
         ("NoncesTable", nonces_table_spec),
         ("AuditTable", audit_table_spec),
         ("IdempotencyTable", idempotency_table_spec),
+        ("OutboxTable", outbox_table_spec),
     ]:
         from_template = spec_from_template(resources[logical_id]["Properties"], "t")
         from_code = spec_of("t")
