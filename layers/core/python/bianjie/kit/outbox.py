@@ -106,7 +106,7 @@ class Outbox:
         self.source = f"bianjie.{service}"
         self._sinks = sinks
         self._clock = clock
-        self._grace = grace
+        self.grace = grace  # seconds the relay leaves a new intent to its writer (tests set 0)
 
     # -- building -------------------------------------------------------------------------------
 
@@ -135,7 +135,7 @@ class Outbox:
             "created_at": intent.created_at,
             "relay_attempts": 0,
             "pending": self.service,
-            "due_at": int(intent.created_at + self._grace) + 1,  # key attributes are whole numbers
+            "due_at": int(intent.created_at + self.grace),  # whole seconds: key attributes are integers
         }
 
     def puts(self, intents: Sequence[Intent]) -> list[Put]:
