@@ -298,13 +298,14 @@ def hospital_post(stack: StackProcess, demo: Demo, path: str, body: Any, **heade
         return exc.code, json.loads(exc.read())
 
 
-def history_types(http: RxHttp, demo: Demo, token: str, visit: str, want: str, timeout: float = 30) -> list[str]:
+def history_states(http: RxHttp, demo: Demo, token: str, visit: str, want: str, timeout: float = 30) -> list[str]:
+    """The states of the visit's history, once ``want`` is among them (or the timeout passed)."""
     deadline = time.monotonic() + timeout
     while True:
         board = guide_call(http, demo, "GET", f"/guide/visits/{visit}", token=token)
-        types = [h["type"] for h in board["history"]]
-        if want in types or time.monotonic() > deadline:
-            return types
+        states = [h["state"] for h in board["history"]]
+        if want in states or time.monotonic() > deadline:
+            return states
         time.sleep(0.3)
 
 
@@ -326,7 +327,7 @@ def test_the_bill_paid_through_pay_reaches_the_visit(stack: StackProcess, demo: 
     assert envelope["source"] == "bianjie.pay" and envelope["dataversion"] == 1
     assert (envelope["data"]["visit_id"], envelope["data"]["amount_fen"]) == (visit, 12850)
     assert "patient_id" not in envelope["data"]
-    assert "payment.paid" in history_types(http, demo, token, visit, "payment.paid")
+    assert "paid" in history_states(http, demo, token, visit, "paid")
     board = guide_call(http, demo, "GET", f"/guide/visits/{visit}", token=token)
     assert board["state"] == "paid", board
 
@@ -354,7 +355,7 @@ def test_a_report_ingested_by_film_reaches_the_visit(
 
     envelope = tapped(stack, tap, "film.report_published", study_uid, timeout=90, key="study_uid")
     assert (envelope["source"], envelope["data"]["visit_id"]) == ("bianjie.film", visit)
-    assert "report.ready" in history_types(http, demo, token, visit, "report.ready", timeout=60)
+    assert "report_ready" in history_states(http, demo, token, visit, "report_ready", timeout=60)
     board = guide_call(http, demo, "GET", f"/guide/visits/{visit}", token=token)
     assert "report" in {c["action"] for c in board["todos"]}, board["todos"]
 
