@@ -15,16 +15,14 @@ from bianjie.guide.api import (
     SubscribeAnswer,
     SubscribeResults,
 )
-from bianjie.guide.delivery import ChannelJob, RetryLater
+from bianjie.guide.delivery import ChannelJob
 from bianjie.guide.prefs import Preferences
 from bianjie.guide.service import Caller, Dashboard, VisitBoard
 from bianjie.guide.wiring import guide_deliverer, guide_service, hospital_pharmacy_place
 from bianjie.kit import batch, deps
-from bianjie.kit.logging import get_logger
 from bianjie.kit.web import ServiceApp
 
 app = ServiceApp("guide")
-log = get_logger("bianjie.guide.app")
 OPERATOR_ROLES = ("guide-operator", "developer")
 
 
@@ -168,12 +166,7 @@ def _deliver_batch(event: dict[str, Any], channel: str) -> dict[str, Any]:
     deliverer = guide_deliverer()
 
     def one(message: batch.SqsMessage) -> None:
-        job = ChannelJob.model_validate(message.json())
-        try:
-            deliverer.deliver(channel, job.key)
-        except RetryLater as exc:
-            log.warning("send will be retried", extra={"channel": channel, "why": str(exc)})
-            raise
+        deliverer.deliver(channel, ChannelJob.model_validate(message.json()).key)  # RetryLater: redelivered
 
     return batch.process_partial_response(
         event, one, dead_letters=deps.dead_letters(f"GUIDE_{channel.upper()}_DLQ"), name=f"guide.send_{channel}"

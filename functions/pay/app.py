@@ -277,7 +277,11 @@ def standin_notifier(event: dict[str, Any], context: Any) -> dict[str, Any]:
     doubles = wiring.standins()
 
     def one(message: batch.SqsMessage) -> None:
-        standin.deliver(doubles, message.json(), wiring.post_callback, wiring.duplicate_rate())
+        job = message.json()
+        try:
+            standin.deliver(doubles, job, wiring.post_callback, wiring.duplicate_rate())
+        except Exception as exc:  # the gateway refused or was busy: the channel retries, as real ones do
+            raise batch.Retry(f"stand-in callback not acknowledged: {exc}") from exc
 
     return batch.process_partial_response(
         event, one, dead_letters=deps.dead_letters("PAY_STANDIN_NOTIFY_DLQ"), name="pay.standin"

@@ -128,3 +128,15 @@ def test_s3_notifications_through_a_queue(dlq: Any) -> None:
     [keys] = outcome.results.values()
     assert keys == ["hospital-1/study 1/a+b.dcm"]
     assert [r.key for r in object_refs(events.s3_direct("bucket-a", "x y.dcm"))] == ["x y.dcm"]
+
+
+def test_an_expected_retry_is_redelivered_without_a_traceback(caplog: pytest.LogCaptureFixture) -> None:
+    from bianjie.kit.batch import Retry
+
+    def later(message: SqsMessage) -> None:
+        raise Retry("the partner said later")
+
+    answer = process_partial_response(events.sqs_batch("x"), later, dead_letters=None, name="r")
+    assert answer == {"batchItemFailures": [{"itemIdentifier": "m0"}]}
+    [record] = [r for r in caplog.records if r.name == "bianjie.kit.batch"]
+    assert record.levelname == "WARNING" and record.exc_info is None

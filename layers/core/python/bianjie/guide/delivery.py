@@ -33,6 +33,7 @@ from bianjie.guide.planner import sms_allowed, still_needed
 from bianjie.guide.service import Contacts, NotificationQueue, load_preferences, load_view, utc_iso
 from bianjie.guide.store import GuideStore, LimitReached
 from bianjie.guide.templates import SMS_SIGN, FieldInvalid, TemplateBook
+from bianjie.kit.batch import Retry
 from bianjie.kit.documents.port import ConditionFailed
 from bianjie.kit.logging import get_logger
 
@@ -45,7 +46,7 @@ class ChannelUnavailable(Exception):
     """The platform could not be reached or answered with a transient error; retry later."""
 
 
-class RetryLater(Exception):
+class RetryLater(Retry):
     """Raised to the queue handler: leave the message for redelivery (then the dead-letter queue)."""
 
 

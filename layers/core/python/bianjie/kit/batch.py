@@ -9,8 +9,9 @@ Lambda (and our event pump) hands a function a batch of SQS records and, with
   can never succeed, so it is sent to the consumer's dead-letter queue at once with its reason (message
   attributes ``reason``, a stable code, and ``message``, a short explanation) and acknowledged. Waiting
   for ``maxReceiveCount`` would only delay the operator and block the batch's retries;
-- anything else (a store or a partner is down): reported as failed, so SQS redelivers it after the
-  visibility timeout and moves it to the DLQ itself after ``maxReceiveCount``.
+- anything else (a store or a partner is down; ``Retry`` when the handler expected it): reported as
+  failed, so SQS redelivers it after the visibility timeout and moves it to the DLQ itself after
+  ``maxReceiveCount``.
 
 If the dead-letter send itself fails the record is reported as failed: it comes back, is found poison
 again, and is dead-lettered then. A consumer that reads a DLQ (the last stop) passes ``dead_letters=None``:
@@ -35,6 +36,11 @@ from bianjie.kit.queues import Message, Queues
 
 log = get_logger("bianjie.kit.batch")
 MAX_REASON_CHARS = 500  # a message attribute holds more, but an operator reads a sentence, not a dump
+
+
+class Retry(Exception):
+    """An expected transient failure (a partner said "later"): redelivered like any exception, logged
+    as a warning with its message instead of a traceback."""
 
 
 class Poison(Exception):
@@ -153,7 +159,10 @@ def process(
         except Exception as exc:
             poison = _poison_of(exc)
             if poison is None:
-                log.exception("record failed; it will be redelivered", extra=context)
+                if isinstance(exc, Retry):
+                    log.warning("record will be redelivered", extra={**context, "why": str(exc)[:200]})
+                else:
+                    log.exception("record failed; it will be redelivered", extra=context)
                 outcome.failed.append(message.message_id)
                 continue
             if _dead_letter(message, poison, dead_letters, context):
