@@ -138,18 +138,6 @@ def audit_log(service: str) -> Any:
     return _cache[key]
 
 
-def publisher(source: str) -> Any:
-    """Domain events of ``source`` (e.g. "bianjie.rx") sent to the domain-events topic at once, outside any
-    transaction; producers publish through ``outbox(service)`` instead."""
-    key = f"publisher:{source}"
-    if key not in _cache:
-        from bianjie.kit.events import Publisher
-
-        with _lock:
-            _cache.setdefault(key, Publisher(_topic(), source))
-    return _cache[key]
-
-
 def _topic() -> Any:
     from bianjie.kit import aws
     from bianjie.kit.events import SnsSink

@@ -178,9 +178,8 @@ def envelope_of(
 
 
 class Publisher:
-    """Sends an event now, outside any transaction. Producers use their outbox instead
-    (``bianjie.kit.outbox.Outbox.event``), so no event goes out for a change that did not commit; this
-    is the outbox's last step and a tool for tests."""
+    """Sends an event now, outside any transaction: for tests and tools. Producers use their outbox
+    (``bianjie.kit.outbox.Outbox.event``), so no event goes out for a change that did not commit."""
 
     def __init__(self, sink: EventSink, source: str, clock: Callable[[], float] = time.time) -> None:
         self._sink = sink
