@@ -218,7 +218,10 @@ def test_a_webhook_intent_left_by_a_crash_is_relayed_and_delivered(stack: StackP
     assert listed.returncode == 0 and event_id in listed.stdout, listed.stdout + listed.stderr
     relayed = stack.cli("pay", "outbox", "--relay")
     assert relayed.returncode == 0, relayed.stdout + relayed.stderr
-    assert json.loads(relayed.stdout.strip().splitlines()[-1])["sent"] >= 1
+    # the stack's own relay schedule (every minute) may have sent it between the two commands: either way
+    # nothing failed, and the webhook arrives below, once relayed
+    counts = json.loads(relayed.stdout.strip().splitlines()[-1])
+    assert counts["failed"] == 0 and counts["sent"] <= 1, counts
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline and not any(json.loads(b)["id"] == event_id for _, b in hospital.received):
         time.sleep(0.2)
