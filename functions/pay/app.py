@@ -272,7 +272,7 @@ def reconcile_daily(event: dict[str, Any], context: Any) -> dict[str, Any]:
 @app.lambda_function(name="standin_notifier")
 def standin_notifier(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """STAND-IN: plays the channels' notification senders (retries via the queue, some duplicates)."""
-    from bianjie.pay import standin
+    from bianjie_dev.pay import standin
 
     doubles = wiring.standins()
 

@@ -12,7 +12,8 @@ import pytest
 from bianjie.contracts.rx import RxDispensedV1
 from bianjie.kit.documents.port import Cond, Put, TableSpec, TransactionCanceled
 from bianjie.kit.events import MemorySink
-from bianjie.kit.outbox import EVENTS, RELAY_BACKOFF, RELAY_GRACE, Outbox, TopicSink, outbox_table_spec
+from bianjie.kit.outbox import EVENTS, RELAY_BACKOFF, RELAY_GRACE, Outbox, TopicSink
+from bianjie.kit.tables import table_spec
 
 from tests.contract.conftest import Backend
 
@@ -48,7 +49,7 @@ class Topic(MemorySink):
 def world(backend: Backend) -> Any:
     suffix = uuid.uuid4().hex[:8]
     state = backend.table(TableSpec(f"state_{suffix}", "pk", key_types={"pk": "S"}))
-    outbox_table = backend.table(outbox_table_spec(f"outbox_{suffix}"))
+    outbox_table = backend.table(table_spec("OUTBOX_TABLE", f"outbox_{suffix}"))
     clock, topic = Clock(), Topic()
     box = Outbox(backend.store, outbox_table, "rx", {EVENTS: TopicSink(topic)}, clock=clock)
     return backend, state, box, clock, topic

@@ -14,14 +14,16 @@ import boto3
 import pytest
 from bianjie.runtime.deployment import Deployment
 from bianjie.runtime.invoke import load_module
-from bianjie.runtime.provision import Provisioner
-from bianjie.runtime.stack import init_wrapped_secrets
 from bianjie.runtime.template import load_template
+from bianjie_dev.runtime.motokms import teach_kms_sm2
+from bianjie_dev.runtime.provision import Provisioner
+from bianjie_dev.runtime.stack import init_wrapped_secrets
 from moto import mock_aws
 
 from tests.conftest import ROOT
 
 REGION = "cn-north-1"
+teach_kms_sm2()  # the token signing key is an SM2 KMS key, as in the China regions
 
 
 def _reset_kit() -> None:
@@ -70,3 +72,21 @@ def partner(aws_stack: Deployment) -> DemoPartner:
 
 def app_of(service: str) -> Any:
     return load_module(ROOT / "functions" / service / "app.py").app
+
+
+class IssuerClient:
+    """Tokens from the issuer function's own handler (TokenIssueFunction), as the CLI gets them."""
+
+    def __init__(self) -> None:
+        self._handler = load_module(ROOT / "functions" / "identity" / "app.py").issue_token
+
+    def issue(self, subject: str, kind: str, roles: Any = (), **claims: Any) -> str:
+        from bianjie_dev.cli.tokens import issue_token
+
+        return issue_token(
+            lambda event: self._handler(event, None), subject, kind, roles, requested_by="system:test", **claims
+        )
+
+
+def token_issuer() -> IssuerClient:
+    return IssuerClient()

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from bianjie.kit.documents.memory import MemoryDocumentStore
 from bianjie.kit.errors import AppError, Conflict, ValidationFailed
-from bianjie.kit.idempotency import IdempotencyStore, idempotency_table_spec, request_hash
+from bianjie.kit.idempotency import IdempotencyStore, request_hash
+from bianjie.kit.tables import table_spec
 
 from tests.fakes import Clock
 
@@ -23,7 +24,7 @@ def clock() -> Clock:
 
 @pytest.fixture
 def store(clock: Clock) -> MemoryDocumentStore:
-    return MemoryDocumentStore(idempotency_table_spec("idem"), clock=clock)
+    return MemoryDocumentStore(table_spec("IDEMPOTENCY_TABLE", "idem"), clock=clock)
 
 
 @pytest.fixture

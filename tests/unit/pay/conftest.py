@@ -8,14 +8,14 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from bianjie.kit.audit import AuditLog, audit_table_spec
+from bianjie.kit.audit import AuditLog
 from bianjie.kit.crypto import Sm2PrivateKey, Sm2PublicKey
 from bianjie.kit.documents.memory import MemoryDocumentStore
 from bianjie.kit.events import MemorySink
 from bianjie.kit.fieldcrypt import BlindIndex, FieldCipher
 from bianjie.kit.keys import LocalKeyPort
-from bianjie.kit.outbox import EVENTS, Outbox, TopicSink, outbox_table_spec
-from bianjie.pay import standin
+from bianjie.kit.outbox import EVENTS, Outbox, TopicSink
+from bianjie.kit.tables import table_spec
 from bianjie.pay.agreements import AgreementService
 from bianjie.pay.api import charge_view
 from bianjie.pay.callbacks import CallbackService
@@ -29,8 +29,9 @@ from bianjie.pay.channels import (
 from bianjie.pay.charges import ChargeRequest, ChargeService
 from bianjie.pay.models import Channel
 from bianjie.pay.reconcile import Reconciler
-from bianjie.pay.store import PayStore, pay_table_spec
+from bianjie.pay.store import PayStore
 from bianjie.pay.webhooks import WEBHOOKS, PayEvents
+from bianjie_dev.pay import standin
 
 
 class Clock:
@@ -91,10 +92,10 @@ class World:
     def __init__(self) -> None:
         self.clock = Clock()
         self.docs = MemoryDocumentStore(
-            pay_table_spec("pay"),
-            standin.standin_table_spec("standin"),
-            audit_table_spec("audit"),
-            outbox_table_spec("outbox"),
+            table_spec("PAY_TABLE", "pay"),
+            table_spec("PAY_STANDIN_TABLE", "standin"),
+            table_spec("AUDIT_TABLE", "audit"),
+            table_spec("OUTBOX_TABLE", "outbox"),
             clock=self.clock,
         )
         self.store = PayStore(self.docs, "pay")

@@ -17,7 +17,7 @@ LINK_TAG_LABEL = b"bianjie/film/link-tag/v1"
 def film_catalog() -> Any:
     from bianjie.film.catalog import Catalog
 
-    return Catalog(deps.documents(), require_env("FILM_STUDIES_TABLE"))
+    return Catalog(deps.documents(), deps.table("FILM_STUDIES_TABLE"))
 
 
 @deps.singleton
@@ -92,13 +92,12 @@ def film_visit_id_source(hospital: str) -> str | None:
 @deps.singleton
 def film_links() -> Any:
     from bianjie.film.links import Links
-    from bianjie.kit.crypto import hmac_sm3
 
     return Links(
         store=deps.documents(),
-        table=require_env("FILM_LINKS_TABLE"),
+        table=deps.table("FILM_LINKS_TABLE"),
         catalog=film_catalog(),
-        mac_key=hmac_sm3(deps.unwrap_setting("BIANJIE_TOKEN_SECRET"), LINK_TAG_LABEL),
+        mac_key=deps.derived_key(LINK_TAG_LABEL),
         blind_index=deps.blind_index(),
         cipher=deps.field_cipher(),
         audit=deps.audit_log("film"),
@@ -115,7 +114,7 @@ def film_emergency() -> Any:
 
     return Emergency(
         store=deps.documents(),
-        table=require_env("FILM_LINKS_TABLE"),
+        table=deps.table("FILM_LINKS_TABLE"),
         queue=SqsQueue(aws.client("sqs"), require_env("FILM_EMERGENCY_QUEUE_URL")),
         audit=deps.audit_log("film"),
     )
@@ -127,7 +126,7 @@ def film_imaging_cloud() -> Any:
     import os
     from pathlib import Path
 
-    from bianjie.film.adapters.yilian import YilianStandIn
+    from bianjie_dev.film.adapters.yilian import YilianStandIn
 
     if os.environ.get("FILM_YILIAN_ENDPOINT"):
         raise RuntimeError("the 医联 imaging-cloud adapter for FILM_YILIAN_ENDPOINT is not configured in this build")

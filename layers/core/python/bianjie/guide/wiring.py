@@ -3,7 +3,7 @@
 GUIDE_CHANNELS=standin (default) talks to the local stand-ins of WeChat and Aliyun SMS, which record
 into the outbox table; GUIDE_CHANNELS=live uses the real platforms with credentials unwrapped through
 the key port (GUIDE_WECHAT_APP_ID, GUIDE_WECHAT_SECRET, GUIDE_SMS_ACCESS_KEY_ID, GUIDE_SMS_ACCESS_KEY_SECRET;
-the secrets wrapped by the master key, as `bianjie keys init` wraps the token secret).
+the secrets wrapped by the master key, as `bianjie keys init` wraps the blind-index key).
 """
 
 from __future__ import annotations
@@ -23,10 +23,10 @@ def guide_store() -> GuideStore:
     return GuideStore(
         deps.documents(),
         Tables(
-            visits=require_env("GUIDE_VISITS_TABLE"),
-            notifications=require_env("GUIDE_NOTIFICATIONS_TABLE"),
-            outbox=require_env("GUIDE_OUTBOX_TABLE"),
-            patients=require_env("GUIDE_PATIENTS_TABLE"),
+            visits=deps.table("GUIDE_VISITS_TABLE"),
+            notifications=deps.table("GUIDE_NOTIFICATIONS_TABLE"),
+            outbox=deps.table("GUIDE_OUTBOX_TABLE"),
+            patients=deps.table("GUIDE_PATIENTS_TABLE"),
         ),
     )
 
@@ -77,9 +77,12 @@ def guide_channels() -> tuple[Any, Any]:
                 sms.http_transport,
             ),
         )
-    from bianjie.guide.adapters.outbox import OutboxRecorder
-    from bianjie.guide.adapters.sms import AliyunSmsClient, AliyunSmsStandIn
-    from bianjie.guide.adapters.wechat import WeChatClient, WeChatStandIn
+    from bianjie_dev.guide.adapters.outbox import OutboxRecorder
+    from bianjie_dev.guide.adapters.sms import AliyunSmsStandIn
+    from bianjie_dev.guide.adapters.wechat import WeChatStandIn
+
+    from bianjie.guide.adapters.sms import AliyunSmsClient
+    from bianjie.guide.adapters.wechat import WeChatClient
 
     recorder = OutboxRecorder(guide_store(), time.time)
     wx_standin = WeChatStandIn(recorder, guide_templates())

@@ -47,11 +47,9 @@ from bianjie.kit.crypto import sm3
 from bianjie.kit.documents.port import (
     Cond,
     DocumentStore,
-    IndexSpec,
     KeyCond,
     Operation,
     Put,
-    TableSpec,
     TransactionCanceled,
 )
 from bianjie.kit.errors import Unavailable
@@ -83,16 +81,6 @@ _HASHED_FIELDS = (
     "details",
     "prev_hash",
 )
-
-
-def audit_table_spec(name: str) -> TableSpec:
-    return TableSpec(
-        name=name,
-        partition_key="chain",
-        sort_key="seq",
-        key_types={"chain": "S", "seq": "N", "kind": "S"},
-        indexes=(IndexSpec(INDEX_BY_KIND, "kind", "chain"),),
-    )
 
 
 class AuditRecord(BaseModel):

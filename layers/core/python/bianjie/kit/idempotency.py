@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bianjie.kit.crypto import sm3
-from bianjie.kit.documents.port import Cond, ConditionFailed, DocumentStore, TableSpec
+from bianjie.kit.documents.port import Cond, ConditionFailed, DocumentStore
 from bianjie.kit.errors import AppError, BadRequest, Conflict
 from bianjie.kit.logging import get_logger
 
@@ -36,10 +36,6 @@ IN_PROGRESS = "IN_PROGRESS"
 COMPLETED = "COMPLETED"
 _KEY_RE = re.compile(r"[\x21-\x7e]{1,255}")  # printable ASCII, as an HTTP header value carries it
 _log = get_logger(__name__)
-
-
-def idempotency_table_spec(name: str) -> TableSpec:
-    return TableSpec(name=name, partition_key="pk", key_types={"pk": "S"}, ttl_attribute="expires_at")
 
 
 def request_hash(method: str, path: str, body: bytes | str | None) -> str:

@@ -30,7 +30,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from bianjie.kit.documents.port import Cond, DocumentStore, IndexSpec, KeyCond, Operation, Put, TableSpec
+from bianjie.kit.documents.port import Cond, DocumentStore, KeyCond, Operation, Put
 from bianjie.kit.events import Envelope, EventContract, EventSink, envelope_of
 from bianjie.kit.logging import get_logger
 from bianjie.kit.queues import Message, Queues
@@ -42,16 +42,6 @@ EVENTS = "events"  # the sink name of the domain-events topic
 RELAY_GRACE = 30.0  # seconds the relay leaves an intent to its writer's own dispatch
 RELAY_BACKOFF = (60, 120, 300, 900)  # seconds, when the sink itself keeps refusing
 SENT_TTL = 7 * 24 * 3600
-
-
-def outbox_table_spec(name: str) -> TableSpec:
-    return TableSpec(
-        name=name,
-        partition_key="outbox_id",
-        key_types={"outbox_id": "S", "pending": "S", "due_at": "N"},
-        indexes=(IndexSpec(BY_PENDING, "pending", "due_at"),),
-        ttl_attribute="expires_at",
-    )
 
 
 class Sink(Protocol):

@@ -148,7 +148,7 @@ class ServiceApp(Chalice):
         """Verifies the bearer token; with roles, also that the holder has one of them."""
         from bianjie.kit.tokens import bearer_token, require_roles
 
-        claims = deps.token_issuer().verify(bearer_token(self.current_request.headers))
+        claims = deps.token_verifier().verify(bearer_token(self.current_request.headers))
         if kind is not None and claims.kind != kind:
             raise AppError(f"this operation needs a {kind} token", code="TOKEN_KIND", status=403)
         if roles:

@@ -26,11 +26,9 @@ from typing import Any
 from bianjie.kit.documents.port import (
     Cond,
     DocumentStore,
-    IndexSpec,
     KeyCond,
     Operation,
     Put,
-    TableSpec,
 )
 from bianjie.pay.models import (
     Agreement,
@@ -50,29 +48,6 @@ BY_SWEEP = "by_sweep"
 BY_RECON = "by_recon"
 SWEEP_PARTITION = "DUE"
 INBOX_TTL = 30 * 24 * 3600
-
-
-def pay_table_spec(name: str) -> TableSpec:
-    return TableSpec(
-        name=name,
-        partition_key="pk",
-        sort_key="sk",
-        key_types={
-            "pk": "S",
-            "sk": "S",
-            "agreement_ref": "S",
-            "sweep_pk": "S",
-            "sweep_sk": "S",
-            "recon_pk": "S",
-            "recon_sk": "S",
-        },
-        indexes=(
-            IndexSpec(BY_AGREEMENT, "agreement_ref"),
-            IndexSpec(BY_SWEEP, "sweep_pk", "sweep_sk"),
-            IndexSpec(BY_RECON, "recon_pk", "recon_sk"),
-        ),
-        ttl_attribute="expires_at",
-    )
 
 
 def recon_partition(channel: Channel, ts: float) -> str:

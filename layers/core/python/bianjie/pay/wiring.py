@@ -14,13 +14,12 @@ import contextlib
 import os
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bianjie.kit import deps
 from bianjie.kit.config import env, require_env
 from bianjie.kit.crypto import Sm2PrivateKey, Sm2PublicKey, sm2_generate_key
 from bianjie.kit.documents.port import Cond, ConditionFailed, Put, TransactionCanceled
-from bianjie.pay import standin as standin_mod
 from bianjie.pay.agreements import AgreementService
 from bianjie.pay.api import charge_view
 from bianjie.pay.callbacks import CallbackService
@@ -30,6 +29,9 @@ from bianjie.pay.models import Channel
 from bianjie.pay.reconcile import Reconciler
 from bianjie.pay.store import PayStore
 from bianjie.pay.webhooks import PayEvents, WebhookSender
+
+if TYPE_CHECKING:
+    from bianjie_dev.pay.standin import StandinChannel
 
 CONFIG_TTL = 60.0
 _lock = threading.RLock()
@@ -42,7 +44,7 @@ def standins_allowed() -> bool:
 
 @deps.singleton
 def pay_store() -> PayStore:
-    return PayStore(deps.documents(), require_env("PAY_TABLE"))
+    return PayStore(deps.documents(), deps.table("PAY_TABLE"))
 
 
 @deps.singleton
@@ -50,7 +52,7 @@ def pay_audit() -> Any:
     from bianjie.kit.audit import AuditLog
 
     # sharded: 200 concurrent charges appending to one chain head would serialise on it
-    return AuditLog(deps.documents(), require_env("AUDIT_TABLE"), service="pay", shards=8)
+    return AuditLog(deps.documents(), deps.table("AUDIT_TABLE"), service="pay", shards=8)
 
 
 # ---------------------------------------------------------------- channel credentials
@@ -92,8 +94,10 @@ def _standin_item(values: dict[str, Any]) -> dict[str, Any]:
 
 def provision_standins() -> None:
     """Create stand-in credentials for every channel that has none (idempotent, race-safe)."""
+    from bianjie_dev.pay import standin as standin_mod  # development tooling: loaded only on the local stage
+
     store = pay_store()
-    table = require_env("PAY_STANDIN_TABLE")
+    table = deps.table("PAY_STANDIN_TABLE")
     for channel in Channel:
         if store.config(f"CHANNEL#{channel.value}") is not None:
             continue
@@ -147,16 +151,18 @@ def reset() -> None:
 
 # ---------------------------------------------------------------- stand-ins
 
-_standins: dict[Channel, standin_mod.StandinChannel] = {}
+_standins: dict[Channel, StandinChannel] = {}
 
 
-def standins() -> dict[Channel, standin_mod.StandinChannel]:
+def standins() -> dict[Channel, StandinChannel]:
     with _lock:
         if _standins:
             return dict(_standins)
+        from bianjie_dev.pay import standin as standin_mod  # only channels configured `mode: standin` get here
+
         from bianjie.pay.adapters.aws import SqsQueue
 
-        table = require_env("PAY_STANDIN_TABLE")
+        table = deps.table("PAY_STANDIN_TABLE")
         outbox = SqsQueue(require_env("PAY_STANDIN_NOTIFY_QUEUE"))
         cipher = deps.field_cipher()
         for channel in Channel:

@@ -16,18 +16,18 @@ from typing import Any
 
 from bianjie.kit import deps
 from bianjie.kit.config import require_env
-from bianjie.kit.crypto import Sm2PrivateKey, Sm2PublicKey, hmac_sm3
+from bianjie.kit.crypto import Sm2PrivateKey, Sm2PublicKey
 from bianjie.rx.service import Org, RxService
 
 
 def _stand_in_secret() -> bytes:
-    # every process of one deployment derives the same stand-in keys from the deployment's token secret
-    return hmac_sm3(deps.unwrap_setting("BIANJIE_TOKEN_SECRET"), b"bianjie rx stand-ins")
+    # every process of one deployment derives the same stand-in keys from the deployment's HMAC key
+    return deps.derived_key(b"bianjie rx stand-ins")
 
 
 @deps.singleton
 def rx_standin_center() -> Any:
-    from bianjie.rx.center.standin import StandInCenter, credential_pair
+    from bianjie_dev.rx.center.standin import StandInCenter, credential_pair
 
     _, center_side = credential_pair(_stand_in_secret())
     return StandInCenter(center_side)
@@ -37,10 +37,11 @@ def rx_standin_center() -> Any:
 def rx_center() -> Any:
     from bianjie.rx.center.client import HttpTransport, NhsaCenterClient
     from bianjie.rx.center.envelope import Credentials
-    from bianjie.rx.center.standin import InProcessTransport, credential_pair
 
     mode = os.environ.get("RX_CENTER_MODE", "standin")
     if mode == "standin":
+        from bianjie_dev.rx.center.standin import InProcessTransport, credential_pair
+
         ours, _ = credential_pair(_stand_in_secret())
         return NhsaCenterClient(ours, InProcessTransport(rx_standin_center()))
     if mode != "http":
@@ -56,7 +57,7 @@ def rx_center() -> Any:
 
 @deps.singleton
 def rx_ecredentials() -> Any:
-    from bianjie.rx.ecredential import StandInEcredentials
+    from bianjie_dev.rx.ecredential import StandInEcredentials
 
     return StandInEcredentials(_stand_in_secret())
 
@@ -65,7 +66,7 @@ def rx_ecredentials() -> Any:
 def rx_catalogue() -> Any:
     from bianjie.rx.catalogue import DocumentCatalogue
 
-    return DocumentCatalogue(deps.documents(), require_env("RX_CATALOGUE_TABLE"))
+    return DocumentCatalogue(deps.documents(), deps.table("RX_CATALOGUE_TABLE"))
 
 
 @deps.singleton
@@ -73,7 +74,7 @@ def rx_audit() -> Any:
     from bianjie.kit.audit import AuditLog
 
     # four chains a day instead of one: every prescription step appends, and one chain head serialises
-    return AuditLog(deps.documents(), require_env("AUDIT_TABLE"), service="rx", shards=4)
+    return AuditLog(deps.documents(), deps.table("AUDIT_TABLE"), service="rx", shards=4)
 
 
 def org(app_id: str) -> Org | None:
@@ -98,8 +99,8 @@ def rx_service() -> RxService:
 
     store = deps.documents()
     return RxService(
-        repo=RxRepository(store, require_env("RX_TABLE")),
-        authorizations=AuthorizationRepository(store, require_env("RX_AUTH_TABLE")),
+        repo=RxRepository(store, deps.table("RX_TABLE")),
+        authorizations=AuthorizationRepository(store, deps.table("RX_AUTH_TABLE")),
         catalogue=rx_catalogue(),
         center=rx_center(),
         cipher=deps.field_cipher(),
@@ -108,7 +109,7 @@ def rx_service() -> RxService:
         events=deps.outbox("rx"),
         orgs=org,
         ecredentials=rx_ecredentials(),
-        idempotency=IdempotencyStore(store, require_env("IDEMPOTENCY_TABLE")),
+        idempotency=IdempotencyStore(store, deps.table("IDEMPOTENCY_TABLE")),
     )
 
 
