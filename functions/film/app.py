@@ -6,15 +6,14 @@ FilmIngestFunction carries the imaging layer.
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any
 
 from bianjie.film import wiring
-from bianjie.film.emergency import EmergencyAnswer, EmergencyRequest
+from bianjie.film.emergency import EmergencyAnswer, EmergencyJob, EmergencyRequest
 from bianjie.film.links import LinkAnswer, LinkRequest, ShareRequest
+from bianjie.kit import batch, deps
 from bianjie.kit.errors import AppError
-from bianjie.kit.events import message_id
 from bianjie.kit.logging import get_logger
 from bianjie.kit.web import ServiceApp, json_response
 from chalice import Response
@@ -192,15 +191,13 @@ def viewer_asset(name: str) -> Response:
 
 @app.on_sqs_message(queue="film-emergency", batch_size=5)
 def emergency_worker(event: Any) -> dict[str, Any]:
-    failures = []
-    for message in event:
-        try:
-            request_id = json.loads(message.body)["request_id"]
-            wiring.film_emergency().process(request_id, wiring.film_imaging_cloud())
-        except Exception:
-            log.exception("emergency request not sent; will retry")
-            failures.append({"itemIdentifier": message_id(message)})
-    return {"batchItemFailures": failures}
+    def one(message: batch.SqsMessage) -> None:
+        request = EmergencyJob.model_validate(message.json())
+        wiring.film_emergency().process(request.request_id, wiring.film_imaging_cloud())
+
+    return batch.process_partial_response(
+        event, one, dead_letters=deps.dead_letters("FILM_EMERGENCY_DLQ_URL"), name="film.emergency"
+    )
 
 
 # -- ingest -------------------------------------------------------------------------------------------
@@ -208,5 +205,13 @@ def emergency_worker(event: Any) -> dict[str, Any]:
 
 @app.on_sqs_message(queue="film-ingest", batch_size=10)
 def ingest(event: Any) -> dict[str, Any]:
-    result = wiring.film_ingest().handle_batch([(message_id(m), m.body) for m in event])
-    return {"batchItemFailures": [{"itemIdentifier": i} for i in result.failed_message_ids]}
+    # the batch commits together (bianjie.film.ingest), so the per-record loop is the domain's; it
+    # dead-letters permanent failures itself, with the kit's DeadLetterQueue
+    result = wiring.film_ingest().handle_batch([(m.message_id, m.body) for m in batch.messages(event)])
+    return batch.BatchOutcome(failed=result.failed_message_ids).response()
+
+
+@app.lambda_function(name="relay_outbox")
+def relay_outbox(event: dict[str, Any], context: Any) -> dict[str, int]:
+    """Publish film events whose send right after their commit never happened (a crash, a topic outage)."""
+    return wiring.film_outbox().relay()

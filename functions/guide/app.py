@@ -3,7 +3,6 @@ notification fan-out (channel queues, senders, dead letters, schedules)."""
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
 
@@ -16,18 +15,14 @@ from bianjie.guide.api import (
     SubscribeAnswer,
     SubscribeResults,
 )
-from bianjie.guide.delivery import RetryLater
+from bianjie.guide.delivery import ChannelJob
 from bianjie.guide.prefs import Preferences
 from bianjie.guide.service import Dashboard, VisitBoard
 from bianjie.guide.wiring import guide_deliverer, guide_service, hospital_pharmacy_place
-from bianjie.kit import deps
-from bianjie.kit.actor import Actor
-from bianjie.kit.events import envelopes, message_id, sqs_record
-from bianjie.kit.logging import get_logger
+from bianjie.kit import batch, deps
 from bianjie.kit.web import ServiceApp
 
 app = ServiceApp("guide")
-log = get_logger("bianjie.guide.app")
 OPERATOR_ROLES = ("guide-operator", "developer")
 
 
@@ -147,40 +142,25 @@ def get_outbox() -> OutboxAnswer:
 
 @app.lambda_function(name="on_domain_event")
 def on_domain_event(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """Other services' events (rx, pay, film) from guide's subscribed queue."""
-    failures = []
+    """Other services' events (rx, pay, film) from guide's subscribed queue, read through their contracts."""
     service = guide_service()
-    for mid, envelope in envelopes(event.get("Records") or []):
-        visit_event, skipped = bridge.visit_event(envelope, hospital_pharmacy_place)
-        if visit_event is None:
-            log.info("domain event skipped", extra={"type": envelope.type, "event_id": envelope.id, "why": skipped})
-            continue
-        try:
-            [result] = service.ingest(Actor.system(envelope.source), [visit_event])
-            if result.status == "rejected":
-                log.warning(
-                    "domain event refused", extra={"type": envelope.type, "event_id": envelope.id, "why": result.code}
-                )
-        except Exception:
-            log.exception("domain event failed; it will be retried", extra={"type": envelope.type})
-            failures.append({"itemIdentifier": mid})
-    return {"batchItemFailures": failures}
+    return batch.process_partial_response(
+        event,
+        lambda m: bridge.consume(service, m.body, hospital_pharmacy_place),
+        dead_letters=deps.dead_letters("GUIDE_DOMAIN_EVENTS_DLQ"),
+        name="guide.domain_events",
+    )
 
 
 def _deliver_batch(event: dict[str, Any], channel: str) -> dict[str, Any]:
-    failures = []
     deliverer = guide_deliverer()
-    for record in event.get("Records") or []:
-        body = json.loads(sqs_record(record)["body"])
-        try:
-            deliverer.deliver(channel, body["key"])
-        except RetryLater as exc:
-            log.warning("send will be retried", extra={"channel": channel, "why": str(exc)})
-            failures.append({"itemIdentifier": message_id(record)})
-        except Exception:
-            log.exception("send failed; it will be retried", extra={"channel": channel})
-            failures.append({"itemIdentifier": message_id(record)})
-    return {"batchItemFailures": failures}
+
+    def one(message: batch.SqsMessage) -> None:
+        deliverer.deliver(channel, ChannelJob.model_validate(message.json()).key)  # RetryLater: redelivered
+
+    return batch.process_partial_response(
+        event, one, dead_letters=deps.dead_letters(f"GUIDE_{channel.upper()}_DLQ"), name=f"guide.send_{channel}"
+    )
 
 
 @app.lambda_function(name="send_wechat")
@@ -195,13 +175,16 @@ def send_sms(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 @app.lambda_function(name="on_dead_letter")
 def on_dead_letter(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """Messages that used up their retries: WeChat ones fall back to SMS, SMS ones are marked dead."""
+    """Messages that used up their retries: WeChat ones fall back to SMS, SMS ones are marked dead. This is
+    the last stop: a poison message here is logged with its reason and dropped."""
     deliverer = guide_deliverer()
-    outcomes = []
-    for record in event.get("Records") or []:
-        body = json.loads(sqs_record(record)["body"])
-        outcomes.append(deliverer.dead_letter(body["channel"], body["key"]))
-    return {"outcomes": outcomes}
+
+    def one(message: batch.SqsMessage) -> str:
+        job = ChannelJob.model_validate(message.json())
+        return deliverer.dead_letter(job.channel, job.key)
+
+    outcome = batch.process(event, one, dead_letters=None, name="guide.dead_letters")
+    return {**outcome.response(), "outcomes": list(outcome.results.values())}
 
 
 # -- schedules ----------------------------------------------------------------------------------------

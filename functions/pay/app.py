@@ -3,15 +3,16 @@ callbacks, hospital webhooks, the pending sweeper and daily reconciliation. See 
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+from bianjie.kit import batch, deps
 from bianjie.kit.idempotency import Answer
 from bianjie.kit.logging import get_logger
 from bianjie.kit.web import ServiceApp
 from bianjie.pay import api, wiring
 from bianjie.pay.charges import RefundRequest
 from bianjie.pay.models import CHANNEL_BY_SLUG
+from bianjie.pay.webhooks import QueuedWebhook
 
 app = ServiceApp("pay")
 log = get_logger("bianjie.pay.app")
@@ -200,21 +201,16 @@ def callback_yibao_credit() -> Any:
 # ---------------------------------------------------------------- events and schedules
 
 
-def _records(event: dict[str, Any]) -> list[dict[str, Any]]:
-    return list(event.get("Records") or [])
-
-
 @app.lambda_function(name="deliver_webhooks")
 def deliver_webhooks(event: dict[str, Any], context: Any) -> dict[str, Any]:
     sender = wiring.webhook_sender()
-    failures = []
-    for record in _records(event):
-        try:
-            sender.handle(json.loads(record["body"]))
-        except Exception:
-            log.exception("webhook delivery crashed")
-            failures.append({"itemIdentifier": record["messageId"]})
-    return {"batchItemFailures": failures}
+
+    def one(message: batch.SqsMessage) -> str:
+        return sender.handle(QueuedWebhook.model_validate(message.json()).model_dump())
+
+    return batch.process_partial_response(
+        event, one, dead_letters=deps.dead_letters("PAY_WEBHOOK_DLQ"), name="pay.webhooks"
+    )
 
 
 @app.lambda_function(name="relay_webhooks")
@@ -243,11 +239,14 @@ def standin_notifier(event: dict[str, Any], context: Any) -> dict[str, Any]:
     from bianjie_dev.pay import standin
 
     doubles = wiring.standins()
-    failures = []
-    for record in _records(event):
+
+    def one(message: batch.SqsMessage) -> None:
+        job = message.json()
         try:
-            standin.deliver(doubles, json.loads(record["body"]), wiring.post_callback, wiring.duplicate_rate())
-        except Exception as exc:
-            log.info("stand-in callback not acknowledged; will retry", extra={"error": str(exc)[:200]})
-            failures.append({"itemIdentifier": record["messageId"]})
-    return {"batchItemFailures": failures}
+            standin.deliver(doubles, job, wiring.post_callback, wiring.duplicate_rate())
+        except Exception as exc:  # the gateway refused or was busy: the channel retries, as real ones do
+            raise batch.Retry(f"stand-in callback not acknowledged: {exc}") from exc
+
+    return batch.process_partial_response(
+        event, one, dead_letters=deps.dead_letters("PAY_STANDIN_NOTIFY_DLQ"), name="pay.standin"
+    )

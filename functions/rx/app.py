@@ -260,3 +260,9 @@ def fhir_export(rx_id: str) -> dict[str, Any]:
 @app.lambda_function(name="sweep_expired")
 def sweep_expired(event: dict[str, Any], context: Any) -> dict[str, int]:
     return wiring.service().sweep(scheduled_time(event))
+
+
+@app.lambda_function(name="relay_outbox")
+def relay_outbox(event: dict[str, Any], context: Any) -> dict[str, int]:
+    """Publish rx events whose send right after their commit never happened (a crash, a topic outage)."""
+    return wiring.outbox().relay()

@@ -1,22 +1,26 @@
 """Across services on the real local stack (``make run``'s code path): a hospital visit in guide, its
 e-prescription through rx's HTTP API with the same visit id, and the patient's "pick up your medicine"
-message, which travels rx -> DomainEventsTopic (SNS) -> GuideDomainEventsQueue (SQS) -> guide -> the
-WeChat/SMS stand-ins, and arrives exactly once, also when SNS delivers the event twice.
-
-pay publishes no domain events (it tells hospitals by signed webhook), so there is no payment leg here;
-see docs/guide.md "Other services' events".
+message, which travels rx -> outbox -> DomainEventsTopic (SNS) -> GuideDomainEventsQueue (SQS) -> guide
+-> the WeChat/SMS stand-ins, and arrives exactly once, also when SNS delivers the event twice. The bill
+paid through pay and the report ingested by film reach the same visit through their contracts
+(``pay.charge.succeeded``, ``film.report_published``); a malformed event lands in guide's DLQ at once
+with its reason.
 """
 
 from __future__ import annotations
 
 import json
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from bianjie.guide.model import CST
+from bianjie.kit.signing import sign_request
 from bianjie_dev.runtime.child import StackProcess
 from bianjie_dev.rx.client import Demo, RxHttp, demo_prescription, settlement
 
@@ -58,16 +62,23 @@ def tap(stack: StackProcess) -> str:
     return url
 
 
-def tapped(stack: StackProcess, tap: str, event_type: str, rx_id: str, timeout: float = 20) -> dict[str, Any]:
+def tapped(
+    stack: StackProcess, tap: str, event_type: str, rx_id: str, timeout: float = 20, key: str = "rx_id"
+) -> dict[str, Any]:
+    """The first envelope of ``event_type`` whose ``data[key]`` is ``rx_id``, read through its contract."""
+    from bianjie.contracts import REGISTRY
+    from bianjie.kit.events import read
+
     sqs = stack.client("sqs")
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for m in sqs.receive_message(QueueUrl=tap, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", []):
             envelope = json.loads(m["Body"])
             sqs.delete_message(QueueUrl=tap, ReceiptHandle=m["ReceiptHandle"])
-            if envelope["type"] == event_type and envelope["data"]["rx_id"] == rx_id:
+            if envelope["type"] == event_type and envelope["data"][key] == rx_id:
+                read(m["Body"], REGISTRY)  # what producers publish holds to their contracts
                 return envelope
-    raise AssertionError(f"rx did not publish {event_type} for {rx_id}")
+    raise AssertionError(f"no {event_type} for {rx_id}")
 
 
 def republish(stack: StackProcess, envelope: dict[str, Any]) -> None:
@@ -272,3 +283,108 @@ def test_demo_visit_is_seeded(stack: StackProcess, demo: Demo, http: RxHttp) -> 
     assert (todo["action"], todo["title"], todo["place_poi"]) == ("pay", "待缴费 ¥128.50", "rj.out.1f.cashier")
     assert todo["action_link"] == "/m/pay?visit_id=V-DEMO-TODAY&order_id=V-DEMO-TODAY-O2"
     assert [c["action"] for c in dash["cards"]] == ["pay", "report"]
+
+
+def hospital_post(stack: StackProcess, demo: Demo, path: str, body: Any, **headers: str) -> tuple[int, Any]:
+    raw = json.dumps(body, ensure_ascii=False).encode()
+    signed = sign_request(demo.hospital.key, "POST", path, "", raw, demo.hospital.app_id, demo.hospital.serial)
+    request = urllib.request.Request(
+        stack.url + path, data=raw, method="POST", headers={"Content-Type": "application/json", **signed, **headers}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def history_states(http: RxHttp, demo: Demo, token: str, visit: str, want: str, timeout: float = 30) -> list[str]:
+    """The states of the visit's history, once ``want`` is among them (or the timeout passed)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        board = guide_call(http, demo, "GET", f"/guide/visits/{visit}", token=token)
+        states = [h["state"] for h in board["history"]]
+        if want in states or time.monotonic() > deadline:
+            return states
+        time.sleep(0.3)
+
+
+def test_the_bill_paid_through_pay_reaches_the_visit(stack: StackProcess, demo: Demo, http: RxHttp, tap: str) -> None:
+    now = datetime.now(CST)
+    visit, patient = "XS-V3", "p-xs-3"
+    token = patient_token(stack, patient)
+    open_visit(http, demo, visit, patient, now)
+    pay_token = stack.cli("pay", "token", patient).stdout.strip().splitlines()[-1]
+    signed = http.send(
+        "POST", "/pay/agreements", {"channel": "UNIONPAY", "account": "6222000000001234"}, token=pay_token
+    )
+    assert signed.status == 201, signed.body
+    bill = {"order_no": "XS-HIS-3", "patient_id": patient, "amount": 12850, "visit_id": visit}
+    status, charge = hospital_post(stack, demo, "/pay/charges", bill, **{"Idempotency-Key": "xs-3"})
+    assert status == 201 and charge["status"] == "SUCCEEDED", charge
+
+    envelope = tapped(stack, tap, "pay.charge.succeeded", "XS-HIS-3", key="order_no")
+    assert envelope["source"] == "bianjie.pay" and envelope["dataversion"] == 1
+    assert (envelope["data"]["visit_id"], envelope["data"]["amount_fen"]) == (visit, 12850)
+    assert "patient_id" not in envelope["data"]
+    assert "paid" in history_states(http, demo, token, visit, "paid")
+    board = guide_call(http, demo, "GET", f"/guide/visits/{visit}", token=token)
+    assert board["state"] == "paid", board
+
+
+def test_a_report_ingested_by_film_reaches_the_visit(
+    stack: StackProcess, demo: Demo, http: RxHttp, tap: str, tmp_path: Path
+) -> None:
+    """The hospital's DICOM carries its visit id in AccessionNumber (partner setting
+    ``film.report_visit_id_from``); film publishes the report's event with it; guide shows the report."""
+    from bianjie.kit.documents.dynamodb import DynamoDocumentStore
+    from bianjie.kit.partners import PartnerRegistry
+
+    registry = PartnerRegistry(DynamoDocumentStore(stack.client("dynamodb")), stack.ref("PartnersTable"))
+    registry.set_setting("demo-hospital", "film", "report_visit_id_from", "accession_number")
+    time.sleep(5.5)  # the functions' partner cache (5 s) sees the new setting
+    now = datetime.now(CST)
+    visit, patient = "ACC0001", "p-xs-4"  # film's test data uses accession ACC0001
+    token = patient_token(stack, patient)
+    open_visit(http, demo, visit, patient, now)
+    made = stack.cli("film", "testdata", str(tmp_path), "--ct", "1", "--mr", "1", "--us", "1", "--report", "pdf")
+    assert made.returncode == 0, made.stderr
+    study_uid = json.loads(made.stdout)["study_uid"]
+    sent = stack.cli("film", "ingest", str(tmp_path), "--hospital", "demo-hospital")
+    assert sent.returncode == 0, sent.stderr
+
+    envelope = tapped(stack, tap, "film.report_published", study_uid, timeout=90, key="study_uid")
+    assert (envelope["source"], envelope["data"]["visit_id"]) == ("bianjie.film", visit)
+    assert "report_ready" in history_states(http, demo, token, visit, "report_ready", timeout=60)
+    board = guide_call(http, demo, "GET", f"/guide/visits/{visit}", token=token)
+    assert "report" in {c["action"] for c in board["todos"]}, board["todos"]
+
+
+def test_a_malformed_event_lands_in_guides_dlq_at_once_with_its_reason(stack: StackProcess) -> None:
+    """A producer bug (rx.dispensed without its visit id) is not retried five times: guide dead-letters
+    it on first receipt, with the contract's complaint as the reason, and acknowledges it."""
+    from tests import events as canned
+
+    broken = canned.envelope("rx.dispensed", id="xs-broken-1", visit_id=None)
+    stack.client("sns").publish(
+        TopicArn=stack.ref("DomainEventsTopic"),
+        Message=json.dumps(broken, ensure_ascii=False),
+        MessageAttributes={
+            "type": {"DataType": "String", "StringValue": "rx.dispensed"},
+            "source": {"DataType": "String", "StringValue": "bianjie.rx"},
+        },
+    )
+    sqs, dlq = stack.client("sqs"), stack.ref("GuideDomainEventsDLQ")
+    deadline, found = time.monotonic() + 30, None
+    while found is None and time.monotonic() < deadline:
+        for m in sqs.receive_message(
+            QueueUrl=dlq, MaxNumberOfMessages=10, WaitTimeSeconds=1, MessageAttributeNames=["All"]
+        ).get("Messages", []):
+            if json.loads(m["Body"])["id"] == "xs-broken-1":
+                found = m
+    assert found is not None, "the malformed event did not reach GuideDomainEventsDLQ"
+    attributes = found["MessageAttributes"]
+    assert attributes["reason"]["StringValue"] == "EVENT_INVALID"
+    assert "visit_id" in attributes["message"]["StringValue"]
+    pumped = {label: s for label, s in stack.status()["pump"].items() if label.endswith("GuideDomainEventsFunction")}
+    assert sum(s["failures"] for s in pumped.values()) == 0  # acknowledged, never retried

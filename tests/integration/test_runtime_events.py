@@ -183,11 +183,20 @@ def test_rate_schedule_fires_on_its_own(stack: StackProcess) -> None:
 
 
 def test_domain_events_reach_only_subscribed_consumers(stack: StackProcess) -> None:
-    from bianjie.kit.events import Publisher, SnsSink
+    from typing import ClassVar
+
+    from bianjie.kit.events import EventContract, Publisher, SnsSink
+
+    class Other(EventContract):
+        event_type: ClassVar[str] = "x.other"
+        n: int
+
+    class Wanted(Other):
+        event_type: ClassVar[str] = "x.wanted"
 
     publisher = Publisher(SnsSink(stack.client("sns"), stack.ref("EventsTopic")), "bianjie.test")
-    publisher.publish("x.other", {"n": 1})
-    publisher.publish("x.wanted", {"n": 2}, subject="thing-2")
+    publisher.publish(Other(n=1), event_id="e1")
+    publisher.publish(Wanted(n=2), subject="thing-2", event_id="e2")
     got = wait_for(lambda: probes(stack, "event"))
     time.sleep(1.0)
     assert probes(stack, "event") == got == [{"type": "x.wanted", "data": {"n": 2}}]

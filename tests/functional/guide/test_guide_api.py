@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from bianjie.guide.model import CST
 from bianjie.kit import aws
-from bianjie.kit.events import Envelope
 from bianjie.kit.signing import sign_request
 from bianjie.runtime.invoke import load_module
 from chalice.test import Client
 
+from tests import events as canned
 from tests.conftest import ROOT
 from tests.functional.conftest import DemoPartner, token_issuer
 
@@ -64,6 +64,20 @@ def booked(event_id: str = "e1", visit_id: str = "V1", openid: str = "oWx_patien
             "contact": {"phone": "13800138000", "wechat_openid": openid, "name": "张三"},
         },
     }
+
+
+def dead_letters(queue_env: str) -> list[dict[str, Any]]:
+    """Everything on a dead-letter queue, with its message attributes (the reason)."""
+    import os
+
+    sqs, out = aws.client("sqs"), []
+    while batch := sqs.receive_message(
+        QueueUrl=os.environ[queue_env], MaxNumberOfMessages=10, MessageAttributeNames=["All"]
+    ).get("Messages", []):
+        out += batch
+        for m in batch:
+            sqs.delete_message(QueueUrl=os.environ[queue_env], ReceiptHandle=m["ReceiptHandle"])
+    return out
 
 
 def drain(guide: Any, queue_env: str, handler: str) -> list[dict[str, Any]]:
@@ -164,27 +178,66 @@ def test_duplicate_batch_is_idempotent(client: Client, partner: DemoPartner) -> 
     assert changed.json_body["results"][0]["code"] == "EVENT_ID_REUSED"
 
 
-def test_domain_events_from_other_services(guide: Any, client: Client, partner: DemoPartner) -> None:
+@pytest.mark.parametrize("delivery", ["raw", "notification"])
+def test_domain_events_from_other_services(guide: Any, client: Client, partner: DemoPartner, delivery: str) -> None:
     post_events(client, partner, [booked()])
-    envelopes = [
-        Envelope(
-            source="bianjie.rx", type="rx.dispensed", subject="RX1", data={"prescription_id": "RX1", "visit_id": "V1"}
-        ),
-        Envelope(source="bianjie.pay", type="pay.charge_succeeded", data={"order_id": "O1", "visit_id": "V1"}),
-        Envelope(source="bianjie.film", type="film.report_published", data={"report_id": "R1", "visit_id": "V1"}),
-        Envelope(source="bianjie.pay", type="pay.agreement_signed", data={"agreement_ref": "x"}),  # not ours
-        Envelope(source="bianjie.rx", type="rx.released", data={"prescription_id": "RX2"}),  # no visit id
-    ]
-    records = [
-        {"messageId": f"m{n}", "receiptHandle": "r", "body": e.model_dump_json()} for n, e in enumerate(envelopes)
-    ]
-    assert guide.on_domain_event({"Records": records}, None) == {"batchItemFailures": []}
+
+    def later(minutes: int) -> dict[str, str]:
+        return {"visit_id": "V1", "at": (datetime.now(CST) + timedelta(minutes=minutes)).isoformat()}
+
+    batch = canned.sqs_batch(
+        canned.envelope("rx.dispensed", **later(1)),
+        canned.envelope("pay.charge.succeeded", **later(2)),
+        canned.envelope("film.report_published", **later(3)),
+        canned.envelope("pay.refund.succeeded", **later(4)),  # a valid event guide does not use
+        canned.envelope("film.report_published", id="no-visit", **{**later(5), "visit_id": None}),  # none given
+        delivery=delivery,  # type: ignore[arg-type]
+    )
+    assert guide.on_domain_event(batch, None) == {"batchItemFailures": []}
     board = client.http.get("/guide/visits/V1", headers=patient()).json_body
     assert board["state"] == "report_ready"
     assert {c["action"] for c in board["todos"]} >= {"medicine", "report"}
+    assert len(board["history"]) == 4  # booked, medicine.ready, payment.paid, report.ready
     # redelivery of the same envelopes changes nothing
-    assert guide.on_domain_event({"Records": records}, None) == {"batchItemFailures": []}
+    assert guide.on_domain_event(batch, None) == {"batchItemFailures": []}
     assert len(client.http.get("/guide/visits/V1", headers=patient()).json_body["history"]) == 4
+    assert dead_letters("GUIDE_DOMAIN_EVENTS_DLQ") == []
+
+
+def test_malformed_domain_events_are_dead_lettered_at_once_with_the_reason(guide: Any) -> None:
+    assert guide.on_domain_event(canned.poison_batch(), None) == {"batchItemFailures": []}
+    dead = dead_letters("GUIDE_DOMAIN_EVENTS_DLQ")
+    reasons = [m["MessageAttributes"]["reason"]["StringValue"] for m in dead]
+    assert reasons == ["EVENT_MALFORMED", "EVENT_VERSION_UNKNOWN", "EVENT_INVALID"]
+    assert "visit_id" in dead[2]["MessageAttributes"]["message"]["StringValue"]
+
+
+def test_a_store_outage_redelivers_only_its_record(guide: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from bianjie.guide.wiring import guide_service
+
+    service = guide_service()
+    real = service.ingest
+
+    def flaky(caller: Any, events: list[Any]) -> Any:
+        if events[0].event_id == "down":
+            raise ConnectionError("store unreachable (injected)")
+        return real(caller, events)
+
+    monkeypatch.setattr(service, "ingest", flaky)
+    batch = canned.sqs_batch(
+        canned.envelope("rx.released", visit_id="V9"), canned.envelope("rx.dispensed", id="down", visit_id="V9")
+    )
+    assert guide.on_domain_event(batch, None) == {"batchItemFailures": [{"itemIdentifier": "m1"}]}
+    assert dead_letters("GUIDE_DOMAIN_EVENTS_DLQ") == []
+
+
+def test_channel_queue_poison_goes_to_its_dlq(guide: Any) -> None:
+    batch = canned.sqs_batch({"channel": "wechat"}, "not json", queue="bianjie-GuideWeChatQueue")
+    assert guide.send_wechat(batch, None) == {"batchItemFailures": []}
+    reasons = [m["MessageAttributes"]["reason"]["StringValue"] for m in dead_letters("GUIDE_WECHAT_DLQ")]
+    assert reasons == ["INVALID_MESSAGE", "BODY_NOT_JSON"]
+    # at the last stop (the DLQ's own handler) poison is dropped, not looped
+    assert guide.on_dead_letter(batch, None) == {"batchItemFailures": [], "outcomes": []}
 
 
 def test_schedule_handler_and_dead_letter_handler(guide: Any, client: Client, partner: DemoPartner) -> None:
@@ -201,7 +254,7 @@ def test_schedule_handler_and_dead_letter_handler(guide: Any, client: Client, pa
     sqs = aws.client("sqs")
     [message] = sqs.receive_message(QueueUrl=os.environ["GUIDE_WECHAT_QUEUE"]).get("Messages", [])
     dead = {"Records": [{"messageId": message["MessageId"], "receiptHandle": "r", "body": message["Body"]}]}
-    assert guide.on_dead_letter(dead, None) == {"outcomes": ["fallback"]}
+    assert guide.on_dead_letter(dead, None) == {"batchItemFailures": [], "outcomes": ["fallback"]}
     drain(guide, "GUIDE_SMS_QUEUE", "send_sms")
     notes = client.http.get("/guide/outbox?visit_id=V1", headers=staff("developer")).json_body["notifications"]
     reminder = next(n for n in notes if n["kind"] == "visit_reminder")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from tests.functional.pay.conftest import PayHarness
@@ -128,39 +130,48 @@ def test_async_charge_settles_by_callback_once(pay: PayHarness) -> None:
 
 def test_webhook_outbox_survives_a_queue_outage(pay: PayHarness, monkeypatch: pytest.MonkeyPatch) -> None:
     """On moto: the charge commits with its webhook intent while SQS refuses the send; the relay function
-    queues it afterwards, with the id the docs promise; a second relay finds nothing."""
+    queues it afterwards, with the id the docs promise; a second relay finds nothing. The domain event of
+    the same transition went to the topic at once."""
     import json
     import os
 
-    from bianjie.kit import aws
-    from bianjie.pay import webhooks
+    from bianjie.kit import aws, deps
+    from bianjie.pay import wiring
 
-    monkeypatch.setattr(webhooks, "RELAY_GRACE", 0)  # due at once (the schedule's grace is 30 s)
+    box = wiring.webhook_outbox().outbox
+    monkeypatch.setattr(box, "grace", 0)  # due at once (the schedule's grace is 30 s)
     queue_url = os.environ["PAY_WEBHOOK_QUEUE"]
+    queues = deps.queues()
+    real_send = queues.send
+
+    def refusing(url: str, message: Any) -> str:
+        if url == queue_url:
+            raise ConnectionError("SQS unreachable (injected)")
+        return real_send(url, message)
+
     pay.sign("p9", "UNIONPAY", OK_CARD)
-    monkeypatch.setenv("PAY_WEBHOOK_QUEUE", queue_url + "-unreachable")
+    monkeypatch.setattr(queues, "send", refusing)
     bill = {"order_no": "INV-9", "patient_id": "p9", "amount": 900, "notify_url": "https://his.example/pay-events"}
     response = pay.charge("k-9", **bill)
     assert response.status_code == 201 and response.json_body["status"] == "SUCCEEDED", response.body
     charge_id = response.json_body["charge_id"]
     event_id = f"ev-{charge_id}-charge.succeeded"
 
-    from bianjie.pay import wiring
-
-    intent = wiring.pay_store().outbox(event_id)
+    intent = box.get(f"pay#webhooks#{event_id}")
     assert intent is not None and intent["status"] == "PENDING"
+    assert box.get(f"pay#events#{event_id}")["status"] == "SENT"
     sqs = aws.client("sqs")
     assert sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=0).get("Messages", []) == []
 
-    monkeypatch.setenv("PAY_WEBHOOK_QUEUE", queue_url)
+    monkeypatch.setattr(queues, "send", real_send)
     relayed = pay.client.lambda_.invoke("relay_webhooks", {}).payload
-    assert relayed == {"due": 1, "queued": 1, "failed": 0}
+    assert relayed == {"due": 1, "sent": 1, "failed": 0}
     (message,) = sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=0)["Messages"]
     body = json.loads(message["Body"])
     assert body["event"]["id"] == event_id and body["event"]["type"] == "charge.succeeded"
     assert body["event"]["data"]["charge_id"] == charge_id and body["url"] == bill["notify_url"]
-    assert wiring.pay_store().outbox(event_id)["status"] == "QUEUED"
-    assert pay.client.lambda_.invoke("relay_webhooks", {}).payload == {"due": 0, "queued": 0, "failed": 0}
+    assert box.get(f"pay#webhooks#{event_id}")["status"] == "SENT"
+    assert pay.client.lambda_.invoke("relay_webhooks", {}).payload == {"due": 0, "sent": 0, "failed": 0}
     assert len(pay.get_charge(charge_id).json_body["history"]) == 1
 
 

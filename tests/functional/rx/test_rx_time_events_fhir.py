@@ -104,6 +104,34 @@ def test_events_carry_ids_only(world: World, events: Any) -> None:
     assert "张三" not in json.dumps([e.model_dump() for e in got], ensure_ascii=False)
 
 
+def test_a_crash_after_commit_is_healed_by_the_relay_function(
+    world: World, events: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The release commits with its event's outbox row; the process dies before sending it; the schedule's
+    relay function publishes it, once, with the id it committed with. A refused step commits no event."""
+    from bianjie.runtime.invoke import load_module
+    from bianjie.rx import wiring
+
+    from tests.conftest import ROOT
+
+    rx_id = world.valid()
+    assert [e.type for e in events()] == ["rx.uploaded"]
+    box = wiring.outbox()
+    monkeypatch.setattr(box, "dispatch", lambda intents: 0)  # the process dies right after the commit
+    world.ok("hospital-a", "POST", f"/rx/prescriptions/{rx_id}/confirmation", {"mode": "external"})
+    again = world.call("hospital-a", "POST", f"/rx/prescriptions/{rx_id}/confirmation", {"mode": "in_hospital"})
+    assert again.status_code >= 400  # refused: nothing committed, nothing to announce
+    monkeypatch.undo()
+    assert events() == [] and [r["event_id"] for r in box.pending()] == [f"{rx_id}-4"]
+    relay = load_module(ROOT / "functions" / "rx" / "app.py").relay_outbox
+    assert relay({}, None)["sent"] == 0  # still inside the grace period it committed with
+    monkeypatch.setattr(box, "_clock", lambda: time.time() + 31)
+    assert relay({}, None) == {"due": 1, "sent": 1, "failed": 0}
+    [released] = events()
+    assert (released.type, released.id, released.data["status"]) == ("rx.released", f"{rx_id}-4", "released")
+    assert relay({}, None)["due"] == 0
+
+
 def test_reusable_prescription_comes_back_after_the_interval(world: World) -> None:
     rx_id = world.valid(
         long_term=True,

@@ -19,7 +19,11 @@ from bianjie.kit.signing import sign_request
 from bianjie_dev.guide.examples import example_day
 from bianjie_dev.runtime.child import StackProcess
 
+from tests import events as canned
+
 PATIENT = "p-int-1"
+
+REPORT_2 = "1.2.156.112605.14038013507.20261123.2.9.1"  # the SOP UID of the second report
 
 
 @pytest.fixture(scope="module")
@@ -140,14 +144,9 @@ def test_a_day_of_events_through_every_state_and_exact_messages(stack: StackProc
     # the film service publishes a second report, the day after the visit, on the domain-events topic
     sns = stack.client("sns")
     next_day = datetime.combine(day + timedelta(days=1), datetime.min.time(), CST) + timedelta(hours=15)
-    envelope = {
-        "specversion": "1.0",
-        "id": "film-evt-1",
-        "source": "bianjie.film",
-        "type": "film.report_published",
-        "time": next_day.isoformat(),
-        "data": {"report_id": "V-INT-1-R2", "visit_id": "V-INT-1", "report_name": "胸部CT报告"},
-    }
+    envelope = canned.envelope(
+        "film.report_published", id="film-evt-1", at=next_day.isoformat(), report_id=REPORT_2, visit_id="V-INT-1"
+    )
     sns.publish(
         TopicArn=stack.ref("DomainEventsTopic"),
         Message=json.dumps(envelope, ensure_ascii=False),
@@ -160,7 +159,7 @@ def test_a_day_of_events_through_every_state_and_exact_messages(stack: StackProc
     assert len(outbox(stack, "V-INT-1", 99, ops, timeout=0)["messages"]) == 5
 
     dash = call(stack, "GET", "/guide/dashboard", token=patient)[1]
-    assert {c["card_id"] for c in dash["cards"]} == {"report:V-INT-1-R2", "survey"}
+    assert {c["card_id"] for c in dash["cards"]} == {f"report:{REPORT_2}", "survey"}
 
     table = stack.cli("guide", "outbox", "--visit", "V-INT-1")
     assert table.returncode == 0 and "medicine_pickup" in table.stdout and "138****8000" in table.stdout

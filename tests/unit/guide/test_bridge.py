@@ -1,28 +1,22 @@
-"""Other services' events read as visit events: which type each becomes, and what is skipped."""
+"""Other services' events read through their contracts as visit events: which type each becomes, what is
+acknowledged unused, and what is rejected (dead-lettered by the batch helper)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from bianjie.guide.bridge import visit_event
-from bianjie.kit.events import Envelope
+import pytest
+from bianjie.guide.bridge import SUBSCRIBED, visit_event
+from bianjie.kit.events import Envelope, EventRejected
+
+from tests import events
+from tests.functional.test_template_contract import ROOT
 
 PHARMACY = {"place_poi": "rj.out.1f.pharmacy", "place_name": "门诊楼1楼西药房"}
 
 
-def rx(event_type: str, **extra: Any) -> Envelope:
-    # the shape rx publishes (bianjie.rx.service._publish)
-    data = {
-        "rx_id": "3120260101000001",
-        "hospital": "demo-hospital",
-        "patient_ref": "ref",
-        "visit_id": "V1",
-        "status": event_type.split(".")[1],
-        "valid_end": "2026-01-04T09:30:00Z",
-        "uses": 1,
-        **extra,
-    }
-    return Envelope(id="3120260101000001-4", source="bianjie.rx", type=event_type, subject=data["rx_id"], data=data)
+def env(event_type: str, **data: Any) -> Envelope:
+    return Envelope.model_validate(events.envelope(event_type, **data))
 
 
 def places(app_id: str) -> dict[str, str] | None:
@@ -30,54 +24,70 @@ def places(app_id: str) -> dict[str, str] | None:
 
 
 def test_in_hospital_dispensing_is_medicine_ready_at_the_hospitals_pharmacy() -> None:
-    event, why = visit_event(rx("rx.dispensed"), places)
+    event, why = visit_event(env("rx.dispensed"), places)
     assert why is None and event is not None
-    assert (event.type, event.visit_id, event.event_id) == ("medicine.ready", "V1", "3120260101000001-4")
-    assert (event.data.rx_id, event.data.place_poi, event.data.place_name) == ("3120260101000001", *PHARMACY.values())
+    assert (event.type, event.visit_id, event.event_id) == (
+        "medicine.ready",
+        "MDTRT-20261122-0001",
+        "31202611224167084115-5",
+    )
+    assert (event.data.rx_id, event.data.place_poi, event.data.place_name) == (
+        "31202611224167084115",
+        *PHARMACY.values(),
+    )
     assert not event.data.external_pharmacy
 
 
-def test_a_place_in_the_event_wins_and_a_bad_setting_is_ignored() -> None:
-    event, _ = visit_event(rx("rx.dispensed", place_name="急诊药房"), places)
-    assert event is not None and (event.data.place_poi, event.data.place_name) == (None, "急诊药房")
-    event, _ = visit_event(rx("rx.dispensed"), lambda _: {"place_poi": "has spaces", "place_name": "x"})
+def test_a_bad_pharmacy_setting_is_ignored() -> None:
+    event, _ = visit_event(env("rx.dispensed"), lambda _: {"place_poi": "has spaces", "place_name": "x"})
     assert event is not None and event.type == "medicine.ready" and event.data.place_poi is None
-    event, _ = visit_event(rx("rx.dispensed"))
+    event, _ = visit_event(env("rx.dispensed"))
     assert event is not None and event.data.place_name is None
 
 
 def test_bought_at_a_pharmacy_is_collected_and_released_is_external() -> None:
-    event, _ = visit_event(rx("rx.dispensed", pharmacy="demo-pharmacy"), places)
-    assert event is not None and (event.type, event.data.rx_id) == ("medicine.collected", "3120260101000001")
-    event, _ = visit_event(rx("rx.released"), places)
+    event, _ = visit_event(env("rx.dispensed", pharmacy="demo-pharmacy"), places)
+    assert event is not None and (event.type, event.data.rx_id) == ("medicine.collected", "31202611224167084115")
+    event, _ = visit_event(env("rx.released"), places)
     assert event is not None and event.type == "medicine.ready" and event.data.external_pharmacy is True
     assert event.data.place_poi is None
 
 
-def test_pay_success_with_the_his_order_number() -> None:
-    envelope = Envelope(
-        source="bianjie.pay",
-        type="pay.charge_succeeded",
-        data={"charge_id": "ch1", "order_no": "HIS-1", "amount": 8800, "visit_id": "V1"},
-    )
-    event, _ = visit_event(envelope)
-    assert event is not None and (event.type, event.data.order_id, event.data.amount_fen) == (
-        "payment.paid",
-        "HIS-1",
-        8800,
+def test_pay_success_with_the_his_order_number_and_film_report() -> None:
+    event, _ = visit_event(env("pay.charge.succeeded"))
+    assert event is not None
+    assert (event.type, event.data.order_id, event.data.amount_fen) == ("payment.paid", "HIS-20261122-0001", 12850)
+    event, _ = visit_event(env("film.report_published"))
+    assert event is not None and (event.type, event.data.report_id) == (
+        "report.ready",
+        "1.2.156.112605.14038013507.20261122.1.9.1",
     )
 
 
-def test_skipped_events_say_why() -> None:
-    assert visit_event(rx("rx.uploaded"))[1] == "TYPE_NOT_HANDLED"
-    assert visit_event(Envelope(source="bianjie.rx", type="rx.released", data={"rx_id": "R"}))[1] == "NO_VISIT_ID"
-    assert (
-        visit_event(Envelope(source="bianjie.pay", type="pay.charge_failed", data={"order_no": "O", "visit_id": "V1"}))[
-            1
-        ]
-        == "TYPE_NOT_HANDLED"
-    )
-    bad = visit_event(
-        Envelope(source="bianjie.rx", type="rx.dispensed", data={"rx_id": "has spaces", "visit_id": "V1"})
-    )[1]
-    assert bad is not None and bad.startswith("INVALID")
+def test_valid_events_guide_does_not_use_are_acknowledged_with_why() -> None:
+    for unused in ("rx.uploaded", "rx.expired", "pay.charge.failed", "pay.refund.succeeded"):
+        assert visit_event(env(unused)) == (None, "TYPE_NOT_HANDLED")
+    assert visit_event(env("pay.charge.succeeded", visit_id=None)) == (None, "NO_VISIT_ID")
+    assert visit_event(env("film.report_published", visit_id=None)) == (None, "NO_VISIT_ID")
+
+
+@pytest.mark.parametrize(
+    ("event_type", "data", "code"),
+    [
+        ("rx.dispensed", {"rx_id": "has spaces"}, "EVENT_INVALID"),  # the contract itself refuses
+        ("rx.released", {"visit_id": None}, "EVENT_INVALID"),  # rx always has a visit
+        ("pay.charge.succeeded", {"order_no": "订单 1"}, "EVENT_NOT_MAPPABLE"),  # valid, but not a guide id
+    ],
+)
+def test_events_guide_cannot_read_are_rejected_with_a_reason(event_type: str, data: dict, code: str) -> None:
+    with pytest.raises(EventRejected) as caught:
+        visit_event(env(event_type, **data))
+    assert caught.value.code == code
+
+
+def test_the_subscription_filter_lists_exactly_what_guide_maps() -> None:
+    from bianjie.runtime.template import load_template
+
+    resources = load_template(ROOT / "template.yaml").resources
+    policy = resources["GuideDomainEventsSubscription"]["Properties"]["FilterPolicy"]
+    assert sorted(policy["type"]) == SUBSCRIBED

@@ -12,8 +12,10 @@ from bianjie.kit.actor import Actor
 from bianjie.kit.audit import AuditLog
 from bianjie.kit.crypto import Sm2PrivateKey, Sm2PublicKey
 from bianjie.kit.documents.memory import MemoryDocumentStore
+from bianjie.kit.events import MemorySink
 from bianjie.kit.fieldcrypt import BlindIndex, FieldCipher
 from bianjie.kit.keys import LocalKeyPort
+from bianjie.kit.outbox import EVENTS, Outbox, TopicSink
 from bianjie.kit.tables import table_spec
 from bianjie.pay.agreements import AgreementService
 from bianjie.pay.api import charge_view
@@ -29,7 +31,7 @@ from bianjie.pay.charges import ChargeRequest, ChargeService
 from bianjie.pay.models import Channel
 from bianjie.pay.reconcile import Reconciler
 from bianjie.pay.store import PayStore
-from bianjie.pay.webhooks import WebhookOutbox
+from bianjie.pay.webhooks import WEBHOOKS, PayEvents
 from bianjie_dev.pay import standin
 
 HOSPITAL = Actor.partner("hospital-1")
@@ -100,6 +102,7 @@ class World:
             table_spec("PAY_TABLE", "pay"),
             table_spec("PAY_STANDIN_TABLE", "standin"),
             table_spec("AUDIT_TABLE", "audit"),
+            table_spec("OUTBOX_TABLE", "outbox"),
             clock=self.clock,
         )
         self.store = PayStore(self.docs, "pay")
@@ -132,9 +135,11 @@ class World:
             self.transports[channel] = FlakyTransport(InProcessTransport(self.standins[channel].handle))
             self.channels[channel] = ProtocolChannel(self.configs[channel], self.transports[channel], clock=self.clock)
         self.agreements = AgreementService(self.store, self.channels, self.cipher, self.index, self.audit, self.clock)
-        self.outbox_port = WebhookOutbox(
-            self.store, self.webhooks, lambda c: charge_view(c).model_dump(mode="json", by_alias=True), self.clock
+        self.events = MemorySink()  # pay's domain events, as the topic would get them
+        self.kit_outbox = Outbox(
+            self.docs, "outbox", "pay", {EVENTS: TopicSink(self.events), WEBHOOKS: self.webhooks}, clock=self.clock
         )
+        self.outbox_port = PayEvents(self.kit_outbox, lambda c: charge_view(c).model_dump(mode="json", by_alias=True))
         self.charges = ChargeService(
             self.store,
             self.agreements,
@@ -147,12 +152,19 @@ class World:
         self.callbacks = CallbackService(self.store, self.configs.get, self.charges, self.agreements, self.clock)
         self.reconciler = Reconciler(self.store, self.channels, self.sink, self.clock)
 
-    def charge(self, patient: str, amount: int = 1000, order_no: str | None = None, notify: bool = True) -> Any:
+    def charge(
+        self,
+        patient: str,
+        amount: int = 1000,
+        order_no: str | None = None,
+        notify: bool = True,
+        visit: str | None = None,
+    ) -> Any:
         self._orders += 1
         order = order_no or f"INV{self._orders}-{time.monotonic_ns()}"
         return self.charges.create(
             HOSPITAL,
-            ChargeRequest(order, patient, amount, "门诊", "https://his.example/notify" if notify else None),
+            ChargeRequest(order, patient, amount, "门诊", "https://his.example/notify" if notify else None, visit),
         )
 
     def audit_records(self) -> list[Any]:
@@ -163,9 +175,10 @@ class World:
             records.extend(self.audit.records(chain))
         return records
 
-    def outbox_items(self) -> list[dict[str, Any]]:
-        """Every webhook intent in the pay table (PENDING and QUEUED)."""
-        return [i for (pk, _), i in self.docs._tables["pay"].items.items() if str(pk).startswith("OUTBOX#")]
+    def outbox_items(self, sink: str = WEBHOOKS) -> list[dict[str, Any]]:
+        """Every intent of ``sink`` in the outbox table (PENDING and SENT), oldest first."""
+        rows = [i for i in self.docs._tables["outbox"].items.values() if i["sink"] == sink]
+        return sorted(rows, key=lambda i: i["created_at"])
 
     def notifications(self) -> list[tuple[Channel, dict[str, str], bytes]]:
         """Settle what is pending and render every queued callback (signed, sealed), in queue order."""

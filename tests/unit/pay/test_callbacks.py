@@ -162,7 +162,7 @@ def test_duplicated_and_reordered_callbacks_change_each_charge_once(
         c.charge_id for c, _ in charges
     )
     intents = world.outbox_items()
-    assert len(intents) == len(charges) and {i["status"] for i in intents} == {"QUEUED"}
+    assert len(intents) == len(charges) and {i["status"] for i in intents} == {"SENT"}
 
 
 @settings(max_examples=15, deadline=None)

@@ -38,6 +38,13 @@ class EmergencyRequest(BaseModel):
         return self
 
 
+class EmergencyJob(BaseModel):
+    """The emergency queue's message (``Emergency.request`` sends it)."""
+
+    model_config = ConfigDict(extra="forbid")
+    request_id: str = Field(pattern=r"^em-[0-9a-f]{16}$")
+
+
 class EmergencyAnswer(BaseModel):
     request_id: str
     status: str

@@ -20,6 +20,7 @@ retries it, and after ``maxReceiveCount`` moves it to the DLQ itself.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -27,13 +28,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from bianjie.contracts.film import FilmReportPublishedV1
 from bianjie.film import layout
 from bianjie.film.aggregate import Aggregates, Fresh
 from bianjie.film.catalog import Catalog, study_pk
 from bianjie.film.errors import PermanentIngestError
 from bianjie.film.ports import ObjectStore, PutObject, Queue
 from bianjie.kit.crypto import sm3
-from bianjie.kit.documents.port import MAX_TRANSACT_OPERATIONS, Cond, ConditionFailed, Put
+from bianjie.kit.documents.port import MAX_TRANSACT_OPERATIONS, Cond, ConditionFailed, Put, TransactionCanceled
 from bianjie.kit.logging import get_logger
 from bianjie.kit.s3events import ObjectRef, object_refs
 from bianjie.kit.timefmt import utc_iso
@@ -99,7 +101,7 @@ class Ingest:
         events: Any = None,
         visit_id_source: Callable[[str], str | None] | None = None,
     ) -> None:
-        """``events``: the domain-event publisher (``film.report_published``); ``visit_id_source``: hospital
+        """``events``: film's outbox (``film.report_published``); ``visit_id_source``: hospital
         -> which DICOM attribute carries its visit id (a ``report.VISIT_ID_TAGS`` name), or None."""
         self.objects = objects
         self.catalog = catalog
@@ -174,7 +176,7 @@ class Ingest:
             }
         )
         # straight to the DLQ with the reason as message attributes: retrying a poison message cannot help
-        self.dead_letters.send(body, attributes={"reason": exc.reason, "message": exc.message[:500] or exc.reason})
+        self.dead_letters.send(body, exc.reason, exc.message[:500])
 
     # -- one object ------------------------------------------------------------------------------
 
@@ -286,10 +288,10 @@ class Ingest:
     # -- reports ---------------------------------------------------------------------------------------
 
     def _ingest_report(self, rep: Any, bucket: str, key: str, etag: str, src: str) -> Outcome:
-        """Stores the report (PDF bytes or rendered SR JSON), records it on the study row, publishes
-        ``film.report_published`` and remembers the source. The source row is written last, so a crash
-        before it redoes everything on redelivery; the event id is derived from the report, so consumers
-        see a republished event as a duplicate."""
+        """Stores the report (PDF bytes or rendered SR JSON), records it on the study row together with
+        its ``film.report_published`` event (one outbox transaction) and remembers the source. The source
+        row is written last, so a crash before it redoes everything on redelivery; the event id is derived
+        from the report, so consumers see a re-sent event as a duplicate."""
         st, sop = rep.study_uid, rep.sop_uid
         report_key = layout.report(st, sop, "pdf" if rep.kind == "pdf" else "json")
         self.objects.put(self.bucket, PutObject(report_key, rep.body, rep.content_type, None, layout.IMMUTABLE))
@@ -305,7 +307,7 @@ class Ingest:
             "reported_at": rep.reported_at,
             "at": now,
         }
-        study = self._attach_report(st, entry)
+        study = self._attach_report(st, entry, lambda study: self._report_intent(rep, study, hospital))
         self.audit.record(
             actor="system:film.ingest",
             action="film.report.ingest",
@@ -313,7 +315,6 @@ class Ingest:
             patient_ref=(study.get("patient_refs") or [None])[0],
             details={"hospital": hospital, "kind": rep.kind, "sop_uid": sop},
         )
-        self._publish_report(rep, study, hospital)
         self.catalog.put(
             {
                 "pk": f"source#{src}",
@@ -328,8 +329,11 @@ class Ingest:
         log.info("report attached", extra={"kind": rep.kind, "study_uid": st})
         return Outcome("report", st, None, sop_uid=sop)
 
-    def _attach_report(self, st: str, entry: dict[str, Any]) -> dict[str, Any]:
-        """Sets the study's report (the one reported latest wins), with the aggregate's version check."""
+    def _attach_report(
+        self, st: str, entry: dict[str, Any], intent_of: Callable[[dict[str, Any]], Any]
+    ) -> dict[str, Any]:
+        """Sets the study's report (the one reported latest wins), with the aggregate's version check,
+        and commits the report's event with it (``events``: the outbox)."""
         from bianjie.film.aggregate import MAX_ATTEMPTS
 
         for _ in range(MAX_ATTEMPTS):
@@ -338,39 +342,47 @@ class Ingest:
                 raise RuntimeError(f"study {st} has no row after it was recorded")
             current = study.get("report") or {}
             if current.get("sop_uid") == entry["sop_uid"]:
-                return study
+                return study  # attached before a crash: its event committed with it
             if (current.get("reported_at") or "") > (entry["reported_at"] or ""):
-                return study  # an older report arriving late does not replace the newer one
+                # an older report arriving late does not replace the newer one, but it is a report
+                with contextlib.suppress(ConditionFailed):  # announced before a crash: once is enough
+                    self._commit_report(None, [intent_of(study)])
+                return study
             had_version = "agg_version" in study
             version = int(study.get("agg_version") or 0)
             study.update(report=entry, has_report=True, agg_version=version + 1, updated_at=entry["at"])
+            cond = Cond.eq("agg_version", version) if had_version else Cond.attr_absent("agg_version")
             try:
-                self.catalog.put(
-                    study, Cond.eq("agg_version", version) if had_version else Cond.attr_absent("agg_version")
-                )
-            except ConditionFailed:
+                self._commit_report(Put(self.catalog.table, study, cond), [intent_of(study)])
+            except (ConditionFailed, TransactionCanceled) as exc:
+                if isinstance(exc, TransactionCanceled) and not exc.reasons[0]:
+                    raise
                 continue
             return study
         raise RuntimeError(f"study {st} stayed contended after {MAX_ATTEMPTS} attempts")
 
-    def _publish_report(self, rep: Any, study: dict[str, Any], hospital: str) -> None:
+    def _commit_report(self, put: Put | None, intents: list[Any]) -> None:
+        if self.events is None:
+            if put is not None:
+                self.catalog.put(put.item, put.condition)
+            return
+        self.events.commit([put] if put is not None else [], intents)
+
+    def _report_intent(self, rep: Any, study: dict[str, Any], hospital: str) -> Any:
         """Ids only: the consumer (guide) looks up nothing from us, it places the event by visit id."""
         if self.events is None:
-            return
-        data: dict[str, Any] = {
-            "study_uid": rep.study_uid,
-            "report_id": rep.sop_uid,
-            "report_kind": rep.kind,
-            "hospital": hospital,
-        }
-        accession = rep.study.get("accession") or study.get("accession")
-        if accession:
-            data["accession_number"] = accession
+            return None
         source = self.visit_id_source(hospital) if self.visit_id_source else None
-        if source and rep.visit_ids.get(source):
-            data["visit_id"] = rep.visit_ids[source]
+        event = FilmReportPublishedV1(
+            study_uid=rep.study_uid,
+            report_id=rep.sop_uid,
+            report_kind=rep.kind,
+            hospital=hospital,
+            accession_number=rep.study.get("accession") or study.get("accession") or None,
+            visit_id=(rep.visit_ids.get(source) or None) if source else None,
+        )
         event_id = sm3(f"film.report_published:{rep.study_uid}:{rep.sop_uid}".encode()).hex()[:32]
-        self.events.publish("film.report_published", data, subject=rep.study_uid, event_id=event_id)
+        return self.events.event(event, subject=rep.study_uid, event_id=event_id)
 
     def patient_refs(self, derived: Any, hospital: str) -> list[str]:
         refs = []

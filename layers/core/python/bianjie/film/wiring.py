@@ -66,10 +66,15 @@ def film_ingest() -> Any:
         cipher=deps.field_cipher(),
         blind_index=deps.blind_index(),
         audit=deps.audit_log("film"),
-        dead_letters=deps.queue("FILM_INGEST_DLQ_URL"),
-        events=deps.publisher("bianjie.film"),
+        dead_letters=deps.dead_letters("FILM_INGEST_DLQ_URL"),
+        events=film_outbox(),
         visit_id_source=film_visit_id_source,
     )
+
+
+def film_outbox() -> Any:
+    """film's transactional outbox (``OUTBOX_TABLE``; domain events to the topic)."""
+    return deps.outbox("film")
 
 
 def film_visit_id_source(hospital: str) -> str | None:

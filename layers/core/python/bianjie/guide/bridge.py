@@ -1,22 +1,25 @@
-"""Other bianjie services' domain events, read as visit events.
+"""Other bianjie services' domain events, read through their contracts and mapped to visit events.
 
-Guide subscribes to the domain-events topic with a filter on ``type`` and maps:
+Guide's queue is subscribed to the domain-events topic with a filter on ``type`` (template.yaml,
+``GuideDomainEventsSubscription``). Each message is read with ``bianjie.contracts.REGISTRY``; a body
+that is no envelope, an unknown type or version, or data that breaks its contract raises
+``EventRejected`` and is dead-lettered with the reason by the batch helper. Each contract maps
+explicitly:
 
-    rx.dispensed (in hospital) -> medicine.ready   (settled at the hospital: "pick it up at the pharmacy")
-    rx.dispensed (pharmacy)    -> medicine.collected (bought at an outside pharmacy: nothing left to do)
-    rx.released                -> medicine.ready, external_pharmacy (take it to a designated pharmacy)
-    pay.charge_succeeded       -> payment.paid     (any pay.* type naming a completed charge/payment)
-    film.report_published      -> report.ready
+    rx.dispensed, pharmacy absent   -> medicine.ready     (settled at the hospital: "pick it up at the pharmacy")
+    rx.dispensed, pharmacy set      -> medicine.collected (bought at an outside pharmacy: nothing left to do)
+    rx.released                     -> medicine.ready, external_pharmacy (take it to a designated pharmacy)
+    pay.charge.succeeded            -> payment.paid       (order_id = the hospital's bill number)
+    film.report_published           -> report.ready
 
-rx tells the two dispensings apart by ``data.pharmacy`` (the pharmacy's app id, set only for outside
-purchases). rx events carry no place; for an in-hospital dispensing the place is the hospital's
-pharmacy window from its partner settings (``guide.pharmacy``: ``{"place_poi", "place_name"}``), read
-through ``pharmacy_place``; without it the to-do says "药房".
+rx events carry no place; for an in-hospital dispensing the place is the hospital's pharmacy window from
+its partner settings (``guide.pharmacy``: ``{"place_poi", "place_name"}``), read through
+``pharmacy_place``; without it the to-do says "药房".
 
-Producers publish ids only. Guide needs ``data.visit_id`` (the hospital's visit / encounter id) to place
-the event; ids it reads besides: prescription_id|rx_id, order_id|order_no|his_order_id|charge_id,
-report_id|study_uid|accession_number, place_poi, place_name. An event it cannot place, or of a type it
-does not know, is acknowledged and logged, never retried: retrying cannot make it placeable.
+A valid event guide does not use (another contract, or one without a visit id: pay and film give one
+only when the hospital does) is acknowledged and logged with why: retrying cannot change it. A valid
+event whose ids guide's own model refuses is dead-lettered (``EVENT_NOT_MAPPABLE``): the contract and
+guide disagree, and an operator should see it.
 """
 
 from __future__ import annotations
@@ -26,18 +29,22 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from bianjie.contracts import REGISTRY
+from bianjie.contracts.film import FilmReportPublishedV1
+from bianjie.contracts.pay import PayChargeSucceededV1
+from bianjie.contracts.rx import RxDispensedV1, RxReleasedV1
 from bianjie.guide.model import EventData, VisitEvent
-from bianjie.kit.events import Envelope
+from bianjie.guide.service import GuideService
+from bianjie.kit.actor import Actor
+from bianjie.kit.events import Envelope, EventContract, EventRejected, parse_envelope
+from bianjie.kit.logging import get_logger
 
-PAID_WORDS = ("succeeded", "success", "completed", "paid", "settled")
-SUBSCRIBED = ["rx.dispensed", "rx.released", "film.report_published"]
+log = get_logger("bianjie.guide.bridge")
 
+MAPPED: tuple[type[EventContract], ...] = (RxDispensedV1, RxReleasedV1, PayChargeSucceededV1, FilmReportPublishedV1)
+SUBSCRIBED = sorted({c.event_type for c in MAPPED})  # what the subscription's FilterPolicy lists
 
-def _first(data: dict[str, Any], *names: str) -> Any:
-    for name in names:
-        if data.get(name) not in (None, ""):
-            return data[name]
-    return None
+PlaceLookup = Callable[[str], dict[str, str] | None]
 
 
 def _place(setting: Any) -> dict[str, str]:
@@ -53,53 +60,54 @@ def _place(setting: Any) -> dict[str, str]:
     return place
 
 
-PlaceLookup = Callable[[str], dict[str, str] | None]
+def _body(event: EventContract, pharmacy_place: PlaceLookup | None) -> dict[str, Any] | None:
+    if isinstance(event, RxDispensedV1):
+        if event.pharmacy:
+            return {"type": "medicine.collected", "data": {"rx_id": event.rx_id}}
+        place = _place(pharmacy_place(event.hospital)) if pharmacy_place else {}
+        return {"type": "medicine.ready", "data": {"rx_id": event.rx_id, **place}}
+    if isinstance(event, RxReleasedV1):
+        return {"type": "medicine.ready", "data": {"rx_id": event.rx_id, "external_pharmacy": True}}
+    if isinstance(event, PayChargeSucceededV1):
+        return {"type": "payment.paid", "data": {"order_id": event.order_no, "amount_fen": event.amount_fen}}
+    if isinstance(event, FilmReportPublishedV1):
+        return {"type": "report.ready", "data": {"report_id": event.report_id}}
+    return None
 
 
 def visit_event(envelope: Envelope, pharmacy_place: PlaceLookup | None = None) -> tuple[VisitEvent | None, str | None]:
-    """(the visit event, None), or (None, why it was skipped). ``pharmacy_place``: hospital app id -> the
-    place of its pharmacy window (``place_poi``, ``place_name``), or None."""
-    data = dict(envelope.data)
-    visit_id = _first(data, "visit_id", "encounter_id", "visit_no")
+    """(the visit event, None), or (None, why it is acknowledged unused). Raises ``EventRejected`` for
+    an event that breaks its contract or that guide cannot map. ``pharmacy_place``: hospital app id ->
+    the place of its pharmacy window (``place_poi``, ``place_name``), or None."""
+    event = REGISTRY.parse(envelope)
+    body = _body(event, pharmacy_place)
+    if body is None:
+        return None, "TYPE_NOT_HANDLED"
+    visit_id = getattr(event, "visit_id", None)
     if not visit_id:
         return None, "NO_VISIT_ID"
-    place = {k: data[k] for k in ("place_poi", "place_name") if data.get(k)}
-    t = envelope.type
-    body: dict[str, Any]
-    if t in ("rx.dispensed", "rx.released"):
-        rx_id = _first(data, "prescription_id", "rx_id", "hi_rxno") or envelope.subject
-        if t == "rx.dispensed" and data.get("pharmacy"):
-            body = {"type": "medicine.collected", "data": {"rx_id": rx_id}}
-        elif t == "rx.released":
-            body = {"type": "medicine.ready", "data": {"rx_id": rx_id, "external_pharmacy": True}}
-        else:
-            if not place and pharmacy_place and data.get("hospital"):
-                place = _place(pharmacy_place(str(data["hospital"])))
-            body = {"type": "medicine.ready", "data": {"rx_id": rx_id, **place}}
-    elif t.startswith("pay.") and any(word in t for word in PAID_WORDS):
-        order_id = _first(data, "order_id", "order_no", "his_order_id", "charge_id") or envelope.subject
-        amount = _first(data, "amount_fen", "total_fen", "amount")
-        body = {"type": "payment.paid", "data": {"order_id": order_id}}
-        if isinstance(amount, int):
-            body["data"]["amount_fen"] = amount
-    elif t == "film.report_published":
-        report_id = _first(data, "report_id", "study_uid", "accession_number") or envelope.subject
-        name = _first(data, "report_name", "study_description")
-        body = {"type": "report.ready", "data": {"report_id": report_id}}
-        if name:
-            body["data"]["report_name"] = str(name)[:40]
-    else:
-        return None, "TYPE_NOT_HANDLED"
     try:
-        event = VisitEvent.model_validate(
-            {
-                **body,
-                "event_id": envelope.id,
-                "visit_id": visit_id,
-                "occurred_at": envelope.time,
-                **({"patient_id": data["patient_id"]} if data.get("patient_id") else {}),
-            }
+        visit = VisitEvent.model_validate(
+            {**body, "event_id": envelope.id, "visit_id": visit_id, "occurred_at": envelope.time}
         )
     except ValidationError as exc:
-        return None, f"INVALID ({exc.errors()[0]['loc']})"
-    return event, None
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise EventRejected("EVENT_NOT_MAPPABLE", f"{envelope.type}: guide refuses {where}: {first['msg']}") from exc
+    return visit, None
+
+
+def consume(service: GuideService, body: str, pharmacy_place: PlaceLookup | None = None) -> str:
+    """One message from guide's domain-events queue into the visit timeline; returns what became of it
+    ("accepted", "duplicate", "rejected", or why it was skipped). Store errors propagate (redelivered)."""
+    envelope = parse_envelope(body)
+    event, skipped = visit_event(envelope, pharmacy_place)
+    context = {"type": envelope.type, "event_id": envelope.id}
+    if event is None:
+        log.info("domain event not used", extra={**context, "why": skipped})
+        return str(skipped)
+    caller = Actor.system(envelope.source)
+    [result] = service.ingest(caller, [event])
+    if result.status == "rejected":
+        log.warning("domain event refused", extra={**context, "why": result.code})
+    return str(result.status)

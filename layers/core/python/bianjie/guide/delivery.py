@@ -23,7 +23,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel, Field
 
 from bianjie.guide.kinds import Kind
 from bianjie.guide.model import CST
@@ -31,6 +33,7 @@ from bianjie.guide.planner import sms_allowed, still_needed
 from bianjie.guide.service import Contacts, NotificationQueue, load_preferences, load_view, utc_iso
 from bianjie.guide.store import GuideStore, LimitReached
 from bianjie.guide.templates import SMS_SIGN, FieldInvalid, TemplateBook
+from bianjie.kit.batch import Retry
 from bianjie.kit.documents.port import ConditionFailed
 from bianjie.kit.logging import get_logger
 
@@ -43,8 +46,15 @@ class ChannelUnavailable(Exception):
     """The platform could not be reached or answered with a transient error; retry later."""
 
 
-class RetryLater(Exception):
+class RetryLater(Retry):
     """Raised to the queue handler: leave the message for redelivery (then the dead-letter queue)."""
+
+
+class ChannelJob(BaseModel):
+    """A channel queue's message (``adapters.queues``): which notification, on which channel."""
+
+    channel: Literal["wechat", "sms"]
+    key: str = Field(min_length=1, max_length=512)
 
 
 class WeChatPort(Protocol):

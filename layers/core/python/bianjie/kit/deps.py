@@ -186,16 +186,50 @@ def audit_log(service: str) -> Any:
     return _cache[key]
 
 
-def publisher(source: str) -> Any:
-    """Domain events of ``source`` (e.g. "bianjie.rx") to the domain-events topic."""
-    key = f"publisher:{source}"
-    if key not in _cache:
-        from bianjie.kit import aws
-        from bianjie.kit.events import Publisher, SnsSink
+def _topic() -> Any:
+    from bianjie.kit import aws
+    from bianjie.kit.events import SnsSink
 
+    return SnsSink(aws.client("sns"), require_env("DOMAIN_EVENTS_TOPIC"))
+
+
+def _queue_sink_builder(env_name: str) -> Callable[[], Any]:
+    def build() -> Any:
+        from bianjie.kit.outbox import QueueSink
+
+        return QueueSink(queues(), require_env(env_name))
+
+    return build
+
+
+def outbox(service: str, **queue_env: str) -> Any:
+    """The transactional outbox of ``service`` (``OUTBOX_TABLE``): sink "events" is the domain-events
+    topic; each keyword adds a queue sink, named by the keyword, at the URL in that environment variable
+    (pay: ``outbox("pay", webhooks="PAY_WEBHOOK_QUEUE")``)."""
+    key = f"outbox:{service}"
+    if key not in _cache:
+        from bianjie.kit.outbox import EVENTS, Outbox, TopicSink
+
+        sinks: dict[str, Any] = {EVENTS: _LazySink(lambda: TopicSink(_topic()))}
+        for name, env_name in queue_env.items():
+            sinks[name] = _LazySink(_queue_sink_builder(env_name))
+        built = Outbox(documents(), table("OUTBOX_TABLE"), service, sinks)
         with _lock:
-            _cache.setdefault(key, Publisher(SnsSink(aws.client("sns"), require_env("DOMAIN_EVENTS_TOPIC")), source))
+            _cache.setdefault(key, built)
     return _cache[key]
+
+
+class _LazySink:
+    """Builds its sink on first send, so a function that commits no intent never needs the client."""
+
+    def __init__(self, build: Callable[[], Any]) -> None:
+        self._build = build
+        self._sink: Any = None
+
+    def send(self, message: dict[str, Any]) -> None:
+        if self._sink is None:
+            self._sink = self._build()
+        self._sink.send(message)
 
 
 @singleton
@@ -228,3 +262,14 @@ def queue(env_name: str) -> Any:
     from bianjie.kit.queues import QueueSender
 
     return QueueSender(queues(), require_env(env_name))
+
+
+def dead_letters(env_name: str) -> Any:
+    """The dead-letter queue at the URL in ``env_name``, for ``bianjie.kit.batch.process``'s poison."""
+    key = f"dead_letters:{env_name}"
+    if key not in _cache:
+        from bianjie.kit.batch import DeadLetterQueue
+
+        with _lock:
+            _cache.setdefault(key, DeadLetterQueue(queues(), require_env(env_name)))
+    return _cache[key]

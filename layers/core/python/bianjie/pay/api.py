@@ -48,6 +48,12 @@ class ChargeCreate(BaseModel):
     amount: int = Field(gt=0, le=100_000_000, description="fen (分)")
     description: str = Field(default="", max_length=128)
     notify_url: str | None = Field(default=None, max_length=512, description="webhook for the final state")
+    visit_id: str | None = Field(
+        default=None,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9_.:\-]+$",
+        description="the hospital's visit (就诊) id; passed on in pay's events so guide can show the payment",
+    )
 
     @field_validator("notify_url")
     @classmethod

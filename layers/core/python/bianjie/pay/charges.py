@@ -56,12 +56,14 @@ MAX_WRITE_RETRIES = 20
 
 
 class ChargeEvents(Protocol):
-    """Where final states go (the hospital webhook outbox, ``webhooks.WebhookOutbox``): an intent written
-    with the transition, then dispatched after the commit (a relay queues what a crash left behind)."""
+    """Where final states go (``webhooks.PayEvents``: the hospital webhook and pay's domain event through
+    the kit outbox): intents whose rows commit with the transition, dispatched after the commit (a relay
+    sends what a crash left behind)."""
 
-    def charge_final(self, charge: Charge, now: float) -> dict[str, Any] | None: ...
-    def refund_final(self, refund: Refund, charge: Charge, now: float) -> dict[str, Any] | None: ...
-    def dispatch(self, item: dict[str, Any]) -> bool: ...
+    def charge_final(self, charge: Charge, now: float) -> Sequence[Any]: ...
+    def refund_final(self, refund: Refund, charge: Charge, now: float) -> Sequence[Any]: ...
+    def puts(self, intents: Sequence[Any]) -> Sequence[Operation]: ...
+    def dispatch(self, intents: Sequence[Any]) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,7 @@ class ChargeRequest:
     amount: int
     description: str
     notify_url: str | None = None
+    visit_id: str | None = None  # the hospital's visit, passed on in pay's events (guide places them)
 
 
 @dataclass(frozen=True)
@@ -121,7 +124,9 @@ class ChargeService:
             raise AppError(
                 "send an Idempotency-Key header (reuse it when retrying)", code="IDEMPOTENCY_KEY_REQUIRED", status=400
             )
-        request = ChargeRequest(body.order_no, body.patient_id, body.amount, body.description, body.notify_url)
+        request = ChargeRequest(
+            body.order_no, body.patient_id, body.amount, body.description, body.notify_url, body.visit_id
+        )
         answer = self._idempotency.once(
             f"pay.charges#{hospital.id}",
             key,
@@ -170,6 +175,7 @@ class ChargeService:
             created_at=now,
             updated_at=now,
             notify_url=req.notify_url,
+            visit_id=req.visit_id,
             next_check_at=now + CHECK_BACKOFF[0],
         )
         try:
@@ -270,13 +276,12 @@ class ChargeService:
             now = self._clock()
             change = states.apply_trade(charge, trade_no, answer, now, source, called=called)
             ops: list[Operation] = list(extra)
-            intent = None
+            intents: Sequence[Any] = ()
             if change is not None:
                 ops.append(self._store.charge_put(change.charge, charge.version))
                 if change.status_changed:
-                    intent = self._events.charge_final(change.charge, now)
-                    if intent is not None:
-                        ops.append(self._store.outbox_put(intent))
+                    intents = self._events.charge_final(change.charge, now)
+                    ops += self._events.puts(intents)
             if not ops:
                 return charge
             try:
@@ -288,8 +293,7 @@ class ChargeService:
                 continue
             if change is None:
                 return charge
-            if intent is not None:
-                self._events.dispatch(intent)
+            self._events.dispatch(intents)
             return change.charge
         raise Conflict("the charge is busy; retry shortly", code="IN_PROGRESS")
 
@@ -397,15 +401,14 @@ class ChargeService:
             now = self._clock()
             changed = states.apply_refund(refund, charge, answer, now)
             ops: list[Operation] = list(extra)
-            intent = None
+            intents: Sequence[Any] = ()
             if changed is not None:
                 ops += [
                     self._store.refund_put(changed[0], refund.version),
                     self._store.charge_put(changed[1], charge.version),
                 ]
-                intent = self._events.refund_final(changed[0], changed[1], now)
-                if intent is not None:
-                    ops.append(self._store.outbox_put(intent))
+                intents = self._events.refund_final(changed[0], changed[1], now)
+                ops += self._events.puts(intents)
             if not ops:
                 return refund
             try:
@@ -416,8 +419,7 @@ class ChargeService:
                 continue
             if changed is None:
                 return refund
-            if intent is not None:
-                self._events.dispatch(intent)
+            self._events.dispatch(intents)
             return changed[0]
         raise Conflict("the refund is busy; retry shortly", code="IN_PROGRESS")
 

@@ -111,6 +111,7 @@ class Charge:
     created_at: float
     updated_at: float
     notify_url: str | None = None
+    visit_id: str | None = None  # the hospital's visit, when it gave one
     version: int = 0
     refunded: int = 0  # refunds that succeeded
     refund_reserved: int = 0  # refunds accepted and not yet failed (succeeded + in flight)

@@ -7,8 +7,6 @@
                                                     hospital's order number: one charge per order
     CHG#<charge_id>             REFUND#<refund_no>  refund (by_sweep while pending, by_recon once succeeded)
     INBOX#<channel>#<notify_id> INBOX               a channel notification already handled (TTL 30 days)
-    OUTBOX#<event_id>           OUTBOX              a hospital webhook to queue (by_sweep under "OUTBOX" while
-                                                    PENDING; QUEUED once on the webhook queue, TTL 30 days)
     CONFIG                      CHANNEL#<channel>   channel credentials (keys field-encrypted)
     CONFIG                      WEBHOOK_KEY         our SM2 key for hospital webhooks (field-encrypted)
     RECON#<day>                 REPORT              the reconciliation summary of a day
@@ -16,7 +14,8 @@
 Every charge and refund write is a put conditioned on the version it read (optimistic locking), so two
 writers never both move a record: the loser re-reads and re-applies what it learned. A webhook intent
 (outbox item) is written in the same transaction as the transition it announces, so neither exists
-without the other; its id derives from the transition, so a transition can only ever have one.
+without the other; it lives in the platform's OutboxTable (``bianjie.kit.outbox``), and its id derives
+from the transition, so a transition can only ever have one.
 """
 
 from __future__ import annotations
@@ -48,9 +47,7 @@ BY_AGREEMENT = "by_agreement"
 BY_SWEEP = "by_sweep"
 BY_RECON = "by_recon"
 SWEEP_PARTITION = "DUE"
-OUTBOX_PARTITION = "OUTBOX"  # outbox intents share the sparse by_sweep index under their own partition
 INBOX_TTL = 30 * 24 * 3600
-OUTBOX_TTL = 30 * 24 * 3600  # queued intents are kept this long so an operator can trace a webhook
 
 
 def recon_partition(channel: Channel, ts: float) -> str:
@@ -76,6 +73,7 @@ def charge_item(c: Charge) -> dict[str, Any]:
         "created_at": c.created_at,
         "updated_at": c.updated_at,
         "notify_url": c.notify_url,
+        "visit_id": c.visit_id,
         "version": c.version,
         "refunded": c.refunded,
         "refund_reserved": c.refund_reserved,
@@ -108,6 +106,7 @@ def charge_from(item: dict[str, Any]) -> Charge:
         created_at=float(item["created_at"]),
         updated_at=float(item["updated_at"]),
         notify_url=item.get("notify_url"),
+        visit_id=item.get("visit_id"),
         version=int(item.get("version", 0)),
         refunded=int(item.get("refunded", 0)),
         refund_reserved=int(item.get("refund_reserved", 0)),
@@ -213,22 +212,6 @@ def inbox_item(channel: Channel, notify_id: str, now: float, summary: dict[str, 
     }
 
 
-def outbox_item(event_id: str, url: str, event: dict[str, Any], due_at: float, now: float) -> dict[str, Any]:
-    """A webhook intent: the message the webhook queue will carry, and when the relay may take it."""
-    return {
-        "pk": f"OUTBOX#{event_id}",
-        "sk": "OUTBOX",
-        "event_id": event_id,
-        "url": url,
-        "event": event,
-        "status": "PENDING",
-        "created_at": now,
-        "relay_attempts": 0,
-        "sweep_pk": OUTBOX_PARTITION,
-        "sweep_sk": f"{now_iso(due_at)}#{event_id}",
-    }
-
-
 # ---------------------------------------------------------------- the store
 
 
@@ -304,34 +287,6 @@ class PayStore:
     # inbox
     def inbox_put(self, item: dict[str, Any]) -> Put:
         return Put(self.table, item, Cond.absent())
-
-    # outbox (hospital webhook intents)
-    def outbox_put(self, item: dict[str, Any]) -> Put:
-        return Put(self.table, item, Cond.absent())
-
-    def outbox(self, event_id: str) -> dict[str, Any] | None:
-        return self.documents.get(self.table, {"pk": f"OUTBOX#{event_id}", "sk": "OUTBOX"})
-
-    def outbox_due(self, until: float, limit: int = 100) -> list[dict[str, Any]]:
-        """Intents still PENDING whose relay time has come, oldest first."""
-        key = KeyCond.of("sweep_pk", OUTBOX_PARTITION).le("sweep_sk", now_iso(until) + "~")
-        return self.documents.query(self.table, key, index=BY_SWEEP, limit=limit).items
-
-    def outbox_queued(self, item: dict[str, Any], now: float) -> None:
-        """The intent is on the webhook queue: out of the relay's index, kept a while for tracing."""
-        done = {k: v for k, v in item.items() if k not in ("sweep_pk", "sweep_sk")}
-        done.update(status="QUEUED", queued_at=now, expires_at=int(now) + OUTBOX_TTL)
-        self.documents.put(self.table, done)
-
-    def outbox_retry_at(self, item: dict[str, Any], due_at: float) -> None:
-        """Queueing failed: try again at ``due_at`` (only while still PENDING: a concurrent dispatch may
-        have queued it meanwhile)."""
-        again = {
-            **item,
-            "relay_attempts": int(item.get("relay_attempts") or 0) + 1,
-            "sweep_sk": f"{now_iso(due_at)}#{item['event_id']}",
-        }
-        self.documents.put(self.table, again, condition=Cond.eq("status", "PENDING"))
 
     # config
     def config(self, name: str) -> dict[str, Any] | None:

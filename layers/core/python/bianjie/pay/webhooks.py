@@ -11,40 +11,42 @@ The public key is served by ``GET /pay/webhook-key``. Any 2xx acknowledges. Othe
 ``RETRY_SCHEDULE`` seconds (about 11 hours in all), then the message goes to the dead-letter queue,
 where an operator can inspect and redrive it.
 
-Delivery is at least once (transactional outbox, ``WebhookOutbox``): the same event may arrive more than
-once, always with the same ``id`` (derived from the transition: ``ev-<charge_id>-charge.succeeded``), so
-hospitals must dedupe by ``id``.
+Delivery is at least once (the kit's transactional outbox, through ``PayEvents``): the same event may
+arrive more than once, always with the same ``id`` (derived from the transition:
+``ev-<charge_id>-charge.succeeded``), so hospitals must dedupe by ``id``. The same transition also
+publishes pay's domain event (``bianjie.contracts.pay``) for other bianjie services.
 """
 
 from __future__ import annotations
 
-import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
+from pydantic import BaseModel, Field
+
+from bianjie.contracts.pay import (
+    PayChargeFailedV1,
+    PayChargeSucceededV1,
+    PayRefundFailedV1,
+    PayRefundSucceededV1,
+)
 from bianjie.kit.crypto import Sm2PrivateKey
+from bianjie.kit.documents.port import Put
 from bianjie.kit.logging import get_logger
+from bianjie.kit.outbox import Intent, Outbox
 from bianjie.pay import wire
-from bianjie.pay.models import Charge, ChargeStatus, Refund
-from bianjie.pay.store import outbox_item
+from bianjie.pay.models import Charge, ChargeStatus, Refund, RefundStatus, now_iso
 
 log = get_logger("bianjie.pay.webhooks")
 
 RETRY_SCHEDULE = (15, 60, 300, 900, 1800, 3600, 3 * 3600, 6 * 3600)
 MAX_QUEUE_DELAY = 900  # SQS DelaySeconds limit; longer waits are re-queued until due
-RELAY_GRACE = 30  # seconds the relay leaves an intent to the writer's own dispatch right after its commit
-RELAY_BACKOFF = (60, 120, 300, 900)  # when the queue itself keeps refusing
+WEBHOOKS = "webhooks"  # the outbox sink of the webhook queue
 
 
 class Queue(Protocol):
     def send(self, message: dict[str, Any], delay_seconds: int = 0) -> None: ...
-
-
-class OutboxStore(Protocol):
-    def outbox_due(self, until: float, limit: int = 100) -> list[dict[str, Any]]: ...
-    def outbox_queued(self, item: dict[str, Any], now: float) -> None: ...
-    def outbox_retry_at(self, item: dict[str, Any], due_at: float) -> None: ...
 
 
 def event_id(subject: str, kind: str) -> str:
@@ -53,78 +55,95 @@ def event_id(subject: str, kind: str) -> str:
     return f"ev-{subject}-{kind}"
 
 
-class WebhookOutbox:
-    """Implements ``charges.ChargeEvents`` as a transactional outbox.
+class QueuedWebhook(BaseModel):
+    """A message on the webhook queue (what ``PayEvents`` queues and ``WebhookSender.handle`` reads)."""
 
-    ``charge_final`` / ``refund_final`` build the intent (an outbox item) that the caller writes in the
-    SAME transaction as the transition; after the commit the caller calls ``dispatch``, which puts it on
-    the webhook queue and marks it QUEUED. If the process dies (or the queue refuses) in between, the
-    intent stays PENDING and ``relay`` (a schedule) queues it once ``RELAY_GRACE`` has passed. Delivery
-    is at least once: a crash after the send and before the mark sends it again, with the same id.
+    url: str = Field(pattern=r"^https?://")
+    event: dict[str, Any]
+    attempt: int = Field(default=0, ge=0)
+    due: float = 0
+
+
+class PayEvents:
+    """Implements ``charges.ChargeEvents`` on the kit's transactional outbox (``bianjie.kit.outbox``).
+
+    A final state has two intents: the hospital's webhook (sink ``webhooks``, the webhook queue; only when
+    the charge has a ``notify_url``) and the domain event for other services (``pay.charge.succeeded`` ...,
+    ``bianjie.contracts.pay``). The caller commits their rows in the SAME transaction as the transition
+    (``puts``) and calls ``dispatch`` after the commit; pay's relay schedule sends whatever a crash or a
+    queue outage left. Both are at least once, each copy with its id.
     """
 
-    def __init__(
-        self,
-        store: OutboxStore,
-        queue: Queue,
-        view: Callable[[Charge], dict[str, Any]],
-        clock: Callable[[], float] = time.time,
-    ):
-        self._store = store
-        self._queue = queue
+    def __init__(self, outbox: Outbox, view: Callable[[Charge], dict[str, Any]]):
+        self.outbox = outbox
         self._view = view
-        self._clock = clock
 
-    def charge_final(self, charge: Charge, now: float) -> dict[str, Any] | None:
-        kind = "charge.succeeded" if charge.status is ChargeStatus.SUCCEEDED else "charge.failed"
-        return self._intent(event_id(charge.charge_id, kind), kind, charge.notify_url, self._view(charge), now)
+    def charge_final(self, charge: Charge, now: float) -> list[Intent]:
+        succeeded = charge.status is ChargeStatus.SUCCEEDED
+        kind = "charge.succeeded" if succeeded else "charge.failed"
+        ident = event_id(charge.charge_id, kind)
+        ids = {
+            "charge_id": charge.charge_id,
+            "hospital": charge.app_id,
+            "order_no": charge.order_no,
+            "visit_id": charge.visit_id,
+            "amount_fen": charge.amount,
+        }
+        event: PayChargeSucceededV1 | PayChargeFailedV1
+        if succeeded:
+            won = charge.succeeded_attempt
+            event = PayChargeSucceededV1(
+                **ids,
+                channel=won.channel.value if won else "unknown",
+                paid_at=now_iso(won.success_time if won and won.success_time else now),
+            )
+        else:
+            event = PayChargeFailedV1(**ids, failure_code=charge.failure_code)
+        intents = [self.outbox.event(event, event_id=ident, subject=charge.charge_id)]
+        return intents + self._webhook(ident, kind, charge.notify_url, self._view(charge), now)
 
-    def refund_final(self, refund: Refund, charge: Charge, now: float) -> dict[str, Any] | None:
+    def refund_final(self, refund: Refund, charge: Charge, now: float) -> list[Intent]:
         kind = f"refund.{refund.status.value.lower()}"
+        ident = event_id(refund.out_refund_no, kind)
         data = {
             "charge_id": charge.charge_id,
             "refund_no": refund.refund_no,
             "amount": refund.amount,
             "status": refund.status.value,
         }
-        return self._intent(event_id(refund.out_refund_no, kind), kind, charge.notify_url, data, now)
+        intents = []
+        if refund.status in (RefundStatus.SUCCEEDED, RefundStatus.FAILED):
+            ids = {
+                "charge_id": charge.charge_id,
+                "hospital": charge.app_id,
+                "order_no": charge.order_no,
+                "visit_id": charge.visit_id,
+                "amount_fen": charge.amount,
+                "refund_no": refund.refund_no,
+                "refund_fen": refund.amount,
+            }
+            event = (
+                PayRefundSucceededV1(**ids)
+                if refund.status is RefundStatus.SUCCEEDED
+                else PayRefundFailedV1(**ids, failure_code=refund.failure_code)
+            )
+            intents.append(self.outbox.event(event, event_id=ident, subject=charge.charge_id))
+        return intents + self._webhook(ident, kind, charge.notify_url, data, now)
 
-    def _intent(
-        self, ident: str, kind: str, url: str | None, data: dict[str, Any], now: float
-    ) -> dict[str, Any] | None:
+    def _webhook(self, ident: str, kind: str, url: str | None, data: dict[str, Any], now: float) -> list[Intent]:
         if not url:
-            return None
+            return []
         event = {"id": ident, "type": kind, "created": int(now), "data": data}
-        return outbox_item(ident, url, event, due_at=now + RELAY_GRACE, now=now)
+        return [self.outbox.message(WEBHOOKS, ident, {"url": url, "event": event, "attempt": 0, "due": 0})]
 
-    def dispatch(self, item: dict[str, Any], *, relayed: bool = False) -> bool:
-        """Queue one intent and mark it QUEUED; never raises (a failure leaves it to the relay)."""
-        try:
-            self._queue.send({"url": item["url"], "event": item["event"], "attempt": 0, "due": 0})
-        except Exception:
-            log.exception("webhook enqueue failed; the relay will retry", extra={"event_id": item["event_id"]})
-            if relayed:
-                attempts = int(item.get("relay_attempts") or 0)
-                delay = RELAY_BACKOFF[min(attempts, len(RELAY_BACKOFF) - 1)]
-                with contextlib.suppress(Exception):  # queued meanwhile, or the store is down: next run decides
-                    self._store.outbox_retry_at(item, self._clock() + delay)
-            return False
-        try:
-            self._store.outbox_queued(item, self._clock())
-        except Exception:
-            # sent but not marked: the relay will send it again, with the same id (at least once)
-            log.exception("webhook queued but not marked", extra={"event_id": item["event_id"]})
-        return True
+    def puts(self, intents: Sequence[Intent]) -> list[Put]:
+        return self.outbox.puts(intents)
+
+    def dispatch(self, intents: Sequence[Intent]) -> int:
+        return self.outbox.dispatch(intents)
 
     def relay(self, limit: int = 100) -> dict[str, int]:
-        """Queue every intent still PENDING after its grace period (the writer crashed or the queue failed)."""
-        counts = {"due": 0, "queued": 0, "failed": 0}
-        for item in self._store.outbox_due(self._clock(), limit=limit):
-            counts["due"] += 1
-            counts["queued" if self.dispatch(item, relayed=True) else "failed"] += 1
-        if counts["due"]:
-            log.info("webhook outbox relayed", extra=counts)
-        return counts
+        return self.outbox.relay(limit)
 
 
 Poster = Callable[[str, dict[str, str], bytes, float], int]

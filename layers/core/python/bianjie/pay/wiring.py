@@ -30,7 +30,7 @@ from bianjie.pay.charges import ChargeService
 from bianjie.pay.models import Channel
 from bianjie.pay.reconcile import ObjectReportSink, Reconciler
 from bianjie.pay.store import PayStore
-from bianjie.pay.webhooks import WebhookOutbox, WebhookSender
+from bianjie.pay.webhooks import PayEvents, WebhookSender
 
 if TYPE_CHECKING:
     from bianjie_dev.pay.standin import StandinChannel
@@ -211,10 +211,10 @@ def agreements() -> AgreementService:
     return AgreementService(pay_store(), channels(), deps.field_cipher(), deps.blind_index(), pay_audit())
 
 
-def webhook_outbox() -> WebhookOutbox:
-    return WebhookOutbox(
-        pay_store(),
-        deps.queue("PAY_WEBHOOK_QUEUE"),
+def webhook_outbox() -> PayEvents:
+    """Final states through pay's outbox: hospital webhooks (``PAY_WEBHOOK_QUEUE``) and domain events."""
+    return PayEvents(
+        deps.outbox("pay", webhooks="PAY_WEBHOOK_QUEUE"),
         lambda c: charge_view(c).model_dump(mode="json", by_alias=True),
     )
 

@@ -16,11 +16,20 @@ RxAuthorizationsTable: partition key ``authorization_id`` (S), TTL ``expires_at`
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bianjie.kit.documents.port import Cond, ConditionFailed, DocumentStore, KeyCond, Page
+from bianjie.kit.documents.port import (
+    Cond,
+    ConditionFailed,
+    DocumentStore,
+    KeyCond,
+    Operation,
+    Page,
+    Put,
+    TransactionCanceled,
+)
 from bianjie.kit.errors import Conflict, NotFound
 from bianjie.rx.states import Lifecycle
 
@@ -76,11 +85,20 @@ class RxRepository:
         except ConditionFailed as exc:
             raise Conflict("a prescription with this number exists", code="RX_EXISTS") from exc
 
-    def replace(self, item: dict[str, Any]) -> dict[str, Any]:
-        """Write ``item`` if nobody changed it since it was read (its ``version``); returns what was written."""
+    def replace(self, item: dict[str, Any], also: Sequence[Operation] = ()) -> dict[str, Any]:
+        """Write ``item`` if nobody changed it since it was read (its ``version``); returns what was written.
+        ``also`` (outbox rows) commits in the same transaction; ``ConditionFailed`` if the version moved."""
         version = int(item["version"])
         new = {**item, "version": version + 1}
-        self.store.put(self.table, new, condition=Cond.eq("version", version))
+        if not also:
+            self.store.put(self.table, new, condition=Cond.eq("version", version))
+            return new
+        try:
+            self.store.transact([Put(self.table, new, Cond.eq("version", version)), *also])
+        except TransactionCanceled as exc:
+            if exc.reasons and exc.reasons[0]:
+                raise ConditionFailed("the prescription changed meanwhile") from exc
+            raise
         return new
 
     def by_hospital(self, hospital: str, limit: int, cursor: str | None) -> Page:

@@ -1,4 +1,4 @@
-"""The prescription use cases. Pure Python: storage, the center, crypto, audit and events are given.
+"""The prescription use cases. Pure Python: storage, the center, crypto, audit and the outbox are given.
 
 Who may do what (``Actor``):
 - a hospital (signed partner with rx role "hospital"): pre-check, upload, confirm, read and list its own;
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import json
 import secrets
 import time
@@ -26,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
+from bianjie.contracts import rx as rx_contracts
 from bianjie.kit.actor import Actor
 from bianjie.kit.crypto import CryptoError, Sm2PublicKey, sig_from_raw, sm2_verify, sm3
 from bianjie.kit.documents.port import ConditionFailed
@@ -237,9 +239,8 @@ class RxService:
             "uploaded_at": utc_iso(now),
             "pharmacist_checked_at": req.pharmacist_checked_at.isoformat() if req.pharmacist_checked_at else None,
         }
-        saved = self._save(item, new_lc, changes, now, "upload", actor)
+        saved = self._save(item, new_lc, changes, now, "upload", actor, publish="rx.uploaded")
         self._audit(actor, "rx.upload", saved)
-        self._publish("rx.uploaded", saved)
         return UploadAnswer(
             rx_id=saved["rx_id"],
             hi_rxno=saved["hi_rxno"],
@@ -326,9 +327,10 @@ class RxService:
             raise
         if states.RANK[item["status"]] >= states.RANK["valid"]:
             self.center.revoke(mapping.revoke(rx_id, item["doctor_code"], req.reason, _dt(now)))
-        saved = self._save(item, new_lc, {"revoke_reason": req.reason}, now, "revoke", actor, note=req.reason)
+        saved = self._save(
+            item, new_lc, {"revoke_reason": req.reason}, now, "revoke", actor, note=req.reason, publish="rx.revoked"
+        )
         self._audit(actor, "rx.revoke", saved)
-        self._publish("rx.revoked", saved)
         return self._status(saved)
 
     # ================================================================ hospital confirmation
@@ -365,9 +367,8 @@ class RxService:
             return self._status(item)
         now = self.clock()
         new_lc = self._step(item, lambda lc: states.release(lc, now))
-        saved = self._save(item, new_lc, {}, now, "release", actor)
+        saved = self._save(item, new_lc, {}, now, "release", actor, publish="rx.released")
         self._audit(actor, "rx.release", saved)
-        self._publish("rx.released", saved)
         return self._status(saved)
 
     def _confirm_in_hospital(self, actor: Actor, org: Org, rx_id: str, req: ConfirmRequest) -> StatusAnswer:
@@ -386,9 +387,9 @@ class RxService:
             "dispense",
             actor,
             note="院内购药",
+            publish="rx.dispensed",
         )
         self._audit(actor, "rx.dispense", saved)
-        self._publish("rx.dispensed", saved)
         return self._status(saved)
 
     # ================================================================ pharmacy: circulation
@@ -512,9 +513,10 @@ class RxService:
             now,
             "dispense",
             actor,
+            publish="rx.dispensed",
+            pharmacy=org.app_id,
         )
         self._audit(actor, "rx.dispense", saved)
-        self._publish("rx.dispensed", saved, pharmacy=org.app_id)
         return self._status(saved)
 
     # ================================================================ queries
@@ -560,18 +562,24 @@ class RxService:
             lc = lifecycle_of(item)
             try:
                 if now >= lc.valid_end:
-                    saved = self._save(item, states.expire(lc, now), {}, now, "expire", system)
+                    announce = states.RANK[item["status"]] >= states.RANK["valid"]
+                    saved = self._save(
+                        item,
+                        states.expire(lc, now),
+                        {},
+                        now,
+                        "expire",
+                        system,
+                        publish="rx.expired" if announce else None,
+                    )
                     self._audit(system, "rx.expire", saved)
-                    if states.RANK[item["status"]] >= states.RANK["valid"]:
-                        self._publish("rx.expired", saved)
                     counts["expired"] += 1
                 elif (
                     not item.get("expiring_sent")
                     and (item["status"] in USABLE or lc.uses_left > 0)
                     and states.RANK[item["status"]] >= states.RANK["valid"]
                 ):
-                    saved = self.repo.replace({**item, "expiring_sent": True})
-                    self._publish("rx.expiring", saved)
+                    self._replace({**item, "expiring_sent": True}, "rx.expiring")
                     counts["expiring"] += 1
             except (Conflict, ConditionFailed):
                 counts["conflicts"] += 1  # changed meanwhile; the next sweep sees it again
@@ -660,13 +668,16 @@ class RxService:
         except states.TransitionRefused as exc:
             now = self.clock()
             if exc.code == "RX_EXPIRED" and not lc.terminal and not lc.finished and now >= lc.valid_end:
-                try:
-                    saved = self._save(
-                        item, states.expire(lc, now), {}, now, "expire", Actor.system("rx-expiry-on-access")
+                with contextlib.suppress(Conflict):
+                    self._save(
+                        item,
+                        states.expire(lc, now),
+                        {},
+                        now,
+                        "expire",
+                        Actor.system("rx-expiry-on-access"),
+                        publish="rx.expired",
                     )
-                    self._publish("rx.expired", saved)
-                except Conflict:
-                    pass
             raise
 
     def _reopened(self, item: dict[str, Any], actor: Actor) -> dict[str, Any]:
@@ -689,17 +700,29 @@ class RxService:
         op: str,
         actor: Actor,
         note: str = "",
+        publish: str | None = None,
+        **extra: str,
     ) -> dict[str, Any]:
+        """Store a transition; ``publish`` names the event that announces it, committed with it (outbox)."""
         if states.progress(lc) < states.progress(lifecycle_of(item)):
             raise AssertionError(f"transition {op} would move the prescription backwards")  # a bug, never a 4xx
         new = with_lifecycle({**item, **changes}, lc)
         new["history"] = [*item.get("history", []), self._entry(now, op, actor, lc.status, note)]
         try:
-            return self.repo.replace(new)
+            return self._replace(new, publish, **extra)
         except ConditionFailed as exc:
             raise Conflict(
                 "the prescription changed meanwhile; read it again and retry", code="RX_CONCURRENT_UPDATE"
             ) from exc
+
+    def _replace(self, new: dict[str, Any], publish: str | None, **extra: str) -> dict[str, Any]:
+        """``repo.replace`` with the event's outbox row in the same transaction, dispatched after it."""
+        intents = (
+            [] if publish is None else [self._intent(publish, {**new, "version": int(new["version"]) + 1}, **extra)]
+        )
+        saved = self.repo.replace(new, also=self.events.puts(intents))
+        self.events.dispatch(intents)
+        return saved
 
     def _entry(self, now: float, op: str, actor: Actor, status: str, note: str = "") -> dict[str, Any]:
         return {"at": utc_iso(now), "op": op, "by": actor.audit_name, "status": status, "note": note}
@@ -763,20 +786,20 @@ class RxService:
             details={"status": item.get("status"), "hospital": item.get("hospital")},
         )
 
-    def _publish(self, event_type: str, item: dict[str, Any], **extra: str) -> None:
+    def _intent(self, event_type: str, item: dict[str, Any], **extra: str) -> Any:
         # visit_id (the hospital's mdtrt_id) lets the guide service place the event on the patient's visit
-        data = {
-            "rx_id": item["rx_id"],
-            "hospital": item["hospital"],
-            "patient_ref": item["patient_ref"],
-            "visit_id": item["content"]["visit"]["visit_id"],
-            "status": item["status"],
-            "valid_end": utc_iso(item["valid_end"]),
-            "uses": item.get("uses", 0),
+        event = rx_contracts.BY_TYPE[event_type](
+            rx_id=item["rx_id"],
+            hospital=item["hospital"],
+            patient_ref=item["patient_ref"],
+            visit_id=item["content"]["visit"]["visit_id"],
+            status=item["status"],
+            valid_end=utc_iso(item["valid_end"]),
+            uses=item.get("uses", 0),
             **extra,
-        }
-        # one id per (prescription, version): a retried publish is recognisable as the same event
-        self.events.publish(event_type, data, subject=item["rx_id"], event_id=f"{item['rx_id']}-{item['version']}")
+        )
+        # one id per (prescription, version): a re-sent event is recognisable as the same event
+        return self.events.event(event, subject=item["rx_id"], event_id=f"{item['rx_id']}-{item['version']}")
 
     def _status(self, item: dict[str, Any]) -> StatusAnswer:
         lc = lifecycle_of(item)

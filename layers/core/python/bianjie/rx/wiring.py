@@ -106,7 +106,7 @@ def rx_service() -> RxService:
         cipher=deps.field_cipher(),
         index=deps.blind_index(),
         audit=rx_audit(),
-        events=deps.publisher("bianjie.rx"),
+        events=deps.outbox("rx"),
         orgs=org,
         ecredentials=rx_ecredentials(),
         idempotency=deps.idempotency(),
@@ -115,3 +115,8 @@ def rx_service() -> RxService:
 
 def service() -> RxService:
     return rx_service()
+
+
+def outbox() -> Any:
+    """rx's transactional outbox (``OUTBOX_TABLE``; domain events to the topic)."""
+    return deps.outbox("rx")

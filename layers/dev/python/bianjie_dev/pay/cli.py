@@ -3,7 +3,7 @@
 bianjie pay token PATIENT_ID                 a patient bearer token (local stack: to try the app API)
 bianjie pay reconcile [--day D|today]        run the reconciliation now and print the report
 bianjie pay report --day D                   print a stored reconciliation report
-bianjie pay outbox [--relay]                 webhook intents not yet queued; --relay queues the due ones now
+bianjie pay outbox [--relay]                 webhooks and events not yet sent; --relay sends the due ones now
 bianjie pay standin tamper OUT_TRADE_NO AMOUNT   STAND-IN: make the channel's bill disagree
 bianjie pay standin phantom --channel C --amount N  STAND-IN: a trade only the channel has
 bianjie pay standin forget OUT_TRADE_NO        STAND-IN: drop a trade from the channel's bill
@@ -91,21 +91,21 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_outbox(args: argparse.Namespace) -> int:
     _use(args)
-    import time
-
     from bianjie.pay import wiring
     from bianjie.pay.models import now_iso
 
+    events = wiring.webhook_outbox()
     if args.relay:
-        counts = wiring.webhook_outbox().relay()
+        counts = events.relay()
         print(json.dumps(counts))
         return 0 if counts["failed"] == 0 else 1
     # everything still PENDING, due or not (the relay takes an intent once its grace period is over)
-    pending = wiring.pay_store().outbox_due(time.time() + 10 * 365 * 86400, limit=args.limit)
+    pending = events.outbox.pending(limit=args.limit)
     for item in pending:
-        event = item["event"]
+        message = item["message"]
+        kind = message["event"]["type"] if item["sink"] == "webhooks" else message["type"]
         print(
-            f"{item['event_id']}  {event['type']:<17} created {now_iso(float(item['created_at']))}"
+            f"{item['event_id']}  {item['sink']:<8} {kind:<20} created {now_iso(float(item['created_at']))}"
             f"  relay attempts {item.get('relay_attempts', 0)}"
         )
     print(json.dumps({"pending": len(pending)}))
@@ -173,8 +173,8 @@ def register(subparsers: Any) -> None:
     _flags(p)
     p.set_defaults(func=cmd_report)
 
-    p = pay.add_parser("outbox", help="hospital webhook intents not yet on the webhook queue")
-    p.add_argument("--relay", action="store_true", help="queue the due ones now (what the schedule does)")
+    p = pay.add_parser("outbox", help="hospital webhooks and domain events not yet sent (outbox)")
+    p.add_argument("--relay", action="store_true", help="send the due ones now (what the schedule does)")
     p.add_argument("--limit", type=int, default=100)
     _flags(p)
     p.set_defaults(func=cmd_outbox)
