@@ -33,7 +33,7 @@ from bianjie.film import layout
 from bianjie.film.aggregate import Aggregates, Fresh
 from bianjie.film.catalog import Catalog, study_pk
 from bianjie.film.errors import PermanentIngestError
-from bianjie.film.ports import ObjectStore, PutObject, Queue
+from bianjie.film.ports import DeadLetters, ObjectStore, PutObject
 from bianjie.kit.crypto import sm3
 from bianjie.kit.documents.port import MAX_TRANSACT_OPERATIONS, Cond, ConditionFailed, Put, TransactionCanceled
 from bianjie.kit.logging import get_logger
@@ -95,7 +95,7 @@ class Ingest:
         cipher: Any,
         blind_index: Any,
         audit: Any,
-        dead_letters: Queue,
+        dead_letters: DeadLetters,
         clock: Callable[[], float] = time.time,
         workers: int = 6,
         events: Any = None,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -40,6 +40,12 @@ class Presigner(Protocol):
     def presign_get(self, bucket: str, keys: Sequence[str], expires_in: int) -> list[str]:
         """Presigned GET URLs for many keys of one bucket (one signing key, so cheap per URL)."""
         ...
+
+
+class DeadLetters(Protocol):
+    """Where poison goes at once, with its reason (``bianjie.kit.batch.DeadLetterQueue``)."""
+
+    def send(self, body: str, reason: str, message: str, extra: Mapping[str, str] | None = None) -> None: ...
 
 
 class Queue(Protocol):
