@@ -7,6 +7,7 @@ import ast
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from bianjie.runtime.invoke import load_handler, load_module
@@ -85,6 +86,7 @@ def test_kit_tables_match_the_template() -> None:
         ("NoncesTable", nonces_table_spec),
         ("AuditTable", audit_table_spec),
         ("IdempotencyTable", idempotency_table_spec),
+        *_service_table_specs(),
     ]:
         from_template = spec_from_template(resources[logical_id]["Properties"], "t")
         from_code = spec_of("t")
@@ -92,3 +94,26 @@ def test_kit_tables_match_the_template() -> None:
         assert from_template.sort_key == from_code.sort_key, logical_id
         assert from_template.ttl_attribute == from_code.ttl_attribute, logical_id
         assert set(from_template.indexes) == set(from_code.indexes), logical_id
+
+
+def _service_table_specs() -> list[tuple[str, Any]]:
+    from bianjie.film.catalog import links_table_spec, studies_table_spec
+    from bianjie.guide import store as guide
+    from bianjie.pay.standin import standin_table_spec
+    from bianjie.pay.store import pay_table_spec
+    from bianjie.rx.catalogue import catalogue_table_spec
+    from bianjie.rx.repo import auth_table_spec, rx_table_spec
+
+    return [
+        ("FilmStudiesTable", studies_table_spec),
+        ("FilmLinksTable", links_table_spec),
+        ("GuideVisitsTable", guide.visits_table_spec),
+        ("GuideNotificationsTable", guide.notifications_table_spec),
+        ("GuideOutboxTable", guide.outbox_table_spec),
+        ("GuidePatientsTable", guide.patients_table_spec),
+        ("PayTable", pay_table_spec),
+        ("PayStandinTable", standin_table_spec),
+        ("RxCatalogueTable", catalogue_table_spec),
+        ("RxTable", rx_table_spec),
+        ("RxAuthorizationsTable", auth_table_spec),
+    ]

@@ -1,23 +1,24 @@
-"""Builds the film use cases from the environment (template.yaml sets the variables), once per process.
+"""Builds the film use cases from the function's environment (template.yaml sets the variables), once per
+function.
 
-Names carry the ``film_`` prefix: ``deps.singleton`` caches by function name, process-wide, and the local
-stack runs every service in one process."""
+Names carry the ``film_`` prefix: ``deps.singleton`` caches by function name within a function's scope,
+and functions of several services load into one process on the local stack."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from bianjie.kit import deps
-from bianjie.kit.config import require_env
+from bianjie.kit.config import env, require_env
 
 LINK_TAG_LABEL = b"bianjie/film/link-tag/v1"
 
 
 @deps.singleton
 def film_catalog() -> Any:
-    from bianjie.film.catalog import Catalog
+    from bianjie.film.catalog import Catalog, studies_table_spec
 
-    return Catalog(deps.documents(), require_env("FILM_STUDIES_TABLE"))
+    return Catalog(deps.documents(), deps.table("FILM_STUDIES_TABLE", studies_table_spec))
 
 
 @deps.singleton
@@ -38,14 +39,12 @@ def direct_s3() -> bool:
     """Object bodies over presigned HTTP (adapters/s3.py) where S3 is reachable over the network: in
     Lambda and against an endpoint (the local stack's moto server, Ceph). ``FILM_DIRECT_S3=0``/``1``
     overrides; in-process moto (functional tests) only intercepts boto3, so there it stays off."""
-    import os
-
     from bianjie.kit.config import settings
 
-    value = os.environ.get("FILM_DIRECT_S3")
+    value = env("FILM_DIRECT_S3")
     if value in {"0", "1"}:
         return value == "1"
-    return bool(os.environ.get("AWS_LAMBDA_FUNCTION_NAME") or settings().aws_endpoint_url)
+    return bool(env("AWS_LAMBDA_FUNCTION_NAME") or settings().aws_endpoint_url)
 
 
 @deps.singleton
@@ -87,12 +86,13 @@ def film_visit_id_source(hospital: str) -> str | None:
 
 @deps.singleton
 def film_links() -> Any:
+    from bianjie.film.catalog import links_table_spec
     from bianjie.film.links import Links
     from bianjie.kit.crypto import hmac_sm3
 
     return Links(
         store=deps.documents(),
-        table=require_env("FILM_LINKS_TABLE"),
+        table=deps.table("FILM_LINKS_TABLE", links_table_spec),
         catalog=film_catalog(),
         mac_key=hmac_sm3(deps.unwrap_setting("BIANJIE_TOKEN_SECRET"), LINK_TAG_LABEL),
         blind_index=deps.blind_index(),
@@ -106,12 +106,13 @@ def film_links() -> Any:
 @deps.singleton
 def film_emergency() -> Any:
     from bianjie.film.adapters.s3 import SqsQueue
+    from bianjie.film.catalog import links_table_spec
     from bianjie.film.emergency import Emergency
     from bianjie.kit import aws
 
     return Emergency(
         store=deps.documents(),
-        table=require_env("FILM_LINKS_TABLE"),
+        table=deps.table("FILM_LINKS_TABLE", links_table_spec),
         queue=SqsQueue(aws.client("sqs"), require_env("FILM_EMERGENCY_QUEUE_URL")),
         audit=deps.audit_log("film"),
     )
@@ -120,14 +121,11 @@ def film_emergency() -> Any:
 @deps.singleton
 def film_imaging_cloud() -> Any:
     """The 医联 imaging cloud: the local stand-in unless a deployment configures the real interface."""
-    import os
     from pathlib import Path
 
     from bianjie.film.adapters.yilian import YilianStandIn
 
-    if os.environ.get("FILM_YILIAN_ENDPOINT"):
+    if env("FILM_YILIAN_ENDPOINT"):
         raise RuntimeError("the 医联 imaging-cloud adapter for FILM_YILIAN_ENDPOINT is not configured in this build")
-    archive = os.environ.get("FILM_YILIAN_ARCHIVE") or str(
-        Path(os.environ.get("BIANJIE_STATE_DIR") or ".local") / "yilian-archive"
-    )
+    archive = env("FILM_YILIAN_ARCHIVE") or str(Path(env("BIANJIE_STATE_DIR") or ".local") / "yilian-archive")
     return YilianStandIn(film_s3(), require_env("FILM_INGEST_BUCKET"), Path(archive))

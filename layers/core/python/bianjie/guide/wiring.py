@@ -20,13 +20,15 @@ from bianjie.kit.config import env, env_int, require_env
 
 @deps.singleton
 def guide_store() -> GuideStore:
+    from bianjie.guide import store
+
     return GuideStore(
         deps.documents(),
         Tables(
-            visits=require_env("GUIDE_VISITS_TABLE"),
-            notifications=require_env("GUIDE_NOTIFICATIONS_TABLE"),
-            outbox=require_env("GUIDE_OUTBOX_TABLE"),
-            patients=require_env("GUIDE_PATIENTS_TABLE"),
+            visits=deps.table("GUIDE_VISITS_TABLE", store.visits_table_spec),
+            notifications=deps.table("GUIDE_NOTIFICATIONS_TABLE", store.notifications_table_spec),
+            outbox=deps.table("GUIDE_OUTBOX_TABLE", store.outbox_table_spec),
+            patients=deps.table("GUIDE_PATIENTS_TABLE", store.patients_table_spec),
         ),
     )
 

@@ -1,42 +1,36 @@
-"""The composition root: builds the adapters a function uses from its environment, once per process.
+"""The composition root: builds the adapters a function uses from its environment, once per function.
 
 Handlers and the web layer ask here for ports (documents, keys, partners, tokens, audit); domain code
-receives them as arguments. Everything is lazy so a function pays only for what it touches.
+receives them as arguments. Everything is lazy so a function pays only for what it touches. Built
+objects live in the current ``FunctionScope`` (``bianjie.kit.config``): one per process on Lambda, one
+per function on the local stack, where many functions share a process but each has its own environment
+and credentials.
 """
 
 from __future__ import annotations
 
 import base64
-import threading
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
 from typing import Any, TypeVar
 
-from bianjie.kit.config import require_env, settings
+from bianjie.kit.config import clear_scopes, require_env, scope_cached, settings
 
 T = TypeVar("T")
-_lock = threading.RLock()
-_cache: dict[str, Any] = {}
 
 
 def singleton(build: Callable[[], T]) -> Callable[[], T]:
     @wraps(build)
     def get() -> T:
-        key = build.__name__
-        if key not in _cache:
-            with _lock:
-                if key not in _cache:
-                    _cache[key] = build()
-        return _cache[key]
+        return scope_cached(build.__name__, build)  # type: ignore[no-any-return]
 
     return get
 
 
 def reset() -> None:
-    """Forget every built adapter (tests change the environment between cases)."""
-    with _lock:
-        _cache.clear()
+    """Forget every built adapter, in every function scope (tests change the environment between cases)."""
+    clear_scopes()
 
 
 @singleton
@@ -128,26 +122,25 @@ def blind_index() -> Any:
 
 def audit_log(service: str) -> Any:
     """The audit log as ``service`` writes it (each service appends to its own daily chains)."""
-    key = f"audit_log:{service}"
-    if key not in _cache:
+
+    def build() -> Any:
         from bianjie.kit.audit import AuditLog, audit_table_spec
 
-        name = table("AUDIT_TABLE", audit_table_spec)
-        with _lock:
-            _cache.setdefault(key, AuditLog(documents(), name, service=service))
-    return _cache[key]
+        return AuditLog(documents(), table("AUDIT_TABLE", audit_table_spec), service=service)
+
+    return scope_cached(f"audit_log:{service}", build)
 
 
 def publisher(source: str) -> Any:
     """Domain events of ``source`` (e.g. "bianjie.rx") to the domain-events topic."""
-    key = f"publisher:{source}"
-    if key not in _cache:
+
+    def build() -> Any:
         from bianjie.kit import aws
         from bianjie.kit.events import Publisher, SnsSink
 
-        with _lock:
-            _cache.setdefault(key, Publisher(SnsSink(aws.client("sns"), require_env("DOMAIN_EVENTS_TOPIC")), source))
-    return _cache[key]
+        return Publisher(SnsSink(aws.client("sns"), require_env("DOMAIN_EVENTS_TOPIC")), source)
+
+    return scope_cached(f"publisher:{source}", build)
 
 
 @singleton

@@ -11,7 +11,6 @@ PAY_TABLE and PAY_STANDIN_TABLE, so every function of the stack agrees. Other st
 from __future__ import annotations
 
 import contextlib
-import os
 import threading
 import time
 from typing import Any
@@ -42,15 +41,17 @@ def standins_allowed() -> bool:
 
 @deps.singleton
 def pay_store() -> PayStore:
-    return PayStore(deps.documents(), require_env("PAY_TABLE"))
+    from bianjie.pay.store import pay_table_spec
+
+    return PayStore(deps.documents(), deps.table("PAY_TABLE", pay_table_spec))
 
 
 @deps.singleton
 def pay_audit() -> Any:
-    from bianjie.kit.audit import AuditLog
-
     # sharded: 200 concurrent charges appending to one chain head would serialise on it
-    return AuditLog(deps.documents(), require_env("AUDIT_TABLE"), service="pay", shards=8)
+    from bianjie.kit.audit import AuditLog, audit_table_spec
+
+    return AuditLog(deps.documents(), deps.table("AUDIT_TABLE", audit_table_spec), service="pay", shards=8)
 
 
 # ---------------------------------------------------------------- channel credentials
@@ -93,7 +94,7 @@ def _standin_item(values: dict[str, Any]) -> dict[str, Any]:
 def provision_standins() -> None:
     """Create stand-in credentials for every channel that has none (idempotent, race-safe)."""
     store = pay_store()
-    table = require_env("PAY_STANDIN_TABLE")
+    table = deps.table("PAY_STANDIN_TABLE", standin_mod.standin_table_spec)
     for channel in Channel:
         if store.config(f"CHANNEL#{channel.value}") is not None:
             continue
@@ -156,7 +157,7 @@ def standins() -> dict[Channel, standin_mod.StandinChannel]:
             return dict(_standins)
         from bianjie.pay.adapters.aws import SqsQueue
 
-        table = require_env("PAY_STANDIN_TABLE")
+        table = deps.table("PAY_STANDIN_TABLE", standin_mod.standin_table_spec)
         outbox = SqsQueue(require_env("PAY_STANDIN_NOTIFY_QUEUE"))
         cipher = deps.field_cipher()
         for channel in Channel:
@@ -273,7 +274,7 @@ def webhook_sender() -> WebhookSender:
 
 def callback_base() -> str:
     """Where stand-in callbacks go: the gateway serving this stack (stand-in only)."""
-    return env("PAY_STANDIN_CALLBACK_BASE") or f"http://127.0.0.1:{os.environ.get('BIANJIE_PORT', '3000')}"
+    return env("PAY_STANDIN_CALLBACK_BASE") or f"http://127.0.0.1:{env('BIANJIE_PORT', '3000')}"
 
 
 def duplicate_rate() -> float:

@@ -42,10 +42,10 @@ def seed(stack: Any) -> None:
     from bianjie.kit import deps
     from bianjie.kit.crypto import sm2_generate_key
     from bianjie.kit.tokens import MAX_TTL
-    from bianjie.rx.catalogue import DEMO_CATALOGUE, drug_item
+    from bianjie.rx.catalogue import DEMO_CATALOGUE, catalogue_table_spec, drug_item
 
     store = deps.documents()
-    table = os.environ["RX_CATALOGUE_TABLE"]
+    table = deps.table("RX_CATALOGUE_TABLE", catalogue_table_spec)
     for drug in DEMO_CATALOGUE:
         store.put(table, drug_item(drug))
 

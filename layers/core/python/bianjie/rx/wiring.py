@@ -11,11 +11,10 @@ Environment (template.yaml, rx section):
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from bianjie.kit import deps
-from bianjie.kit.config import require_env
+from bianjie.kit.config import env, require_env
 from bianjie.kit.crypto import Sm2PrivateKey, Sm2PublicKey, hmac_sm3
 from bianjie.rx.service import Org, RxService
 
@@ -39,7 +38,7 @@ def rx_center() -> Any:
     from bianjie.rx.center.envelope import Credentials
     from bianjie.rx.center.standin import InProcessTransport, credential_pair
 
-    mode = os.environ.get("RX_CENTER_MODE", "standin")
+    mode = env("RX_CENTER_MODE", "standin")
     if mode == "standin":
         ours, _ = credential_pair(_stand_in_secret())
         return NhsaCenterClient(ours, InProcessTransport(rx_standin_center()))
@@ -63,17 +62,17 @@ def rx_ecredentials() -> Any:
 
 @deps.singleton
 def rx_catalogue() -> Any:
-    from bianjie.rx.catalogue import DocumentCatalogue
+    from bianjie.rx.catalogue import DocumentCatalogue, catalogue_table_spec
 
-    return DocumentCatalogue(deps.documents(), require_env("RX_CATALOGUE_TABLE"))
+    return DocumentCatalogue(deps.documents(), deps.table("RX_CATALOGUE_TABLE", catalogue_table_spec))
 
 
 @deps.singleton
 def rx_audit() -> Any:
-    from bianjie.kit.audit import AuditLog
-
     # four chains a day instead of one: every prescription step appends, and one chain head serialises
-    return AuditLog(deps.documents(), require_env("AUDIT_TABLE"), service="rx", shards=4)
+    from bianjie.kit.audit import AuditLog, audit_table_spec
+
+    return AuditLog(deps.documents(), deps.table("AUDIT_TABLE", audit_table_spec), service="rx", shards=4)
 
 
 def org(app_id: str) -> Org | None:
@@ -93,13 +92,13 @@ def org(app_id: str) -> Org | None:
 
 @deps.singleton
 def rx_service() -> RxService:
-    from bianjie.kit.idempotency import IdempotencyStore
-    from bianjie.rx.repo import AuthorizationRepository, RxRepository
+    from bianjie.kit.idempotency import IdempotencyStore, idempotency_table_spec
+    from bianjie.rx.repo import AuthorizationRepository, RxRepository, auth_table_spec, rx_table_spec
 
     store = deps.documents()
     return RxService(
-        repo=RxRepository(store, require_env("RX_TABLE")),
-        authorizations=AuthorizationRepository(store, require_env("RX_AUTH_TABLE")),
+        repo=RxRepository(store, deps.table("RX_TABLE", rx_table_spec)),
+        authorizations=AuthorizationRepository(store, deps.table("RX_AUTH_TABLE", auth_table_spec)),
         catalogue=rx_catalogue(),
         center=rx_center(),
         cipher=deps.field_cipher(),
@@ -108,7 +107,7 @@ def rx_service() -> RxService:
         events=deps.publisher("bianjie.rx"),
         orgs=org,
         ecredentials=rx_ecredentials(),
-        idempotency=IdempotencyStore(store, require_env("IDEMPOTENCY_TABLE")),
+        idempotency=IdempotencyStore(store, deps.table("IDEMPOTENCY_TABLE", idempotency_table_spec)),
     )
 
 
