@@ -343,6 +343,18 @@ def refusal(
     return "403 Forbidden", [("Content-Type", "text/xml")], xml.encode()
 
 
+def anonymous_refusal(environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], bytes]:
+    """An unsigned call: every bucket and API of the stack is private, as ours are on AWS."""
+    if environ.get("HTTP_X_AMZ_TARGET"):
+        body = json.dumps({"__type": "MissingAuthenticationTokenException", "message": "Missing Authentication Token"})
+        return "400 Bad Request", [("Content-Type", "application/x-amz-json-1.0")], body.encode()
+    xml = (
+        "<?xml version='1.0' encoding='UTF-8'?>"
+        "<Error><Code>AccessDenied</Code><Message>Access Denied</Message><RequestId>door</RequestId></Error>"
+    )
+    return "403 Forbidden", [("Content-Type", "application/xml")], xml.encode()
+
+
 # -- presigned URLs -----------------------------------------------------------------------------------
 
 
@@ -395,7 +407,7 @@ class Door:
             return self.app(environ, start_response)
         call = self._call(environ)
         if call is None:
-            return self.app(environ, start_response)  # unsigned: moto refuses it (or S3 serves public data)
+            return self._refuse(start_response, anonymous_refusal(environ))
         principal = find_principal(call.access_key, call.region)
         if principal is None:
             if call.presigned:
