@@ -8,7 +8,8 @@ derives the IAM actions and resource ARNs of the call (DynamoDB, S3 including pr
 KMS, STS), evaluates the principal's policies (``bianjie.runtime.iam.evaluate``) and refuses with the
 service's own error shape (``AccessDeniedException``, ``AccessDenied``, ``AuthorizationError``), so botocore
 raises what it raises on AWS. Calls the door has decided skip moto's action check; presigned URLs,
-which moto cannot authenticate, are authenticated here (signature, expiry) and skip moto's check too.
+which moto cannot authenticate, and every S3 request (moto checks header signatures against a decoded
+path), are authenticated here (signature, token, expiry) and skip moto's check altogether.
 """
 
 from __future__ import annotations
@@ -358,36 +359,55 @@ def anonymous_refusal(environ: dict[str, Any]) -> tuple[str, list[tuple[str, str
 # -- presigned URLs -----------------------------------------------------------------------------------
 
 
-def presigned_problem(call: Call, principal: Principal, environ: dict[str, Any]) -> str | None:
-    """Why a presigned request must be refused (expired, bad signature), or None."""
-    from botocore.auth import S3SigV4QueryAuth
+def _raw_path(environ: dict[str, Any]) -> str:
+    """The path as the client sent (and signed) it, still percent-encoded."""
+    raw = str(environ.get("REQUEST_URI") or environ.get("RAW_URI") or "")
+    return raw.split("?", 1)[0] if raw else quote(environ.get("PATH_INFO", "/"), safe="/~")
+
+
+def s3_signature_problem(call: Call, principal: Principal, environ: dict[str, Any]) -> str | None:
+    """Why an S3 request's SigV4 signature (header or presigned URL) does not hold, or None.
+
+    moto cannot check presigned URLs, and checks header signatures against a decoded path (keys with
+    spaces or ``+`` fail), so the door authenticates every S3 request itself.
+    """
+    from botocore.auth import S3SigV4Auth, S3SigV4QueryAuth
     from botocore.awsrequest import AWSRequest
     from botocore.credentials import Credentials
 
-    stamp = call.param("X-Amz-Date") or ""
-    try:
-        signed_at = dt.datetime.strptime(stamp, "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.UTC)
-        expires = int(call.param("X-Amz-Expires") or "0")
-    except ValueError:
-        return "AuthorizationQueryParametersError"
-    if dt.datetime.now(dt.UTC) > signed_at + dt.timedelta(seconds=expires):
-        return "Request has expired"
-    if principal.session_token and call.param("X-Amz-Security-Token") != principal.session_token:
-        return "The provided token is malformed or otherwise invalid."
-    signed = set((call.param("X-Amz-SignedHeaders") or "host").split(";"))
-    raw_query = environ.get("QUERY_STRING", "")
-    query = "&".join(p for p in raw_query.split("&") if not p.startswith("X-Amz-Signature="))
+    credentials = Credentials(call.access_key, principal.secret, principal.session_token)
     host = call.headers.get("host", "")
-    url = f"http://{host}{quote(call.path, safe='/~')}?{query}"
+    raw_query = str(environ.get("QUERY_STRING", ""))
+    if call.presigned:
+        stamp = call.param("X-Amz-Date") or ""
+        try:
+            signed_at = dt.datetime.strptime(stamp, "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.UTC)
+            expires = int(call.param("X-Amz-Expires") or "0")
+        except ValueError:
+            return "AuthorizationQueryParametersError"
+        if dt.datetime.now(dt.UTC) > signed_at + dt.timedelta(seconds=expires):
+            return "Request has expired"
+        if principal.session_token and call.param("X-Amz-Security-Token") != principal.session_token:
+            return "The provided token is malformed or otherwise invalid."
+        signed = (call.param("X-Amz-SignedHeaders") or "host").split(";")
+        given = call.param("X-Amz-Signature")
+        query = "&".join(p for p in raw_query.split("&") if not p.startswith("X-Amz-Signature="))
+        auth: Any = S3SigV4QueryAuth(credentials, "s3", call.region, expires)
+    else:
+        authorization = call.headers.get("authorization", "")
+        stamp = call.headers.get("x-amz-date", "")
+        if principal.session_token and call.headers.get("x-amz-security-token") != principal.session_token:
+            return "The provided token is malformed or otherwise invalid."
+        signed = authorization.partition("SignedHeaders=")[2].partition(",")[0].split(";")
+        given = authorization.partition("Signature=")[2].partition(",")[0].strip()
+        query = raw_query
+        auth = S3SigV4Auth(credentials, "s3", call.region)
+    url = f"http://{host}{_raw_path(environ)}" + (f"?{query}" if query else "")
     headers = {name: value for name, value in call.headers.items() if name in signed}
-    request = AWSRequest(method=call.method, url=url, headers=headers)
+    request = AWSRequest(method=call.method, url=url, headers=headers, data=call.body)
     request.context["timestamp"] = stamp
-    auth = S3SigV4QueryAuth(
-        Credentials(call.access_key, principal.secret, principal.session_token), "s3", call.region, expires
-    )
     canonical = auth.canonical_request(request)
-    expected = auth.signature(auth.string_to_sign(request, canonical), request)
-    if expected != call.param("X-Amz-Signature"):
+    if auth.signature(auth.string_to_sign(request, canonical), request) != given:
         return "The request signature we calculated does not match the signature you provided."
     return None
 
@@ -421,8 +441,8 @@ class Door:
                     ),
                 )
             return self.app(environ, start_response)  # moto answers InvalidClientTokenId
-        if call.presigned:
-            problem = presigned_problem(call, principal, environ)
+        if call.service == "s3":
+            problem = s3_signature_problem(call, principal, environ)
             if problem is not None:
                 code = "SignatureDoesNotMatch" if "signature" in problem else "AccessDenied"
                 return self._refuse(start_response, refusal("s3", call, problem, code))
@@ -434,7 +454,7 @@ class Door:
                     message = _message(principal.arn, action, resource, verdict == "deny")
                     return self._refuse(start_response, refusal(call.service, call, message))
         vouched.decided = derive is not None
-        vouched.authenticated = call.presigned
+        vouched.authenticated = call.service == "s3"
         try:
             return self.app(environ, start_response)
         finally:
@@ -458,12 +478,14 @@ class Door:
         if match is None:
             return None
         access_key, region, service = match.groups()
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-        body = environ["wsgi.input"].read(length) if length > 0 else b""
+        length = environ.get("CONTENT_LENGTH")
+        # waitress has the whole body buffered (de-chunked) before the app runs, so reading it all is cheap
+        body = environ["wsgi.input"].read(int(length)) if length else environ["wsgi.input"].read()
         environ["wsgi.input"] = io.BytesIO(body)
         headers = {k[5:].replace("_", "-").lower(): v for k, v in environ.items() if k.startswith("HTTP_")}
-        if environ.get("CONTENT_TYPE"):
-            headers["content-type"] = environ["CONTENT_TYPE"]
+        for name in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+            if environ.get(name):
+                headers[name.replace("_", "-").lower()] = environ[name]
         return Call(
             service=service,
             region=region,
