@@ -356,6 +356,23 @@ def anonymous_refusal(environ: dict[str, Any]) -> tuple[str, list[tuple[str, str
     return "403 Forbidden", [("Content-Type", "application/xml")], xml.encode()
 
 
+def unknown_key_refusal(call: Call) -> tuple[str, list[tuple[str, str]], bytes]:
+    """An access key no principal holds, refused as each service refuses it."""
+    message = "The security token included in the request is invalid."
+    if call.service in ("dynamodb", "kms") or (call.service == "sqs" and call.target):
+        version = "1.1" if call.service == "kms" else "1.0"
+        body = json.dumps({"__type": "com.amazon.coral.service#UnrecognizedClientException", "message": message})
+        headers = [("Content-Type", f"application/x-amz-json-{version}")]
+        if call.service == "sqs":
+            headers.append(("x-amzn-query-error", "InvalidClientTokenId;Sender"))
+        return "400 Bad Request", headers, body.encode()
+    if call.service == "s3":
+        return refusal(
+            "s3", call, "The AWS Access Key Id you provided does not exist in our records.", "InvalidAccessKeyId"
+        )
+    return refusal(call.service, call, message, "InvalidClientTokenId")
+
+
 # -- presigned URLs -----------------------------------------------------------------------------------
 
 
@@ -430,17 +447,7 @@ class Door:
             return self._refuse(start_response, anonymous_refusal(environ))
         principal = find_principal(call.access_key, call.region)
         if principal is None:
-            if call.presigned:
-                return self._refuse(
-                    start_response,
-                    refusal(
-                        "s3",
-                        call,
-                        "The AWS Access Key Id you provided does not exist in our records.",
-                        "InvalidAccessKeyId",
-                    ),
-                )
-            return self.app(environ, start_response)  # moto answers InvalidClientTokenId
+            return self._refuse(start_response, unknown_key_refusal(call))
         if call.service == "s3":
             problem = s3_signature_problem(call, principal, environ)
             if problem is not None:

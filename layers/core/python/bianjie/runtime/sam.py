@@ -36,8 +36,9 @@ def managed_policy_map(region: str) -> dict[str, str]:
 
 def _placeholder_code(body: dict[str, Any]) -> None:
     """The translator wants code in S3 (``sam build`` uploads it); local paths become placeholders."""
-    for resource in (body.get("Resources") or {}).values():
-        props = resource.get("Properties") or {}
+    sections = [resource.get("Properties") or {} for resource in (body.get("Resources") or {}).values()]
+    sections += [section for section in (body.get("Globals") or {}).values() if isinstance(section, dict)]
+    for props in sections:
         for key in ("CodeUri", "ContentUri"):
             if isinstance(props.get(key), str) and not props[key].startswith("s3://"):
                 props[key] = f"s3://bianjie-local-code/{props[key].strip('/')}"
