@@ -62,7 +62,7 @@ class StackProcess:
     def aws_url(self) -> str:
         return f"http://127.0.0.1:{self.aws_port}"
 
-    def _wait(self, timeout: float = 90) -> None:
+    def _wait(self, timeout: float = 180) -> None:  # a loaded 2-core machine needs the margin
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -140,11 +140,16 @@ def provision_roles(
 ) -> dict[str, dict[str, str]]:
     """Creates each role in the emulator's IAM and assumes it; returns each function's credentials as
     Lambda passes them (environment variable names)."""
-    iam = session.client("iam", endpoint_url=endpoint_url)
-    sts = session.client("sts", endpoint_url=endpoint_url)
+    from concurrent.futures import ThreadPoolExecutor
+
+    from botocore.config import Config
+
+    config = Config(max_pool_connections=8)
+    iam = session.client("iam", endpoint_url=endpoint_url, config=config)
+    sts = session.client("sts", endpoint_url=endpoint_url, config=config)
     trust = json.dumps(trust_policy(admin_arn))
-    credentials: dict[str, dict[str, str]] = {}
-    for plan in plans:
+
+    def one(plan: RolePlan) -> tuple[str, dict[str, str]]:
         role_arn = iam.create_role(
             RoleName=plan.role_name, AssumeRolePolicyDocument=trust, MaxSessionDuration=SESSION_SECONDS
         )["Role"]["Arn"]
@@ -155,12 +160,15 @@ def provision_roles(
             RoleSessionName=session_names.get(plan.function_id, plan.function_id)[:64],
             DurationSeconds=SESSION_SECONDS,
         )["Credentials"]
-        credentials[plan.function_id] = {
+        return plan.function_id, {
             "AWS_ACCESS_KEY_ID": got["AccessKeyId"],
             "AWS_SECRET_ACCESS_KEY": got["SecretAccessKey"],
             "AWS_SESSION_TOKEN": got["SessionToken"],
         }
-    return credentials
+
+    # moto's server answers on several threads; roles are independent of each other
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        return dict(pool.map(one, list(plans)))
 
 
 # -- evaluation ---------------------------------------------------------------------------------------

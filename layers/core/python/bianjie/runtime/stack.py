@@ -212,7 +212,9 @@ class LocalStack:
             "BIANJIE_PORT": str(opts.port),
             **{name: os.environ[name] for name in PASSED_THROUGH if os.environ.get(name)},
         }
+        roles_began = time.perf_counter()
         credentials = self._function_credentials(session, deployment) if opts.iam else {}
+        log.info("roles", extra={"functions": len(credentials), "seconds": round(time.perf_counter() - roles_began, 2)})
         resolver = deployment.resolver()
         self.functions = []
         for spec in self.template.functions:
@@ -253,6 +255,7 @@ class LocalStack:
         self.pump.start()
         self.scheduler.start()
         self.started_seconds = time.perf_counter() - began
+        log.info("started", extra={"seconds": round(self.started_seconds, 2), "iam": opts.iam})
 
     def _function_credentials(self, session: Any, deployment: Deployment) -> dict[str, dict[str, str]]:
         """Each function's role from the translated template, created in moto's IAM and assumed."""
