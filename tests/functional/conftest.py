@@ -86,7 +86,9 @@ class IsolatedApp:
         return getattr(self._app, name)
 
     def __call__(self, event: dict[str, Any], context: Any) -> Any:
-        key = (str(event.get("httpMethod")).upper(), str(event.get("resource")))
+        if "httpMethod" not in event:  # not an API call: the test drives a handler itself
+            return self._app(event, context)
+        key = (str(event["httpMethod"]).upper(), str(event.get("resource")))
         scope = self._scopes.get(key)
         if scope is None:
             raise AssertionError(f"template.yaml declares no function for {key[0]} {key[1]}")
