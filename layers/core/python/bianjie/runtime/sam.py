@@ -25,12 +25,10 @@ MANAGED_POLICY_PATHS = {
 }
 
 
-def partition_of(region: str) -> str:
-    return "aws-cn" if region.startswith("cn-") else "aws"
-
-
 def managed_policy_map(region: str) -> dict[str, str]:
-    part = partition_of(region)
+    from bianjie.runtime.deployment import partition
+
+    part = partition(region)
     return {name: f"arn:{part}:iam::aws:policy/{path}" for name, path in MANAGED_POLICY_PATHS.items()}
 
 
