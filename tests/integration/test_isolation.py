@@ -67,9 +67,10 @@ def test_functions_call_as_their_own_assumed_role(stack: StackProcess) -> None:
     names = {r["RoleName"] for r in roles}
     assert {"bianjie-NotesWriterFunctionRole", "bianjie-NotesReaderFunctionRole"} <= names
     policy = stack.client("iam").get_role_policy(
-        RoleName="bianjie-NotesReaderFunctionRole", PolicyName="NotesReaderFunctionRolePolicy0"
+        RoleName="bianjie-NotesReaderFunctionRole", PolicyName="template-policies"
     )["PolicyDocument"]
-    actions = {a for s in policy["Statement"] for a in s["Action"]}
+    assert "NotesReaderFunctionRolePolicy0" in {s["Sid"] for s in policy["Statement"]}  # SAM's policy name
+    actions = {a for s in policy["Statement"] if s["Sid"] == "NotesReaderFunctionRolePolicy0" for a in s["Action"]}
     assert "dynamodb:GetItem" in actions and "dynamodb:PutItem" not in actions
 
 

@@ -52,6 +52,12 @@ def test_every_function_gets_its_own_role_with_resolved_policies(template_body: 
     assert evaluate(partners_me.documents, "dynamodb:PutItem", TABLE) == "allow"
     assert evaluate(partners_me.documents, "dynamodb:PutItem", TABLE.replace("Nonces", "Partners")) == "implicit"
     assert "Fn::Sub" not in str(partners_me.policies)  # intrinsics resolved with the deployment's names
+    combined = partners_me.combined()  # what the role holds in moto: the same grants, one document
+    assert evaluate([combined], "dynamodb:PutItem", TABLE) == "allow"
+    assert {s["Sid"] for s in combined["Statement"]} >= {
+        "PartnersMeFunctionRolePolicy0",
+        "ManagedAwslambdabasicexecutionrole",
+    }
 
 
 def test_removing_one_permission_from_the_template_takes_the_call_away(template_body: dict[str, Any]) -> None:
