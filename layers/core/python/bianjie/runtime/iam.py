@@ -95,9 +95,9 @@ class RolePlan:
         statements = []
         for name, document in self.policies.items():
             found = document.get("Statement") or []
-            for statement in found if isinstance(found, list) else [found]:
-                sid = re.sub(r"[^A-Za-z0-9]", "", name.title() if name.startswith("managed-") else name)
-                statements.append({"Sid": sid, **statement})
+            sid = re.sub(r"[^A-Za-z0-9]", "", name.title() if name.startswith("managed-") else name)
+            for n, statement in enumerate(found if isinstance(found, list) else [found]):
+                statements.append({"Sid": sid if n == 0 else f"{sid}Part{n + 1}", **statement})
         return {"Version": "2012-10-17", "Statement": statements}
 
 
