@@ -98,6 +98,19 @@ def test_presigned_urls_work_through_the_door_within_the_role(stack: StackProces
     assert tampered.value.code == 403 and b"SignatureDoesNotMatch" in tampered.value.read()
 
 
+def test_a_presigned_put_from_a_role_that_may_write_uploads_as_a_browser_would(stack: StackProcess) -> None:
+    status, links = call(f"{stack.url}/upload-links/upload%20one.bin")
+    assert status == 200
+    # as a browser PUTs a file (urllib would otherwise label the body a form)
+    put = urllib.request.Request(
+        links["put"], data=b"\x00scan", method="PUT", headers={"Content-Type": "application/octet-stream"}
+    )
+    with urllib.request.urlopen(put, timeout=10) as r:
+        assert r.status == 200
+    body = stack.client("s3").get_object(Bucket=stack.ref("FilesBucket"), Key="upload one.bin")["Body"].read()
+    assert body == b"\x00scan"
+
+
 def test_unsigned_requests_are_refused(stack: StackProcess) -> None:
     status, body = call(f"{stack.aws_url}/{stack.ref('FilesBucket')}/a.txt")
     assert status == 403 and b"AccessDenied" in body
