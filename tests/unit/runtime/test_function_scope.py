@@ -93,3 +93,13 @@ def test_without_an_environment_a_function_reads_the_process_as_on_lambda(tmp_pa
     fn = Function(spec(tmp_path), "cn-north-1")
     assert fn.scope is PROCESS
     assert fn.invoke({})["now"] == "hi"
+
+
+def test_work_handed_to_a_pool_carries_the_function_with_it() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from bianjie.kit.config import carry_scope
+
+    with function_scope(FunctionScope("P", {"X": "mine"})), ThreadPoolExecutor(2) as pool:
+        assert list(pool.map(lambda _: env("X"), range(2))) == [None, None]  # why carry_scope exists
+        assert list(pool.map(carry_scope(lambda _: env("X")), range(2))) == ["mine", "mine"]

@@ -13,12 +13,13 @@ from __future__ import annotations
 import os
 import threading
 import weakref
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
+T = TypeVar("T")
 LOCAL_REGION = "cn-north-1"
 LOCAL_AWS_PORT = 5000
 LOCAL_GATEWAY_PORT = 3000
@@ -66,6 +67,19 @@ def function_scope(scope: FunctionScope) -> Iterator[FunctionScope]:
         yield scope
     finally:
         _current.reset(token)
+
+
+def carry_scope(fn: Callable[..., T]) -> Callable[..., T]:
+    """``fn`` to run on another thread (a pool) as the current function: a context variable does not
+    follow a task into a ``ThreadPoolExecutor``, so without this the task would read the process's
+    environment and build clients with no (or the process's) credentials."""
+    scope = current_scope()
+
+    def run(*args: Any, **kwargs: Any) -> T:
+        with function_scope(scope):
+            return fn(*args, **kwargs)
+
+    return run
 
 
 def scope_cached(key: str, build: Any) -> Any:
