@@ -94,6 +94,19 @@ def scope_cached(key: str, build: Any) -> Any:
         return cache[key]
 
 
+def process_cached(key: str, build: Any) -> Any:
+    """``build()`` once per process, whichever function asks first: for what plays the outside world
+    (an in-memory stand-in of an external system every function talks to), never for a function's own
+    adapters, which are ``scope_cached``."""
+    cache = PROCESS.cache
+    if key in cache:
+        return cache[key]
+    with PROCESS.lock:
+        if key not in cache:
+            cache[key] = build()
+        return cache[key]
+
+
 def clear_scopes() -> None:
     """Forget everything every scope built (tests change the environment between cases)."""
     for scope in list(_scopes):

@@ -24,12 +24,13 @@ def _stand_in_secret() -> bytes:
     return hmac_sm3(deps.unwrap_setting("BIANJIE_TOKEN_SECRET"), b"bianjie rx stand-ins")
 
 
-@deps.singleton
 def rx_standin_center() -> Any:
+    """The prescription center's stand-in holds its records in memory: one center for every function of
+    the process, as the real one is one system for every function."""
+    from bianjie.kit.config import process_cached
     from bianjie.rx.center.standin import StandInCenter, credential_pair
 
-    _, center_side = credential_pair(_stand_in_secret())
-    return StandInCenter(center_side)
+    return process_cached("rx.standin_center", lambda: StandInCenter(credential_pair(_stand_in_secret())[1]))
 
 
 @deps.singleton
