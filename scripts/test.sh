@@ -11,7 +11,7 @@ echo "== ruff (lint and format)"
 $VENV/bin/ruff check .
 $VENV/bin/ruff format --check .
 echo "== cfn-lint"
-$VENV/bin/cfn-lint template.yaml tests/fixtures/stack/template.yaml
+$VENV/bin/cfn-lint template.yaml functions/*/template.yaml tests/fixtures/stack/template.yaml tests/fixtures/stack/functions/*/template.yaml
 echo "== pytest (unit, functional, contract, integration)"
 # loadfile keeps a module's tests on one worker, so a module-scoped stack starts once.
 $VENV/bin/python -m pytest -n "${BIANJIE_TEST_WORKERS:-3}" --dist loadfile -q "$@"

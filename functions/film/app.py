@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 from bianjie.film import wiring
-from bianjie.film.emergency import EmergencyAnswer, EmergencyRequest, check_link_scope
+from bianjie.film.emergency import EmergencyAnswer, EmergencyRequest
 from bianjie.film.links import LinkAnswer, LinkRequest, ShareRequest
 from bianjie.kit.config import env, require_env
 from bianjie.kit.errors import AppError
@@ -59,13 +59,9 @@ def _user_agent() -> str:
     errors=("STUDY_NOT_FOUND", "PATIENT_NOT_FOUND"),
     status=201,
 )
-def create_link() -> Response:
-    caller = app.partner()
-    body = app.body(LinkRequest)
-    answer = wiring.film_links().create(
-        caller, body, base_url=_base_url(), source_ip=app.source_ip, request_id=app.request_id
-    )
-    return json_response(201, answer.model_dump(mode="json"))
+def create_link() -> LinkAnswer:
+    partner = app.partner_actor()
+    return wiring.film_links().create(partner, app.body(LinkRequest), base_url=_base_url())
 
 
 @app.route(
@@ -76,8 +72,7 @@ def create_link() -> Response:
     errors=("LINK_INVALID", "LINK_NOT_FOUND", "LINK_NOT_YOURS"),
 )
 def revoke_link(key: str) -> dict[str, Any]:
-    caller = app.partner()
-    return wiring.film_links().revoke(caller, key, source_ip=app.source_ip, request_id=app.request_id)
+    return wiring.film_links().revoke(app.partner_actor(), key)
 
 
 # -- patient side (the link is the credential) --------------------------------------------------------
@@ -92,9 +87,7 @@ def viewer_page(key: str) -> Response:
         link = links.open(key)
     except AppError as exc:
         return page.refusal(exc)
-    manifest = links.view(
-        link, kind="page", source_ip=app.source_ip, user_agent=_user_agent(), request_id=app.request_id
-    )
+    manifest = links.view(link, kind="page", origin=app.origin(), user_agent=_user_agent())
     return page.render(manifest, key=key)
 
 
@@ -112,9 +105,8 @@ def viewer_manifest(key: str) -> Response:
         link,
         kind="manifest",
         study_uid=study,
-        source_ip=app.source_ip,
+        origin=app.origin(),
         user_agent=_user_agent(),
-        request_id=app.request_id,
     )
     if manifest["study"]:
         found = wiring.film_emergency().for_study(manifest["study"]["study_uid"])
@@ -131,21 +123,9 @@ def viewer_manifest(key: str) -> Response:
     errors=LINK_ERRORS,
     status=201,
 )
-def share_link(key: str) -> Response:
-    links = wiring.film_links()
-    link = links.open(key)
-    raw = app.current_request.raw_body
-    body = app.body(ShareRequest) if raw else ShareRequest()
-    answer = links.share(link, body, base_url=_base_url())
-    links.record_use(
-        link,
-        links.studies(link),
-        kind="share",
-        source_ip=app.source_ip,
-        user_agent=_user_agent(),
-        request_id=app.request_id,
-    )
-    return json_response(201, answer.model_dump(mode="json"))
+def share_link(key: str) -> LinkAnswer:
+    body = app.body(ShareRequest) if app.current_request.raw_body else ShareRequest()
+    return wiring.film_links().share(key, body, base_url=_base_url(), origin=app.origin(), user_agent=_user_agent())
 
 
 @app.route(
@@ -157,15 +137,10 @@ def share_link(key: str) -> Response:
     errors=(*LINK_ERRORS, "STUDY_NOT_FOUND"),
     status=202,
 )
-def emergency_from_link(key: str) -> Response:
-    links = wiring.film_links()
-    link = links.open(key)
+def emergency_from_link(key: str) -> EmergencyAnswer:
     body = app.body(EmergencyRequest)
-    check_link_scope(body.study_uid, links.studies(link))
-    answer = wiring.film_emergency().request(
-        body, actor=f"patient:link-{link.key_hash[:16]}", app_id=link.app_id, source_ip=app.source_ip
-    )
-    return json_response(202, answer.model_dump(mode="json"))
+    holder = wiring.film_links().holder_for(key, body.study_uid, app.origin())
+    return wiring.film_emergency().request(body, holder)
 
 
 # -- emergency retrieval (partner) ---------------------------------------------------------------------
@@ -180,13 +155,8 @@ def emergency_from_link(key: str) -> Response:
     summary="Ask the 医联 imaging cloud to push a study now (应急调阅)",
     status=202,
 )
-def emergency_request() -> Response:
-    caller = app.partner()
-    body = app.body(EmergencyRequest)
-    answer = wiring.film_emergency().request(
-        body, actor=f"partner:{caller.app_id}", app_id=caller.app_id, source_ip=app.source_ip
-    )
-    return json_response(202, answer.model_dump(mode="json"))
+def emergency_request() -> EmergencyAnswer:
+    return wiring.film_emergency().request(app.body(EmergencyRequest), app.partner_actor())
 
 
 @app.route(
@@ -198,8 +168,7 @@ def emergency_request() -> Response:
     errors=("EMERGENCY_NOT_FOUND",),
 )
 def emergency_status(request_id: str) -> EmergencyAnswer:
-    caller = app.partner()
-    return wiring.film_emergency().get(request_id, caller.app_id)
+    return wiring.film_emergency().get(request_id, app.partner_actor().id)
 
 
 @app.route(

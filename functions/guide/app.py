@@ -18,9 +18,10 @@ from bianjie.guide.api import (
 )
 from bianjie.guide.delivery import RetryLater
 from bianjie.guide.prefs import Preferences
-from bianjie.guide.service import Caller, Dashboard, VisitBoard
+from bianjie.guide.service import Dashboard, VisitBoard
 from bianjie.guide.wiring import guide_deliverer, guide_service, hospital_pharmacy_place
 from bianjie.kit import deps
+from bianjie.kit.actor import Actor
 from bianjie.kit.events import envelopes, message_id, sqs_record
 from bianjie.kit.logging import get_logger
 from bianjie.kit.web import ServiceApp
@@ -43,18 +44,8 @@ OPERATOR_ROLES = ("guide-operator", "developer")
     errors=("VISIT_CONTENDED",),
 )
 def post_events() -> EventBatchAnswer:
-    caller = app.partner()
-    batch = app.body(EventBatch)
-    results = guide_service().ingest(
-        Caller(
-            caller.app_id,
-            f"partner:{caller.app_id}",
-            owns_visits=True,
-            source_ip=app.source_ip or None,
-            request_id=app.request_id,
-        ),
-        batch.events,
-    )
+    actor = app.partner_actor()
+    results = guide_service().ingest(actor, app.body(EventBatch).events)
     return EventBatchAnswer(
         accepted=sum(r.status == "accepted" for r in results),
         duplicates=sum(r.status == "duplicate" for r in results),
@@ -165,8 +156,7 @@ def on_domain_event(event: dict[str, Any], context: Any) -> dict[str, Any]:
             log.info("domain event skipped", extra={"type": envelope.type, "event_id": envelope.id, "why": skipped})
             continue
         try:
-            caller = Caller(envelope.source, f"system:{envelope.source}", owns_visits=False)
-            [result] = service.ingest(caller, [visit_event])
+            [result] = service.ingest(Actor.system(envelope.source), [visit_event])
             if result.status == "rejected":
                 log.warning(
                     "domain event refused", extra={"type": envelope.type, "event_id": envelope.id, "why": result.code}

@@ -6,15 +6,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from bianjie.kit import deps
-from bianjie.kit.errors import BadRequest
-from bianjie.kit.idempotency import request_hash
+from bianjie.kit.idempotency import Answer
 from bianjie.kit.logging import get_logger
-from bianjie.kit.signing import header_value
-from bianjie.kit.web import ServiceApp, json_response
+from bianjie.kit.web import ServiceApp
 from bianjie.pay import api, wiring
-from bianjie.pay.charges import ChargeRequest, RefundRequest
-from bianjie.pay.models import CHANNEL_BY_SLUG, ChargeStatus
+from bianjie.pay.charges import RefundRequest
+from bianjie.pay.models import CHANNEL_BY_SLUG
 
 app = ServiceApp("pay")
 log = get_logger("bianjie.pay.app")
@@ -46,11 +43,10 @@ CALLBACK_ERRORS = (
     errors=("AGREEMENT_EXISTS", "CHANNEL_REJECTED", "CHANNEL_UNAVAILABLE"),
     status=201,
 )
-def sign_agreement() -> Any:
-    claims = app.user("patient", kind="patient")
+def sign_agreement() -> api.AgreementView:
+    patient = app.patient_actor()
     body = app.body(api.SignAgreementRequest)
-    agreement = wiring.agreements().sign(claims.sub, body.channel, body.account, source_ip=app.source_ip)
-    return json_response(201, api.agreement_view(agreement).model_dump(mode="json"))
+    return api.agreement_view(wiring.agreements().sign(patient, body.channel, body.account))
 
 
 @app.route(
@@ -61,16 +57,7 @@ def sign_agreement() -> Any:
     summary="The patient's agreements, in the order charges try them",
 )
 def list_agreements() -> api.AgreementList:
-    claims = app.user("patient", kind="patient")
-    found = wiring.agreements().list(claims.sub)
-    wiring.pay_audit().record(
-        actor=f"patient:{claims.sub}",
-        action="pay.agreement.list",
-        resource=f"pay.patient:{claims.sub}",
-        patient_ref=deps.blind_index().digest(claims.sub, "patient_id"),
-        source_ip=app.source_ip,
-        request_id=app.request_id,
-    )
+    found = wiring.agreements().list_for(app.patient_actor())
     return api.AgreementList(agreements=[api.agreement_view(a) for a in found])
 
 
@@ -83,8 +70,7 @@ def list_agreements() -> api.AgreementList:
     errors=("AGREEMENT_NOT_FOUND", "CHANNEL_REJECTED", "CHANNEL_UNAVAILABLE"),
 )
 def terminate_agreement(agreement_id: str) -> api.AgreementView:
-    claims = app.user("patient", kind="patient")
-    return api.agreement_view(wiring.agreements().terminate(claims.sub, agreement_id, source_ip=app.source_ip))
+    return api.agreement_view(wiring.agreements().terminate(app.patient_actor(), agreement_id))
 
 
 @app.route(
@@ -97,9 +83,9 @@ def terminate_agreement(agreement_id: str) -> api.AgreementView:
     errors=("ORDER_MISMATCH",),
 )
 def reorder_agreements() -> api.AgreementList:
-    claims = app.user("patient", kind="patient")
+    patient = app.patient_actor()
     body = app.body(api.ReorderRequest)
-    found = wiring.agreements().reorder(claims.sub, body.agreement_ids, source_ip=app.source_ip)
+    found = wiring.agreements().reorder(patient, body.agreement_ids)
     return api.AgreementList(agreements=[api.agreement_view(a) for a in found])
 
 
@@ -122,27 +108,9 @@ def reorder_agreements() -> api.AgreementList:
     ),
     status=201,
 )
-def create_charge() -> Any:
-    caller = app.partner()
-    request = app.current_request
-    key = header_value(request.headers, "Idempotency-Key")
-    if not key:
-        raise BadRequest("send an Idempotency-Key header (reuse it when retrying)", code="IDEMPOTENCY_KEY_REQUIRED")
-    raw = request.raw_body or b""
-    body = app.body(api.ChargeCreate)
-
-    def run() -> dict[str, Any]:
-        charge = wiring.charges().create(
-            caller.app_id,
-            ChargeRequest(body.order_no, body.patient_id, body.amount, body.description, body.notify_url),
-            source_ip=app.source_ip,
-        )
-        return api.charge_view(charge).model_dump(mode="json", by_alias=True)
-
-    result = deps.idempotency().run(f"pay.charges#{caller.app_id}", key, request_hash("POST", "/pay/charges", raw), run)
-    status = 202 if result.response["status"] == ChargeStatus.PENDING.value else 201
-    headers = {"Idempotent-Replayed": "true"} if result.replayed else {}
-    return json_response(status, result.response, headers)
+def create_charge() -> Answer[api.ChargeView]:
+    hospital = app.partner_actor()
+    return wiring.charges().submit(hospital, app.idempotency_key(), app.body(api.ChargeCreate))
 
 
 @app.route(
@@ -154,8 +122,7 @@ def create_charge() -> Any:
     errors=("CHARGE_NOT_FOUND",),
 )
 def get_charge(charge_id: str) -> api.ChargeView:
-    caller = app.partner()
-    return api.charge_view(wiring.charges().read(caller.app_id, charge_id, source_ip=app.source_ip))
+    return api.charge_view(wiring.charges().read(app.partner_actor(), charge_id))
 
 
 @app.route(
@@ -168,13 +135,11 @@ def get_charge(charge_id: str) -> api.ChargeView:
     errors=("CHARGE_NOT_FOUND", "CHARGE_NOT_REFUNDABLE", "REFUND_EXCEEDS_CHARGE", "REFUND_NO_REUSED"),
     status=201,
 )
-def create_refund(charge_id: str) -> Any:
-    caller = app.partner()
+def create_refund(charge_id: str) -> api.RefundView:
+    hospital = app.partner_actor()
     body = app.body(api.RefundCreate)
-    refund = wiring.charges().refund(
-        caller.app_id, charge_id, RefundRequest(body.refund_no, body.amount, body.reason), source_ip=app.source_ip
-    )
-    return json_response(201, api.refund_view(refund).model_dump(mode="json"))
+    refund = wiring.charges().refund(hospital, charge_id, RefundRequest(body.refund_no, body.amount, body.reason))
+    return api.refund_view(refund)
 
 
 @app.route(
@@ -275,7 +240,7 @@ def reconcile_daily(event: dict[str, Any], context: Any) -> dict[str, Any]:
 @app.lambda_function(name="standin_notifier")
 def standin_notifier(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """STAND-IN: plays the channels' notification senders (retries via the queue, some duplicates)."""
-    from bianjie.pay import standin
+    from bianjie_dev.pay import standin
 
     doubles = wiring.standins()
     failures = []

@@ -1,13 +1,13 @@
-"""Platform functions: health, the partner self-check, and the daily audit-chain verification."""
+"""Platform functions: health, the partner self-check, the token keys, and the daily audit-chain verification."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from bianjie.kit import deps
-from bianjie.kit.web import ServiceApp
+from bianjie.kit.web import ServiceApp, json_response
 from bianjie.platform import audit_sweep, health
-from bianjie.platform.models import Health, PartnerMe
+from bianjie.platform.models import Health, Jwks, PartnerMe
 
 app = ServiceApp("platform")
 
@@ -27,6 +27,18 @@ def get_health() -> Health:
 def get_partner_me() -> PartnerMe:
     caller = app.partner()
     return PartnerMe(app_id=caller.app_id, key_serial=caller.serial, name=caller.partner.name)
+
+
+@app.route(
+    "/.well-known/jwks.json",
+    methods=["GET"],
+    response=Jwks,
+    summary="The public keys that verify patient and staff tokens (JWKS, RFC 7517)",
+)
+def get_jwks() -> Any:
+    # the verifier's own key set, so what partners are told is exactly what our functions accept
+    jwks = deps.token_verifier().keys.to_jwks()
+    return json_response(200, jwks, {"Cache-Control": "public, max-age=300"})
 
 
 @app.lambda_function(name="verify_audit_chains")

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from bianjie.kit.events import scheduled_time
+from bianjie.kit.idempotency import Answer
 from bianjie.kit.web import ServiceApp
 from bianjie.rx import fhir, wiring
 from bianjie.rx.models import (
@@ -29,7 +30,6 @@ from bianjie.rx.models import (
     UploadAnswer,
     UploadRequest,
 )
-from bianjie.rx.service import Actor
 
 app = ServiceApp("rx")
 
@@ -44,36 +44,6 @@ _STATE_ERRORS = (
 )
 
 
-def partner_actor() -> Actor:
-    caller = app.partner()
-    return Actor(
-        kind="partner", id=caller.app_id, org=caller.app_id, source_ip=app.source_ip, request_id=app.request_id
-    )
-
-
-def staff_actor(role: str) -> Actor:
-    claims = app.user(role, kind="staff")
-    return Actor(
-        kind="staff",
-        id=claims.sub,
-        org=claims.hospital,
-        roles=tuple(claims.roles),
-        source_ip=app.source_ip,
-        request_id=app.request_id,
-    )
-
-
-def patient_actor() -> Actor:
-    claims = app.user(kind="patient")
-    return Actor(
-        kind="patient",
-        id=claims.sub,
-        patient_ref=claims.extra.get("id_ref"),
-        source_ip=app.source_ip,
-        request_id=app.request_id,
-    )
-
-
 @app.route(
     "/rx/precheck",
     methods=["POST"],
@@ -83,8 +53,8 @@ def patient_actor() -> Actor:
     summary="Pre-check a prescription (上传预核验); answers the trace code and prescription number",
     errors=("RX_PRECHECK_FAILED", "NOT_A_HOSPITAL", "IDEMPOTENCY_KEY_REUSED", "CENTER_REJECTED"),
 )
-def precheck() -> PrecheckAnswer:
-    actor = partner_actor()
+def precheck() -> Answer[PrecheckAnswer]:
+    actor = app.partner_actor()
     return wiring.service().precheck(actor, app.body(PrecheckRequest))
 
 
@@ -97,7 +67,7 @@ def precheck() -> PrecheckAnswer:
     errors=("RX_NOT_FOUND", "NOT_ISSUING_DOCTOR"),
 )
 def signing_material(rx_id: str) -> SigningMaterial:
-    return wiring.service().signing_material(staff_actor("doctor"), rx_id)
+    return wiring.service().signing_material(app.staff_actor("doctor"), rx_id)
 
 
 @app.route(
@@ -110,7 +80,7 @@ def signing_material(rx_id: str) -> SigningMaterial:
     errors=("RX_SIGNATURE_INVALID", "PDF_DIGEST_MISMATCH", "NOT_ISSUING_DOCTOR", "RX_NOT_PRECHECKED", *_STATE_ERRORS),
 )
 def sign(rx_id: str) -> StatusAnswer:
-    actor = staff_actor("doctor")
+    actor = app.staff_actor("doctor")
     return wiring.service().sign(actor, rx_id, app.body(SignRequest))
 
 
@@ -129,8 +99,8 @@ def sign(rx_id: str) -> StatusAnswer:
         *_STATE_ERRORS,
     ),
 )
-def upload() -> UploadAnswer:
-    actor = partner_actor()
+def upload() -> Answer[UploadAnswer]:
+    actor = app.partner_actor()
     return wiring.service().upload(actor, app.body(UploadRequest))
 
 
@@ -143,7 +113,7 @@ def upload() -> UploadAnswer:
     errors=("NOT_A_HOSPITAL",),
 )
 def list_prescriptions() -> PrescriptionList:
-    actor = partner_actor()
+    actor = app.partner_actor()
     return wiring.service().list_for_hospital(actor, app.query(ListQuery))
 
 
@@ -156,7 +126,7 @@ def list_prescriptions() -> PrescriptionList:
     errors=("RX_NOT_FOUND",),
 )
 def get_prescription(rx_id: str) -> PrescriptionView:
-    actor = partner_actor()
+    actor = app.partner_actor()
     return wiring.service().get(actor, rx_id)
 
 
@@ -178,8 +148,8 @@ def get_prescription(rx_id: str) -> PrescriptionView:
         *_STATE_ERRORS,
     ),
 )
-def confirm(rx_id: str) -> StatusAnswer:
-    actor = partner_actor()
+def confirm(rx_id: str) -> Answer[StatusAnswer]:
+    actor = app.partner_actor()
     return wiring.service().confirm(actor, rx_id, app.body(ConfirmRequest))
 
 
@@ -190,10 +160,10 @@ def confirm(rx_id: str) -> StatusAnswer:
     request=AuthorizeRequest,
     response=AuthorizationView,
     summary="Circulation authorization: a pharmacy presents the patient's e-credential token (流转授权)",
-    errors=("EC_TOKEN_INVALID", "EC_TOKEN_EXPIRED", "NOT_A_PHARMACY"),
+    errors=("EC_TOKEN_INVALID", "EC_TOKEN_EXPIRED", "NOT_A_PHARMACY", "NO_RELEASED_PRESCRIPTION"),
 )
 def authorize() -> AuthorizationView:
-    actor = partner_actor()
+    actor = app.partner_actor()
     return wiring.service().authorize(actor, app.body(AuthorizeRequest))
 
 
@@ -206,7 +176,7 @@ def authorize() -> AuthorizationView:
     errors=("AUTHORIZATION_INVALID", "NOT_A_PHARMACY"),
 )
 def get_authorization(authorization_id: str) -> AuthorizationView:
-    actor = partner_actor()
+    actor = app.partner_actor()
     return wiring.service().authorization(actor, authorization_id)
 
 
@@ -220,7 +190,7 @@ def get_authorization(authorization_id: str) -> AuthorizationView:
     errors=("AUTHORIZATION_INVALID", "AUTHORIZATION_EXPIRED", "REASON_REQUIRED", "RX_NOT_AUTHORIZED", *_STATE_ERRORS),
 )
 def review(rx_id: str) -> StatusAnswer:
-    actor = staff_actor("pharmacist")
+    actor = app.staff_actor("pharmacist")
     return wiring.service().review(actor, rx_id, app.body(ReviewRequest))
 
 
@@ -241,8 +211,8 @@ def review(rx_id: str) -> StatusAnswer:
         *_STATE_ERRORS,
     ),
 )
-def dispense(rx_id: str) -> StatusAnswer:
-    actor = partner_actor()
+def dispense(rx_id: str) -> Answer[StatusAnswer]:
+    actor = app.partner_actor()
     return wiring.service().dispense(actor, rx_id, app.body(DispenseRequest))
 
 
@@ -256,7 +226,7 @@ def dispense(rx_id: str) -> StatusAnswer:
     errors=("NOT_ISSUING_DOCTOR", "RX_USED", "RX_IN_USE", *_STATE_ERRORS),
 )
 def revoke(rx_id: str) -> StatusAnswer:
-    actor = staff_actor("doctor")
+    actor = app.staff_actor("doctor")
     return wiring.service().revoke(actor, rx_id, app.body(RevokeRequest))
 
 
@@ -269,7 +239,7 @@ def revoke(rx_id: str) -> StatusAnswer:
     errors=("PATIENT_REF_MISSING",),
 )
 def my_prescriptions() -> PrescriptionList:
-    actor = patient_actor()
+    actor = app.patient_actor()
     return wiring.service().list_for_patient(actor, app.query(ListQuery))
 
 
@@ -281,7 +251,7 @@ def my_prescriptions() -> PrescriptionList:
     errors=("RX_NOT_FOUND",),
 )
 def fhir_export(rx_id: str) -> dict[str, Any]:
-    actor = partner_actor()
+    actor = app.partner_actor()
     service = wiring.service()
     item, content = service.raw(actor, rx_id)
     return fhir.bundle(item, content, service.catalogue)

@@ -17,9 +17,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bianjie.runtime.child import StackProcess, project_root
 from bianjie.runtime.deployment import Deployment
 from bianjie.runtime.template import load_template
+from bianjie_dev.runtime.child import StackProcess, project_root
 
 PROBE = r"""
 import json, sys, time

@@ -1,4 +1,6 @@
-"""Per-operation cost of the crypto backends (native ``openssl`` vs pure-Python ``gmssl``).
+"""Per-operation cost of the crypto backends (native ``openssl`` vs pure-Python ``gmssl``), and of a
+patient/staff token's verification as every request with a bearer token pays it (``token_*``: the whole
+``TokenVerifier.verify``, JSON and claims parsing included, on the default backend).
 
 Run: ``.venv/bin/python scripts/bench/crypto.py [--backend openssl|gmssl] [--quick]``
 
@@ -57,6 +59,21 @@ def operations(be: CryptoBackend) -> dict[str, Op]:
     }
 
 
+def token_operations() -> dict[str, Op]:
+    from bianjie.kit.tokenkeys import ES256, SM2_SM3, LocalTokenSigner, PublicKeySet
+    from bianjie.kit.tokens import TokenIssuer, TokenVerifier
+
+    ops: dict[str, Op] = {}
+    for alg, label in ((SM2_SM3, "sm2"), (ES256, "es256")):
+        signer = LocalTokenSigner.generate(alg)
+        issuer = TokenIssuer(signer)
+        verifier = TokenVerifier(PublicKeySet([signer.public_key]))
+        token = issuer.issue("p-1", "staff", ["doctor"], hospital="h-1")
+        ops[f"token_verify_{label}"] = lambda v=verifier, t=token: v.verify(t)
+        ops[f"token_issue_{label}"] = lambda i=issuer: i.issue("p-1", "staff", ["doctor"], hospital="h-1")
+    return ops
+
+
 def measure(op: Op, rounds: int, seconds: float) -> float:
     """Median seconds per call over ``rounds`` rounds of about ``seconds`` each."""
     op()  # warm caches (key objects, imports) outside the timing
@@ -96,6 +113,9 @@ def main() -> int:
         rounds, seconds = plan[name]
         results[name] = {op: measure(fn, rounds, seconds) for op, fn in operations(backend(name)).items()}
 
+    rounds, seconds = plan["openssl"]
+    tokens = {op: measure(fn, rounds, seconds) for op, fn in token_operations().items()}
+
     ops = list(next(iter(results.values())))
     header = f"{'operation':<22}" + "".join(f"{n + ' per op':>15}{n + ' ops/s':>15}" for n in names)
     if len(names) == 2:
@@ -110,9 +130,13 @@ def main() -> int:
         if len(names) == 2:
             line += f"{results[names[1]][op] / results[names[0]][op]:>8.0f}x"
         print(line)
+    print(f"{'token (default backend)':<22}{'per op':>15}{'ops/s':>15}")
+    for op, t in tokens.items():
+        print(f"{op:<22}{human(t):>15}{1 / t:>15,.0f}")
     print(f"# {time.perf_counter() - began:.1f} s total")
 
     figures = {f"{n}_{op}_ms": float(f"{results[n][op] * 1e3:.4g}") for n in names for op in ops}
+    figures.update({f"{op}_ms": float(f"{t * 1e3:.4g}") for op, t in tokens.items()})
     print(json.dumps(figures, sort_keys=False))
     return 0
 

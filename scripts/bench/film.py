@@ -41,7 +41,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "layers" / "core" / "python"))
 
-from bianjie.runtime.child import StackProcess, free_port  # noqa: E402
+from bianjie_dev.runtime.child import StackProcess, free_port  # noqa: E402
 
 
 def get(url: str, headers: dict[str, str] | None = None, data: bytes | None = None) -> tuple[int, bytes]:
@@ -373,7 +373,7 @@ def main() -> int:
     parser.add_argument("--no-orthanc", action="store_true")
     parser.add_argument("--profile", type=Path, help="py-spy raw profile of the stack process during our ingest")
     args = parser.parse_args()
-    from bianjie.film import testdata
+    from bianjie_dev.film import testdata
 
     with tempfile.TemporaryDirectory(prefix="film-bench-") as tmp:
         work = Path(tmp)

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 from bianjie.kit.crypto import Sm2PrivateKey
 from bianjie.kit.signing import sign_request
-from bianjie.runtime.child import StackProcess
+from bianjie_dev.runtime.child import StackProcess
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -31,11 +31,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bianjie.guide.examples import example_day
 from bianjie.guide.model import CST
 from bianjie.kit.crypto import Sm2PrivateKey
 from bianjie.kit.signing import sign_request
-from bianjie.runtime.child import StackProcess
+from bianjie_dev.guide.examples import example_day
+from bianjie_dev.runtime.child import StackProcess
 
 KINDS = ("registration_success", "pending_payment", "report_published", "medicine_pickup")
 # example_day's event numbers used: booked, checked in, consulted, payment pending, exam checked in, report
@@ -52,8 +52,8 @@ def percentile(values: list[float], q: float) -> float:
 def use_stack(stack: StackProcess) -> Any:
     """The kit pointed at the stack (for setup and for reading the outbox), as the CLI does."""
     os.environ["BIANJIE_STATE_DIR"] = str(stack.state_dir)
-    from bianjie.cli.main import use_deployment
     from bianjie.guide.wiring import guide_service, guide_store
+    from bianjie_dev.cli.main import use_deployment
 
     use_deployment(argparse.Namespace(stack=str(stack.state_dir / "stack.json"), aws_endpoint=None, region=None))
     return guide_service(), guide_store()

@@ -44,7 +44,7 @@ from urllib.parse import urlsplit
 
 from bianjie.kit.crypto import Sm2PrivateKey
 from bianjie.kit.signing import sign_request
-from bianjie.runtime.child import StackProcess, project_root
+from bianjie_dev.runtime.child import StackProcess, project_root
 
 ASYNC_ACCOUNT = "6222000000{:02d}0070"  # stand-in: PROCESSING, settled later
 SYNC_ACCOUNT = "6222000000{:02d}1234"  # stand-in: charged at once
@@ -138,11 +138,12 @@ def use_stack_env(stack: StackProcess) -> None:
 
 
 def sign_agreements(stack: StackProcess, patients: int) -> None:
-    from bianjie.kit import deps
+    from bianjie_dev.cli.tokens import issue_token, via_gateway
 
+    issuer = via_gateway(stack.url)
     requests = []
     for i in range(patients):
-        token = deps.token_issuer().issue(f"bench-p{i}", "patient", roles=["patient"])
+        token = issue_token(issuer, f"bench-p{i}", "patient", ["patient"], requested_by="system:bench")
         account = (ASYNC_ACCOUNT if i % 2 else SYNC_ACCOUNT).format(i)
         body = json.dumps({"channel": "UNIONPAY", "account": account}).encode()
         headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}

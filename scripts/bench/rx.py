@@ -24,9 +24,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bianjie.runtime.child import StackProcess
-from bianjie.rx.client import Answer, Demo, RxHttp, demo_prescription, settlement
-from bianjie.rx.demo import with_check_digit
+from bianjie_dev.runtime.child import StackProcess
+from bianjie_dev.rx.client import Answer, Demo, RxHttp, demo_prescription, settlement
+from bianjie_dev.rx.demo import with_check_digit
 
 SEED_MONTHLY = 16_700  # prescriptions a month the seed sizes the center for
 
@@ -108,7 +108,7 @@ def main() -> None:
 def bench(stack: StackProcess, args: argparse.Namespace) -> dict[str, Any]:
     import argparse as _argparse
 
-    from bianjie.cli.main import use_deployment
+    from bianjie_dev.cli.main import use_deployment
 
     use_deployment(_argparse.Namespace(stack=str(stack.state_dir / "stack.json")))
     from bianjie.rx import wiring

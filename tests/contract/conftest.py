@@ -65,7 +65,7 @@ def moto_dynamodb(monkeypatch_module: pytest.MonkeyPatch) -> Iterator[Any]:
 
     # The local stack's moto fixes (serialised requests, cheap transaction snapshots), so the contract
     # suite proves them: conditional races and transaction rollback are checked below.
-    from bianjie.runtime.motoserver import tune_dynamodb
+    from bianjie_dev.runtime.motoserver import tune_dynamodb
     from moto import mock_aws
 
     tune_dynamodb()

@@ -10,7 +10,7 @@ import boto3
 import pytest
 from bianjie.kit.objects import MemoryObjectStore, ObjectNotFound, S3ObjectStore
 from bianjie.kit.queues import MemoryQueues, Message, SqsQueues, json_message
-from bianjie.runtime.child import free_port
+from bianjie_dev.runtime.child import free_port
 from moto import mock_aws
 from moto.server import ThreadedMotoServer
 

@@ -19,9 +19,10 @@ import pytest
 from bianjie.kit.config import FunctionScope, function_scope
 from bianjie.runtime.deployment import Deployment
 from bianjie.runtime.invoke import lambda_environment, load_module
-from bianjie.runtime.provision import Provisioner
-from bianjie.runtime.stack import init_wrapped_secrets
 from bianjie.runtime.template import load_template
+from bianjie_dev.runtime.motokms import teach_kms_sm2
+from bianjie_dev.runtime.provision import Provisioner
+from bianjie_dev.runtime.stack import init_wrapped_secrets
 from moto import mock_aws
 
 from tests.conftest import ROOT
@@ -30,6 +31,8 @@ REGION = "cn-north-1"
 # in-process moto intercepts boto3 only: the film adapters' direct HTTP to S3 cannot reach it
 IN_PROCESS = {"FILM_DIRECT_S3": "0", "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 _route_scopes: dict[tuple[str, str], FunctionScope] = {}
+_function_scopes: dict[str, FunctionScope] = {}
+teach_kms_sm2()  # the token signing key is an SM2 KMS key, as in the China regions
 
 
 def _reset_kit() -> None:
@@ -55,23 +58,33 @@ def aws_stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Deployment]:
         for name, value in deployment.function_environment(template).items():
             monkeypatch.setenv(name, value)
         monkeypatch.setenv("BIANJIE_SERVED_FUNCTIONS", served)
-        _route_scopes.update(route_scopes(template, deployment, {"BIANJIE_SERVED_FUNCTIONS": served, **IN_PROCESS}))
+        scopes = function_scopes(template, deployment, {"BIANJIE_SERVED_FUNCTIONS": served, **IN_PROCESS})
+        _function_scopes.update(scopes)
+        _route_scopes.update(route_scopes(template, scopes))
         _reset_kit()
         yield deployment
         _route_scopes.clear()
+        _function_scopes.clear()
         _reset_kit()
 
 
-def route_scopes(template: Any, deployment: Deployment, extra: dict[str, str]) -> dict[tuple[str, str], FunctionScope]:
-    """(method, path) -> the scope of the function that serves it: its own variables and Lambda's."""
+def function_scopes(template: Any, deployment: Deployment, extra: dict[str, str]) -> dict[str, FunctionScope]:
+    """Each function's scope: its own variables and Lambda's."""
     resolver = deployment.resolver()
-    found: dict[tuple[str, str], FunctionScope] = {}
+    found: dict[str, FunctionScope] = {}
     for spec in template.functions:
         name = str(deployment.ref(spec.logical_id))
         environment = {**deployment.environment_of(spec, resolver), **extra, **lambda_environment(spec, REGION, name)}
-        scope = FunctionScope(spec.logical_id, environment)
+        found[spec.logical_id] = FunctionScope(spec.logical_id, environment)
+    return found
+
+
+def route_scopes(template: Any, scopes: dict[str, FunctionScope]) -> dict[tuple[str, str], FunctionScope]:
+    """(method, path) -> the scope of the function that serves it."""
+    found: dict[tuple[str, str], FunctionScope] = {}
+    for spec in template.functions:
         for event in spec.api_events():
-            found[(event.method, event.path)] = scope
+            found[(event.method, event.path)] = scopes[spec.logical_id]
     return found
 
 
@@ -117,3 +130,27 @@ def app_of(service: str) -> Any:
     """The service's Chalice app; inside ``aws_stack``, each route runs as the function serving it."""
     app = load_module(ROOT / "functions" / service / "app.py").app
     return IsolatedApp(app, dict(_route_scopes)) if _route_scopes else app
+
+
+class IssuerClient:
+    """Tokens from the issuer function's own handler (TokenIssueFunction), as the CLI gets them; inside
+    ``aws_stack`` the handler runs as that function (its environment and scope)."""
+
+    def __init__(self) -> None:
+        self._handler = load_module(ROOT / "functions" / "identity" / "app.py").issue_token
+        self._scope = _function_scopes.get("TokenIssueFunction")
+
+    def _invoke(self, event: dict[str, Any]) -> Any:
+        if self._scope is None:
+            return self._handler(event, None)
+        with function_scope(self._scope):
+            return self._handler(event, None)
+
+    def issue(self, subject: str, kind: str, roles: Any = (), **claims: Any) -> str:
+        from bianjie_dev.cli.tokens import issue_token
+
+        return issue_token(self._invoke, subject, kind, roles, requested_by="system:test", **claims)
+
+
+def token_issuer() -> IssuerClient:
+    return IssuerClient()

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import yaml
-from bianjie.runtime.openapi import build_openapi
 from bianjie.runtime.template import load_template
+from bianjie_dev.runtime.openapi import build_openapi
 from openapi_spec_validator import validate
 
 from tests.conftest import ROOT

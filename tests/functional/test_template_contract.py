@@ -1,25 +1,33 @@
-"""template.yaml is the single source of truth: it must lint, every handler must import, and every
-route a Chalice app defines must be declared with its exact path and method (and nothing more)."""
+"""The templates are the single source of truth: they must lint and translate as AWS would (every stack
+well under CloudFormation's resource limit, every function with its own role and environment), every
+handler must import, every route a Chalice app defines must be declared with its exact path and method
+(and nothing more), and the table manifest functions ship must be what the templates declare."""
 
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
+from bianjie.kit.tables import MANIFEST
 from bianjie.runtime.invoke import load_handler, load_module
+from bianjie.runtime.sam import CLOUDFORMATION_RESOURCE_LIMIT, translate_stack
+from bianjie.runtime.tables import render_table_manifest
 from bianjie.runtime.template import ApiEvent, load_template
 
 from tests.conftest import FIXTURES, ROOT
 
 TEMPLATES = [ROOT / "template.yaml", FIXTURES / "stack" / "template.yaml"]
+# every file of every stack, for cfn-lint (the root's nested applications are linted on their own)
+TEMPLATE_FILES = sorted({s.path for t in TEMPLATES for s in load_template(t).stacks})
+STACK_BUDGET = 0.6  # of CloudFormation's per-stack limit, so each service can grow
 HEAVY_MODULES = {"pydicom", "numpy", "PIL", "aws_xray_sdk"}
 
 
-@pytest.mark.parametrize("path", TEMPLATES, ids=lambda p: p.parent.name)
+@pytest.mark.parametrize("path", TEMPLATE_FILES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_cfn_lint_passes(path: Path) -> None:
     result = subprocess.run([str(Path(sys.executable).parent / "cfn-lint"), str(path)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -73,47 +81,73 @@ def test_function_modules_stay_thin_and_light() -> None:
         assert "boto3" not in top, f"{fn.module_path}: handlers reach AWS through kit adapters, not boto3"
 
 
-def test_kit_tables_match_the_template() -> None:
-    from bianjie.kit.audit import audit_table_spec
-    from bianjie.kit.documents.schema import spec_from_template
-    from bianjie.kit.idempotency import idempotency_table_spec
-    from bianjie.kit.partners import partners_table_spec
-    from bianjie.kit.signing import nonces_table_spec
-
-    resources = load_template(ROOT / "template.yaml").resources
-    for logical_id, spec_of in [
-        ("PartnersTable", partners_table_spec),
-        ("NoncesTable", nonces_table_spec),
-        ("AuditTable", audit_table_spec),
-        ("IdempotencyTable", idempotency_table_spec),
-        *_service_table_specs(),
-    ]:
-        from_template = spec_from_template(resources[logical_id]["Properties"], "t")
-        from_code = spec_of("t")
-        assert from_template.partition_key == from_code.partition_key, logical_id
-        assert from_template.sort_key == from_code.sort_key, logical_id
-        assert from_template.ttl_attribute == from_code.ttl_attribute, logical_id
-        assert set(from_template.indexes) == set(from_code.indexes), logical_id
+def test_every_stack_translates_well_under_the_resource_limit() -> None:
+    template = load_template(ROOT / "template.yaml")
+    total = 0
+    over = []
+    for stack in template.stacks:
+        count = len(translate_stack(stack)["Resources"])
+        total += count
+        print(f"{stack.name:10} {count:4} CloudFormation resources")
+        if count > STACK_BUDGET * CLOUDFORMATION_RESOURCE_LIMIT:
+            over.append(f"{stack.name}: {count}")
+    print(f"{'total':10} {total:4} in {len(template.stacks)} stacks")
+    assert not over, f"over {STACK_BUDGET:.0%} of {CLOUDFORMATION_RESOURCE_LIMIT}: {over}"
 
 
-def _service_table_specs() -> list[tuple[str, Any]]:
-    from bianjie.film.catalog import links_table_spec, studies_table_spec
-    from bianjie.guide import store as guide
-    from bianjie.pay.standin import standin_table_spec
-    from bianjie.pay.store import pay_table_spec
-    from bianjie.rx.catalogue import catalogue_table_spec
-    from bianjie.rx.repo import auth_table_spec, rx_table_spec
+@pytest.mark.parametrize("stage", ["local", "prod"])
+def test_every_function_gets_its_own_role_and_environment(stage: str) -> None:
+    template = load_template(ROOT / "template.yaml", {"Stage": stage})
+    roles: dict[str, str] = {}
+    for stack in template.stacks:
+        resources = translate_stack(stack)["Resources"]
+        for fn in (f for f in template.functions if (f.stack or "root") == stack.name):
+            lam = resources[fn.logical_id]
+            assert lam["Type"] == "AWS::Lambda::Function", fn.logical_id
+            role = lam["Properties"]["Role"]["Fn::GetAtt"][0]
+            assert resources[role]["Type"] == "AWS::IAM::Role", fn.logical_id
+            assert role not in roles, f"{fn.logical_id} shares {role} with {roles.get(role)}"
+            roles[role] = fn.logical_id
+            # what SAM gives the function (its stack's Globals + its own) is what the runtime reads
+            assert lam["Properties"]["Environment"]["Variables"] == fn.environment, fn.logical_id
+    assert len(roles) == len(template.functions)
 
-    return [
-        ("FilmStudiesTable", studies_table_spec),
-        ("FilmLinksTable", links_table_spec),
-        ("GuideVisitsTable", guide.visits_table_spec),
-        ("GuideNotificationsTable", guide.notifications_table_spec),
-        ("GuideOutboxTable", guide.outbox_table_spec),
-        ("GuidePatientsTable", guide.patients_table_spec),
-        ("PayTable", pay_table_spec),
-        ("PayStandinTable", standin_table_spec),
-        ("RxCatalogueTable", catalogue_table_spec),
-        ("RxTable", rx_table_spec),
-        ("RxAuthorizationsTable", auth_table_spec),
-    ]
+
+def test_stand_ins_exist_only_on_the_local_stage() -> None:
+    prod = load_template(ROOT / "template.yaml", {"Stage": "prod"})
+    pay = translate_stack(prod.stack("PayApp"))["Resources"]
+    assert not [rid for rid in [*pay, *prod.resources] if "Standin" in rid]
+    for fn in prod.functions:
+        assert not [name for name in fn.environment if "STANDIN" in name], fn.logical_id
+    local = load_template(ROOT / "template.yaml")
+    assert {"PayStandinTable", "PayStandinNotifierFunction"} <= set(translate_stack(local.stack("PayApp"))["Resources"])
+
+
+def test_table_manifest_is_what_the_templates_declare() -> None:
+    current = render_table_manifest(load_template(ROOT / "template.yaml"))
+    assert MANIFEST.read_text(encoding="utf-8") == current, "run `.venv/bin/bianjie tables`"
+
+
+def test_every_table_variable_a_function_gets_is_in_the_manifest() -> None:
+    from bianjie.kit.tables import manifest
+
+    for stage in ("local", "prod"):
+        for fn in load_template(ROOT / "template.yaml", {"Stage": stage}).functions:
+            for name in fn.environment:
+                if name.endswith("_TABLE"):
+                    assert name in manifest(), f"{fn.logical_id}: {name}"
+
+
+# reads of a table's name (a presence check such as os.environ.get("PARTNERS_TABLE") is no read)
+TABLE_LOOKUP = re.compile(r"(\brequire_env|\benv|environ)\s*[\(\[]\s*[\"']([A-Z0-9_]+_TABLE)[\"']")
+
+
+def test_code_reaches_tables_only_through_deps_table() -> None:
+    """``deps.table`` registers the table's spec; reading the name straight from the environment would
+    leave the DynamoDB adapter to call DescribeTable / DescribeTimeToLive, which the roles do not grant."""
+    offenders = []
+    for path in [*(ROOT / "layers" / "core" / "python").rglob("*.py"), *(ROOT / "functions").rglob("*.py")]:
+        for match in TABLE_LOOKUP.finditer(path.read_text(encoding="utf-8")):
+            if path.name != "deps.py":
+                offenders.append(f"{path.relative_to(ROOT)}: {match.group(0)}")
+    assert not offenders, offenders

@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 from bianjie.guide.model import CST
-from bianjie.runtime.child import StackProcess
-from bianjie.rx.client import Demo, RxHttp, demo_prescription, settlement
+from bianjie_dev.runtime.child import StackProcess
+from bianjie_dev.rx.client import Demo, RxHttp, demo_prescription, settlement
 
-# what the guide demo (bianjie.guide.demo) sets as demo-hospital's pharmacy window
+# what the guide demo (bianjie_dev.guide.demo) sets as demo-hospital's pharmacy window
 PHARMACY = ("rj.out.1f.pharmacy", "门诊楼1楼西药房")
 
 
@@ -262,7 +262,7 @@ def test_released_to_a_pharmacy_then_bought_there(
 
 
 def test_demo_visit_is_seeded(stack: StackProcess, demo: Demo, http: RxHttp) -> None:
-    """``make run`` seeds guide's demo patient part-way through a visit (bianjie.guide.demo)."""
+    """``make run`` seeds guide's demo patient part-way through a visit (bianjie_dev.guide.demo)."""
     token_file = stack.state_dir / "guide" / "patient.token"
     assert token_file.stat().st_mode & 0o777 == 0o600
     dash = guide_call(http, demo, "GET", "/guide/dashboard", token=token_file.read_text().strip())

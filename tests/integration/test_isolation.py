@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from bianjie.runtime.child import StackProcess
+from bianjie_dev.runtime.child import StackProcess
 from botocore.exceptions import ClientError
 
 from tests.conftest import FIXTURES

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from bianjie.kit.crypto import sm2_generate_key
-from bianjie.runtime.child import StackProcess
+from bianjie_dev.runtime.child import StackProcess
 
 
 @pytest.fixture(scope="module")

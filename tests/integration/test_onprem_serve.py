@@ -1,5 +1,7 @@
-"""The on-premises path: `bianjie serve` runs one function of the template behind the gateway, configured
-only by its environment (no local stack, no moto)."""
+"""The on-premises path: `python -m bianjie.runtime.serve` runs one function of the template behind the
+gateway, configured only by its environment (no local stack, no moto), with only the core layer and
+the installed requirements importable: `-S` skips site processing, so the editable install's finder
+for the development package is absent, as it is in a production container."""
 
 from __future__ import annotations
 
@@ -7,20 +9,27 @@ import json
 import os
 import subprocess
 import sys
+import sysconfig
 import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 
-from bianjie.runtime.child import free_port, project_root
+from bianjie_dev.runtime.child import free_port, project_root
+
+
+def production_path() -> list[str]:
+    site = sorted({sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]})
+    return [str(project_root() / "layers" / "core" / "python"), *site]
 
 
 def test_serve_one_function() -> None:
     port = free_port()
     proc = subprocess.Popen(
         [
-            str(Path(sys.executable).parent / "bianjie"),
-            "serve",
+            sys.executable,
+            "-S",
+            "-m",
+            "bianjie.runtime.serve",
             "--function",
             "HealthFunction",
             "--host",
@@ -29,7 +38,7 @@ def test_serve_one_function() -> None:
             str(port),
         ],
         cwd=project_root(),
-        env={**os.environ, "BIANJIE_STAGE": "onprem"},
+        env={**os.environ, "BIANJIE_STAGE": "onprem", "PYTHONPATH": os.pathsep.join(production_path())},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from bianjie.runtime.child import StackProcess
+from bianjie_dev.runtime.child import StackProcess
 
 from tests.conftest import FIXTURES
 

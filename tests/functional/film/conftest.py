@@ -93,7 +93,7 @@ def film(aws_stack: Deployment) -> FilmStack:
 
 @pytest.fixture(scope="session")
 def small_study(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, list[Path]]:
-    from bianjie.film import testdata
+    from bianjie_dev.film import testdata
 
     spec = testdata.StudySpec(hospital="test-hospital")
     paths = testdata.write_study(tmp_path_factory.mktemp("study"), spec, ct_slices=6, mr_slices=3, us_frames=4)

@@ -9,9 +9,10 @@ from typing import Any
 
 import pydicom
 import pytest
-from bianjie.film import layout, testdata
+from bianjie.film import layout
 from bianjie.film.aggregate import Aggregates
 from bianjie.film.ports import PutObject
+from bianjie_dev.film import testdata
 
 from tests.functional.film.conftest import FilmStack
 

@@ -11,8 +11,9 @@ from typing import Any
 import numpy as np
 import pydicom
 import pytest
-from bianjie.film import layout, testdata
+from bianjie.film import layout
 from bianjie.kit import deps
+from bianjie_dev.film import testdata
 
 from tests.functional.film.conftest import FilmStack
 

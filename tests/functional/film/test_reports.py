@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from bianjie.film import layout, testdata
+from bianjie.film import layout
 from bianjie.kit import aws, deps
 from bianjie.kit.events import parse_envelope
+from bianjie_dev.film import testdata
 from chalice.test import Client
 
 from tests.functional.conftest import DemoPartner

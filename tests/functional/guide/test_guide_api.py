@@ -9,14 +9,14 @@ from typing import Any
 
 import pytest
 from bianjie.guide.model import CST
-from bianjie.kit import aws, deps
+from bianjie.kit import aws
 from bianjie.kit.events import Envelope
 from bianjie.kit.signing import sign_request
 from bianjie.runtime.invoke import load_module
 from chalice.test import Client
 
 from tests.conftest import ROOT
-from tests.functional.conftest import DemoPartner
+from tests.functional.conftest import DemoPartner, token_issuer
 
 
 @pytest.fixture
@@ -37,11 +37,11 @@ def post_events(client: Client, partner: DemoPartner, events: list[dict[str, Any
 
 
 def patient(sub: str = "p-1001") -> dict[str, str]:
-    return {"Authorization": "Bearer " + deps.token_issuer().issue(sub, "patient")}
+    return {"Authorization": "Bearer " + token_issuer().issue(sub, "patient")}
 
 
 def staff(*roles: str) -> dict[str, str]:
-    return {"Authorization": "Bearer " + deps.token_issuer().issue("ops-1", "staff", roles=list(roles))}
+    return {"Authorization": "Bearer " + token_issuer().issue("ops-1", "staff", roles=list(roles))}
 
 
 def tomorrow(hh_mm: str) -> str:

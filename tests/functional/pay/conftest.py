@@ -11,7 +11,7 @@ import pytest
 from bianjie.kit.signing import sign_request
 from chalice.test import Client
 
-from tests.functional.conftest import DemoPartner, app_of
+from tests.functional.conftest import DemoPartner, app_of, token_issuer
 
 
 @pytest.fixture
@@ -31,9 +31,7 @@ class PayHarness:
 
     # patients
     def token(self, patient_id: str) -> dict[str, str]:
-        from bianjie.kit import deps
-
-        token = deps.token_issuer().issue(patient_id, "patient", roles=["patient"])
+        token = token_issuer().issue(patient_id, "patient", roles=["patient"])
         return {"Authorization": f"Bearer {token}"}
 
     def sign(self, patient_id: str, channel: str, account: str) -> Any:
@@ -83,7 +81,8 @@ class PayHarness:
         import time
 
         from bianjie.kit import aws
-        from bianjie.pay import standin, wiring
+        from bianjie.pay import wiring
+        from bianjie_dev.pay import standin
 
         sqs = aws.client("sqs")
         url = os.environ["PAY_STANDIN_NOTIFY_QUEUE"]

@@ -91,6 +91,21 @@ def test_idempotency_key(pay: PayHarness) -> None:
     assert second.json_body["charge_id"] == first.json_body["charge_id"]
 
 
+def test_a_refused_charge_binds_no_key_and_a_replay_tells_the_charge_as_it_is(pay: PayHarness) -> None:
+    bill = {"order_no": "INV-10", "patient_id": "p10", "amount": 300}
+    refused = pay.charge("k-10", **bill)
+    assert refused.status_code == 422 and refused.json_body["error"]["code"] == "NO_ACTIVE_AGREEMENT"
+    assert pay.sign("p10", "UNIONPAY", "6222020200000070").status_code == 201  # settles asynchronously
+    pending = pay.charge("k-10", **bill)  # the same request under the same key, now that it can run
+    assert pending.status_code == 202 and pending.json_body["status"] == "PENDING", pending.body
+    assert "Idempotent-Replayed" not in pending.headers
+    assert pay.drain_callbacks(expect=2) >= 2
+    replay = pay.charge("k-10", **bill)
+    assert replay.status_code == 201 and replay.headers.get("Idempotent-Replayed") == "true"
+    assert replay.json_body["status"] == "SUCCEEDED" and replay.json_body["charge_id"] == pending.json_body["charge_id"]
+    assert replay.json_body == pay.get_charge(pending.json_body["charge_id"]).json_body
+
+
 def test_no_agreement_and_missing_key(pay: PayHarness) -> None:
     none = pay.charge("k-none", order_no="INV-6", patient_id="nobody", amount=100)
     assert none.status_code == 422 and none.json_body["error"]["code"] == "NO_ACTIVE_AGREEMENT"
@@ -147,3 +162,17 @@ def test_webhook_outbox_survives_a_queue_outage(pay: PayHarness, monkeypatch: py
     assert wiring.pay_store().outbox(event_id)["status"] == "QUEUED"
     assert pay.client.lambda_.invoke("relay_webhooks", {}).payload == {"due": 0, "queued": 0, "failed": 0}
     assert len(pay.get_charge(charge_id).json_body["history"]) == 1
+
+
+def test_a_channel_record_in_stand_in_mode_is_refused_outside_the_local_stage(
+    pay: PayHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bianjie.kit.standins import StandinNotAllowed
+    from bianjie.pay import wiring
+
+    assert pay.sign("p11", "UNIONPAY", OK_CARD).status_code == 201  # locally: stand-in channels provisioned
+    monkeypatch.setenv("BIANJIE_STAGE", "prod")
+    monkeypatch.setenv("BIANJIE_STANDINS", "none")
+    wiring.reset()
+    with pytest.raises(StandinNotAllowed, match=r"pay\.channels"):
+        wiring.channels()

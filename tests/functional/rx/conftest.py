@@ -14,7 +14,7 @@ from bianjie.kit.crypto import Sm2PrivateKey, sig_to_raw, sm2_generate_key, sm2_
 from bianjie.kit.signing import sign_request
 from chalice.test import Client
 
-from tests.functional.conftest import app_of
+from tests.functional.conftest import app_of, token_issuer
 from tests.unit.rx.data import PATIENT_ID, PATIENT_NAME, precheck_body
 
 __all__ = ["PATIENT_ID", "PATIENT_NAME", "World", "precheck_body"]
@@ -141,7 +141,7 @@ def world(aws_stack: Any) -> Iterator[World]:
                 "D2": other_doctor_key.public_key.to_hex(),
             }
         registry.add(app_id, app_id, key.public_key.to_hex(), ["127.0.0.0/8"], settings=settings)
-    issuer = deps.token_issuer()
+    issuer = token_issuer()
     tokens = {
         "doctor": issuer.issue("D1", "staff", ["doctor"], hospital="hospital-a"),
         "other-doctor": issuer.issue("D2", "staff", ["doctor"], hospital="hospital-a"),

@@ -144,7 +144,8 @@ def test_in_hospital_purchase_then_revoke_is_refused(world: World) -> None:
     assert again.status_code == 409 and code(again) == "RX_ALREADY_DISPENSED"
     revoked = world.call("doctor", "POST", f"/rx/prescriptions/{rx_id}/revoke", {"reason": "开错了"})
     assert revoked.status_code == 409 and code(revoked) == "RX_USED"
-    assert world.authorize()["prescriptions"] == []
+    nothing = world.call("pharmacy-a", "POST", "/rx/authorizations", {"ec_token": world.ec_token()})
+    assert nothing.status_code == 404 and code(nothing) == "NO_RELEASED_PRESCRIPTION"
 
 
 def test_release_needs_the_circulation_flag(world: World) -> None:
@@ -162,10 +163,9 @@ def test_authorization_refusals_and_the_pharmacy_hold(world: World) -> None:
     )
     auth = world.authorize("pharmacy-a")
     assert [p["rx_id"] for p in auth["prescriptions"]] == [rx_id]
-    # pharmacy B reads the same e-credential while A holds the prescription: it sees nothing to take
-    other = world.authorize("pharmacy-b")
-    assert other["prescriptions"] == []
-    assert code(world.review(rx_id, other["authorization_id"], who="pharmacist-b")) == "AUTHORIZATION_INVALID"
+    # pharmacy B reads the same e-credential while A holds the prescription: there is nothing to take
+    other = world.call("pharmacy-b", "POST", "/rx/authorizations", {"ec_token": world.ec_token()})
+    assert other.status_code == 404 and code(other) == "NO_RELEASED_PRESCRIPTION"
     assert code(world.review(rx_id, auth["authorization_id"], who="pharmacist-b")) == "AUTHORIZATION_INVALID"
     assert code(world.dispense(rx_id, auth["authorization_id"], who="pharmacy-b")) == "AUTHORIZATION_INVALID"
     not_reviewed = world.dispense(rx_id, auth["authorization_id"])

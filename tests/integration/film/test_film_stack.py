@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from bianjie.runtime.child import StackProcess, project_root
+from bianjie_dev.runtime.child import StackProcess, project_root
 
 ROOT = project_root()
 

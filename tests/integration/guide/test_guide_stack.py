@@ -13,11 +13,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from bianjie.guide.examples import example_day
 from bianjie.guide.model import CST
 from bianjie.kit.crypto import Sm2PrivateKey
 from bianjie.kit.signing import sign_request
-from bianjie.runtime.child import StackProcess
+from bianjie_dev.guide.examples import example_day
+from bianjie_dev.runtime.child import StackProcess
 
 PATIENT = "p-int-1"
 

@@ -18,7 +18,7 @@ import pytest
 from bianjie.kit.crypto import Sm2PrivateKey, Sm2PublicKey
 from bianjie.kit.signing import sign_request
 from bianjie.pay import wire
-from bianjie.runtime.child import StackProcess, free_port
+from bianjie_dev.runtime.child import StackProcess, free_port
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from bianjie.runtime.child import StackProcess
-from bianjie.rx.client import Demo, RxHttp, demo_prescription, settlement
+from bianjie_dev.runtime.child import StackProcess
+from bianjie_dev.rx.client import Demo, RxHttp, demo_prescription, settlement
 from fhir.resources.R4B.bundle import Bundle
 
 

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from bianjie.film.catalog import Catalog, studies_table_spec
+from bianjie.film.catalog import Catalog
 from bianjie.film.ingest import Ingest, Outcome
 from bianjie.kit.documents.memory import MemoryDocumentStore
 from bianjie.kit.documents.port import MAX_TRANSACT_OPERATIONS
+from bianjie.kit.tables import table_spec
 
 
 class CountingCatalog(Catalog):
     def __init__(self) -> None:
-        super().__init__(MemoryDocumentStore(studies_table_spec("film")), "film")
+        super().__init__(MemoryDocumentStore(table_spec("FILM_STUDIES_TABLE", "film")), "film")
         self.transactions: list[int] = []
 
     def transact(self, operations: Any) -> None:

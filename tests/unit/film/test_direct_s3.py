@@ -11,7 +11,7 @@ import boto3
 import pytest
 from bianjie.film.adapters.s3 import ObjectStoreError, S3Objects
 from bianjie.film.ports import PutObject
-from bianjie.runtime.child import free_port
+from bianjie_dev.runtime.child import free_port
 from moto.server import ThreadedMotoServer
 
 BUCKET = "film-derived-test"

@@ -1,4 +1,4 @@
-"""A guide service on in-memory documents (tables from template.yaml), real SM4 field encryption,
+"""A guide service on in-memory documents (tables as the templates declare them), real SM4 field encryption,
 a real audit chain, the WeChat and SMS stand-ins, and a clock the test moves."""
 
 from __future__ import annotations
@@ -9,31 +9,31 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from bianjie.guide.adapters.outbox import OutboxRecorder
 from bianjie.guide.adapters.queues import MemoryNotificationQueue
-from bianjie.guide.adapters.sms import AliyunSmsClient, AliyunSmsStandIn
-from bianjie.guide.adapters.wechat import WeChatClient, WeChatStandIn
+from bianjie.guide.adapters.sms import AliyunSmsClient
+from bianjie.guide.adapters.wechat import WeChatClient
 from bianjie.guide.delivery import Deliverer, RetryLater, SmsLimits
-from bianjie.guide.service import Caller, Contacts, GuideService
+from bianjie.guide.service import Contacts, GuideService
 from bianjie.guide.store import GuideStore, Tables
 from bianjie.guide.templates import TemplateBook
-from bianjie.kit.audit import AuditLog, audit_table_spec
+from bianjie.kit.actor import Actor
+from bianjie.kit.audit import AuditLog
 from bianjie.kit.documents.memory import MemoryDocumentStore
-from bianjie.kit.documents.schema import spec_from_template
 from bianjie.kit.fieldcrypt import BlindIndex, FieldCipher
 from bianjie.kit.keys import LocalKeyPort
-from bianjie.runtime.template import load_yaml
-
-from tests.conftest import ROOT
+from bianjie.kit.tables import table_spec
+from bianjie_dev.guide.adapters.outbox import OutboxRecorder
+from bianjie_dev.guide.adapters.sms import AliyunSmsStandIn
+from bianjie_dev.guide.adapters.wechat import WeChatStandIn
 
 TABLES = Tables("visits", "notifications", "outbox", "patients")
-LOGICAL = {
-    "visits": "GuideVisitsTable",
-    "notifications": "GuideNotificationsTable",
-    "outbox": "GuideOutboxTable",
-    "patients": "GuidePatientsTable",
+VARIABLES = {
+    "visits": "GUIDE_VISITS_TABLE",
+    "notifications": "GUIDE_NOTIFICATIONS_TABLE",
+    "outbox": "GUIDE_OUTBOX_TABLE",
+    "patients": "GUIDE_PATIENTS_TABLE",
 }
-HOSPITAL = Caller("demo-hospital", "partner:demo-hospital", owns_visits=True)
+HOSPITAL = Actor.partner("demo-hospital")
 # Tuesday 2025-06-03 09:00 Beijing time, the day before the demo visit: outside default quiet hours
 DAYTIME = datetime(2025, 6, 3, 1, 0, tzinfo=UTC).timestamp()
 
@@ -51,8 +51,7 @@ class Clock:
 
 
 def guide_specs() -> list[Any]:
-    resources = load_yaml(ROOT / "template.yaml")["Resources"]
-    return [spec_from_template(resources[LOGICAL[name]], name) for name in LOGICAL]
+    return [table_spec(variable, name) for name, variable in VARIABLES.items()]
 
 
 @dataclass
@@ -66,7 +65,7 @@ class Rig:
     wechat: WeChatStandIn
     sms: AliyunSmsStandIn
 
-    def post(self, *events: dict[str, Any], caller: Caller = HOSPITAL) -> list[Any]:
+    def post(self, *events: dict[str, Any], caller: Actor = HOSPITAL) -> list[Any]:
         """Ingests events as they happen: the clock stands one minute after each."""
         from bianjie.guide.model import VisitEvent
 
@@ -106,7 +105,7 @@ class Rig:
 @pytest.fixture
 def rig() -> Rig:
     clock = Clock()
-    db = MemoryDocumentStore(*guide_specs(), audit_table_spec("audit"), clock=clock)
+    db = MemoryDocumentStore(*guide_specs(), table_spec("AUDIT_TABLE", "audit"), clock=clock)
     store = GuideStore(db, TABLES)
     queue = MemoryNotificationQueue()
     contacts = Contacts(

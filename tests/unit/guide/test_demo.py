@@ -1,4 +1,4 @@
-"""The ``make run`` demo visit (bianjie.guide.demo): posted as one batch the moment the stack starts,
+"""The ``make run`` demo visit (bianjie_dev.guide.demo): posted as one batch the moment the stack starts,
 it leaves the patient with a payment to make, and its messages by day and by night."""
 
 from __future__ import annotations
@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import datetime
 
 import pytest
-from bianjie.guide.demo import SUBSCRIBED, VISIT, demo_events
 from bianjie.guide.model import CST, VisitEvent
+from bianjie_dev.guide.demo import SUBSCRIBED, VISIT, demo_events
 
 from tests.unit.guide.conftest import HOSPITAL, Rig
 

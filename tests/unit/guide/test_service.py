@@ -6,7 +6,7 @@ import pytest
 from bianjie.guide.kinds import Kind
 from bianjie.guide.model import State, VisitEvent
 from bianjie.guide.prefs import Preferences, QuietHours
-from bianjie.guide.service import Caller
+from bianjie.kit.actor import Actor
 from bianjie.kit.errors import AppError
 
 from tests.unit.guide.conftest import Rig, day_of_visit, ev
@@ -53,7 +53,7 @@ def test_event_id_reused_for_a_different_event_is_rejected(rig: Rig) -> None:
 
 def test_another_partner_cannot_write_into_a_visit(rig: Rig) -> None:
     rig.post(day_of_visit()[0])
-    intruder = Caller("other-hospital", "partner:other-hospital", owns_visits=True)
+    intruder = Actor.partner("other-hospital")
     [result] = rig.post(ev("x", "visit.checked_in", "2025-06-04T09:00:00+08:00"), caller=intruder)
     assert (result.status, result.code) == ("rejected", "VISIT_OF_ANOTHER_PARTNER")
 
@@ -256,7 +256,7 @@ def test_a_replan_after_a_crash_before_marking_planned_queues_once(rig: Rig) -> 
     original = rig.store.mark_planned
     rig.store.mark_planned = lambda *a, **k: (_ for _ in ()).throw(RuntimeError("crash"))  # type: ignore
     with pytest.raises(RuntimeError):
-        rig.service.ingest(Caller("demo-hospital", "partner:demo-hospital", True), [event])
+        rig.service.ingest(Actor.partner("demo-hospital"), [event])
     rig.store.mark_planned = original  # type: ignore[method-assign]
     [result] = rig.post(body)
     assert result.status == "accepted"

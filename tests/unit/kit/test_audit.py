@@ -6,10 +6,11 @@ import threading
 from typing import Any
 
 import pytest
-from bianjie.kit.audit import GENESIS, AuditLog, audit_table_spec, record_hash
+from bianjie.kit.audit import GENESIS, AuditLog, record_hash
 from bianjie.kit.documents.memory import MemoryDocumentStore
 from bianjie.kit.documents.port import Cond, Put, TableSpec, TransactionCanceled
 from bianjie.kit.errors import AppError
+from bianjie.kit.tables import table_spec
 
 from tests.fakes import Clock
 
@@ -19,7 +20,7 @@ CHAIN = "film#2026-01-01"
 
 @pytest.fixture
 def store() -> MemoryDocumentStore:
-    return MemoryDocumentStore(audit_table_spec("audit"))
+    return MemoryDocumentStore(table_spec("AUDIT_TABLE", "audit"))
 
 
 @pytest.fixture
@@ -293,7 +294,7 @@ def other_spec() -> TableSpec:
 
 
 def test_record_also_commits_the_callers_operations_in_the_same_transaction() -> None:
-    store = MemoryDocumentStore(audit_table_spec("audit"), other_spec())
+    store = MemoryDocumentStore(table_spec("AUDIT_TABLE", "audit"), other_spec())
     log = AuditLog(store, "audit", Clock(NOW), service="film")
     rec = log.record(
         actor="partner:his-1",
@@ -307,7 +308,7 @@ def test_record_also_commits_the_callers_operations_in_the_same_transaction() ->
 
 
 def test_record_also_failing_writes_nothing_and_is_not_retried() -> None:
-    store = MemoryDocumentStore(audit_table_spec("audit"), other_spec())
+    store = MemoryDocumentStore(table_spec("AUDIT_TABLE", "audit"), other_spec())
     store.put("orders", {"pk": "o1", "n": 1})
     sleeps: list[float] = []
     log = AuditLog(store, "audit", Clock(NOW), service="film", sleep=sleeps.append)
@@ -330,7 +331,7 @@ def test_record_also_failing_writes_nothing_and_is_not_retried() -> None:
 def test_record_also_retries_when_only_the_chain_moved() -> None:
     """A concurrent append moves the head between our read and our commit: the append is rebuilt on the
     new head and the caller's operations commit with it, once."""
-    store = MemoryDocumentStore(audit_table_spec("audit"), other_spec())
+    store = MemoryDocumentStore(table_spec("AUDIT_TABLE", "audit"), other_spec())
     log = AuditLog(store, "audit", Clock(NOW), service="film", sleep=lambda s: None)
     rival = AuditLog(store, "audit", Clock(NOW), service="film")
     real_transact = store.transact
@@ -391,7 +392,7 @@ class FirstAttemptLoses:
     """A store whose first transaction loses the race; records which chain each attempt wrote to."""
 
     def __init__(self) -> None:
-        self.inner = MemoryDocumentStore(audit_table_spec("audit"))
+        self.inner = MemoryDocumentStore(table_spec("AUDIT_TABLE", "audit"))
         self.tried: list[str] = []
 
     def get(self, table: str, key: Any) -> Any:

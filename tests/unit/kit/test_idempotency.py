@@ -1,4 +1,4 @@
-"""Idempotency keys: replay, reuse with another body, in-progress, failures, races."""
+"""Idempotency keys: replay, reuse with another body, in-progress, refusals and failures, races."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ from typing import Any
 import pytest
 from bianjie.kit.documents.memory import MemoryDocumentStore
 from bianjie.kit.errors import AppError, Conflict, ValidationFailed
-from bianjie.kit.idempotency import IdempotencyStore, idempotency_table_spec, request_hash
+from bianjie.kit.idempotency import Answer, IdempotencyStore, fingerprint, request_hash
+from bianjie.kit.tables import table_spec
+from pydantic import BaseModel
 
 from tests.fakes import Clock
 
@@ -23,7 +25,7 @@ def clock() -> Clock:
 
 @pytest.fixture
 def store(clock: Clock) -> MemoryDocumentStore:
-    return MemoryDocumentStore(idempotency_table_spec("idem"), clock=clock)
+    return MemoryDocumentStore(table_spec("IDEMPOTENCY_TABLE", "idem"), clock=clock)
 
 
 @pytest.fixture
@@ -113,33 +115,78 @@ def test_server_error_releases_the_key(idem: IdempotencyStore, store: MemoryDocu
     assert idem.run("pay", "key-1", H1, fn).replayed is False and fn.calls == 1
 
 
-def test_client_error_is_stored_and_replayed(idem: IdempotencyStore) -> None:
-    fn = Counter(exc=ValidationFailed("amount must be positive", code="AMOUNT_INVALID", details={"f": "amount"}))
-    with pytest.raises(AppError) as first:
-        idem.run("pay", "key-1", H1, fn)
-    with pytest.raises(AppError) as second:
-        idem.run("pay", "key-1", H1, fn)
-    assert fn.calls == 1
-    assert (
-        (second.value.status, second.value.code, second.value.message, second.value.details)
-        == (
-            first.value.status,
-            first.value.code,
-            first.value.message,
-            first.value.details,
-        )
-        == (400, "AMOUNT_INVALID", "amount must be positive", {"f": "amount"})
+@pytest.mark.parametrize(
+    "refusal",
+    [
+        ValidationFailed("amount must be positive", code="AMOUNT_INVALID", status=422),
+        Conflict("order already paid", code="ALREADY_PAID"),
+        AppError("not yours", code="FORBIDDEN", status=403),
+    ],
+)
+def test_a_refusal_is_not_stored_so_the_same_request_runs_again(
+    idem: IdempotencyStore, store: MemoryDocumentStore, refusal: AppError
+) -> None:
+    refused = Counter(exc=refusal)
+    with pytest.raises(AppError) as err:
+        idem.run("pay", "key-1", H1, refused)
+    assert err.value is refusal and "Idempotent-Replayed" not in err.value.headers
+    assert store.items("idem") == []
+    fn = Counter()  # the state now allows it: the same request under the same key runs
+    assert idem.run("pay", "key-1", H1, fn).replayed is False and fn.calls == 1
+
+
+def test_a_refusal_stored_by_the_old_semantics_is_dropped(idem: IdempotencyStore, store: MemoryDocumentStore) -> None:
+    store.put(
+        "idem",
+        {
+            "pk": "pay#key-1",
+            "status": "COMPLETED",
+            "request_hash": H1,
+            "owner": "old",
+            "expires_at": NOW + 3600,
+            "error": {"status": 422, "code": "X"},
+        },
     )
-    assert second.value.headers == {"Idempotent-Replayed": "true"}
+    fn = Counter()
+    assert idem.run("pay", "key-1", H1, fn).replayed is False and fn.calls == 1
 
 
-def test_conflict_from_fn_is_stored_too(idem: IdempotencyStore) -> None:
-    fn = Counter(exc=Conflict("order already paid", code="ALREADY_PAID"))
-    for _ in range(2):
-        with pytest.raises(AppError) as err:
-            idem.run("pay", "key-1", H1, fn)
-        assert err.value.code == "ALREADY_PAID"
-    assert fn.calls == 1
+class Req(BaseModel):
+    order_no: str
+    amount: int
+
+
+class View(BaseModel):
+    order_id: str
+    status: str
+
+
+def test_once_answers_a_replay_with_the_record_as_it_is(idem: IdempotencyStore) -> None:
+    record = {"status": "created"}
+    calls = []
+
+    def create() -> View:
+        calls.append(1)
+        return View(order_id="o-1", status=record["status"])
+
+    def current(stored: View) -> View:
+        return stored.model_copy(update={"status": record["status"]})
+
+    first = idem.once("pay", "k", Req(order_no="A", amount=1), create, model=View, current=current)
+    assert first == Answer(View(order_id="o-1", status="created")) and first.headers == {}
+    record["status"] = "paid"
+    again = idem.once("pay", "k", Req(amount=1, order_no="A"), create, model=View, current=current)
+    assert again.value == View(order_id="o-1", status="paid") and again.replayed
+    assert again.headers == {"Idempotent-Replayed": "true"} and len(calls) == 1
+    with pytest.raises(AppError) as err:
+        idem.once("pay", "k", Req(order_no="A", amount=2), create, model=View, current=current)
+    assert err.value.code == "IDEMPOTENCY_KEY_REUSED"
+    assert again.with_status(201).status == 201
+
+
+def test_fingerprint_ignores_key_order_but_not_values() -> None:
+    assert fingerprint(Req(order_no="A", amount=1)) == fingerprint({"amount": 1, "order_no": "A"})
+    assert fingerprint(Req(order_no="A", amount=1)) != fingerprint(Req(order_no="A", amount=2))
 
 
 def test_completed_record_expires_after_ttl(idem: IdempotencyStore, clock: Clock) -> None:

@@ -9,7 +9,8 @@ from bianjie.kit.crypto import sm2_generate_key
 from bianjie.kit.documents.memory import MemoryDocumentStore
 from bianjie.kit.documents.port import ConditionFailed
 from bianjie.kit.errors import AppError
-from bianjie.kit.partners import Partner, PartnerRegistry, partners_table_spec
+from bianjie.kit.partners import Partner, PartnerRegistry
+from bianjie.kit.tables import table_spec
 
 from tests.fakes import Clock
 
@@ -23,7 +24,7 @@ def clock() -> Clock:
 
 @pytest.fixture
 def store(clock: Clock) -> MemoryDocumentStore:
-    return MemoryDocumentStore(partners_table_spec("partners"), clock=clock)
+    return MemoryDocumentStore(table_spec("PARTNERS_TABLE", "partners"), clock=clock)
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from bianjie.kit.crypto import DEFAULT_SM2_USER_ID, Sm2PrivateKey, backend, sm2_
 from bianjie.kit.crypto.sm2_curve import z_value
 from bianjie.kit.documents.memory import MemoryDocumentStore
 from bianjie.kit.errors import AppError
-from bianjie.kit.partners import PartnerRegistry, partners_table_spec
+from bianjie.kit.partners import PartnerRegistry
 from bianjie.kit.signing import (
     NonceStore,
     PartnerVerifier,
@@ -18,10 +18,10 @@ from bianjie.kit.signing import (
     canonical_request,
     format_authorization,
     iter_reason_codes,
-    nonces_table_spec,
     parse_authorization,
     sign_request,
 )
+from bianjie.kit.tables import table_spec
 
 from tests.fakes import Clock
 
@@ -217,7 +217,9 @@ def test_missing_header(header: str | None) -> None:
 class Setup:
     def __init__(self, clock: Clock) -> None:
         self.clock = clock
-        self.store = MemoryDocumentStore(partners_table_spec("partners"), nonces_table_spec("nonces"), clock=clock)
+        self.store = MemoryDocumentStore(
+            table_spec("PARTNERS_TABLE", "partners"), table_spec("NONCES_TABLE", "nonces"), clock=clock
+        )
         self.registry = PartnerRegistry(self.store, "partners", clock=clock, cache_ttl=0)
         self.nonces = NonceStore(self.store, "nonces", clock=clock)
         self.verifier = PartnerVerifier(self.registry, self.nonces, clock=clock)
@@ -452,7 +454,9 @@ def test_key_rotation_overlap_and_retirement(env: Setup, key1: Sm2PrivateKey, ke
 def test_registry_cache_is_short_lived() -> None:
     clock = Clock(NOW)
     mono = Clock(0.0)
-    store = MemoryDocumentStore(partners_table_spec("partners"), nonces_table_spec("nonces"), clock=clock)
+    store = MemoryDocumentStore(
+        table_spec("PARTNERS_TABLE", "partners"), table_spec("NONCES_TABLE", "nonces"), clock=clock
+    )
     admin = PartnerRegistry(store, "partners", clock=clock)  # another container's registry
     cached = PartnerRegistry(store, "partners", clock=clock, cache_ttl=5.0, monotonic=mono)
     verifier = PartnerVerifier(cached, NonceStore(store, "nonces", clock=clock), clock=clock)

@@ -1,4 +1,4 @@
-"""Patient/staff tokens: format, expiry, tamper, kid rotation, roles."""
+"""Patient/staff tokens: JWS format, expiry, tamper, wrong keys, alg confusion, kid rotation, roles."""
 
 from __future__ import annotations
 
@@ -6,12 +6,14 @@ import base64
 import json
 
 import pytest
-from bianjie.kit.crypto import hmac_sm3
+from bianjie.kit.crypto import hmac_sm3, sig_from_raw, sm2_verify
 from bianjie.kit.errors import AppError
+from bianjie.kit.tokenkeys import ES256, SM2_SM3, LocalTokenSigner, PublicKeySet
 from bianjie.kit.tokens import (
     MAX_TTL,
     Claims,
     TokenIssuer,
+    TokenVerifier,
     bearer_token,
     require_kind,
     require_roles,
@@ -20,8 +22,10 @@ from bianjie.kit.tokens import (
 from tests.fakes import Clock
 
 NOW = 1_767_225_600
-S1 = b"k1-secret-0123456789abcdef012345"
-S2 = b"k2-secret-0123456789abcdef012345"
+# one SM2 and one P-256 key for the whole module: key generation is the slow part
+K1 = LocalTokenSigner.generate(SM2_SM3)
+K2 = LocalTokenSigner.generate(SM2_SM3)
+P1 = LocalTokenSigner.generate(ES256)
 
 
 def b64d(part: str) -> dict:
@@ -29,7 +33,19 @@ def b64d(part: str) -> dict:
 
 
 def b64e(obj: dict) -> str:
-    return base64.urlsafe_b64encode(json.dumps(obj, separators=(",", ":")).encode()).rstrip(b"=").decode()
+    return b64(json.dumps(obj, separators=(",", ":")).encode())
+
+
+def b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def raw(part: str) -> bytes:
+    return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+
+
+def verifier_of(*signers: LocalTokenSigner, clock: Clock | None = None) -> TokenVerifier:
+    return TokenVerifier(PublicKeySet(s.public_key for s in signers), clock or Clock(NOW))
 
 
 @pytest.fixture
@@ -39,34 +55,60 @@ def clock() -> Clock:
 
 @pytest.fixture
 def issuer(clock: Clock) -> TokenIssuer:
-    return TokenIssuer({"k1": S1}, "k1", clock)
+    return TokenIssuer(K1, clock)
 
 
-def code(issuer: TokenIssuer, token: str | None) -> tuple[int, str]:
+@pytest.fixture
+def verifier(clock: Clock) -> TokenVerifier:
+    return verifier_of(K1, clock=clock)
+
+
+def code(verifier: TokenVerifier, token: str | None) -> tuple[int, str]:
     with pytest.raises(AppError) as err:
-        issuer.verify(token)
+        verifier.verify(token)
     return err.value.status, err.value.code
 
 
-def test_issue_and_verify(issuer: TokenIssuer) -> None:
+def test_issue_and_verify(issuer: TokenIssuer, verifier: TokenVerifier) -> None:
     token = issuer.issue("p-42", "patient", ["patient"], hospital="h-rj", openid_hash="ab12")
-    header_s, payload_s, mac_s = token.split(".")
-    assert b64d(header_s) == {"alg": "HS-SM3", "kid": "k1", "typ": "BJT"}
+    header_s, payload_s, sig_s = token.split(".")
+    assert b64d(header_s) == {"alg": "SM2-SM3", "kid": K1.public_key.kid, "typ": "JWT"}
     payload = b64d(payload_s)
     assert payload["iss"] == "bianjie" and payload["exp"] - payload["iat"] == 900
-    # the MAC is HMAC-SM3 over the two encoded parts, base64url without padding
-    mac = hmac_sm3(S1, f"{header_s}.{payload_s}".encode())
-    assert mac_s == base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
-    claims = issuer.verify(token)
+    # the signature is SM2-with-SM3 (default user id) over the two encoded parts, as r || s
+    signature = raw(sig_s)
+    assert len(signature) == 64
+    assert sm2_verify(K1._key.public_key, f"{header_s}.{payload_s}".encode(), sig_from_raw(signature))
+    claims = verifier.verify(token)
     assert isinstance(claims, Claims)
     assert (claims.sub, claims.kind, claims.roles, claims.hospital) == ("p-42", "patient", ("patient",), "h-rj")
     assert claims.extra == {"openid_hash": "ab12"}
     assert len(claims.jti) >= 16
 
 
-def test_jti_unique(issuer: TokenIssuer) -> None:
-    jtis = {issuer.verify(issuer.issue("s", "staff", ["doctor"])).jti for _ in range(50)}
-    assert len(jtis) == 50
+def test_es256_tokens_verify_with_a_standard_ecdsa_check(clock: Clock) -> None:
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+
+    token = TokenIssuer(P1, clock).issue("d-1", "staff", ["doctor"])
+    header_s, payload_s, sig_s = token.split(".")
+    assert b64d(header_s)["alg"] == "ES256"
+    signature = raw(sig_s)
+    # what any JOSE library does with the JWK: ECDSA P-256 / SHA-256 over header.payload
+    jwk = P1.public_key.to_jwk()
+    x, y = (int.from_bytes(raw(jwk[c]), "big") for c in ("x", "y"))
+    ec.EllipticCurvePublicNumbers(x, y, ec.SECP256R1()).public_key().verify(
+        encode_dss_signature(int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big")),
+        f"{header_s}.{payload_s}".encode(),
+        ec.ECDSA(hashes.SHA256()),
+    )
+    assert verifier_of(P1, clock=clock).verify(token).roles == ("doctor",)
+
+
+def test_jti_unique(issuer: TokenIssuer, verifier: TokenVerifier) -> None:
+    jtis = {verifier.verify(issuer.issue("s", "staff", ["doctor"])).jti for _ in range(20)}
+    assert len(jtis) == 20
 
 
 def test_ttl_limits(issuer: TokenIssuer) -> None:
@@ -78,86 +120,107 @@ def test_ttl_limits(issuer: TokenIssuer) -> None:
         issuer.issue("s", "staff", exp=1)  # reserved claim
 
 
-def test_expiry(issuer: TokenIssuer, clock: Clock) -> None:
+def test_expiry(issuer: TokenIssuer, verifier: TokenVerifier, clock: Clock) -> None:
     token = issuer.issue("p", "patient", ttl_seconds=60)
     clock.t = NOW + 59
-    issuer.verify(token)
+    verifier.verify(token)
     clock.t = NOW + 60
-    assert code(issuer, token) == (401, "TOKEN_EXPIRED")
+    assert code(verifier, token) == (401, "TOKEN_EXPIRED")
 
 
-def test_iat_in_the_future_is_rejected(clock: Clock) -> None:
-    future = TokenIssuer({"k1": S1}, "k1", Clock(NOW + 3600))
-    token = future.issue("p", "patient")
-    assert code(TokenIssuer({"k1": S1}, "k1", clock), token) == (401, "TOKEN_INVALID")
+def test_iat_in_the_future_is_rejected(verifier: TokenVerifier) -> None:
+    token = TokenIssuer(K1, Clock(NOW + 3600)).issue("p", "patient")
+    assert code(verifier, token) == (401, "TOKEN_INVALID")
 
 
 @pytest.mark.parametrize("token", [None, ""])
-def test_missing(issuer: TokenIssuer, token: str | None) -> None:
-    assert code(issuer, token) == (401, "TOKEN_MISSING")
+def test_missing(verifier: TokenVerifier, token: str | None) -> None:
+    assert code(verifier, token) == (401, "TOKEN_MISSING")
 
 
 @pytest.mark.parametrize(
     "token",
     ["abc", "a.b", "a.b.c.d", "!!.??.**", "a b.c.d", "eyJ.eyJ.sig", "x" * 9000, "全角.token.值"],
 )
-def test_malformed(issuer: TokenIssuer, token: str) -> None:
-    assert code(issuer, token) == (401, "TOKEN_MALFORMED")
+def test_malformed(verifier: TokenVerifier, token: str) -> None:
+    assert code(verifier, token) == (401, "TOKEN_MALFORMED")
 
 
-def test_wrong_alg_or_typ_is_malformed(issuer: TokenIssuer) -> None:
-    _, payload_s, mac_s = issuer.issue("p", "patient").split(".")
-    for header in ({"alg": "none", "typ": "BJT", "kid": "k1"}, {"alg": "HS-SM3", "typ": "JWT", "kid": "k1"}):
-        assert code(issuer, f"{b64e(header)}.{payload_s}.{mac_s}") == (401, "TOKEN_MALFORMED")
+def test_hmac_and_none_tokens_are_refused(issuer: TokenIssuer, verifier: TokenVerifier) -> None:
+    """Alg confusion: whatever a forger puts in the signature, only the key's own alg is accepted."""
+    kid = K1.public_key.kid
+    _, payload_s, _ = issuer.issue("p", "patient").split(".")
+    for alg in ("none", "HS256", "HS-SM3"):
+        header_s = b64e({"alg": alg, "typ": "JWT", "kid": kid})
+        signing_input = f"{header_s}.{payload_s}".encode()
+        # an HMAC "signed" with the public key's bytes (the classic RS/HS confusion), or nothing at all
+        for signature in (hmac_sm3(json.dumps(K1.public_key.to_jwk()).encode(), signing_input), b"\0" * 64):
+            assert code(verifier, f"{header_s}.{payload_s}.{b64(signature)}") == (401, "TOKEN_MALFORMED")
+    # the old token format (typ BJT) and "crit" extensions are refused too
+    for header in ({"alg": "SM2-SM3", "typ": "BJT", "kid": kid}, {"alg": "SM2-SM3", "kid": kid, "crit": ["x"]}):
+        assert code(verifier, f"{b64e(header)}.{payload_s}.{b64(b'0' * 64)}") == (401, "TOKEN_MALFORMED")
 
 
-def test_tampered_payload_is_invalid(issuer: TokenIssuer) -> None:
-    header_s, payload_s, mac_s = issuer.issue("p-1", "patient", ["patient"]).split(".")
+def test_es256_token_under_an_sm2_kid_is_invalid(clock: Clock) -> None:
+    token = TokenIssuer(P1, clock).issue("p", "patient")
+    _, payload_s, sig_s = token.split(".")
+    relabelled = b64e({"alg": "ES256", "typ": "JWT", "kid": K1.public_key.kid})
+    assert code(verifier_of(K1, P1, clock=clock), f"{relabelled}.{payload_s}.{sig_s}") == (401, "TOKEN_INVALID")
+    as_sm2 = b64e({"alg": "SM2-SM3", "typ": "JWT", "kid": P1.public_key.kid})
+    assert code(verifier_of(K1, P1, clock=clock), f"{as_sm2}.{payload_s}.{sig_s}") == (401, "TOKEN_INVALID")
+
+
+def test_tampered_payload_is_invalid(issuer: TokenIssuer, verifier: TokenVerifier) -> None:
+    header_s, payload_s, sig_s = issuer.issue("p-1", "patient", ["patient"]).split(".")
     payload = b64d(payload_s)
     for change in ({"sub": "p-2"}, {"roles": ["admin"]}, {"kind": "staff"}, {"exp": payload["exp"] + 3600}):
         forged = b64e({**payload, **change})
-        assert code(issuer, f"{header_s}.{forged}.{mac_s}") == (401, "TOKEN_INVALID")
+        assert code(verifier, f"{header_s}.{forged}.{sig_s}") == (401, "TOKEN_INVALID")
 
 
-def test_tampered_mac_is_invalid(issuer: TokenIssuer) -> None:
+def test_tampered_signature_is_invalid(issuer: TokenIssuer, verifier: TokenVerifier) -> None:
     token = issuer.issue("p", "patient")
-    flipped = token[:-2] + ("A" if token[-2] != "A" else "B") + token[-1]
-    assert code(issuer, flipped) == (401, "TOKEN_INVALID")
-    header_s, payload_s, _ = token.split(".")
-    assert code(issuer, f"{header_s}.{payload_s}.AAAA") == (401, "TOKEN_INVALID")
+    header_s, payload_s, sig_s = token.split(".")
+    signature = bytearray(raw(sig_s))
+    signature[10] ^= 1
+    assert code(verifier, f"{header_s}.{payload_s}.{b64(bytes(signature))}") == (401, "TOKEN_INVALID")
+    assert code(verifier, f"{header_s}.{payload_s}.AAAA") == (401, "TOKEN_INVALID")  # wrong length
+    assert code(verifier, f"{header_s}.{payload_s}.{b64(bytes(64))}") == (401, "TOKEN_INVALID")  # r = s = 0
 
 
-def test_token_from_another_secret_is_invalid(clock: Clock) -> None:
-    other = TokenIssuer({"k1": S2}, "k1", clock)
-    assert code(TokenIssuer({"k1": S1}, "k1", clock), other.issue("p", "patient")) == (401, "TOKEN_INVALID")
+def test_token_of_another_key_is_invalid(clock: Clock) -> None:
+    # signed by K2 but claiming K1's kid: the signature does not verify under K1
+    token = TokenIssuer(K2, clock).issue("p", "patient")
+    _, payload_s, sig_s = token.split(".")
+    header_s = b64e({"alg": "SM2-SM3", "typ": "JWT", "kid": K1.public_key.kid})
+    assert code(verifier_of(K1, clock=clock), f"{header_s}.{payload_s}.{sig_s}") == (401, "TOKEN_INVALID")
+    # and under its own kid, unknown to this verifier
+    assert code(verifier_of(K1, clock=clock), token) == (401, "TOKEN_INVALID")
 
 
 def test_kid_rotation(clock: Clock) -> None:
-    old = TokenIssuer({"k1": S1}, "k1", clock)
-    token_k1 = old.issue("s", "staff", ["doctor"])
-    # step 1: add k2 and make it current; k1 tokens still verify
-    both = TokenIssuer({"k1": S1, "k2": S2}, "k2", clock)
-    token_k2 = both.issue("s", "staff", ["doctor"])
-    assert b64d(token_k2.split(".")[0])["kid"] == "k2"
+    token_k1 = TokenIssuer(K1, clock).issue("s", "staff", ["doctor"])
+    # step 1: publish K2 beside K1; verifiers now accept both
+    both = verifier_of(K1, K2, clock=clock)
+    # step 2: the issuer switches to K2; K1's tokens still verify until they expire
+    token_k2 = TokenIssuer(K2, clock).issue("s", "staff", ["doctor"])
+    assert b64d(token_k2.split(".")[0])["kid"] == K2.public_key.kid != K1.public_key.kid
     assert both.verify(token_k1).sub == both.verify(token_k2).sub == "s"
-    # an issuer that does not know k2 yet rejects it (deploy verifiers first, then switch issuing)
-    assert code(old, token_k2) == (401, "TOKEN_INVALID")
-    # step 2: drop k1 after the longest TTL
-    new = TokenIssuer({"k2": S2}, "k2", clock)
+    # a verifier not yet given K2 refuses its tokens: that is why K2 is published first
+    assert code(verifier_of(K1, clock=clock), token_k2) == (401, "TOKEN_INVALID")
+    # step 3: after the longest TTL K1 leaves the JWKS; its tokens are refused
+    new = verifier_of(K2, clock=clock)
     assert code(new, token_k1) == (401, "TOKEN_INVALID")
     new.verify(token_k2)
 
 
-def test_issuer_rejects_bad_secrets() -> None:
-    with pytest.raises(ValueError):
-        TokenIssuer({"k1": b"short"}, "k1")
-    with pytest.raises(ValueError):
-        TokenIssuer({"k1": S1}, "k2")
-    assert S1.decode() not in repr(TokenIssuer({"k1": S1}, "k1"))
+def test_issuer_holds_no_printable_key_material() -> None:
+    assert K1.to_pem().split("\n")[1] not in repr(TokenIssuer(K1))
+    assert "PRIVATE" not in repr(K1)
 
 
-def test_roles(issuer: TokenIssuer) -> None:
-    claims = issuer.verify(issuer.issue("d-1", "staff", ["doctor", "mdt_member"]))
+def test_roles(issuer: TokenIssuer, verifier: TokenVerifier) -> None:
+    claims = verifier.verify(issuer.issue("d-1", "staff", ["doctor", "mdt_member"]))
     assert claims.require("doctor") is claims
     assert require_roles(claims, "admin", "mdt_member") is claims  # any-of
     with pytest.raises(AppError) as err:
@@ -169,8 +232,8 @@ def test_roles(issuer: TokenIssuer) -> None:
         claims.require("nurse")
 
 
-def test_kind(issuer: TokenIssuer) -> None:
-    patient = issuer.verify(issuer.issue("p-1", "patient", ["patient"]))
+def test_kind(issuer: TokenIssuer, verifier: TokenVerifier) -> None:
+    patient = verifier.verify(issuer.issue("p-1", "patient", ["patient"]))
     assert require_kind(patient, "patient") is patient
     assert patient.require_kind("patient", "staff") is patient
     with pytest.raises(AppError) as err:
@@ -178,7 +241,7 @@ def test_kind(issuer: TokenIssuer) -> None:
     assert (err.value.status, err.value.code) == (403, "KIND_REQUIRED")
 
 
-def test_bearer_token_extraction(issuer: TokenIssuer) -> None:
+def test_bearer_token_extraction(issuer: TokenIssuer, verifier: TokenVerifier) -> None:
     token = issuer.issue("p", "patient")
     assert bearer_token({"Authorization": f"Bearer {token}"}) == token
     assert bearer_token({"authorization": f"bearer  {token} "}) == token
@@ -187,7 +250,23 @@ def test_bearer_token_extraction(issuer: TokenIssuer) -> None:
     assert bearer_token({"Authorization": "Bearer "}) is None
     assert bearer_token({}) is None
     assert bearer_token(None) is None
-    assert issuer.verify_headers({"authorization": f"Bearer {token}"}).sub == "p"
+    assert verifier.verify_headers({"authorization": f"Bearer {token}"}).sub == "p"
     with pytest.raises(AppError) as err:
-        issuer.verify_headers({})
+        verifier.verify_headers({})
     assert err.value.code == "TOKEN_MISSING"
+
+
+def test_a_function_without_a_jwks_refuses_every_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bianjie.kit import deps
+
+    issuer = TokenIssuer(K1)  # the real clock, as deps' verifier has
+
+    monkeypatch.setenv("BIANJIE_TOKEN_JWKS", "")
+    deps.reset()
+    try:
+        assert code(deps.token_verifier(), issuer.issue("p", "patient")) == (401, "TOKEN_INVALID")
+        monkeypatch.setenv("BIANJIE_TOKEN_JWKS", PublicKeySet([K1.public_key]).to_json())
+        deps.reset()
+        assert deps.token_verifier().verify(issuer.issue("p", "patient")).sub == "p"
+    finally:
+        deps.reset()

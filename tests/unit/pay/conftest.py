@@ -8,12 +8,13 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from bianjie.kit.audit import AuditLog, audit_table_spec
+from bianjie.kit.actor import Actor
+from bianjie.kit.audit import AuditLog
 from bianjie.kit.crypto import Sm2PrivateKey, Sm2PublicKey
 from bianjie.kit.documents.memory import MemoryDocumentStore
 from bianjie.kit.fieldcrypt import BlindIndex, FieldCipher
 from bianjie.kit.keys import LocalKeyPort
-from bianjie.pay import standin
+from bianjie.kit.tables import table_spec
 from bianjie.pay.agreements import AgreementService
 from bianjie.pay.api import charge_view
 from bianjie.pay.callbacks import CallbackService
@@ -27,8 +28,15 @@ from bianjie.pay.channels import (
 from bianjie.pay.charges import ChargeRequest, ChargeService
 from bianjie.pay.models import Channel
 from bianjie.pay.reconcile import Reconciler
-from bianjie.pay.store import PayStore, pay_table_spec
+from bianjie.pay.store import PayStore
 from bianjie.pay.webhooks import WebhookOutbox
+from bianjie_dev.pay import standin
+
+HOSPITAL = Actor.partner("hospital-1")
+
+
+def patient(patient_id: str) -> Actor:
+    return Actor(kind="patient", id=patient_id)
 
 
 class Clock:
@@ -89,7 +97,10 @@ class World:
     def __init__(self) -> None:
         self.clock = Clock()
         self.docs = MemoryDocumentStore(
-            pay_table_spec("pay"), standin.standin_table_spec("standin"), audit_table_spec("audit"), clock=self.clock
+            table_spec("PAY_TABLE", "pay"),
+            table_spec("PAY_STANDIN_TABLE", "standin"),
+            table_spec("AUDIT_TABLE", "audit"),
+            clock=self.clock,
         )
         self.store = PayStore(self.docs, "pay")
         self.cipher = FieldCipher(LocalKeyPort(b"m" * 16))
@@ -140,7 +151,7 @@ class World:
         self._orders += 1
         order = order_no or f"INV{self._orders}-{time.monotonic_ns()}"
         return self.charges.create(
-            "hospital-1",
+            HOSPITAL,
             ChargeRequest(order, patient, amount, "门诊", "https://his.example/notify" if notify else None),
         )
 

@@ -16,15 +16,15 @@ from bianjie.pay.models import Channel, ChargeStatus
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.unit.pay.conftest import World
+from tests.unit.pay.conftest import HOSPITAL, World, patient
 
 ASYNC_OK = "6222000000000070"
 ASYNC_DECLINE = "6222000000000071"
 
 
-def pending_charge(world: World, patient: str = "p", account: str = ASYNC_OK, amount: int = 700):
-    world.agreements.sign(patient, Channel.UNIONPAY, account)
-    charge = world.charge(patient, amount)
+def pending_charge(world: World, patient_id: str = "p", account: str = ASYNC_OK, amount: int = 700):
+    world.agreements.sign(patient(patient_id), Channel.UNIONPAY, account)
+    charge = world.charge(patient_id, amount)
     assert charge.status is ChargeStatus.PENDING
     return charge
 
@@ -110,8 +110,8 @@ def test_facts_must_match_our_record(world: World) -> None:
 
 
 def test_async_decline_opens_the_next_agreement_for_the_sweeper(world: World) -> None:
-    world.agreements.sign("p", Channel.UNIONPAY, ASYNC_DECLINE)
-    world.agreements.sign("p", Channel.HUIMIN, "HM00000001")
+    world.agreements.sign(patient("p"), Channel.UNIONPAY, ASYNC_DECLINE)
+    world.agreements.sign(patient("p"), Channel.HUIMIN, "HM00000001")
     charge = world.charge("p")
     channel, headers, body = one_notification(world)
     world.callbacks.handle(channel, headers, body)
@@ -123,7 +123,7 @@ def test_async_decline_opens_the_next_agreement_for_the_sweeper(world: World) ->
 
 
 def test_bank_initiated_termination(world: World) -> None:
-    agreement = world.agreements.sign("p", Channel.UNIONPAY, "6222000000001234")
+    agreement = world.agreements.sign(patient("p"), Channel.UNIONPAY, "6222000000001234")
     world.standins[Channel.UNIONPAY].bank_terminate(world.agreements.agreement_no(agreement))
     channel, headers, body = one_notification(world)
     assert world.callbacks.handle(channel, headers, body)["changed"] is True
@@ -144,7 +144,7 @@ def test_duplicated_and_reordered_callbacks_change_each_charge_once(
     world = World()
     charges = []
     for i, account in enumerate(outcomes):
-        world.agreements.sign(f"p{i}", Channel.UNIONPAY, account)
+        world.agreements.sign(patient(f"p{i}"), Channel.UNIONPAY, account)
         charges.append((world.charge(f"p{i}", 100 + i), account))
     notes = world.notifications()
     storm = [note for i, note in enumerate(notes) for _ in range(copies[i % len(copies)])]
@@ -171,10 +171,10 @@ def test_duplicated_and_reordered_callbacks_change_each_charge_once(
 )
 def test_charge_and_refund_callbacks_in_any_order_change_nothing_more(seed: int, refunds: list[int]) -> None:
     world = World()
-    world.agreements.sign("p", Channel.UNIONPAY, "6222000000001234")
+    world.agreements.sign(patient("p"), Channel.UNIONPAY, "6222000000001234")
     charge = world.charge("p", 1000)
     for i, amount in enumerate(refunds):
-        world.charges.refund("hospital-1", charge.charge_id, RefundRequest(f"r{i}", amount, ""))
+        world.charges.refund(HOSPITAL, charge.charge_id, RefundRequest(f"r{i}", amount, ""))
     before = world.store.charge(charge.charge_id)
     notes = world.notifications() * 2
     random.Random(seed).shuffle(notes)
@@ -187,7 +187,7 @@ def test_charge_and_refund_callbacks_in_any_order_change_nothing_more(seed: int,
 def test_bank_termination_and_its_inbox_record_commit_together(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     """A write failure while handling a termination leaves neither the inbox record nor the change, so
     the channel's resend is handled (not acknowledged as a duplicate of something never applied)."""
-    agreement = world.agreements.sign("p", Channel.UNIONPAY, "6222000000001234")
+    agreement = world.agreements.sign(patient("p"), Channel.UNIONPAY, "6222000000001234")
     world.standins[Channel.UNIONPAY].bank_terminate(world.agreements.agreement_no(agreement))
     channel, headers, body = one_notification(world)
     real = world.docs.transact
@@ -210,9 +210,9 @@ def test_bank_termination_and_its_inbox_record_commit_together(world: World, mon
 
 
 def test_bank_termination_of_an_agreement_already_ended_is_recorded_once(world: World) -> None:
-    agreement = world.agreements.sign("p", Channel.UNIONPAY, "6222000000001234")
+    agreement = world.agreements.sign(patient("p"), Channel.UNIONPAY, "6222000000001234")
     number = world.agreements.agreement_no(agreement)
-    world.agreements.terminate("p", agreement.agreement_id)
+    world.agreements.terminate(patient("p"), agreement.agreement_id)
     world.standins[Channel.UNIONPAY].bank_terminate(number)
     notes = world.notifications()
     assert len(notes) == 1

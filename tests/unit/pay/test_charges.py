@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
+from bianjie.kit.actor import Actor
 from bianjie.kit.errors import AppError
 from bianjie.pay.charges import RefundRequest
 from bianjie.pay.models import AgreementStatus, Channel, ChargeStatus
 
-from tests.unit.pay.conftest import World
+from tests.unit.pay.conftest import HOSPITAL, World, patient
 
 OK = "6222000000001234"
 
@@ -25,16 +27,16 @@ def trade_calls(world: World, channel: Channel) -> list[str]:
 
 
 def test_default_priority_puts_bank_card_and_huimin_before_credit(world: World) -> None:
-    world.agreements.sign("p", Channel.YIBAO_CREDIT, "YB00000001")
-    world.agreements.sign("p", Channel.HUIMIN, "HM00000001")
-    world.agreements.sign("p", Channel.UNIONPAY, OK)
+    world.agreements.sign(patient("p"), Channel.YIBAO_CREDIT, "YB00000001")
+    world.agreements.sign(patient("p"), Channel.HUIMIN, "HM00000001")
+    world.agreements.sign(patient("p"), Channel.UNIONPAY, OK)
     assert [a.channel for a in world.agreements.active("p")] == [Channel.UNIONPAY, Channel.HUIMIN, Channel.YIBAO_CREDIT]
     assert [a.priority for a in world.agreements.active("p")] == [1, 2, 3]
 
 
 def test_charge_uses_the_first_agreement(world: World) -> None:
-    world.agreements.sign("p", Channel.UNIONPAY, OK)
-    world.agreements.sign("p", Channel.HUIMIN, "HM00000001")
+    world.agreements.sign(patient("p"), Channel.UNIONPAY, OK)
+    world.agreements.sign(patient("p"), Channel.HUIMIN, "HM00000001")
     charge = world.charge("p", 1234)
     assert charge.status is ChargeStatus.SUCCEEDED and len(charge.attempts) == 1
     assert charge.attempts[0].channel is Channel.UNIONPAY
@@ -44,9 +46,9 @@ def test_charge_uses_the_first_agreement(world: World) -> None:
 
 
 def test_definite_decline_falls_through_in_priority_order(world: World) -> None:
-    world.agreements.sign("p", Channel.UNIONPAY, "6222000000000051")
-    world.agreements.sign("p", Channel.HUIMIN, "HM00000005")  # ends 0005: frozen
-    world.agreements.sign("p", Channel.YIBAO_CREDIT, "YB00000001")
+    world.agreements.sign(patient("p"), Channel.UNIONPAY, "6222000000000051")
+    world.agreements.sign(patient("p"), Channel.HUIMIN, "HM00000005")  # ends 0005: frozen
+    world.agreements.sign(patient("p"), Channel.YIBAO_CREDIT, "YB00000001")
     charge = world.charge("p")
     assert charge.status is ChargeStatus.SUCCEEDED
     assert [(a.channel, a.state.value, a.decline_code) for a in charge.attempts] == [
@@ -57,19 +59,19 @@ def test_definite_decline_falls_through_in_priority_order(world: World) -> None:
 
 
 def test_all_declined_fails_once(world: World) -> None:
-    world.agreements.sign("p", Channel.UNIONPAY, "6222000000000051")
+    world.agreements.sign(patient("p"), Channel.UNIONPAY, "6222000000000051")
     charge = world.charge("p")
     assert charge.status is ChargeStatus.FAILED and charge.failure_code == "INSUFFICIENT_FUNDS"
     assert len(charge.history) == 1
     with pytest.raises(AppError) as err:
-        world.charges.refund("hospital-1", charge.charge_id, RefundRequest("r1", 1, ""))
+        world.charges.refund(HOSPITAL, charge.charge_id, RefundRequest("r1", 1, ""))
     assert err.value.code == "CHARGE_NOT_REFUNDABLE"
 
 
 def test_lost_answer_is_queried_not_recharged(world: World) -> None:
     """The channel charged but its answer timed out: we query, find SUCCESS, and stop there."""
-    world.agreements.sign("p", Channel.UNIONPAY, "6222000000000091")
-    world.agreements.sign("p", Channel.HUIMIN, "HM00000001")
+    world.agreements.sign(patient("p"), Channel.UNIONPAY, "6222000000000091")
+    world.agreements.sign(patient("p"), Channel.HUIMIN, "HM00000001")
     charge = world.charge("p")
     assert charge.status is ChargeStatus.SUCCEEDED and charge.succeeded_attempt.channel is Channel.UNIONPAY
     assert trade_calls(world, Channel.UNIONPAY) == ["/v1/trades/charge", "/v1/trades/query"]
@@ -78,8 +80,8 @@ def test_lost_answer_is_queried_not_recharged(world: World) -> None:
 
 
 def test_lost_request_is_closed_then_falls_through(world: World) -> None:
-    world.agreements.sign("p", Channel.UNIONPAY, "6222000000000092")
-    world.agreements.sign("p", Channel.HUIMIN, "HM00000001")
+    world.agreements.sign(patient("p"), Channel.UNIONPAY, "6222000000000092")
+    world.agreements.sign(patient("p"), Channel.HUIMIN, "HM00000001")
     charge = world.charge("p")
     assert trade_calls(world, Channel.UNIONPAY) == ["/v1/trades/charge", "/v1/trades/query", "/v1/trades/close"]
     assert [a.state.value for a in charge.attempts] == ["CLOSED", "SUCCEEDED"]
@@ -89,8 +91,8 @@ def test_lost_request_is_closed_then_falls_through(world: World) -> None:
 
 
 def test_no_answer_and_no_query_answer_stays_pending_then_sweeper_settles(world: World) -> None:
-    world.agreements.sign("p", Channel.UNIONPAY, OK)
-    world.agreements.sign("p", Channel.HUIMIN, "HM00000001")
+    world.agreements.sign(patient("p"), Channel.UNIONPAY, OK)
+    world.agreements.sign(patient("p"), Channel.HUIMIN, "HM00000001")
     flaky = world.transports[Channel.UNIONPAY]
     flaky.fail_ops = {"/v1/trades/charge": 1, "/v1/trades/query": 1}
     charge = world.charge("p")
@@ -106,16 +108,16 @@ def test_no_answer_and_no_query_answer_stays_pending_then_sweeper_settles(world:
 
 
 def test_terminated_agreement_is_skipped(world: World) -> None:
-    first = world.agreements.sign("p", Channel.UNIONPAY, OK)
-    world.agreements.sign("p", Channel.HUIMIN, "HM00000001")
-    world.agreements.terminate("p", first.agreement_id)
+    first = world.agreements.sign(patient("p"), Channel.UNIONPAY, OK)
+    world.agreements.sign(patient("p"), Channel.HUIMIN, "HM00000001")
+    world.agreements.terminate(patient("p"), first.agreement_id)
     assert world.store.agreement("p", first.agreement_id).status is AgreementStatus.TERMINATED
     charge = world.charge("p")
     assert [a.channel for a in charge.attempts] == [Channel.HUIMIN]
 
 
 def test_same_order_number_never_charges_twice(world: World) -> None:
-    world.agreements.sign("p", Channel.UNIONPAY, OK)
+    world.agreements.sign(patient("p"), Channel.UNIONPAY, OK)
     one = world.charge("p", 500, order_no="INV-1")
     two = world.charge("p", 500, order_no="INV-1")
     assert one.charge_id == two.charge_id and len(trades(world, Channel.UNIONPAY)) == 1
@@ -125,32 +127,32 @@ def test_same_order_number_never_charges_twice(world: World) -> None:
 
 
 def test_refunds_never_exceed_the_charge(world: World) -> None:
-    world.agreements.sign("p", Channel.UNIONPAY, OK)
+    world.agreements.sign(patient("p"), Channel.UNIONPAY, OK)
     charge = world.charge("p", 1000)
-    r1 = world.charges.refund("hospital-1", charge.charge_id, RefundRequest("r1", 600, ""))
+    r1 = world.charges.refund(HOSPITAL, charge.charge_id, RefundRequest("r1", 600, ""))
     assert r1.status.value == "SUCCEEDED"
-    assert world.charges.refund("hospital-1", charge.charge_id, RefundRequest("r1", 600, "")) == r1
+    assert world.charges.refund(HOSPITAL, charge.charge_id, RefundRequest("r1", 600, "")) == r1
     with pytest.raises(AppError) as err:
-        world.charges.refund("hospital-1", charge.charge_id, RefundRequest("r2", 401, ""))
+        world.charges.refund(HOSPITAL, charge.charge_id, RefundRequest("r2", 401, ""))
     assert err.value.code == "REFUND_EXCEEDS_CHARGE" and err.value.details == {"amount": 1000, "refundable": 400}
     with pytest.raises(AppError) as err:
-        world.charges.refund("hospital-1", charge.charge_id, RefundRequest("r1", 400, ""))
+        world.charges.refund(HOSPITAL, charge.charge_id, RefundRequest("r1", 400, ""))
     assert err.value.code == "REFUND_NO_REUSED"
-    world.charges.refund("hospital-1", charge.charge_id, RefundRequest("r3", 400, ""))
+    world.charges.refund(HOSPITAL, charge.charge_id, RefundRequest("r3", 400, ""))
     after = world.store.charge(charge.charge_id)
     assert after.refunded == 1000 and after.refund_reserved == 1000
     assert after.status is ChargeStatus.SUCCEEDED  # refunds never move the charge's own state
 
 
 def test_refund_without_answer_is_queried_by_the_sweeper(world: World) -> None:
-    world.agreements.sign("p", Channel.UNIONPAY, OK)
+    world.agreements.sign(patient("p"), Channel.UNIONPAY, OK)
     charge = world.charge("p", 1000)
     world.transports[Channel.UNIONPAY].fail_ops = {"/v1/refunds/create": 1, "/v1/refunds/query": 1}
-    refund = world.charges.refund("hospital-1", charge.charge_id, RefundRequest("r1", 300, ""))
+    refund = world.charges.refund(HOSPITAL, charge.charge_id, RefundRequest("r1", 300, ""))
     assert refund.status.value == "PENDING"
     # the reservation holds while in flight: 701 more would exceed
     with pytest.raises(AppError):
-        world.charges.refund("hospital-1", charge.charge_id, RefundRequest("r2", 701, ""))
+        world.charges.refund(HOSPITAL, charge.charge_id, RefundRequest("r2", 701, ""))
     world.clock.advance(31)
     world.charges.sweep()
     # the injected timeout dropped the refund request: NOTFOUND stays pending (refunds are not closed)
@@ -158,7 +160,7 @@ def test_refund_without_answer_is_queried_by_the_sweeper(world: World) -> None:
 
 
 def test_charge_and_its_audit_record_commit_together(world: World) -> None:
-    world.agreements.sign("p", Channel.UNIONPAY, OK)
+    world.agreements.sign(patient("p"), Channel.UNIONPAY, OK)
     charge = world.charge("p", 700, order_no="INV-A1")
     (record,) = [r for r in world.audit_records() if r.action.startswith("pay.charge")]
     assert (record.actor, record.action, record.resource) == (
@@ -175,7 +177,7 @@ def test_a_lost_order_race_writes_neither_charge_nor_audit_record(
 ) -> None:
     """Two requests for one order number: the loser's transaction (audit append + charge put) is
     cancelled as a whole, and it answers the winner's charge."""
-    world.agreements.sign("p", Channel.UNIONPAY, OK)
+    world.agreements.sign(patient("p"), Channel.UNIONPAY, OK)
     first = world.charge("p", 500, order_no="INV-RACE")
     records = len(world.audit_records())
     real = world.store.charge
@@ -200,15 +202,17 @@ def test_no_active_agreement_is_audited_as_a_failure(world: World) -> None:
 
 
 def test_refunds_and_hospital_reads_are_audited(world: World) -> None:
-    world.agreements.sign("p", Channel.UNIONPAY, OK)
+    world.agreements.sign(patient("p"), Channel.UNIONPAY, OK)
     charge = world.charge("p", 1000)
-    world.charges.refund("hospital-1", charge.charge_id, RefundRequest("r1", 300, ""), source_ip="10.0.0.9")
-    world.charges.refund("hospital-1", charge.charge_id, RefundRequest("r1", 300, ""))  # a retry: nothing new
+    world.charges.refund(replace(HOSPITAL, source_ip="10.0.0.9"), charge.charge_id, RefundRequest("r1", 300, ""))
+    world.charges.refund(HOSPITAL, charge.charge_id, RefundRequest("r1", 300, ""))  # a retry: nothing new
     with pytest.raises(AppError):
-        world.charges.refund("hospital-1", charge.charge_id, RefundRequest("r2", 701, ""))  # refused: no record
-    assert world.charges.read("hospital-1", charge.charge_id).charge_id == charge.charge_id
+        world.charges.refund(HOSPITAL, charge.charge_id, RefundRequest("r2", 701, ""))  # refused: no record
+    assert world.charges.read(HOSPITAL, charge.charge_id).charge_id == charge.charge_id
     with pytest.raises(AppError):
-        world.charges.read("hospital-2", charge.charge_id)  # another hospital: not found, nothing disclosed
+        world.charges.read(
+            Actor.partner("hospital-2"), charge.charge_id
+        )  # another hospital: not found, nothing disclosed
     records = {r.action: r for r in world.audit_records() if r.action in ("pay.refund.create", "pay.charge.read")}
     assert len([r for r in world.audit_records() if r.action == "pay.refund.create"]) == 1
     refund = records["pay.refund.create"]

@@ -12,7 +12,7 @@ from bianjie.pay.charges import RefundRequest
 from bianjie.pay.models import Channel, ChargeStatus
 from bianjie.pay.webhooks import RELAY_BACKOFF, RELAY_GRACE
 
-from tests.unit.pay.conftest import World
+from tests.unit.pay.conftest import HOSPITAL, World, patient
 
 OK = "6222000000001234"
 ASYNC_OK = "6222000000000070"
@@ -23,7 +23,7 @@ def queued_ids(world: World) -> list[str]:
 
 
 def test_intent_commits_with_the_transition_and_is_queued_at_once(world: World) -> None:
-    world.agreements.sign("p", Channel.UNIONPAY, OK)
+    world.agreements.sign(patient("p"), Channel.UNIONPAY, OK)
     charge = world.charge("p")
     assert charge.status is ChargeStatus.SUCCEEDED
     (item,) = world.outbox_items()
@@ -37,7 +37,7 @@ def test_intent_commits_with_the_transition_and_is_queued_at_once(world: World) 
 
 
 def test_no_notify_url_no_intent(world: World) -> None:
-    world.agreements.sign("p", Channel.UNIONPAY, OK)
+    world.agreements.sign(patient("p"), Channel.UNIONPAY, OK)
     assert world.charge("p", notify=False).status is ChargeStatus.SUCCEEDED
     assert world.outbox_items() == [] and world.webhooks.messages == []
 
@@ -45,7 +45,7 @@ def test_no_notify_url_no_intent(world: World) -> None:
 @pytest.mark.parametrize("failure", ["queue_down", "process_died"])
 def test_crash_window_the_relay_delivers_later(world: World, failure: str, monkeypatch: Any) -> None:
     """State saved + intent present + the queue send failing (or never happening) -> the relay queues it."""
-    world.agreements.sign("p", Channel.UNIONPAY, OK)
+    world.agreements.sign(patient("p"), Channel.UNIONPAY, OK)
     if failure == "queue_down":
         world.webhooks.down = True
     else:  # the process dies right after the commit: dispatch never runs
@@ -73,7 +73,7 @@ def test_crash_window_the_relay_delivers_later(world: World, failure: str, monke
 
 
 def test_relay_backs_off_while_the_queue_stays_down(world: World) -> None:
-    world.agreements.sign("p", Channel.UNIONPAY, OK)
+    world.agreements.sign(patient("p"), Channel.UNIONPAY, OK)
     world.webhooks.down = True
     world.charge("p")
     world.clock.advance(RELAY_GRACE + 1)
@@ -90,7 +90,7 @@ def test_relay_backs_off_while_the_queue_stays_down(world: World) -> None:
 
 def test_crash_after_send_before_mark_repeats_with_the_same_id(world: World, monkeypatch: Any) -> None:
     """At least once: the hospital may see a webhook twice, always with one id; state holds it once."""
-    world.agreements.sign("p", Channel.UNIONPAY, OK)
+    world.agreements.sign(patient("p"), Channel.UNIONPAY, OK)
 
     def lost_mark(item: dict[str, Any], now: float) -> None:
         raise ConnectionError("store unreachable (injected)")
@@ -108,7 +108,7 @@ def test_crash_after_send_before_mark_repeats_with_the_same_id(world: World, mon
 
 
 def test_repeated_facts_never_write_a_second_intent(world: World) -> None:
-    world.agreements.sign("p", Channel.UNIONPAY, ASYNC_OK)
+    world.agreements.sign(patient("p"), Channel.UNIONPAY, ASYNC_OK)
     charge = world.charge("p")
     assert charge.status is ChargeStatus.PENDING and world.outbox_items() == []
     notes = world.notifications()
@@ -126,7 +126,7 @@ def test_repeated_facts_never_write_a_second_intent(world: World) -> None:
 def test_a_second_intent_for_one_transition_cannot_commit(world: World) -> None:
     """The id derives from the transition and the intent is put only if absent: a stale writer that
     somehow got past the version check still could not announce the transition twice."""
-    world.agreements.sign("p", Channel.UNIONPAY, OK)
+    world.agreements.sign(patient("p"), Channel.UNIONPAY, OK)
     charge = world.charge("p")
     (item,) = world.outbox_items()
     again = world.outbox_port.charge_final(world.store.charge(charge.charge_id), world.clock())
@@ -136,11 +136,11 @@ def test_a_second_intent_for_one_transition_cannot_commit(world: World) -> None:
 
 
 def test_refund_webhook_goes_through_the_outbox(world: World) -> None:
-    world.agreements.sign("p", Channel.UNIONPAY, OK)
+    world.agreements.sign(patient("p"), Channel.UNIONPAY, OK)
     charge = world.charge("p", 1000)
     world.webhooks.take()
     world.webhooks.down = True
-    refund = world.charges.refund("hospital-1", charge.charge_id, RefundRequest("r1", 300, ""))
+    refund = world.charges.refund(HOSPITAL, charge.charge_id, RefundRequest("r1", 300, ""))
     assert refund.status.value == "SUCCEEDED" and world.webhooks.messages == []
     world.webhooks.down = False
     world.clock.advance(RELAY_GRACE + 1)

@@ -5,17 +5,18 @@ from __future__ import annotations
 import json
 
 from bianjie.kit.crypto import sm2_generate_key
+from bianjie.kit.timefmt import beijing_day
 from bianjie.pay import wire
 from bianjie.pay.channels import TradeAnswer, TradeState, WireResponse
 from bianjie.pay.charges import RefundRequest
-from bianjie.pay.models import Attempt, Channel, Charge, ChargeStatus, beijing_day
+from bianjie.pay.models import Attempt, Channel, Charge, ChargeStatus
 from bianjie.pay.reconcile import compare
 from bianjie.pay.states import apply_trade
 from bianjie.pay.webhooks import RETRY_SCHEDULE, WebhookSender
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.unit.pay.conftest import ListQueue, World
+from tests.unit.pay.conftest import HOSPITAL, ListQueue, World, patient
 
 
 def test_compare_reports_the_three_differences() -> None:
@@ -28,12 +29,12 @@ def test_compare_reports_the_three_differences() -> None:
 
 
 def test_reconciliation_clean_then_crafted_mismatches(world: World) -> None:
-    world.agreements.sign("p", Channel.UNIONPAY, "6222000000001234")
-    world.agreements.sign("q", Channel.HUIMIN, "HM00000001")
+    world.agreements.sign(patient("p"), Channel.UNIONPAY, "6222000000001234")
+    world.agreements.sign(patient("q"), Channel.HUIMIN, "HM00000001")
     c1 = world.charge("p", 1000)
     c2 = world.charge("p", 2000)
     world.charge("q", 3000)
-    world.charges.refund("hospital-1", c1.charge_id, RefundRequest("r1", 400, ""))
+    world.charges.refund(HOSPITAL, c1.charge_id, RefundRequest("r1", 400, ""))
     day = beijing_day(world.clock())
     report = world.reconciler.run(day)
     assert report["clean"], report
@@ -57,7 +58,7 @@ def test_reconciliation_clean_then_crafted_mismatches(world: World) -> None:
 
 
 def test_a_bill_whose_hash_does_not_match_is_not_compared(world: World) -> None:
-    world.agreements.sign("p", Channel.UNIONPAY, "6222000000001234")
+    world.agreements.sign(patient("p"), Channel.UNIONPAY, "6222000000001234")
     world.charge("p", 1000)
 
     def corrupt(path: str, response: WireResponse) -> WireResponse:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from bianjie.runtime.door import Call, dynamodb_checks, refusal, s3_checks, sns_checks, sqs_checks, sts_checks
+from bianjie_dev.runtime.door import Call, dynamodb_checks, refusal, s3_checks, sns_checks, sqs_checks, sts_checks
 
 ARN = "arn:aws-cn:dynamodb:cn-north-1:123456789012:table/"
 

@@ -7,46 +7,52 @@ from typing import Any
 
 import pytest
 from bianjie.runtime.deployment import Deployment
-from bianjie.runtime.iam import evaluate, role_plans
-from bianjie.runtime.sam import translate
-from bianjie.runtime.template import load_template
+from bianjie.runtime.sam import translate_stack
+from bianjie.runtime.template import SqsEvent, Template, load_template
+from bianjie_dev.runtime.iam import evaluate, role_plans
 
 from tests.conftest import ROOT
 
 REGION = "cn-north-1"
 
 
-def deployment_of(body: dict[str, Any]) -> Deployment:
+def deployment_of(template: Template) -> Deployment:
     """Physical names as the provisioner assigns them, without provisioning anything."""
     d = Deployment("bianjie", REGION, None)
-    for logical_id, res in body["Resources"].items():
-        name = f"bianjie-{logical_id}"
-        attrs = {"Arn": f"arn:aws-cn:x:{REGION}:123456789012:{name}", "QueueName": name, "TopicName": name}
-        if res["Type"] == "AWS::KMS::Key":
-            attrs["Arn"] = f"arn:aws-cn:kms:{REGION}:123456789012:key/{name}"
-        d.resources[logical_id] = {"type": res["Type"], "ref": name, "attrs": attrs}
-    d.parameters = {"Stage": "local", "TokenSecretWrapped": "", "BlindIndexKeyWrapped": "", "TracingMode": "off"}
+    for stack in template.stacks:
+        for logical_id, res in stack.body["Resources"].items():
+            name = f"bianjie-{logical_id}"
+            attrs = {"Arn": f"arn:aws-cn:x:{REGION}:123456789012:{name}", "QueueName": name, "TopicName": name}
+            if res["Type"] == "AWS::KMS::Key":
+                attrs["Arn"] = f"arn:aws-cn:kms:{REGION}:123456789012:key/{name}"
+            d.resources[logical_id] = {"type": res["Type"], "ref": name, "attrs": attrs}
+    d.parameters = {**template.parameter_defaults(), "TokenJwks": "{}", "BlindIndexKeyWrapped": ""}
     return d
 
 
 @pytest.fixture(scope="module")
-def template_body() -> dict[str, Any]:
-    return load_template(ROOT / "template.yaml").body
+def template() -> Template:
+    return load_template(ROOT / "template.yaml")
 
 
-def plans_of(body: dict[str, Any]) -> dict[str, Any]:
-    deployment = deployment_of(body)
-    translated = translate(body, {**deployment.parameters, "AWS::Region": REGION})
-    return {p.function_id: p for p in role_plans(translated, deployment)}
+def plans_of(template: Template) -> dict[str, Any]:
+    """Every function's role, read stack by stack as the local stack reads them."""
+    deployment = deployment_of(template)
+    plans = {}
+    for stack in template.stacks:
+        for plan in role_plans(translate_stack(stack, region=REGION), deployment):
+            plans[plan.function_id] = plan
+    return plans
 
 
 TABLE = "arn:aws-cn:dynamodb:cn-north-1:123456789012:table/bianjie-NoncesTable"
+MASTER_KEY = "arn:aws-cn:kms:cn-north-1:123456789012:key/bianjie-MasterKey"
+SIGNING_KEY = "arn:aws-cn:kms:cn-north-1:123456789012:key/bianjie-TokenSigningKey"
 
 
-def test_every_function_gets_its_own_role_with_resolved_policies(template_body: dict[str, Any]) -> None:
-    plans = plans_of(template_body)
-    functions = [k for k, v in template_body["Resources"].items() if v["Type"] == "AWS::Serverless::Function"]
-    assert sorted(plans) == sorted(functions)
+def test_every_function_gets_its_own_role_with_resolved_policies(template: Template) -> None:
+    plans = plans_of(template)
+    assert sorted(plans) == sorted(fn.logical_id for fn in template.functions)
     assert len({p.role_name for p in plans.values()}) == len(plans)
     partners_me = plans["PartnersMeFunction"]
     assert evaluate(partners_me.documents, "dynamodb:PutItem", TABLE) == "allow"
@@ -60,27 +66,37 @@ def test_every_function_gets_its_own_role_with_resolved_policies(template_body: 
     }
 
 
-def test_removing_one_permission_from_the_template_takes_the_call_away(template_body: dict[str, Any]) -> None:
-    body = copy.deepcopy(template_body)
-    policies = body["Resources"]["PartnersMeFunction"]["Properties"]["Policies"]
-    body["Resources"]["PartnersMeFunction"]["Properties"]["Policies"] = [
-        p for p in policies if p.get("DynamoDBCrudPolicy", {}).get("TableName") != {"Ref": "NoncesTable"}
+def test_nested_stacks_policies_name_the_roots_resources(template: Template) -> None:
+    plans = plans_of(template)
+    assert "Ref" not in str(plans["FilmIngestFunction"].policies)  # MasterKeyArn bound to the root's key
+    assert evaluate(plans["FilmIngestFunction"].documents, "kms:GenerateDataKey", MASTER_KEY) == "allow"
+    assert evaluate(plans["PayChargeCreateFunction"].documents, "kms:GenerateDataKey", MASTER_KEY) == "allow"
+
+
+def test_only_the_token_issuer_may_sign_with_the_token_signing_key(template: Template) -> None:
+    plans = plans_of(template)
+    signers = sorted(f for f, p in plans.items() if evaluate(p.documents, "kms:Sign", SIGNING_KEY) == "allow")
+    assert signers == ["TokenIssueFunction"]
+
+
+def test_removing_one_permission_from_the_template_takes_the_call_away(template: Template) -> None:
+    changed = copy.deepcopy(template)
+    root = changed.stacks[0]
+    assert root.logical_id is None
+    props = root.body["Resources"]["PartnersMeFunction"]["Properties"]
+    props["Policies"] = [
+        p for p in props["Policies"] if p.get("DynamoDBCrudPolicy", {}).get("TableName") != {"Ref": "NoncesTable"}
     ]
-    before = plans_of(template_body)["PartnersMeFunction"].documents
-    after = plans_of(body)["PartnersMeFunction"].documents
+    before = plans_of(template)["PartnersMeFunction"].documents
+    after = plans_of(changed)["PartnersMeFunction"].documents
     assert evaluate(before, "dynamodb:PutItem", TABLE) == "allow"
     assert evaluate(after, "dynamodb:PutItem", TABLE) == "implicit"
 
 
-def test_sqs_functions_get_the_managed_policy_sam_attaches(template_body: dict[str, Any]) -> None:
-    sqs_functions = [
-        fid
-        for fid, res in template_body["Resources"].items()
-        if res["Type"] == "AWS::Serverless::Function"
-        and any(e.get("Type") == "SQS" for e in (res["Properties"].get("Events") or {}).values())
-    ]
+def test_sqs_functions_get_the_managed_policy_sam_attaches(template: Template) -> None:
+    sqs_functions = [fn.logical_id for fn in template.functions if any(isinstance(e, SqsEvent) for e in fn.events)]
     assert sqs_functions
-    plan = plans_of(template_body)[sqs_functions[0]]
+    plan = plans_of(template)[sqs_functions[0]]
     assert "managed-AWSLambdaSQSQueueExecutionRole" in plan.policies
 
 

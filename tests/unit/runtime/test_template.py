@@ -1,4 +1,5 @@
-"""template.yaml loading: short-form tags, Globals merging, events, and intrinsic resolution."""
+"""template.yaml loading: short-form tags, Globals merging, events, nested applications, Conditions, and
+intrinsic resolution."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ def test_fixture_template_functions_and_events() -> None:
         "JobsFunction",
         "TickFunction",
         "EventsFunction",
+        "GreetFunction",
     }
     echo = t.function("EchoFunction")
     assert echo.timeout == 5 and echo.runtime == "python3.11"  # from Globals
@@ -85,3 +87,95 @@ def test_resolver_ref_getatt_sub_join() -> None:
 def test_project_template_loads() -> None:
     t = load_template(ROOT / "template.yaml")
     assert t.function("HealthFunction").api_events() == [ApiEvent("Health", "/health", "GET")]
+
+
+def test_nested_application_joins_the_namespace_with_its_own_globals() -> None:
+    t = load_template(FIXTURES / "stack" / "template.yaml")
+    assert [s.name for s in t.stacks] == ["root", "GreetApp"]
+    greet = t.function("GreetFunction")
+    assert greet.stack == "GreetApp" and t.function("EchoFunction").stack is None
+    assert greet.code_uri == (FIXTURES / "stack" / "functions" / "greet").resolve()
+    assert greet.timeout == 7  # its own stack's Globals, not the root's 5
+    assert "UPLOADS_BUCKET" not in greet.environment  # the root's Globals do not reach a nested stack
+    # the nested stack's parameters are bound to what the root passes, in the root's terms
+    assert greet.environment["PROBE_TABLE"] == {"Ref": "ProbeTable"}
+    assert greet.environment["GREETING"] == {
+        "Fn::Sub": ["${Greeting} from ${Stage}", {"Greeting": "ni hao", "Stage": {"Ref": "Stage"}}]
+    }
+    statement = greet.properties["Policies"][-1]["Statement"][0]
+    assert statement["Resource"] == {"Fn::GetAtt": ["ProbeTable", "Arn"]}
+    nested = t.stack("GreetApp")
+    assert nested.parameters == {"Stage": "local", "Greeting": "ni hao"}  # what is known before deploying
+    assert nested.bindings["ProbeTableArn"] == {"Fn::GetAtt": ["ProbeTable", "Arn"]}
+    assert "GreetLocalQueue" in nested.resource_ids and "GreetLocalQueue" in t.resources
+
+
+def test_nested_environment_resolves_against_one_deployment() -> None:
+    t = load_template(FIXTURES / "stack" / "template.yaml")
+    greet = t.function("GreetFunction")
+    r = Resolver({"Stage": "local", "ProbeTable": "stack-ProbeTable", "GreetLocalQueue": "http://q"}, {})
+    env = {k: r.resolve(v) for k, v in greet.environment.items()}
+    assert env == {
+        "PROBE_TABLE": "stack-ProbeTable",
+        "GREETING": "ni hao from local",
+        "GREET_QUEUE": "http://q",
+        "GREET_MODE": "standin",
+    }
+
+
+def test_conditions_leave_out_resources_and_pick_branches_for_the_parameters() -> None:
+    t = load_template(FIXTURES / "stack" / "template.yaml", {"Stage": "prod"})
+    assert t.parameters["Stage"] == "prod" and t.parameter_defaults()["Stage"] == "prod"
+    assert "GreetLocalQueue" not in t.resources
+    greet = t.function("GreetFunction")
+    assert "GREET_QUEUE" not in greet.environment
+    assert greet.environment["GREET_MODE"] == "real"
+    # the If-guarded policy is gone, the others stay in order
+    assert [next(iter(p)) for p in greet.properties["Policies"]] == ["DynamoDBCrudPolicy", "Statement"]
+
+
+def test_unknown_parameters_are_refused() -> None:
+    with pytest.raises(ValueError, match="Stagee"):
+        load_template(FIXTURES / "stack" / "template.yaml", {"Stagee": "prod"})
+
+
+def _write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_logical_ids_must_be_unique_across_stacks(tmp_path: Path) -> None:
+    _write(tmp_path / "svc" / "template.yaml", "Resources:\n  Queue:\n    Type: AWS::SQS::Queue\n")
+    root = _write(
+        tmp_path / "template.yaml",
+        "Resources:\n  Queue:\n    Type: AWS::SQS::Queue\n"
+        "  SvcApp:\n    Type: AWS::Serverless::Application\n    Properties: { Location: svc/template.yaml }\n",
+    )
+    with pytest.raises(ValueError, match="logical id Queue"):
+        load_template(root)
+
+
+def test_nested_parameters_must_be_passed_or_defaulted(tmp_path: Path) -> None:
+    _write(tmp_path / "svc" / "template.yaml", "Parameters:\n  Table: { Type: String }\nResources: {}\n")
+    app = "  SvcApp:\n    Type: AWS::Serverless::Application\n    Properties:\n      Location: svc/template.yaml\n"
+    missing = _write(tmp_path / "missing.yaml", "Resources:\n" + app)
+    with pytest.raises(ValueError, match="does not pass parameter Table"):
+        load_template(missing)
+    extra = _write(tmp_path / "extra.yaml", "Resources:\n" + app + "      Parameters: { Table: t, Other: o }\n")
+    with pytest.raises(ValueError, match="Other"):
+        load_template(extra)
+
+
+def test_project_stacks_and_stage_only_resources() -> None:
+    local = load_template(ROOT / "template.yaml")
+    assert [s.name for s in local.stacks] == ["root", "FilmApp", "RxApp", "PayApp", "GuideApp"]
+    assert local.function("FilmIngestFunction").stack == "FilmApp"
+    assert local.function("FilmIngestFunction").layers == [{"Ref": "ImagingLayer"}]
+    standins = {"PayStandinTable", "PayStandinNotifyDLQ", "PayStandinNotifyQueue", "PayStandinNotifierFunction"}
+    assert standins <= set(local.resources)
+    prod = load_template(ROOT / "template.yaml", {"Stage": "prod"})
+    assert not standins & set(prod.resources)
+    assert "PayStandinNotifierFunction" not in {f.logical_id for f in prod.functions}
+    for fn in prod.functions:
+        assert not {"PAY_STANDIN_TABLE", "PAY_STANDIN_NOTIFY_QUEUE"} & set(fn.environment), fn.logical_id

@@ -6,7 +6,7 @@ import copy
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bianjie.rx.demo import PATIENT_ID, PATIENT_NAME
+from bianjie_dev.rx.demo import PATIENT_ID, PATIENT_NAME
 
 BASE: dict[str, Any] = {
     "hosp_rxno": "HRX-0001",

@@ -13,8 +13,8 @@ from bianjie.rx.center import envelope, mapping
 from bianjie.rx.center.client import OPERATIONS, NhsaCenterClient
 from bianjie.rx.center.envelope import Credentials, EnvelopeError, derive_key, open_envelope, seal, sign_string
 from bianjie.rx.center.port import CenterError
-from bianjie.rx.center.standin import InProcessTransport, StandInCenter, credential_pair
 from bianjie.rx.models import DispensedItem, PrecheckRequest, Settlement
+from bianjie_dev.rx.center.standin import InProcessTransport, StandInCenter, credential_pair
 
 from tests.unit.rx.data import precheck_body
 

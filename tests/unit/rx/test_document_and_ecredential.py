@@ -7,7 +7,8 @@ import re
 import pytest
 from bianjie.kit.errors import Unauthorized
 from bianjie.rx import document
-from bianjie.rx.ecredential import Person, StandInEcredentials
+from bianjie.rx.ecredential import Person
+from bianjie_dev.rx.ecredential import StandInEcredentials
 
 
 def content() -> dict:

@@ -31,7 +31,6 @@ import json
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from bianjie.film import layout
@@ -39,15 +38,12 @@ from bianjie.film.catalog import Catalog, study_pk
 from bianjie.film.ports import ObjectStore, PutObject
 from bianjie.kit.documents.port import Cond, ConditionFailed
 from bianjie.kit.logging import get_logger
+from bianjie.kit.timefmt import utc_iso
 
 log = get_logger("bianjie.film.aggregate")
 QIDO = "application/dicom+json"
 MAX_ATTEMPTS = 8
 REMEMBERED_MAX = 256  # series and studies remembered per process
-
-
-def utc_iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 @dataclass(frozen=True)

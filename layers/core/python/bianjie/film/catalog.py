@@ -23,17 +23,7 @@ import json
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from bianjie.kit.documents.port import DocumentStore, KeyCond, Operation, TableSpec
-
-
-def studies_table_spec(name: str) -> TableSpec:
-    return TableSpec(name=name, partition_key="pk", sort_key="sk", key_types={"pk": "S", "sk": "S"})
-
-
-def links_table_spec(name: str) -> TableSpec:
-    return TableSpec(
-        name=name, partition_key="pk", sort_key="sk", key_types={"pk": "S", "sk": "S"}, ttl_attribute="expires_ttl"
-    )
+from bianjie.kit.documents.port import DocumentStore, KeyCond, Operation
 
 
 def study_pk(study: str) -> str:

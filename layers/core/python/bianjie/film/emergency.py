@@ -8,7 +8,6 @@ ingest bucket; the normal pipeline does the rest. Statuses: queued -> sent -> (f
 
 from __future__ import annotations
 
-import json
 import secrets
 import time
 from collections.abc import Callable
@@ -16,10 +15,11 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from bianjie.film.errors import study_not_found
 from bianjie.film.ports import Queue
+from bianjie.kit.actor import Actor
 from bianjie.kit.documents.port import DocumentStore, KeyCond
 from bianjie.kit.errors import NotFound
+from bianjie.kit.timefmt import utc_iso
 
 STATUS_TEXT = {"queued": "已提交", "sent": "已通知医联影像云推送", "failed": "推送请求失败"}
 
@@ -56,10 +56,6 @@ class ImagingCloud(Protocol):
         ...
 
 
-def _iso(ts: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
-
-
 class Emergency:
     def __init__(
         self, *, store: DocumentStore, table: str, queue: Queue, audit: Any, clock: Callable[[], float] = time.time
@@ -70,8 +66,10 @@ class Emergency:
         self.audit = audit
         self.clock = clock
 
-    def request(self, body: EmergencyRequest, *, actor: str, app_id: str, source_ip: str) -> EmergencyAnswer:
-        now = _iso(self.clock())
+    def request(self, body: EmergencyRequest, actor: Actor) -> EmergencyAnswer:
+        """``actor``: a partner, or the holder of a viewing link (``Links.holder_for``); ``org`` is the app."""
+        app_id = actor.org or actor.id
+        now = utc_iso(self.clock())
         request_id = "em-" + secrets.token_hex(8)
         item = {
             "pk": f"emergency#{request_id}",
@@ -79,7 +77,7 @@ class Emergency:
             "request_id": request_id,
             "status": "queued",
             "app_id": app_id,
-            "actor": actor,
+            "actor": actor.audit_name,
             "study_uid": body.study_uid,
             "accession": body.accession,
             "hospital": body.hospital,
@@ -92,12 +90,11 @@ class Emergency:
                 self.table,
                 {"pk": f"emergency-study#{body.study_uid}", "sk": f"{now}#{request_id}", "request_id": request_id},
             )
-        self.queue.send(json.dumps({"request_id": request_id}))
+        self.queue.send({"request_id": request_id})
         self.audit.record(
             actor=actor,
             action="film.emergency.request",
             resource=f"film.study:{body.study_uid or body.accession}",
-            source_ip=source_ip or None,
             details={"request_id": request_id, "app_id": app_id},
         )
         return self._answer(item)
@@ -125,7 +122,7 @@ class Emergency:
             item.update(status="sent", detail=reference)
         except LookupError as exc:  # the cloud does not know the study: final, not retried
             item.update(status="failed", detail=str(exc)[:300])
-        item["updated_at"] = _iso(self.clock())
+        item["updated_at"] = utc_iso(self.clock())
         self.store.put(self.table, item)
         return self._answer(item)
 
@@ -142,8 +139,3 @@ class Emergency:
             updated_at=item["updated_at"],
             detail=item.get("detail"),
         )
-
-
-def check_link_scope(study_uid: str | None, studies: list[dict[str, Any]]) -> None:
-    if study_uid and study_uid not in {s["study_uid"] for s in studies}:
-        raise study_not_found()

@@ -25,19 +25,19 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from bianjie.film import layout
 from bianjie.film.aggregate import Aggregates, Fresh
 from bianjie.film.catalog import Catalog, study_pk
 from bianjie.film.errors import PermanentIngestError
-from bianjie.film.ports import DeadLetters, ObjectStore, PutObject
+from bianjie.film.ports import ObjectStore, PutObject, Queue
 from bianjie.kit.config import carry_scope
 from bianjie.kit.crypto import sm3
 from bianjie.kit.documents.port import MAX_TRANSACT_OPERATIONS, Cond, ConditionFailed, Put
 from bianjie.kit.logging import get_logger
 from bianjie.kit.s3events import ObjectRef, object_refs
+from bianjie.kit.timefmt import utc_iso
 
 log = get_logger("bianjie.film.ingest")
 # report SOP classes (bianjie.film.report, which needs pydicom, holds the names)
@@ -50,10 +50,6 @@ REPORT_CLASSES = {
 KNOWN_STUDIES_MAX = 10_000
 # DynamoDB caps a transaction at 4 MB; an instance row carries its DICOM JSON (up to the 400 KB item limit)
 TRANSACT_BYTES = 3_000_000
-
-
-def utc_iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def source_hash(bucket: str, key: str) -> str:
@@ -98,7 +94,7 @@ class Ingest:
         cipher: Any,
         blind_index: Any,
         audit: Any,
-        dead_letters: DeadLetters,
+        dead_letters: Queue,
         clock: Callable[[], float] = time.time,
         workers: int = 6,
         events: Any = None,
@@ -178,7 +174,8 @@ class Ingest:
                 "at": utc_iso(now),
             }
         )
-        self.dead_letters.send(body, exc.reason, exc.message[:500])
+        # straight to the DLQ with the reason as message attributes: retrying a poison message cannot help
+        self.dead_letters.send(body, attributes={"reason": exc.reason, "message": exc.message[:500] or exc.reason})
 
     # -- one object ------------------------------------------------------------------------------
 

@@ -18,7 +18,6 @@ FilmLinksTable (pk, sk; TTL ``expires_ttl``)::
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import hmac
 import secrets
@@ -27,7 +26,6 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -35,9 +33,13 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from bianjie.film import errors, layout
 from bianjie.film.catalog import Catalog
 from bianjie.film.ports import Presigner
+from bianjie.kit.actor import Actor, Origin
 from bianjie.kit.config import carry_scope
 from bianjie.kit.crypto import hmac_sm3, sm3
 from bianjie.kit.documents.port import Cond, ConditionFailed, DocumentStore
+from bianjie.kit.encoding import b64url, b64url_decode
+from bianjie.kit.masking import mask_name
+from bianjie.kit.timefmt import utc_iso
 
 RANDOM_BYTES = 24
 TAG_BYTES = 12
@@ -48,14 +50,6 @@ SHARE_MAX_TTL = 3 * 86400
 KEEP_AFTER_EXPIRY = 30 * 86400  # expired links answer LINK_EXPIRED (not "unknown") for a month
 URL_TTL = 600  # presigned object URLs live ten minutes; the viewer refreshes the manifest before then
 ID_TYPES = {"id_card": "id_number", "mrn": "medical_record_no"}
-
-
-def utc_iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
 class LinkRequest(BaseModel):
@@ -109,13 +103,16 @@ class Link:
     def expires_at(self) -> float:
         return float(self.item["expires_at"])
 
-
-def mask_name(name: str | None) -> str | None:
-    if not name:
-        return None
-    if len(name) <= 2:
-        return name[0] + "*" * (len(name) - 1)
-    return name[0] + "*" * (len(name) - 2) + name[-1]
+    def holder(self, origin: Origin) -> Actor:
+        """Whoever holds the link (the link is the credential): a patient-side actor named by the key's
+        hash prefix, of the app that minted it."""
+        return Actor(
+            kind="patient",
+            id=f"link-{self.key_hash[:16]}",
+            org=self.app_id,
+            source_ip=origin.source_ip,
+            request_id=origin.request_id,
+        )
 
 
 class Links:
@@ -155,7 +152,7 @@ class Links:
         if len(key) != KEY_LENGTH or not key.isascii():
             raise errors.link_malformed()
         try:
-            raw = base64.urlsafe_b64decode(key + "=" * (-len(key) % 4))
+            raw = b64url_decode(key)
         except ValueError:
             raise errors.link_malformed() from None
         random_part, tag = raw[:RANDOM_BYTES], raw[RANDOM_BYTES:]
@@ -165,17 +162,14 @@ class Links:
 
     # -- partner side ------------------------------------------------------------------------------
 
-    def create(
-        self, caller: Any, request: LinkRequest, *, base_url: str, source_ip: str, request_id: str | None
-    ) -> LinkAnswer:
-        partner = caller.partner
-        hospitals = list(partner.setting("film", "hospitals", [caller.app_id]))
+    def create(self, partner: Actor, request: LinkRequest, *, base_url: str) -> LinkAnswer:
+        hospitals = list(partner.setting("film", "hospitals", [partner.id]))
         ttl = min(
             request.expires_in or int(partner.setting("film", "default_ttl", DEFAULT_TTL)),
             int(partner.setting("film", "max_ttl", MAX_TTL)),
         )
         now = self.clock()
-        item: dict[str, Any] = {"app_id": caller.app_id, "hospitals": hospitals}
+        item: dict[str, Any] = {"app_id": partner.id, "hospitals": hospitals}
         if request.study_uid:
             study = self.catalog.study(request.study_uid)
             if study is None or not _visible(study, hospitals):
@@ -204,36 +198,28 @@ class Links:
         )
         self.store.put(self.table, item, condition=Cond.absent())
         self.audit.record(
-            actor=f"partner:{caller.app_id}",
+            actor=partner,
             action="film.link.create",
             resource=f"film.link:{key_hash[:16]}",
             patient_ref=patient_ref,
-            source_ip=source_ip,
-            request_id=request_id,
             details={"scope": item["scope"], "studies": count, "ttl": ttl},
         )
         return LinkAnswer(
             url=f"{base_url}/film/v/{key}", key=key, expires_at=utc_iso(expires_at), scope=item["scope"], studies=count
         )
 
-    def revoke(self, caller: Any, key: str, *, source_ip: str, request_id: str | None) -> dict[str, Any]:
+    def revoke(self, partner: Actor, key: str) -> dict[str, Any]:
         key_hash = self._check_key(key)
         item = self.store.get(self.table, {"pk": f"link#{key_hash}", "sk": "link"})
         if item is None:
             raise errors.link_not_found()
-        if item["app_id"] != caller.app_id:
+        if item["app_id"] != partner.id:
             raise errors.link_not_yours()
         if not item.get("revoked_at"):
             item["revoked_at"] = utc_iso(self.clock())
             with contextlib.suppress(ConditionFailed):  # revoked concurrently: same outcome
                 self.store.put(self.table, item, condition=Cond.attr_absent("revoked_at"))
-        self.audit.record(
-            actor=f"partner:{caller.app_id}",
-            action="film.link.revoke",
-            resource=f"film.link:{key_hash[:16]}",
-            source_ip=source_ip,
-            request_id=request_id,
-        )
+        self.audit.record(actor=partner, action="film.link.revoke", resource=f"film.link:{key_hash[:16]}")
         return {"key": key, "revoked_at": item["revoked_at"]}
 
     # -- patient side ------------------------------------------------------------------------------
@@ -275,24 +261,15 @@ class Links:
         return studies
 
     def record_use(
-        self,
-        link: Link,
-        studies: list[dict[str, Any]],
-        *,
-        kind: str,
-        source_ip: str,
-        user_agent: str,
-        request_id: str | None,
+        self, link: Link, studies: list[dict[str, Any]], *, kind: str, origin: Origin, user_agent: str
     ) -> None:
         """The access log entry of one use: an audit record (one chained append, no second write)."""
         refs = [r for s in studies for r in (s.get("patient_refs") or [])[:1]]
         self.audit.record(
-            actor=f"patient:link-{link.key_hash[:16]}",
+            actor=link.holder(origin),
             action=f"film.link.{kind}",
             resource=f"film.study:{studies[0]['study_uid'] if studies else '-'}",
             patient_ref=refs[0] if refs else None,
-            source_ip=source_ip or None,
-            request_id=request_id,
             details={
                 "app_id": link.app_id,
                 "hospitals": sorted({s.get("hospital") or "" for s in studies}),
@@ -308,9 +285,8 @@ class Links:
         *,
         kind: str,
         study_uid: str | None = None,
-        source_ip: str,
+        origin: Origin,
         user_agent: str,
-        request_id: str | None,
     ) -> dict[str, Any]:
         """The manifest for one use of a verified link, with the use recorded.
 
@@ -327,9 +303,8 @@ class Links:
             link,
             studies,
             kind=kind,
-            source_ip=source_ip,
+            origin=origin,
             user_agent=user_agent,
-            request_id=request_id,
         )
         try:
             manifest = self.manifest(link, studies, study_uid, series_of={guess: series} if guess and series else None)
@@ -337,8 +312,23 @@ class Links:
             audit.result()
         return manifest
 
-    def share(self, link: Link, request: ShareRequest, *, base_url: str) -> LinkAnswer:
-        """A shorter-lived link to the same studies (e.g. for a doctor); revoked with its parent."""
+    def share(self, key: str, request: ShareRequest, *, base_url: str, origin: Origin, user_agent: str) -> LinkAnswer:
+        """A shorter-lived link to the same studies (e.g. for a doctor); revoked with its parent. The
+        holder's use of the link is recorded like a view."""
+        link = self.open(key)
+        answer = self._derive(link, request, base_url=base_url)
+        self.record_use(link, self.studies(link), kind="share", origin=origin, user_agent=user_agent)
+        return answer
+
+    def holder_for(self, key: str, study_uid: str | None, origin: Origin) -> Actor:
+        """The holder of a live link, as the actor of a request about ``study_uid`` (which the link must
+        cover): STUDY_NOT_FOUND otherwise, as for any study the link does not show."""
+        link = self.open(key)
+        if study_uid and study_uid not in {s["study_uid"] for s in self.studies(link)}:
+            raise errors.study_not_found()
+        return link.holder(origin)
+
+    def _derive(self, link: Link, request: ShareRequest, *, base_url: str) -> LinkAnswer:
         now = self.clock()
         expires_at = min(now + request.expires_in, link.expires_at)
         key = self._new_key()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True)
@@ -42,9 +42,7 @@ class Presigner(Protocol):
         ...
 
 
-class DeadLetters(Protocol):
-    def send(self, body: str, reason: str, message: str) -> None: ...
-
-
 class Queue(Protocol):
-    def send(self, body: str) -> None: ...
+    """One queue (``bianjie.kit.queues.QueueSender``): a string body as is, anything else as JSON."""
+
+    def send(self, payload: Any, delay_seconds: int = 0, attributes: dict[str, str] | None = None) -> str: ...

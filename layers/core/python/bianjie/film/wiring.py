@@ -16,9 +16,9 @@ LINK_TAG_LABEL = b"bianjie/film/link-tag/v1"
 
 @deps.singleton
 def film_catalog() -> Any:
-    from bianjie.film.catalog import Catalog, studies_table_spec
+    from bianjie.film.catalog import Catalog
 
-    return Catalog(deps.documents(), deps.table("FILM_STUDIES_TABLE", studies_table_spec))
+    return Catalog(deps.documents(), deps.table("FILM_STUDIES_TABLE"))
 
 
 @deps.singleton
@@ -56,9 +56,7 @@ def film_presigner() -> Any:
 
 @deps.singleton
 def film_ingest() -> Any:
-    from bianjie.film.adapters.s3 import SqsDeadLetters
     from bianjie.film.ingest import Ingest
-    from bianjie.kit import aws
 
     return Ingest(
         objects=film_objects(),
@@ -67,7 +65,7 @@ def film_ingest() -> Any:
         cipher=deps.field_cipher(),
         blind_index=deps.blind_index(),
         audit=deps.audit_log("film"),
-        dead_letters=SqsDeadLetters(aws.client("sqs"), require_env("FILM_INGEST_DLQ_URL")),
+        dead_letters=deps.queue("FILM_INGEST_DLQ_URL"),
         events=deps.publisher("bianjie.film"),
         visit_id_source=film_visit_id_source,
     )
@@ -86,15 +84,13 @@ def film_visit_id_source(hospital: str) -> str | None:
 
 @deps.singleton
 def film_links() -> Any:
-    from bianjie.film.catalog import links_table_spec
     from bianjie.film.links import Links
-    from bianjie.kit.crypto import hmac_sm3
 
     return Links(
         store=deps.documents(),
-        table=deps.table("FILM_LINKS_TABLE", links_table_spec),
+        table=deps.table("FILM_LINKS_TABLE"),
         catalog=film_catalog(),
-        mac_key=hmac_sm3(deps.unwrap_setting("BIANJIE_TOKEN_SECRET"), LINK_TAG_LABEL),
+        mac_key=deps.derived_key(LINK_TAG_LABEL),
         blind_index=deps.blind_index(),
         cipher=deps.field_cipher(),
         audit=deps.audit_log("film"),
@@ -105,15 +101,12 @@ def film_links() -> Any:
 
 @deps.singleton
 def film_emergency() -> Any:
-    from bianjie.film.adapters.s3 import SqsQueue
-    from bianjie.film.catalog import links_table_spec
     from bianjie.film.emergency import Emergency
-    from bianjie.kit import aws
 
     return Emergency(
         store=deps.documents(),
-        table=deps.table("FILM_LINKS_TABLE", links_table_spec),
-        queue=SqsQueue(aws.client("sqs"), require_env("FILM_EMERGENCY_QUEUE_URL")),
+        table=deps.table("FILM_LINKS_TABLE"),
+        queue=deps.queue("FILM_EMERGENCY_QUEUE_URL"),
         audit=deps.audit_log("film"),
     )
 
@@ -123,9 +116,11 @@ def film_imaging_cloud() -> Any:
     """The 医联 imaging cloud: the local stand-in unless a deployment configures the real interface."""
     from pathlib import Path
 
-    from bianjie.film.adapters.yilian import YilianStandIn
+    from bianjie.kit.standins import use_standin
 
-    if env("FILM_YILIAN_ENDPOINT"):
-        raise RuntimeError("the 医联 imaging-cloud adapter for FILM_YILIAN_ENDPOINT is not configured in this build")
+    if not use_standin("film.imaging_cloud"):
+        raise RuntimeError("the 医联 imaging-cloud adapter is not wired in this build (docs/film.md)")
+    from bianjie_dev.film.adapters.yilian import YilianStandIn  # development tooling: the local stage only
+
     archive = env("FILM_YILIAN_ARCHIVE") or str(Path(env("BIANJIE_STATE_DIR") or ".local") / "yilian-archive")
     return YilianStandIn(film_s3(), require_env("FILM_INGEST_BUCKET"), Path(archive))

@@ -7,14 +7,15 @@ of events received, so arrival order and duplicates do not matter (see ``timelin
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-# China keeps no daylight-saving time, so a fixed offset is exact and needs no tz database.
-CST = timezone(timedelta(hours=8), "Asia/Shanghai")
+from bianjie.kit.timefmt import BEIJING
+
+CST = BEIJING  # guide's name for Beijing time
 
 
 class State(StrEnum):

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
@@ -46,10 +45,12 @@ from bianjie.guide.prefs import Preferences
 from bianjie.guide.store import GuideStore
 from bianjie.guide.templates import TemplateBook
 from bianjie.guide.timeline import fold, next_todo, todos
+from bianjie.kit.actor import Actor
 from bianjie.kit.crypto import sm3
 from bianjie.kit.documents.port import ConditionFailed
 from bianjie.kit.errors import AppError, BadRequest, NotFound
 from bianjie.kit.logging import get_logger
+from bianjie.kit.timefmt import utc_iso as kit_utc_iso
 
 log = get_logger("bianjie.guide")
 # Event types that can call for a message (planner.plan_event); a visit.booked also re-plans events that
@@ -126,7 +127,8 @@ class QuotaLedger(BaseModel):
 
 
 def utc_iso(at: datetime) -> str:
-    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """Guide's stored instants carry microseconds: its deferred-notification index sorts by them as text."""
+    return kit_utc_iso(at, "microseconds")
 
 
 def view_document(view: VisitView) -> dict[str, Any]:
@@ -198,13 +200,14 @@ def load_preferences(store: GuideStore, patient_id: str) -> Preferences:
 # -- the service --------------------------------------------------------------------------------------
 
 
-@dataclass
-class Caller:
-    source: str  # partner app id, or "bianjie.<service>" for domain events
-    actor: str  # audit actor, e.g. "partner:demo-hospital"
-    owns_visits: bool  # partners own the visits they create; services only add to them
-    source_ip: str | None = None
-    request_id: str | None = None
+def event_source(actor: Actor) -> str:
+    """Where a visit event comes from: the partner's app id, or the producing service's source name
+    (``bianjie.rx``) for a domain event. Partners own the visits they create; services only add to them."""
+    return actor.id
+
+
+def owns_visits(actor: Actor) -> bool:
+    return actor.kind == "partner"
 
 
 class GuideService:
@@ -229,15 +232,15 @@ class GuideService:
 
     # -- events -----------------------------------------------------------------------------------
 
-    def ingest(self, caller: Caller, events: list[VisitEvent]) -> list[EventResult]:
-        results = [self.ingest_one(caller, e) for e in events]
+    def ingest(self, actor: Actor, events: list[VisitEvent]) -> list[EventResult]:
+        """``actor``: the hospital system that posted the events, or ``Actor.system("bianjie.<service>")``
+        for another service's domain event."""
+        results = [self.ingest_one(actor, e) for e in events]
         visits = sorted({r.visit_id for r in results})
         self.audit.record(
-            actor=caller.actor,
+            actor=actor,
             action="guide.events.ingest",
             resource=f"guide.visit:{visits[0] if len(visits) == 1 else 'batch'}",
-            source_ip=caller.source_ip,
-            request_id=caller.request_id,
             details={
                 "visits": visits[:100],
                 "accepted": sum(r.status == "accepted" for r in results),
@@ -247,25 +250,26 @@ class GuideService:
         )
         return results
 
-    def ingest_one(self, caller: Caller, event: VisitEvent) -> EventResult:
+    def ingest_one(self, actor: Actor, event: VisitEvent) -> EventResult:
         result = EventResult(event_id=event.event_id, visit_id=event.visit_id, status="accepted")
+        source, owner_call = event_source(actor), owns_visits(actor)
         existing = self.store.view_item(event.visit_id)
         owner = existing.get("owner") if existing else None
-        if caller.owns_visits and owner and owner != caller.source:
+        if owner_call and owner and owner != source:
             result.status, result.code = "rejected", "VISIT_OF_ANOTHER_PARTNER"
             return result
-        body = event.stored(caller.source)
+        body = event.stored(source)
         body_hash = sm3(json.dumps(body, sort_keys=True, ensure_ascii=False).encode()).hex()
         quiet = event.type not in PLANNING_TYPES
         status, claim = self.store.claim_event(
-            caller.source, event.event_id, event.visit_id, body_hash, body, self.clock(), planned=quiet
+            source, event.event_id, event.visit_id, body_hash, body, self.clock(), planned=quiet
         )
         if status == "seen":
             assert claim is not None
             if claim.get("hash") != body_hash or claim.get("visit_id") != event.visit_id:
                 result.status, result.code = "rejected", "EVENT_ID_REUSED"
                 return result
-            self.store.store_event(caller.source, event.event_id, event.visit_id, body, self.clock())
+            self.store.store_event(source, event.event_id, event.visit_id, body, self.clock())
             if claim.get("planned"):
                 result.status = "duplicate"
                 # fold again in case the first attempt stopped between storing the event and the view
@@ -275,7 +279,7 @@ class GuideService:
         if event.data.contact and event.patient_id:
             self.contacts.save(event.patient_id, event.data.contact)
         knew_patient = bool(existing and existing.get("patient_id"))
-        view = self.refold(event.visit_id, caller.source if caller.owns_visits else None, existing)
+        view = self.refold(event.visit_id, source if owner_call else None, existing)
         result.state = view.state
         now = self.now()
         for intent in plan_event(event, view, now):
@@ -284,11 +288,11 @@ class GuideService:
         if not knew_patient and view.patient_id:
             # events that came before the booking could not be addressed to anyone; they can now
             for earlier in self.store.events(event.visit_id):
-                if earlier.get("event_id") != event.event_id or earlier.get("source") != caller.source:
+                if earlier.get("event_id") != event.event_id or earlier.get("source") != source:
                     for intent in plan_event(_event_from_stored(earlier), view, now):
                         self.dispatch(intent)
         if not quiet:
-            self.store.mark_planned(caller.source, event.event_id, event.visit_id, body_hash, self.clock())
+            self.store.mark_planned(source, event.event_id, event.visit_id, body_hash, self.clock())
         return result
 
     def refold(self, visit_id: str, owner: str | None, item: dict[str, Any] | None = None) -> VisitView:

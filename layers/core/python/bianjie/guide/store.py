@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from bianjie.kit.documents.port import Cond, ConditionFailed, DocumentStore, IndexSpec, KeyCond, TableSpec
+from bianjie.kit.documents.port import Cond, ConditionFailed, DocumentStore, KeyCond
 
 VIEW = "view"
 
@@ -32,47 +32,6 @@ class Tables:
     notifications: str
     outbox: str
     patients: str
-
-
-# Table schemas, registered with the documents store (``deps.table``) so the DynamoDB adapter never needs
-# DescribeTable/DescribeTimeToLive, which SAM's Crud policies do not fully grant; the template contract
-# test compares them with template.yaml.
-def visits_table_spec(name: str) -> TableSpec:
-    return TableSpec(
-        name=name,
-        partition_key="pk",
-        sort_key="sk",
-        key_types={"pk": "S", "sk": "S", "patient_id": "S", "appt_day": "S", "appointment_at": "S"},
-        indexes=(
-            IndexSpec("by_patient", "patient_id", "appointment_at"),
-            IndexSpec("by_day", "appt_day", "appointment_at"),
-        ),
-    )
-
-
-def notifications_table_spec(name: str) -> TableSpec:
-    return TableSpec(
-        name=name,
-        partition_key="pk",
-        key_types={"pk": "S", "visit_id": "S", "created_at": "S", "deferred": "S", "not_before": "S"},
-        indexes=(IndexSpec("by_visit", "visit_id", "created_at"), IndexSpec("by_deferred", "deferred", "not_before")),
-    )
-
-
-def outbox_table_spec(name: str) -> TableSpec:
-    return TableSpec(
-        name=name,
-        partition_key="pk",
-        key_types={"pk": "S", "visit_id": "S", "day": "S", "sent_at": "S"},
-        indexes=(IndexSpec("by_visit", "visit_id", "sent_at"), IndexSpec("by_day", "day", "sent_at")),
-        ttl_attribute="expires_at",
-    )
-
-
-def patients_table_spec(name: str) -> TableSpec:
-    return TableSpec(
-        name=name, partition_key="pk", sort_key="sk", key_types={"pk": "S", "sk": "S"}, ttl_attribute="expires_at"
-    )
 
 
 class LimitReached(Exception):

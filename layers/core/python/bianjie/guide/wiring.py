@@ -1,9 +1,10 @@
 """Builds guide's use cases from the environment (template.yaml sets the variables), once per process.
 
-GUIDE_CHANNELS=standin (default) talks to the local stand-ins of WeChat and Aliyun SMS, which record
-into the outbox table; GUIDE_CHANNELS=live uses the real platforms with credentials unwrapped through
+On the local stage (``bianjie.kit.standins.use_standin("guide.channels")``) the channels talk to the local
+stand-ins of WeChat and Aliyun SMS (development tooling), which record into the outbox table; any other
+stage uses the real platforms with credentials unwrapped through
 the key port (GUIDE_WECHAT_APP_ID, GUIDE_WECHAT_SECRET, GUIDE_SMS_ACCESS_KEY_ID, GUIDE_SMS_ACCESS_KEY_SECRET;
-the secrets wrapped by the master key, as `bianjie keys init` wraps the token secret).
+the secrets wrapped by the master key, as `bianjie keys init` wraps the blind-index key).
 """
 
 from __future__ import annotations
@@ -16,19 +17,19 @@ from bianjie.guide.store import GuideStore, Tables
 from bianjie.guide.templates import TemplateBook
 from bianjie.kit import deps
 from bianjie.kit.config import env, env_int, require_env
+from bianjie.kit.standins import use_standin
 
 
 @deps.singleton
 def guide_store() -> GuideStore:
-    from bianjie.guide import store
 
     return GuideStore(
         deps.documents(),
         Tables(
-            visits=deps.table("GUIDE_VISITS_TABLE", store.visits_table_spec),
-            notifications=deps.table("GUIDE_NOTIFICATIONS_TABLE", store.notifications_table_spec),
-            outbox=deps.table("GUIDE_OUTBOX_TABLE", store.outbox_table_spec),
-            patients=deps.table("GUIDE_PATIENTS_TABLE", store.patients_table_spec),
+            visits=deps.table("GUIDE_VISITS_TABLE"),
+            notifications=deps.table("GUIDE_NOTIFICATIONS_TABLE"),
+            outbox=deps.table("GUIDE_OUTBOX_TABLE"),
+            patients=deps.table("GUIDE_PATIENTS_TABLE"),
         ),
     )
 
@@ -40,12 +41,9 @@ def guide_templates() -> TemplateBook:
 
 @deps.singleton
 def guide_queue() -> Any:
-    from bianjie.guide.adapters.queues import SqsNotificationQueue
-    from bianjie.kit import aws
+    from bianjie.guide.adapters.queues import ChannelQueues
 
-    return SqsNotificationQueue(
-        aws.client("sqs"), {"wechat": require_env("GUIDE_WECHAT_QUEUE"), "sms": require_env("GUIDE_SMS_QUEUE")}
-    )
+    return ChannelQueues({"wechat": deps.queue("GUIDE_WECHAT_QUEUE"), "sms": deps.queue("GUIDE_SMS_QUEUE")})
 
 
 @deps.singleton
@@ -64,7 +62,7 @@ def guide_service() -> GuideService:
 def guide_channels() -> tuple[Any, Any]:
     import time
 
-    if (env("GUIDE_CHANNELS", "standin") or "standin") == "live":
+    if not use_standin("guide.channels"):
         from bianjie.guide.adapters import sms, wechat
 
         return (
@@ -79,9 +77,12 @@ def guide_channels() -> tuple[Any, Any]:
                 sms.http_transport,
             ),
         )
-    from bianjie.guide.adapters.outbox import OutboxRecorder
-    from bianjie.guide.adapters.sms import AliyunSmsClient, AliyunSmsStandIn
-    from bianjie.guide.adapters.wechat import WeChatClient, WeChatStandIn
+    from bianjie_dev.guide.adapters.outbox import OutboxRecorder
+    from bianjie_dev.guide.adapters.sms import AliyunSmsStandIn
+    from bianjie_dev.guide.adapters.wechat import WeChatStandIn
+
+    from bianjie.guide.adapters.sms import AliyunSmsClient
+    from bianjie.guide.adapters.wechat import WeChatClient
 
     recorder = OutboxRecorder(guide_store(), time.time)
     wx_standin = WeChatStandIn(recorder, guide_templates())

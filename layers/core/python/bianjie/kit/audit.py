@@ -43,15 +43,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from bianjie.kit.actor import Actor
 from bianjie.kit.crypto import sm3
 from bianjie.kit.documents.port import (
     Cond,
     DocumentStore,
-    IndexSpec,
     KeyCond,
     Operation,
     Put,
-    TableSpec,
     TransactionCanceled,
 )
 from bianjie.kit.errors import Unavailable
@@ -60,11 +59,11 @@ from bianjie.kit.logging import redact
 GENESIS = "0" * 64
 HEAD_SEQ = 0
 INDEX_BY_KIND = "by_kind"
-ACTOR_KINDS = ("partner", "staff", "patient", "system")
+ACTOR_KINDS = ("partner", "staff", "companion", "patient", "system")
 Outcome = Literal["success", "denied", "failure"]
 IssueKind = Literal["edited", "removed", "reordered", "truncated", "inserted"]
 
-_ACTOR_RE = re.compile(r"(partner|staff|patient|system):[^\s]{1,200}")
+_ACTOR_RE = re.compile(r"(partner|staff|companion|patient|system):[^\s]{1,200}")
 _RESOURCE_RE = re.compile(r"[a-z][a-z0-9_.-]{0,63}:[^\s]{0,300}")
 _SERVICE_RE = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 # patient_ref must be a blind index or a pseudonymous id: refuse what looks like a clear identifier
@@ -83,16 +82,6 @@ _HASHED_FIELDS = (
     "details",
     "prev_hash",
 )
-
-
-def audit_table_spec(name: str) -> TableSpec:
-    return TableSpec(
-        name=name,
-        partition_key="chain",
-        sort_key="seq",
-        key_types={"chain": "S", "seq": "N", "kind": "S"},
-        indexes=(IndexSpec(INDEX_BY_KIND, "kind", "chain"),),
-    )
 
 
 class AuditRecord(BaseModel):
@@ -211,7 +200,7 @@ class AuditLog:
     def record(
         self,
         *,
-        actor: str,
+        actor: Actor | str,
         action: str,
         resource: str,
         patient_ref: str | None = None,
@@ -222,7 +211,8 @@ class AuditLog:
         chain: str | None = None,
         also: Sequence[Operation] = (),
     ) -> AuditRecord:
-        """Append one record. ``actor`` is "kind:id" (partner:app-1, staff:d123, patient:p9, system:x);
+        """Append one record. ``actor`` is the ``bianjie.kit.actor.Actor`` (its ``audit_name``, source
+        address and request id are written), or already "kind:id" (partner:app-1, patient:p9, system:x);
         ``resource`` is "type:id" (film.study:1.2.840...). ``details`` must not hold sensitive values:
         deny-listed keys are blanked as a safety net.
 
@@ -234,6 +224,9 @@ class AuditLog:
         Raises 503 AUDIT_UNAVAILABLE when the chain stays contended after ``max_attempts``; callers
         must not serve the patient data then (the access would go unrecorded).
         """
+        if isinstance(actor, Actor):
+            source_ip, request_id = source_ip or actor.source_ip, request_id or actor.request_id
+            actor = actor.audit_name
         fields = self._fields(actor, action, resource, patient_ref, source_ip, request_id, outcome, details)
         now = self._clock()
         pinned = bool(chain)

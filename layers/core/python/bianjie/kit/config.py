@@ -149,7 +149,6 @@ class Settings:
     key_backend: str  # "kms" | "local"
     kms_key_id: str | None
     clock_skew_seconds: int
-    token_secret_wrapped: str | None
     blind_index_key_wrapped: str | None
     local_master_key_file: str | None
 
@@ -166,7 +165,6 @@ def _read_settings() -> Settings:
         key_backend=(env("BIANJIE_KEYS", "kms") or "kms").lower(),
         kms_key_id=env("BIANJIE_KMS_KEY_ID"),
         clock_skew_seconds=env_int("BIANJIE_CLOCK_SKEW_SECONDS", 300),
-        token_secret_wrapped=env("BIANJIE_TOKEN_SECRET"),
         blind_index_key_wrapped=env("BIANJIE_BLIND_INDEX_KEY"),
         local_master_key_file=env("BIANJIE_MASTER_KEY_FILE"),
     )

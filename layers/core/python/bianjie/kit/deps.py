@@ -15,15 +15,19 @@ from functools import wraps
 from pathlib import Path
 from typing import Any, TypeVar
 
-from bianjie.kit.config import clear_scopes, require_env, scope_cached, settings
+from bianjie.kit.config import clear_scopes, env, require_env, scope_cached, settings
 
 T = TypeVar("T")
 
 
 def singleton(build: Callable[[], T]) -> Callable[[], T]:
+    """Build once per function scope (until ``reset``). Keyed by the builder's module and qualified name, so two
+    services' builders of the same name (``film.wiring.store`` and ``rx.wiring.store``) stay apart."""
+    key = f"{build.__module__}.{build.__qualname__}"
+
     @wraps(build)
     def get() -> T:
-        return scope_cached(build.__name__, build)  # type: ignore[no-any-return]
+        return scope_cached(key, build)  # type: ignore[no-any-return]
 
     return get
 
@@ -48,18 +52,20 @@ def documents() -> Any:
     return DynamoDocumentStore(aws.client("dynamodb"))
 
 
-def table(env_name: str, spec_of: Callable[[str], Any]) -> str:
+def table(env_name: str) -> str:
     """A table's physical name from its environment variable, with its schema registered in the store.
 
     Registering spares the DynamoDB adapter its DescribeTable / DescribeTimeToLive calls (cold-start
-    time, and IAM actions SAM's Crud/Read policies do not grant). ``spec_of`` is the table's
-    ``*_table_spec(name)`` function, the same one the template contract test compares with template.yaml.
+    time, and IAM actions SAM's Crud/Read policies do not grant). The schema comes from the templates,
+    through the manifest ``bianjie/tables.json`` (``bianjie.kit.tables``).
     """
+    from bianjie.kit.tables import table_spec
+
     name = require_env(env_name)
     store = documents()
     register = getattr(store, "register", None)
     if register is not None:
-        register(spec_of(name))
+        register(table_spec(env_name, name))
     return name
 
 
@@ -83,27 +89,70 @@ def unwrap_setting(name: str) -> bytes:
     return key_port().unwrap(base64.b64decode(require_env(name)))
 
 
+def derived_key(label: bytes) -> bytes:
+    """A 32-byte key for one purpose (``label``, e.g. b"bianjie/film/link-tag/v1"), derived from the
+    deployment's HMAC key (the blind-index key) so a purpose needs no parameter of its own.
+
+    The 0x01 prefix keeps derivations apart from blind-index digests, whose messages start with a
+    lower-case kind name, so no stored digest can equal a derived key.
+    """
+    from bianjie.kit.crypto import hmac_sm3
+
+    return hmac_sm3(unwrap_setting("BIANJIE_BLIND_INDEX_KEY"), b"\x01bianjie-derived-key\x00" + label)
+
+
 @singleton
 def partner_registry() -> Any:
-    from bianjie.kit.partners import PartnerRegistry, partners_table_spec
+    from bianjie.kit.partners import PartnerRegistry
 
-    return PartnerRegistry(documents(), table("PARTNERS_TABLE", partners_table_spec))
+    return PartnerRegistry(documents(), table("PARTNERS_TABLE"))
 
 
 @singleton
 def partner_verifier() -> Any:
-    from bianjie.kit.signing import NonceStore, PartnerVerifier, nonces_table_spec
+    from bianjie.kit.signing import NonceStore, PartnerVerifier
 
     cfg = settings()
-    nonces = NonceStore(documents(), table("NONCES_TABLE", nonces_table_spec), ttl=2 * cfg.clock_skew_seconds)
+    nonces = NonceStore(documents(), table("NONCES_TABLE"), ttl=2 * cfg.clock_skew_seconds)
     return PartnerVerifier(partner_registry(), nonces, window=cfg.clock_skew_seconds)
 
 
 @singleton
+def token_verifier() -> Any:
+    """Verifies bearer tokens with the published public keys (``BIANJIE_TOKEN_JWKS``); mints nothing.
+
+    Without a JWKS (a first deployment, before ``TokenJwks`` is set) every token is refused as
+    TOKEN_INVALID, and the error log says why.
+    """
+    from bianjie.kit.logging import get_logger
+    from bianjie.kit.tokenkeys import PublicKeySet
+    from bianjie.kit.tokens import TokenVerifier
+
+    document = env("BIANJIE_TOKEN_JWKS")
+    if document is None:
+        get_logger("bianjie.tokens").error("BIANJIE_TOKEN_JWKS is empty: every token will be refused")
+        return TokenVerifier(PublicKeySet([]))
+    return TokenVerifier(PublicKeySet.from_jwks(document))
+
+
+@singleton
 def token_issuer() -> Any:
+    """Mints tokens: only in the issuer function, the one whose environment names a signing key.
+
+    AWS: ``BIANJIE_TOKEN_SIGNING_KEY`` is a KMS SM2 (or ECC_NIST_P256) key that only the issuer's role may
+    ``kms:Sign``. On premises (``BIANJIE_KEYS=local``): ``BIANJIE_TOKEN_SIGNING_KEY_WRAPPED`` is the
+    private key's PEM wrapped by the master key, which the issuer alone is given.
+    """
     from bianjie.kit.tokens import TokenIssuer
 
-    return TokenIssuer({"k1": unwrap_setting("BIANJIE_TOKEN_SECRET")}, "k1")
+    if settings().key_backend == "local":
+        from bianjie.kit.tokenkeys import LocalTokenSigner
+
+        return TokenIssuer(LocalTokenSigner.from_pem(unwrap_setting("BIANJIE_TOKEN_SIGNING_KEY_WRAPPED")))
+    from bianjie.kit import aws
+    from bianjie.kit.tokenkeys import KmsTokenSigner
+
+    return TokenIssuer(KmsTokenSigner(aws.client("kms"), require_env("BIANJIE_TOKEN_SIGNING_KEY")))
 
 
 @singleton
@@ -124,9 +173,9 @@ def audit_log(service: str) -> Any:
     """The audit log as ``service`` writes it (each service appends to its own daily chains)."""
 
     def build() -> Any:
-        from bianjie.kit.audit import AuditLog, audit_table_spec
+        from bianjie.kit.audit import AuditLog
 
-        return AuditLog(documents(), table("AUDIT_TABLE", audit_table_spec), service=service)
+        return AuditLog(documents(), table("AUDIT_TABLE"), service=service)
 
     return scope_cached(f"audit_log:{service}", build)
 
@@ -145,9 +194,11 @@ def publisher(source: str) -> Any:
 
 @singleton
 def idempotency() -> Any:
-    from bianjie.kit.idempotency import IdempotencyStore, idempotency_table_spec
+    from bianjie.kit.idempotency import IdempotencyStore
 
-    return IdempotencyStore(documents(), table("IDEMPOTENCY_TABLE", idempotency_table_spec))
+    # the table is resolved at first use: a function that never takes an idempotent path needs no
+    # IDEMPOTENCY_TABLE (and no permission on it)
+    return IdempotencyStore(documents(), lambda: table("IDEMPOTENCY_TABLE"))
 
 
 @singleton
@@ -164,3 +215,10 @@ def queues() -> Any:
     from bianjie.kit.queues import SqsQueues
 
     return SqsQueues(aws.client("sqs"))
+
+
+def queue(env_name: str) -> Any:
+    """The queue whose URL is in ``env_name`` (template.yaml: ``!Ref`` of the queue), as a ``QueueSender``."""
+    from bianjie.kit.queues import QueueSender
+
+    return QueueSender(queues(), require_env(env_name))

@@ -18,7 +18,6 @@ and as an ID number index differently.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import re
 import secrets
@@ -28,21 +27,12 @@ import unicodedata
 from collections.abc import Callable
 
 from bianjie.kit.crypto import CryptoError, hmac_sm3, sm4_gcm_decrypt, sm4_gcm_encrypt
+from bianjie.kit.encoding import b64url, b64url_decode
 from bianjie.kit.errors import Internal
 from bianjie.kit.keys import DataKey, KeyPort
 
 TOKEN_PREFIX = "sm4gcm1"
 NONCE_BYTES = 12
-
-
-def b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def b64url_decode(text: str) -> bytes:
-    if not re.fullmatch(r"[A-Za-z0-9_-]*", text):
-        raise ValueError("not base64url")
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 class FieldCipher:

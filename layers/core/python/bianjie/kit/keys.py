@@ -49,7 +49,7 @@ class KeyPort(Protocol):
         ...
 
     def wrap(self, plaintext: bytes) -> bytes:
-        """Wrap caller-made secret bytes (token secrets, the blind-index key) for configuration."""
+        """Wrap caller-made secret bytes (blind-index key, on-prem token signing key) for configuration."""
         ...
 
 

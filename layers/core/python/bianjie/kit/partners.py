@@ -24,32 +24,19 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from bianjie.kit.crypto import CryptoError, Sm2PublicKey
-from bianjie.kit.documents.port import Cond, ConditionFailed, DocumentStore, IndexSpec, KeyCond, TableSpec
+from bianjie.kit.documents.port import Cond, ConditionFailed, DocumentStore, KeyCond
 from bianjie.kit.errors import Conflict, NotFound, ValidationFailed
+from bianjie.kit.timefmt import utc_iso
 
 APP_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 KIND = "partner"
 INDEX_BY_KIND = "by_kind"
 MAX_ATTEMPTS = 5
-
-
-def partners_table_spec(name: str) -> TableSpec:
-    return TableSpec(
-        name=name,
-        partition_key="app_id",
-        key_types={"app_id": "S", "kind": "S"},
-        indexes=(IndexSpec(INDEX_BY_KIND, "kind", "app_id"),),
-    )
-
-
-def utc_iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def normalise_public_key(value: str | Sm2PublicKey) -> str:

@@ -2,6 +2,11 @@
 
 Adapters: ``SqsQueues`` (AWS SQS, ElasticMQ, moto; endpoint from configuration) and ``MemoryQueues``
 for unit tests. Receiving is the event pump's job (or Lambda's), not the functions'.
+
+Services hold a ``QueueSender``, one queue of the port (``deps.queue("ENV_NAME")``): its ``send(payload,
+delay_seconds=0, attributes=None)`` takes a JSON-able payload (or a ready string body), which is the
+one-queue port every service's domain declares (film's emergency and dead-letter queues, pay's webhook
+and stand-in queues, guide's channel queues).
 """
 
 from __future__ import annotations
@@ -78,6 +83,21 @@ class SqsQueues:
         return ids
 
 
+class QueueSender:
+    """One queue of a ``Queues`` port."""
+
+    def __init__(self, queues: Queues, url: str) -> None:
+        self.queues = queues
+        self.url = url
+
+    def send(self, payload: Any, delay_seconds: int = 0, attributes: dict[str, str] | None = None) -> str:
+        """``payload``: a string body as is, anything else as compact JSON. ``delay_seconds`` is clamped
+        to SQS's 0-900."""
+        body = payload if isinstance(payload, str) else json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+        message = Message(body, attributes=dict(attributes or {}), delay_seconds=max(0, min(900, int(delay_seconds))))
+        return self.queues.send(self.url, message)
+
+
 class MemoryQueues:
     def __init__(self) -> None:
         self.sent: dict[str, list[Message]] = {}
@@ -92,3 +112,10 @@ class MemoryQueues:
 
     def send_batch(self, queue_url: str, messages: Sequence[Message]) -> list[str]:
         return [self.send(queue_url, m) for m in messages]
+
+    def sender(self, queue_url: str) -> QueueSender:
+        return QueueSender(self, queue_url)
+
+    def bodies(self, queue_url: str) -> list[Any]:
+        """What was sent to one queue, JSON bodies decoded."""
+        return [json.loads(m.body) for m in self.sent.get(queue_url, [])]

@@ -46,7 +46,7 @@ from typing import Any
 from urllib.parse import quote, unquote
 
 from bianjie.kit.crypto import CryptoError, Sm2PrivateKey, Sm2PublicKey, sm2_sign, sm2_verify, sm3
-from bianjie.kit.documents.port import Cond, ConditionFailed, DocumentStore, TableSpec
+from bianjie.kit.documents.port import Cond, ConditionFailed, DocumentStore
 from bianjie.kit.errors import Forbidden, Unauthorized
 from bianjie.kit.partners import APP_ID_RE, Partner, PartnerRegistry
 
@@ -272,11 +272,6 @@ def header_value(headers: Mapping[str, str] | None, name: str) -> str | None:
 
 
 # ---------------------------------------------------------------- nonces
-
-
-def nonces_table_spec(name: str) -> TableSpec:
-    """pk ``pk`` (S) = "<app_id>#<nonce>", TTL attribute ``expires_at`` (epoch seconds)."""
-    return TableSpec(name=name, partition_key="pk", key_types={"pk": "S"}, ttl_attribute="expires_at")
 
 
 class NonceStore:

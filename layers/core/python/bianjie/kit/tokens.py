@@ -1,26 +1,30 @@
-"""Short-lived signed tokens for patients and staff (issued by us after SSO).
+"""Short-lived signed tokens for patients and staff: minted by ONE issuer, verified by everyone else.
 
-Compact form, like a JWT but with HMAC-SM3::
+JWS compact serialisation (RFC 7515) with an asymmetric signature (``bianjie.kit.tokenkeys``)::
 
-    b64url(header) "." b64url(payload) "." b64url(HMAC-SM3(secret[kid], b64url(header) "." b64url(payload)))
+    b64url(header) "." b64url(payload) "." b64url(r || s)
 
-header  ``{"alg":"HS-SM3","typ":"BJT","kid":"<kid>"}``
+header  ``{"alg":"SM2-SM3"|"ES256","typ":"JWT","kid":"<thumbprint of the signing key>"}``
 payload ``{"sub","kind":"patient"|"staff","roles":[...],"iat","exp","iss":"bianjie","jti",
           "hospital"?: str, "extra"?: {...}}``  (b64url = base64url without padding)
 
-Secrets rotate by kid: issue with ``current_kid``, verify with any kid still in ``secrets``. To rotate,
-add the new kid, make it current, and drop the old kid once the longest TTL (12 h max) has passed.
+``TokenIssuer`` needs a ``TokenSigner`` (the private key: only the issuer function has one);
+``TokenVerifier`` needs only the published public keys (a JWKS), so a verifier can mint nothing. The
+``alg`` of a token must be the ``alg`` of the key its ``kid`` names: an HMAC or ``none`` token, or an
+ES256 token under an SM2 kid, is refused whatever its signature bytes.
 
-In a handler::
+Rotation by kid: publish the next key in the JWKS (every verifier now accepts it), then switch the
+issuer to it, then drop the old key from the JWKS once the longest TTL (12 h) plus the clock leeway has
+passed (docs/security.md).
 
-    claims = issuer.verify(bearer_token(request.headers))
+In a handler (``app.user`` does this)::
+
+    claims = verifier.verify(bearer_token(request.headers))
     claims.require("doctor", "radiologist")     # 403 ROLE_REQUIRED unless it holds one of them
 """
 
 from __future__ import annotations
 
-import base64
-import hmac
 import json
 import re
 import secrets as _secrets
@@ -30,12 +34,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from bianjie.kit.crypto import hmac_sm3
 from bianjie.kit.errors import Forbidden, Unauthorized
+from bianjie.kit.tokenkeys import ALGORITHMS, PublicKeySet, TokenSigner, b64url, b64url_decode
 
 ISSUER = "bianjie"
-ALG = "HS-SM3"
-TYP = "BJT"
+TYP = "JWT"
 DEFAULT_TTL = 900
 MAX_TTL = 12 * 3600
 CLOCK_LEEWAY = 60  # seconds an ``iat`` may lie in the future (clock skew between containers)
@@ -46,17 +49,9 @@ _RESERVED_CLAIMS = frozenset({"sub", "kind", "roles", "iat", "exp", "iss", "jti"
 _TOKEN_RE = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
 
 
-def b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def b64url_decode(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
 class Claims(BaseModel):
     # unknown claims are ignored (not refused) so a newer issuer's tokens pass an older verifier
-    # during a rolling deploy; the MAC already proves we wrote them
+    # during a rolling deploy; the signature already proves the issuer wrote them
     model_config = ConfigDict(frozen=True, extra="ignore")
 
     sub: str = Field(min_length=1, max_length=200)
@@ -132,25 +127,18 @@ def bearer_token(headers: Mapping[str, str] | None) -> str | None:
 
 
 class TokenIssuer:
-    def __init__(
-        self,
-        secrets: Mapping[str, bytes],
-        current_kid: str,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        if current_kid not in secrets:
-            raise ValueError("current_kid must be one of the secrets")
-        for kid, secret in secrets.items():
-            if not kid or len(kid) > 64:
-                raise ValueError("a kid is 1-64 characters")
-            if len(secret) < 16:
-                raise ValueError("a token secret needs at least 16 bytes (32 recommended)")
-        self._secrets = dict(secrets)
-        self._kid = current_kid
+    """Mints tokens with ``signer``. Only the issuer function builds one (``deps.token_issuer``)."""
+
+    def __init__(self, signer: TokenSigner, clock: Callable[[], float] = time.time) -> None:
+        self._signer = signer
         self._clock = clock
 
     def __repr__(self) -> str:
-        return f"TokenIssuer(kids={sorted(self._secrets)}, current={self._kid!r})"
+        return f"TokenIssuer(kid={self.kid!r})"
+
+    @property
+    def kid(self) -> str:
+        return self._signer.public_key.kid
 
     def issue(
         self,
@@ -182,11 +170,25 @@ class TokenIssuer:
         ).model_dump(exclude_none=True, mode="json")
         if not payload.get("extra"):
             payload.pop("extra", None)
-        signing_input = (
-            b64url(_json({"alg": ALG, "typ": TYP, "kid": self._kid})) + "." + b64url(_json(payload))
-        ).encode("ascii")
-        mac = hmac_sm3(self._secrets[self._kid], signing_input)
-        return signing_input.decode("ascii") + "." + b64url(mac)
+        key = self._signer.public_key
+        header = {"alg": key.alg, "typ": TYP, "kid": key.kid}
+        signing_input = (b64url(_json(header)) + "." + b64url(_json(payload))).encode("ascii")
+        return signing_input.decode("ascii") + "." + b64url(self._signer.sign(signing_input))
+
+
+class TokenVerifier:
+    """Verifies tokens against the published public keys; holds nothing that could mint one."""
+
+    def __init__(self, keys: PublicKeySet, clock: Callable[[], float] = time.time) -> None:
+        self._keys = keys
+        self._clock = clock
+
+    def __repr__(self) -> str:
+        return f"TokenVerifier({self._keys!r})"
+
+    @property
+    def keys(self) -> PublicKeySet:
+        return self._keys
 
     def verify(self, token: str | None) -> Claims:
         """The claims of a valid, unexpired token; else 401 TOKEN_MISSING / MALFORMED / INVALID / EXPIRED."""
@@ -194,19 +196,23 @@ class TokenIssuer:
             raise Unauthorized("a token is required", code="TOKEN_MISSING")
         if len(token) > MAX_TOKEN_CHARS or not _TOKEN_RE.fullmatch(token):
             raise _malformed()
-        header_s, payload_s, mac_s = token.split(".")
+        header_s, payload_s, signature_s = token.split(".")
         try:
             header = json.loads(b64url_decode(header_s))
-            mac = b64url_decode(mac_s)
+            signature = b64url_decode(signature_s)
         except ValueError as exc:  # includes JSON and base64 errors
             raise _malformed() from exc
-        if not isinstance(header, dict) or header.get("typ") != TYP or header.get("alg") != ALG:
+        if (
+            not isinstance(header, dict)
+            or header.get("typ", TYP) != TYP
+            or header.get("alg") not in ALGORITHMS
+            or "crit" in header  # RFC 7515 4.1.11: extensions we do not understand must be refused
+        ):
             raise _malformed()
-        secret = self._secrets.get(str(header.get("kid")))
-        if secret is None:
-            raise _invalid()  # unknown or retired kid
-        expected = hmac_sm3(secret, f"{header_s}.{payload_s}".encode("ascii"))
-        if not hmac.compare_digest(expected, mac):
+        key = self._keys.get(str(header.get("kid")))
+        if key is None or key.alg != header["alg"]:
+            raise _invalid()  # unknown or retired kid; or an alg the key does not sign with
+        if not key.verify(f"{header_s}.{payload_s}".encode("ascii"), signature):
             raise _invalid()
         try:
             claims = Claims.model_validate(json.loads(b64url_decode(payload_s)))

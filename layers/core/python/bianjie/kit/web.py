@@ -24,7 +24,9 @@ from chalice import Chalice, Response
 from pydantic import BaseModel, ValidationError
 
 from bianjie.kit import deps
-from bianjie.kit.errors import AppError, ValidationFailed, error_body
+from bianjie.kit.actor import Actor, Origin
+from bianjie.kit.errors import AppError, BadRequest, ValidationFailed, error_body
+from bianjie.kit.idempotency import Answer
 from bianjie.kit.logging import get_logger, log_context
 from bianjie.kit.tracing import tracer
 
@@ -71,6 +73,10 @@ class RouteDoc:
     summary: str
     errors: tuple[str, ...]
     status: int
+
+
+def _dump(model: BaseModel) -> Any:
+    return model.model_dump(mode="json", by_alias=True)
 
 
 class ServiceApp(Chalice):
@@ -128,6 +134,15 @@ class ServiceApp(Chalice):
         except ValidationError as exc:
             raise ValidationFailed("query parameters are not valid", details=validation_details(exc)) from None
 
+    def idempotency_key(self, *, required: bool = True) -> str | None:
+        """The ``Idempotency-Key`` header (the caller reuses it when retrying); the domain checks its shape."""
+        from bianjie.kit.signing import header_value
+
+        key = header_value(self.current_request.headers, "Idempotency-Key")
+        if required and not key:
+            raise BadRequest("send an Idempotency-Key header (reuse it when retrying)", code="IDEMPOTENCY_KEY_REQUIRED")
+        return key or None
+
     def partner(self) -> Any:
         """Verifies the partner signature of the current request; returns who signed it."""
         request = self.current_request
@@ -144,11 +159,52 @@ class ServiceApp(Chalice):
         log_context(app_id=verified.app_id)
         return verified
 
+    # -- the Actor domain services take (bianjie.kit.actor) ----------------------------------------
+
+    def origin(self) -> Origin:
+        return Origin(source_ip=self.source_ip or None, request_id=self.request_id)
+
+    def partner_actor(self) -> Actor:
+        """Verifies the partner signature; the signing app as an ``Actor`` (kind partner)."""
+        verified = self.partner()
+        return Actor.partner(
+            verified.app_id,
+            settings=verified.partner.settings,
+            source_ip=self.source_ip or None,
+            request_id=self.request_id,
+        )
+
+    def patient_actor(self) -> Actor:
+        """Verifies a patient token; ``patient_ref`` is its ``id_ref`` claim (blind index of the ID number)."""
+        claims = self.user(kind="patient")
+        return Actor(
+            kind="patient",
+            id=claims.sub,
+            patient_ref=claims.extra.get("id_ref"),
+            source_ip=self.source_ip or None,
+            request_id=self.request_id,
+        )
+
+    def staff_actor(self, *roles: str) -> Actor:
+        """Verifies a staff token holding one of ``roles``; ``org`` is its hospital (or pharmacy)."""
+        return self._token_actor("staff", roles)
+
+    def _token_actor(self, kind: str, roles: tuple[str, ...]) -> Actor:
+        claims = self.user(*roles, kind=kind)
+        return Actor(
+            kind=claims.kind,
+            id=claims.sub,
+            org=claims.hospital,
+            roles=tuple(claims.roles),
+            source_ip=self.source_ip or None,
+            request_id=self.request_id,
+        )
+
     def user(self, *roles: str, kind: str | None = None) -> Any:
         """Verifies the bearer token; with roles, also that the holder has one of them."""
         from bianjie.kit.tokens import bearer_token, require_roles
 
-        claims = deps.token_issuer().verify(bearer_token(self.current_request.headers))
+        claims = deps.token_verifier().verify(bearer_token(self.current_request.headers))
         if kind is not None and claims.kind != kind:
             raise AppError(f"this operation needs a {kind} token", code="TOKEN_KIND", status=403)
         if roles:
@@ -172,7 +228,8 @@ class ServiceApp(Chalice):
         """Chalice's ``route`` plus what the OpenAPI document says about it.
 
         ``auth`` is "none", "partner" (signed request) or "token" (patient/staff bearer token);
-        ``errors`` lists the error codes the route may answer besides the common ones.
+        ``errors`` lists the error codes the route may answer besides the common ones; ``status`` is the
+        status of a success (a model, or an ``Answer`` without its own status, is answered with it).
         """
         register = super().route(path, **kwargs)
         methods = kwargs.get("methods") or ["GET"]
@@ -190,12 +247,12 @@ class ServiceApp(Chalice):
                     errors,
                     status,
                 )
-            register(self._guard(view))
+            register(self._guard(view, status))
             return view
 
         return decorator
 
-    def _guard(self, view: Callable[..., Any]) -> Callable[..., Any]:
+    def _guard(self, view: Callable[..., Any], status: int = 200) -> Callable[..., Any]:
         @functools.wraps(view)
         def guarded(*args: Any, **kwargs: Any) -> Any:
             try:
@@ -213,11 +270,13 @@ class ServiceApp(Chalice):
                 return json_response(
                     500, error_body("INTERNAL", "an internal error occurred; quote the request id", self.request_id)
                 )
+            if isinstance(result, Answer):
+                return json_response(result.status or status, _dump(result.value), result.headers)
             if isinstance(result, BaseModel):
-                return json_response(200, result.model_dump(mode="json"))
+                return json_response(status, _dump(result))
             if isinstance(result, Response):
                 return result
-            return json_response(200, result)
+            return json_response(status, result)
 
         return guarded
 

@@ -14,18 +14,15 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from bianjie.kit.actor import Actor
 from bianjie.kit.documents.port import Cond, Operation, TransactionCanceled
 from bianjie.kit.errors import AppError, Conflict, NotFound, Unavailable, ValidationFailed
+from bianjie.kit.masking import mask_account
 from bianjie.pay.channels import ChannelPort, ChannelRejected, ChannelUnknown
 from bianjie.pay.models import DEFAULT_RANK, Agreement, AgreementStatus, Channel
 from bianjie.pay.store import PayStore
 
 MAX_WRITE_RETRIES = 5
-
-
-def mask(account: str) -> str:
-    tail = account[-4:] if len(account) > 4 else ""
-    return f"****{tail}"
 
 
 def new_id(prefix: str) -> str:
@@ -55,6 +52,12 @@ class AgreementService:
         found = self._store.agreements(patient_id)
         return sorted(found, key=lambda a: (a.status is not AgreementStatus.ACTIVE, a.priority, a.signed_at))
 
+    def list_for(self, patient: Actor) -> list[Agreement]:
+        """The patient's own agreements (masked accounts), audited as a read of their payment data."""
+        found = self.list(patient.id)
+        self._audit_patient(patient, "pay.agreement.list", "list", {"count": len(found)}, resource="pay.patient")
+        return found
+
     def active(self, patient_id: str) -> list[Agreement]:
         return [a for a in self.list(patient_id) if a.status is AgreementStatus.ACTIVE]
 
@@ -63,7 +66,8 @@ class AgreementService:
 
     # -- patient actions -----------------------------------------------------------------------
 
-    def sign(self, patient_id: str, channel: Channel, account: str, source_ip: str | None = None) -> Agreement:
+    def sign(self, patient: Actor, channel: Channel, account: str) -> Agreement:
+        patient_id = patient.id
         current = self.active(patient_id)
         if any(a.channel is channel for a in current):
             raise Conflict("an active agreement with this channel exists; terminate it first", code="AGREEMENT_EXISTS")
@@ -84,7 +88,7 @@ class AgreementService:
             channel=channel,
             status=AgreementStatus.ACTIVE,
             priority=0,
-            account_masked=mask(account),
+            account_masked=mask_account(account),
             account_enc=self._cipher.encrypt(account, f"pay/account/{agreement_id}"),
             agreement_no_enc=self._cipher.encrypt(answer.agreement_no, f"pay/agreement_no/{agreement_id}"),
             agreement_ref=self._index.digest(answer.agreement_no, "agreement_no"),
@@ -98,11 +102,11 @@ class AgreementService:
         self._store.put_agreement(agreement, new=True)
         self._renumber(ordered, skip=agreement.agreement_id)
         agreement.priority = position + 1
-        self._audit_patient(patient_id, "pay.agreement.sign", agreement_id, source_ip, {"channel": channel.value})
+        self._audit_patient(patient, "pay.agreement.sign", agreement_id, {"channel": channel.value})
         return agreement
 
-    def terminate(self, patient_id: str, agreement_id: str, source_ip: str | None = None) -> Agreement:
-        agreement = self._store.agreement(patient_id, agreement_id)
+    def terminate(self, patient: Actor, agreement_id: str) -> Agreement:
+        agreement = self._store.agreement(patient.id, agreement_id)
         if agreement is None:
             raise NotFound("no such agreement for this patient", code="AGREEMENT_NOT_FOUND")
         if agreement.status is AgreementStatus.TERMINATED:
@@ -115,11 +119,11 @@ class AgreementService:
         except ChannelUnknown:
             raise Unavailable("the channel did not answer; try again", code="CHANNEL_UNAVAILABLE") from None
         self._mark_terminated(agreement, "patient")
-        self._audit_patient(patient_id, "pay.agreement.terminate", agreement_id, source_ip, {})
+        self._audit_patient(patient, "pay.agreement.terminate", agreement_id, {})
         return agreement
 
-    def reorder(self, patient_id: str, agreement_ids: list[str], source_ip: str | None = None) -> list[Agreement]:
-        active = self.active(patient_id)
+    def reorder(self, patient: Actor, agreement_ids: list[str]) -> list[Agreement]:
+        active = self.active(patient.id)
         if sorted(agreement_ids) != sorted(a.agreement_id for a in active) or len(set(agreement_ids)) != len(
             agreement_ids
         ):
@@ -131,8 +135,8 @@ class AgreementService:
         by_id = {a.agreement_id: a for a in active}
         ordered = [by_id[i] for i in agreement_ids]
         self._renumber(ordered)
-        self._audit_patient(patient_id, "pay.agreement.reorder", "order", source_ip, {"count": len(ordered)})
-        return self.list(patient_id)
+        self._audit_patient(patient, "pay.agreement.reorder", "order", {"count": len(ordered)})
+        return self.list(patient.id)
 
     # -- channel notifications -----------------------------------------------------------------
 
@@ -163,7 +167,7 @@ class AgreementService:
             puts = [self._store.agreement_put(a, Cond.eq("status", AgreementStatus.ACTIVE.value)) for a in ended]
             try:
                 self._audit.record(
-                    actor=f"system:{channel.value.lower()}",
+                    actor=Actor.system(channel.value.lower()),
                     action="pay.agreement.terminated_by_channel",
                     resource=f"pay.agreement:{ended[0].agreement_id}",
                     patient_ref=self._index.digest(ended[0].patient_id, "patient_id"),
@@ -201,13 +205,12 @@ class AgreementService:
         self._store.put_agreements(changed)
 
     def _audit_patient(
-        self, patient_id: str, action: str, resource_id: str, source_ip: str | None, details: dict
+        self, patient: Actor, action: str, resource_id: str, details: dict, resource: str = "pay.agreement"
     ) -> None:
         self._audit.record(
-            actor=f"patient:{patient_id}",
+            actor=patient,
             action=action,
-            resource=f"pay.agreement:{resource_id}",
-            patient_ref=self._index.digest(patient_id, "patient_id"),
-            source_ip=source_ip,
+            resource=f"{resource}:{patient.id if resource == 'pay.patient' else resource_id}",
+            patient_ref=self._index.digest(patient.id, "patient_id"),
             details=details,
         )

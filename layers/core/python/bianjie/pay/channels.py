@@ -4,7 +4,7 @@ Every channel (UnionPay agreement debit, 惠民就医, 医保信用) is reached 
 adapter here, ``ProtocolChannel``, implements the agreement-debit protocol modelled on UnionPay 无感支付
 (签约, 解约, 代扣, 代扣查询, 关单, 退款, 退款查询, 对账单) with WeChat-Pay-v3-style SM2 signatures
 (``bianjie.pay.wire``). A transport carries its bytes: HTTP to a real channel, or in-process to the
-stand-in (``bianjie.pay.standin``), which verifies and answers exactly as the protocol says.
+stand-in (``bianjie_dev.pay.standin``), which verifies and answers exactly as the protocol says.
 
 Outcome rules the charge algorithm relies on:
 - ``ChannelUnknown`` (timeout, connection reset, an answer that does not verify) means the outcome is

@@ -25,12 +25,15 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from bianjie.kit.actor import Actor
 from bianjie.kit.crypto import sm3
 from bianjie.kit.documents.port import ConditionFailed, Operation, TransactionCanceled
 from bianjie.kit.errors import AppError, Conflict, NotFound
+from bianjie.kit.idempotency import Answer, Idempotency
 from bianjie.kit.logging import get_logger
 from bianjie.pay import states
 from bianjie.pay.agreements import AgreementService, new_id
+from bianjie.pay.api import ChargeCreate, ChargeView, charge_view
 from bianjie.pay.channels import ChannelPort, ChannelRejected, ChannelUnknown, RefundAnswer, TradeAnswer, TradeState
 from bianjie.pay.models import (
     Agreement,
@@ -94,7 +97,9 @@ class ChargeService:
         blind_index: Any,
         clock: Callable[[], float] = time.time,
         budget_seconds: float = 3.0,
+        idempotency: Idempotency | None = None,
     ) -> None:
+        self._idempotency = idempotency
         self._store = store
         self._agreements = agreements
         self._channels = channels
@@ -106,18 +111,39 @@ class ChargeService:
 
     # ---------------------------------------------------------------- create
 
-    def create(self, app_id: str, req: ChargeRequest, source_ip: str | None = None) -> Charge:
+    def submit(self, hospital: Actor, key: str | None, body: ChargeCreate) -> Answer[ChargeView]:
+        """``POST /pay/charges``. Key: the ``Idempotency-Key`` header, per hospital (the order number
+        alone also never charges twice, see ``charge_id_for``). A refusal binds no key; a replay
+        describes the charge as it is now. 202 while the charge is PENDING, 201 once final."""
+        if self._idempotency is None:
+            raise RuntimeError("ChargeService.submit needs an idempotency store")
+        if not key:
+            raise AppError(
+                "send an Idempotency-Key header (reuse it when retrying)", code="IDEMPOTENCY_KEY_REQUIRED", status=400
+            )
+        request = ChargeRequest(body.order_no, body.patient_id, body.amount, body.description, body.notify_url)
+        answer = self._idempotency.once(
+            f"pay.charges#{hospital.id}",
+            key,
+            body,
+            lambda: charge_view(self.create(hospital, request)),
+            model=ChargeView,
+            current=lambda stored: charge_view(self.get(hospital.id, stored.charge_id)),
+        )
+        return answer.with_status(202 if answer.value.status == ChargeStatus.PENDING.value else 201)
+
+    def create(self, hospital: Actor, req: ChargeRequest) -> Charge:
+        app_id = hospital.id
         charge_id = charge_id_for(app_id, req.order_no)
         existing = self._store.charge(charge_id)
         if existing is not None:
             return self._same_order(existing, req)
         active = self._agreements.active(req.patient_id)
         audit = {
-            "actor": f"partner:{app_id}",
+            "actor": hospital,
             "action": "pay.charge.create",
             "resource": f"pay.order:{req.order_no}",
             "patient_ref": self._index.digest(req.patient_id, "patient_id"),
-            "source_ip": source_ip,
             "details": {"amount": req.amount, "agreements": len(active), "charge_id": charge_id},
         }
         if not active:
@@ -275,15 +301,14 @@ class ChargeService:
             raise NotFound("no such charge for this hospital", code="CHARGE_NOT_FOUND")
         return charge
 
-    def read(self, app_id: str, charge_id: str, source_ip: str | None = None) -> Charge:
+    def read(self, hospital: Actor, charge_id: str) -> Charge:
         """``get`` for a hospital's query (代扣查询): the answer names the patient, so it is audited."""
-        charge = self.get(app_id, charge_id)
+        charge = self.get(hospital.id, charge_id)
         self._audit.record(
-            actor=f"partner:{app_id}",
+            actor=hospital,
             action="pay.charge.read",
             resource=f"pay.charge:{charge_id}",
             patient_ref=self._index.digest(charge.patient_id, "patient_id"),
-            source_ip=source_ip,
         )
         return charge
 
@@ -292,9 +317,10 @@ class ChargeService:
 
     # ---------------------------------------------------------------- refunds
 
-    def refund(self, app_id: str, charge_id: str, req: RefundRequest, source_ip: str | None = None) -> Refund:
+    def refund(self, hospital: Actor, charge_id: str, req: RefundRequest) -> Refund:
+        """Key: the hospital's ``refund_no`` (per charge): a retry gets the refund as it is now."""
         for _ in range(MAX_WRITE_RETRIES):
-            charge = self.get(app_id, charge_id)
+            charge = self.get(hospital.id, charge_id)
             existing = self._store.refund(charge_id, req.refund_no)
             if existing is not None:
                 if existing.amount != req.amount:
@@ -328,11 +354,10 @@ class ChargeService:
             try:
                 # reservation, refund record and its audit record in one transaction
                 self._audit.record(
-                    actor=f"partner:{app_id}",
+                    actor=hospital,
                     action="pay.refund.create",
                     resource=f"pay.charge:{charge_id}",
                     patient_ref=self._index.digest(charge.patient_id, "patient_id"),
-                    source_ip=source_ip,
                     details={"refund_no": req.refund_no, "amount": req.amount},
                     also=[self._store.refund_put(refund, None), self._store.charge_put(reserved, charge.version)],
                 )

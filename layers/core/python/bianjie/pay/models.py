@@ -6,11 +6,10 @@ Amounts are integers in fen (分, 0.01 CNY) everywhere; no floats touch money.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta, timezone
 from enum import StrEnum
 from typing import Any
 
-BEIJING = timezone(timedelta(hours=8))
+from bianjie.kit.timefmt import utc_iso
 
 
 class Channel(StrEnum):
@@ -55,11 +54,8 @@ FINAL_CHARGE = {ChargeStatus.SUCCEEDED, ChargeStatus.FAILED}
 
 
 def now_iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def beijing_day(ts: float) -> str:
-    return datetime.fromtimestamp(ts, BEIJING).date().isoformat()
+    """Pay's instants carry milliseconds: its sweep keys sort by them as text."""
+    return utc_iso(ts, "milliseconds")
 
 
 @dataclass

@@ -14,11 +14,13 @@ listed too, because they need the same operator attention.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from bianjie.kit.logging import get_logger
+from bianjie.kit.objects import ObjectNotFound, ObjectStore
 from bianjie.pay.channels import ChannelPort, ChannelRejected, ChannelUnknown
 from bianjie.pay.models import Channel, now_iso
 from bianjie.pay.store import PayStore
@@ -28,6 +30,26 @@ log = get_logger("bianjie.pay.reconcile")
 
 class ReportSink(Protocol):
     def write(self, day: str, report: dict[str, Any]) -> str: ...
+
+
+class ObjectReportSink:
+    """Reports as JSON objects ``reconciliation/<day>/report.json`` through the kit's objects port."""
+
+    def __init__(self, objects: ObjectStore, bucket: str) -> None:
+        self.objects = objects
+        self.bucket = bucket
+
+    def write(self, day: str, report: dict[str, Any]) -> str:
+        key = f"reconciliation/{day}/report.json"
+        body = json.dumps(report, ensure_ascii=False, indent=2).encode("utf-8")
+        self.objects.put(self.bucket, key, body, content_type="application/json; charset=utf-8")
+        return f"s3://{self.bucket}/{key}"
+
+    def read(self, day: str) -> dict[str, Any] | None:
+        try:
+            return dict(json.loads(self.objects.get(self.bucket, f"reconciliation/{day}/report.json")))
+        except ObjectNotFound:
+            return None
 
 
 def compare(ours: Mapping[str, int], theirs: Mapping[str, int]) -> dict[str, list[dict[str, Any]]]:
@@ -96,7 +118,7 @@ def previous_day(event_time: str | None = None) -> str:
     """The Beijing date before the schedule's firing time (EventBridge ``time``), or before now."""
     from datetime import datetime, timedelta
 
-    from bianjie.pay.models import BEIJING
+    from bianjie.kit.timefmt import BEIJING
 
     fired = datetime.fromisoformat(event_time.replace("Z", "+00:00")) if event_time else datetime.now(BEIJING)
     return (fired.astimezone(BEIJING) - timedelta(days=1)).date().isoformat()

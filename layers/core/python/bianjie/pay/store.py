@@ -27,12 +27,11 @@ from typing import Any
 from bianjie.kit.documents.port import (
     Cond,
     DocumentStore,
-    IndexSpec,
     KeyCond,
     Operation,
     Put,
-    TableSpec,
 )
+from bianjie.kit.timefmt import beijing_day
 from bianjie.pay.models import (
     Agreement,
     AgreementStatus,
@@ -42,7 +41,6 @@ from bianjie.pay.models import (
     ChargeStatus,
     Refund,
     RefundStatus,
-    beijing_day,
     now_iso,
 )
 
@@ -53,29 +51,6 @@ SWEEP_PARTITION = "DUE"
 OUTBOX_PARTITION = "OUTBOX"  # outbox intents share the sparse by_sweep index under their own partition
 INBOX_TTL = 30 * 24 * 3600
 OUTBOX_TTL = 30 * 24 * 3600  # queued intents are kept this long so an operator can trace a webhook
-
-
-def pay_table_spec(name: str) -> TableSpec:
-    return TableSpec(
-        name=name,
-        partition_key="pk",
-        sort_key="sk",
-        key_types={
-            "pk": "S",
-            "sk": "S",
-            "agreement_ref": "S",
-            "sweep_pk": "S",
-            "sweep_sk": "S",
-            "recon_pk": "S",
-            "recon_sk": "S",
-        },
-        indexes=(
-            IndexSpec(BY_AGREEMENT, "agreement_ref"),
-            IndexSpec(BY_SWEEP, "sweep_pk", "sweep_sk"),
-            IndexSpec(BY_RECON, "recon_pk", "recon_sk"),
-        ),
-        ttl_attribute="expires_at",
-    )
 
 
 def recon_partition(channel: Channel, ts: float) -> str:

@@ -3,9 +3,10 @@
 Each channel's config record (PAY_TABLE, ``CONFIG`` / ``CHANNEL#<channel>``) says how it is reached:
 - ``mode: http``: over HTTPS at its ``base_url`` with the keys the channel issued;
 - ``mode: standin``: a ``StandinChannel`` in this process, through the same protocol adapter.
-On the local stage (``BIANJIE_STAGE=local``, or ``PAY_STANDINS=1``) a channel without a record gets a
-stand-in on first use: credentials for both sides are generated and kept (keys field-encrypted) in
-PAY_TABLE and PAY_STANDIN_TABLE, so every function of the stack agrees. Other stages never do that.
+Where ``bianjie.kit.standins.use_standin("pay.channels")`` (the local stage's default) a channel without a
+record gets a stand-in on first use: credentials for both sides are generated and kept (keys
+field-encrypted) in PAY_TABLE and PAY_STANDIN_TABLE, so every function of the stack agrees. Other stages
+never do that, and a record with ``mode: standin`` there is a configuration error.
 """
 
 from __future__ import annotations
@@ -13,22 +14,25 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bianjie.kit import deps
 from bianjie.kit.config import env, require_env, scope_cached
 from bianjie.kit.crypto import Sm2PrivateKey, Sm2PublicKey, sm2_generate_key
 from bianjie.kit.documents.port import Cond, ConditionFailed, Put, TransactionCanceled
-from bianjie.pay import standin as standin_mod
+from bianjie.kit.standins import require_local, use_standin
 from bianjie.pay.agreements import AgreementService
 from bianjie.pay.api import charge_view
 from bianjie.pay.callbacks import CallbackService
 from bianjie.pay.channels import ChannelConfig, HttpTransport, InProcessTransport, ProtocolChannel
 from bianjie.pay.charges import ChargeService
 from bianjie.pay.models import Channel
-from bianjie.pay.reconcile import Reconciler
+from bianjie.pay.reconcile import ObjectReportSink, Reconciler
 from bianjie.pay.store import PayStore
 from bianjie.pay.webhooks import WebhookOutbox, WebhookSender
+
+if TYPE_CHECKING:
+    from bianjie_dev.pay.standin import StandinChannel
 
 CONFIG_TTL = 60.0
 _lock = threading.RLock()
@@ -39,27 +43,25 @@ def _configs() -> dict[str, Any]:
     return scope_cached("pay.channel_configs", lambda: {"at": 0.0, "values": None})  # type: ignore[no-any-return]
 
 
-def _standins() -> dict[Channel, standin_mod.StandinChannel]:
+def _standins() -> dict[Channel, StandinChannel]:
     return scope_cached("pay.standins", dict)  # type: ignore[no-any-return]
 
 
 def standins_allowed() -> bool:
-    return (env("BIANJIE_STAGE", "local") == "local") or env("PAY_STANDINS") == "1"
+    return use_standin("pay.channels")
 
 
 @deps.singleton
 def pay_store() -> PayStore:
-    from bianjie.pay.store import pay_table_spec
-
-    return PayStore(deps.documents(), deps.table("PAY_TABLE", pay_table_spec))
+    return PayStore(deps.documents(), deps.table("PAY_TABLE"))
 
 
 @deps.singleton
 def pay_audit() -> Any:
-    # sharded: 200 concurrent charges appending to one chain head would serialise on it
-    from bianjie.kit.audit import AuditLog, audit_table_spec
+    from bianjie.kit.audit import AuditLog
 
-    return AuditLog(deps.documents(), deps.table("AUDIT_TABLE", audit_table_spec), service="pay", shards=8)
+    # sharded: 200 concurrent charges appending to one chain head would serialise on it
+    return AuditLog(deps.documents(), deps.table("AUDIT_TABLE"), service="pay", shards=8)
 
 
 # ---------------------------------------------------------------- channel credentials
@@ -101,8 +103,10 @@ def _standin_item(values: dict[str, Any]) -> dict[str, Any]:
 
 def provision_standins() -> None:
     """Create stand-in credentials for every channel that has none (idempotent, race-safe)."""
+    from bianjie_dev.pay import standin as standin_mod  # development tooling: loaded only on the local stage
+
     store = pay_store()
-    table = deps.table("PAY_STANDIN_TABLE", standin_mod.standin_table_spec)
+    table = deps.table("PAY_STANDIN_TABLE")
     for channel in Channel:
         if store.config(f"CHANNEL#{channel.value}") is not None:
             continue
@@ -158,15 +162,15 @@ def reset() -> None:
 # ---------------------------------------------------------------- stand-ins
 
 
-def standins() -> dict[Channel, standin_mod.StandinChannel]:
+def standins() -> dict[Channel, StandinChannel]:
     with _lock:
         built = _standins()
         if built:
             return dict(built)
-        from bianjie.pay.adapters.aws import SqsQueue
+        from bianjie_dev.pay import standin as standin_mod  # only channels configured `mode: standin` get here
 
-        table = deps.table("PAY_STANDIN_TABLE", standin_mod.standin_table_spec)
-        outbox = SqsQueue(require_env("PAY_STANDIN_NOTIFY_QUEUE"))
+        table = deps.table("PAY_STANDIN_TABLE")
+        outbox = deps.queue("PAY_STANDIN_NOTIFY_QUEUE")
         cipher = deps.field_cipher()
         for channel in Channel:
             item = deps.documents().get(table, {"pk": f"CONFIG#{channel.value}", "sk": "CONFIG"})
@@ -193,6 +197,7 @@ def channels() -> dict[Channel, ProtocolChannel]:
     doubles = standins() if any(c.mode == "standin" for c in configs.values()) else {}
     for channel, config in configs.items():
         if config.mode == "standin":
+            require_local("pay.channels")
             if channel not in doubles:
                 continue
             transport: Any = InProcessTransport(doubles[channel].handle)
@@ -212,11 +217,9 @@ def agreements() -> AgreementService:
 
 
 def webhook_outbox() -> WebhookOutbox:
-    from bianjie.pay.adapters.aws import SqsQueue
-
     return WebhookOutbox(
         pay_store(),
-        SqsQueue(require_env("PAY_WEBHOOK_QUEUE")),
+        deps.queue("PAY_WEBHOOK_QUEUE"),
         lambda c: charge_view(c).model_dump(mode="json", by_alias=True),
     )
 
@@ -230,6 +233,7 @@ def charges() -> ChargeService:
         pay_audit(),
         deps.blind_index(),
         budget_seconds=float(env("PAY_CHARGE_BUDGET_SECONDS", "3") or 3),
+        idempotency=deps.idempotency(),
     )
 
 
@@ -238,15 +242,11 @@ def callbacks() -> CallbackService:
 
 
 def reconciler() -> Reconciler:
-    from bianjie.pay.adapters.aws import S3ReportSink
-
-    return Reconciler(pay_store(), channels(), S3ReportSink(require_env("PAY_REPORTS_BUCKET")))
+    return Reconciler(pay_store(), channels(), report_sink())
 
 
-def report_sink() -> Any:
-    from bianjie.pay.adapters.aws import S3ReportSink
-
-    return S3ReportSink(require_env("PAY_REPORTS_BUCKET"))
+def report_sink() -> ObjectReportSink:
+    return ObjectReportSink(deps.objects(), require_env("PAY_REPORTS_BUCKET"))
 
 
 def webhook_key() -> tuple[str, Sm2PrivateKey]:
@@ -272,12 +272,8 @@ def webhook_key() -> tuple[str, Sm2PrivateKey]:
 
 
 def webhook_sender() -> WebhookSender:
-    from bianjie.pay.adapters.aws import SqsQueue
-
     serial, key = webhook_key()
-    return WebhookSender(
-        key, serial, SqsQueue(require_env("PAY_WEBHOOK_QUEUE")), SqsQueue(require_env("PAY_WEBHOOK_DLQ"))
-    )
+    return WebhookSender(key, serial, deps.queue("PAY_WEBHOOK_QUEUE"), deps.queue("PAY_WEBHOOK_DLQ"))
 
 
 def callback_base() -> str:

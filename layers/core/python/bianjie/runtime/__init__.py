@@ -1,5 +1,6 @@
-"""Runs template.yaml without Docker: the HTTP gateway, the event pump, the scheduler, the local stack.
+"""Runs template.yaml without Docker, in production: the HTTP gateway, API Gateway events, invocation,
+template reading, the event pump, the scheduler and the on-premises entry (``python -m bianjie.runtime.serve``).
 
-The gateway is production code: every on-premises function container runs it (Knative,
-``containerConcurrency: 1``); the local stack runs all functions in one process with it.
+Every on-premises function container runs the gateway (Knative, ``containerConcurrency: 1``). The local
+stack that runs all functions in one process over moto is tooling: ``bianjie_dev.runtime``.
 """

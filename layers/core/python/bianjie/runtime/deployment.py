@@ -7,6 +7,7 @@ read it back. On AWS the same facts come from CloudFormation; on premises from t
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,24 @@ from typing import Any
 from bianjie.runtime.template import FunctionSpec, Resolver, Template
 
 ACCOUNT_ID = "123456789012"  # moto's default account
+
+
+# Physical names the local stack and `bianjie db migrate` give resources (CloudFormation picks its own on AWS);
+# the event pump, which on-premises containers also run, finds S3 notification queues by these names.
+def physical_name(stack: str, logical_id: str, kind: str) -> str:
+    name = f"{stack}-{logical_id}"
+    if kind == "bucket":
+        name = re.sub(r"[^a-z0-9.-]", "-", name.lower())[:63]
+    return name
+
+
+def s3_queue_logical_id(function_id: str, event_name: str) -> str:
+    return f"{function_id}.{event_name}.S3Queue"
+
+
+def s3_event_queue_name(stack: str, function_id: str, event_name: str) -> str:
+    """SAM S3 events invoke Lambda directly on AWS; locally they arrive through this hidden queue."""
+    return f"{stack}-s3events-{function_id}-{event_name}"[:80]
 
 
 def partition(region: str) -> str:

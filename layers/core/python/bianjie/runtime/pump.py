@@ -17,9 +17,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from bianjie.runtime.deployment import Deployment
+from bianjie.runtime.deployment import Deployment, s3_queue_logical_id
 from bianjie.runtime.invoke import Function
-from bianjie.runtime.provision import s3_queue_logical_id
 from bianjie.runtime.template import S3Event, SqsEvent
 
 log = logging.getLogger("bianjie.pump")

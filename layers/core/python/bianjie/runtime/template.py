@@ -1,9 +1,13 @@
-"""template.yaml (AWS SAM) read into plain models: functions, their events, and resources.
+"""The templates (AWS SAM) read into plain models: functions, their events, and resources.
 
-template.yaml is the single source of truth; the gateway, the pump, the scheduler and the local
-provisioner all read it through this module. CloudFormation short-form tags (``!Ref``, ``!GetAtt``,
-``!Sub`` ...) are loaded into their long form (``{"Ref": ...}``, ``{"Fn::GetAtt": [...]}``) and
-resolved by ``Resolver`` against the physical names a deployment (or the local stack) assigned.
+The root ``template.yaml`` and the nested applications it names (``functions/<service>/template.yaml``)
+are the single source of truth; the gateway, the pump, the scheduler, the local provisioner and the
+OpenAPI generator all read them through this module, as one ``Template`` whose functions and resources
+come from every stack (``Template.stacks`` keeps each file as written, for ``bianjie.runtime.sam``).
+Conditions are evaluated when reading (``bianjie.runtime.conditions``). CloudFormation short-form tags
+(``!Ref``, ``!GetAtt``, ``!Sub`` ...) are loaded into their long form (``{"Ref": ...}``,
+``{"Fn::GetAtt": [...]}``) and resolved by ``Resolver`` against the physical names a deployment (or the
+local stack) assigned.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from bianjie.runtime.conditions import Conditions
 
 _SHORT_TAGS = {
     "Ref": "Ref",
@@ -117,6 +123,7 @@ class FunctionSpec:
     layers: list[Any]
     events: list[Event] = field(default_factory=list)
     properties: dict[str, Any] = field(default_factory=dict)
+    stack: str | None = None  # the nested application it belongs to; None for the root stack
 
     @property
     def module_name(self) -> str:
@@ -135,18 +142,51 @@ class FunctionSpec:
 
 
 @dataclass
-class Template:
+class Stack:
+    """One template file of the deployment: the root, or a nested ``AWS::Serverless::Application``.
+
+    ``body`` is the file as written (what the SAM translator takes). ``parameters`` are the values of
+    its parameters that are known without deploying (the root's, and literals or root parameters passed
+    down), for ``bianjie.runtime.sam.translate``. ``bindings`` map each parameter of a nested stack to
+    what the parent passes, written in the root's terms (``{"Fn::GetAtt": ["MasterKey", "Arn"]}``), so
+    ``bind`` turns anything read from this stack into something a root-level ``Resolver`` resolves.
+    """
+
+    logical_id: str | None  # the application's logical id in its parent; None for the root
     path: Path
     body: dict[str, Any]
+    parameters: dict[str, Any]
+    bindings: dict[str, Any]
+    parent: str | None = None
+    resource_ids: list[str] = field(default_factory=list)  # what exists for these parameters
+    conditions: Conditions = field(default_factory=lambda: Conditions({}, lambda v: v, "stack"))
+
+    @property
+    def name(self) -> str:
+        return self.logical_id or "root"
+
+    def bind(self, value: Any) -> Any:
+        return _bind(value, self.bindings)
+
+
+@dataclass
+class Template:
+    """The deployment as the runtime sees it: every stack's functions and resources in one namespace.
+
+    Logical ids are unique across stacks (they carry the service's prefix), so ``stack.ref(id)`` and
+    physical names work the same for a nested stack's resources as for the root's.
+    """
+
+    path: Path
+    body: dict[str, Any]  # the root template as written
     functions: list[FunctionSpec]
+    resources: dict[str, dict[str, Any]] = field(default_factory=dict)
+    stacks: list[Stack] = field(default_factory=list)
+    parameters: dict[str, Any] = field(default_factory=dict)
 
     @property
     def root(self) -> Path:
         return self.path.parent
-
-    @property
-    def resources(self) -> dict[str, dict[str, Any]]:
-        return self.body.get("Resources", {})
 
     def resources_of_type(self, cfn_type: str) -> dict[str, dict[str, Any]]:
         return {k: v for k, v in self.resources.items() if v.get("Type") == cfn_type}
@@ -157,10 +197,15 @@ class Template:
                 return fn
         raise KeyError(f"template has no function {logical_id}")
 
+    def stack(self, name: str) -> Stack:
+        for s in self.stacks:
+            if s.name == name:
+                return s
+        raise KeyError(f"template has no stack {name}")
+
     def parameter_defaults(self) -> dict[str, Any]:
-        return {
-            name: spec.get("Default") for name, spec in self.body.get("Parameters", {}).items() if "Default" in spec
-        }
+        """The root's parameter values this template was read with (defaults, overridden by the caller's)."""
+        return dict(self.parameters)
 
 
 def _merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
@@ -172,6 +217,29 @@ def _merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, An
         else:
             merged[key] = copy.deepcopy(value)
     return merged
+
+
+def _bind(value: Any, bindings: Mapping[str, Any]) -> Any:
+    """``value`` with references to a stack's parameters replaced by what its parent passes."""
+    if not bindings:
+        return value
+    if isinstance(value, list):
+        return [_bind(v, bindings) for v in value]
+    if not isinstance(value, Mapping):
+        return value
+    if len(value) == 1:
+        ((key, arg),) = value.items()
+        if key == "Ref" and isinstance(arg, str) and arg in bindings:
+            return copy.deepcopy(bindings[arg])
+        if key == "Fn::Sub":
+            text, variables = (arg, {}) if isinstance(arg, str) else (arg[0], dict(arg[1]))
+            variables = {k: _bind(v, bindings) for k, v in variables.items()}
+            for match in _SUB_VAR.finditer(text):
+                name = match.group(1)
+                if name in bindings and name not in variables:
+                    variables[name] = copy.deepcopy(bindings[name])
+            return {"Fn::Sub": [text, variables] if variables else text}
+    return {k: _bind(v, bindings) for k, v in value.items()}
 
 
 def _parse_event(name: str, event: Mapping[str, Any]) -> Event | None:
@@ -213,35 +281,133 @@ def _parse_event(name: str, event: Mapping[str, Any]) -> Event | None:
     return None
 
 
-def load_template(path: str | Path) -> Template:
+APPLICATION_TYPE = "AWS::Serverless::Application"
+FUNCTION_TYPE = "AWS::Serverless::Function"
+
+
+def load_template(path: str | Path, parameters: Mapping[str, Any] | None = None) -> Template:
+    """Reads the root template and every nested application it names by a local ``Location``.
+
+    ``parameters`` override the root's parameter defaults (e.g. ``{"Stage": "prod"}``); Conditions are
+    evaluated against them, so resources whose condition is false are absent and every ``Fn::If`` has
+    picked its branch. A nested stack's references to its own parameters are bound to what its parent
+    passes, so functions, events and resources of every stack resolve against one ``Deployment``.
+    """
     path = Path(path).resolve()
     body = load_yaml(path)
-    global_fn = (body.get("Globals") or {}).get("Function", {}) or {}
-    functions: list[FunctionSpec] = []
-    for logical_id, resource in (body.get("Resources") or {}).items():
-        if resource.get("Type") != "AWS::Serverless::Function":
-            continue
-        props = _merge(global_fn, resource.get("Properties") or {})
-        events = [
-            parsed
-            for name, event in (props.get("Events") or {}).items()
-            if (parsed := _parse_event(name, event)) is not None
-        ]
-        functions.append(
-            FunctionSpec(
-                logical_id=logical_id,
-                code_uri=(path.parent / str(props.get("CodeUri", "."))).resolve(),
-                handler=str(props["Handler"]),
-                runtime=str(props.get("Runtime", "python3.11")),
-                timeout=int(props.get("Timeout", 3)),
-                memory=int(props.get("MemorySize", 128)),
-                environment=dict((props.get("Environment") or {}).get("Variables") or {}),
-                layers=list(props.get("Layers") or []),
-                events=events,
-                properties=props,
-            )
+    declared = body.get("Parameters") or {}
+    unknown = set(parameters or {}) - set(declared)
+    if unknown:
+        raise ValueError(f"{path.name}: no such parameters: {', '.join(sorted(unknown))}")
+    values = {name: spec["Default"] for name, spec in declared.items() if "Default" in spec}
+    values.update(parameters or {})
+    template = Template(path=path, body=body, functions=[], parameters=values)
+    _Reader(template).read(None, path, body, bindings={}, parent=None)
+    return template
+
+
+class _Reader:
+    def __init__(self, template: Template) -> None:
+        self.template = template
+        root_refs = {**_PSEUDO_AT_LOAD, **template.parameters}
+        self._root_resolver = Resolver(root_refs, {})
+
+    def read(
+        self, logical_id: str | None, path: Path, body: dict[str, Any], bindings: dict[str, Any], parent: str | None
+    ) -> None:
+        where = path.name if logical_id is None else f"{logical_id} ({path})"
+        stack = Stack(
+            logical_id,
+            path,
+            body,
+            parameters=self._known(bindings) if logical_id else dict(self.template.parameters),
+            bindings=bindings,
+            parent=parent,
         )
-    return Template(path=path, body=body, functions=functions)
+        self.template.stacks.append(stack)
+        conditions = Conditions(
+            {k: stack.bind(v) for k, v in (body.get("Conditions") or {}).items()}, self._resolve, where
+        )
+        stack.conditions = conditions
+        global_fn = stack.bind((body.get("Globals") or {}).get("Function", {}) or {})
+        for rid, raw in (body.get("Resources") or {}).items():
+            if "Condition" in raw and not conditions.holds(str(raw["Condition"])):
+                continue
+            if rid in self.template.resources:
+                raise ValueError(f"{where}: logical id {rid} is already used by another stack")
+            resource = conditions.apply(stack.bind(raw))
+            self.template.resources[rid] = resource
+            stack.resource_ids.append(rid)
+            kind = resource.get("Type")
+            if kind == FUNCTION_TYPE:
+                props = conditions.apply(_merge(global_fn, resource.get("Properties") or {}))
+                self.template.functions.append(_function(rid, path.parent, props, logical_id))
+            elif kind == APPLICATION_TYPE:
+                self._nested(rid, path, resource.get("Properties") or {}, where, logical_id)
+
+    def _nested(self, rid: str, parent_path: Path, props: Mapping[str, Any], where: str, parent: str | None) -> None:
+        location = props.get("Location")
+        if not isinstance(location, str) or _is_remote(location):
+            return  # a SAR or S3-hosted application: nothing to run locally
+        child_path = (parent_path.parent / location).resolve()
+        child = load_yaml(child_path)
+        declared = child.get("Parameters") or {}
+        passed = dict(props.get("Parameters") or {})
+        extra = set(passed) - set(declared)
+        if extra:
+            raise ValueError(f"{where}: {rid} passes parameters its template does not declare: {sorted(extra)}")
+        bindings: dict[str, Any] = {}
+        for name, spec in declared.items():
+            if name in passed:
+                bindings[name] = passed[name]
+            elif "Default" in spec:
+                bindings[name] = spec["Default"]
+            else:
+                raise ValueError(f"{where}: {rid} does not pass parameter {name}, which has no default")
+        self.read(rid, child_path, child, bindings, parent=parent or None)
+
+    def _resolve(self, value: Any) -> Any:
+        return self._root_resolver.resolve(value)
+
+    def _known(self, bindings: Mapping[str, Any]) -> dict[str, Any]:
+        """Bindings whose value is known before deploying: literals and root parameters."""
+        known = {}
+        for name, value in bindings.items():
+            try:
+                known[name] = self._resolve(value)
+            except ResolutionError:
+                continue
+        return known
+
+
+# Conditions may name pseudo parameters; at load time only the ones that do not depend on the account
+# are known.
+_PSEUDO_AT_LOAD = {"AWS::NoValue": None}
+
+
+def _is_remote(location: str) -> bool:
+    return location.startswith(("http://", "https://", "s3://"))
+
+
+def _function(logical_id: str, base: Path, props: dict[str, Any], stack: str | None) -> FunctionSpec:
+    events = [
+        parsed
+        for name, event in (props.get("Events") or {}).items()
+        if (parsed := _parse_event(name, event)) is not None
+    ]
+    return FunctionSpec(
+        logical_id=logical_id,
+        code_uri=(base / str(props.get("CodeUri", "."))).resolve(),
+        handler=str(props["Handler"]),
+        runtime=str(props.get("Runtime", "python3.11")),
+        timeout=int(props.get("Timeout", 3)),
+        memory=int(props.get("MemorySize", 128)),
+        environment=dict((props.get("Environment") or {}).get("Variables") or {}),
+        layers=list(props.get("Layers") or []),
+        events=events,
+        properties=props,
+        stack=stack,
+    )
 
 
 _SUB_VAR = re.compile(r"\$\{([^}!][^}]*)\}")

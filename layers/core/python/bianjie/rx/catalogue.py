@@ -16,11 +16,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from bianjie.kit.documents.port import DocumentStore, TableSpec
-
-
-def catalogue_table_spec(name: str) -> TableSpec:
-    return TableSpec(name=name, partition_key="med_code", key_types={"med_code": "S"})
+from bianjie.kit.documents.port import DocumentStore
 
 
 class Drug(BaseModel):

@@ -1,31 +1,15 @@
-"""The insured person's e-credential (医保电子凭证): the port, and a local stand-in issuer/verifier.
+"""The insured person's e-credential (医保电子凭证): the port.
 
 In production a pharmacy scans the QR code the national 医保 app shows; the code carries an opaque
 ``ecToken`` that only the NHSA platform can resolve to the person (a 二维码解码 call, one of the pharmacy
 interfaces 7201-7211 whose field list is unverified, see docs/rx.md). This service only needs "token
-in, person out", so that is the port.
-
-The stand-in (``StandInEcredentials``, clearly not the real thing) issues tokens shaped like the real
-ones: opaque, short-lived (the real app refreshes the code every minute; we allow 5), single
-purpose. Format: ``ec1.`` + base64url(12-byte nonce || SM4-GCM(key, nonce, JSON)), the JSON holding
-``cert_type, cert_no, name, iat, exp``. GCM makes a forged or edited token fail to open.
+in, person out", so that is the port. The local stand-in is ``bianjie_dev.rx.ecredential``.
 """
 
 from __future__ import annotations
 
-import base64
-import json
-import secrets
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
-
-from bianjie.kit.crypto import CryptoError, hmac_sm3, sm4_gcm_decrypt, sm4_gcm_encrypt
-from bianjie.kit.errors import Unauthorized
-
-PREFIX = "ec1."
-DEFAULT_TTL = 300
 
 
 @dataclass(frozen=True)
@@ -39,53 +23,3 @@ class Ecredentials(Protocol):
     def verify(self, token: str) -> Person:
         """The person a token stands for; 401 EC_TOKEN_INVALID / EC_TOKEN_EXPIRED."""
         ...
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-class StandInEcredentials:
-    """Local stand-in for the 医保电子凭证 platform. The key is derived from a deployment secret so every
-    process of one deployment agrees."""
-
-    def __init__(self, secret: bytes, clock: Callable[[], float] = time.time) -> None:
-        self._key = hmac_sm3(secret, b"bianjie rx e-credential stand-in v1")[:16]
-        self._clock = clock
-
-    def issue(self, person: Person, ttl: int = DEFAULT_TTL) -> str:
-        now = int(self._clock())
-        payload = json.dumps(
-            {
-                "cert_type": person.cert_type,
-                "cert_no": person.cert_no,
-                "name": person.name,
-                "iat": now,
-                "exp": now + ttl,
-            },
-            ensure_ascii=False,
-            separators=(",", ":"),
-        ).encode("utf-8")
-        nonce = secrets.token_bytes(12)
-        return PREFIX + _b64(nonce + sm4_gcm_encrypt(self._key, nonce, payload, b"ec1"))
-
-    def verify(self, token: str) -> Person:
-        invalid = Unauthorized(
-            "the e-credential token is not valid; scan the patient's code again", code="EC_TOKEN_INVALID"
-        )
-        if not token.startswith(PREFIX):
-            raise invalid
-        try:
-            raw = _unb64(token[len(PREFIX) :])
-            data = json.loads(sm4_gcm_decrypt(self._key, raw[:12], raw[12:], b"ec1"))
-        except (ValueError, CryptoError):
-            raise invalid from None
-        if self._clock() >= data["exp"]:
-            raise Unauthorized(
-                "the e-credential token has expired; ask the patient to refresh the code", code="EC_TOKEN_EXPIRED"
-            )
-        return Person(cert_type=data["cert_type"], cert_no=data["cert_no"], name=data["name"])

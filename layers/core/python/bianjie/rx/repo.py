@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from bianjie.kit.documents.port import Cond, ConditionFailed, DocumentStore, IndexSpec, KeyCond, Page, TableSpec
+from bianjie.kit.documents.port import Cond, ConditionFailed, DocumentStore, KeyCond, Page
 from bianjie.kit.errors import Conflict, NotFound
 from bianjie.rx.states import Lifecycle
 
@@ -39,25 +39,6 @@ LIFECYCLE_FIELDS = (
     "hold_until",
     "last_used_at",
 )
-
-
-def rx_table_spec(name: str) -> TableSpec:
-    return TableSpec(
-        name=name,
-        partition_key="rx_id",
-        key_types={"rx_id": "S", "hospital": "S", "patient_ref": "S", "created_at": "S", "due": "S", "valid_end": "N"},
-        indexes=(
-            IndexSpec("by_hospital", "hospital", "created_at"),
-            IndexSpec("by_patient", "patient_ref", "created_at"),
-            IndexSpec("by_due", "due", "valid_end"),
-        ),
-    )
-
-
-def auth_table_spec(name: str) -> TableSpec:
-    return TableSpec(
-        name=name, partition_key="authorization_id", key_types={"authorization_id": "S"}, ttl_attribute="expires_at"
-    )
 
 
 def lifecycle_of(item: dict[str, Any]) -> Lifecycle:
@@ -159,4 +140,4 @@ class AuthorizationRepository:
         return self.store.get(self.table, {"authorization_id": authorization_id})
 
 
-__all__ = ["AuthorizationRepository", "ConditionFailed", "RxRepository", "auth_table_spec", "rx_table_spec"]
+__all__ = ["AuthorizationRepository", "ConditionFailed", "RxRepository"]

@@ -24,11 +24,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
+from bianjie.kit.actor import Actor
 from bianjie.kit.crypto import CryptoError, Sm2PublicKey, sig_from_raw, sm2_verify, sm3
 from bianjie.kit.documents.port import ConditionFailed
 from bianjie.kit.errors import AppError, Conflict, Forbidden, NotFound, ValidationFailed
+from bianjie.kit.idempotency import Answer, Idempotency
+from bianjie.kit.masking import mask_name
+from bianjie.kit.timefmt import utc_iso
 from bianjie.rx import document, rules, states
 from bianjie.rx.catalogue import Catalogue
 from bianjie.rx.center import mapping
@@ -74,21 +78,6 @@ class Org:
     require_pharmacist_review: bool = False
 
 
-@dataclass(frozen=True)
-class Actor:
-    kind: Literal["partner", "staff", "patient", "system"]
-    id: str
-    org: str | None = None
-    roles: tuple[str, ...] = ()
-    patient_ref: str | None = None
-    source_ip: str | None = None
-    request_id: str | None = None
-
-    @property
-    def audit_name(self) -> str:
-        return f"staff:{self.org}/{self.id}" if self.kind == "staff" else f"{self.kind}:{self.id}"
-
-
 class Cipher(Protocol):
     def encrypt(self, plaintext: str, context: str) -> str: ...
 
@@ -97,22 +86,6 @@ class Cipher(Protocol):
 
 class Index(Protocol):
     def digest(self, value: str, kind: str) -> str: ...
-
-
-class Idempotency(Protocol):
-    def run(self, scope: str, key: str, request_hash: str, fn: Callable[[], Any]) -> Any: ...
-
-
-def iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def mask_name(name: str) -> str:
-    return name[:1] + "*" * max(1, len(name) - 1)
-
-
-def model_hash(model: Any) -> str:
-    return sm3(document.canonical_json(model.model_dump(mode="json"))).hex()
 
 
 class RxService:
@@ -147,15 +120,17 @@ class RxService:
 
     # ================================================================ hospital: pre-check and upload
 
-    def precheck(self, actor: Actor, req: PrecheckRequest) -> PrecheckAnswer:
+    def precheck(self, actor: Actor, req: PrecheckRequest) -> Answer[PrecheckAnswer]:
+        """Key: the hospital's prescription number (``hosp_rxno``): a retry gets the same trace code."""
         org = self._org(actor, "hospital")
-
-        def run() -> dict[str, Any]:
-            return self._precheck(actor, org, req).model_dump(mode="json")
-
-        # a retried pre-check of the same hospital prescription gets the same trace code back
-        result = self.idempotency.run(f"rx.precheck.{org.app_id}", req.hosp_rxno, model_hash(req), run)
-        return PrecheckAnswer.model_validate(result.response)
+        return self.idempotency.once(
+            f"rx.precheck.{org.app_id}",
+            req.hosp_rxno,
+            req,
+            lambda: self._precheck(actor, org, req),
+            model=PrecheckAnswer,
+            current=lambda answer: answer.model_copy(update={"status": self._current(answer.rx_id, answer.status)}),
+        )
 
     def _precheck(self, actor: Actor, org: Org, req: PrecheckRequest) -> PrecheckAnswer:
         now = self.clock()
@@ -196,7 +171,7 @@ class RxService:
                 "trace_code": reserved.trace_code,
                 "hospital": org.app_id,
                 "hosp_rxno": req.hosp_rxno,
-                "created_at": iso(now),
+                "created_at": utc_iso(now),
                 "prescribed_at": req.prescribed_at.isoformat(),
                 "doctor_code": req.doctor.code,
                 "doctor_name": req.doctor.name,
@@ -226,20 +201,17 @@ class RxService:
             valid_end=valid_end,
         )
 
-    def upload(self, actor: Actor, req: UploadRequest) -> UploadAnswer:
+    def upload(self, actor: Actor, req: UploadRequest) -> Answer[UploadAnswer]:
+        """Key: the trace code. Refusals (wrong trace code, not signed yet ...) bind nothing."""
         org = self._org(actor, "hospital")
-        # refusals the hospital can fix (wrong trace code, missing pharmacist check, not signed yet) are
-        # answered before the trace code is bound to this body, so the corrected upload is not a "reuse"
-        item = self._own(org, req.hi_rxno)
-        self._upload_preconditions(org, item, req)
-        if item["status"] in ("precheck", "signed"):
-            self._step(item, lambda lc: states.upload(lc, self.clock()))
-
-        def run() -> dict[str, Any]:
-            return self._upload(actor, org, req).model_dump(mode="json")
-
-        result = self.idempotency.run(f"rx.upload.{org.app_id}", req.trace_code, model_hash(req), run)
-        return UploadAnswer.model_validate(result.response)
+        return self.idempotency.once(
+            f"rx.upload.{org.app_id}",
+            req.trace_code,
+            req,
+            lambda: self._upload(actor, org, req),
+            model=UploadAnswer,
+            current=lambda answer: answer.model_copy(update={"status": self._current(answer.rx_id, answer.status)}),
+        )
 
     def _upload(self, actor: Actor, org: Org, req: UploadRequest) -> UploadAnswer:
         item = self._own(org, req.hi_rxno)
@@ -262,7 +234,7 @@ class RxService:
         )
         changes = {
             "pharmacist_code": req.pharmacist_code,
-            "uploaded_at": iso(now),
+            "uploaded_at": utc_iso(now),
             "pharmacist_checked_at": req.pharmacist_checked_at.isoformat() if req.pharmacist_checked_at else None,
         }
         saved = self._save(item, new_lc, changes, now, "upload", actor)
@@ -335,7 +307,7 @@ class RxService:
             "content_sm3": content_digest,
             "pdf_sm3": pdf_digest,
             "signature": req.signature,
-            "signed_at": iso(now),
+            "signed_at": utc_iso(now),
             "sign_digest": sm3(message + der).hex(),
         }
         saved = self._save(item, new_lc, changes, now, "sign", actor)
@@ -361,27 +333,15 @@ class RxService:
 
     # ================================================================ hospital confirmation
 
-    def confirm(self, actor: Actor, rx_id: str, req: ConfirmRequest) -> StatusAnswer:
+    def confirm(self, actor: Actor, rx_id: str, req: ConfirmRequest) -> Answer[StatusAnswer]:
+        """In hospital, key: the settlement id (per prescription). A release for outside purchase has no
+        key: it is idempotent by state (released already -> the record as it is; dispensed, revoked,
+        expired -> refused with that state's code)."""
         org = self._org(actor, "hospital")
-        key = f"{rx_id}:{req.settlement.setl_id if req.settlement else 'external'}"
-
-        def run() -> dict[str, Any]:
-            return self._confirm(actor, org, rx_id, req).model_dump(mode="json")
-
-        return StatusAnswer.model_validate(
-            self.idempotency.run(f"rx.confirm.{org.app_id}", key, model_hash(req), run).response
-        )
-
-    def _confirm(self, actor: Actor, org: Org, rx_id: str, req: ConfirmRequest) -> StatusAnswer:
-        item = self._reopened(self._own(org, rx_id), actor)
-        now = self.clock()
         if req.mode == "external":
-            new_lc = self._step(item, lambda lc: states.release(lc, now))
-            saved = self._save(item, new_lc, {}, now, "release", actor)
-            self._audit(actor, "rx.release", saved)
-            self._publish("rx.released", saved)
-            return self._status(saved)
-        if req.settlement is None:
+            return Answer(self._release(actor, org, rx_id))
+        settlement = req.settlement
+        if settlement is None:
             raise ValidationFailed(
                 "an in-hospital purchase needs its settlement", code="SETTLEMENT_REQUIRED", status=422
             )
@@ -389,6 +349,31 @@ class RxService:
             raise ValidationFailed(
                 "an in-hospital purchase lists the dispensed items", code="ITEMS_REQUIRED", status=422
             )
+        return self.idempotency.once(
+            f"rx.confirm.{org.app_id}",
+            f"{rx_id}:{settlement.setl_id}",
+            req,
+            lambda: self._confirm_in_hospital(actor, org, rx_id, req),
+            model=StatusAnswer,
+            current=lambda answer: self._current_status(rx_id, answer),
+        )
+
+    def _release(self, actor: Actor, org: Org, rx_id: str) -> StatusAnswer:
+        item = self._reopened(self._own(org, rx_id), actor)
+        if states.released_already(lifecycle_of(item)):
+            self._audit(actor, "rx.read", item)
+            return self._status(item)
+        now = self.clock()
+        new_lc = self._step(item, lambda lc: states.release(lc, now))
+        saved = self._save(item, new_lc, {}, now, "release", actor)
+        self._audit(actor, "rx.release", saved)
+        self._publish("rx.released", saved)
+        return self._status(saved)
+
+    def _confirm_in_hospital(self, actor: Actor, org: Org, rx_id: str, req: ConfirmRequest) -> StatusAnswer:
+        assert req.settlement is not None and req.items  # checked by confirm
+        item = self._reopened(self._own(org, rx_id), actor)
+        now = self.clock()
         new_lc = self._step(item, lambda lc: states.confirm_in_hospital(lc, now))
         self._check_items(item, req.items)
         self.center.pay_status(mapping.pay_status(rx_id, req.settlement.settled_at))
@@ -432,6 +417,20 @@ class RxService:
                 continue
             self._audit(actor, "rx.authorize", saved)
             held.append(saved)
+        if not held:
+            self.audit.record(
+                actor=actor,
+                action="rx.authorize",
+                resource=f"rx.patient:{patient_ref}",
+                patient_ref=patient_ref,
+                outcome="failure",
+                details={"reason": "NO_RELEASED_PRESCRIPTION"},
+            )
+            # an authorization over nothing would be an id that lets the pharmacy do nothing: refuse
+            raise NotFound(
+                "the patient has no prescription released for outside purchase that this pharmacy may take",
+                code="NO_RELEASED_PRESCRIPTION",
+            )
         authorization_id = secrets.token_urlsafe(18)
         self.auths.put(
             {
@@ -439,7 +438,7 @@ class RxService:
                 "pharmacy": org.app_id,
                 "patient_ref": patient_ref,
                 "rx_ids": [i["rx_id"] for i in held],
-                "created_at": iso(now),
+                "created_at": utc_iso(now),
                 "expires_at": int(until),
             }
         )
@@ -481,20 +480,22 @@ class RxService:
             "pharmacist": actor.id,
             "result": req.result,
             "reason": req.reason,
-            "at": iso(now),
+            "at": utc_iso(now),
         }
         saved = self._save(item, new_lc, {"review": review}, now, "review", actor, note=req.reason or req.result)
         self._audit(actor, "rx.review", saved)
         return self._status(saved)
 
-    def dispense(self, actor: Actor, rx_id: str, req: DispenseRequest) -> StatusAnswer:
+    def dispense(self, actor: Actor, rx_id: str, req: DispenseRequest) -> Answer[StatusAnswer]:
+        """Key: the settlement id (``settlement.setl_id``), per pharmacy."""
         org = self._org(actor, "pharmacy")
-
-        def run() -> dict[str, Any]:
-            return self._dispense(actor, org, rx_id, req).model_dump(mode="json")
-
-        return StatusAnswer.model_validate(
-            self.idempotency.run(f"rx.dispense.{org.app_id}", req.settlement.setl_id, model_hash(req), run).response
+        return self.idempotency.once(
+            f"rx.dispense.{org.app_id}",
+            req.settlement.setl_id,
+            req,
+            lambda: self._dispense(actor, org, rx_id, req),
+            model=StatusAnswer,
+            current=lambda answer: self._current_status(rx_id, answer),
         )
 
     def _dispense(self, actor: Actor, org: Org, rx_id: str, req: DispenseRequest) -> StatusAnswer:
@@ -554,7 +555,7 @@ class RxService:
         ``now`` is the schedule's due time when the event gives one (see ``kit.events.scheduled_time``)."""
         now = self.clock() if now is None else now
         counts = {"expired": 0, "expiring": 0, "conflicts": 0}
-        system = Actor(kind="system", id="rx-expiry-sweep")
+        system = Actor.system("rx-expiry-sweep")
         for item in self.repo.due_before(now + EXPIRING_NOTICE_S):
             lc = lifecycle_of(item)
             try:
@@ -577,6 +578,15 @@ class RxService:
         return counts
 
     # ================================================================ helpers
+
+    def _current(self, rx_id: str, stored: str) -> str:
+        """The prescription's status now, for an idempotent replay (the stored one if it is gone)."""
+        item = self.repo.get(rx_id)
+        return str(item["status"]) if item is not None else stored
+
+    def _current_status(self, rx_id: str, stored: StatusAnswer) -> StatusAnswer:
+        item = self.repo.get(rx_id)
+        return self._status(item) if item is not None else stored
 
     def _org(self, actor: Actor, role: str) -> Org:
         if actor.kind != "partner":
@@ -652,7 +662,7 @@ class RxService:
             if exc.code == "RX_EXPIRED" and not lc.terminal and not lc.finished and now >= lc.valid_end:
                 try:
                     saved = self._save(
-                        item, states.expire(lc, now), {}, now, "expire", Actor(kind="system", id="rx-expiry-on-access")
+                        item, states.expire(lc, now), {}, now, "expire", Actor.system("rx-expiry-on-access")
                     )
                     self._publish("rx.expired", saved)
                 except Conflict:
@@ -667,7 +677,7 @@ class RxService:
             return item
         now = self.clock()
         return self._save(
-            item, states.reopen(lc, now), {"expiring_sent": False}, now, "reopen", Actor(kind="system", id="rx-reuse")
+            item, states.reopen(lc, now), {"expiring_sent": False}, now, "reopen", Actor.system("rx-reuse")
         )
 
     def _save(
@@ -692,7 +702,7 @@ class RxService:
             ) from exc
 
     def _entry(self, now: float, op: str, actor: Actor, status: str, note: str = "") -> dict[str, Any]:
-        return {"at": iso(now), "op": op, "by": actor.audit_name, "status": status, "note": note}
+        return {"at": utc_iso(now), "op": op, "by": actor.audit_name, "status": status, "note": note}
 
     def _check_items(self, item: dict[str, Any], items: list[DispensedItem]) -> None:
         prescribed = {line["med_code"]: line["quantity"] for line in item["content"]["drugs"]}
@@ -709,7 +719,7 @@ class RxService:
     ) -> dict[str, Any]:
         record = {
             "use": int(item.get("uses", 0)) + 1,
-            "at": iso(now),
+            "at": utc_iso(now),
             "by_org": actor.id if actor.kind == "partner" else actor.org,
             "channel": channel,
             "setl_id": s.setl_id,
@@ -745,12 +755,10 @@ class RxService:
 
     def _audit(self, actor: Actor, action: str, item: dict[str, Any], outcome: str = "success") -> None:
         self.audit.record(
-            actor=actor.audit_name,
+            actor=actor,
             action=action,
             resource=f"rx.prescription:{item['rx_id']}",
             patient_ref=item.get("patient_ref"),
-            source_ip=actor.source_ip or None,
-            request_id=actor.request_id,
             outcome=outcome,
             details={"status": item.get("status"), "hospital": item.get("hospital")},
         )
@@ -763,7 +771,7 @@ class RxService:
             "patient_ref": item["patient_ref"],
             "visit_id": item["content"]["visit"]["visit_id"],
             "status": item["status"],
-            "valid_end": iso(item["valid_end"]),
+            "valid_end": utc_iso(item["valid_end"]),
             "uses": item.get("uses", 0),
             **extra,
         }

@@ -140,6 +140,12 @@ def release(lc: Lifecycle, now: float) -> Lifecycle:
     return replace(lc, status="released", channel="external")
 
 
+def released_already(lc: Lifecycle) -> bool:
+    """This use is already released for outside purchase (and maybe taken by a pharmacy since), so a
+    repeated release changes nothing and is answered with the record as it is."""
+    return lc.channel == "external" and lc.status in ("released", "authorized", "reviewed", "review_rejected")
+
+
 def authorize(lc: Lifecycle, now: float, pharmacy: str, until: float) -> Lifecycle:
     """A pharmacy read the patient's e-credential: it alone may review and dispense until ``until``."""
     _closed(lc, now)

@@ -2,11 +2,12 @@
 
 Environment (template.yaml, rx section):
 - ``RX_TABLE``, ``RX_AUTH_TABLE``, ``RX_CATALOGUE_TABLE``: the service's tables.
-- ``RX_CENTER_MODE``: ``standin`` (default; the in-process stand-in center, one process only, i.e. the
-  local stack and tests) or ``http`` (the real center at ``RX_CENTER_URL`` with ``RX_CENTER_APP_ID``,
-  ``RX_CENTER_APP_SECRET`` and ``RX_CENTER_PRIVATE_KEY`` wrapped by the master key (base64) and the
-  center's public key ``RX_CENTER_PUBLIC_KEY`` in hex).
-- The e-credential verifier is the stand-in until the NHSA decode interface is wired (docs/rx.md).
+- The center: its stand-in (in process, one process only, i.e. the local stack and tests) where
+  ``bianjie.kit.standins.use_standin("rx.center")`` (the local stage's default), else the real center at
+  ``RX_CENTER_URL`` with ``RX_CENTER_APP_ID``, ``RX_CENTER_APP_SECRET`` and ``RX_CENTER_PRIVATE_KEY``
+  wrapped by the master key (base64) and the center's public key ``RX_CENTER_PUBLIC_KEY`` in hex.
+- The e-credential verifier (``rx.ecredential``) exists only as the stand-in until the NHSA decode
+  interface is wired (docs/rx.md); other stages fail at wiring rather than trust stand-in tokens.
 """
 
 from __future__ import annotations
@@ -14,21 +15,23 @@ from __future__ import annotations
 from typing import Any
 
 from bianjie.kit import deps
-from bianjie.kit.config import env, require_env
-from bianjie.kit.crypto import Sm2PrivateKey, Sm2PublicKey, hmac_sm3
+from bianjie.kit.config import require_env
+from bianjie.kit.crypto import Sm2PrivateKey, Sm2PublicKey
+from bianjie.kit.standins import use_standin
 from bianjie.rx.service import Org, RxService
 
 
 def _stand_in_secret() -> bytes:
-    # every process of one deployment derives the same stand-in keys from the deployment's token secret
-    return hmac_sm3(deps.unwrap_setting("BIANJIE_TOKEN_SECRET"), b"bianjie rx stand-ins")
+    # every process of one deployment derives the same stand-in keys from the deployment's HMAC key
+    return deps.derived_key(b"bianjie rx stand-ins")
 
 
 def rx_standin_center() -> Any:
     """The prescription center's stand-in holds its records in memory: one center for every function of
     the process, as the real one is one system for every function."""
+    from bianjie_dev.rx.center.standin import StandInCenter, credential_pair
+
     from bianjie.kit.config import process_cached
-    from bianjie.rx.center.standin import StandInCenter, credential_pair
 
     return process_cached("rx.standin_center", lambda: StandInCenter(credential_pair(_stand_in_secret())[1]))
 
@@ -37,14 +40,12 @@ def rx_standin_center() -> Any:
 def rx_center() -> Any:
     from bianjie.rx.center.client import HttpTransport, NhsaCenterClient
     from bianjie.rx.center.envelope import Credentials
-    from bianjie.rx.center.standin import InProcessTransport, credential_pair
 
-    mode = env("RX_CENTER_MODE", "standin")
-    if mode == "standin":
+    if use_standin("rx.center"):
+        from bianjie_dev.rx.center.standin import InProcessTransport, credential_pair
+
         ours, _ = credential_pair(_stand_in_secret())
         return NhsaCenterClient(ours, InProcessTransport(rx_standin_center()))
-    if mode != "http":
-        raise RuntimeError("RX_CENTER_MODE is standin or http")
     creds = Credentials(
         app_id=require_env("RX_CENTER_APP_ID"),
         app_secret=deps.unwrap_setting("RX_CENTER_APP_SECRET").decode("utf-8"),
@@ -56,24 +57,26 @@ def rx_center() -> Any:
 
 @deps.singleton
 def rx_ecredentials() -> Any:
-    from bianjie.rx.ecredential import StandInEcredentials
+    if not use_standin("rx.ecredential"):
+        raise RuntimeError("the NHSA e-credential decoder is not wired in this build (docs/rx.md)")
+    from bianjie_dev.rx.ecredential import StandInEcredentials  # development tooling: the local stage only
 
     return StandInEcredentials(_stand_in_secret())
 
 
 @deps.singleton
 def rx_catalogue() -> Any:
-    from bianjie.rx.catalogue import DocumentCatalogue, catalogue_table_spec
+    from bianjie.rx.catalogue import DocumentCatalogue
 
-    return DocumentCatalogue(deps.documents(), deps.table("RX_CATALOGUE_TABLE", catalogue_table_spec))
+    return DocumentCatalogue(deps.documents(), deps.table("RX_CATALOGUE_TABLE"))
 
 
 @deps.singleton
 def rx_audit() -> Any:
-    # four chains a day instead of one: every prescription step appends, and one chain head serialises
-    from bianjie.kit.audit import AuditLog, audit_table_spec
+    from bianjie.kit.audit import AuditLog
 
-    return AuditLog(deps.documents(), deps.table("AUDIT_TABLE", audit_table_spec), service="rx", shards=4)
+    # four chains a day instead of one: every prescription step appends, and one chain head serialises
+    return AuditLog(deps.documents(), deps.table("AUDIT_TABLE"), service="rx", shards=4)
 
 
 def org(app_id: str) -> Org | None:
@@ -93,13 +96,12 @@ def org(app_id: str) -> Org | None:
 
 @deps.singleton
 def rx_service() -> RxService:
-    from bianjie.kit.idempotency import IdempotencyStore, idempotency_table_spec
-    from bianjie.rx.repo import AuthorizationRepository, RxRepository, auth_table_spec, rx_table_spec
+    from bianjie.rx.repo import AuthorizationRepository, RxRepository
 
     store = deps.documents()
     return RxService(
-        repo=RxRepository(store, deps.table("RX_TABLE", rx_table_spec)),
-        authorizations=AuthorizationRepository(store, deps.table("RX_AUTH_TABLE", auth_table_spec)),
+        repo=RxRepository(store, deps.table("RX_TABLE")),
+        authorizations=AuthorizationRepository(store, deps.table("RX_AUTH_TABLE")),
         catalogue=rx_catalogue(),
         center=rx_center(),
         cipher=deps.field_cipher(),
@@ -108,7 +110,7 @@ def rx_service() -> RxService:
         events=deps.publisher("bianjie.rx"),
         orgs=org,
         ecredentials=rx_ecredentials(),
-        idempotency=IdempotencyStore(store, deps.table("IDEMPOTENCY_TABLE", idempotency_table_spec)),
+        idempotency=deps.idempotency(),
     )
 
 

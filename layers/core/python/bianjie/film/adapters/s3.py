@@ -1,4 +1,4 @@
-"""S3 (AWS, Ceph RGW, moto) and SQS adapters of the film ports.
+"""The S3 (AWS, Ceph RGW, moto) adapter of the film objects port; film's queues are the kit's.
 
 ``S3Objects(direct=True)`` moves object bodies (get, put) over plain HTTP with presigned URLs
 (``BulkPresigner``: one SHA-256 and one HMAC per request) through a shared urllib3 pool, instead of
@@ -116,30 +116,3 @@ class S3Objects:
         for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
             keys.extend(item["Key"] for item in page.get("Contents") or [])
         return keys
-
-
-class SqsDeadLetters:
-    """Sends a poison message to the DLQ at once, with the reason as message attributes."""
-
-    def __init__(self, client: Any, queue_url: str) -> None:
-        self.client = client
-        self.queue_url = queue_url
-
-    def send(self, body: str, reason: str, message: str) -> None:
-        self.client.send_message(
-            QueueUrl=self.queue_url,
-            MessageBody=body,
-            MessageAttributes={
-                "reason": {"DataType": "String", "StringValue": reason},
-                "message": {"DataType": "String", "StringValue": message or reason},
-            },
-        )
-
-
-class SqsQueue:
-    def __init__(self, client: Any, queue_url: str) -> None:
-        self.client = client
-        self.queue_url = queue_url
-
-    def send(self, body: str) -> None:
-        self.client.send_message(QueueUrl=self.queue_url, MessageBody=body)

@@ -1,19 +1,18 @@
-"""The channel queues (SQS API: SQS, ElasticMQ, moto). Messages carry the dedup key only; the
-notification record holds the rest, so no patient data sits in a queue."""
+"""The channel queues: one kit queue per channel (``bianjie.kit.queues``). Messages carry the dedup key
+only; the notification record holds the rest, so no patient data sits in a queue."""
 
 from __future__ import annotations
 
-import json
+from collections.abc import Mapping
 from typing import Any
 
 
-class SqsNotificationQueue:
-    def __init__(self, sqs: Any, queue_urls: dict[str, str]) -> None:
-        self.sqs = sqs
-        self.urls = queue_urls
+class ChannelQueues:
+    def __init__(self, senders: Mapping[str, Any]) -> None:
+        self.senders = dict(senders)  # channel -> bianjie.kit.queues.QueueSender
 
     def send(self, channel: str, key: str) -> None:
-        self.sqs.send_message(QueueUrl=self.urls[channel], MessageBody=json.dumps({"key": key, "channel": channel}))
+        self.senders[channel].send({"key": key, "channel": channel})
 
 
 class MemoryNotificationQueue:

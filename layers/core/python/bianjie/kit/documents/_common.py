@@ -4,7 +4,6 @@ evaluation on a Python item, TTL, cursors. One implementation so the adapters ca
 
 from __future__ import annotations
 
-import base64
 import json
 import math
 from collections.abc import Mapping, Sequence
@@ -24,6 +23,7 @@ from bianjie.kit.documents.port import (
     Put,
     TableSpec,
 )
+from bianjie.kit.encoding import b64url, b64url_decode
 
 CONDITION_FAILED = "ConditionalCheckFailed"
 
@@ -262,13 +262,12 @@ def check_limit(limit: int) -> None:
 
 def encode_cursor(values: Sequence[Any] | Mapping[str, Any]) -> str:
     raw = json.dumps(values, separators=(",", ":"), ensure_ascii=False).encode()
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+    return b64url(raw)
 
 
 def decode_cursor(cursor: str) -> Any:
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        return json.loads(raw)
+        return json.loads(b64url_decode(cursor))
     except (ValueError, TypeError) as exc:
         raise ValueError("malformed cursor") from exc
 

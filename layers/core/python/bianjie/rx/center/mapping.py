@@ -8,6 +8,7 @@ import base64
 from datetime import datetime
 from typing import Any
 
+from bianjie.kit.timefmt import beijing
 from bianjie.rx.models import DispensedItem, PrecheckRequest, Settlement
 
 BEIJING_FMT = "%Y-%m-%d %H:%M:%S"
@@ -16,9 +17,7 @@ PAID = "1"  # assumption, as above
 
 
 def center_time(value: datetime) -> str:
-    from datetime import timedelta, timezone
-
-    return value.astimezone(timezone(timedelta(hours=8))).strftime(BEIJING_FMT)
+    return beijing(value).strftime(BEIJING_FMT)
 
 
 def yuan(cents: int) -> str:

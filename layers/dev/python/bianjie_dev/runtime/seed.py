@@ -1,0 +1,62 @@
+"""Demo data for the local stack: partner apps with fresh SM2 keys, written to ``.local/partners``,
+then each service's own demo data.
+
+A service seeds itself by providing ``bianjie.<service>.demo.seed(stack)``; it is found here by name, so
+adding a service touches no shared file. A seeder may append URLs to ``stack.demo_urls`` for the banner.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from typing import Any
+
+DEMO_PARTNERS = [
+    # app id, name, allowed CIDRs (loopback only: the local stack listens on 127.0.0.1)
+    ("demo-hospital", "演示医院 (demo hospital HIS)", ["127.0.0.0/8", "::1/128"]),
+    ("demo-yilian", "申康医联平台 (demo 医联 platform)", ["127.0.0.0/8", "::1/128"]),
+]
+
+
+def seed_partners(stack: Any) -> None:
+    from bianjie.kit import deps
+    from bianjie.kit.crypto import sm2_generate_key
+
+    registry = deps.partner_registry()
+    out = stack.options.local_dir / "partners"
+    out.mkdir(parents=True, exist_ok=True)
+    for app_id, name, cidrs in DEMO_PARTNERS:
+        key = sm2_generate_key()
+        serial = registry.add(app_id, name, key.public_key.to_hex(), cidrs)
+        path = out / f"{app_id}.json"
+        path.write_text(
+            json.dumps(
+                {
+                    "app_id": app_id,
+                    "name": name,
+                    "key_serial": serial,
+                    "private_key_pem": key.to_pem(),
+                    "public_key": key.public_key.to_hex(),
+                    "gateway_url": stack.gateway_url,
+                    "allowed_cidrs": cidrs,
+                },
+                ensure_ascii=False,
+                indent=2,
+            ),
+            encoding="utf-8",
+        )
+        os.chmod(path, 0o600)
+
+
+def service_seeders() -> list[Callable[[Any], None]]:
+    from bianjie_dev.runtime.services import service_modules
+
+    return [module.seed for module in service_modules("demo")]
+
+
+def seed_demo_data(stack: Any) -> None:
+    stack.demo_urls = []
+    seed_partners(stack)
+    for seeder in service_seeders():
+        seeder(stack)
