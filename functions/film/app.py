@@ -6,13 +6,13 @@ FilmIngestFunction carries the imaging layer.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from bianjie.film import wiring
 from bianjie.film.emergency import EmergencyAnswer, EmergencyJob, EmergencyRequest
 from bianjie.film.links import LinkAnswer, LinkRequest, ShareRequest
 from bianjie.kit import batch, deps
+from bianjie.kit.config import env, require_env
 from bianjie.kit.errors import AppError
 from bianjie.kit.logging import get_logger
 from bianjie.kit.web import ServiceApp, json_response
@@ -27,7 +27,7 @@ LINK_ERRORS = ("LINK_INVALID", "LINK_NOT_FOUND", "LINK_REVOKED", "LINK_EXPIRED")
 
 def _base_url() -> str:
     """Where the caller reached us: the public origin (and API Gateway stage) links must point at."""
-    configured = os.environ.get("FILM_PUBLIC_BASE_URL")
+    configured = env("FILM_PUBLIC_BASE_URL")
     if configured:
         return configured.rstrip("/")
     request = app.current_request
@@ -179,7 +179,7 @@ def emergency_status(request_id: str) -> EmergencyAnswer:
 def viewer_asset(name: str) -> Response:
     from bianjie.film import assets
 
-    body = assets.fetch(wiring.film_objects(), os.environ["FILM_WEB_BUCKET"], name)
+    body = assets.fetch(wiring.film_objects(), require_env("FILM_WEB_BUCKET"), name)
     content_type = assets.content_type(name)
     return Response(
         # Chalice base64-encodes bytes only for binary types; text goes out as a string

@@ -85,3 +85,30 @@ def test_direct_invoke_names_a_function(stack: StackProcess) -> None:
         urllib.request.urlopen(request, timeout=10)
     assert err.value.code == 404
     assert json.loads(err.value.read())["error"]["code"] == "FUNCTION_NOT_FOUND"
+
+
+def test_only_the_issuers_role_may_sign_with_the_token_signing_key(stack: StackProcess) -> None:
+    """IAM is enforced on the local stack: another function's credentials are refused kms:Sign."""
+    from botocore.exceptions import ClientError
+
+    iam, sts = stack.client("iam"), stack.client("sts")
+
+    def kms_as(function_id: str) -> Any:
+        arn = iam.get_role(RoleName=f"bianjie-{function_id}Role")["Role"]["Arn"]
+        creds = sts.assume_role(RoleArn=arn, RoleSessionName=function_id)["Credentials"]
+        return stack.client(
+            "kms",
+            {
+                "AWS_ACCESS_KEY_ID": creds["AccessKeyId"],
+                "AWS_SECRET_ACCESS_KEY": creds["SecretAccessKey"],
+                "AWS_SESSION_TOKEN": creds["SessionToken"],
+            },
+        )
+
+    key = stack.ref("TokenSigningKey")
+    sign = {"KeyId": key, "Message": b"header.payload", "MessageType": "RAW", "SigningAlgorithm": "SM2DSA"}
+    assert kms_as("TokenIssueFunction").sign(**sign)["Signature"]
+    for other in ("GuideDashboardFunction", "PartnersMeFunction"):
+        with pytest.raises(ClientError) as refused:
+            kms_as(other).sign(**sign)
+        assert refused.value.response["Error"]["Code"] == "AccessDeniedException", other

@@ -15,7 +15,7 @@ from bianjie.runtime.deployment import Deployment
 from bianjie.runtime.invoke import load_module
 
 from tests.conftest import ROOT
-from tests.functional.conftest import REGION, DemoPartner
+from tests.functional.conftest import REGION, DemoPartner, app_of
 
 
 class FilmStack:
@@ -24,7 +24,7 @@ class FilmStack:
         self.s3 = boto3.client("s3", region_name=REGION)
         self.sqs = boto3.client("sqs", region_name=REGION)
         self.module = load_module(ROOT / "functions" / "film" / "app.py")
-        self.app = self.module.app
+        self.app = app_of("film")  # each route as the function serving it
         self.ingest_bucket = deployment.ref("FilmIngestBucket")
         self.derived_bucket = deployment.ref("FilmDerivedBucket")
         self.queue_url = deployment.ref("FilmIngestQueue")

@@ -34,6 +34,7 @@ from bianjie.film.aggregate import Aggregates, Fresh
 from bianjie.film.catalog import Catalog, study_pk
 from bianjie.film.errors import PermanentIngestError
 from bianjie.film.ports import DeadLetters, ObjectStore, PutObject
+from bianjie.kit.config import carry_scope
 from bianjie.kit.crypto import sm3
 from bianjie.kit.documents.port import MAX_TRANSACT_OPERATIONS, Cond, ConditionFailed, Put, TransactionCanceled
 from bianjie.kit.logging import get_logger
@@ -132,7 +133,7 @@ class Ingest:
                 continue
             jobs.extend((message_id, body, ref) for ref in refs if ref.event_name.startswith("ObjectCreated"))
         with ThreadPoolExecutor(max_workers=max(1, min(self.workers, len(jobs)))) as pool:
-            outcomes = list(pool.map(lambda job: self._one(*job), jobs))
+            outcomes = list(pool.map(carry_scope(lambda job: self._one(*job)), jobs))
         try:
             self.commit(outcomes)
         except Exception:

@@ -34,6 +34,7 @@ from bianjie.film import errors, layout
 from bianjie.film.catalog import Catalog
 from bianjie.film.ports import Presigner
 from bianjie.kit.actor import Actor, Origin
+from bianjie.kit.config import carry_scope
 from bianjie.kit.crypto import hmac_sm3, sm3
 from bianjie.kit.documents.port import Cond, ConditionFailed, DocumentStore
 from bianjie.kit.encoding import b64url, b64url_decode
@@ -251,7 +252,9 @@ class Links:
         else:
             uids = [r["study_uid"] for r in self.catalog.studies_of_patient(link.item["patient_ref"])]
             rows = (
-                list(_pool().map(self.catalog.study, uids)) if len(uids) > 1 else [self.catalog.study(u) for u in uids]
+                list(_pool().map(carry_scope(self.catalog.study), uids))
+                if len(uids) > 1
+                else [self.catalog.study(u) for u in uids]
             )
         studies = [s for s in rows if s is not None and _visible(s, hospitals)]
         studies.sort(key=lambda s: (s.get("date") or "", s.get("time") or ""), reverse=True)
@@ -293,10 +296,10 @@ class Links:
         pool = _pool()
         ids = list(link.item.get("study_uids") or []) if link.item["scope"] == "study" else []
         guess = (study_uid if study_uid in ids else ids[0]) if ids else None
-        series = pool.submit(self.catalog.series, guess) if guess else None
+        series = pool.submit(carry_scope(self.catalog.series), guess) if guess else None
         studies = self.studies(link)
         audit = pool.submit(
-            self.record_use,
+            carry_scope(self.record_use),
             link,
             studies,
             kind=kind,

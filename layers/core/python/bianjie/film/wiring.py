@@ -1,14 +1,15 @@
-"""Builds the film use cases from the environment (template.yaml sets the variables), once per process.
+"""Builds the film use cases from the function's environment (template.yaml sets the variables), once per
+function.
 
-Names carry the ``film_`` prefix: ``deps.singleton`` caches by function name, process-wide, and the local
-stack runs every service in one process."""
+Names carry the ``film_`` prefix: ``deps.singleton`` caches by function name within a function's scope,
+and functions of several services load into one process on the local stack."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from bianjie.kit import deps
-from bianjie.kit.config import require_env
+from bianjie.kit.config import env, require_env
 
 LINK_TAG_LABEL = b"bianjie/film/link-tag/v1"
 
@@ -38,14 +39,12 @@ def direct_s3() -> bool:
     """Object bodies over presigned HTTP (adapters/s3.py) where S3 is reachable over the network: in
     Lambda and against an endpoint (the local stack's moto server, Ceph). ``FILM_DIRECT_S3=0``/``1``
     overrides; in-process moto (functional tests) only intercepts boto3, so there it stays off."""
-    import os
-
     from bianjie.kit.config import settings
 
-    value = os.environ.get("FILM_DIRECT_S3")
+    value = env("FILM_DIRECT_S3")
     if value in {"0", "1"}:
         return value == "1"
-    return bool(os.environ.get("AWS_LAMBDA_FUNCTION_NAME") or settings().aws_endpoint_url)
+    return bool(env("AWS_LAMBDA_FUNCTION_NAME") or settings().aws_endpoint_url)
 
 
 @deps.singleton
@@ -120,7 +119,6 @@ def film_emergency() -> Any:
 @deps.singleton
 def film_imaging_cloud() -> Any:
     """The 医联 imaging cloud: the local stand-in unless a deployment configures the real interface."""
-    import os
     from pathlib import Path
 
     from bianjie.kit.standins import use_standin
@@ -129,7 +127,5 @@ def film_imaging_cloud() -> Any:
         raise RuntimeError("the 医联 imaging-cloud adapter is not wired in this build (docs/film.md)")
     from bianjie_dev.film.adapters.yilian import YilianStandIn  # development tooling: the local stage only
 
-    archive = os.environ.get("FILM_YILIAN_ARCHIVE") or str(
-        Path(os.environ.get("BIANJIE_STATE_DIR") or ".local") / "yilian-archive"
-    )
+    archive = env("FILM_YILIAN_ARCHIVE") or str(Path(env("BIANJIE_STATE_DIR") or ".local") / "yilian-archive")
     return YilianStandIn(film_s3(), require_env("FILM_INGEST_BUCKET"), Path(archive))

@@ -22,6 +22,7 @@ from bianjie.kit.standins import use_standin
 
 @deps.singleton
 def guide_store() -> GuideStore:
+
     return GuideStore(
         deps.documents(),
         Tables(

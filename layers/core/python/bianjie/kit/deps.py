@@ -1,45 +1,40 @@
-"""The composition root: builds the adapters a function uses from its environment, once per process.
+"""The composition root: builds the adapters a function uses from its environment, once per function.
 
 Handlers and the web layer ask here for ports (documents, keys, partners, tokens, audit); domain code
-receives them as arguments. Everything is lazy so a function pays only for what it touches.
+receives them as arguments. Everything is lazy so a function pays only for what it touches. Built
+objects live in the current ``FunctionScope`` (``bianjie.kit.config``): one per process on Lambda, one
+per function on the local stack, where many functions share a process but each has its own environment
+and credentials.
 """
 
 from __future__ import annotations
 
 import base64
-import threading
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
 from typing import Any, TypeVar
 
-from bianjie.kit.config import env, require_env, settings
+from bianjie.kit.config import clear_scopes, env, require_env, scope_cached, settings
 
 T = TypeVar("T")
-_lock = threading.RLock()
-_cache: dict[str, Any] = {}
 
 
 def singleton(build: Callable[[], T]) -> Callable[[], T]:
-    """Build once per process (until ``reset``). Keyed by the builder's module and qualified name, so two
+    """Build once per function scope (until ``reset``). Keyed by the builder's module and qualified name, so two
     services' builders of the same name (``film.wiring.store`` and ``rx.wiring.store``) stay apart."""
     key = f"{build.__module__}.{build.__qualname__}"
 
     @wraps(build)
     def get() -> T:
-        if key not in _cache:
-            with _lock:
-                if key not in _cache:
-                    _cache[key] = build()
-        return _cache[key]
+        return scope_cached(key, build)
 
     return get
 
 
 def reset() -> None:
-    """Forget every built adapter (tests change the environment between cases)."""
-    with _lock:
-        _cache.clear()
+    """Forget every built adapter, in every function scope (tests change the environment between cases)."""
+    clear_scopes()
 
 
 @singleton
@@ -176,14 +171,13 @@ def blind_index() -> Any:
 
 def audit_log(service: str) -> Any:
     """The audit log as ``service`` writes it (each service appends to its own daily chains)."""
-    key = f"audit_log:{service}"
-    if key not in _cache:
+
+    def build() -> Any:
         from bianjie.kit.audit import AuditLog
 
-        name = table("AUDIT_TABLE")
-        with _lock:
-            _cache.setdefault(key, AuditLog(documents(), name, service=service))
-    return _cache[key]
+        return AuditLog(documents(), table("AUDIT_TABLE"), service=service)
+
+    return scope_cached(f"audit_log:{service}", build)
 
 
 def _topic() -> Any:
@@ -206,17 +200,16 @@ def outbox(service: str, **queue_env: str) -> Any:
     """The transactional outbox of ``service`` (``OUTBOX_TABLE``): sink "events" is the domain-events
     topic; each keyword adds a queue sink, named by the keyword, at the URL in that environment variable
     (pay: ``outbox("pay", webhooks="PAY_WEBHOOK_QUEUE")``)."""
-    key = f"outbox:{service}"
-    if key not in _cache:
+
+    def build() -> Any:
         from bianjie.kit.outbox import EVENTS, Outbox, TopicSink
 
         sinks: dict[str, Any] = {EVENTS: _LazySink(lambda: TopicSink(_topic()))}
         for name, env_name in queue_env.items():
             sinks[name] = _LazySink(_queue_sink_builder(env_name))
-        built = Outbox(documents(), table("OUTBOX_TABLE"), service, sinks)
-        with _lock:
-            _cache.setdefault(key, built)
-    return _cache[key]
+        return Outbox(documents(), table("OUTBOX_TABLE"), service, sinks)
+
+    return scope_cached(f"outbox:{service}", build)
 
 
 class _LazySink:
@@ -266,10 +259,10 @@ def queue(env_name: str) -> Any:
 
 def dead_letters(env_name: str) -> Any:
     """The dead-letter queue at the URL in ``env_name``, for ``bianjie.kit.batch.process``'s poison."""
-    key = f"dead_letters:{env_name}"
-    if key not in _cache:
+
+    def build() -> Any:
         from bianjie.kit.batch import DeadLetterQueue
 
-        with _lock:
-            _cache.setdefault(key, DeadLetterQueue(queues(), require_env(env_name)))
-    return _cache[key]
+        return DeadLetterQueue(queues(), require_env(env_name))
+
+    return scope_cached(f"dead_letters:{env_name}", build)

@@ -12,13 +12,12 @@ never do that, and a record with ``mode: standin`` there is a configuration erro
 from __future__ import annotations
 
 import contextlib
-import os
 import threading
 import time
 from typing import TYPE_CHECKING, Any
 
 from bianjie.kit import deps
-from bianjie.kit.config import env, require_env
+from bianjie.kit.config import env, require_env, scope_cached
 from bianjie.kit.crypto import Sm2PrivateKey, Sm2PublicKey, sm2_generate_key
 from bianjie.kit.documents.port import Cond, ConditionFailed, Put, TransactionCanceled
 from bianjie.kit.standins import require_local, use_standin
@@ -37,7 +36,15 @@ if TYPE_CHECKING:
 
 CONFIG_TTL = 60.0
 _lock = threading.RLock()
-_configs: dict[str, Any] = {"at": 0.0, "values": None}
+
+
+def _configs() -> dict[str, Any]:
+    """Channel configurations, cached per function (built with its own store and credentials)."""
+    return scope_cached("pay.channel_configs", lambda: {"at": 0.0, "values": None})
+
+
+def _standins() -> dict[Channel, StandinChannel]:
+    return scope_cached("pay.standins", dict)
 
 
 def standins_allowed() -> bool:
@@ -118,8 +125,9 @@ def provision_standins() -> None:
 
 def channel_configs(refresh: bool = False) -> dict[Channel, ChannelConfig]:
     with _lock:
-        if not refresh and _configs["values"] is not None and time.monotonic() - _configs["at"] < CONFIG_TTL:
-            return _configs["values"]
+        cached = _configs()
+        if not refresh and cached["values"] is not None and time.monotonic() - cached["at"] < CONFIG_TTL:
+            return cached["values"]
         if standins_allowed():
             provision_standins()
         cipher = deps.field_cipher()
@@ -141,25 +149,24 @@ def channel_configs(refresh: bool = False) -> dict[Channel, ChannelConfig]:
                 channel_keys={s: Sm2PublicKey.from_hex(k) for s, k in item["channel_keys"].items()},
                 api_key=bytes.fromhex(cipher.decrypt(item["api_key_enc"], _ctx(channel, "api_key"))),
             )
-        _configs.update(at=time.monotonic(), values=found)
+        _configs().update(at=time.monotonic(), values=found)
         return found
 
 
 def reset() -> None:
     with _lock:
-        _configs.update(at=0.0, values=None)
-        _standins.clear()
+        _configs().update(at=0.0, values=None)
+        _standins().clear()
 
 
 # ---------------------------------------------------------------- stand-ins
 
-_standins: dict[Channel, StandinChannel] = {}
-
 
 def standins() -> dict[Channel, StandinChannel]:
     with _lock:
-        if _standins:
-            return dict(_standins)
+        built = _standins()
+        if built:
+            return dict(built)
         from bianjie_dev.pay import standin as standin_mod  # only channels configured `mode: standin` get here
 
         table = deps.table("PAY_STANDIN_TABLE")
@@ -180,8 +187,8 @@ def standins() -> dict[Channel, StandinChannel]:
                 identity, deps.documents(), table, outbox, delay_ms=int(env("PAY_STANDIN_DELAY_MS", "0") or 0)
             )
             double.async_delay = int(env("PAY_STANDIN_ASYNC_SECONDS", str(standin_mod.ASYNC_DELAY_SECONDS)) or 2)
-            _standins[channel] = double
-        return dict(_standins)
+            built[channel] = double
+        return dict(built)
 
 
 def channels() -> dict[Channel, ProtocolChannel]:
@@ -275,7 +282,7 @@ def webhook_sender() -> WebhookSender:
 
 def callback_base() -> str:
     """Where stand-in callbacks go: the gateway serving this stack (stand-in only)."""
-    return env("PAY_STANDIN_CALLBACK_BASE") or f"http://127.0.0.1:{os.environ.get('BIANJIE_PORT', '3000')}"
+    return env("PAY_STANDIN_CALLBACK_BASE") or f"http://127.0.0.1:{env('BIANJIE_PORT', '3000')}"
 
 
 def duplicate_rate() -> float:

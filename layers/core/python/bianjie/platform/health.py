@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import bianjie
+from bianjie.kit.config import env
 
 
 def served_functions() -> list[str]:
     # The gateway names the functions it serves; on Lambda each function serves only itself.
-    served = os.environ.get("BIANJIE_SERVED_FUNCTIONS")
+    served = env("BIANJIE_SERVED_FUNCTIONS")
     if served:
         return sorted(f for f in served.split(",") if f)
-    own = os.environ.get("AWS_LAMBDA_FUNCTION_NAME")
+    own = env("AWS_LAMBDA_FUNCTION_NAME")
     return [own] if own else []
 
 
@@ -22,7 +22,7 @@ def report(context: Any = None) -> dict[str, Any]:
         "status": "ok",
         "service": "bianjie",
         "version": bianjie.__version__,
-        "stage": os.environ.get("BIANJIE_STAGE", "local"),
+        "stage": env("BIANJIE_STAGE", "local"),
         "function": getattr(context, "function_name", None),
         "functions": served_functions(),
     }

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bianjie.runtime.template import Resolver, Template
+from bianjie.runtime.template import FunctionSpec, Resolver, Template
 
 ACCOUNT_ID = "123456789012"  # moto's default account
 
@@ -51,6 +51,8 @@ class Deployment:
     gateway_url: str | None = None
     parameters: dict[str, Any] = field(default_factory=dict)
     resources: dict[str, dict[str, Any]] = field(default_factory=dict)  # logical id -> {type, ref, attrs}
+    # the operator's credentials on the local emulator (IAM is enforced there); empty elsewhere
+    admin_credentials: dict[str, str] = field(default_factory=dict)
 
     def ref(self, logical_id: str) -> Any:
         return self.resources[logical_id]["ref"]
@@ -72,21 +74,24 @@ class Deployment:
                 attrs[(logical_id, attr)] = value
         return Resolver(refs, attrs)
 
-    def function_environment(self, template: Template) -> dict[str, str]:
-        """The union of every function's resolved environment (the local stack runs them in one process).
+    def environment_of(self, fn: FunctionSpec, resolver: Resolver | None = None) -> dict[str, str]:
+        """One function's environment as its template declares it (Globals merged), resolved."""
+        resolver = resolver or self.resolver()
+        resolved = {name: resolver.resolve(raw) for name, raw in fn.environment.items()}
+        return {name: str(value) for name, value in resolved.items() if value is not None}
 
-        Two functions giving one variable different values cannot share a process; that is a template
-        error here, reported with both names.
+    def function_environment(self, template: Template) -> dict[str, str]:
+        """The union of every function's resolved environment: what an operator's tool (the CLI, demo
+        seeding) works with. Functions themselves each see only their own (``environment_of``).
+
+        The template's rule is that one variable name means one value everywhere; a variable two
+        functions give different values is reported with both names.
         """
         resolver = self.resolver()
         merged: dict[str, str] = {}
         owner: dict[str, str] = {}
         for fn in template.functions:
-            for name, raw in fn.environment.items():
-                value = resolver.resolve(raw)
-                if value is None:
-                    continue
-                value = str(value)
+            for name, value in self.environment_of(fn, resolver).items():
                 if name in merged and merged[name] != value:
                     raise ValueError(f"environment variable {name} differs between {owner[name]} and {fn.logical_id}")
                 merged[name], owner[name] = value, fn.logical_id

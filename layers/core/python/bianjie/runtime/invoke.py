@@ -3,6 +3,11 @@
 Every function's entry module is called ``app.py``, so modules are loaded by file path under a
 unique name; functions that share a ``CodeUri`` and module share one loaded module (and so one
 Chalice app), as warm Lambda containers of one function would.
+
+A function given its own environment (the local stack, the functional tests) runs every invocation in
+its ``FunctionScope``: the kit then reads that environment, not the process's, and builds its own
+clients and adapters (``bianjie.kit.config``). Without one (an on-premises container serving one
+function) it reads the process environment, as on Lambda.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bianjie.kit.config import PROCESS, FunctionScope, function_scope
 from bianjie.runtime.deployment import arn
 from bianjie.runtime.template import FunctionSpec
 
@@ -75,19 +81,54 @@ class LambdaContext:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
-class Function:
-    """One declared function, ready to invoke."""
+def lambda_environment(
+    spec: FunctionSpec, region: str, physical_name: str, credentials: dict[str, str] | None = None
+) -> dict[str, str]:
+    """The variables Lambda itself sets in a function's environment (reserved names), with its role's
+    credentials when given."""
+    found = {
+        "AWS_REGION": region,
+        "AWS_DEFAULT_REGION": region,
+        "AWS_LAMBDA_FUNCTION_NAME": physical_name,
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory),
+        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{physical_name}",
+        "AWS_EXECUTION_ENV": f"AWS_Lambda_{spec.runtime}",
+        "LAMBDA_TASK_ROOT": str(spec.code_uri),
+        "_HANDLER": spec.handler,
+        "TZ": ":UTC",
+    }
+    if credentials:
+        found.update(credentials)
+    return found
 
-    def __init__(self, spec: FunctionSpec, region: str, physical_name: str | None = None) -> None:
+
+class Function:
+    """One declared function, ready to invoke.
+
+    ``environment``: everything the function may see (its declared variables plus what Lambda sets);
+    None to read the process environment.
+    """
+
+    def __init__(
+        self,
+        spec: FunctionSpec,
+        region: str,
+        physical_name: str | None = None,
+        environment: dict[str, str] | None = None,
+    ) -> None:
         self.spec = spec
         self.region = region
         self.name = physical_name or spec.logical_id
+        self.scope: FunctionScope = PROCESS if environment is None else FunctionScope(spec.logical_id, environment)
         self._handler: Any = None
 
     @property
     def handler(self) -> Any:
         if self._handler is None:
-            self._handler = load_handler(self.spec)
+            # module-level code of the entry module runs as this function would run it
+            with function_scope(self.scope):
+                self._handler = load_handler(self.spec)
         return self._handler
 
     def context(self, request_id: str | None = None) -> LambdaContext:
@@ -97,4 +138,6 @@ class Function:
         return ctx
 
     def invoke(self, event: dict[str, Any], request_id: str | None = None) -> Any:
-        return self.handler(event, self.context(request_id))
+        handler = self.handler
+        with function_scope(self.scope):
+            return handler(event, self.context(request_id))

@@ -60,8 +60,9 @@ def translate(
 
     # The translator counts its own usage and warns on exit when nobody publishes the counts.
     logging.getLogger("samtranslator.metrics.metrics").setLevel(logging.ERROR)
-    partition = "aws-cn" if region.startswith("cn-") else "aws"
-    policies = {name: f"arn:{partition}:iam::aws:policy/{path}" for name, path in MANAGED_POLICIES.items()}
+    from bianjie.runtime.deployment import partition
+
+    policies = {name: f"arn:{partition(region)}:iam::aws:policy/{path}" for name, path in MANAGED_POLICIES.items()}
     translator = Translator(policies, Parser(), boto_session=boto3.session.Session(region_name=region))
     known = {k: v for k, v in (parameters or {}).items() if v is not None}
     try:

@@ -26,12 +26,14 @@ def _stand_in_secret() -> bytes:
     return deps.derived_key(b"bianjie rx stand-ins")
 
 
-@deps.singleton
 def rx_standin_center() -> Any:
+    """The prescription center's stand-in holds its records in memory: one center for every function of
+    the process, as the real one is one system for every function."""
     from bianjie_dev.rx.center.standin import StandInCenter, credential_pair
 
-    _, center_side = credential_pair(_stand_in_secret())
-    return StandInCenter(center_side)
+    from bianjie.kit.config import process_cached
+
+    return process_cached("rx.standin_center", lambda: StandInCenter(credential_pair(_stand_in_secret())[1]))
 
 
 @deps.singleton

@@ -56,6 +56,9 @@ def use_deployment(args: argparse.Namespace) -> None:
         os.environ["AWS_REGION"] = deployment.region
         if deployment.aws_endpoint_url:
             os.environ["BIANJIE_AWS_ENDPOINT_URL"] = deployment.aws_endpoint_url
+        # the local emulator enforces IAM: the CLI is the stack's operator principal
+        os.environ.pop("AWS_SESSION_TOKEN", None)
+        os.environ.update(deployment.admin_credentials)
         for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
             os.environ.setdefault(name, "local")
     from bianjie.kit import aws, deps

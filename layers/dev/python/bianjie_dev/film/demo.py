@@ -54,8 +54,8 @@ def seed(stack: Any) -> None:
     ingest.aggregate([ingest.ingest_object(ingest_bucket, k) for k in keys])
 
     # a study the 医联 imaging cloud (stand-in) holds but we have not received: emergency retrieval pulls it
+    # where the stand-in looks by default: BIANJIE_STATE_DIR (which the runtime gives every function)
     archive = stack.options.local_dir / "yilian-archive"
-    os.environ["FILM_YILIAN_ARCHIVE"] = str(archive)
     missing = testdata.StudySpec(
         hospital="demo-hospital", accession="ACC0002", description="胸部CT复查", date=dt.date(2026, 5, 20)
     )

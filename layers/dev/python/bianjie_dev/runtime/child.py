@@ -62,7 +62,7 @@ class StackProcess:
     def aws_url(self) -> str:
         return f"http://127.0.0.1:{self.aws_port}"
 
-    def _wait(self, timeout: float = 90) -> None:
+    def _wait(self, timeout: float = 180) -> None:  # a loaded 2-core machine needs the margin
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -82,13 +82,18 @@ class StackProcess:
     def ref(self, logical_id: str) -> str:
         return str(self.deployment["resources"][logical_id]["ref"])
 
-    def client(self, service: str) -> Any:
+    def client(self, service: str, credentials: dict[str, str] | None = None) -> Any:
+        """A client of the stack's emulator, as the operator (allowed everything) unless ``credentials``
+        (``AWS_ACCESS_KEY_ID``... as in a function's environment) say otherwise."""
+        deployment = self.deployment
+        creds = credentials or deployment.get("admin_credentials") or {}
         return boto3.client(
             service,
             endpoint_url=self.aws_url,
-            region_name=self.deployment["region"],
-            aws_access_key_id="local",
-            aws_secret_access_key="local",
+            region_name=deployment["region"],
+            aws_access_key_id=creds.get("AWS_ACCESS_KEY_ID", "local"),
+            aws_secret_access_key=creds.get("AWS_SECRET_ACCESS_KEY", "local"),
+            aws_session_token=creds.get("AWS_SESSION_TOKEN"),
         )
 
     def cli(self, *args: str, input: bytes | None = None) -> subprocess.CompletedProcess[str]:

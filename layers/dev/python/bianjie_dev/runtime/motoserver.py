@@ -41,8 +41,12 @@
    per token, twice per conditional write (17% of its DynamoDB time after fix 8). The documents port
    sends a handful of distinct expressions (values travel as placeholders), so each one's tokens are
    kept (immutable leaves, copied into a fresh deque per parse) for up to ``LEXED_KEPT`` expressions.
+10. IAM enforced (``--iam``): moto's own enforcement is switched on from the first request, with an
+   operator user created in-process first (its keys from ``BIANJIE_ADMIN_ACCESS_KEY_ID`` /
+   ``BIANJIE_ADMIN_SECRET_ACCESS_KEY``), and the door (``bianjie_dev.runtime.door``) evaluates every call's
+   action and resource against the caller's policies before moto sees it.
 
-Usage: python -m bianjie_dev.runtime.motoserver -H 127.0.0.1 -p 5000
+Usage: python -m bianjie_dev.runtime.motoserver -H 127.0.0.1 -p 5000 [--iam --region cn-north-1]
 """
 
 from __future__ import annotations
@@ -254,11 +258,30 @@ def tune_dispatch() -> None:
     DomainDispatcherApplication.get_backend_for_host = get_backend_for_host  # type: ignore[method-assign]
 
 
+ADMIN_USER = "bianjie-operator"
+
+
+def enforce_iam(app: Any, region: str) -> Any:
+    """moto's IAM enforcement on from the first call, the operator user in place, the door in front."""
+    from moto import settings
+
+    from bianjie_dev.runtime.door import Door, bootstrap_admin, install_moto_hooks
+
+    bootstrap_admin(
+        region, ADMIN_USER, os.environ["BIANJIE_ADMIN_ACCESS_KEY_ID"], os.environ["BIANJIE_ADMIN_SECRET_ACCESS_KEY"]
+    )
+    settings.INITIAL_NO_AUTH_ACTION_COUNT = 0
+    install_moto_hooks()
+    return Door(app)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bianjie_dev.runtime.motoserver")
     parser.add_argument("-H", "--host", default="127.0.0.1")
     parser.add_argument("-p", "--port", type=int, default=5000)
     parser.add_argument("--threads", type=int, default=16)
+    parser.add_argument("--iam", action="store_true", help="enforce IAM (moto's check and the door)")
+    parser.add_argument("--region", default="cn-north-1", help="region whose partition holds the operator user")
     args = parser.parse_args(argv if argv is not None else sys.argv[1:])
     # moto builds presigned and callback URLs from MOTO_PORT, as its own main does
     os.environ.setdefault("MOTO_PORT", str(args.port))
@@ -272,7 +295,9 @@ def main(argv: list[str] | None = None) -> None:
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    app = DomainDispatcherApplication(create_backend_app)
+    app: Any = DomainDispatcherApplication(create_backend_app)
+    if args.iam:
+        app = enforce_iam(app, args.region)
     # channel_timeout: idle keep-alive connections held by stopped clients are dropped after a minute
     waitress.serve(
         app,

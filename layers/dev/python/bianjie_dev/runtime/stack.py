@@ -2,6 +2,13 @@
 
 One process serves all functions; moto's server runs beside it as a child process so the two do not
 share a GIL. Everything listens on 127.0.0.1 only.
+
+Each function is isolated as on Lambda: it sees only its own environment (what template.yaml declares
+for it, what Lambda sets, and the few local-platform variables in ``LOCAL_PLATFORM``), and it calls the
+emulator with its own role's credentials: the roles come from the SAM translator's output
+(``runtime.iam``), moto enforces IAM, and the door (``runtime.door``) checks every call's action and
+resource. The stack itself (provisioning, seeding, the pump, the CLI) is the operator principal.
+``BIANJIE_IAM=0`` turns the IAM part off (every function then calls as the operator).
 """
 
 from __future__ import annotations
@@ -24,10 +31,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
-from bianjie.kit.config import LOCAL_AWS_PORT, LOCAL_GATEWAY_PORT, LOCAL_REGION
+from bianjie.kit.config import LOCAL_AWS_PORT, LOCAL_GATEWAY_PORT, LOCAL_REGION, FunctionScope, function_scope
 from bianjie.runtime.deployment import Deployment
 from bianjie.runtime.gateway import Gateway, serve
-from bianjie.runtime.invoke import Function
+from bianjie.runtime.invoke import Function, lambda_environment
 from bianjie.runtime.pump import EventPump
 from bianjie.runtime.scheduler import Scheduler
 from bianjie.runtime.template import Template, load_template
@@ -36,11 +43,22 @@ from bianjie_dev.runtime.provision import Provisioner
 
 log = logging.getLogger("bianjie.stack")
 
-FAKE_CREDENTIALS = {
-    "AWS_ACCESS_KEY_ID": "local",
-    "AWS_SECRET_ACCESS_KEY": "local",
-    "AWS_SESSION_TOKEN": "local",
-}
+# What the local platform adds to every function's environment (none of it exists on Lambda): where the
+# emulator and the gateway are, which functions this gateway serves, where stand-ins keep local state.
+LOCAL_PLATFORM = ("BIANJIE_AWS_ENDPOINT_URL", "BIANJIE_SERVED_FUNCTIONS", "BIANJIE_STATE_DIR", "BIANJIE_PORT")
+PASSED_THROUGH = ("BIANJIE_LOG_LEVEL",)  # developer settings of the whole stack, when set
+
+
+def operator_credentials() -> dict[str, str]:
+    """Fresh keys for the stack's operator principal (a moto IAM user allowed everything)."""
+    import secrets
+    import string
+
+    alphabet = string.ascii_uppercase + string.digits
+    return {
+        "AWS_ACCESS_KEY_ID": "AKIA" + "".join(secrets.choice(alphabet) for _ in range(16)),
+        "AWS_SECRET_ACCESS_KEY": secrets.token_urlsafe(30),
+    }
 
 
 @dataclass
@@ -55,6 +73,7 @@ class StackOptions:
     seed: bool = True
     retry_delay: int | None = None
     state_dir: Path | None = None
+    iam: bool = True
 
     @classmethod
     def from_env(cls, root: Path, template: Path | None = None) -> StackOptions:
@@ -68,6 +87,7 @@ class StackOptions:
             region=os.environ.get("BIANJIE_REGION", LOCAL_REGION),
             retry_delay=int(retry) if retry else None,
             state_dir=Path(state) if state else None,
+            iam=os.environ.get("BIANJIE_IAM", "1") not in ("0", "false", "off"),
         )
 
     @property
@@ -107,11 +127,21 @@ def _die_with_parent() -> None:
         pass
 
 
-def start_moto(host: str, port: int) -> subprocess.Popen[bytes]:
+def start_moto(
+    host: str, port: int, *, region: str = LOCAL_REGION, operator: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """moto's server; with ``operator`` credentials, IAM enforced and that operator created first."""
     if not port_free(host, port):
         raise SystemExit(f"port {port} on {host} is taken; set BIANJIE_AWS_PORT to another port")
+    args = [sys.executable, "-m", "bianjie_dev.runtime.motoserver", "-H", host, "-p", str(port)]
+    env = dict(os.environ)
+    if operator:
+        args += ["--iam", "--region", region]
+        env["BIANJIE_ADMIN_ACCESS_KEY_ID"] = operator["AWS_ACCESS_KEY_ID"]
+        env["BIANJIE_ADMIN_SECRET_ACCESS_KEY"] = operator["AWS_SECRET_ACCESS_KEY"]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bianjie_dev.runtime.motoserver", "-H", host, "-p", str(port)],
+        args,
+        env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         preexec_fn=_die_with_parent,
@@ -154,6 +184,8 @@ class LocalStack:
         self.pump: EventPump | None = None
         self.scheduler: Scheduler | None = None
         self.server: Any = None
+        self.operator: FunctionScope | None = None
+        self.started_seconds: float = 0.0
 
     @property
     def aws_url(self) -> str:
@@ -164,48 +196,67 @@ class LocalStack:
         return f"http://{self.options.host}:{self.options.port}"
 
     def start(self) -> None:
+        began = time.perf_counter()
         opts = self.options
         if not port_free(opts.host, opts.port):
             raise SystemExit(f"port {opts.port} on {opts.host} is taken; set BIANJIE_PORT to another port")
-        for name, value in FAKE_CREDENTIALS.items():
-            os.environ.setdefault(name, value)
-        os.environ.update(
-            {
-                "AWS_REGION": opts.region,
-                "AWS_DEFAULT_REGION": opts.region,
-                "BIANJIE_AWS_ENDPOINT_URL": self.aws_url,
-            }
-        )
-        self.moto = start_moto(opts.host, opts.aws_port)
+        operator = operator_credentials()
+        self.moto = start_moto(opts.host, opts.aws_port, region=opts.region, operator=operator if opts.iam else None)
         import boto3
 
-        session = boto3.session.Session(region_name=opts.region)
+        session = boto3.session.Session(
+            aws_access_key_id=operator["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=operator["AWS_SECRET_ACCESS_KEY"],
+            region_name=opts.region,
+        )
         deployment = Deployment(
             opts.stack_name, opts.region, self.aws_url, self.gateway_url, parameters=self.template.parameter_defaults()
         )
+        deployment.admin_credentials = dict(operator)
         Provisioner(self.template, deployment, session).provision()
         init_wrapped_secrets(deployment, self.template, session)
         self.deployment = deployment
-        env = deployment.function_environment(self.template)
-        env["BIANJIE_SERVED_FUNCTIONS"] = ",".join(f.logical_id for f in self.template.functions)
-        os.environ.update(env)
-        from bianjie.kit import aws, deps
-        from bianjie.kit.config import reset_settings
-
-        reset_settings()
-        aws.reset_clients()
-        deps.reset()
-        self.functions = [
-            Function(spec, opts.region, deployment.ref(spec.logical_id)) for spec in self.template.functions
-        ]
+        platform = {
+            "AWS_REGION": opts.region,
+            "AWS_DEFAULT_REGION": opts.region,
+            "BIANJIE_AWS_ENDPOINT_URL": self.aws_url,
+            "BIANJIE_SERVED_FUNCTIONS": ",".join(f.logical_id for f in self.template.functions),
+            "BIANJIE_STATE_DIR": str(opts.local_dir),
+            "BIANJIE_PORT": str(opts.port),
+            **{name: os.environ[name] for name in PASSED_THROUGH if os.environ.get(name)},
+        }
+        roles_began = time.perf_counter()
+        credentials = self._function_credentials(session, deployment) if opts.iam else {}
+        log.info("roles", extra={"functions": len(credentials), "seconds": round(time.perf_counter() - roles_began, 2)})
+        resolver = deployment.resolver()
+        self.functions = []
+        for spec in self.template.functions:
+            name = deployment.ref(spec.logical_id)
+            environment = {
+                **deployment.environment_of(spec, resolver),
+                **{k: platform[k] for k in LOCAL_PLATFORM},
+                **{k: v for k, v in platform.items() if k in PASSED_THROUGH},
+                **lambda_environment(spec, opts.region, name, credentials.get(spec.logical_id, operator)),
+            }
+            self.functions.append(Function(spec, opts.region, name, environment))
+        # the operator (seeding, the pump) works with every function's variables and its own credentials
+        self.operator = FunctionScope(
+            "operator", {**os.environ, **deployment.function_environment(self.template), **platform, **operator}
+        )
         for fn in self.functions:
             fn.handler  # noqa: B018 - import every handler now: a broken one should stop the stack at start
-        if opts.seed:
-            from bianjie_dev.runtime.seed import seed_demo_data
+        from bianjie.kit import aws
 
-            seed_demo_data(self)
-        deployment.save(opts.local_dir / "stack.json")
-        self.pump = EventPump(self.functions, deployment, aws.client("sqs"), retry_delay=opts.retry_delay)
+        with function_scope(self.operator):
+            if opts.seed:
+                from bianjie_dev.runtime.seed import seed_demo_data
+
+                seed_demo_data(self)
+            sqs = aws.client("sqs")
+        state = opts.local_dir / "stack.json"
+        deployment.save(state)
+        state.chmod(0o600)  # it holds the operator's keys to the local emulator
+        self.pump = EventPump(self.functions, deployment, sqs, retry_delay=opts.retry_delay)
         self.scheduler = Scheduler(self.functions, opts.region)
         gateway = Gateway(
             self.functions,
@@ -220,6 +271,21 @@ class LocalStack:
         self.server = serve(gateway, opts.host, opts.port)
         self.pump.start()
         self.scheduler.start()
+        self.started_seconds = time.perf_counter() - began
+        log.info("started", extra={"seconds": round(self.started_seconds, 2), "iam": opts.iam})
+
+    def _function_credentials(self, session: Any, deployment: Deployment) -> dict[str, dict[str, str]]:
+        """Each function's role from the translated template, created in moto's IAM and assumed."""
+        from bianjie.runtime import sam
+
+        from bianjie_dev.runtime.iam import admin_arn, provision_roles, role_plans
+        from bianjie_dev.runtime.motoserver import ADMIN_USER
+
+        plans = []
+        for stack in self.template.stacks:  # each nested stack's functions and roles, in the root's terms
+            plans += role_plans(sam.translate_stack(stack, region=deployment.region), deployment)
+        names = {fn.logical_id: str(deployment.ref(fn.logical_id)) for fn in self.template.functions}
+        return provision_roles(plans, session, self.aws_url, admin_arn(deployment.region, ADMIN_USER), names)
 
     async def _status(self, scope: dict[str, Any], body: bytes) -> tuple[int, dict[str, Any]]:
         assert self.pump and self.scheduler

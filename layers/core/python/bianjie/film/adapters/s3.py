@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from bianjie.film.ports import PutObject, StoredObject
+from bianjie.kit.config import carry_scope
 
 URL_SECONDS = 300  # lifetime of the presigned URL of one internal request
 
@@ -99,7 +100,7 @@ class S3Objects:
             self.put(bucket, objects[0])
             return
         pool = self._executor()
-        for future in [pool.submit(self.put, bucket, obj) for obj in objects]:
+        for future in [pool.submit(carry_scope(self.put), bucket, obj) for obj in objects]:
             future.result()
 
     def copy(self, bucket: str, source_key: str, target_key: str, cache_control: str | None = None) -> None:

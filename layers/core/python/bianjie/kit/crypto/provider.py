@@ -234,6 +234,8 @@ def backend(name: str) -> CryptoBackend:
 
 
 def default_backend() -> CryptoBackend:
+    # the process environment on purpose: the backend is a property of the process (its native libraries),
+    # not a setting of one function
     return backend(os.environ.get(BACKEND_ENV) or DEFAULT_BACKEND)
 
 

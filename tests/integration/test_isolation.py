@@ -1,0 +1,116 @@
+"""Per-function isolation on the real local stack: each function sees only its own environment and
+calls the emulator with its own role, so a missing permission fails here as it would on AWS."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from bianjie_dev.runtime.child import StackProcess
+from botocore.exceptions import ClientError
+
+from tests.conftest import FIXTURES
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackProcess]:
+    s = StackProcess(tmp_path_factory.mktemp("isolation"), FIXTURES / "stack" / "isolation.yaml", seed=False)
+    yield s
+    s.stop()
+
+
+def call(url: str, method: str = "GET", body: bytes | None = None) -> tuple[int, Any]:
+    req = urllib.request.Request(url, data=body, method=method)
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            raw = r.read()
+            status = r.status
+    except urllib.error.HTTPError as exc:
+        raw, status = exc.read(), exc.code
+    try:
+        return status, json.loads(raw)
+    except ValueError:
+        return status, raw
+
+
+def test_a_function_does_not_see_a_variable_only_another_declares(stack: StackProcess) -> None:
+    status, body = call(f"{stack.url}/env/WRITER_ONLY")
+    assert status == 404 and body["error"]["code"] == "ENV_NOT_SET"
+    status, body = call(f"{stack.url}/env/NOTES_TABLE")  # its own (from Globals) it sees
+    assert status == 200 and body["value"] == stack.ref("NotesTable")
+    assert body["in_process_environ"] is False  # and not because the process holds it
+
+
+def test_a_function_sees_what_lambda_sets(stack: StackProcess) -> None:
+    status, body = call(f"{stack.url}/env/AWS_LAMBDA_FUNCTION_NAME")
+    assert status == 200 and body["value"] == stack.ref("NotesReaderFunction")
+
+
+def test_the_call_its_role_allows_succeeds(stack: StackProcess) -> None:
+    assert call(f"{stack.url}/notes/n1", "PUT") == (200, {"stored": "n1"})
+    assert call(f"{stack.url}/notes/n1") == (200, {"found": True})
+
+
+def test_the_same_call_without_the_permission_is_refused_as_aws_refuses_it(stack: StackProcess) -> None:
+    status, body = call(f"{stack.url}/reader/notes/n2", "PUT")
+    assert status == 403
+    assert body["error"]["message"] == "AccessDeniedException"
+    assert call(f"{stack.url}/notes/n2") == (200, {"found": False})
+
+
+def test_functions_call_as_their_own_assumed_role(stack: StackProcess) -> None:
+    roles = stack.client("iam").list_roles()["Roles"]
+    names = {r["RoleName"] for r in roles}
+    assert {"bianjie-NotesWriterFunctionRole", "bianjie-NotesReaderFunctionRole"} <= names
+    policy = stack.client("iam").get_role_policy(
+        RoleName="bianjie-NotesReaderFunctionRole", PolicyName="template-policies"
+    )["PolicyDocument"]
+    assert "NotesReaderFunctionRolePolicy0" in {s["Sid"] for s in policy["Statement"]}  # SAM's policy name
+    actions = {a for s in policy["Statement"] if s["Sid"] == "NotesReaderFunctionRolePolicy0" for a in s["Action"]}
+    assert "dynamodb:GetItem" in actions and "dynamodb:PutItem" not in actions
+
+
+def test_unknown_credentials_are_refused(stack: StackProcess) -> None:
+    stranger = stack.client("dynamodb", {"AWS_ACCESS_KEY_ID": "AKIASTRANGER0000000", "AWS_SECRET_ACCESS_KEY": "x"})
+    with pytest.raises(ClientError) as caught:
+        stranger.list_tables()
+    assert caught.value.response["Error"]["Code"] == "UnrecognizedClientException"
+
+
+def test_presigned_urls_work_through_the_door_within_the_role(stack: StackProcess) -> None:
+    stack.client("s3").put_object(Bucket=stack.ref("FilesBucket"), Key="a.txt", Body=b"hello")
+    status, links = call(f"{stack.url}/links/a.txt")
+    assert status == 200
+    with urllib.request.urlopen(links["get"], timeout=10) as r:  # as a browser fetches it
+        assert r.read() == b"hello"
+    # the role reads the bucket but may not write it: the presigned PUT is refused, as on AWS
+    put = urllib.request.Request(links["put"], data=b"overwrite", method="PUT")
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        urllib.request.urlopen(put, timeout=10)
+    assert caught.value.code == 403 and b"AccessDenied" in caught.value.read()
+    # a tampered signature is refused too
+    with pytest.raises(urllib.error.HTTPError) as tampered:
+        urllib.request.urlopen(links["get"].replace("X-Amz-Signature=", "X-Amz-Signature=0"), timeout=10)
+    assert tampered.value.code == 403 and b"SignatureDoesNotMatch" in tampered.value.read()
+
+
+def test_a_presigned_put_from_a_role_that_may_write_uploads_as_a_browser_would(stack: StackProcess) -> None:
+    status, links = call(f"{stack.url}/upload-links/upload%20one.bin")
+    assert status == 200
+    # as a browser PUTs a file (urllib would otherwise label the body a form)
+    put = urllib.request.Request(
+        links["put"], data=b"\x00scan", method="PUT", headers={"Content-Type": "application/octet-stream"}
+    )
+    with urllib.request.urlopen(put, timeout=10) as r:
+        assert r.status == 200
+    body = stack.client("s3").get_object(Bucket=stack.ref("FilesBucket"), Key="upload one.bin")["Body"].read()
+    assert body == b"\x00scan"
+
+
+def test_unsigned_requests_are_refused(stack: StackProcess) -> None:
+    status, body = call(f"{stack.aws_url}/{stack.ref('FilesBucket')}/a.txt")
+    assert status == 403 and b"AccessDenied" in body
