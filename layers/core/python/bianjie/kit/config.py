@@ -82,9 +82,7 @@ def carry_scope(fn: Callable[..., T]) -> Callable[..., T]:
     return run
 
 
-def scope_cached(key: str, build: Any) -> Any:
-    """``build()`` once per function scope, under ``key``."""
-    scope = current_scope()
+def _cached_in(scope: FunctionScope, key: str, build: Any) -> Any:
     cache = scope.cache
     if key in cache:
         return cache[key]
@@ -94,17 +92,16 @@ def scope_cached(key: str, build: Any) -> Any:
         return cache[key]
 
 
+def scope_cached(key: str, build: Any) -> Any:
+    """``build()`` once per function scope, under ``key``."""
+    return _cached_in(current_scope(), key, build)
+
+
 def process_cached(key: str, build: Any) -> Any:
     """``build()`` once per process, whichever function asks first: for what plays the outside world
     (an in-memory stand-in of an external system every function talks to), never for a function's own
     adapters, which are ``scope_cached``."""
-    cache = PROCESS.cache
-    if key in cache:
-        return cache[key]
-    with PROCESS.lock:
-        if key not in cache:
-            cache[key] = build()
-        return cache[key]
+    return _cached_in(PROCESS, key, build)
 
 
 def clear_scopes() -> None:
