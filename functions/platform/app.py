@@ -7,13 +7,25 @@ from typing import Any
 from bianjie.kit import deps
 from bianjie.kit.web import ServiceApp, json_response
 from bianjie.platform import audit_sweep, health
-from bianjie.platform.models import Health, Jwks, PartnerMe
+from bianjie.platform.models import Health, Jwks, Liveness, PartnerMe
 
 app = ServiceApp("platform")
 
 
-@app.route("/health", methods=["GET"], response=Health, summary="Liveness and the functions served")
-def get_health() -> Health:
+@app.route("/health", methods=["GET"], response=Liveness, summary="Liveness (public; tells nothing of the deployment)")
+def get_health() -> Liveness:
+    return Liveness(status="ok")
+
+
+@app.route(
+    "/health/detail",
+    methods=["GET"],
+    auth="token",
+    response=Health,
+    summary="Version, stage and the functions served (operators only: a staff token with the operator role)",
+)
+def get_health_detail() -> Health:
+    app.staff_actor(health.OPERATOR_ROLE)
     return Health(**health.report(app.lambda_context))
 
 

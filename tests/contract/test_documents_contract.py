@@ -26,6 +26,8 @@ from bianjie.kit.documents import (
     TableSpec,
     TransactionCanceled,
 )
+from bianjie.kit.encoding import b64url
+from bianjie.kit.errors import InvalidCursor
 
 from tests.contract.conftest import Backend
 
@@ -460,6 +462,37 @@ def test_cursor_is_none_exactly_at_the_end(backend: Backend) -> None:
     assert backend.store.query(t, KeyCond.of("pk", "p"), limit=10).cursor is None
     assert backend.store.query(t, KeyCond.of("pk", "p"), limit=11).cursor is None
     assert backend.store.query(t, KeyCond.of("pk", "nobody")) == Page([], None)
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "abc",  # not base64url JSON
+        "%%%",
+        b64url(b"[]"),  # JSON of the wrong shape
+        b64url(b'{"x": 1}'),
+        b64url(b'["one", "two", "three"]'),
+        b64url(b'[{"pk": "p"}]'),
+    ],
+)
+def test_a_cursor_this_listing_did_not_hand_out_is_refused(backend: Backend, cursor: str) -> None:
+    t = backend.table(spec(sort_type="N"))
+    for i in range(4):
+        backend.store.put(t, {"pk": "p", "sk": i})
+    with pytest.raises(InvalidCursor):
+        backend.store.query(t, KeyCond.of("pk", "p"), limit=2, cursor=cursor)
+
+
+def test_a_cursor_of_another_listing_is_refused(backend: Backend) -> None:
+    numbers = backend.table(spec(sort_type="N"))
+    words = backend.table(spec(sort_type="S"))
+    for i in range(4):
+        backend.store.put(numbers, {"pk": "p", "sk": i})
+        backend.store.put(words, {"pk": "p", "sk": f"w{i}"})
+    foreign = backend.store.query(words, KeyCond.of("pk", "p"), limit=2).cursor
+    assert foreign is not None
+    with pytest.raises(InvalidCursor):  # a string where the listing's sort key is a number
+        backend.store.query(numbers, KeyCond.of("pk", "p"), limit=2, cursor=foreign)
 
 
 def test_cursor_works_on_a_fresh_store_instance(backend: Backend) -> None:

@@ -10,7 +10,7 @@ from bianjie.kit.crypto import sm2_generate_key
 from bianjie.kit.signing import sign_request
 from chalice.test import Client
 
-from tests.functional.conftest import DemoPartner, app_of
+from tests.functional.conftest import DemoPartner, app_of, token_issuer
 
 
 @pytest.fixture
@@ -44,12 +44,25 @@ def error_code(response: Any) -> str:
     return response.json_body["error"]["code"]
 
 
-def test_health_lists_functions(client: Client) -> None:
+def test_health_tells_the_public_only_that_it_is_up(client: Client) -> None:
     response = client.http.get("/health")
-    assert response.status_code == 200
+    assert (response.status_code, response.json_body) == (200, {"status": "ok"})
+
+
+def test_health_detail_is_for_operators(client: Client) -> None:
+    assert error_code(client.http.get("/health/detail")) == "TOKEN_MISSING"
+    patient = token_issuer().issue("p-1", "patient", roles=["patient"])
+    refused = client.http.get("/health/detail", headers={"Authorization": f"Bearer {patient}"})
+    assert (refused.status_code, error_code(refused)) == (403, "TOKEN_KIND")
+    doctor = token_issuer().issue("d-1", "staff", roles=["doctor"], hospital="test-hospital")
+    refused = client.http.get("/health/detail", headers={"Authorization": f"Bearer {doctor}"})
+    assert refused.status_code == 403
+    operator = token_issuer().issue("ops-1", "staff", roles=["operator"], hospital="platform")
+    response = client.http.get("/health/detail", headers={"Authorization": f"Bearer {operator}"})
+    assert response.status_code == 200, response.body
     body = response.json_body
-    assert body["status"] == "ok"
-    assert {"HealthFunction", "PartnersMeFunction", "AuditVerifyFunction"} <= set(body["functions"])
+    assert body["status"] == "ok" and body["version"] and body["stage"]
+    assert {"HealthFunction", "HealthDetailFunction", "PartnersMeFunction"} <= set(body["functions"])
 
 
 def test_signed_request_identifies_partner(client: Client, partner: DemoPartner) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from bianjie.kit.crypto import sm2_generate_key
+from bianjie_dev.cli.tokens import issue_token, via_gateway
 from bianjie_dev.runtime.child import StackProcess
 
 
@@ -50,8 +51,12 @@ def test_state_files_are_written(stack: StackProcess) -> None:
 
 def test_health(stack: StackProcess) -> None:
     with urllib.request.urlopen(f"{stack.url}/health", timeout=5) as r:
+        assert (r.status, json.loads(r.read())) == (200, {"status": "ok"})
+    token = issue_token(via_gateway(stack.url), "ops-1", "staff", ["operator"], hospital="platform")
+    detail = urllib.request.Request(f"{stack.url}/health/detail", headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(detail, timeout=5) as r:
         body = json.loads(r.read())
-    assert r.status == 200 and body["status"] == "ok"
+    assert r.status == 200 and body["stage"] == "local"
     assert {"HealthFunction", "PartnersMeFunction", "AuditVerifyFunction"} <= set(body["functions"])
 
 

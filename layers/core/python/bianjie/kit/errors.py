@@ -44,6 +44,15 @@ class BadRequest(AppError):
     status, code = 400, "BAD_REQUEST"
 
 
+class InvalidCursor(BadRequest, ValueError):
+    """A paging cursor this listing did not hand out (malformed, edited, or from another query)."""
+
+    code = "INVALID_CURSOR"
+
+    def __init__(self, message: str = "the cursor is not one this listing returned; list again without it") -> None:
+        super().__init__(message)
+
+
 class ValidationFailed(AppError):
     status, code = 400, "VALIDATION_FAILED"
 

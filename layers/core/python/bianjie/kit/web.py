@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import threading
 import time
 import uuid
@@ -31,6 +32,7 @@ from bianjie.kit.logging import get_logger, log_context
 from bianjie.kit.tracing import tracer
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 log = get_logger("bianjie.web")
 
 _CHALICE_CODES = {
@@ -255,6 +257,9 @@ class ServiceApp(Chalice):
     def _guard(self, view: Callable[..., Any], status: int = 200) -> Callable[..., Any]:
         @functools.wraps(view)
         def guarded(*args: Any, **kwargs: Any) -> Any:
+            refusal = self._refuse_control_characters(kwargs)
+            if refusal is not None:
+                return refusal
             try:
                 result = view(*args, **kwargs)
             except AppError as exc:
@@ -279,6 +284,23 @@ class ServiceApp(Chalice):
             return json_response(status, result)
 
         return guarded
+
+    def _refuse_control_characters(self, path_params: Mapping[str, Any]) -> Response | None:
+        # No identifier of ours holds a control character, and NUL breaks every store's driver: refuse
+        # them at the edge rather than let a database error become a 500.
+        query = self.current_request.query_params or {} if self.current_request is not None else {}
+        for where, params in (("path", path_params), ("query", query)):
+            for name, value in params.items():
+                if isinstance(value, str) and _CONTROL.search(value):
+                    return json_response(
+                        400,
+                        error_body(
+                            "INVALID_PARAMETER",
+                            f"{where} parameter {name!r} contains a control character",
+                            self.request_id,
+                        ),
+                    )
+        return None
 
     def _http_middleware(self, event: Any, get_response: Callable[[Any], Response]) -> Response:
         started = time.perf_counter()

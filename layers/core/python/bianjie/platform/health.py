@@ -1,4 +1,8 @@
-"""What ``GET /health`` reports: the service is up, and which functions this deployment serves."""
+"""What ``GET /health/detail`` tells an operator: version, stage and which functions this deployment serves.
+
+``GET /health`` itself answers only that the service is up: version and function names help an attacker
+choose an exploit, so they are for authenticated operators.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,8 @@ from typing import Any
 
 import bianjie
 from bianjie.kit.config import env
+
+OPERATOR_ROLE = "operator"
 
 
 def served_functions() -> list[str]:

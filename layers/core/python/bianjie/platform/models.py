@@ -5,6 +5,10 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 
+class Liveness(BaseModel):
+    status: str = Field(examples=["ok"])
+
+
 class Health(BaseModel):
     status: str = Field(examples=["ok"])
     service: str = Field(examples=["bianjie"])

@@ -23,6 +23,7 @@ from bianjie.kit.documents.port import (
     TableSpec,
 )
 from bianjie.kit.encoding import b64url, b64url_decode
+from bianjie.kit.errors import InvalidCursor
 
 CONDITION_FAILED = "ConditionalCheckFailed"
 
@@ -268,14 +269,23 @@ def decode_cursor(cursor: str) -> Any:
     try:
         return json.loads(b64url_decode(cursor))
     except (ValueError, TypeError) as exc:
-        raise ValueError("malformed cursor") from exc
+        raise InvalidCursor() from exc
 
 
 def decode_position(cursor: str, width: int) -> tuple[Any, ...]:
     values = decode_cursor(cursor)
     if not isinstance(values, list) or len(values) != width:
-        raise ValueError("cursor does not belong to this query")
+        raise InvalidCursor()
     return tuple(values)
+
+
+def check_position(spec: TableSpec, attrs: Sequence[str], values: Sequence[Any]) -> None:
+    """A decoded cursor's values must have the types of the key attributes they stand for."""
+    for attr, value in zip(attrs, values, strict=True):
+        try:
+            check_key_value(spec, attr, value)
+        except ValueError:
+            raise InvalidCursor() from None
 
 
 # --- transactions -------------------------------------------------------------------------

@@ -51,6 +51,7 @@ from bianjie.kit.documents.port import (
     TableSpec,
     TransactionCanceled,
 )
+from bianjie.kit.errors import InvalidCursor
 
 AttrValue = dict[str, Any]
 log = logging.getLogger(__name__)
@@ -441,7 +442,10 @@ class DynamoDocumentStore:
         if cursor is not None:
             start = c.decode_cursor(cursor)
             if not isinstance(start, dict) or set(start) != set(position_attrs):
-                raise ValueError("cursor does not belong to this query")
+                raise InvalidCursor()
+            c.check_position(spec, position_attrs, [start[a] for a in position_attrs])
+            if start[plan.partition_attr] != plan.partition_value:
+                raise InvalidCursor()  # another query's cursor: DynamoDB would answer ValidationException
             params["ExclusiveStartKey"] = to_item(start)
         # Read one item beyond the page so the cursor is None exactly when nothing more exists;
         # the filter (TTL) may thin a response, hence the loop.

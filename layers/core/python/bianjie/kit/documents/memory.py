@@ -134,10 +134,8 @@ class MemoryDocumentStore:
             rows.sort(key=lambda r: r[0], reverse=descending)
             if cursor is not None:
                 after = c.decode_position(cursor, len(plan.order_attrs))
-                try:
-                    rows = [r for r in rows if (r[0] < after if descending else r[0] > after)]
-                except TypeError:
-                    raise ValueError("cursor does not belong to this query") from None
+                c.check_position(t.spec, plan.order_attrs, after)
+                rows = [r for r in rows if (r[0] < after if descending else r[0] > after)]
             page = rows[:limit]
             more = len(rows) > limit
             return Page(

@@ -564,8 +564,7 @@ class PostgresDocumentStore:
         order = [t.expr(a, index=idx) for a in plan.order_attrs]
         if cursor is not None and order:
             after = c.decode_position(cursor, len(order))
-            for attr, value in zip(plan.order_attrs, after, strict=True):
-                c.check_key_value(spec, attr, value)
+            c.check_position(spec, plan.order_attrs, after)
             where.append(f"({', '.join(order)}) {'<' if descending else '>'} ({', '.join(['%s'] * len(order))})")
             params += after
         direction = " DESC" if descending else ""
