@@ -260,3 +260,14 @@ def test_schedule_handler_and_dead_letter_handler(guide: Any, client: Client, pa
     reminder = next(n for n in notes if n["kind"] == "visit_reminder")
     assert reminder["status"] == "sent" and reminder["channel"] == "sms"
     assert reminder["reason"].startswith("WECHAT_RETRIES_EXHAUSTED")
+
+
+@pytest.mark.parametrize("value", [0, 1, "true", "yes", None])
+def test_a_channel_switch_must_be_a_json_boolean(guide: Any, client: Client, value: Any) -> None:
+    body = json.dumps({"sms": value}).encode()
+    r = client.http.put("/guide/preferences", body=body, headers={**patient(), "Content-Type": "application/json"})
+    assert r.status_code == 400, r.body
+    assert r.json_body["error"]["code"] == "VALIDATION_FAILED"
+    assert r.json_body["error"]["details"][0]["field"] == "sms"
+    kept = client.http.get("/guide/preferences", headers=patient())
+    assert kept.status_code == 200 and kept.json_body["sms"] is True

@@ -20,8 +20,8 @@ class QuietHours(BaseModel):
 class Preferences(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    wechat: bool = Field(default=True, description="receive WeChat subscribe messages")
-    sms: bool = Field(default=True, description="receive SMS (used when WeChat cannot deliver)")
+    wechat: bool = Field(default=True, strict=True, description="receive WeChat subscribe messages")
+    sms: bool = Field(default=True, strict=True, description="receive SMS (used when WeChat cannot deliver)")
     muted: list[Kind] = Field(default_factory=list, description="kinds the patient does not want")
     quiet_hours: QuietHours | None = Field(
         default_factory=QuietHours, description="no non-urgent message inside; null turns quiet hours off"

@@ -133,12 +133,25 @@ def cmd_stack_fire(args: argparse.Namespace) -> int:
 # -- partners ---------------------------------------------------------------------------------------
 
 
+def _is_file(value: str) -> bool:
+    # A long literal (a JSON body, a PEM) is not a file name; the OS says so with ENAMETOOLONG.
+    try:
+        return Path(value).is_file()
+    except (OSError, ValueError):
+        return False
+
+
+def _file_or_literal(value: str) -> bytes:
+    """A command-line value naming a file is the file's bytes; anything else is the text itself."""
+    return Path(value).read_bytes() if _is_file(value) else value.encode("utf-8")
+
+
 def _key_for(args: argparse.Namespace) -> tuple[str, Path | None]:
     """The public key to register: given, or generated with the private key written to --key-out."""
     from bianjie.kit.crypto import Sm2PublicKey, sm2_generate_key
 
     if args.public_key:
-        text = Path(args.public_key).read_text() if Path(args.public_key).is_file() else args.public_key
+        text = _file_or_literal(args.public_key).decode("utf-8")
         key = Sm2PublicKey.from_pem(text) if "BEGIN" in text else Sm2PublicKey.from_hex(text.strip())
         return key.to_hex(), None
     private = sm2_generate_key()
@@ -300,7 +313,7 @@ def cmd_request(args: argparse.Namespace) -> int:
     if args.data == "-":
         body = sys.stdin.buffer.read()
     elif args.data:
-        body = Path(args.data).read_bytes() if Path(args.data).is_file() else args.data.encode("utf-8")
+        body = _file_or_literal(args.data)
     else:
         body = b""
     headers = sign_request(
