@@ -77,7 +77,13 @@ def revoke_link(key: str) -> dict[str, Any]:
 # -- patient side (the link is the credential) --------------------------------------------------------
 
 
-@app.route("/film/v/{key}", methods=["GET"], summary="The viewer page for a link (HTML)", errors=LINK_ERRORS)
+@app.route(
+    "/film/v/{key}",
+    methods=["GET"],
+    summary="The viewer page for a link (HTML; a refusal is an HTML page too)",
+    errors=LINK_ERRORS,
+    media_type="text/html",
+)
 def viewer_page(key: str) -> Response:
     from bianjie.film import page
 
@@ -138,7 +144,9 @@ def share_link(key: str) -> LinkAnswer:
 )
 def emergency_from_link(key: str) -> EmergencyAnswer:
     body = app.body(EmergencyRequest)
-    holder = wiring.film_links().holder_for(key, body.study_uid, app.origin())
+    holder = wiring.film_links().holder_for(
+        key, body.study_uid, app.origin(), accession=body.accession, hospital=body.hospital
+    )
     return wiring.film_emergency().request(body, holder)
 
 
@@ -152,6 +160,7 @@ def emergency_from_link(key: str) -> EmergencyAnswer:
     request=EmergencyRequest,
     response=EmergencyAnswer,
     summary="Ask the 医联 imaging cloud to push a study now (应急调阅)",
+    errors=("HOSPITAL_NOT_ALLOWED",),
     status=202,
 )
 def emergency_request() -> EmergencyAnswer:
@@ -175,6 +184,7 @@ def emergency_status(request_id: str) -> EmergencyAnswer:
     methods=["GET"],
     summary="The viewer bundle (JavaScript, worker, codec WASM), served from the page's origin",
     errors=("ASSET_NOT_FOUND",),
+    media_type="*/*",
 )
 def viewer_asset(name: str) -> Response:
     from bianjie.film import assets

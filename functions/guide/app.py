@@ -119,6 +119,7 @@ def post_subscriptions() -> SubscribeAnswer:
     methods=["GET"],
     auth="token",
     response=OutboxAnswer,
+    query=OutboxQuery,
     summary="What the channel stand-ins recorded (operators, developers)",
 )
 def get_outbox() -> OutboxAnswer:

@@ -108,6 +108,8 @@ def reorder_agreements() -> api.AgreementList:
         "ORDER_NO_REUSED",
     ),
     status=201,
+    also=(202,),
+    idempotency_key="required",
 )
 def create_charge() -> Answer[api.ChargeView]:
     hospital = app.partner_actor()

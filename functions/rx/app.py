@@ -107,6 +107,7 @@ def upload() -> Answer[UploadAnswer]:
 @app.route(
     "/rx/prescriptions",
     methods=["GET"],
+    query=ListQuery,
     auth="partner",
     response=PrescriptionList,
     summary="The hospital's prescriptions, newest first (optional status filter)",
@@ -233,6 +234,7 @@ def revoke(rx_id: str) -> StatusAnswer:
 @app.route(
     "/rx/me/prescriptions",
     methods=["GET"],
+    query=ListQuery,
     auth="token",
     response=PrescriptionList,
     summary="The patient's own prescriptions",

@@ -73,11 +73,11 @@ def test_ordinary_values_pass() -> None:
     assert (status, body) == (200, {"thing_id": "中文-1"})
 
 
-def test_a_cursor_the_listing_did_not_hand_out_is_a_400_not_a_500() -> None:
+def test_a_cursor_the_listing_did_not_hand_out_is_a_422_not_a_500() -> None:
     status, first = call("/edges/things", "/edges/things", {})
     assert status == 200 and first["cursor"]
     status, second = call("/edges/things", "/edges/things", {}, f"cursor={first['cursor']}")
     assert (status, [i["sk"] for i in second["items"]]) == (200, [2])
     for bad in ("abc", "W10", "WyJ4Il0"):  # not JSON; []; ["x"] (a string where the key is a number)
         status, body = call("/edges/things", "/edges/things", {}, f"cursor={bad}")
-        assert (status, body["error"]["code"]) == (400, "INVALID_CURSOR"), bad
+        assert (status, body["error"]["code"]) == (422, "INVALID_CURSOR"), bad

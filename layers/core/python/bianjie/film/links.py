@@ -55,7 +55,28 @@ ID_TYPES = {"id_card": "id_number", "mrn": "medical_record_no"}
 class LinkRequest(BaseModel):
     """One study (``study_uid``), or every study of a patient (``patient_id`` + ``id_type``)."""
 
-    model_config = ConfigDict(extra="forbid")
+    # What the OpenAPI document says of the rules ``_one_scope`` enforces (schemathesis reads it).
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "anyOf": [
+                {
+                    "required": ["study_uid"],
+                    "properties": {"study_uid": {"type": "string"}, "patient_id": {"type": "null"}},
+                },
+                {
+                    "required": ["patient_id", "id_type"],
+                    "properties": {
+                        "patient_id": {"type": "string"},
+                        "study_uid": {"type": "null"},
+                        "id_type": {"type": "string"},
+                    },
+                },
+            ],
+            "if": {"required": ["id_type"], "properties": {"id_type": {"const": "mrn"}}},
+            "then": {"required": ["hospital"], "properties": {"hospital": {"type": "string", "minLength": 1}}},
+        },
+    )
 
     study_uid: str | None = Field(None, pattern=r"^[0-9.]{1,64}$", description="StudyInstanceUID")
     patient_id: str | None = Field(None, min_length=1, max_length=64, description="identifier of the patient")
@@ -320,11 +341,25 @@ class Links:
         self.record_use(link, self.studies(link), kind="share", origin=origin, user_agent=user_agent)
         return answer
 
-    def holder_for(self, key: str, study_uid: str | None, origin: Origin) -> Actor:
-        """The holder of a live link, as the actor of a request about ``study_uid`` (which the link must
-        cover): STUDY_NOT_FOUND otherwise, as for any study the link does not show."""
+    def holder_for(
+        self,
+        key: str,
+        study_uid: str | None,
+        origin: Origin,
+        *,
+        accession: str | None = None,
+        hospital: str | None = None,
+    ) -> Actor:
+        """The holder of a live link, as the actor of a request about one study the link covers, named by
+        ``study_uid`` or by ``accession`` with ``hospital``: STUDY_NOT_FOUND otherwise, as for any study
+        the link does not show (a link never reaches another hospital's or another patient's study)."""
         link = self.open(key)
-        if study_uid and study_uid not in {s["study_uid"] for s in self.studies(link)}:
+        shown = self.studies(link)
+        if study_uid:
+            covered = any(s["study_uid"] == study_uid for s in shown)
+        else:
+            covered = any(s.get("accession") == accession and s.get("hospital") == hospital for s in shown)
+        if not covered:
             raise errors.study_not_found()
         return link.holder(origin)
 

@@ -11,9 +11,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from bianjie.kit.timefmt import BEIJING
+from bianjie.kit.types import IsoDatetime, WholeNumber
 
 CST = BEIJING  # guide's name for Beijing time
 
@@ -118,33 +119,60 @@ class EventData(BaseModel):
 
     department: str | None = Field(default=None, max_length=40, description="科室, e.g. 心内科")
     doctor: str | None = Field(default=None, max_length=20)
-    appointment_at: AwareDatetime | None = None
+    appointment_at: IsoDatetime | None = None
     place_poi: str | None = Field(default=None, pattern=_POI, description="navigation POI id of the place")
     place_name: str | None = Field(default=None, max_length=40, description="e.g. 门诊楼3楼心内科候诊区")
-    preconsult_required: bool | None = None
-    queue_position: int | None = Field(default=None, ge=0, le=9999, description="patients ahead; 0 = called")
+    preconsult_required: bool | None = Field(default=None, strict=True)
+    queue_position: WholeNumber | None = Field(default=None, ge=0, le=9999, description="patients ahead; 0 = called")
     order_id: str | None = Field(default=None, pattern=_ID)
-    amount_fen: int | None = Field(default=None, ge=0, le=10**9, description="amount due in fen (分)")
-    due_at: AwareDatetime | None = None
+    amount_fen: WholeNumber | None = Field(default=None, ge=0, le=10**9, description="amount due in fen (分)")
+    due_at: IsoDatetime | None = None
     exam_id: str | None = Field(default=None, pattern=_ID)
     exam_name: str | None = Field(default=None, max_length=40)
     report_id: str | None = Field(default=None, pattern=_ID)
     report_name: str | None = Field(default=None, max_length=40)
     rx_id: str | None = Field(default=None, pattern=_ID)
-    external_pharmacy: bool | None = Field(default=None, description="released to an outside pharmacy (外配)")
+    external_pharmacy: bool | None = Field(
+        default=None, strict=True, description="released to an outside pharmacy (外配)"
+    )
     contact: Contact | None = Field(default=None, description="visit.booked only; stored encrypted")
+
+
+def _type_rules(schema: dict[str, Any]) -> None:
+    """What ``VisitEvent._required_fields`` enforces, said in the JSON Schema (from REQUIRED_DATA itself),
+    so the OpenAPI document tells partners which data each type needs."""
+    rules: list[dict[str, Any]] = []
+    for kind in sorted({*REQUIRED_DATA, "visit.booked"}):
+        fields = REQUIRED_DATA.get(kind, ())
+        then: dict[str, Any] = {
+            "required": ["data"],
+            "properties": {
+                "data": {"required": list(fields), "properties": {f: {"not": {"type": "null"}} for f in fields}}
+            },
+        }
+        if kind == "visit.booked":
+            then["required"].append("patient_id")
+            then["properties"]["patient_id"] = {"type": "string"}
+        rules.append({"if": {"required": ["type"], "properties": {"type": {"const": kind}}}, "then": then})
+    rules.append(
+        {
+            "if": {"required": ["type"], "properties": {"type": {"not": {"const": "visit.booked"}}}},
+            "then": {"properties": {"data": {"properties": {"contact": {"type": "null"}}}}},
+        }
+    )
+    schema["allOf"] = rules
 
 
 class VisitEvent(BaseModel):
     """One thing that happened in a visit, as a hospital system (or a bianjie service) reports it."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_type_rules)
 
     event_id: str = Field(pattern=r"^[\x21-\x7e]{1,128}$", description="unique per sender; retries reuse it")
     type: EventType
     visit_id: str = Field(pattern=_ID)
     patient_id: str | None = Field(default=None, pattern=_ID, description="required on visit.booked")
-    occurred_at: AwareDatetime = Field(description="the hospital's time of the happening, with offset")
+    occurred_at: IsoDatetime = Field(description="the hospital's time of the happening, with offset")
     data: EventData = Field(default_factory=EventData)
 
     @model_validator(mode="after")

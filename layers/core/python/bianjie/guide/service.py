@@ -48,7 +48,7 @@ from bianjie.guide.timeline import fold, next_todo, todos
 from bianjie.kit.actor import Actor
 from bianjie.kit.crypto import sm3
 from bianjie.kit.documents.port import ConditionFailed
-from bianjie.kit.errors import AppError, BadRequest, NotFound
+from bianjie.kit.errors import AppError, NotFound
 from bianjie.kit.logging import get_logger
 from bianjie.kit.timefmt import utc_iso as kit_utc_iso
 
@@ -464,7 +464,8 @@ class GuideService:
         for template_id, answer in results.items():
             kind = self.templates.kind_of_wechat_template(template_id)
             if kind is None:
-                raise BadRequest(f"unknown template id {template_id}", code="TEMPLATE_UNKNOWN")
+                # schema-valid, but not a template this deployment has configured: a rule, hence 422
+                raise AppError(f"unknown template id {template_id}", code="TEMPLATE_UNKNOWN", status=422)
 
             def change(current: dict[str, Any] | None, answer: str = answer) -> dict[str, Any]:
                 item = dict(current or {"credits": 0, "banned": False})

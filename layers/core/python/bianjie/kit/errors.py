@@ -44,10 +44,11 @@ class BadRequest(AppError):
     status, code = 400, "BAD_REQUEST"
 
 
-class InvalidCursor(BadRequest, ValueError):
-    """A paging cursor this listing did not hand out (malformed, edited, or from another query)."""
+class InvalidCursor(AppError, ValueError):
+    """A paging cursor this listing did not hand out (malformed, edited, or from another query): 422, as
+    for any well-formed request a rule refuses (docs/partner-api.md, "Errors")."""
 
-    code = "INVALID_CURSOR"
+    status, code = 422, "INVALID_CURSOR"
 
     def __init__(self, message: str = "the cursor is not one this listing returned; list again without it") -> None:
         super().__init__(message)

@@ -100,7 +100,16 @@ class Idempotency(Protocol):
         *,
         model: type[M],
         current: Callable[[M], M] | None = None,
+        natural: bool = False,
     ) -> Answer[M]: ...
+
+
+def natural_key(text: str) -> str:
+    """A key made of ids the caller chose (any Unicode): kept as it is when it is header-shaped, so stored
+    records stay readable, else as ``sm3:<digest>``."""
+    if _KEY_RE.fullmatch(text) and not text.startswith("sm3:"):
+        return text
+    return "sm3:" + sm3(text.encode("utf-8")).hex()
 
 
 class IdempotencyStore:
@@ -135,7 +144,12 @@ class IdempotencyStore:
         *,
         model: type[M],
         current: Callable[[M], M] | None = None,
+        natural: bool = False,
     ) -> Answer[M]:
+        """``natural``: the key is made of the request's own ids (a prescription number, a settlement id),
+        not a caller's Idempotency-Key header, so any text is a valid key (it is stored as its SM3 digest)."""
+        if natural:
+            key = natural_key(key)
         result = self.run(scope, key, fingerprint(request), lambda: fn().model_dump(mode="json"))
         value = model.model_validate(result.response)
         if result.replayed and current is not None:

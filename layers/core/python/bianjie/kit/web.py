@@ -75,6 +75,10 @@ class RouteDoc:
     summary: str
     errors: tuple[str, ...]
     status: int
+    query: type[BaseModel] | None = None
+    idempotency_key: str | None = None  # "required" or "optional": the Idempotency-Key header
+    media_type: str = "application/json"  # of the success answer (a page is text/html)
+    also: tuple[int, ...] = ()  # other success statuses the outcome may choose (202 while pending)
 
 
 def _dump(model: BaseModel) -> Any:
@@ -129,7 +133,15 @@ class ServiceApp(Chalice):
         except ValidationError as exc:
             raise ValidationFailed("request body is not valid", details=validation_details(exc)) from None
 
+    def _declared(self) -> RouteDoc | None:
+        context = (self.current_request.context or {}) if self.current_request is not None else {}
+        return self.route_docs.get((context.get("resourcePath", ""), str(context.get("httpMethod", "")).upper()))
+
     def query(self, model: type[ModelT]) -> ModelT:
+        doc = self._declared()
+        if doc is not None and doc.query is not model:
+            # what the OpenAPI document tells partners must be what the view parses
+            raise TypeError(f"declare query={model.__name__} on the route of {doc.operation}")
         params = self.current_request.query_params or {}
         try:
             return model.model_validate(dict(params))
@@ -140,6 +152,9 @@ class ServiceApp(Chalice):
         """The ``Idempotency-Key`` header (the caller reuses it when retrying); the domain checks its shape."""
         from bianjie.kit.signing import header_value
 
+        doc = self._declared()
+        if doc is not None and doc.idempotency_key != ("required" if required else "optional"):
+            raise TypeError(f"declare idempotency_key={'required' if required else 'optional'!r} on {doc.operation}")
         key = header_value(self.current_request.headers, "Idempotency-Key")
         if required and not key:
             raise BadRequest("send an Idempotency-Key header (reuse it when retrying)", code="IDEMPOTENCY_KEY_REQUIRED")
@@ -225,14 +240,24 @@ class ServiceApp(Chalice):
         summary: str = "",
         errors: tuple[str, ...] = (),
         status: int = 200,
+        query: type[BaseModel] | None = None,
+        idempotency_key: str | None = None,
+        media_type: str = "application/json",
+        also: tuple[int, ...] = (),
         **kwargs: Any,
     ) -> Callable[..., Any]:
         """Chalice's ``route`` plus what the OpenAPI document says about it.
 
         ``auth`` is "none", "partner" (signed request) or "token" (patient/staff bearer token);
         ``errors`` lists the error codes the route may answer besides the common ones; ``status`` is the
-        status of a success (a model, or an ``Answer`` without its own status, is answered with it).
+        status of a success (a model, or an ``Answer`` without its own status, is answered with it);
+        ``also`` the other success statuses an ``Answer`` may choose. ``query`` is the model the view parses
+        with ``app.query`` and ``idempotency_key`` ("required"/"optional") the header it reads with
+        ``app.idempotency_key``: both are checked when the view reads them, so the OpenAPI document
+        cannot drift from the code. ``media_type`` is the success answer's (text/html for a page).
         """
+        if idempotency_key not in (None, "required", "optional"):
+            raise ValueError("idempotency_key is 'required', 'optional' or None")
         register = super().route(path, **kwargs)
         methods = kwargs.get("methods") or ["GET"]
 
@@ -248,6 +273,10 @@ class ServiceApp(Chalice):
                     summary or (view.__doc__ or "").strip().split("\n")[0],
                     errors,
                     status,
+                    query,
+                    idempotency_key,
+                    media_type,
+                    also,
                 )
             register(self._guard(view, status))
             return view

@@ -17,7 +17,7 @@ from typing import Any
 
 from bianjie.kit.actor import Actor
 from bianjie.kit.documents.port import Cond, Operation, TransactionCanceled
-from bianjie.kit.errors import AppError, Conflict, NotFound, Unavailable, ValidationFailed
+from bianjie.kit.errors import AppError, Conflict, NotFound, Unavailable
 from bianjie.kit.masking import mask_account
 from bianjie.pay.channels import ChannelPort, ChannelRejected, ChannelUnknown
 from bianjie.pay.models import DEFAULT_RANK, Agreement, AgreementStatus, Channel
@@ -129,7 +129,8 @@ class AgreementService:
         if sorted(agreement_ids) != sorted(a.agreement_id for a in active) or len(set(agreement_ids)) != len(
             agreement_ids
         ):
-            raise ValidationFailed(
+            # the request is well formed; it does not match the agreements as they are now
+            raise Conflict(
                 "list every active agreement exactly once",
                 code="ORDER_MISMATCH",
                 details={"active": [a.agreement_id for a in active]},

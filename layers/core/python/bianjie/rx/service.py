@@ -132,6 +132,7 @@ class RxService:
             lambda: self._precheck(actor, org, req),
             model=PrecheckAnswer,
             current=lambda answer: answer.model_copy(update={"status": self._current(answer.rx_id, answer.status)}),
+            natural=True,
         )
 
     def _precheck(self, actor: Actor, org: Org, req: PrecheckRequest) -> PrecheckAnswer:
@@ -213,6 +214,7 @@ class RxService:
             lambda: self._upload(actor, org, req),
             model=UploadAnswer,
             current=lambda answer: answer.model_copy(update={"status": self._current(answer.rx_id, answer.status)}),
+            natural=True,
         )
 
     def _upload(self, actor: Actor, org: Org, req: UploadRequest) -> UploadAnswer:
@@ -358,6 +360,7 @@ class RxService:
             lambda: self._confirm_in_hospital(actor, org, rx_id, req),
             model=StatusAnswer,
             current=lambda answer: self._current_status(rx_id, answer),
+            natural=True,
         )
 
     def _release(self, actor: Actor, org: Org, rx_id: str) -> StatusAnswer:
@@ -497,6 +500,7 @@ class RxService:
             lambda: self._dispense(actor, org, rx_id, req),
             model=StatusAnswer,
             current=lambda answer: self._current_status(rx_id, answer),
+            natural=True,
         )
 
     def _dispense(self, actor: Actor, org: Org, rx_id: str, req: DispenseRequest) -> StatusAnswer:

@@ -6,12 +6,14 @@ each ``ServiceApp`` records (auth, request and response models, error codes).
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
 import bianjie
 from bianjie.runtime.invoke import load_module
 from bianjie.runtime.template import Template
+from pydantic.json_schema import GenerateJsonSchema
 
 COMMON_ERRORS = ("VALIDATION_FAILED", "INTERNAL")
 PARTNER_ERRORS = (
@@ -45,12 +47,66 @@ ERROR_SCHEMA = {
 }
 
 
+class _Schemas(GenerateJsonSchema):
+    """pydantic's JSON Schema, plus what ``str_strip_whitespace`` means: the length rules apply after
+    stripping, so a string of spaces that passes ``minLength`` would still be refused; a pattern says so."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._stripping: list[bool] = []
+
+    def model_schema(self, schema: Any) -> Any:
+        self._stripping.append(bool(schema["cls"].model_config.get("str_strip_whitespace")))
+        try:
+            return super().model_schema(schema)
+        finally:
+            self._stripping.pop()
+
+    def str_schema(self, schema: Any) -> Any:
+        out = super().str_schema(schema)
+        least = out.get("minLength", 0)
+        if self._stripping and self._stripping[-1] and least >= 1 and "pattern" not in out:
+            out["pattern"] = "\\S" if least == 1 else f"^\\s*\\S[\\s\\S]{{{least - 2},}}\\S\\s*$"
+        return out
+
+
 def _schema_of(model: Any, components: dict[str, Any]) -> dict[str, Any]:
-    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}", schema_generator=_Schemas)
     for name, definition in schema.pop("$defs", {}).items():
         components[name] = definition
     components[model.__name__] = schema
     return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+
+# No identifier of ours holds a control character; the edge refuses them (kit.web), and says so here.
+PATH_PARAMETER = {"type": "string", "minLength": 1, "pattern": "^[^\\x00-\\x1f\\x7f]+$"}
+IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "description": "your key for this operation: reuse it when retrying, never for another request "
+    "(docs/partner-api.md 6b)",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[\\x21-\\x7e]+$"},
+}
+
+
+def _no_control_characters(schema: dict[str, Any]) -> None:
+    # a query value with a control character is refused at the edge (kit.web), as a path's is
+    for option in schema.get("anyOf", [schema]):
+        if option.get("type") == "string" and "pattern" not in option and "enum" not in option:
+            option["pattern"] = PATH_PARAMETER["pattern"].replace("]+$", "]*$")
+
+
+def _query_parameters(model: Any, components: dict[str, Any]) -> list[dict[str, Any]]:
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}", schema_generator=_Schemas)
+    for name, definition in schema.pop("$defs", {}).items():
+        components[name] = definition
+    required = set(schema.get("required", ()))
+    for prop in schema.get("properties", {}).values():
+        _no_control_characters(prop)
+    return [
+        {"name": name, "in": "query", "required": name in required, "schema": prop}
+        for name, prop in schema.get("properties", {}).items()
+    ]
 
 
 def build_openapi(template: Template) -> dict[str, Any]:
@@ -68,10 +124,14 @@ def build_openapi(template: Template) -> dict[str, Any]:
                 "responses": {},
             }
             params = [
-                {"name": p.strip("{}+"), "in": "path", "required": True, "schema": {"type": "string"}}
+                {"name": p.strip("{}+"), "in": "path", "required": True, "schema": dict(PATH_PARAMETER)}
                 for p in event.path.split("/")
                 if p.startswith("{")
             ]
+            if doc and doc.query is not None:
+                params += _query_parameters(doc.query, components)
+            if doc and doc.idempotency_key:
+                params.append({**IDEMPOTENCY_KEY, "required": doc.idempotency_key == "required"})
             if params:
                 op["parameters"] = params
             codes = list(COMMON_ERRORS)
@@ -90,11 +150,23 @@ def build_openapi(template: Template) -> dict[str, Any]:
                 }
             ok: dict[str, Any] = {"description": "success"}
             if doc and doc.response is not None:
-                ok["content"] = {"application/json": {"schema": _schema_of(doc.response, components)}}
+                ok["content"] = {doc.media_type: {"schema": _schema_of(doc.response, components)}}
+            elif doc and doc.media_type != "application/json":
+                ok["content"] = {doc.media_type: {"schema": {"type": "string"}}}
             op["responses"][str(doc.status if doc else 200)] = ok
+            for other in doc.also if doc else ():
+                op["responses"][str(other)] = {
+                    **copy.deepcopy(ok),
+                    "description": "success, another outcome (see the summary)",
+                }
+            error_content: dict[str, Any] = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+            if doc and doc.media_type == "text/html":
+                # a page refuses with a page (its text names the code); the edge's own refusals (a control
+                # character in the path) stay JSON
+                error_content = {"text/html": {"schema": {"type": "string"}}, **error_content}
             op["responses"]["default"] = {
                 "description": "error; `error.code` is one of: " + ", ".join(sorted(set(codes))),
-                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+                "content": error_content,
             }
             paths.setdefault(event.path, {})[event.method.lower()] = op
     return {
@@ -119,7 +191,8 @@ def build_openapi(template: Template) -> dict[str, Any]:
                 "bearerToken": {
                     "type": "http",
                     "scheme": "bearer",
-                    "description": "short-lived patient or staff token (HMAC-SM3)",
+                    "description": "short-lived patient or staff token: a JWS signed SM2-SM3 (or ES256) by the "
+                    "token issuer, verified with GET /.well-known/jwks.json",
                 },
             },
         },
