@@ -87,7 +87,7 @@ class Harness:
         query = urlencode({"response_type": "code", "client_id": client_id, "redirect_uri": REDIRECT, "scope": scope,
                            "state": "st-1", "nonce": "n-1", "code_challenge": challenge, "code_challenge_method": "S256"})
         r = self.get(f"/identity/oidc/authorize?{query}")
-        for _ in range(8):
+        for _ in range(12):
             assert r.status_code in (200, 302), r.body
             if r.status_code == 200:
                 body = r.body.decode()
@@ -99,7 +99,8 @@ class Harness:
                     href = [h for h in body.split('href="')[1:] if f"who={who}" in h][0].split('"', 1)[0]
                     r = self.get(href.replace("&amp;", "&"))
                     continue
-                href = [h for h in body.split('href="')[1:] if f"/identity/login/{upstream}" in h][0].split('"', 1)[0]
+                wanted = "suishenban" if "请先完成实名认证" in body else upstream  # link the channel account once
+                href = [h for h in body.split('href="')[1:] if f"/identity/login/{wanted}" in h][0].split('"', 1)[0]
                 r = self.get(href.replace("&amp;", "&"))
                 continue
             location = r.headers["Location"]
