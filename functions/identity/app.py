@@ -240,8 +240,11 @@ class LaunchQuery(BaseModel):
 
 
 @app.route(
-    "/identity/launch/{hospital}", auth="token", response=LaunchAnswer,
-    errors=("ENTRY_NOT_FOUND", "CHANNEL_NOT_AVAILABLE"), summary="Launch into a hospital's internet hospital",
+    "/identity/launch/{hospital}",
+    auth="token",
+    response=LaunchAnswer,
+    errors=("ENTRY_NOT_FOUND", "CHANNEL_NOT_AVAILABLE"),
+    summary="Launch into a hospital's internet hospital",
 )
 def launch(hospital: str) -> LaunchAnswer:
     actor = app.patient_actor()
@@ -265,7 +268,9 @@ def userinfo() -> Any:
         return json_response(exc.status, exc.body(), {"WWW-Authenticate": f'Bearer error="{exc.error}"'})
 
 
-@app.route("/identity/launch/redeem", methods=["POST"], content_types=FORM, summary="A hospital redeems a launch ticket once")
+@app.route(
+    "/identity/launch/redeem", methods=["POST"], content_types=FORM, summary="A hospital redeems a launch ticket once"
+)
 def launch_redeem() -> Any:
     try:
         basic = basic_credentials(_headers().get("authorization"))
@@ -290,8 +295,13 @@ def me() -> PersonView:
 
 
 @app.route(
-    "/identity/cards", methods=["POST"], auth="token", request=BindCardRequest, status=201,
-    errors=("CARD_NOT_VERIFIED",), summary="Bind a card (医保电子凭证, 电子健康卡, 就诊卡) at a hospital",
+    "/identity/cards",
+    methods=["POST"],
+    auth="token",
+    request=BindCardRequest,
+    status=201,
+    errors=("CARD_NOT_VERIFIED",),
+    summary="Bind a card (医保电子凭证, 电子健康卡, 就诊卡) at a hospital",
 )
 def bind_card() -> Any:
     actor, person = _person()
@@ -315,7 +325,11 @@ def entries() -> EntryList:
 
 
 @app.route(
-    "/identity/entries/{hospital}", methods=["PUT"], auth="token", request=Entry, response=Entry,
+    "/identity/entries/{hospital}",
+    methods=["PUT"],
+    auth="token",
+    request=Entry,
+    response=Entry,
     summary="Register or change a hospital's entry (platform-admin)",
 )
 def put_entry(hospital: str) -> Entry:
@@ -333,8 +347,12 @@ class MergeRequest(BaseModel):
 
 
 @app.route(
-    "/identity/admin/merge", methods=["POST"], auth="token", request=MergeRequest,
-    errors=("MERGE_SELF", "ALREADY_MERGED", "PERSON_NOT_FOUND"), summary="Merge a duplicate person (platform-admin)",
+    "/identity/admin/merge",
+    methods=["POST"],
+    auth="token",
+    request=MergeRequest,
+    errors=("MERGE_SELF", "ALREADY_MERGED", "PERSON_NOT_FOUND"),
+    summary="Merge a duplicate person (platform-admin)",
 )
 def merge() -> Any:
     actor = app.staff_actor("platform-admin")

@@ -29,9 +29,16 @@ def idp(aws_stack: Any) -> Iterator[Harness]:
 
     secret, digest = wiring.clients().new_secret()
     wiring.clients().register(
-        RP(client_id="hospital-a", name="示范医院互联网医院", hospital="demo-hospital", redirect_uris=(REDIRECT,),
-           post_logout_redirect_uris=("https://hospital-a.example/bye",), secret_digest=digest,
-           backchannel_logout_uri="https://hospital-a.example/identity/standin/bc", may_exchange=True)
+        RP(
+            client_id="hospital-a",
+            name="示范医院互联网医院",
+            hospital="demo-hospital",
+            redirect_uris=(REDIRECT,),
+            post_logout_redirect_uris=("https://hospital-a.example/bye",),
+            secret_digest=digest,
+            backchannel_logout_uri="https://hospital-a.example/identity/standin/bc",
+            may_exchange=True,
+        )
     )
     wiring.clients().register(
         RP(client_id="hospital-b", name="第二医院", hospital="hospital-b", redirect_uris=("https://b.example/cb",))
@@ -43,8 +50,13 @@ def idp(aws_stack: Any) -> Iterator[Harness]:
 
     wiring.entries().put(
         Actor.system("test"),
-        Entry(hospital="demo-hospital", name="示范医院", client_id="hospital-a", h5_url="https://hospital-a.example/h5",
-              wechat=MiniProgram(app_id="wx123", path="pages/index")),
+        Entry(
+            hospital="demo-hospital",
+            name="示范医院",
+            client_id="hospital-a",
+            h5_url="https://hospital-a.example/h5",
+            wechat=MiniProgram(app_id="wx123", path="pages/index"),
+        ),
     )
     with Client(app_of("identity")) as client:
         yield Harness(client, secret)
@@ -80,12 +92,28 @@ class Harness:
         self._keep(response)
         return response
 
-    def login(self, client_id: str = "hospital-a", upstream: str = "suishenban", who: str = "zhangsan",
-              verifier: str | None = None, scope: str = "openid profile") -> tuple[str, str]:
+    def login(
+        self,
+        client_id: str = "hospital-a",
+        upstream: str = "suishenban",
+        who: str = "zhangsan",
+        verifier: str | None = None,
+        scope: str = "openid profile",
+    ) -> tuple[str, str]:
         verifier = verifier or secrets.token_urlsafe(48)
         challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-        query = urlencode({"response_type": "code", "client_id": client_id, "redirect_uri": REDIRECT, "scope": scope,
-                           "state": "st-1", "nonce": "n-1", "code_challenge": challenge, "code_challenge_method": "S256"})
+        query = urlencode(
+            {
+                "response_type": "code",
+                "client_id": client_id,
+                "redirect_uri": REDIRECT,
+                "scope": scope,
+                "state": "st-1",
+                "nonce": "n-1",
+                "code_challenge": challenge,
+                "code_challenge_method": "S256",
+            }
+        )
         r = self.get(f"/identity/oidc/authorize?{query}")
         for _ in range(12):
             assert r.status_code in (200, 302), r.body
@@ -96,11 +124,11 @@ class Harness:
                     r = self.post_form("/identity/consent", {"req": req, "decision": "approve"})
                     continue
                 if "STAND-IN" in body:
-                    href = [h for h in body.split('href="')[1:] if f"who={who}" in h][0].split('"', 1)[0]
+                    href = next(h for h in body.split('href="')[1:] if f"who={who}" in h).split('"', 1)[0]
                     r = self.get(href.replace("&amp;", "&"))
                     continue
                 wanted = "suishenban" if "请先完成实名认证" in body else upstream  # link the channel account once
-                href = [h for h in body.split('href="')[1:] if f"/identity/login/{wanted}" in h][0].split('"', 1)[0]
+                href = next(h for h in body.split('href="')[1:] if f"/identity/login/{wanted}" in h).split('"', 1)[0]
                 r = self.get(href.replace("&amp;", "&"))
                 continue
             location = r.headers["Location"]
@@ -136,7 +164,9 @@ def test_code_flow_with_pkce_consent_and_es256_id_token(idp: Harness) -> None:
     standard = {"keys": [k for k in jwks["keys"] if k.get("crv") == "P-256"]}
     claims = JsonWebToken(["ES256"]).decode(answer["id_token"], JsonWebKey.import_key_set(standard))
     claims.validate()
-    assert claims["aud"] == "hospital-a" and claims["nonce"] == "n-1" and claims["iss"] == "https://idp.test/identity/oidc"
+    assert (
+        claims["aud"] == "hospital-a" and claims["nonce"] == "n-1" and claims["iss"] == "https://idp.test/identity/oidc"
+    )
     assert claims["acr"] == "urn:bianjie:acr:rn3"
     access = _claims(answer["access_token"])
     assert access["sub"] == claims["sub"] and access["kind"] == "patient" and access["extra"]["id_ref"]
@@ -159,15 +189,35 @@ def test_code_refused_for_wrong_verifier_reuse_and_redirect_one_char_off(idp: Ha
 
 
 def test_authorize_refuses_unregistered_redirect_without_redirecting(idp: Harness) -> None:
-    query = urlencode({"response_type": "code", "client_id": "hospital-a", "redirect_uri": REDIRECT + "/",
-                       "scope": "openid", "state": "s", "code_challenge": "a" * 43, "code_challenge_method": "S256"})
+    query = urlencode(
+        {
+            "response_type": "code",
+            "client_id": "hospital-a",
+            "redirect_uri": REDIRECT + "/",
+            "scope": "openid",
+            "state": "s",
+            "code_challenge": "a" * 43,
+            "code_challenge_method": "S256",
+        }
+    )
     r = idp.get(f"/identity/oidc/authorize?{query}")
     assert r.status_code == 400 and "Location" not in r.headers
     assert "default-src 'none'" in r.headers["Content-Security-Policy"]
-    plain = urlencode({"response_type": "code", "client_id": "hospital-a", "redirect_uri": REDIRECT,
-                       "scope": "openid", "state": "s", "code_challenge": "a" * 43, "code_challenge_method": "plain"})
+    plain = urlencode(
+        {
+            "response_type": "code",
+            "client_id": "hospital-a",
+            "redirect_uri": REDIRECT,
+            "scope": "openid",
+            "state": "s",
+            "code_challenge": "a" * 43,
+            "code_challenge_method": "plain",
+        }
+    )
     r = idp.get(f"/identity/oidc/authorize?{plain}")
-    assert r.status_code == 302 and "error=invalid_request" in r.headers["Location"] and "state=s" in r.headers["Location"]
+    assert (
+        r.status_code == 302 and "error=invalid_request" in r.headers["Location"] and "state=s" in r.headers["Location"]
+    )
 
 
 def test_refresh_rotation_and_reuse_revokes_the_family(idp: Harness) -> None:
@@ -189,16 +239,24 @@ def test_token_exchange_records_the_actor(idp: Harness) -> None:
     access = idp.redeem(code, verifier).json_body["access_token"]
     r = idp.post_form(
         "/identity/oidc/token",
-        {"grant_type": "urn:ietf:params:oauth:grant-type:token-exchange", "subject_token": access,
-         "subject_token_type": "urn:ietf:params:oauth:token-type:access_token", "audience": "hospital-a"},
+        {
+            "grant_type": "urn:ietf:params:oauth:grant-type:token-exchange",
+            "subject_token": access,
+            "subject_token_type": "urn:ietf:params:oauth:token-type:access_token",
+            "audience": "hospital-a",
+        },
         ("hospital-a", idp.secret),
     )
     assert r.status_code == 200, r.body
     assert _claims(r.json_body["access_token"])["extra"]["act"] == {"sub": "hospital-a"}
     not_consented = idp.post_form(
         "/identity/oidc/token",
-        {"grant_type": "urn:ietf:params:oauth:grant-type:token-exchange", "subject_token": access,
-         "subject_token_type": "urn:ietf:params:oauth:token-type:access_token", "audience": "hospital-b"},
+        {
+            "grant_type": "urn:ietf:params:oauth:grant-type:token-exchange",
+            "subject_token": access,
+            "subject_token_type": "urn:ietf:params:oauth:token-type:access_token",
+            "audience": "hospital-b",
+        },
         ("hospital-a", idp.secret),
     )
     assert not_consented.json_body["error"] == "invalid_grant"
@@ -216,8 +274,9 @@ def test_wechat_reaches_the_same_person_after_one_real_name_login(idp: Harness) 
 def test_launch_ticket_single_use(idp: Harness) -> None:
     code, verifier = idp.login()
     access = idp.redeem(code, verifier).json_body["access_token"]
-    r = idp.client.http.get("/identity/launch/demo-hospital?channel=wechat",
-                            headers={**HOST, "Authorization": f"Bearer {access}"})
+    r = idp.client.http.get(
+        "/identity/launch/demo-hospital?channel=wechat", headers={**HOST, "Authorization": f"Bearer {access}"}
+    )
     assert r.status_code == 200, r.body
     launch = r.json_body
     assert launch["mode"] == "ticket" and launch["target"] == {"app_id": "wx123", "path": "pages/index"}
@@ -235,24 +294,40 @@ def test_card_binding_and_fhir_export(idp: Harness) -> None:
     access = idp.redeem(code, verifier).json_body["access_token"]
     headers = {**HOST, "Authorization": f"Bearer {access}", "Content-Type": "application/json"}
     good = "YB" + RESIDENTS[0].id_number[-8:]
-    r = idp.client.http.post("/identity/cards", headers=headers,
-                             body=json.dumps({"hospital": "demo-hospital", "card_type": "medical_insurance", "card_no": good}))
+    r = idp.client.http.post(
+        "/identity/cards",
+        headers=headers,
+        body=json.dumps({"hospital": "demo-hospital", "card_type": "medical_insurance", "card_no": good}),
+    )
     assert r.status_code == 201, r.body
-    bad = idp.client.http.post("/identity/cards", headers=headers,
-                               body=json.dumps({"hospital": "demo-hospital", "card_type": "visit_card", "card_no": "ZZ99990000"}))
+    bad = idp.client.http.post(
+        "/identity/cards",
+        headers=headers,
+        body=json.dumps({"hospital": "demo-hospital", "card_type": "visit_card", "card_no": "ZZ99990000"}),
+    )
     assert bad.status_code == 400 and bad.json_body["error"]["code"] == "CARD_NOT_VERIFIED"
     me = idp.client.http.get("/identity/me", headers=headers).json_body
     assert me["cards"][0]["card_name"] == "医保电子凭证" and "demo-hospital" in me["hospitals"]
     assert RESIDENTS[0].id_number not in json.dumps(me)
     fhir = idp.client.http.get("/identity/fhir/Patient", headers=headers).json_body
-    assert fhir["resourceType"] == "Patient" and any("/hospital/demo-hospital/" in i["system"] for i in fhir["identifier"])
+    assert fhir["resourceType"] == "Patient" and any(
+        "/hospital/demo-hospital/" in i["system"] for i in fhir["identifier"]
+    )
 
 
 def test_staff_login_carries_roles_of_the_hospital(idp: Harness) -> None:
     verifier = secrets.token_urlsafe(48)
     code, verifier = idp.login(client_id="staff-a", upstream="directory", who="doctor", verifier=verifier)
-    r = idp.post_form("/identity/oidc/token", {"grant_type": "authorization_code", "code": code,
-                                               "code_verifier": verifier, "redirect_uri": REDIRECT, "client_id": "staff-a"})
+    r = idp.post_form(
+        "/identity/oidc/token",
+        {
+            "grant_type": "authorization_code",
+            "code": code,
+            "code_verifier": verifier,
+            "redirect_uri": REDIRECT,
+            "client_id": "staff-a",
+        },
+    )
     assert r.status_code == 200, r.body
     access = _claims(r.json_body["access_token"])
     assert access["kind"] == "staff" and access["hospital"] == "demo-hospital"
@@ -265,12 +340,20 @@ def test_logout_ends_session_and_sends_backchannel(idp: Harness) -> None:
     code, verifier = idp.login()
     answer = idp.redeem(code, verifier).json_body
     before = len(standin_idps().backchannel_log)
-    query = urlencode({"id_token_hint": answer["id_token"], "post_logout_redirect_uri": "https://hospital-a.example/bye",
-                       "state": "bye"})
+    query = urlencode(
+        {
+            "id_token_hint": answer["id_token"],
+            "post_logout_redirect_uri": "https://hospital-a.example/bye",
+            "state": "bye",
+        }
+    )
     r = idp.get(f"/identity/oidc/logout?{query}")
     assert r.status_code == 302 and r.headers["Location"] == "https://hospital-a.example/bye?state=bye"
     sent = standin_idps().backchannel_log[before:]
     assert len(sent) == 1 and _claims(sent[0][1])["events"]
-    refreshed = idp.post_form("/identity/oidc/token", {"grant_type": "refresh_token",
-                                                       "refresh_token": answer["refresh_token"]}, ("hospital-a", idp.secret))
+    refreshed = idp.post_form(
+        "/identity/oidc/token",
+        {"grant_type": "refresh_token", "refresh_token": answer["refresh_token"]},
+        ("hospital-a", idp.secret),
+    )
     assert refreshed.json_body["error"] == "invalid_grant"

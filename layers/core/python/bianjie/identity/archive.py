@@ -150,14 +150,21 @@ class Archive:
                 raise
             return existing
         self.audit.record(
-            actor="system:identity", action="identity.person.create", resource=f"identity.person:{person_id}",
+            actor="system:identity",
+            action="identity.person.create",
+            resource=f"identity.person:{person_id}",
             patient_ref=ref,
         )
         return person_id
 
     def link_account(self, person_id: str, upstream: str, subject: str) -> None:
         self.store.put(
-            {"pk": f"account#{upstream}#{subject}", "sk": "account", "person_id": person_id, "linked_at": self.store.now()}
+            {
+                "pk": f"account#{upstream}#{subject}",
+                "sk": "account",
+                "person_id": person_id,
+                "linked_at": self.store.now(),
+            }
         )
         self.store.put({"pk": f"person#{person_id}", "sk": f"account#{upstream}", "subject": subject})
 
@@ -192,8 +199,11 @@ class Archive:
         hospital_patient_id = verifier.verify(request.hospital, request.card_type, request.card_no, id_number)
         if hospital_patient_id is None:
             self.audit.record(
-                actor=actor, action="identity.card.bind", resource=f"identity.person:{person_id}",
-                patient_ref=record["id_ref"], outcome="failure",
+                actor=actor,
+                action="identity.card.bind",
+                resource=f"identity.person:{person_id}",
+                patient_ref=record["id_ref"],
+                outcome="failure",
                 details={"hospital": request.hospital, "card_type": request.card_type},
             )
             # the same answer whether the card does not exist or is someone else's
@@ -213,12 +223,18 @@ class Archive:
         )
         self.link_hospital(person_id, request.hospital, hospital_patient_id)
         self.audit.record(
-            actor=actor, action="identity.card.bind", resource=f"identity.person:{person_id}",
-            patient_ref=record["id_ref"], details={"hospital": request.hospital, "card_type": request.card_type},
+            actor=actor,
+            action="identity.card.bind",
+            resource=f"identity.person:{person_id}",
+            patient_ref=record["id_ref"],
+            details={"hospital": request.hospital, "card_type": request.card_type},
         )
         return CardView(
-            hospital=request.hospital, card_type=request.card_type, card_name=CARD_NAMES[request.card_type],
-            card_no_masked=_mask_card(request.card_no), bound_at=now,
+            hospital=request.hospital,
+            card_type=request.card_type,
+            card_name=CARD_NAMES[request.card_type],
+            card_no_masked=_mask_card(request.card_no),
+            bound_at=now,
         )
 
     def view(self, actor: Actor, person_id: str) -> PersonView:
@@ -227,15 +243,21 @@ class Archive:
         hospitals = {r["hospital"]: r["hospital_patient_id"] for r in rows if r["sk"].startswith("link#")}
         cards = [
             CardView(
-                hospital=r["hospital"], card_type=r["card_type"], card_name=CARD_NAMES[r["card_type"]],
-                card_no_masked=r["card_no_masked"], bound_at=int(r["bound_at"]),
+                hospital=r["hospital"],
+                card_type=r["card_type"],
+                card_name=CARD_NAMES[r["card_type"]],
+                card_no_masked=r["card_no_masked"],
+                bound_at=int(r["bound_at"]),
             )
             for r in rows
             if r["sk"].startswith("card#")
         ]
         accounts = sorted(r["sk"].split("#", 1)[1] for r in rows if r["sk"].startswith("account#"))
         self.audit.record(
-            actor=actor, action="identity.person.read", resource=f"identity.person:{person_id}", patient_ref=record["id_ref"]
+            actor=actor,
+            action="identity.person.read",
+            resource=f"identity.person:{person_id}",
+            patient_ref=record["id_ref"],
         )
         name = self.name(person_id)
         return PersonView(
@@ -269,8 +291,12 @@ class Archive:
             self.store.put(item)
             if row["sk"].startswith("account#"):
                 self.store.put(
-                    {"pk": f"account#{row['sk'].split('#', 1)[1]}#{row['subject']}", "sk": "account",
-                     "person_id": survivor, "linked_at": now}
+                    {
+                        "pk": f"account#{row['sk'].split('#', 1)[1]}#{row['subject']}",
+                        "sk": "account",
+                        "person_id": survivor,
+                        "linked_at": now,
+                    }
                 )
             moved += 1
         self.store.put(dict(gone, merged_into=survivor, merged_at=now))
@@ -278,13 +304,24 @@ class Archive:
         self.store.put({"pk": f"idref#{gone['id_ref']}", "sk": "idref", "person_id": survivor})
         for pid, other in ((survivor, duplicate), (duplicate, survivor)):
             self.store.put(
-                {"pk": f"person#{pid}", "sk": f"history#{now}#{secrets.token_hex(3)}", "action": "merge",
-                 "survivor": survivor, "duplicate": duplicate, "other": other, "reason": reason[:200],
-                 "by": actor.audit_name, "at": now}
+                {
+                    "pk": f"person#{pid}",
+                    "sk": f"history#{now}#{secrets.token_hex(3)}",
+                    "action": "merge",
+                    "survivor": survivor,
+                    "duplicate": duplicate,
+                    "other": other,
+                    "reason": reason[:200],
+                    "by": actor.audit_name,
+                    "at": now,
+                }
             )
         self.audit.record(
-            actor=actor, action="identity.person.merge", resource=f"identity.person:{survivor}",
-            patient_ref=keep["id_ref"], details={"duplicate": duplicate, "moved": moved},
+            actor=actor,
+            action="identity.person.merge",
+            resource=f"identity.person:{survivor}",
+            patient_ref=keep["id_ref"],
+            details={"duplicate": duplicate, "moved": moved},
         )
         return {"survivor": survivor, "duplicate": duplicate, "moved": moved}
 

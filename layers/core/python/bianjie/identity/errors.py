@@ -28,7 +28,9 @@ def invalid_request(description: str, *, redirectable: bool = True) -> OAuthErro
     return OAuthError("invalid_request", description, redirectable=redirectable)
 
 
-def invalid_grant(description: str = "the grant is invalid, expired, used or was issued to another client") -> OAuthError:
+def invalid_grant(
+    description: str = "the grant is invalid, expired, used or was issued to another client",
+) -> OAuthError:
     return OAuthError("invalid_grant", description)
 
 

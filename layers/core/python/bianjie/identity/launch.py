@@ -99,7 +99,9 @@ class Launcher:
     ) -> None:
         self.store, self.entries, self.clients, self.provider, self.audit = store, entries, clients, provider, audit
 
-    def launch(self, actor: Actor, claims: Any, hospital: str, channel: Channel, signer: TokenSigner | None) -> LaunchAnswer:
+    def launch(
+        self, actor: Actor, claims: Any, hospital: str, channel: Channel, signer: TokenSigner | None
+    ) -> LaunchAnswer:
         entry = self.entries.get(hospital)
         target = target_of(entry, channel)
         client = self.clients.get(entry.client_id) if entry.client_id else None
@@ -114,10 +116,17 @@ class Launcher:
                 "target_link_uri": target.get("url", ""),
             }
             sep = "&" if "?" in client.initiate_login_uri else "?"
-            self.audit.record(actor=actor, action="identity.launch", resource=f"identity.entry:{hospital}",
-                              patient_ref=claims.extra.get("id_ref"), details={**details, "mode": "oidc_initiated"})
+            self.audit.record(
+                actor=actor,
+                action="identity.launch",
+                resource=f"identity.entry:{hospital}",
+                patient_ref=claims.extra.get("id_ref"),
+                details={**details, "mode": "oidc_initiated"},
+            )
             return LaunchAnswer(
-                hospital=hospital, channel=channel, mode="oidc_initiated",
+                hospital=hospital,
+                channel=channel,
+                mode="oidc_initiated",
                 target={"url": f"{client.initiate_login_uri}{sep}{urlencode(query)}"},
             )
         if signer is None:
@@ -126,18 +135,38 @@ class Launcher:
         sub = self.provider.pairwise_for(person, hospital)
         ticket = jws.sign(
             signer,
-            {"iss": self.provider.issuer, "aud": hospital, "sub": sub, "jti": secrets.token_urlsafe(16),
-             "iat": now, "exp": now + TICKET_TTL, "acr": claims.extra.get("acr"), "channel": channel},
+            {
+                "iss": self.provider.issuer,
+                "aud": hospital,
+                "sub": sub,
+                "jti": secrets.token_urlsafe(16),
+                "iat": now,
+                "exp": now + TICKET_TTL,
+                "acr": claims.extra.get("acr"),
+                "channel": channel,
+            },
             typ=TICKET_TYP,
         )
-        self.audit.record(actor=actor, action="identity.launch", resource=f"identity.entry:{hospital}",
-                          patient_ref=claims.extra.get("id_ref"), details={**details, "mode": "ticket"})
-        return LaunchAnswer(hospital=hospital, channel=channel, mode="ticket", target=target, ticket=ticket,
-                            expires_in=TICKET_TTL)
+        self.audit.record(
+            actor=actor,
+            action="identity.launch",
+            resource=f"identity.entry:{hospital}",
+            patient_ref=claims.extra.get("id_ref"),
+            details={**details, "mode": "ticket"},
+        )
+        return LaunchAnswer(
+            hospital=hospital, channel=channel, mode="ticket", target=target, ticket=ticket, expires_in=TICKET_TTL
+        )
 
 
-def redeem(store: IdentityStore, keys: PublicKeySet, clients: ClientRegistry, form: dict[str, str],
-           basic: tuple[str, str] | None, audit: Any) -> dict[str, Any]:
+def redeem(
+    store: IdentityStore,
+    keys: PublicKeySet,
+    clients: ClientRegistry,
+    form: dict[str, str],
+    basic: tuple[str, str] | None,
+    audit: Any,
+) -> dict[str, Any]:
     """The hospital's one-time redemption of a launch ticket (its client credentials; aud must be its hospital)."""
     client_id, secret = basic if basic else (form.get("client_id"), form.get("client_secret"))
     client = clients.authenticate(client_id, secret)
@@ -150,8 +179,15 @@ def redeem(store: IdentityStore, keys: PublicKeySet, clients: ClientRegistry, fo
         raise invalid_grant("the ticket is not valid")
     jti = str(claims.get("jti") or "")
     if not jti or not store.put_new({"pk": f"ticket#{jti}", "sk": "ticket", "expires_at": int(claims["exp"]) + 60}):
-        audit.record(actor=f"partner:{client.client_id}", action="identity.launch.redeem",
-                     resource=f"identity.ticket:{jti[:8]}", outcome="denied", details={"reason": "replay"})
+        audit.record(
+            actor=f"partner:{client.client_id}",
+            action="identity.launch.redeem",
+            resource=f"identity.ticket:{jti[:8]}",
+            outcome="denied",
+            details={"reason": "replay"},
+        )
         raise OAuthError("invalid_grant", "the ticket is not valid")
-    audit.record(actor=f"partner:{client.client_id}", action="identity.launch.redeem", resource=f"identity.ticket:{jti[:8]}")
+    audit.record(
+        actor=f"partner:{client.client_id}", action="identity.launch.redeem", resource=f"identity.ticket:{jti[:8]}"
+    )
     return {"sub": claims["sub"], "acr": claims.get("acr"), "channel": claims.get("channel"), "aud": claims["aud"]}

@@ -42,8 +42,8 @@ small{color:#8a99a8}
 
 def page(title: str, body: str) -> str:
     return (
-        "<!doctype html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\">"
-        "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">"
+        '<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width,initial-scale=1">'
         f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head>"
         f"<body><main><h1>{html.escape(title)}</h1>{body}</main></body></html>"
     )
@@ -84,7 +84,8 @@ def consent(req_id: str, client_name: str, hospital: str | None, scope: str) -> 
     rid = html.escape(req_id)
     return page(
         "授权确认",
-        f'<div class="card"><p>{html.escape(client_name)}（{html.escape(hospital or "平台")}）将获得：</p><ul>{listed}</ul>'
+        f'<div class="card"><p>{html.escape(client_name)}（{html.escape(hospital or "平台")}）将获得：</p>'
+        f"<ul>{listed}</ul>"
         f'<form method="post" action="/identity/consent"><input type="hidden" name="req" value="{rid}">'
         '<button name="decision" value="approve">同意并继续</button>'
         '<button class="alt" name="decision" value="deny">拒绝</button></form></div>',

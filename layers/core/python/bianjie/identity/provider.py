@@ -37,7 +37,7 @@ from bianjie.kit.crypto import hmac_sm3
 from bianjie.kit.documents.port import Cond, ConditionFailed
 from bianjie.kit.encoding import b64url
 from bianjie.kit.tokenkeys import PublicKeySet, TokenSigner
-from bianjie.kit.tokens import TokenIssuer, TokenVerifier
+from bianjie.kit.tokens import Kind, TokenIssuer, TokenVerifier
 
 CODE_TTL = 60
 REQUEST_TTL = 600
@@ -188,7 +188,9 @@ class Provider:
         record = self.store.get(f"req#{req_id}", "req") if req_id and len(req_id) < 64 else None
         client = self.clients.get(record["client_id"]) if record else None
         if record is None or client is None:
-            raise OAuthError("invalid_request", "the login request expired; start again from the app", redirectable=False)
+            raise OAuthError(
+                "invalid_request", "the login request expired; start again from the app", redirectable=False
+            )
         return client, record
 
     def _may_skip_login(self, client: Client, session: dict[str, Any]) -> bool:
@@ -221,21 +223,29 @@ class Provider:
             link = request.get("link_account")
             if person is None:
                 self.store.put(
-                    dict(request, pk=f"req#{req_id}", sk="req",
-                         link_account={"upstream": identity.upstream, "subject": identity.subject},
-                         expires_at=self.now() + REQUEST_TTL)
+                    dict(
+                        request,
+                        pk=f"req#{req_id}",
+                        sk="req",
+                        link_account={"upstream": identity.upstream, "subject": identity.subject},
+                        expires_at=self.now() + REQUEST_TTL,
+                    )
                 )
                 return ("link", request)
             if link and identity.id_number:  # the real-name login that links the pending channel account
                 self.archive.link_account(person, link["upstream"], link["subject"])
                 self.audit.record(
-                    actor=f"patient:{person}", action="identity.account.link", resource=f"identity.person:{person}",
+                    actor=f"patient:{person}",
+                    action="identity.account.link",
+                    resource=f"identity.person:{person}",
                     details={"upstream": link["upstream"]},
                 )
             cookie, session = self._new_session(person, identity)
         self.store.delete(f"req#{req_id}", "req")
         self.audit.record(
-            actor=_session_actor(session), action="identity.login", resource=f"identity.client:{client.client_id}",
+            actor=_session_actor(session),
+            action="identity.login",
+            resource=f"identity.client:{client.client_id}",
             details={"upstream": identity.upstream, "acr": identity.acr},
         )
         if session["kind"] == "patient" and not self.has_consent(session["person_id"], client):
@@ -250,17 +260,25 @@ class Provider:
             raise OAuthError("login_required", "the session ended; log in again", redirectable=False)
         self.store.delete(f"req#{req_id}", "req")
         self.audit.record(
-            actor=_session_actor(session), action="identity.consent", resource=f"identity.client:{client.client_id}",
-            outcome="success" if approve else "denied", details={"hospital": client.hospital, "scope": request["scope"]},
+            actor=_session_actor(session),
+            action="identity.consent",
+            resource=f"identity.client:{client.client_id}",
+            outcome="success" if approve else "denied",
+            details={"hospital": client.hospital, "scope": request["scope"]},
         )
         if not approve:
             return Authorized(
-                self.error_redirect(request["redirect_uri"], OAuthError("access_denied", "the person declined"),
-                                    request["state"])
+                self.error_redirect(
+                    request["redirect_uri"], OAuthError("access_denied", "the person declined"), request["state"]
+                )
             )
         self.store.put(
-            {"pk": f"consent#{session['person_id']}", "sk": client.hospital or "platform",
-             "scope": request["scope"], "at": self.now()}
+            {
+                "pk": f"consent#{session['person_id']}",
+                "sk": client.hospital or "platform",
+                "scope": request["scope"],
+                "at": self.now(),
+            }
         )
         return Authorized(self._issue_code(client, request, session))
 
@@ -288,7 +306,9 @@ class Provider:
             "expires_at": now + SESSION_TTL,
         }
         self.store.put(session)
-        self.store.put({"pk": f"sid#{sid}", "sk": "sid", "cookie_digest": digest(cookie), "expires_at": now + SESSION_TTL})
+        self.store.put(
+            {"pk": f"sid#{sid}", "sk": "sid", "cookie_digest": digest(cookie), "expires_at": now + SESSION_TTL}
+        )
         return cookie, session
 
     def session(self, cookie: str | None) -> dict[str, Any] | None:
@@ -344,7 +364,9 @@ class Provider:
             return self._refresh_grant(client, form)
         if grant == TOKEN_EXCHANGE:
             return self._exchange_grant(client, form)
-        raise OAuthError("unsupported_grant_type", "grant_type must be authorization_code, refresh_token or token-exchange")
+        raise OAuthError(
+            "unsupported_grant_type", "grant_type must be authorization_code, refresh_token or token-exchange"
+        )
 
     def _code_grant(self, client: Client, form: Mapping[str, str]) -> TokenAnswer:
         code = form.get("code") or ""
@@ -377,7 +399,12 @@ class Provider:
         sub, kind, roles, hospital, extra = self._subject(client, session)
         extra.update({"acr": session["acr"], "sid": session["sid"], "client_id": client.client_id, "scope": scope})
         access = signers.platform.issue(sub, kind, roles, ttl_seconds=ACCESS_TTL, hospital=hospital, **extra)
-        body: dict[str, Any] = {"access_token": access, "token_type": "Bearer", "expires_in": ACCESS_TTL, "scope": scope}
+        body: dict[str, Any] = {
+            "access_token": access,
+            "token_type": "Bearer",
+            "expires_in": ACCESS_TTL,
+            "scope": scope,
+        }
         if id_token and "openid" in scope.split():
             claims = {
                 "iss": self.issuer,
@@ -401,7 +428,9 @@ class Provider:
         # every login may refresh (short access tokens need it); the family dies with the session
         body["refresh_token"] = self._new_refresh(client, session, scope, family)
         self.audit.record(
-            actor=_session_actor(session), action="identity.token", resource=f"identity.client:{client.client_id}",
+            actor=_session_actor(session),
+            action="identity.token",
+            resource=f"identity.client:{client.client_id}",
             details={"family": family},
         )
         return TokenAnswer(body)
@@ -411,7 +440,9 @@ class Provider:
             raise RuntimeError("this function holds no signing key (only TokenIssueFunction mints)")
         return self.signers
 
-    def _subject(self, client: Client, session: dict[str, Any]) -> tuple[str, str, tuple[str, ...], str | None, dict[str, Any]]:
+    def _subject(
+        self, client: Client, session: dict[str, Any]
+    ) -> tuple[str, Kind, tuple[str, ...], str | None, dict[str, Any]]:
         if session["kind"] == "staff":
             roles = tuple((session.get("hospital_roles") or {}).get(client.hospital or "", ()))
             return session["staff_id"], "staff", roles, client.hospital, {}
@@ -423,15 +454,28 @@ class Provider:
     def _new_refresh(self, client: Client, session: dict[str, Any], scope: str, family: str) -> str:
         now = self.now()
         if self.store.put_new(
-            {"pk": f"family#{family}", "sk": "family", "client_id": client.client_id, "session": session["pk"],
-             "revoked": False, "expires_at": now + REFRESH_TTL}
+            {
+                "pk": f"family#{family}",
+                "sk": "family",
+                "client_id": client.client_id,
+                "session": session["pk"],
+                "revoked": False,
+                "expires_at": now + REFRESH_TTL,
+            }
         ):
             self._remember(session, family=family)
         fam = self.store.get(f"family#{family}", "family")
         token = f"rt.{secrets.token_urlsafe(32)}"
         self.store.put(
-            {"pk": f"rt#{digest(token)}", "sk": "rt", "family": family, "client_id": client.client_id,
-             "scope": scope, "used": False, "expires_at": int(fam["expires_at"]) if fam else now + REFRESH_TTL}
+            {
+                "pk": f"rt#{digest(token)}",
+                "sk": "rt",
+                "family": family,
+                "client_id": client.client_id,
+                "scope": scope,
+                "used": False,
+                "expires_at": int(fam["expires_at"]) if fam else now + REFRESH_TTL,
+            }
         )
         return token
 
@@ -469,8 +513,11 @@ class Provider:
             return
         self.store.put(dict(record, revoked=True, revoked_reason=reason, revoked_at=self.now()))
         self.audit.record(
-            actor="system:identity", action="identity.refresh.revoke", resource=f"identity.family:{family}",
-            outcome="denied", details={"reason": reason},
+            actor="system:identity",
+            action="identity.refresh.revoke",
+            resource=f"identity.family:{family}",
+            outcome="denied",
+            details={"reason": reason},
         )
 
     def family_revoked(self, family: str) -> bool:
@@ -502,15 +549,20 @@ class Provider:
         if subject.extra.get("act"):
             act["act"] = subject.extra["act"]  # RFC 8693 4.1: the chain of earlier actors nests
         extra = {
-            "id_ref": subject.extra["id_ref"], "acr": subject.extra.get("acr"), "act": act,
-            "client_id": target.client_id, "scope": "openid",
+            "id_ref": subject.extra["id_ref"],
+            "acr": subject.extra.get("acr"),
+            "act": act,
+            "client_id": target.client_id,
+            "scope": "openid",
         }
         token = self._signers().platform.issue(
             self.pairwise_sub(person, target), "patient", (), ttl_seconds=300, hospital=target.hospital, **extra
         )
         self.audit.record(
-            actor=f"partner:{client.client_id}", action="identity.token.exchange",
-            resource=f"identity.client:{target.client_id}", patient_ref=str(subject.extra["id_ref"]),
+            actor=f"partner:{client.client_id}",
+            action="identity.token.exchange",
+            resource=f"identity.client:{target.client_id}",
+            patient_ref=str(subject.extra["id_ref"]),
         )
         return TokenAnswer(
             {"access_token": token, "issued_token_type": ACCESS_TOKEN_TYPE, "token_type": "Bearer", "expires_in": 300}
@@ -536,8 +588,11 @@ class Provider:
         if released:
             info["id_number"] = self.archive.id_number(person)
         self.audit.record(
-            actor=f"partner:{client.client_id}", action="identity.userinfo", resource=f"identity.person:{person}",
-            patient_ref=str(claims.extra.get("id_ref")), details={"id_number_released": released},
+            actor=f"partner:{client.client_id}",
+            action="identity.userinfo",
+            resource=f"identity.person:{person}",
+            patient_ref=str(claims.extra.get("id_ref")),
+            details={"id_number_released": released},
         )
         return info
 
@@ -555,7 +610,9 @@ class Provider:
         redirect = params.get("post_logout_redirect_uri") or ""
         if redirect and (client is None or redirect not in client.post_logout_redirect_uris):
             raise invalid_request("post_logout_redirect_uri is not registered for this client")
-        session = self.session(session_cookie) or (self._session_by_sid(str(claims["sid"])) if claims.get("sid") else None)
+        session = self.session(session_cookie) or (
+            self._session_by_sid(str(claims["sid"])) if claims.get("sid") else None
+        )
         if session is not None:
             self.end_session(session)
         if redirect:
@@ -573,17 +630,29 @@ class Provider:
             client = self.clients.get(client_id)
             if client is None or not client.backchannel_logout_uri:
                 continue
-            sub = self.pairwise_sub(session["person_id"], client) if session["kind"] == "patient" else session["staff_id"]
+            sub = (
+                self.pairwise_sub(session["person_id"], client) if session["kind"] == "patient" else session["staff_id"]
+            )
             token = jws.sign(
                 signers.for_alg(client.id_token_alg),
-                {"iss": self.issuer, "aud": client.client_id, "iat": self.now(), "exp": self.now() + 120,
-                 "jti": secrets.token_urlsafe(12), "sub": sub, "sid": session["sid"], "events": {BACKCHANNEL_EVENT: {}}},
+                {
+                    "iss": self.issuer,
+                    "aud": client.client_id,
+                    "iat": self.now(),
+                    "exp": self.now() + 120,
+                    "jti": secrets.token_urlsafe(12),
+                    "sub": sub,
+                    "sid": session["sid"],
+                    "events": {BACKCHANNEL_EVENT: {}},
+                },
                 typ="logout+jwt",
             )
             status = self.backchannel.send(client.backchannel_logout_uri, token) if self.backchannel else 0
             sent.append((client.client_id, status))
         self.audit.record(
-            actor=_session_actor(session), action="identity.logout", resource=f"identity.session:{session['sid']}",
+            actor=_session_actor(session),
+            action="identity.logout",
+            resource=f"identity.session:{session['sid']}",
             details={"backchannel": [c for c, _ in sent]},
         )
         return sent

@@ -19,7 +19,7 @@ from bianjie.identity.provider import BackchannelSender, Provider, Signers
 from bianjie.identity.store import IdentityStore
 from bianjie.identity.upstream import UPSTREAMS, Upstream
 from bianjie.kit import deps
-from bianjie.kit.config import env, scope_cached
+from bianjie.kit.config import env, require_env, scope_cached
 from bianjie.kit.standins import use_standin
 from bianjie.kit.tokenkeys import PublicKeySet
 
@@ -42,13 +42,11 @@ def clients() -> ClientRegistry:
 
 
 def archive() -> Archive:
-    return scope_cached(
-        "identity.archive", lambda: Archive(store(), deps.field_cipher(), deps.blind_index(), audit())
-    )
+    return scope_cached("identity.archive", lambda: Archive(store(), deps.field_cipher(), deps.blind_index(), audit()))
 
 
 def keys() -> PublicKeySet:
-    return deps.token_verifier().keys  # type: ignore[no-any-return]  # deps builders are typed Any
+    return deps.token_verifier().keys
 
 
 def signers() -> Signers | None:
@@ -66,12 +64,12 @@ def signers() -> Signers | None:
         if settings().key_backend == "local":  # on premises: the issuer alone unwraps its key
             signer = LocalTokenSigner.from_pem(deps.unwrap_setting("BIANJIE_TOKEN_SIGNING_KEY_WRAPPED"))
         else:
-            signer = KmsTokenSigner(aws.client("kms"), env("BIANJIE_TOKEN_SIGNING_KEY"))
+            signer = KmsTokenSigner(aws.client("kms"), require_env("BIANJIE_TOKEN_SIGNING_KEY"))
         rp_key = env("IDENTITY_RP_SIGNING_KEY")
         rp = KmsTokenSigner(aws.client("kms"), rp_key) if rp_key else None
         return Signers(platform=TokenIssuer(signer), platform_signer=signer, rp=rp)
 
-    return scope_cached("identity.signers", build)  # type: ignore[no-any-return]
+    return scope_cached("identity.signers", build)
 
 
 class _HttpBackchannel(BackchannelSender):
@@ -85,8 +83,15 @@ class _HttpBackchannel(BackchannelSender):
 
 def provider(issuer: str) -> Provider:
     built = Provider(
-        store(), clients(), archive(), audit(), deps.derived_key(PAIRWISE_LABEL), keys(),
-        issuer=issuer, signers=signers(), backchannel=_HttpBackchannel(),
+        store(),
+        clients(),
+        archive(),
+        audit(),
+        deps.derived_key(PAIRWISE_LABEL),
+        keys(),
+        issuer=issuer,
+        signers=signers(),
+        backchannel=_HttpBackchannel(),
     )
     return built
 

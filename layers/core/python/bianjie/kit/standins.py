@@ -20,7 +20,9 @@ from __future__ import annotations
 
 from bianjie.kit.config import env
 
-SYSTEMS = frozenset({"rx.center", "rx.ecredential", "pay.channels", "guide.channels", "film.imaging_cloud", "identity.upstreams"})
+SYSTEMS = frozenset(
+    {"rx.center", "rx.ecredential", "pay.channels", "guide.channels", "film.imaging_cloud", "identity.upstreams"}
+)
 LOCAL_STAGE = "local"
 
 

@@ -57,10 +57,18 @@ class DemoStaff:
 
 
 RESIDENTS = (
-    DemoResident("zhangsan", "张三", with_check_digit("31010119900101123"), "3", "wxu-zhangsan", "2088000000000001",
-                 "13800138000"),
-    DemoResident("lisi", "李四", with_check_digit("31010419850615432"), "2", "wxu-lisi", "2088000000000002",
-                 "13900139000"),
+    DemoResident(
+        "zhangsan",
+        "张三",
+        with_check_digit("31010119900101123"),
+        "3",
+        "wxu-zhangsan",
+        "2088000000000001",
+        "13800138000",
+    ),
+    DemoResident(
+        "lisi", "李四", with_check_digit("31010419850615432"), "2", "wxu-lisi", "2088000000000002", "13900139000"
+    ),
 )
 STAFF = (
     DemoStaff("doctor", "王医生", "D1001", {"demo-hospital": ["doctor", "radiologist"], "hospital-b": ["doctor"]}),
@@ -106,7 +114,10 @@ class StandinIdps:
         secret = self.secrets_.setdefault(name, secrets.token_urlsafe(16))
         base = f"{base_url.rstrip('/')}{PREFIX}{name}"
         return UpstreamSettings(
-            base_url=base, app_id=f"standin-{name}", secret=secret, api_url=base,
+            base_url=base,
+            app_id=f"standin-{name}",
+            secret=secret,
+            api_url=base,
             private_key_pem=self.alipay_key_pem if name == "alipay" else "",
         )
 
@@ -134,7 +145,8 @@ class StandinIdps:
         who = params.get("who")
         if not who:
             links = "".join(
-                f'<p><a href="{PREFIX}{name}?{html.escape(urlencode({**params, "who": key}))}">{html.escape(label)}</a></p>'
+                f'<p><a href="{PREFIX}{name}?{html.escape(urlencode({**params, "who": key}))}">'
+                f"{html.escape(label)}</a></p>"
                 for key, label in self.people(name)
             )
             body = (
@@ -183,11 +195,16 @@ class StandinIdps:
             code = query.get("code") or query.get("js_code") or ""
             grant = self._take("wechat", code, query.get("appid", ""), None)
             if grant is None:
-                return {"errcode": 40163, "errmsg": "code been used"} if code in self.grants else {
-                    "errcode": 40029, "errmsg": "invalid code"}
+                return (
+                    {"errcode": 40163, "errmsg": "code been used"}
+                    if code in self.grants
+                    else {"errcode": 40029, "errmsg": "invalid code"}
+                )
             resident = self._resident(grant.who)
-            answer = {"openid": "o-" + hashlib.sha256(resident.key.encode()).hexdigest()[:20],
-                      "unionid": resident.wechat_unionid}
+            answer = {
+                "openid": "o-" + hashlib.sha256(resident.key.encode()).hexdigest()[:20],
+                "unionid": resident.wechat_unionid,
+            }
             if path.endswith("jscode2session"):
                 answer["session_key"] = base64.b64encode(secrets.token_bytes(16)).decode()
             else:
@@ -200,13 +217,19 @@ class StandinIdps:
             if key is None or key != user:
                 return {"code": 401, "msg": "invalid token"}
             r = self._resident(key)
-            return {"code": 0, "data": {"idCardNo": r.id_number, "name": r.name, "authLevel": r.level, "mobile": r.phone}}
+            return {
+                "code": 0,
+                "data": {"idCardNo": r.id_number, "name": r.name, "authLevel": r.level, "mobile": r.phone},
+            }
         raise UpstreamRefused(f"stand-in: no such endpoint {path}")
 
     def post_form(self, url: str, form: Mapping[str, str], headers: Mapping[str, str] | None = None) -> Any:
         path = urlsplit(url).path
         if path.endswith("/suishenban/api/oauth/token"):
-            if form.get("client_secret") != self.secrets_.get("suishenban") or form.get("grant_type") != "authorization_code":
+            if (
+                form.get("client_secret") != self.secrets_.get("suishenban")
+                or form.get("grant_type") != "authorization_code"
+            ):
                 return {"error": "invalid_client"}
             grant = self._take("suishenban", form.get("code", ""), form.get("client_id", ""), form.get("redirect_uri"))
             if grant is None:
@@ -221,7 +244,13 @@ class StandinIdps:
             if grant is None:
                 return {"code": "404", "msg": "ticket invalid"}
             r = self._resident(grant.who)
-            return {"code": "0", "username": f"ywtb-{r.key}", "idCardNo": r.id_number, "name": r.name, "authLevel": r.level}
+            return {
+                "code": "0",
+                "username": f"ywtb-{r.key}",
+                "idCardNo": r.id_number,
+                "name": r.name,
+                "authLevel": r.level,
+            }
         if path.endswith("/alipay"):
             return self._alipay(form)
         if path.endswith("/directory/token"):
@@ -252,8 +281,13 @@ class StandinIdps:
         if grant is None:
             return {"error_response": {"code": "40002", "sub_code": "isv.code-invalid"}}
         r = self._resident(grant.who)
-        return {"alipay_system_oauth_token_response": {"user_id": r.alipay_user_id,
-                                                        "access_token": secrets.token_urlsafe(16), "expires_in": 3600}}
+        return {
+            "alipay_system_oauth_token_response": {
+                "user_id": r.alipay_user_id,
+                "access_token": secrets.token_urlsafe(16),
+                "expires_in": 3600,
+            }
+        }
 
     def backchannel(self, uri: str, logout_token: str) -> int:
         self.backchannel_log.append((uri, logout_token))
@@ -272,5 +306,4 @@ class StandinCardRegistry:
 
 
 def standin_idps() -> StandinIdps:
-    return process_cached("identity.standin_idps", StandinIdps)  # type: ignore[no-any-return]
-
+    return process_cached("identity.standin_idps", StandinIdps)

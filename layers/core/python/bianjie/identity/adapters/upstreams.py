@@ -96,7 +96,7 @@ class SuishenbanOAuth:
         return UpstreamIdentity(
             upstream=self.name,
             subject=user,
-            level=level,  # type: ignore[arg-type]  # one of the _LEVELS values
+            level=level,
             id_number=data.get("idCardNo") or None,
             name=data.get("name") or None,
             phone=data.get("mobile") or None,
@@ -120,12 +120,16 @@ class YiwangtongbanSso:
             f"{self.settings.base_url.rstrip('/')}/uc/ticket/validate",
             {"app_id": self.settings.app_id, "app_secret": self.settings.secret, "ticket": ticket},
         )
-        if not isinstance(answer, dict) or str(answer.get("code", "")) not in ("0", "200") or not answer.get("username"):
+        if (
+            not isinstance(answer, dict)
+            or str(answer.get("code", "")) not in ("0", "200")
+            or not answer.get("username")
+        ):
             raise UpstreamRefused("一网通办 refused the ticket")
         return UpstreamIdentity(
             upstream=self.name,
             subject=str(answer["username"]),
-            level=_LEVELS.get(str(answer.get("authLevel") or ""), "rn2"),  # type: ignore[arg-type]  # a _LEVELS value
+            level=_LEVELS.get(str(answer.get("authLevel") or ""), "rn2"),
             id_number=answer.get("idCardNo") or None,
             name=answer.get("name") or None,
         )
