@@ -87,12 +87,19 @@ def _html(body: str, status: int = 200) -> Response:
     return Response(body=body, status_code=status, headers=dict(pages.HEADERS))
 
 
+def _session_cookie(value: str, max_age: int) -> str:
+    # Secure everywhere but the plain-HTTP loopback gateway of the local stack (a client there would
+    # otherwise never send it back)
+    secure = "" if _base().startswith("http://") and use_standin("identity.upstreams") else " Secure;"
+    return f"{COOKIE}={value}; Path=/identity; HttpOnly;{secure} SameSite=Lax; Max-Age={max_age}"
+
+
 def _redirect(location: str, cookie: str | None = None, clear: bool = False) -> Response:
     headers = {"Location": location, "Cache-Control": "no-store"}
     if cookie:
-        headers["Set-Cookie"] = f"{COOKIE}={cookie}; Path=/identity; HttpOnly; Secure; SameSite=Lax; Max-Age=28800"
+        headers["Set-Cookie"] = _session_cookie(cookie, 28800)
     elif clear:
-        headers["Set-Cookie"] = f"{COOKIE}=; Path=/identity; HttpOnly; Secure; SameSite=Lax; Max-Age=0"
+        headers["Set-Cookie"] = _session_cookie("", 0)
     return Response(body="", status_code=302, headers=headers)
 
 
@@ -231,7 +238,7 @@ def logout() -> Any:
     if target:
         return _redirect(target, clear=True)
     response = _html(pages.message("已退出", "您已退出申康统一认证。"))
-    response.headers["Set-Cookie"] = f"{COOKIE}=; Path=/identity; HttpOnly; Secure; SameSite=Lax; Max-Age=0"
+    response.headers["Set-Cookie"] = _session_cookie("", 0)
     return response
 
 

@@ -21,11 +21,9 @@ from bianjie.kit.documents.memory import MemoryDocumentStore
 from bianjie.kit.fieldcrypt import BlindIndex, FieldCipher
 from bianjie.kit.keys import LocalKeyPort
 from bianjie.kit.tables import table_spec
-from bianjie.kit.tokenkeys import PublicKeySet
+from bianjie.kit.tokenkeys import LocalTokenSigner, PublicKeySet
 from bianjie.kit.tokens import TokenIssuer
 from bianjie_dev.identity.standin import RESIDENTS
-
-from bianjie.kit.tokenkeys import LocalTokenSigner
 
 REDIRECT = "https://hospital-a.example/cb"
 ISSUER = "https://idp.test/identity/oidc"
@@ -68,8 +66,17 @@ class World:
     def authorize(self, client_id: str = "hospital-a", **over: str) -> tuple[dict[str, str], str]:
         verifier = secrets.token_urlsafe(48)
         challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-        params = {"response_type": "code", "client_id": client_id, "redirect_uri": REDIRECT, "scope": "openid profile",
-                  "state": "st", "nonce": "nn", "code_challenge": challenge, "code_challenge_method": "S256", **over}
+        params = {
+            "response_type": "code",
+            "client_id": client_id,
+            "redirect_uri": REDIRECT,
+            "scope": "openid profile",
+            "state": "st",
+            "nonce": "nn",
+            "code_challenge": challenge,
+            "code_challenge_method": "S256",
+            **over,
+        }
         return params, verifier
 
     def code(self, identity: UpstreamIdentity | None = None, client_id: str = "hospital-a") -> tuple[str, str, str]:
@@ -89,11 +96,18 @@ class World:
         return code, verifier, cookie
 
     def redeem(self, code: str, verifier: str, redirect_uri: str = REDIRECT) -> dict[str, Any]:
-        form = {"grant_type": "authorization_code", "code": code, "code_verifier": verifier, "redirect_uri": redirect_uri}
+        form = {
+            "grant_type": "authorization_code",
+            "code": code,
+            "code_verifier": verifier,
+            "redirect_uri": redirect_uri,
+        }
         return self.provider.token(form, ("hospital-a", self.secret)).body
 
     def refresh(self, token: str) -> dict[str, Any]:
-        return self.provider.token({"grant_type": "refresh_token", "refresh_token": token}, ("hospital-a", self.secret)).body
+        return self.provider.token(
+            {"grant_type": "refresh_token", "refresh_token": token}, ("hospital-a", self.secret)
+        ).body
 
 
 @pytest.fixture
@@ -106,16 +120,36 @@ def world() -> World:
     archive = Archive(store, FieldCipher(LocalKeyPort(b"k" * 16)), BlindIndex(b"b" * 32), audit)
     clients = ClientRegistry(store)
     secret, digest = clients.new_secret()
-    clients.register(Client(client_id="hospital-a", name="A", hospital="demo-hospital", redirect_uris=(REDIRECT,),
-                            secret_digest=digest, may_exchange=True, backchannel_logout_uri="https://a.example/bc",
-                            post_logout_redirect_uris=("https://a.example/bye",)))
-    clients.register(Client(client_id="hospital-b", name="B", hospital="hospital-b", redirect_uris=("https://b.example/cb",)))
+    clients.register(
+        Client(
+            client_id="hospital-a",
+            name="A",
+            hospital="demo-hospital",
+            redirect_uris=(REDIRECT,),
+            secret_digest=digest,
+            may_exchange=True,
+            backchannel_logout_uri="https://a.example/bc",
+            post_logout_redirect_uris=("https://a.example/bye",),
+        )
+    )
+    clients.register(
+        Client(client_id="hospital-b", name="B", hospital="hospital-b", redirect_uris=("https://b.example/cb",))
+    )
     platform, rp = LocalTokenSigner.generate(), LocalTokenSigner.generate("ES256")
     keys = PublicKeySet([platform.public_key, rp.public_key])
     backchannel = RecordingBackchannel()
-    provider = Provider(store, clients, archive, audit, b"p" * 32, keys, issuer=ISSUER,
-                        signers=Signers(TokenIssuer(platform, clock=clock), platform, rp), backchannel=backchannel,
-                        clock=clock)
+    provider = Provider(
+        store,
+        clients,
+        archive,
+        audit,
+        b"p" * 32,
+        keys,
+        issuer=ISSUER,
+        signers=Signers(TokenIssuer(platform, clock=clock), platform, rp),
+        backchannel=backchannel,
+        clock=clock,
+    )
     entries = EntryRegistry(store, audit)
     launcher = Launcher(store, entries, clients, provider, audit)
     return World(provider, store, clock, secret, backchannel, audit, launcher, entries)

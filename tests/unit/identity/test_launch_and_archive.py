@@ -22,8 +22,13 @@ def _patient(world: World) -> tuple[Actor, object]:
 
 
 def _entry(world: World, **over: object) -> None:
-    fields = {"hospital": "hospital-b", "name": "B", "h5_url": "https://b.example/h5",
-              "wechat": MiniProgram(app_id="wxb", path="pages/home"), **over}
+    fields = {
+        "hospital": "hospital-b",
+        "name": "B",
+        "h5_url": "https://b.example/h5",
+        "wechat": MiniProgram(app_id="wxb", path="pages/home"),
+        **over,
+    }
     world.entries.put(Actor.system("test"), Entry(**fields))  # type: ignore[arg-type]
 
 
@@ -35,10 +40,19 @@ def test_replayed_launch_ticket_is_refused(world: World) -> None:
     secret, digest = world.provider.clients.new_secret()
     from bianjie.identity.clients import Client
 
-    world.provider.clients.register(Client(client_id="hospital-b-api", name="B", hospital="hospital-b",
-                                           redirect_uris=("https://b.example/cb",), secret_digest=digest))
+    world.provider.clients.register(
+        Client(
+            client_id="hospital-b-api",
+            name="B",
+            hospital="hospital-b",
+            redirect_uris=("https://b.example/cb",),
+            secret_digest=digest,
+        )
+    )
     form = {"ticket": answer.ticket or ""}
-    first = redeem(world.store, world.provider.keys, world.provider.clients, form, ("hospital-b-api", secret), world.audit)
+    first = redeem(
+        world.store, world.provider.keys, world.provider.clients, form, ("hospital-b-api", secret), world.audit
+    )
     assert first["aud"] == "hospital-b"
     with pytest.raises(OAuthError) as exc:
         redeem(world.store, world.provider.keys, world.provider.clients, form, ("hospital-b-api", secret), world.audit)
@@ -52,29 +66,57 @@ def test_ticket_for_another_hospital_or_expired_is_refused(world: World) -> None
     assert jws.verify(answer.ticket or "", world.provider.keys, typ="launch+jwt")["exp"] == world.clock.now + 60
     # hospital-a's credentials cannot redeem a ticket whose audience is hospital-b
     with pytest.raises(OAuthError):
-        redeem(world.store, world.provider.keys, world.provider.clients, {"ticket": answer.ticket or ""},
-               ("hospital-a", world.secret), world.audit)
+        redeem(
+            world.store,
+            world.provider.keys,
+            world.provider.clients,
+            {"ticket": answer.ticket or ""},
+            ("hospital-a", world.secret),
+            world.audit,
+        )
     world.clock.now += 61
     secret, digest = world.provider.clients.new_secret()
     from bianjie.identity.clients import Client
 
-    world.provider.clients.register(Client(client_id="b2", name="B", hospital="hospital-b",
-                                           redirect_uris=("https://b.example/cb",), secret_digest=digest))
+    world.provider.clients.register(
+        Client(
+            client_id="b2",
+            name="B",
+            hospital="hospital-b",
+            redirect_uris=("https://b.example/cb",),
+            secret_digest=digest,
+        )
+    )
     with pytest.raises(OAuthError):
-        redeem(world.store, world.provider.keys, world.provider.clients, {"ticket": answer.ticket or ""}, ("b2", secret),
-               world.audit)
+        redeem(
+            world.store,
+            world.provider.keys,
+            world.provider.clients,
+            {"ticket": answer.ticket or ""},
+            ("b2", secret),
+            world.audit,
+        )
 
 
 def test_oidc_capable_hospital_gets_third_party_initiated_login(world: World) -> None:
     actor, claims = _patient(world)
     from bianjie.identity.clients import Client
 
-    world.provider.clients.register(Client(client_id="hb-oidc", name="B", hospital="hospital-b",
-                                           redirect_uris=("https://b.example/cb",), initiate_login_uri="https://b.example/login"))
+    world.provider.clients.register(
+        Client(
+            client_id="hb-oidc",
+            name="B",
+            hospital="hospital-b",
+            redirect_uris=("https://b.example/cb",),
+            initiate_login_uri="https://b.example/login",
+        )
+    )
     _entry(world, client_id="hb-oidc")
     answer = world.launcher.launch(actor, claims, "hospital-b", "h5", None)
     assert answer.mode == "oidc_initiated" and answer.ticket is None
-    assert answer.target["url"].startswith("https://b.example/login?iss=") and "target_link_uri=" in answer.target["url"]
+    assert (
+        answer.target["url"].startswith("https://b.example/login?iss=") and "target_link_uri=" in answer.target["url"]
+    )
 
 
 def test_channel_without_an_entry_is_404(world: World) -> None:

@@ -67,7 +67,14 @@ def test_expired_code_reads_like_an_unknown_one(world: World) -> None:
 
 @pytest.mark.parametrize(
     "uri",
-    [REDIRECT + "/", REDIRECT[:-1], REDIRECT.replace("https", "http"), REDIRECT.upper(), REDIRECT + "?x=1", REDIRECT + "#"],
+    [
+        REDIRECT + "/",
+        REDIRECT[:-1],
+        REDIRECT.replace("https", "http"),
+        REDIRECT.upper(),
+        REDIRECT + "?x=1",
+        REDIRECT + "#",
+    ],
 )
 def test_redirect_differing_by_one_character_is_refused_without_redirect(world: World, uri: str) -> None:
     params, _ = world.authorize(redirect_uri=uri)
@@ -123,7 +130,9 @@ def test_unsupported_grant(world: World) -> None:
 def test_pairwise_sub_differs_per_hospital_and_is_stable(world: World) -> None:
     person = world.provider.archive.resolve(world.resident())
     a = world.provider.pairwise_for(person, "demo-hospital")
-    assert a == world.provider.pairwise_for(person, "demo-hospital") != world.provider.pairwise_for(person, "hospital-b")
+    assert (
+        a == world.provider.pairwise_for(person, "demo-hospital") != world.provider.pairwise_for(person, "hospital-b")
+    )
     code, verifier, _ = world.code()
     assert _payload(world.redeem(code, verifier)["id_token"])["sub"] == a
 
@@ -131,8 +140,12 @@ def test_pairwise_sub_differs_per_hospital_and_is_stable(world: World) -> None:
 def test_token_exchange_adds_act_and_needs_consent_at_the_target(world: World) -> None:
     code, verifier, _ = world.code()
     access = world.redeem(code, verifier)["access_token"]
-    form = {"grant_type": "urn:ietf:params:oauth:grant-type:token-exchange", "subject_token": access,
-            "subject_token_type": "urn:ietf:params:oauth:token-type:access_token", "audience": "hospital-a"}
+    form = {
+        "grant_type": "urn:ietf:params:oauth:grant-type:token-exchange",
+        "subject_token": access,
+        "subject_token_type": "urn:ietf:params:oauth:token-type:access_token",
+        "audience": "hospital-a",
+    }
     body = world.provider.token(form, ("hospital-a", world.secret)).body
     assert body["issued_token_type"] == "urn:ietf:params:oauth:token-type:access_token"
     assert _payload(body["access_token"])["extra"]["act"] == {"sub": "hospital-a"}
@@ -163,7 +176,9 @@ def test_logout_refuses_an_unregistered_post_logout_uri(world: World) -> None:
     code, verifier, cookie = world.code()
     body = world.redeem(code, verifier)
     with pytest.raises(OAuthError) as exc:
-        world.provider.logout({"id_token_hint": body["id_token"], "post_logout_redirect_uri": "https://a.example/bye/"}, cookie)
+        world.provider.logout(
+            {"id_token_hint": body["id_token"], "post_logout_redirect_uri": "https://a.example/bye/"}, cookie
+        )
     assert exc.value.error == "invalid_request"
 
 

@@ -3,10 +3,10 @@ reuse revokes the whole family, and nothing of the family works afterwards."""
 
 from __future__ import annotations
 
+from bianjie.identity.errors import OAuthError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bianjie.identity.errors import OAuthError
 from tests.unit.identity.conftest import World
 
 
