@@ -25,6 +25,7 @@ from pydantic import BaseModel, ValidationError
 
 FORM = ["application/x-www-form-urlencoded"]
 COOKIE = "bj_sid"
+LOGIN_COOKIE = "bj_login"
 
 
 class IdentityApp(ServiceApp):
@@ -75,31 +76,39 @@ def _form() -> dict[str, str]:
     return dict(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True))
 
 
-def _cookie() -> str | None:
+def _cookie(wanted: str = COOKIE) -> str | None:
     for part in _headers().get("cookie", "").split(";"):
         name, _, value = part.strip().partition("=")
-        if name == COOKIE:
+        if name == wanted:
             return value or None
     return None
+
+
+def _browser() -> str | None:
+    return _cookie(LOGIN_COOKIE)
 
 
 def _html(body: str, status: int = 200) -> Response:
     return Response(body=body, status_code=status, headers=dict(pages.HEADERS))
 
 
-def _session_cookie(value: str, max_age: int) -> str:
+def _session_cookie(value: str, max_age: int, name: str = COOKIE) -> str:
     # Secure everywhere but the plain-HTTP loopback gateway of the local stack (a client there would
     # otherwise never send it back)
     secure = "" if _base().startswith("http://") and use_standin("identity.upstreams") else " Secure;"
-    return f"{COOKIE}={value}; Path=/identity; HttpOnly;{secure} SameSite=Lax; Max-Age={max_age}"
+    return f"{name}={value}; Path=/identity; HttpOnly;{secure} SameSite=Lax; Max-Age={max_age}"
 
 
-def _redirect(location: str, cookie: str | None = None, clear: bool = False) -> Response:
+def _redirect(
+    location: str, cookie: str | None = None, clear: bool = False, login_cookie: str | None = None
+) -> Response:
     headers = {"Location": location, "Cache-Control": "no-store"}
     if cookie:
         headers["Set-Cookie"] = _session_cookie(cookie, 28800)
     elif clear:
         headers["Set-Cookie"] = _session_cookie("", 0)
+    elif login_cookie:
+        headers["Set-Cookie"] = _session_cookie(login_cookie, 600, LOGIN_COOKIE)
     return Response(body="", status_code=302, headers=headers)
 
 
@@ -140,13 +149,13 @@ def authorize() -> Any:
         if not exc.redirectable:
             return _error_page(exc)
         return _redirect(provider.error_redirect(params["redirect_uri"], exc, params.get("state")))
-    return _redirect(answer.location, answer.set_cookie)
+    return _redirect(answer.location, answer.set_cookie, login_cookie=answer.login_cookie)
 
 
 @app.route("/identity/login", summary="The login page: pick how to log in")
 def login_page() -> Any:
     try:
-        client, _ = wiring.provider(_issuer()).pending(_query().get("req", ""))
+        client, _ = wiring.provider(_issuer()).pending(_query().get("req", ""), _browser())
     except OAuthError as exc:
         return _error_page(exc)
     offered = wiring.upstreams(_base())
@@ -157,7 +166,7 @@ def login_page() -> Any:
 def login_upstream(upstream: str) -> Any:
     req_id = _query().get("req", "")
     try:
-        wiring.provider(_issuer()).pending(req_id)
+        wiring.provider(_issuer()).pending(req_id, _browser())
     except OAuthError as exc:
         return _error_page(exc)
     adapter = wiring.upstreams(_base()).get(upstream)
@@ -176,9 +185,9 @@ def callback(upstream: str) -> Any:
     req_id = params.get("state", "")
     request: dict[str, Any] | None = None
     try:
-        _, request = provider.pending(req_id)
+        _, request = provider.pending(req_id, _browser())
         identity = adapter.resolve(params, _callback(upstream))
-        answer = provider.complete_login(req_id, identity, _cookie())
+        answer = provider.complete_login(req_id, identity, _browser())
     except UpstreamRefused:
         return _html(pages.message("登录失败", "登录方没有确认您的身份，请返回重试。"), 400)
     except OAuthError as exc:
@@ -202,7 +211,7 @@ def standin_idp(upstream: str) -> Any:
 def consent_page() -> Any:
     provider = wiring.provider(_issuer())
     try:
-        client, request = provider.pending(_query().get("req", ""))
+        client, request = provider.pending(_query().get("req", ""), _browser())
     except OAuthError as exc:
         return _error_page(exc)
     return _html(pages.consent(_query()["req"], client.name, client.hospital, request["scope"]))
@@ -212,7 +221,9 @@ def consent_page() -> Any:
 def consent() -> Any:
     form = _form()
     try:
-        answer = wiring.provider(_issuer()).consent(form.get("req", ""), _cookie(), form.get("decision") == "approve")
+        answer = wiring.provider(_issuer()).consent(
+            form.get("req", ""), _cookie(), form.get("decision") == "approve", _browser()
+        )
     except OAuthError as exc:
         return _error_page(exc)
     return _redirect(answer.location)

@@ -65,29 +65,33 @@ def idp(aws_stack: Any) -> Iterator[Harness]:
 class Harness:
     def __init__(self, client: Client, secret: str) -> None:
         self.client, self.secret = client, secret
-        self.cookie: str | None = None
+        self.cookies: dict[str, str] = {}
 
     def get(self, url: str) -> Any:
         parts = urlsplit(url)
         path = parts.path + (f"?{parts.query}" if parts.query else "")
-        headers = dict(HOST)
-        if self.cookie:
-            headers["Cookie"] = f"bj_sid={self.cookie}"
+        headers = {**HOST, **self._cookie_header()}
         response = self.client.http.get(path, headers=headers)
         self._keep(response)
         return response
 
+    def _cookie_header(self) -> dict[str, str]:
+        return {"Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items())} if self.cookies else {}
+
     def _keep(self, response: Any) -> None:
         cookie = response.headers.get("Set-Cookie", "")
-        if cookie.startswith("bj_sid="):
-            self.cookie = cookie.split(";", 1)[0].split("=", 1)[1] or None
+        if cookie:
+            name, _, value = cookie.split(";", 1)[0].partition("=")
+            if value:
+                self.cookies[name] = value
+            else:
+                self.cookies.pop(name, None)
 
     def post_form(self, path: str, form: dict[str, str], auth: tuple[str, str] | None = None) -> Any:
         headers = {**HOST, "Content-Type": "application/x-www-form-urlencoded"}
         if auth:
             headers["Authorization"] = "Basic " + base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
-        if self.cookie:
-            headers["Cookie"] = f"bj_sid={self.cookie}"
+        headers.update(self._cookie_header())
         response = self.client.http.post(path, headers=headers, body=urlencode(form))
         self._keep(response)
         return response
@@ -265,7 +269,7 @@ def test_token_exchange_records_the_actor(idp: Harness) -> None:
 def test_wechat_reaches_the_same_person_after_one_real_name_login(idp: Harness) -> None:
     code, verifier = idp.login()
     sub = _claims(idp.redeem(code, verifier).json_body["id_token"])["sub"]
-    idp.cookie = None  # a new browser: log in again, through WeChat this time
+    idp.cookies = {}  # a new browser: log in again, through WeChat this time
     # the WeChat account is not linked yet, so the page asks for a real-name login, which links it
     code, verifier = idp.login(upstream="wechat")
     assert _claims(idp.redeem(code, verifier).json_body["id_token"])["sub"] == sub

@@ -58,21 +58,38 @@ def test_refresh_rotates_and_reuse_is_refused(stack: StackProcess, clients: dict
     new = result.session.refresh_token(meta["token_endpoint"], refresh_token=old)
     assert new["refresh_token"] != old
     secret = clients["demo-hospital-web"]["secret"]
-    reuse = requests.post(meta["token_endpoint"], data={"grant_type": "refresh_token", "refresh_token": old},
-                          auth=("demo-hospital-web", secret), timeout=30)
+    reuse = requests.post(
+        meta["token_endpoint"],
+        data={"grant_type": "refresh_token", "refresh_token": old},
+        auth=("demo-hospital-web", secret),
+        timeout=30,
+    )
     assert reuse.status_code == 400 and reuse.json()["error"] == "invalid_grant"
-    family = requests.post(meta["token_endpoint"], data={"grant_type": "refresh_token", "refresh_token": new["refresh_token"]},
-                           auth=("demo-hospital-web", secret), timeout=30)
+    family = requests.post(
+        meta["token_endpoint"],
+        data={"grant_type": "refresh_token", "refresh_token": new["refresh_token"]},
+        auth=("demo-hospital-web", secret),
+        timeout=30,
+    )
     assert family.json()["error"] == "invalid_grant"
 
 
 def test_staff_login_carries_hospital_roles(stack: StackProcess, clients: dict[str, Any]) -> None:
     c = clients["demo-hospital-workbench"]
-    result = login(stack.url, "demo-hospital-workbench", c["redirect_uri"], client_secret=c["secret"],
-                   upstream="directory", who="doctor")
+    result = login(
+        stack.url,
+        "demo-hospital-workbench",
+        c["redirect_uri"],
+        client_secret=c["secret"],
+        upstream="directory",
+        who="doctor",
+    )
     assert set(result.id_claims["roles"]) == {"doctor", "radiologist"}
-    info = requests.get(f"{stack.url}/identity/oidc/userinfo",
-                        headers={"Authorization": f"Bearer {result.token['access_token']}"}, timeout=30).json()
+    info = requests.get(
+        f"{stack.url}/identity/oidc/userinfo",
+        headers={"Authorization": f"Bearer {result.token['access_token']}"},
+        timeout=30,
+    ).json()
     assert info["hospital"] == "demo-hospital" and "doctor" in info["roles"]
 
 
@@ -82,12 +99,18 @@ def test_launch_ticket_is_single_use_and_oidc_hospital_gets_initiated_login(
     access = _web(stack, clients).token["access_token"]
     headers = {"Authorization": f"Bearer {access}"}
     oidc = requests.get(f"{stack.url}/identity/launch/demo-hospital?channel=h5", headers=headers, timeout=30).json()
-    assert oidc["mode"] == "oidc_initiated" and oidc["target"]["url"].startswith("https://demo-hospital.example/oidc/initiate?")
+    assert oidc["mode"] == "oidc_initiated" and oidc["target"]["url"].startswith(
+        "https://demo-hospital.example/oidc/initiate?"
+    )
     ticket = requests.get(f"{stack.url}/identity/launch/hospital-b?channel=wechat", headers=headers, timeout=30).json()
     assert ticket["mode"] == "ticket" and ticket["expires_in"] == 60
     # hospital-b has no client yet in the demo: demo-hospital's credentials must not redeem its ticket
-    refused = requests.post(f"{stack.url}/identity/launch/redeem", data={"ticket": ticket["ticket"]},
-                            auth=("demo-hospital-web", clients["demo-hospital-web"]["secret"]), timeout=30)
+    refused = requests.post(
+        f"{stack.url}/identity/launch/redeem",
+        data={"ticket": ticket["ticket"]},
+        auth=("demo-hospital-web", clients["demo-hospital-web"]["secret"]),
+        timeout=30,
+    )
     assert refused.status_code == 400 and refused.json()["error"] == "invalid_grant"
 
 

@@ -86,12 +86,12 @@ class World:
         params, verifier = self.authorize(client_id)
         start = self.provider.begin(params, None)
         req = parse_qs(urlsplit(start.location).query)["req"][0]
-        answer = self.provider.complete_login(req, identity or self.resident())
+        answer = self.provider.complete_login(req, identity or self.resident(), start.login_cookie)
         assert not isinstance(answer, tuple)
         cookie = answer.set_cookie
         assert cookie
         if answer.location.startswith("/identity/consent"):
-            answer = self.provider.consent(req, cookie, True)
+            answer = self.provider.consent(req, cookie, True, start.login_cookie)
         code = parse_qs(urlsplit(answer.location).query)["code"][0]
         return code, verifier, cookie
 

@@ -196,3 +196,17 @@ def test_every_login_consent_and_token_is_audited(world: World) -> None:
     world.redeem(code, verifier)
     reports = world.audit.verify_all("identity")
     assert all(r.ok for r in reports) and sum(r.records for r in reports) >= 4
+
+
+def test_a_login_request_completes_only_in_the_browser_that_started_it(world: World) -> None:
+    from urllib.parse import parse_qs, urlsplit
+
+    params, _ = world.authorize()
+    start = world.provider.begin(params, None)
+    req = parse_qs(urlsplit(start.location).query)["req"][0]
+    for other in (None, "another-browser"):
+        with pytest.raises(OAuthError) as exc:
+            world.provider.complete_login(req, world.resident(), other)
+        assert exc.value.error == "invalid_request" and not exc.value.redirectable
+    answer = world.provider.complete_login(req, world.resident(), start.login_cookie)
+    assert not isinstance(answer, tuple) and answer.set_cookie

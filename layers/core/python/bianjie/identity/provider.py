@@ -86,6 +86,9 @@ class Authorized:
 
     location: str
     set_cookie: str | None = None
+    # a new authorisation request binds itself to the browser that made it (a cookie of its own), so a
+    # callback URL carried to another browser (login CSRF, session fixation) completes nothing there
+    login_cookie: str | None = None
 
 
 @dataclass
@@ -181,12 +184,24 @@ class Provider:
         if session and request["prompt"] != "login" and self._may_skip_login(client, session):
             return Authorized(self._issue_code(client, request, session))
         req_id = secrets.token_urlsafe(18)
-        self.store.put({"pk": f"req#{req_id}", "sk": "req", **request, "expires_at": self.now() + REQUEST_TTL})
-        return Authorized(f"/identity/login?{urlencode({'req': req_id})}")
+        browser = secrets.token_urlsafe(18)
+        self.store.put(
+            {
+                "pk": f"req#{req_id}",
+                "sk": "req",
+                **request,
+                "browser": digest(browser),
+                "expires_at": self.now() + REQUEST_TTL,
+            }
+        )
+        return Authorized(f"/identity/login?{urlencode({'req': req_id})}", login_cookie=browser)
 
-    def pending(self, req_id: str) -> tuple[Client, dict[str, Any]]:
+    def pending(self, req_id: str, browser: str | None) -> tuple[Client, dict[str, Any]]:
+        """The pending request ``req_id``, only for the browser that started it."""
         record = self.store.get(f"req#{req_id}", "req") if req_id and len(req_id) < 64 else None
         client = self.clients.get(record["client_id"]) if record else None
+        if record is not None and not secrets.compare_digest(record.get("browser", ""), digest(browser or "")):
+            record = None
         if record is None or client is None:
             raise OAuthError(
                 "invalid_request", "the login request expired; start again from the app", redirectable=False
@@ -202,14 +217,14 @@ class Provider:
 
     # -- login completion -----------------------------------------------------------------------
     def complete_login(
-        self, req_id: str, identity: UpstreamIdentity, session_cookie: str | None = None
+        self, req_id: str, identity: UpstreamIdentity, browser: str | None
     ) -> Authorized | tuple[str, dict[str, Any]]:
         """After the upstream vouched: the session, then consent (patients) and the code.
 
         Returns ``("link", request)`` when the account carries no ID number and is not linked (the page
         asks for one real-name login, after which the account is linked), or ``("consent", request)``.
         """
-        client, request = self.pending(req_id)
+        client, request = self.pending(req_id, browser)
         if identity.level == "staff":
             if not client.staff:
                 raise OAuthError("access_denied", "staff log in through the staff entry", redirectable=True)
@@ -253,8 +268,8 @@ class Provider:
             return Authorized(f"/identity/consent?{urlencode({'req': req_id})}", set_cookie=cookie)
         return Authorized(self._issue_code(client, request, session), set_cookie=cookie)
 
-    def consent(self, req_id: str, session_cookie: str | None, approve: bool) -> Authorized:
-        client, request = self.pending(req_id)
+    def consent(self, req_id: str, session_cookie: str | None, approve: bool, browser: str | None) -> Authorized:
+        client, request = self.pending(req_id, browser)
         session = self.session(session_cookie)
         if session is None or session["kind"] != "patient":
             raise OAuthError("login_required", "the session ended; log in again", redirectable=False)
