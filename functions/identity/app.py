@@ -358,6 +358,14 @@ def put_entry(hospital: str) -> Entry:
     return wiring.entries().put(actor, entry)
 
 
+@app.route("/identity/entries/{hospital}/check", summary="Joint-debugging self-check of a hospital's launch (HTML)")
+def entry_check(hospital: str) -> Any:
+    from bianjie.identity.launch import self_check
+
+    checks = self_check(wiring.entries(), wiring.clients(), wiring.keys(), hospital)
+    return _html(pages.self_check(hospital, checks), 200)
+
+
 class MergeRequest(BaseModel):
     survivor: str
     duplicate: str

@@ -361,3 +361,13 @@ def test_logout_ends_session_and_sends_backchannel(idp: Harness) -> None:
         ("hospital-a", idp.secret),
     )
     assert refreshed.json_body["error"] == "invalid_grant"
+
+
+def test_self_check_page_says_where_a_launch_fails(idp: Harness) -> None:
+    good = idp.get("/identity/entries/demo-hospital/check")
+    assert good.status_code == 200 and "联调自检" in good.body.decode()
+    body = good.body.decode()
+    assert "❌" in body and "appId 应为 wx" in body  # the fixture's "wx123" is not a WeChat appId
+    assert "一次性票据" in body
+    missing = idp.get("/identity/entries/nowhere/check").body.decode()
+    assert "尚未登记" in missing

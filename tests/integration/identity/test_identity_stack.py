@@ -91,6 +91,18 @@ def test_staff_login_carries_hospital_roles(stack: StackProcess, clients: dict[s
         timeout=30,
     ).json()
     assert info["hospital"] == "demo-hospital" and "doctor" in info["roles"]
+    # an existing service's role check takes the provider's staff token: past auth, rx looks the id up
+    doc = requests.get(
+        f"{stack.url}/rx/prescriptions/rx-none/document",
+        headers={"Authorization": f"Bearer {result.token['access_token']}"},
+        timeout=30,
+    )
+    assert doc.status_code == 404 and doc.json()["error"]["code"] == "RX_NOT_FOUND", doc.text
+    patient = _web(stack, clients).token["access_token"]
+    refused = requests.get(
+        f"{stack.url}/rx/prescriptions/rx-none/document", headers={"Authorization": f"Bearer {patient}"}, timeout=30
+    )
+    assert refused.status_code == 403
 
 
 def test_launch_ticket_is_single_use_and_oidc_hospital_gets_initiated_login(

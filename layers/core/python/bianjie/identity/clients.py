@@ -46,6 +46,14 @@ class ClientRegistry:
 
     def register(self, client: Client) -> None:
         self.store.put({"pk": f"client#{client.client_id}", "sk": "client", **client.model_dump(mode="json")})
+        if client.hospital:
+            self.store.put({"pk": f"hospital-clients#{client.hospital}", "sk": client.client_id})
+
+    def of_hospital(self, hospital: str) -> list[Client]:
+        """The clients registered for ``hospital`` (its internet hospital, its staff workbench ...)."""
+        rows = self.store.query(f"hospital-clients#{hospital}", limit=50)
+        found = [self.get(row["sk"]) for row in rows]
+        return [c for c in found if c is not None and c.hospital == hospital]
 
     @staticmethod
     def new_secret() -> tuple[str, str]:

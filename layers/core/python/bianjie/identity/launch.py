@@ -13,6 +13,7 @@ channel the person came from, plus how they arrive logged in:
 
 from __future__ import annotations
 
+import re
 import secrets
 from typing import Any, Literal
 from urllib.parse import urlencode
@@ -191,3 +192,101 @@ def redeem(
         actor=f"partner:{client.client_id}", action="identity.launch.redeem", resource=f"identity.ticket:{jti[:8]}"
     )
     return {"sub": claims["sub"], "acr": claims.get("acr"), "channel": claims.get("channel"), "aud": claims["aud"]}
+
+
+class Check(BaseModel):
+    """One line of a hospital's joint-debugging self-check (联调自检)."""
+
+    name: str
+    status: Literal["ok", "warn", "fail"]
+    detail: str
+
+
+_WX_APPID = re.compile(r"^wx[0-9a-f]{16}$")
+_ALIPAY_APPID = re.compile(r"^\d{16}$")
+
+
+def self_check(entries: EntryRegistry, clients: ClientRegistry, keys: PublicKeySet, hospital: str) -> list[Check]:
+    """Walk what a launch into ``hospital`` needs and say where it fails (no secret is shown)."""
+    checks: list[Check] = []
+    try:
+        entry = entries.get(hospital)
+    except NotFound:
+        return [
+            Check(
+                name="入口登记",
+                status="fail",
+                detail="平台尚未登记这家医院的互联网医院入口（PUT /identity/entries/{hospital}）",
+            )
+        ]
+    checks.append(Check(name="入口登记", status="ok", detail=f"{entry.name}"))
+    channels = {
+        "H5": (entry.h5_url, lambda v: v.startswith("https://"), "H5 地址须为 https"),
+        "微信小程序": (
+            entry.wechat.app_id if entry.wechat else None,
+            lambda v: bool(_WX_APPID.fullmatch(v)),
+            "appId 应为 wx 加 16 位十六进制",
+        ),
+        "支付宝小程序": (
+            entry.alipay.app_id if entry.alipay else None,
+            lambda v: bool(_ALIPAY_APPID.fullmatch(v)),
+            "appId 应为 16 位数字",
+        ),
+        "App": (entry.app_scheme, lambda v: "://" in v, "须为 scheme://"),
+    }
+    for name, (value, valid, rule) in channels.items():
+        if not value:
+            checks.append(Check(name=f"渠道：{name}", status="warn", detail="未配置：从该渠道进入时会提示没有入口"))
+        elif not valid(value):
+            checks.append(Check(name=f"渠道：{name}", status="fail", detail=f"{rule}（现为 {value}）"))
+        else:
+            checks.append(Check(name=f"渠道：{name}", status="ok", detail=value))
+    registered = clients.of_hospital(hospital)
+    client = clients.get(entry.client_id) if entry.client_id else None
+    if entry.client_id and client is None:
+        checks.append(Check(name="OIDC 客户端", status="fail", detail=f"入口指向的客户端 {entry.client_id} 未注册"))
+    if client is not None:
+        mode = "第三方发起登录" if client.initiate_login_uri else "一次性票据"
+        checks.append(Check(name="登录方式", status="ok", detail=f"OIDC 客户端 {client.client_id}，{mode}"))
+        if client.initiate_login_uri and not client.initiate_login_uri.startswith("https://"):
+            checks.append(Check(name="initiate_login_uri", status="fail", detail="须为 https"))
+        bad = [u for u in client.redirect_uris if not u.startswith("https://") or "#" in u or "*" in u]
+        checks.append(
+            Check(
+                name="回调地址",
+                status="fail" if bad else "ok",
+                detail=f"须为 https、不含 # 或通配符：{', '.join(bad)}"
+                if bad
+                else f"{len(client.redirect_uris)} 个，逐字匹配",
+            )
+        )
+        alg_ok = any(k.alg == client.id_token_alg for k in keys)
+        checks.append(
+            Check(
+                name="ID Token 签名",
+                status="ok" if alg_ok else "fail",
+                detail=f"{client.id_token_alg}：{'公钥已发布' if alg_ok else '平台未发布该算法的公钥'}",
+            )
+        )
+        checks.append(
+            Check(
+                name="后端登出",
+                status="ok" if client.backchannel_logout_uri else "warn",
+                detail=client.backchannel_logout_uri or "未配置 backchannel_logout_uri：用户退出后医院会话不会同步结束",
+            )
+        )
+    redeemers = [c for c in registered if c.confidential]
+    needs_tickets = client is None or not client.initiate_login_uri
+    if needs_tickets:
+        checks.append(
+            Check(
+                name="票据兑换",
+                status="ok" if redeemers else "fail",
+                detail=(
+                    f"可由 {', '.join(c.client_id for c in redeemers)} 兑换（POST /identity/launch/redeem）"
+                    if redeemers
+                    else "没有该医院的机密客户端，无法兑换一次性票据"
+                ),
+            )
+        )
+    return checks

@@ -94,3 +94,19 @@ def consent(req_id: str, client_name: str, hospital: str | None, scope: str) -> 
 
 def message(title: str, text: str) -> str:
     return page(title, f'<div class="card"><p>{html.escape(text)}</p></div>')
+
+
+_MARK = {"ok": "✅", "warn": "⚠️", "fail": "❌"}
+
+
+def self_check(hospital: str, checks: Iterable[object]) -> str:
+    rows = "".join(
+        f"<tr><td>{_MARK[c.status]}</td><td>{html.escape(c.name)}</td>"
+        f"<td>{html.escape(c.detail)}</td></tr>"
+        for c in checks
+    )
+    return page(
+        f"联调自检：{hospital}",
+        f'<div class="card"><table style="width:100%;border-collapse:collapse">{rows}</table>'
+        "<small>第一处 ❌ 即为进入失败的原因；⚠️ 不阻断进入。</small></div>",
+    )
