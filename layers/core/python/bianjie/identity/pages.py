@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Iterable
+from typing import Protocol
 from urllib.parse import urlencode
 
 CSP = (
@@ -99,10 +100,15 @@ def message(title: str, text: str) -> str:
 _MARK = {"ok": "✅", "warn": "⚠️", "fail": "❌"}
 
 
-def self_check(hospital: str, checks: Iterable[object]) -> str:
+class CheckLine(Protocol):
+    name: str
+    status: str
+    detail: str
+
+
+def self_check(hospital: str, checks: Iterable[CheckLine]) -> str:
     rows = "".join(
-        f"<tr><td>{_MARK[c.status]}</td><td>{html.escape(c.name)}</td>"
-        f"<td>{html.escape(c.detail)}</td></tr>"
+        f"<tr><td>{_MARK[c.status]}</td><td>{html.escape(c.name)}</td><td>{html.escape(c.detail)}</td></tr>"
         for c in checks
     )
     return page(

@@ -407,7 +407,15 @@ class Provider:
         return self._tokens(client, session, record["scope"], record.get("nonce") or "", family=f"f-{key[:24]}")
 
     def _tokens(
-        self, client: Client, session: dict[str, Any], scope: str, nonce: str, *, family: str, id_token: bool = True
+        self,
+        client: Client,
+        session: dict[str, Any],
+        scope: str,
+        nonce: str,
+        *,
+        family: str,
+        id_token: bool = True,
+        known: dict[str, Any] | None = None,
     ) -> TokenAnswer:
         signers = self._signers()
         now = self.now()
@@ -441,7 +449,7 @@ class Provider:
                 claims["roles"] = list(roles)
             body["id_token"] = jws.sign(signers.for_alg(client.id_token_alg), claims)
         # every login may refresh (short access tokens need it); the family dies with the session
-        body["refresh_token"] = self._new_refresh(client, session, scope, family)
+        body["refresh_token"] = self._new_refresh(client, session, scope, family, known)
         self.audit.record(
             actor=_session_actor(session),
             action="identity.token",
@@ -466,20 +474,25 @@ class Provider:
         return self.pairwise_sub(person, client), "patient", (), client.hospital, {"id_ref": record["id_ref"]}
 
     # -- refresh tokens -------------------------------------------------------------------------
-    def _new_refresh(self, client: Client, session: dict[str, Any], scope: str, family: str) -> str:
+    def _new_refresh(
+        self, client: Client, session: dict[str, Any], scope: str, family: str, known: dict[str, Any] | None
+    ) -> str:
+        """A refresh token of ``family``; the family is created on a code's redemption (``known`` is None)
+        and only read on a rotation, which already holds it."""
         now = self.now()
-        if self.store.put_new(
-            {
+        expires = int(known["expires_at"]) if known else now + REFRESH_TTL
+        if known is None:
+            record = {
                 "pk": f"family#{family}",
                 "sk": "family",
                 "client_id": client.client_id,
                 "session": session["pk"],
                 "revoked": False,
-                "expires_at": now + REFRESH_TTL,
+                "expires_at": expires,
             }
-        ):
+            if not self.store.put_new(record):
+                raise invalid_grant()  # the code's family exists already: the code was used
             self._remember(session, family=family)
-        fam = self.store.get(f"family#{family}", "family")
         token = f"rt.{secrets.token_urlsafe(32)}"
         self.store.put(
             {
@@ -489,7 +502,7 @@ class Provider:
                 "client_id": client.client_id,
                 "scope": scope,
                 "used": False,
-                "expires_at": int(fam["expires_at"]) if fam else now + REFRESH_TTL,
+                "expires_at": expires,
             }
         )
         return token
@@ -520,7 +533,9 @@ class Provider:
             if not asked <= set(scope.split()):
                 raise OAuthError("invalid_scope", "a refresh cannot widen the scope")
             scope = " ".join(sorted(asked))
-        return self._tokens(client, session, scope, "", family=record["family"], id_token="openid" in scope.split())
+        return self._tokens(
+            client, session, scope, "", family=record["family"], id_token="openid" in scope.split(), known=family
+        )
 
     def _revoke_family(self, family: str, reason: str) -> None:
         record = self.store.get(f"family#{family}", "family")
