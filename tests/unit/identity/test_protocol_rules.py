@@ -210,3 +210,12 @@ def test_a_login_request_completes_only_in_the_browser_that_started_it(world: Wo
         assert exc.value.error == "invalid_request" and not exc.value.redirectable
     answer = world.provider.complete_login(req, world.resident(), start.login_cookie)
     assert not isinstance(answer, tuple) and answer.set_cookie
+
+
+def test_prompt_none_without_a_session_is_login_required(world: World) -> None:
+    params, _ = world.authorize(prompt="none")
+    with pytest.raises(OAuthError) as exc:
+        world.provider.begin(params, None)
+    assert exc.value.error == "login_required" and exc.value.redirectable
+    _, _, cookie = world.code()
+    assert world.provider.begin(params, cookie).location.startswith(REDIRECT + "?code=")

@@ -183,6 +183,9 @@ class Provider:
         session = self.session(session_cookie)
         if session and request["prompt"] != "login" and self._may_skip_login(client, session):
             return Authorized(self._issue_code(client, request, session))
+        if request["prompt"] == "none":  # OIDC Core 3.1.2.6: no page may be shown
+            error = "consent_required" if session else "login_required"
+            raise OAuthError(error, "the person must log in or consent interactively")
         req_id = secrets.token_urlsafe(18)
         browser = secrets.token_urlsafe(18)
         self.store.put(
