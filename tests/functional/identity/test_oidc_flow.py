@@ -371,3 +371,47 @@ def test_self_check_page_says_where_a_launch_fails(idp: Harness) -> None:
     assert "一次性票据" in body
     missing = idp.get("/identity/entries/nowhere/check").body.decode()
     assert "尚未登记" in missing
+
+
+@pytest.mark.parametrize("upstream", ["yiwangtongban", "alipay", "wechat"])
+def test_every_upstream_reaches_the_same_person(idp: Harness, upstream: str) -> None:
+    code, verifier = idp.login()
+    sub = _claims(idp.redeem(code, verifier).json_body["id_token"])
+    idp.cookies = {}
+    code, verifier = idp.login(upstream=upstream)
+    claims = _claims(idp.redeem(code, verifier).json_body["id_token"])
+    assert claims["sub"] == sub["sub"]
+    idp.cookies = {}  # once linked (or real-name), the channel alone logs in
+    code, verifier = idp.login(upstream=upstream)
+    again = _claims(idp.redeem(code, verifier).json_body["id_token"])
+    assert again["sub"] == sub["sub"] and again["amr"] == [upstream]
+
+
+def test_discovery_and_id_token_follow_the_openid_rules_we_can_check_offline(idp: Harness) -> None:
+    """OpenID Connect Discovery 1.0 section 3 (required metadata) and Core 3.1.3.7 (ID token validation)."""
+    meta = idp.get("/identity/oidc/.well-known/openid-configuration").json_body
+    required = {
+        "issuer",
+        "authorization_endpoint",
+        "token_endpoint",
+        "jwks_uri",
+        "response_types_supported",
+        "subject_types_supported",
+        "id_token_signing_alg_values_supported",
+    }
+    assert required <= set(meta)
+    assert meta["issuer"] == "https://idp.test/identity/oidc" and all(
+        meta[k].startswith(meta["issuer"]) for k in ("authorization_endpoint", "token_endpoint", "jwks_uri")
+    )
+    assert (
+        meta["code_challenge_methods_supported"] == ["S256"]
+        and "none" not in meta["id_token_signing_alg_values_supported"]
+    )
+    code, verifier = idp.login()
+    token = idp.redeem(code, verifier).json_body
+    header = json.loads(base64.urlsafe_b64decode(token["id_token"].split(".")[0] + "=="))
+    claims = _claims(token["id_token"])
+    assert header["alg"] == "ES256" and header["kid"] in {k["kid"] for k in idp.get(meta["jwks_uri"]).json_body["keys"]}
+    assert claims["iss"] == meta["issuer"] and claims["aud"] == "hospital-a" and claims["azp"] == "hospital-a"
+    assert claims["iat"] <= claims["exp"] and claims["auth_time"] <= claims["iat"] and len(claims["sub"]) <= 255
+    assert token["token_type"] == "Bearer" and token["expires_in"] > 0

@@ -219,3 +219,36 @@ def test_prompt_none_without_a_session_is_login_required(world: World) -> None:
     assert exc.value.error == "login_required" and exc.value.redirectable
     _, _, cookie = world.code()
     assert world.provider.begin(params, cookie).location.startswith(REDIRECT + "?code=")
+
+
+def test_id_number_released_only_to_an_entitled_client_and_audited(world: World) -> None:
+    from urllib.parse import parse_qs, urlsplit
+
+    from bianjie.identity.clients import Client
+
+    secret, digest = world.provider.clients.new_secret()
+    world.provider.clients.register(
+        Client(
+            client_id="card-desk",
+            name="绑卡",
+            hospital="demo-hospital",
+            redirect_uris=(REDIRECT,),
+            secret_digest=digest,
+            may_receive_id_number=True,
+        )
+    )
+    params, verifier = world.authorize("card-desk", scope="openid id_number")
+    start = world.provider.begin(params, None)
+    req = parse_qs(urlsplit(start.location).query)["req"][0]
+    answer = world.provider.complete_login(req, world.resident(), start.login_cookie)
+    assert not isinstance(answer, tuple)
+    if answer.location.startswith("/identity/consent"):
+        answer = world.provider.consent(req, answer.set_cookie, True, start.login_cookie)
+    code = parse_qs(urlsplit(answer.location).query)["code"][0]
+    form = {"grant_type": "authorization_code", "code": code, "code_verifier": verifier, "redirect_uri": REDIRECT}
+    access = world.provider.token(form, ("card-desk", secret)).body["access_token"]
+    info = world.provider.userinfo(access)
+    assert info["id_number"] == world.resident().id_number
+    # hospital-a's token (no id_number scope, not entitled) gets no ID number
+    code, verifier2, _ = world.code()
+    assert "id_number" not in world.provider.userinfo(world.redeem(code, verifier2)["access_token"])
