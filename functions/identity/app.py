@@ -1,7 +1,7 @@
 """Identity: the platform OIDC provider, upstream logins, the archive and the address-access service.
 
 Two functions share this module: TokenIssueFunction (the routes that sign: token, logout, launch;
-and the operators' direct invoke) and IdentityProviderFunction (everything else). See docs/identity.md.
+and the operators' direct invoke) and one Identity<Route>Function per other route. See docs/identity.md.
 """
 
 from __future__ import annotations
