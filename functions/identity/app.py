@@ -1,18 +1,45 @@
-"""The token issuer: the one function that can mint patient and staff tokens (direct invoke only)."""
+"""Identity: the platform OIDC provider, upstream logins, the archive and the address-access service.
+
+Two functions share this module: TokenIssueFunction (the routes that sign: token, logout, launch;
+and the operators' direct invoke) and one Identity<Route>Function per other route. See docs/identity.md.
+"""
 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import parse_qsl
 
-from bianjie.identity import issuing
+from bianjie.identity import issuing, pages, wiring
+from bianjie.identity.archive import BindCardRequest, PersonView
+from bianjie.identity.errors import OAuthError
+from bianjie.identity.launch import Entry, LaunchAnswer, redeem
+from bianjie.identity.provider import basic_credentials
+from bianjie.identity.upstream import UPSTREAMS, UpstreamRefused
 from bianjie.kit import deps
-from bianjie.kit.web import ServiceApp, validation_details
-from pydantic import ValidationError
+from bianjie.kit.config import env
+from bianjie.kit.errors import BadRequest, NotFound
+from bianjie.kit.standins import use_standin
+from bianjie.kit.web import ServiceApp, json_response, validation_details
+from chalice import Response
+from pydantic import BaseModel, ValidationError
 
-app = ServiceApp("identity")
+FORM = ["application/x-www-form-urlencoded"]
+COOKIE = "bj_sid"
+LOGIN_COOKIE = "bj_login"
 
 
-@app.lambda_function(name="issue_token")
+class IdentityApp(ServiceApp):
+    """Lambda also invokes TokenIssueFunction directly (operators' tools): a non-HTTP event is that."""
+
+    def __call__(self, event: Any, context: Any) -> Any:
+        if isinstance(event, dict) and "requestContext" not in event and "httpMethod" not in event:
+            return issue_token(event, context)
+        return super().__call__(event, context)
+
+
+app = IdentityApp("identity")
+
+
 def issue_token(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """``{"subject", "kind", "roles"?, "ttl_seconds"?, "hospital"?, "extra"?, "requested_by"}`` -> the token."""
     try:
@@ -21,3 +48,339 @@ def issue_token(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return {"error": {"code": "VALIDATION_FAILED", "details": validation_details(exc)}}
     issued = issuing.issue(deps.token_issuer(), request, deps.audit_log("identity"))
     return issued.model_dump()
+
+
+# -- request helpers ---------------------------------------------------------------------------
+def _headers() -> dict[str, str]:
+    return {k.lower(): v for k, v in (app.current_request.headers or {}).items()}
+
+
+def _base() -> str:
+    configured = env("IDENTITY_BASE_URL")
+    if configured:
+        return configured.rstrip("/")
+    h = _headers()
+    return f"{h.get('x-forwarded-proto', 'http')}://{h.get('host', 'localhost')}"
+
+
+def _issuer() -> str:
+    return f"{_base()}/identity/oidc"
+
+
+def _query() -> dict[str, str]:
+    return dict(app.current_request.query_params or {})
+
+
+def _form() -> dict[str, str]:
+    raw = app.current_request.raw_body or b""
+    return dict(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True))
+
+
+def _cookie(wanted: str = COOKIE) -> str | None:
+    for part in _headers().get("cookie", "").split(";"):
+        name, _, value = part.strip().partition("=")
+        if name == wanted:
+            return value or None
+    return None
+
+
+def _browser() -> str | None:
+    return _cookie(LOGIN_COOKIE)
+
+
+def _html(body: str, status: int = 200) -> Response:
+    return Response(body=body, status_code=status, headers=dict(pages.HEADERS))
+
+
+def _session_cookie(value: str, max_age: int, name: str = COOKIE) -> str:
+    # Secure everywhere but the plain-HTTP loopback gateway of the local stack (a client there would
+    # otherwise never send it back)
+    secure = "" if _base().startswith("http://") and use_standin("identity.upstreams") else " Secure;"
+    return f"{name}={value}; Path=/identity; HttpOnly;{secure} SameSite=Lax; Max-Age={max_age}"
+
+
+def _redirect(
+    location: str, cookie: str | None = None, clear: bool = False, login_cookie: str | None = None
+) -> Response:
+    headers = {"Location": location, "Cache-Control": "no-store"}
+    if cookie:
+        headers["Set-Cookie"] = _session_cookie(cookie, 28800)
+    elif clear:
+        headers["Set-Cookie"] = _session_cookie("", 0)
+    elif login_cookie:
+        headers["Set-Cookie"] = _session_cookie(login_cookie, 600, LOGIN_COOKIE)
+    return Response(body="", status_code=302, headers=headers)
+
+
+def _oauth_json(exc: OAuthError) -> Response:
+    headers = {"Cache-Control": "no-store"}
+    if exc.status == 401:
+        headers["WWW-Authenticate"] = 'Basic realm="identity"'
+    return json_response(exc.status, exc.body(), headers)
+
+
+def _error_page(exc: OAuthError) -> Response:
+    return _html(pages.message("无法登录", f"{exc.description}（{exc.error}）"), 400)
+
+
+def _callback(upstream: str) -> str:
+    return f"{_base()}/identity/callback/{upstream}"
+
+
+# -- discovery, JWKS ---------------------------------------------------------------------------
+@app.route("/identity/oidc/.well-known/openid-configuration", summary="OpenID Provider metadata")
+def discovery() -> Any:
+    return json_response(200, wiring.provider(_issuer()).discovery(), {"Cache-Control": "max-age=300"})
+
+
+@app.route("/identity/oidc/jwks", summary="The provider's verification keys (ES256 and SM2), by kid")
+def jwks() -> Any:
+    return json_response(200, wiring.provider(_issuer()).jwks(), {"Cache-Control": "max-age=300"})
+
+
+# -- authorisation and login -------------------------------------------------------------------
+@app.route("/identity/oidc/authorize", summary="Authorization endpoint (code + PKCE S256)")
+def authorize() -> Any:
+    provider = wiring.provider(_issuer())
+    params = _query()
+    try:
+        answer = provider.begin(params, _cookie())
+    except OAuthError as exc:
+        if not exc.redirectable:
+            return _error_page(exc)
+        return _redirect(provider.error_redirect(params["redirect_uri"], exc, params.get("state")))
+    return _redirect(answer.location, answer.set_cookie, login_cookie=answer.login_cookie)
+
+
+@app.route("/identity/login", summary="The login page: pick how to log in")
+def login_page() -> Any:
+    try:
+        client, _ = wiring.provider(_issuer()).pending(_query().get("req", ""), _browser())
+    except OAuthError as exc:
+        return _error_page(exc)
+    offered = wiring.upstreams(_base())
+    return _html(pages.login(_query()["req"], client.name, [u for u in UPSTREAMS if u in offered], client.staff))
+
+
+@app.route("/identity/login/{upstream}", summary="Start a login at an upstream identity provider")
+def login_upstream(upstream: str) -> Any:
+    req_id = _query().get("req", "")
+    try:
+        wiring.provider(_issuer()).pending(req_id, _browser())
+    except OAuthError as exc:
+        return _error_page(exc)
+    adapter = wiring.upstreams(_base()).get(upstream)
+    if adapter is None:
+        raise NotFound("没有这种登录方式", code="UPSTREAM_NOT_FOUND")
+    return _redirect(wiring.browser_url(adapter.login_url(req_id, _callback(upstream))))
+
+
+@app.route("/identity/callback/{upstream}", summary="An upstream's return: resolve the person, then the code")
+def callback(upstream: str) -> Any:
+    params = _query()
+    adapter = wiring.upstreams(_base()).get(upstream)
+    if adapter is None:
+        raise NotFound("没有这种登录方式", code="UPSTREAM_NOT_FOUND")
+    provider = wiring.provider(_issuer())
+    req_id = params.get("state", "")
+    request: dict[str, Any] | None = None
+    try:
+        _, request = provider.pending(req_id, _browser())
+        identity = adapter.resolve(params, _callback(upstream))
+        answer = provider.complete_login(req_id, identity, _browser())
+    except UpstreamRefused:
+        return _html(pages.message("登录失败", "登录方没有确认您的身份，请返回重试。"), 400)
+    except OAuthError as exc:
+        if exc.redirectable and request:
+            return _redirect(provider.error_redirect(request["redirect_uri"], exc, request["state"]))
+        return _error_page(exc)
+    if isinstance(answer, tuple):
+        return _html(pages.link_needed(req_id, upstream))
+    return _redirect(answer.location, answer.set_cookie)
+
+
+@app.route("/identity/standin/{upstream}", summary="STAND-IN upstream login page (local stage only)")
+def standin_idp(upstream: str) -> Any:
+    if upstream not in UPSTREAMS or not use_standin("identity.upstreams"):
+        raise NotFound("no stand-in here", code="NOT_FOUND")
+    status, headers, body = wiring.standins().authorize(upstream, _query())
+    return Response(body=body, status_code=status, headers=headers)
+
+
+@app.route("/identity/consent", summary="The consent page")
+def consent_page() -> Any:
+    provider = wiring.provider(_issuer())
+    try:
+        client, request = provider.pending(_query().get("req", ""), _browser())
+    except OAuthError as exc:
+        return _error_page(exc)
+    return _html(pages.consent(_query()["req"], client.name, client.hospital, request["scope"]))
+
+
+@app.route("/identity/consent", methods=["POST"], content_types=FORM, summary="Approve or decline sharing")
+def consent() -> Any:
+    form = _form()
+    try:
+        answer = wiring.provider(_issuer()).consent(
+            form.get("req", ""), _cookie(), form.get("decision") == "approve", _browser()
+        )
+    except OAuthError as exc:
+        return _error_page(exc)
+    return _redirect(answer.location)
+
+
+# -- the routes that sign (TokenIssueFunction) -------------------------------------------------
+@app.route("/identity/oidc/token", methods=["POST"], content_types=FORM, summary="Token endpoint")
+def token() -> Any:
+    try:
+        basic = basic_credentials(_headers().get("authorization"))
+        answer = wiring.provider(_issuer()).token(_form(), basic)
+    except OAuthError as exc:
+        return _oauth_json(exc)
+    return json_response(200, answer.body, answer.headers)
+
+
+@app.route("/identity/oidc/logout", summary="RP-initiated logout (also sends back-channel logout)")
+def logout() -> Any:
+    try:
+        target = wiring.provider(_issuer()).logout(_query(), _cookie())
+    except OAuthError as exc:
+        return _error_page(exc)
+    if target:
+        return _redirect(target, clear=True)
+    response = _html(pages.message("已退出", "您已退出申康统一认证。"))
+    response.headers["Set-Cookie"] = _session_cookie("", 0)
+    return response
+
+
+class LaunchQuery(BaseModel):
+    channel: str = "h5"
+
+
+@app.route(
+    "/identity/launch/{hospital}",
+    auth="token",
+    response=LaunchAnswer,
+    errors=("ENTRY_NOT_FOUND", "CHANNEL_NOT_AVAILABLE"),
+    summary="Launch into a hospital's internet hospital",
+)
+def launch(hospital: str) -> LaunchAnswer:
+    actor = app.patient_actor()
+    claims = app.user(kind="patient")
+    channel = _query().get("channel", "h5")
+    if channel not in ("h5", "wechat", "alipay", "app"):
+        raise BadRequest("channel must be h5, wechat, alipay or app", code="CHANNEL_INVALID")
+    signers = wiring.signers()
+    signer = signers.for_alg("ES256") if signers else None
+    return wiring.launcher(_issuer()).launch(actor, claims, hospital, channel, signer)  # type: ignore[arg-type]
+
+
+# -- the provider function's other APIs --------------------------------------------------------
+@app.route("/identity/oidc/userinfo", auth="token", summary="UserInfo endpoint")
+def userinfo() -> Any:
+    from bianjie.kit.tokens import bearer_token
+
+    try:
+        return json_response(200, wiring.provider(_issuer()).userinfo(bearer_token(app.current_request.headers)))
+    except OAuthError as exc:
+        return json_response(exc.status, exc.body(), {"WWW-Authenticate": f'Bearer error="{exc.error}"'})
+
+
+@app.route(
+    "/identity/launch/redeem", methods=["POST"], content_types=FORM, summary="A hospital redeems a launch ticket once"
+)
+def launch_redeem() -> Any:
+    try:
+        basic = basic_credentials(_headers().get("authorization"))
+        body = redeem(wiring.store(), wiring.keys(), wiring.clients(), _form(), basic, wiring.audit())
+    except OAuthError as exc:
+        return _oauth_json(exc)
+    return json_response(200, body, {"Cache-Control": "no-store"})
+
+
+def _person() -> tuple[Any, str]:
+    actor = app.patient_actor()
+    person = wiring.archive().person_of_ref(actor.patient_ref or "")
+    if person is None:
+        raise NotFound("没有您的档案", code="PERSON_NOT_FOUND")
+    return actor, person
+
+
+@app.route("/identity/me", auth="token", response=PersonView, summary="The person's archive: hospitals and cards")
+def me() -> PersonView:
+    actor, person = _person()
+    return wiring.archive().view(actor, person)
+
+
+@app.route(
+    "/identity/cards",
+    methods=["POST"],
+    auth="token",
+    request=BindCardRequest,
+    status=201,
+    errors=("CARD_NOT_VERIFIED",),
+    summary="Bind a card (医保电子凭证, 电子健康卡, 就诊卡) at a hospital",
+)
+def bind_card() -> Any:
+    actor, person = _person()
+    return wiring.archive().bind_card(actor, person, app.body(BindCardRequest), wiring.card_verifier())
+
+
+@app.route("/identity/fhir/Patient", auth="token", summary="The person as a FHIR Patient")
+def fhir_patient() -> Any:
+    actor, person = _person()
+    resource = wiring.archive().fhir_patient(actor, person, f"{_base()}/identity")
+    return json_response(200, resource, {"Content-Type": "application/fhir+json; charset=utf-8"})
+
+
+class EntryList(BaseModel):
+    entries: list[Entry]
+
+
+@app.route("/identity/entries", response=EntryList, summary="The hospitals' internet-hospital entries (public)")
+def entries() -> EntryList:
+    return EntryList(entries=wiring.entries().all())
+
+
+@app.route(
+    "/identity/entries/{hospital}",
+    methods=["PUT"],
+    auth="token",
+    request=Entry,
+    response=Entry,
+    summary="Register or change a hospital's entry (platform-admin)",
+)
+def put_entry(hospital: str) -> Entry:
+    actor = app.staff_actor("platform-admin")
+    entry = app.body(Entry)
+    if entry.hospital != hospital:
+        raise BadRequest("the body's hospital differs from the path", code="HOSPITAL_MISMATCH")
+    return wiring.entries().put(actor, entry)
+
+
+@app.route("/identity/entries/{hospital}/check", summary="Joint-debugging self-check of a hospital's launch (HTML)")
+def entry_check(hospital: str) -> Any:
+    from bianjie.identity.launch import self_check
+
+    checks = self_check(wiring.entries(), wiring.clients(), wiring.keys(), hospital)
+    return _html(pages.self_check(hospital, checks), 200)
+
+
+class MergeRequest(BaseModel):
+    survivor: str
+    duplicate: str
+    reason: str
+
+
+@app.route(
+    "/identity/admin/merge",
+    methods=["POST"],
+    auth="token",
+    request=MergeRequest,
+    errors=("MERGE_SELF", "ALREADY_MERGED", "PERSON_NOT_FOUND"),
+    summary="Merge a duplicate person (platform-admin)",
+)
+def merge() -> Any:
+    actor = app.staff_actor("platform-admin")
+    body = app.body(MergeRequest)
+    return wiring.archive().merge(actor, body.survivor, body.duplicate, body.reason)

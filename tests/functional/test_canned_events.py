@@ -53,13 +53,15 @@ def test_every_sqs_handler_dead_letters_poison_at_once(aws_stack: Any, fn: Any) 
 
 @pytest.mark.parametrize("fn", _of(ApiEvent), ids=lambda f: f.logical_id)
 def test_every_http_function_answers_the_api_gateway_event(aws_stack: Any, fn: Any) -> None:
-    [api] = fn.api_events()
-    path = re.sub(r"\{[^}]+\}", "x", api.path)
-    params = dict.fromkeys(re.findall(r"\{([^}]+)\}", api.path), "x")
-    method = "GET" if api.method == "ANY" else api.method
-    body = None if method in ("GET", "DELETE") else {}
-    answer = handler_of(fn)(canned.api_request(method, path, resource=api.path, path_params=params, body=body), None)
-    assert 200 <= answer["statusCode"] < 500, (fn.logical_id, answer)
+    # one route per function, except TokenIssueFunction: the one signer serves every route that signs
+    for api in fn.api_events():
+        path = re.sub(r"\{[^}]+\}", "x", api.path)
+        params = dict.fromkeys(re.findall(r"\{([^}]+)\}", api.path), "x")
+        method = "GET" if api.method == "ANY" else api.method
+        body = None if method in ("GET", "DELETE") else {}
+        event = canned.api_request(method, path, resource=api.path, path_params=params, body=body)
+        answer = handler_of(fn)(event, None)
+        assert 200 <= answer["statusCode"] < 500, (fn.logical_id, api.path, answer)
 
 
 @pytest.mark.parametrize("fn", _of(ScheduleEvent), ids=lambda f: f.logical_id)

@@ -72,9 +72,11 @@ def test_the_issuer_mints_tokens_the_verifiers_accept(aws_stack: Deployment) -> 
     assert set(answer) == {"token", "kid", "expires_in"} and answer["expires_in"] == 900
     claims = deps.token_verifier().verify(answer["token"])
     assert (claims.sub, claims.kind, claims.roles, claims.hospital) == ("d-1", "staff", ("doctor",), "h1")
-    # the kid is the token key's, as published in the JWKS every function is given
+    # the kid is the token key's (SM2), as published in the JWKS every function is given; beside it the
+    # ES256 key the identity provider signs standard relying parties' ID tokens with
     jwks = json.loads(os.environ["BIANJIE_TOKEN_JWKS"])
-    assert [k["kid"] for k in jwks["keys"]] == [answer["kid"]] and jwks["keys"][0]["alg"] == "SM2-SM3"
+    by_kid = {k["kid"]: k["alg"] for k in jwks["keys"]}
+    assert by_kid[answer["kid"]] == "SM2-SM3" and sorted(by_kid.values()) == ["ES256", "SM2-SM3"]
     # who asked is in the audit log, the token is not
     reports = deps.audit_log("identity").verify_all("identity")
     assert sum(r.records for r in reports) == 1 and all(r.ok for r in reports)
@@ -164,9 +166,13 @@ def test_only_the_issuer_role_may_sign_with_the_token_key() -> None:
     assert granted == {ISSUER}
     key = TEMPLATE.resources[TOKEN_KEY]["Properties"]
     assert (key["KeySpec"], key["KeyUsage"]) == ("SM2", "SIGN_VERIFY")
-    # the issuer has no HTTP route: it is reached by direct invoke only
+    # the issuer serves only the identity provider's routes that sign (and operators' direct invoke)
     issuer = next(f for f in TEMPLATE.functions if f.logical_id == ISSUER)
-    assert issuer.events == []
+    assert {(e.method, e.path) for e in issuer.events} == {
+        ("POST", "/identity/oidc/token"),
+        ("GET", "/identity/oidc/logout"),
+        ("GET", "/identity/launch/{hospital}"),
+    }
 
 
 def test_the_role_check_sees_a_grant() -> None:

@@ -12,13 +12,13 @@ import secrets
 import time
 from collections.abc import Callable
 from typing import Any, Protocol
-from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from bianjie.film.ports import Queue
 from bianjie.kit.actor import Actor
 from bianjie.kit.documents.port import DocumentStore, KeyCond
+from bianjie.kit.encoding import b64url
 from bianjie.kit.errors import Forbidden, NotFound
 from bianjie.kit.timefmt import utc_iso
 
@@ -130,7 +130,8 @@ class Emergency:
             resource=(
                 f"film.study:{body.study_uid}"
                 if body.study_uid
-                else f"film.accession:{body.hospital}/{quote(body.accession or '', safe='')}"
+                # an audit resource id holds no whitespace: the accession goes base64url-encoded
+                else f"film.accession:{body.hospital}/{b64url((body.accession or '').encode('utf-8'))}"
             ),
             details={"request_id": request_id, "app_id": app_id},
         )

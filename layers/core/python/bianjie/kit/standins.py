@@ -12,14 +12,17 @@ settings are missing).
 
 Systems: ``rx.center`` (NHSA e-prescription center), ``rx.ecredential`` (the e-credential decoder),
 ``pay.channels`` (UnionPay, 惠民就医, 医保信用), ``guide.channels`` (WeChat, Aliyun SMS),
-``film.imaging_cloud`` (医联).
+``film.imaging_cloud`` (医联), ``identity.upstreams`` (随申办, 一网通办, WeChat, Alipay, the hospital
+staff directory).
 """
 
 from __future__ import annotations
 
 from bianjie.kit.config import env
 
-SYSTEMS = frozenset({"rx.center", "rx.ecredential", "pay.channels", "guide.channels", "film.imaging_cloud"})
+SYSTEMS = frozenset(
+    {"rx.center", "rx.ecredential", "pay.channels", "guide.channels", "film.imaging_cloud", "identity.upstreams"}
+)
 LOCAL_STAGE = "local"
 
 

@@ -1,0 +1,133 @@
+"""Identity on the real local stack (as `make run` starts it, IAM enforced per function), checked by an
+independent OpenID client: Authlib's. A resident logs in through the 随申办 stand-in and the token works
+at another service; WeChat reaches the same person; refresh rotation; staff roles; launch-ticket replay."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+from bianjie_dev.identity.client import Browser, login
+from bianjie_dev.runtime.child import StackProcess
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackProcess]:
+    s = StackProcess(tmp_path_factory.mktemp("identity-stack"))
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="module")
+def clients(stack: StackProcess) -> dict[str, Any]:
+    return json.loads((stack.state_dir / "identity" / "clients.json").read_text())
+
+
+def _web(stack: StackProcess, clients: dict[str, Any], **kw: Any) -> Any:
+    c = clients["demo-hospital-web"]
+    return login(stack.url, "demo-hospital-web", c["redirect_uri"], client_secret=c["secret"], **kw)
+
+
+def test_resident_login_with_authlib_and_the_token_works_at_pay(stack: StackProcess, clients: dict[str, Any]) -> None:
+    result = _web(stack, clients)
+    assert result.id_claims["acr"] == "urn:bianjie:acr:rn3" and result.id_claims["hospital"] == "demo-hospital"
+    access = result.token["access_token"]
+    r = requests.get(f"{stack.url}/pay/agreements", headers={"Authorization": f"Bearer {access}"}, timeout=30)
+    assert r.status_code == 200, r.text
+    me = requests.get(f"{stack.url}/identity/me", headers={"Authorization": f"Bearer {access}"}, timeout=30)
+    assert me.status_code == 200 and me.json()["name_masked"] == "张*"
+
+
+def test_wechat_login_reaches_the_same_person(stack: StackProcess, clients: dict[str, Any]) -> None:
+    browser = Browser(stack.url)
+    first = _web(stack, clients, browser=browser)
+    # a fresh browser: WeChat first asks for one real-name login (which links it), then never again
+    linked = _web(stack, clients, upstream="wechat", browser=Browser(stack.url))
+    again = _web(stack, clients, upstream="wechat", browser=Browser(stack.url))
+    assert first.id_claims["sub"] == linked.id_claims["sub"] == again.id_claims["sub"]
+    assert again.id_claims["amr"] == ["wechat"] and again.id_claims["acr"] == "urn:bianjie:acr:rn1"
+
+
+def test_refresh_rotates_and_reuse_is_refused(stack: StackProcess, clients: dict[str, Any]) -> None:
+    result = _web(stack, clients)
+    old = result.token["refresh_token"]
+    meta = requests.get(f"{stack.url}/identity/oidc/.well-known/openid-configuration", timeout=30).json()
+    new = result.session.refresh_token(meta["token_endpoint"], refresh_token=old)
+    assert new["refresh_token"] != old
+    secret = clients["demo-hospital-web"]["secret"]
+    reuse = requests.post(
+        meta["token_endpoint"],
+        data={"grant_type": "refresh_token", "refresh_token": old},
+        auth=("demo-hospital-web", secret),
+        timeout=30,
+    )
+    assert reuse.status_code == 400 and reuse.json()["error"] == "invalid_grant"
+    family = requests.post(
+        meta["token_endpoint"],
+        data={"grant_type": "refresh_token", "refresh_token": new["refresh_token"]},
+        auth=("demo-hospital-web", secret),
+        timeout=30,
+    )
+    assert family.json()["error"] == "invalid_grant"
+
+
+def test_staff_login_carries_hospital_roles(stack: StackProcess, clients: dict[str, Any]) -> None:
+    c = clients["demo-hospital-workbench"]
+    result = login(
+        stack.url,
+        "demo-hospital-workbench",
+        c["redirect_uri"],
+        client_secret=c["secret"],
+        upstream="directory",
+        who="doctor",
+    )
+    assert set(result.id_claims["roles"]) == {"doctor", "radiologist"}
+    info = requests.get(
+        f"{stack.url}/identity/oidc/userinfo",
+        headers={"Authorization": f"Bearer {result.token['access_token']}"},
+        timeout=30,
+    ).json()
+    assert info["hospital"] == "demo-hospital" and "doctor" in info["roles"]
+    # an existing service's role check takes the provider's staff token: past auth, rx looks the id up
+    doc = requests.get(
+        f"{stack.url}/rx/prescriptions/rx-none/document",
+        headers={"Authorization": f"Bearer {result.token['access_token']}"},
+        timeout=30,
+    )
+    assert doc.status_code == 404 and doc.json()["error"]["code"] == "RX_NOT_FOUND", doc.text
+    patient = _web(stack, clients).token["access_token"]
+    refused = requests.get(
+        f"{stack.url}/rx/prescriptions/rx-none/document", headers={"Authorization": f"Bearer {patient}"}, timeout=30
+    )
+    assert refused.status_code == 403
+
+
+def test_launch_ticket_is_single_use_and_oidc_hospital_gets_initiated_login(
+    stack: StackProcess, clients: dict[str, Any]
+) -> None:
+    access = _web(stack, clients).token["access_token"]
+    headers = {"Authorization": f"Bearer {access}"}
+    oidc = requests.get(f"{stack.url}/identity/launch/demo-hospital?channel=h5", headers=headers, timeout=30).json()
+    assert oidc["mode"] == "oidc_initiated" and oidc["target"]["url"].startswith(
+        "https://demo-hospital.example/oidc/initiate?"
+    )
+    ticket = requests.get(f"{stack.url}/identity/launch/hospital-b?channel=wechat", headers=headers, timeout=30).json()
+    assert ticket["mode"] == "ticket" and ticket["expires_in"] == 60
+    # hospital-b has no client yet in the demo: demo-hospital's credentials must not redeem its ticket
+    refused = requests.post(
+        f"{stack.url}/identity/launch/redeem",
+        data={"ticket": ticket["ticket"]},
+        auth=("demo-hospital-web", clients["demo-hospital-web"]["secret"]),
+        timeout=30,
+    )
+    assert refused.status_code == 400 and refused.json()["error"] == "invalid_grant"
+
+
+def test_cli_logs_in_through_the_provider(stack: StackProcess) -> None:
+    done = stack.cli("identity", "login", "--who", "lisi", "--upstream", "yiwangtongban")
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert out["id_token_claims"]["acr"] == "urn:bianjie:acr:rn2" and out["token_type"].lower() == "bearer"

@@ -1,0 +1,160 @@
+"""The launch ticket (single use, audience-bound, 60 s) and the archive (one person, linking, merge)."""
+
+from __future__ import annotations
+
+import pytest
+from bianjie.identity import jws
+from bianjie.identity.archive import valid_id_number
+from bianjie.identity.errors import OAuthError
+from bianjie.identity.launch import Entry, MiniProgram, redeem
+from bianjie.kit.actor import Actor
+from bianjie.kit.errors import NotFound
+from bianjie.kit.tokens import TokenVerifier
+
+from tests.unit.identity.conftest import World
+
+
+def _patient(world: World) -> tuple[Actor, object]:
+    code, verifier, _ = world.code()
+    access = world.redeem(code, verifier)["access_token"]
+    claims = TokenVerifier(world.provider.keys, clock=world.clock).verify(access)
+    return Actor(kind="patient", id=claims.sub, patient_ref=claims.extra["id_ref"]), claims
+
+
+def _entry(world: World, **over: object) -> None:
+    fields = {
+        "hospital": "hospital-b",
+        "name": "B",
+        "h5_url": "https://b.example/h5",
+        "wechat": MiniProgram(app_id="wxb", path="pages/home"),
+        **over,
+    }
+    world.entries.put(Actor.system("test"), Entry(**fields))  # type: ignore[arg-type]
+
+
+def test_replayed_launch_ticket_is_refused(world: World) -> None:
+    actor, claims = _patient(world)
+    _entry(world)
+    answer = world.launcher.launch(actor, claims, "hospital-b", "wechat", world.provider.signers.rp)  # type: ignore[union-attr]
+    assert answer.mode == "ticket" and answer.target == {"app_id": "wxb", "path": "pages/home"}
+    secret, digest = world.provider.clients.new_secret()
+    from bianjie.identity.clients import Client
+
+    world.provider.clients.register(
+        Client(
+            client_id="hospital-b-api",
+            name="B",
+            hospital="hospital-b",
+            redirect_uris=("https://b.example/cb",),
+            secret_digest=digest,
+        )
+    )
+    form = {"ticket": answer.ticket or ""}
+    first = redeem(
+        world.store, world.provider.keys, world.provider.clients, form, ("hospital-b-api", secret), world.audit
+    )
+    assert first["aud"] == "hospital-b"
+    with pytest.raises(OAuthError) as exc:
+        redeem(world.store, world.provider.keys, world.provider.clients, form, ("hospital-b-api", secret), world.audit)
+    assert exc.value.error == "invalid_grant"
+
+
+def test_ticket_for_another_hospital_or_expired_is_refused(world: World) -> None:
+    actor, claims = _patient(world)
+    _entry(world)
+    answer = world.launcher.launch(actor, claims, "hospital-b", "h5", world.provider.signers.rp)  # type: ignore[union-attr]
+    assert jws.verify(answer.ticket or "", world.provider.keys, typ="launch+jwt")["exp"] == world.clock.now + 60
+    # hospital-a's credentials cannot redeem a ticket whose audience is hospital-b
+    with pytest.raises(OAuthError):
+        redeem(
+            world.store,
+            world.provider.keys,
+            world.provider.clients,
+            {"ticket": answer.ticket or ""},
+            ("hospital-a", world.secret),
+            world.audit,
+        )
+    world.clock.now += 61
+    secret, digest = world.provider.clients.new_secret()
+    from bianjie.identity.clients import Client
+
+    world.provider.clients.register(
+        Client(
+            client_id="b2",
+            name="B",
+            hospital="hospital-b",
+            redirect_uris=("https://b.example/cb",),
+            secret_digest=digest,
+        )
+    )
+    with pytest.raises(OAuthError):
+        redeem(
+            world.store,
+            world.provider.keys,
+            world.provider.clients,
+            {"ticket": answer.ticket or ""},
+            ("b2", secret),
+            world.audit,
+        )
+
+
+def test_oidc_capable_hospital_gets_third_party_initiated_login(world: World) -> None:
+    actor, claims = _patient(world)
+    from bianjie.identity.clients import Client
+
+    world.provider.clients.register(
+        Client(
+            client_id="hb-oidc",
+            name="B",
+            hospital="hospital-b",
+            redirect_uris=("https://b.example/cb",),
+            initiate_login_uri="https://b.example/login",
+        )
+    )
+    _entry(world, client_id="hb-oidc")
+    answer = world.launcher.launch(actor, claims, "hospital-b", "h5", None)
+    assert answer.mode == "oidc_initiated" and answer.ticket is None
+    assert (
+        answer.target["url"].startswith("https://b.example/login?iss=") and "target_link_uri=" in answer.target["url"]
+    )
+
+
+def test_channel_without_an_entry_is_404(world: World) -> None:
+    actor, claims = _patient(world)
+    _entry(world, wechat=None)
+    with pytest.raises(NotFound) as exc:
+        world.launcher.launch(actor, claims, "hospital-b", "alipay", world.provider.signers.rp)  # type: ignore[union-attr]
+    assert exc.value.code == "CHANNEL_NOT_AVAILABLE"
+
+
+def test_one_person_per_id_number_and_channel_accounts_link(world: World) -> None:
+    archive = world.provider.archive
+    first = archive.resolve(world.resident())
+    again = archive.resolve(world.resident(upstream="yiwangtongban"))
+    assert first == again
+    wechat = world.resident(upstream="wechat")
+    assert archive.resolve(wechat) is None  # not linked yet: no ID number from WeChat
+    archive.link_account(first, "wechat", wechat.subject)
+    assert archive.resolve(wechat) == first
+    record = world.store.get(f"person#{first}", "person")
+    assert record is not None and "310101" not in str(record)  # only ciphertext and the blind index at rest
+
+
+def test_merge_moves_accounts_and_keeps_history(world: World) -> None:
+    archive = world.provider.archive
+    keep = archive.resolve(world.resident("zhangsan"))
+    dup = archive.resolve(world.resident("lisi"))
+    admin = Actor(kind="staff", id="A0001", org="platform", roles=("platform-admin",))
+    result = archive.merge(admin, keep, dup, "同一人两份档案")
+    assert result["survivor"] == keep
+    assert archive.resolve(world.resident("lisi")) == keep
+    fhir = archive.fhir_patient(admin, keep, "https://idp.test/identity")
+    assert {"other": {"reference": f"Patient/{dup}"}, "type": "replaces"} in fhir["link"]
+    with pytest.raises(Exception) as exc:
+        archive.merge(admin, keep, dup, "again")
+    assert getattr(exc.value, "code", "") == "ALREADY_MERGED"
+
+
+@pytest.mark.parametrize(("value", "ok"), [("11010519491231002X", True), ("110105194912310021", False), ("123", False)])
+def test_id_number_check_digit(value: str, ok: bool) -> None:
+    assert valid_id_number(value) is ok
