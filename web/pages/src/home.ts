@@ -10,11 +10,6 @@ const ACTIONS: Record<string, string> = {
   check_in: '签到', preconsult: '预问诊', pay: '去缴费', invoice: '电子发票', report: '查看报告',
   medicine: '取药', survey: '去评价', exam: '检查须知', wait: '候诊', none: '',
 };
-const STEPS: [string, string][] = [
-  ['booked', '已预约'], ['checked_in', '已签到'], ['waiting', '候诊中'], ['consulted', '已就诊'],
-  ['payment_pending', '待缴费'], ['paid', '已缴费'], ['exam_checked_in', '检查已签到'], ['report_ready', '报告已出'],
-  ['medicine_ready', '待取药'], ['done', '就诊完成'],
-];
 
 const { main } = frame('首页', { nav: PATIENT_NAV });
 const todos = h('section', { 'aria-labelledby': 'todo-h' }, h('h2', { id: 'todo-h' }, '待办'), h('p', { class: 'muted' }, '正在加载…'));
@@ -57,7 +52,6 @@ function renderBoard(visits: any[], b: any | null): void {
         onclick: () => { chosen = v.visit_id; refresh(); } }, `${v.department || '门诊'} ${when(v.appointment_at)}`)))
     : null;
   if (!b) { clear(board, h('h2', { id: 'board-h' }, '就诊动态'), picker, h('p', { class: 'muted' }, '今天没有就诊安排。')); return; }
-  const reached = new Set(b.history.map((s: any) => s.state));
   const next = b.next_todo || {};
   const queue = b.queue_position === null || b.queue_position === undefined ? null
     : b.queue_position === 0 ? '已叫号，请进入诊室' : `前面还有 ${b.queue_position} 位`;
@@ -79,11 +73,10 @@ function renderBoard(visits: any[], b: any | null): void {
       actionLink(next.action_link, next.action)),
     h('div', { class: 'card' },
       h('h3', { id: 'steps-h' }, '就诊进度'),
-      h('ol', { class: 'timeline', 'aria-labelledby': 'steps-h' }, STEPS.filter(([s]) => reached.has(s) || s === b.state).map(([s, label]) => {
-        const step = [...b.history].reverse().find((x: any) => x.state === s);
-        const current = s === b.state;
+      h('ol', { class: 'timeline', 'aria-labelledby': 'steps-h' }, b.history.map((step: any, i: number) => {
+        const current = i === b.history.length - 1;
         return h('li', { class: current ? 'current' : '', 'aria-current': current ? 'step' : null },
-          `${label}${step ? ` ${when(step.at)}` : ''}${step?.place_name ? ` · ${step.place_name}` : ''}${current ? '（当前）' : ''}`);
+          `${step.label} ${when(step.at)}${step.place_name ? ` · ${step.place_name}` : ''}${current ? '（当前）' : ''}`);
       }))),
     h('div', { class: 'card' }, h('h3', {}, '常用服务'),
       h('div', { class: 'actions' },

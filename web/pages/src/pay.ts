@@ -69,7 +69,7 @@ function move(i: number, by: number): void {
   ids.splice(i + by, 0, id);
   void saveOrder(ids).then(() => {
     const again = list.querySelector<HTMLButtonElement>(`li[data-id="${id}"] button[aria-label^="${by < 0 ? '上移' : '下移'}"]:not([disabled])`)
-      || list.querySelector<HTMLButtonElement>(`li[data-id="${id}"] button`);
+      || list.querySelector<HTMLButtonElement>(`li[data-id="${id}"] button:not([disabled])`);
     again?.focus();
   });
 }

@@ -46,7 +46,7 @@ def render(document: str, *, stage: str) -> Response:
     nonce = secrets.token_urlsafe(16)
     body = _TAG.sub(lambda m: f'<{m.group(1)} nonce="{nonce}"', document)
     meta = f'<meta name="bianjie-stage" content="{html.escape(stage)}">'
-    body = body.replace("<head>", "<head>" + meta, 1)
+    body = body.replace('<meta charset="utf-8">', '<meta charset="utf-8">' + meta, 1)
     headers: dict[str, str | list[str]] = {**HEADERS, "Content-Security-Policy": content_security_policy(nonce)}
     return Response(body=body, status_code=200, headers=headers)
 
