@@ -193,7 +193,7 @@ def test_patient_home_shows_todo_cards_and_the_board_moves_when_an_event_arrives
     )
     proc.stdin.write("go\n")
     proc.stdin.flush()
-    out, err = proc.communicate(timeout=120)
+    out, _ = proc.communicate(timeout=120)
     result = json.loads(out.strip().splitlines()[-1])
     assert_clean(result)
     steps = result["steps"]
@@ -251,3 +251,89 @@ def test_patient_signs_two_agreements_reorders_them_and_terminates_one(
     assert steps["server_order"] == [[1, "UNIONPAY"], [2, "HUIMIN"]]  # what charges will try, in order
     assert "解约 惠民就医？" in steps["confirm"] and steps["after_cancel"] == ["UNIONPAY", "HUIMIN"]
     assert steps["after_terminate"] == ["UNIONPAY"] and "已解约" in steps["ended"][0]
+
+
+def released_prescription(stack: StackProcess) -> tuple[Any, Any, str]:
+    """A prescription for rx's demo patient, pre-checked, signed, uploaded and released for an outside
+    pharmacy, the way the hospital HIS and the doctor's workstation do it."""
+    from bianjie_dev.rx.client import Demo, RxHttp, demo_prescription
+
+    demo, http = Demo.load(stack.state_dir), RxHttp(stack.url)
+    now = datetime.now(CST).isoformat(timespec="seconds")
+    pre = http.send(
+        "POST", "/rx/precheck", demo_prescription(demo, f"PG-{uuid.uuid4().hex[:10]}", now), partner=demo.hospital
+    )
+    assert pre.status == 200, pre.body
+    rx_id = pre.body["rx_id"]
+    assert http.sign(rx_id, demo.doctor["token"], demo.doctor_key).status == 200
+    upload = {"trace_code": pre.body["trace_code"], "hi_rxno": pre.body["hi_rxno"]}
+    assert http.send("POST", "/rx/prescriptions", upload, partner=demo.hospital).status == 200
+    released = http.send("POST", f"/rx/prescriptions/{rx_id}/confirmation", {"mode": "external"}, partner=demo.hospital)
+    assert released.status == 200 and released.body["status"] == "released", released.body
+    return demo, http, rx_id
+
+
+def test_patient_shows_the_e_credential_code_and_sees_the_prescription_dispensed(
+    stack: StackProcess, chromium: str, tmp_path: Path
+) -> None:
+    from bianjie_dev.rx.client import settlement
+
+    demo, http, rx_id = released_prescription(stack)
+    token = issue_token(
+        via_gateway(stack.url),
+        f"p-pages-{uuid.uuid4().hex[:6]}",
+        "patient",
+        requested_by="system:test.pages",
+        id_ref=demo.patient["id_ref"],
+    )
+    proc = subprocess.Popen(
+        [
+            node(),
+            "flows.mjs",
+            "rx",
+            "--rx",
+            rx_id,
+            "--base",
+            stack.url,
+            "--token",
+            token,
+            "--chromium",
+            chromium,
+            "--shots",
+            str(tmp_path),
+        ],
+        cwd=BROWSER,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdin and proc.stdout
+    first = proc.stdout.readline()
+    if not first.startswith("READY"):
+        proc.kill()
+        raise AssertionError(first + proc.stdout.read())
+    ec_token = json.loads(first.split(" ", 1)[1])["ec_token"]
+    # the pharmacy scans the code the page shows: it holds the prescription, the pharmacist reviews, it dispenses
+    auth = http.send("POST", "/rx/authorizations", {"ec_token": ec_token}, partner=demo.pharmacy)
+    assert auth.status == 200 and rx_id in [p["rx_id"] for p in auth.body["prescriptions"]], auth.body
+    review = {"authorization_id": auth.body["authorization_id"], "result": "pass"}
+    assert http.send("POST", f"/rx/prescriptions/{rx_id}/review", review, token=demo.pharmacist["token"]).status == 200
+    now = datetime.now(CST).isoformat(timespec="seconds")
+    dispense = {"authorization_id": auth.body["authorization_id"], **settlement(f"S-{uuid.uuid4().hex[:8]}", now)}
+    done = http.send("POST", f"/rx/prescriptions/{rx_id}/dispense", dispense, partner=demo.pharmacy)
+    assert done.status == 200 and done.body["status"] == "dispensed", done.body
+    proc.stdin.write("go\n")
+    proc.stdin.flush()
+    out, _ = proc.communicate(timeout=120)
+    result = json.loads(out.strip().splitlines()[-1])
+    assert_clean(result)
+    steps = result["steps"]
+    assert (
+        steps["status_before"] == "released" and "已流转，可院外购药" in steps["card"] and "院外购药" in steps["card"]
+    )
+    for words in ("处方笺", "张*", "内分泌科 / 王医生", "盐酸二甲双胍片", "每日2次"):
+        assert words in steps["slip"], words
+    assert steps["qr"]["w"] > 200 and "二维码" in steps["qr"]["alt"]
+    assert steps["countdown"][0] != steps["countdown"][1] and "后刷新" in steps["countdown"][0]  # it counts down
+    assert "已取药" in steps["card_after"], steps["card_after"]

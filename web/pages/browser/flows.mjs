@@ -143,6 +143,34 @@ const flows = {
     out.steps.ended = await page.locator('#ended li').allInnerTexts();
     await look(page, out, 'pay-final', shots);
   },
+
+  async rx() {
+    const page = await openPage(browser, 'phone', out);
+    const rx = opt('rx');
+    await page.goto(`${base}/pages/rx?poll_ms=1500#token=${opt('token')}`);
+    await ready(page);
+    const card = page.locator(`li[data-rx="${rx}"]`);
+    await card.waitFor();
+    out.steps.card = await card.innerText();
+    out.steps.status_before = await card.getAttribute('data-status');
+    await card.getByRole('button', { name: '查看处方笺' }).click();
+    out.steps.slip = await page.locator(`#slip-${rx}`).innerText();
+    await look(page, out, 'rx-slip', shots);
+    await page.getByRole('button', { name: '出示医保电子凭证' }).click();
+    await page.waitForSelector('#ec-qr');
+    out.steps.qr = await page.locator('#ec-qr').evaluate((img) => ({ w: img.naturalWidth, h: img.naturalHeight, alt: img.alt }));
+    const token = await page.locator('#ec-qr').getAttribute('data-token');
+    out.steps.countdown = [await text(page, '#ec-countdown')];
+    await page.waitForTimeout(2100);
+    out.steps.countdown.push(await text(page, '#ec-countdown'));
+    await look(page, out, 'rx-code', shots);
+    console.log(`READY ${JSON.stringify({ ec_token: token })}`);
+    await nextLine();
+    await page.waitForFunction((id) => document.querySelector(`li[data-rx="${id}"]`)?.dataset.status === 'dispensed', rx, { timeout: 30000 });
+    out.steps.card_after = await page.locator(`li[data-rx="${rx}"]`).innerText();
+    out.steps.ec_after = await text(page, '#ecard');
+    await look(page, out, 'rx-dispensed', shots);
+  },
 };
 
 try {

@@ -68,6 +68,7 @@ export async function layout(page) {
       if (!n.textContent.trim()) continue;
       const el = n.parentElement;
       if (!el || el.closest('.visually-hidden,[hidden],dialog:not([open])')) continue;
+      if (el.closest('details:not([open])') && !el.closest('summary')) continue;
       const style = getComputedStyle(el);
       if (style.visibility === 'hidden' || style.display === 'none' || Number(style.opacity) === 0) continue;
       const range = document.createRange();

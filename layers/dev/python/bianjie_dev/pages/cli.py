@@ -12,6 +12,7 @@ from typing import Any
 def cmd_publish(args: argparse.Namespace) -> int:
     from bianjie.kit import deps
     from bianjie.pages import assets
+
     from bianjie_dev.cli.main import load_deployment, use_deployment
 
     use_deployment(args)
@@ -27,6 +28,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
 
 def cmd_links(args: argparse.Namespace) -> int:
     from bianjie.kit import deps
+
     from bianjie_dev.cli.main import load_deployment, use_deployment
     from bianjie_dev.cli.tokens import for_cli
     from bianjie_dev.pages.demo import identity_tokens, issuer, links

@@ -65,6 +65,7 @@ def issuer(invoke: Any) -> Callable[..., str]:
 def seed(stack: Any) -> None:
     from bianjie.kit import deps
     from bianjie.pages import assets
+
     from bianjie_dev.cli.tokens import via_stack
 
     dist = stack.options.root / "web" / "pages" / "dist"

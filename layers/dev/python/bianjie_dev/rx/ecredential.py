@@ -62,3 +62,32 @@ class StandInEcredentials:
                 "the e-credential token has expired; ask the patient to refresh the code", code="EC_TOKEN_EXPIRED"
             )
         return Person(cert_type=data["cert_type"], cert_no=data["cert_no"], name=data["name"])
+
+
+def demo_people() -> list[Person]:
+    """The people the stand-in app knows (it would know them from its own sign-in): rx's demo patient."""
+    from bianjie_dev.rx.demo import PATIENT_ID, PATIENT_NAME
+
+    return [Person(cert_type="01", cert_no=PATIENT_ID, name=PATIENT_NAME)]
+
+
+def issue_for(
+    ecredentials: StandInEcredentials,
+    patient_ref: str | None,
+    blind_digest: Callable[[str, str], str],
+    ttl: int = DEFAULT_TTL,
+) -> dict[str, object]:
+    """The code the stand-in app shows the patient whose token carries ``patient_ref`` (their ID number's
+    blind index), as ``bianjie.rx.models.EcredentialCode`` fields."""
+    from datetime import UTC, datetime
+
+    from bianjie.kit.errors import NotFound
+
+    person = next(
+        (p for p in demo_people() if patient_ref and blind_digest(p.cert_no, "id_number") == patient_ref), None
+    )
+    if person is None:
+        raise NotFound("the e-credential stand-in does not know this patient", code="EC_PERSON_UNKNOWN")
+    token = ecredentials.issue(person, ttl=ttl)
+    expires = datetime.fromtimestamp(int(time.time()) + ttl, UTC)
+    return {"ec_token": token, "expires_at": expires, "ttl_seconds": ttl}
