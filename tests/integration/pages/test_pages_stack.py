@@ -337,3 +337,90 @@ def test_patient_shows_the_e_credential_code_and_sees_the_prescription_dispensed
     assert steps["qr"]["w"] > 200 and "二维码" in steps["qr"]["alt"]
     assert steps["countdown"][0] != steps["countdown"][1] and "后刷新" in steps["countdown"][0]  # it counts down
     assert "已取药" in steps["card_after"], steps["card_after"]
+
+
+def test_bought_in_hospital_the_home_page_shows_where_to_pick_up_and_the_prescription_dispensed(
+    stack: StackProcess, chromium: str, tmp_path: Path
+) -> None:
+    from bianjie_dev.rx.client import Demo, RxHttp, demo_prescription, settlement
+
+    demo, http = Demo.load(stack.state_dir), RxHttp(stack.url)
+    patient, visit = f"p-pages-{uuid.uuid4().hex[:6]}", f"V-PAGES-{uuid.uuid4().hex[:6]}"
+    now = datetime.now(CST).replace(microsecond=0)
+    booked = {
+        "event_id": f"{visit}-1",
+        "type": "visit.booked",
+        "visit_id": visit,
+        "patient_id": patient,
+        "occurred_at": (now - timedelta(hours=1)).isoformat(),
+        "data": {"appointment_at": (now - timedelta(minutes=40)).isoformat(), "department": "内分泌科"},
+    }
+    post_events(
+        stack,
+        [
+            booked,
+            {
+                "event_id": f"{visit}-2",
+                "type": "visit.consulted",
+                "visit_id": visit,
+                "occurred_at": (now - timedelta(minutes=10)).isoformat(),
+                "data": {},
+            },
+        ],
+    )
+    body = demo_prescription(
+        demo,
+        f"PG-{uuid.uuid4().hex[:10]}",
+        now.isoformat(),
+        visit={"visit_id": visit, "visit_time": (now - timedelta(minutes=30)).isoformat(), "biz_type": "01"},
+    )
+    pre = http.send("POST", "/rx/precheck", body, partner=demo.hospital)
+    assert pre.status == 200, pre.body
+    rx_id = pre.body["rx_id"]
+    assert http.sign(rx_id, demo.doctor["token"], demo.doctor_key).status == 200
+    upload = {"trace_code": pre.body["trace_code"], "hi_rxno": pre.body["hi_rxno"]}
+    assert http.send("POST", "/rx/prescriptions", upload, partner=demo.hospital).status == 200
+    token = issue_token(
+        via_gateway(stack.url), patient, "patient", requested_by="system:test.pages", id_ref=demo.patient["id_ref"]
+    )
+    proc = subprocess.Popen(
+        [
+            node(),
+            "flows.mjs",
+            "pickup",
+            "--rx",
+            rx_id,
+            "--base",
+            stack.url,
+            "--token",
+            token,
+            "--chromium",
+            chromium,
+            "--shots",
+            str(tmp_path),
+        ],
+        cwd=BROWSER,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdin and proc.stdout
+    first = proc.stdout.readline()
+    if not first.startswith("READY"):
+        proc.kill()
+        raise AssertionError(first + proc.stdout.read())
+    # the patient pays at the cashier: the hospital settles it in the hospital (rx -> guide: medicine ready)
+    confirm = {"mode": "in_hospital", **settlement(f"S-{uuid.uuid4().hex[:8]}", now.isoformat())}
+    answer = http.send("POST", f"/rx/prescriptions/{rx_id}/confirmation", confirm, partner=demo.hospital)
+    assert answer.status == 200 and answer.body["status"] == "dispensed", answer.body
+    proc.stdin.write("go\n")
+    proc.stdin.flush()
+    out, _ = proc.communicate(timeout=120)
+    result = json.loads(out.strip().splitlines()[-1])
+    assert_clean(result)
+    steps = result["steps"]
+    assert any("取药" in card and "门诊楼1楼西药房" in card for card in steps["cards"]), steps["cards"]
+    assert "待取药" in steps["state"], steps["state"]
+    assert steps["rx_status"] == "dispensed" and "已取药" in steps["rx_card"], steps["rx_card"]
+    assert result["looks"]["home-desktop"]["layout"]["width"] == 1280  # the desktop look, nothing wider

@@ -171,6 +171,32 @@ const flows = {
     out.steps.ec_after = await text(page, '#ecard');
     await look(page, out, 'rx-dispensed', shots);
   },
+
+  // bought in the hospital: the guide card for pick-up on the home page, 已取药 on the prescriptions page,
+  // and the home page once more at desktop size
+  async pickup() {
+    const page = await openPage(browser, 'phone', out);
+    await page.goto(`${base}/pages/home?poll_ms=1500#token=${opt('token')}`);
+    await ready(page);
+    out.steps.before = await page.locator('#todo-cards li').allInnerTexts().catch(() => []);
+    console.log('READY {}');
+    await nextLine();
+    await page.waitForFunction(() => [...document.querySelectorAll('#todo-cards li')].some((li) => li.dataset.action === 'medicine'), null, { timeout: 40000 });
+    out.steps.cards = await page.locator('#todo-cards li').allInnerTexts();
+    out.steps.state = await text(page, '#state');
+    await look(page, out, 'home-pickup', shots);
+    await page.getByRole('link', { name: '电子处方' }).click();
+    await ready(page);
+    const card = page.locator(`li[data-rx="${opt('rx')}"]`);
+    await card.waitFor();
+    out.steps.rx_card = await card.innerText();
+    out.steps.rx_status = await card.getAttribute('data-status');
+    await look(page, out, 'rx-in-hospital', shots);
+    const wide = await openPage(browser, 'desktop', out);
+    await wide.goto(`${base}/pages/home#token=${opt('token')}`);
+    await ready(wide);
+    await look(wide, out, 'home-desktop', shots);
+  },
 };
 
 try {
