@@ -71,3 +71,10 @@ def test_not_found_is_a_chinese_page_that_runs_nothing() -> None:
     answer = page.not_found()
     assert answer.status_code == 404 and "页面不存在" in str(answer.body)
     assert "script-src" not in str(answer.headers["Content-Security-Policy"])
+
+
+def test_the_e_credential_stand_in_knows_rx_demo_patient() -> None:
+    from bianjie_dev.rx.demo import PATIENT_ID, PATIENT_NAME
+    from bianjie_dev.rx.ecredential import demo_people
+
+    assert [(p.cert_no, p.name) for p in demo_people()] == [(PATIENT_ID, PATIENT_NAME)]

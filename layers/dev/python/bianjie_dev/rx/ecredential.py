@@ -64,11 +64,18 @@ class StandInEcredentials:
         return Person(cert_type=data["cert_type"], cert_no=data["cert_no"], name=data["name"])
 
 
+# rx's demo patient (bianjie_dev.rx.demo.PATIENT_ID / PATIENT_NAME; tests/unit/pages keeps them equal),
+# written out here: importing the demo module would make the production type-check follow its seeding
+# into the CLI and the local stack
+_DEMO_ID_FIRST17, _DEMO_NAME = "31010119800101001", "张三"
+
+
 def demo_people() -> list[Person]:
     """The people the stand-in app knows (it would know them from its own sign-in): rx's demo patient."""
-    from bianjie_dev.rx.demo import PATIENT_ID, PATIENT_NAME
+    from bianjie.rx.rules import _ID_CHECK, _ID_WEIGHTS
 
-    return [Person(cert_type="01", cert_no=PATIENT_ID, name=PATIENT_NAME)]
+    total = sum(int(d) * w for d, w in zip(_DEMO_ID_FIRST17, _ID_WEIGHTS, strict=True))
+    return [Person(cert_type="01", cert_no=_DEMO_ID_FIRST17 + _ID_CHECK[total % 11], name=_DEMO_NAME)]
 
 
 def issue_for(
