@@ -17,16 +17,22 @@ $(STAMP): requirements/dev.txt requirements/local.txt requirements/onprem.txt la
 
 setup: $(STAMP) web
 
-## make web: the browser pages (web/<service>, npm + vite); skipped with a warning where Node is missing
+## make web: the browser pages, one npm project in web/ (package.json, one Vite): the film viewer
+## (web/film -> web/film/dist) and the patient and staff pages (web/pages -> web/pages/dist);
+## skipped with a warning where Node is missing
 WEB_FILM := web/film/dist/viewer.js
-web: $(WEB_FILM)
+WEB_PAGES := web/pages/dist/.built
+web: $(WEB_FILM) $(WEB_PAGES)
 
-web/film/node_modules/.package-lock.json: web/film/package.json web/film/package-lock.json
-	@if command -v npm >/dev/null; then cd web/film && npm ci --no-audit --no-fund --loglevel=error; \
-	else echo "npm not found: the film viewer bundle is not built (pages need Node 20+)"; fi
+web/node_modules/.package-lock.json: web/package.json web/package-lock.json
+	@if command -v npm >/dev/null; then cd web && npm ci --no-audit --no-fund --loglevel=error; \
+	else echo "npm not found: the web pages are not built (pages need Node 20+)"; fi
 
-$(WEB_FILM): web/film/node_modules/.package-lock.json web/film/vite.config.js $(wildcard web/film/src/*)
-	@if command -v npm >/dev/null; then cd web/film && npx vite build --logLevel warn; fi
+$(WEB_FILM): web/node_modules/.package-lock.json web/film/vite.config.js $(wildcard web/film/src/*)
+	@if command -v npm >/dev/null; then cd web && npm run --silent build:film; fi
+
+$(WEB_PAGES): web/node_modules/.package-lock.json web/pages/vite.config.js $(wildcard web/pages/*.html web/pages/src/*)
+	@if command -v npm >/dev/null; then cd web && npm run --silent build:pages && touch pages/dist/.built; fi
 
 ## make run: start the local stack (moto on 127.0.0.1:5000, gateway on 127.0.0.1:3000, pump, scheduler)
 run: setup

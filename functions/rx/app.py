@@ -17,6 +17,7 @@ from bianjie.rx.models import (
     AuthorizeRequest,
     ConfirmRequest,
     DispenseRequest,
+    EcredentialCode,
     ListQuery,
     PrecheckAnswer,
     PrecheckRequest,
@@ -243,6 +244,18 @@ def revoke(rx_id: str) -> StatusAnswer:
 def my_prescriptions() -> PrescriptionList:
     actor = app.patient_actor()
     return wiring.service().list_for_patient(actor, app.query(ListQuery))
+
+
+@app.route(
+    "/rx/standin/e-credential",
+    methods=["POST"],
+    auth="token",
+    response=EcredentialCode,
+    summary="STAND-IN (local stage only): the 医保电子凭证 code the patient's insurance app would show",
+    errors=("EC_PERSON_UNKNOWN", "EC_STANDIN_OFF"),
+)
+def standin_e_credential() -> EcredentialCode:
+    return EcredentialCode.model_validate(wiring.standin_e_credential(app.patient_actor()))
 
 
 @app.route(

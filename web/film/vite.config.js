@@ -1,8 +1,11 @@
 // Builds the viewer bundle into dist/: viewer.js (fixed name, the page loads it) plus hashed chunks,
 // the decode worker and codec WASM, all flat so FilmViewerAssetFunction serves them from one folder.
+// Run from web/ (`npm run build:film`): the root is this folder whatever the working directory.
+import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vite';
 
 export default defineConfig({
+  root: fileURLToPath(new URL('.', import.meta.url)),
   base: './',
   build: {
     outDir: 'dist',

@@ -245,6 +245,14 @@ class PrescriptionList(BaseModel):
     cursor: str | None = None
 
 
+class EcredentialCode(BaseModel):
+    """STAND-IN (local stage): the code the 国家医保服务平台 app shows the signed-in patient."""
+
+    ec_token: str = Field(description="what the QR code holds; a pharmacy posts it to /rx/authorizations")
+    expires_at: datetime
+    ttl_seconds: int
+
+
 class ListQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
     status: Status | None = None

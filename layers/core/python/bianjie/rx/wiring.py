@@ -17,6 +17,7 @@ from typing import Any
 from bianjie.kit import deps
 from bianjie.kit.config import require_env
 from bianjie.kit.crypto import Sm2PrivateKey, Sm2PublicKey
+from bianjie.kit.errors import NotFound
 from bianjie.kit.standins import use_standin
 from bianjie.rx.service import Org, RxService
 
@@ -63,6 +64,16 @@ def rx_ecredentials() -> Any:
     from bianjie_dev.rx.ecredential import StandInEcredentials  # development tooling: the local stage only
 
     return StandInEcredentials(_stand_in_secret())
+
+
+def standin_e_credential(actor: Any) -> Any:
+    """STAND-IN of the patient's 医保电子凭证 app (local stage only): a fresh code for the signed-in patient,
+    whom the stand-in knows by the token's ``id_ref`` (its demo people, ``bianjie_dev.rx.ecredential``)."""
+    if not use_standin("rx.ecredential"):
+        raise NotFound("the e-credential stand-in exists on the local stage only", code="EC_STANDIN_OFF")
+    from bianjie_dev.rx.ecredential import issue_for  # development tooling: the local stage only
+
+    return issue_for(rx_ecredentials(), actor.patient_ref, deps.blind_index().digest)
 
 
 @deps.singleton

@@ -62,3 +62,39 @@ class StandInEcredentials:
                 "the e-credential token has expired; ask the patient to refresh the code", code="EC_TOKEN_EXPIRED"
             )
         return Person(cert_type=data["cert_type"], cert_no=data["cert_no"], name=data["name"])
+
+
+# rx's demo patient (bianjie_dev.rx.demo.PATIENT_ID / PATIENT_NAME; tests/unit/pages keeps them equal),
+# written out here: importing the demo module would make the production type-check follow its seeding
+# into the CLI and the local stack
+_DEMO_ID_FIRST17, _DEMO_NAME = "31010119800101001", "张三"
+
+
+def demo_people() -> list[Person]:
+    """The people the stand-in app knows (it would know them from its own sign-in): rx's demo patient."""
+    from bianjie.rx.rules import _ID_CHECK, _ID_WEIGHTS
+
+    total = sum(int(d) * w for d, w in zip(_DEMO_ID_FIRST17, _ID_WEIGHTS, strict=True))
+    return [Person(cert_type="01", cert_no=_DEMO_ID_FIRST17 + _ID_CHECK[total % 11], name=_DEMO_NAME)]
+
+
+def issue_for(
+    ecredentials: StandInEcredentials,
+    patient_ref: str | None,
+    blind_digest: Callable[[str, str], str],
+    ttl: int = DEFAULT_TTL,
+) -> dict[str, object]:
+    """The code the stand-in app shows the patient whose token carries ``patient_ref`` (their ID number's
+    blind index), as ``bianjie.rx.models.EcredentialCode`` fields."""
+    from datetime import UTC, datetime
+
+    from bianjie.kit.errors import NotFound
+
+    person = next(
+        (p for p in demo_people() if patient_ref and blind_digest(p.cert_no, "id_number") == patient_ref), None
+    )
+    if person is None:
+        raise NotFound("the e-credential stand-in does not know this patient", code="EC_PERSON_UNKNOWN")
+    token = ecredentials.issue(person, ttl=ttl)
+    expires = datetime.fromtimestamp(int(time.time()) + ttl, UTC)
+    return {"ec_token": token, "expires_at": expires, "ttl_seconds": ttl}

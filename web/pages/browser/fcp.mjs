@@ -1,0 +1,32 @@
+// First contentful paint and time to the page's data (body[data-ready]) for each page, each load in a
+// fresh browser context (nothing cached), phone size. Prints one JSON object.
+//   node fcp.mjs --base URL --token T [--staff T] [--runs 5] [--chromium PATH]
+import { launch, options, SIZES } from './lib.mjs';
+
+const { opt } = options(['', '', 'x', ...process.argv.slice(2)]);
+const base = opt('base');
+const runs = Number(opt('runs', 5));
+const pages = (opt('pages', 'home,prefs,pay,rx')).split(',');
+const browser = await launch(opt('chromium'));
+const out = { pages: {}, errors: [] };
+try {
+  for (const name of pages) {
+    const fcp = []; const ready = [];
+    for (let i = 0; i < runs; i += 1) {
+      const context = await browser.newContext(SIZES.phone);
+      const page = await context.newPage();
+      const t0 = Date.now();
+      await page.goto(`${base}/pages/${name}#token=${opt('token')}`);
+      await page.waitForSelector('body[data-ready="1"]', { timeout: 30000 });
+      ready.push(Date.now() - t0);
+      fcp.push(await page.evaluate(() => performance.getEntriesByName('first-contentful-paint')[0]?.startTime ?? null));
+      await context.close();
+    }
+    out.pages[name] = { fcp_ms: fcp, ready_ms: ready };
+  }
+} catch (e) {
+  out.errors.push(String(e).slice(0, 500));
+} finally {
+  await browser.close();
+}
+console.log(JSON.stringify(out));
