@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from bianjie.kit.timefmt import BEIJING
-from bianjie.kit.types import IsoDatetime, WholeNumber
+from bianjie.kit.types import WHOLE, IsoDatetime
 
 CST = BEIJING  # guide's name for Beijing time
 
@@ -123,9 +123,13 @@ class EventData(BaseModel):
     place_poi: str | None = Field(default=None, pattern=_POI, description="navigation POI id of the place")
     place_name: str | None = Field(default=None, max_length=40, description="e.g. 门诊楼3楼心内科候诊区")
     preconsult_required: bool | None = Field(default=None, strict=True)
-    queue_position: WholeNumber | None = Field(default=None, ge=0, le=9999, description="patients ahead; 0 = called")
+    queue_position: Annotated[int, Field(ge=0, le=9999), WHOLE] | None = Field(
+        default=None, description="patients ahead; 0 = called"
+    )
     order_id: str | None = Field(default=None, pattern=_ID)
-    amount_fen: WholeNumber | None = Field(default=None, ge=0, le=10**9, description="amount due in fen (分)")
+    amount_fen: Annotated[int, Field(ge=0, le=10**9), WHOLE] | None = Field(
+        default=None, description="amount due in fen (分)"
+    )
     due_at: IsoDatetime | None = None
     exam_id: str | None = Field(default=None, pattern=_ID)
     exam_name: str | None = Field(default=None, max_length=40)

@@ -27,7 +27,11 @@ def _iso_text(value: Any) -> Any:
     return value
 
 
-WholeNumber = Annotated[int, BeforeValidator(_whole_number)]
+WHOLE = BeforeValidator(_whole_number)
+"""For a bounded whole number: ``Annotated[int, Field(ge=0, le=9999), WHOLE]``. The bounds go before it so
+the JSON Schema says ``minimum``/``maximum`` (after it, pydantic writes its own ``ge``/``le``)."""
+
+WholeNumber = Annotated[int, WHOLE]
 """An integer (fen, a count, a position): never a boolean or a numeric string."""
 
 IsoDatetime = Annotated[AwareDatetime, BeforeValidator(_iso_text)]
