@@ -212,7 +212,19 @@ class Gateway:
         return status, out_headers, raw, label
 
 
-def serve(gateway: Gateway, host: str, port: int, *, log_level: str = "warning") -> Any:
+def uvicorn_options() -> dict[str, Any]:
+    """The server settings every gateway runs with (one process or the workers of ``bianjie serve``)."""
+    return {
+        "log_level": "warning",
+        "access_log": False,  # the gateway logs each request itself, once
+        "lifespan": "on",
+        "backlog": 2048,  # a burst of 200 new connections must not overflow the accept queue
+        "timeout_keep_alive": 30,
+        "http": "httptools",
+    }
+
+
+def serve(gateway: Gateway, host: str, port: int, *, log_level: str = "warning", graceful_seconds: float = 30.0) -> Any:
     """Builds a uvicorn server for the gateway (call ``.run()`` or run it in a thread)."""
     import uvicorn
 
@@ -220,11 +232,7 @@ def serve(gateway: Gateway, host: str, port: int, *, log_level: str = "warning")
         gateway,
         host=host,
         port=port,
-        log_level=log_level,
-        access_log=False,
-        lifespan="on",
-        backlog=2048,
-        timeout_keep_alive=30,
-        http="httptools",
+        timeout_graceful_shutdown=int(graceful_seconds),
+        **{**uvicorn_options(), "log_level": log_level},
     )
     return uvicorn.Server(config)

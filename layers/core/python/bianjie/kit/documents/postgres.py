@@ -1,6 +1,6 @@
 """PostgreSQL adapter (on premises), over psycopg 3.
 
-    store = PostgresDocumentStore("postgresql://app@db:5432/bianjie")     # own small pool
+    store = PostgresDocumentStore("postgresql://app@db:5432/bianjie")     # own pool (psycopg_pool)
     store = PostgresDocumentStore(pool)   # anything with .connection() giving autocommit connections
 
 Layout: one SQL table per document table, ``(pk, [sk,] doc jsonb, expires float8)``. String key
@@ -26,14 +26,14 @@ import json
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+import weakref
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import psycopg
 from psycopg import errors
-from psycopg.pq import TransactionStatus
 from psycopg.types.json import Jsonb
 
 from bianjie.kit.documents import _common as c
@@ -63,91 +63,40 @@ class Pool(Protocol):
     def connection(self) -> AbstractContextManager[psycopg.Connection[Any]]: ...
 
 
-class ConnectionPool:
-    """A small thread-safe pool of autocommit connections (psycopg_pool is not a dependency).
+def open_pool(
+    dsn: str, *, min_size: int = 1, max_size: int = 10, timeout: float = 30.0, check_after: float = 30.0
+) -> Any:
+    """A ``psycopg_pool.ConnectionPool`` of autocommit connections, opened (``min_size`` connected now).
 
-    Connections idle for longer than ``check_after`` seconds are probed before reuse, so a server
-    restart or a failover to the standby costs no failed request.
+    A connection idle for longer than ``check_after`` seconds is probed before it is handed out, so a
+    server restart or a failover to the standby costs no failed request, while a busy pool pays no
+    probe round trip. psycopg prepares a statement on a connection after its fifth use
+    (``prepare_threshold``), so the few statements of a hot path run as prepared statements.
     """
+    from psycopg_pool import ConnectionPool
 
-    def __init__(self, dsn: str, *, max_size: int = 10, timeout: float = 30.0, check_after: float = 30.0) -> None:
-        self._dsn = dsn
-        self._max_size = max_size
-        self._timeout = timeout
-        self._check_after = check_after
-        self._idle: list[tuple[psycopg.Connection[Any], float]] = []
-        self._size = 0
-        self._closed = False
-        self._cond = threading.Condition()
+    released: weakref.WeakKeyDictionary[psycopg.Connection[Any], float] = weakref.WeakKeyDictionary()
 
-    @contextmanager
-    def connection(self) -> Iterator[psycopg.Connection[Any]]:
-        conn = self._acquire()
-        try:
-            yield conn
-        finally:
-            self._release(conn)
+    def reset(conn: psycopg.Connection[Any]) -> None:
+        released[conn] = time.monotonic()
 
-    def _acquire(self) -> psycopg.Connection[Any]:
-        deadline = time.monotonic() + self._timeout
-        conn: psycopg.Connection[Any] | None
-        while True:
-            with self._cond:
-                while True:
-                    if self._closed:
-                        raise RuntimeError("connection pool is closed")
-                    if self._idle:
-                        conn, since = self._idle.pop()
-                        break
-                    if self._size < self._max_size:
-                        self._size += 1
-                        conn, since = None, 0.0
-                        break
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0 or not self._cond.wait(remaining):
-                        raise TimeoutError(f"no free PostgreSQL connection within {self._timeout}s")
-            if conn is None:
-                try:
-                    return psycopg.connect(self._dsn, autocommit=True)
-                except BaseException:
-                    self._forget()
-                    raise
-            if time.monotonic() - since < self._check_after:
-                return conn
-            try:
-                conn.execute("SELECT 1")
-                return conn
-            except psycopg.Error:
-                conn.close()
-                self._forget()
+    def check(conn: psycopg.Connection[Any]) -> None:
+        if time.monotonic() - released.get(conn, 0.0) >= check_after:
+            conn.execute("SELECT 1")  # raises on a dead connection: the pool drops it and hands out another
 
-    def _release(self, conn: psycopg.Connection[Any]) -> None:
-        healthy = not conn.closed and conn.info.transaction_status == TransactionStatus.IDLE
-        if not healthy:
-            conn.close()
-            self._forget()
-            return
-        with self._cond:
-            if self._closed:
-                conn.close()
-                self._size -= 1
-            else:
-                self._idle.append((conn, time.monotonic()))
-            self._cond.notify()
-
-    def _forget(self) -> None:
-        with self._cond:
-            self._size -= 1
-            self._cond.notify()
-
-    def close(self) -> None:
-        with self._cond:
-            self._closed = True
-            idle, self._idle = self._idle, []
-            self._size -= len(idle)
-            self._cond.notify_all()
-        for conn, _ in idle:
-            conn.close()
+    pool = ConnectionPool(
+        dsn,
+        min_size=min_size,
+        max_size=max(min_size, max_size),
+        timeout=timeout,
+        kwargs={"autocommit": True},
+        reset=reset,
+        check=check,
+        open=False,
+        name="bianjie-documents",
+    )
+    pool.open(wait=False)
+    return pool
 
 
 # --- SQL text -----------------------------------------------------------------------------
@@ -270,10 +219,11 @@ class PostgresDocumentStore:
         dsn_or_pool: str | Pool,
         *,
         max_connections: int = 10,
+        min_connections: int = 1,
         clock: Callable[[], float] = time.time,
     ) -> None:
         if isinstance(dsn_or_pool, str):
-            self._pool: Pool = ConnectionPool(dsn_or_pool, max_size=max_connections)
+            self._pool: Pool = open_pool(dsn_or_pool, min_size=min_connections, max_size=max_connections)
             self._owns_pool = True
         else:
             self._pool = dsn_or_pool
