@@ -42,15 +42,12 @@ import os
 import platform
 import random
 import secrets
-import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -60,6 +57,7 @@ from urllib.parse import urlsplit
 import proc_cpu
 from bianjie.kit.crypto import Sm2PrivateKey
 from bianjie.kit.signing import sign_request
+from bianjie_dev.pay.onprem import Child, onprem_env, start_onprem
 from bianjie_dev.runtime.child import StackProcess, project_root
 from emulator_memory import EmulatorMemory
 
@@ -275,110 +273,60 @@ def postgres_env() -> tuple[dict[str, str], Callable[[], None]]:
     return {"BIANJIE_DOCUMENTS": "postgres", "BIANJIE_POSTGRES_DSN": dsn, "BENCH_DATABASE": db}, cleanup
 
 
-# ---------------------------------------------------------------- the on-premises processes
-
-PAY_HTTP_FUNCTIONS = (
-    "PayAgreementSignFunction",
-    "PayAgreementListFunction",
-    "PayAgreementTerminateFunction",
-    "PayAgreementOrderFunction",
-    "PayChargeCreateFunction",
-    "PayChargeGetFunction",
-    "PayRefundCreateFunction",
-    "PayWebhookKeyFunction",
-    "PayCallbackUnionpayFunction",
-    "PayCallbackHuiminFunction",
-    "PayCallbackYibaoCreditFunction",
-)
+# ---------------------------------------------------------------- profile (CPU, one charge at a time)
 
 
-class Child:
-    """A process of the benchmark's, its output in a file, stopped with SIGTERM (it drains) at the end."""
+def profile_charges(stack: StackProcess, count: int, patients: int, out: str) -> None:
+    """``count`` charges through ``PayChargeCreateFunction`` in this process, one at a time, under
+    cProfile timed by CPU (``time.process_time``): where a charge's CPU goes, waits excluded. The
+    channel is the stand-in process over HTTP, the documents PostgreSQL, as the workers have them."""
+    import cProfile
+    import pstats
+    import uuid
 
-    def __init__(self, name: str, args: list[str], env: dict[str, str], log_dir: Path, ready_url: str) -> None:
-        self.name = name
-        self.log_path = log_dir / f"{name}.log"
-        self._log = self.log_path.open("wb")
-        self.proc = subprocess.Popen(args, cwd=project_root(), env=env, stdout=self._log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 180
-        while True:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{name} exited early:\n{self.log_path.read_text(errors='replace')[-3000:]}")
-            try:
-                with urllib.request.urlopen(ready_url, timeout=2) as answer:
-                    answer.read()
-                    break
-            except urllib.error.HTTPError:
-                break  # it answers: the status does not matter here
-            except OSError as exc:
-                if time.monotonic() > deadline:
-                    self.stop()
-                    raise TimeoutError(
-                        f"{name} did not start:\n{self.log_path.read_text(errors='replace')[-3000:]}"
-                    ) from exc
-                time.sleep(0.3)
+    from bianjie.runtime.apigw import Route, build_event, response_parts
+    from bianjie.runtime.serve import build_gateway
 
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        self._log.close()
-
-
-def onprem_env(workers: int, threads: int) -> dict[str, str]:
-    """What the serve workers and the stand-in run with: the stack's variables (tables, queues, keys on the
-    emulator), the PostgreSQL documents, and the pool sized to the handler threads."""
-    return {
-        **os.environ,
-        "BIANJIE_STAGE": "onprem",
-        "BIANJIE_POSTGRES_POOL_MAX": str(threads),
-        "BIANJIE_POSTGRES_POOL_MIN": str(max(1, threads // 4)),
-        "BIANJIE_LOG_LEVEL": os.environ.get("BIANJIE_LOG_LEVEL", "WARNING"),
-        "BIANJIE_WORKERS": str(workers),
-    }
-
-
-def start_onprem(tmp: Path, workers: int, threads: int, latency_ms: float) -> tuple[Child, Child, str]:
-    """The channel stand-in in its own process, the channels pointed at it, and `bianjie serve`."""
-    from bianjie.pay import wiring
-    from bianjie_dev.runtime.child import free_port
-
-    serve_port, standin_port = free_port(), free_port()
-    serve_url = f"http://127.0.0.1:{serve_port}"
-    standin_url = f"http://127.0.0.1:{standin_port}"
-    env = onprem_env(workers, threads)
-    wiring.channel_configs()  # the stand-ins' identities exist before their server reads them
-    standin = Child(
-        "standin",
-        [
-            sys.executable,
-            "-m",
-            "bianjie_dev.pay.standin_server",
-            "--port",
-            str(standin_port),
-            "--latency-ms",
-            str(latency_ms),
-            "--callback-base",
-            serve_url,
-            "--async-seconds",
-            "900",  # PROCESSING trades wait for the storm
-        ],
-        {**env, "BIANJIE_STAGE": "local"},  # a stand-in exists only on the local stage
-        tmp,
-        f"{standin_url}/status",
+    os.environ.update({k: v for k, v in onprem_env(1, 4).items() if k.startswith("BIANJIE_POSTGRES_POOL")})
+    gateway = build_gateway(
+        {"template": str(project_root() / "template.yaml"), "functions": ["PayChargeCreateFunction"], "threads": 1}
     )
-    for channel in wiring.channel_configs(refresh=True):
-        wiring.rotate_channel(channel, base_url=f"{standin_url}/{channel.value}")
-    args = [str(Path(sys.executable).parent / "bianjie"), "serve", "--host", "127.0.0.1", "--port", str(serve_port)]
-    args += ["--workers", str(workers), "--threads", str(threads)]
-    for fn in PAY_HTTP_FUNCTIONS:
-        args += ["--function", fn]
-    serve = Child("serve", args, env, tmp, f"{serve_url}/pay/webhook-key")
-    return standin, serve, serve_url
+    fn = gateway.functions["PayChargeCreateFunction"]
+    route = Route.compile("POST", "/pay/charges", "PayChargeCreateFunction")
+
+    def invoke(request: Request) -> None:
+        method, path, headers, body = request
+        event = build_event(
+            method=method,
+            path=path,
+            raw_query="",
+            headers=list(headers.items()),
+            body=body,
+            source_ip="127.0.0.1",
+            route=route,
+            path_params={},
+            stage="onprem",
+            request_id=str(uuid.uuid4()),
+        )
+        status, _, raw = response_parts(fn.invoke(event))
+        if status not in (201, 202):
+            raise RuntimeError(f"profile charge answered {status}: {raw[:200]!r}")
+
+    for request in charge_requests(stack, 5, patients, "prof-warm"):
+        invoke(request)
+    profiler = cProfile.Profile(time.process_time)
+    requests = charge_requests(stack, count, patients, "prof")
+    began = time.process_time()
+    profiler.enable()
+    for request in requests:
+        invoke(request)
+    profiler.disable()
+    spent = (time.process_time() - began) * 1000 / count
+    profiler.dump_stats(out)
+    print(f"profile: {count} charges one at a time in this process, {spent:.2f} CPU ms each; {out}")
+    stats_ = pstats.Stats(out)
+    stats_.sort_stats("tottime").print_stats(30)
+    stats_.sort_stats("cumulative").print_stats(60)
 
 
 # ---------------------------------------------------------------- sustained arrivals
@@ -449,7 +397,7 @@ def main() -> int:
     parser.add_argument("--sustained-seconds", type=float, default=60.0, help="each sustained run (0: none)")
     parser.add_argument("--rates", help="sustained rates to try, e.g. 40,60 (default: searched from the burst)")
     parser.add_argument("--search-steps", type=int, default=4)
-    parser.add_argument("--profile", help="py-spy the first serve worker during the burst into this file")
+    parser.add_argument("--profile", help="postgres: cProfile (CPU time) of serial charges in-process, into this file")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
 
@@ -507,26 +455,15 @@ def main() -> int:
                 serial = charge_requests(stack, args.serial, args.patients, "serial")
                 lat, errors, elapsed, _ = burst(url, serial, lambda s: s in (201, 202), 1)
                 rows["serial"] = stats(lat, errors, elapsed) | {"emulator_rss_mb": memory.current_mb()}
+                if args.profile and onprem:
+                    profile_charges(stack, 50, args.patients, args.profile)
 
                 requests = charge_requests(stack, args.charges, args.patients, "run")
-                spy = None
-                if args.profile and onprem:
-                    worker = next(p for p in proc_cpu.tree(children[1].proc.pid)() if p != children[1].proc.pid)
-                    spy = subprocess.Popen(
-                        [str(Path(sys.executable).parent / "py-spy"), "record", "-p", str(worker), "-r", "200"]
-                        + ["-f", "raw", "-o", args.profile, "-d", "30"],  # noqa: RUF005
-                        stdout=subprocess.DEVNULL,
-                        stderr=subprocess.DEVNULL,
-                    )
-                    time.sleep(1.0)
                 load["burst"] = os.getloadavg()
                 before = meter.snapshot()
                 lat, errors, elapsed, bodies = burst(url, requests, lambda s: s in (201, 202), args.charges)
                 time.sleep(1.5)  # callbacks the burst caused (the stand-in notifies after ~1 s) count too
                 cpu = proc_cpu.CpuMeter.spent(before, meter.snapshot())
-                if spy is not None:
-                    spy.send_signal(signal.SIGINT)
-                    spy.wait(30)
                 rows["charges"] = stats(lat, errors, elapsed) | {"emulator_rss_mb": memory.current_mb()}
                 charges = [b for b in bodies if b and "charge_id" in b]
                 pending = sum(1 for b in charges if b["status"] == "PENDING")

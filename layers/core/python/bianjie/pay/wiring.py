@@ -447,7 +447,6 @@ def webhook_key() -> tuple[str, Sm2PrivateKey]:
 
 def webhook_sender() -> WebhookSender:
     from bianjie.pay.adapters.http import http_post
-
     from bianjie.pay.adapters.notify_url import guarded_post
 
     serial, key = webhook_key()

@@ -100,8 +100,12 @@ class Gateway:
             }
         )
         await send({"type": "http.response.body", "body": body})
-        # The route template, never the raw path: paths may carry bearer keys (film links).
-        log.info(
+        # The route template, never the raw path: paths may carry bearer keys (film links). A request a
+        # function answered is logged by the function ("handled", kit.web), so here only at DEBUG: one
+        # line per request at INFO, not two (JSON logging showed in the charge profile)
+        answered_by_function = " -> " in label and status != 502
+        log.log(
+            logging.DEBUG if answered_by_function else logging.INFO,
             "request",
             extra={
                 "method": method,
