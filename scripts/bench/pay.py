@@ -41,7 +41,7 @@ import json
 import os
 import platform
 import random
-import secrets
+import signal
 import statistics
 import subprocess
 import sys
@@ -57,7 +57,7 @@ from urllib.parse import urlsplit
 import proc_cpu
 from bianjie.kit.crypto import Sm2PrivateKey
 from bianjie.kit.signing import sign_request
-from bianjie_dev.pay.onprem import Child, onprem_env, start_onprem
+from bianjie_dev.pay.onprem import Child, onprem_env, postgres_env, start_onprem, use_stack_env, worker_pids
 from bianjie_dev.runtime.child import StackProcess, project_root
 from emulator_memory import EmulatorMemory
 
@@ -129,29 +129,6 @@ def burst(
     for t in threads:
         t.join()
     return latencies, errors, time.perf_counter() - t0, bodies
-
-
-def use_stack_env(stack: StackProcess) -> None:
-    """This process talks to the stack's moto and tables directly (to mint tokens and play the channels)."""
-    from bianjie.kit import aws, deps
-    from bianjie.kit.config import reset_settings
-    from bianjie.pay import wiring
-    from bianjie.runtime.deployment import Deployment
-    from bianjie.runtime.template import load_template
-
-    deployment = Deployment.load(stack.state_dir / "stack.json")
-    os.environ.update(deployment.function_environment(load_template(project_root() / "template.yaml")))
-    os.environ.update({k: v for k, v in stack.env.items() if k.startswith(("BIANJIE_DOCUMENTS", "BIANJIE_POSTGRES"))})
-    os.environ["AWS_REGION"] = deployment.region
-    os.environ["BIANJIE_AWS_ENDPOINT_URL"] = str(deployment.aws_endpoint_url)
-    os.environ.pop("AWS_SESSION_TOKEN", None)
-    os.environ.update(deployment.admin_credentials)  # the emulator enforces IAM: we are the stack's operator
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-        os.environ.setdefault(name, "local")
-    reset_settings()
-    aws.reset_clients()
-    deps.reset()
-    wiring.reset()
 
 
 def sign_agreements(stack: StackProcess, patients: int) -> None:
@@ -236,41 +213,6 @@ def read_back(stack: StackProcess, url: str, charge_ids: list[str]) -> list[dict
 
     with ThreadPoolExecutor(8) as pool:
         return list(pool.map(one, charge_ids))
-
-
-# ---------------------------------------------------------------- PostgreSQL
-
-
-def postgres_env() -> tuple[dict[str, str], Callable[[], None]]:
-    import psycopg
-
-    root = project_root()
-    was_running = (
-        subprocess.run(
-            ["bash", "-c", "pg_isready -h 127.0.0.1 -p ${BIANJIE_PG_PORT:-54329}"], capture_output=True
-        ).returncode
-        == 0
-    )
-    out = subprocess.run([str(root / "scripts" / "postgres.sh")], capture_output=True, text=True, check=True)
-    admin_dsn = out.stdout.strip().splitlines()[-1]
-    db = f"paybench_{secrets.token_hex(4)}"
-    with psycopg.connect(admin_dsn, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{db}"')
-    dsn = admin_dsn.rsplit("/", 1)[0] + f"/{db}"
-    subprocess.run(
-        [str(Path(sys.executable).parent / "bianjie"), "db", "migrate", "--dsn", dsn],
-        capture_output=True,
-        check=True,
-        cwd=root,
-    )
-
-    def cleanup() -> None:
-        with psycopg.connect(admin_dsn, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
-        if not was_running:
-            subprocess.run([str(root / "scripts" / "postgres.sh"), "stop"], capture_output=True)
-
-    return {"BIANJIE_DOCUMENTS": "postgres", "BIANJIE_POSTGRES_DSN": dsn, "BENCH_DATABASE": db}, cleanup
 
 
 # ---------------------------------------------------------------- profile (CPU, one charge at a time)
@@ -398,6 +340,7 @@ def main() -> int:
     parser.add_argument("--rates", help="sustained rates to try, e.g. 40,60 (default: searched from the burst)")
     parser.add_argument("--search-steps", type=int, default=4)
     parser.add_argument("--profile", help="postgres: cProfile (CPU time) of serial charges in-process, into this file")
+    parser.add_argument("--spy", help="postgres: py-spy --gil one serve worker during the burst into this file")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
 
@@ -416,6 +359,8 @@ def main() -> int:
     rows: dict[str, dict[str, Any]] = {}
     sustained_rows: list[dict[str, Any]] = []
     cpu: dict[str, float] = {}
+    cpu_net: dict[str, float] = {}
+    serial_cpu: dict[str, float] = {}
     emulator_rss_mb: float | None = None
     load = {"before": os.getloadavg()}
     try:
@@ -453,17 +398,53 @@ def main() -> int:
 
                 # one at a time: the work of one charge, which is what one Lambda instance does per request
                 serial = charge_requests(stack, args.serial, args.patients, "serial")
+                serial_from = meter.snapshot()
                 lat, errors, elapsed, _ = burst(url, serial, lambda s: s in (201, 202), 1)
+                time.sleep(1.5)  # the callbacks the serial charges caused
+                serial_cpu = proc_cpu.CpuMeter.spent(serial_from, meter.snapshot())
                 rows["serial"] = stats(lat, errors, elapsed) | {"emulator_rss_mb": memory.current_mb()}
                 if args.profile and onprem:
                     profile_charges(stack, 50, args.patients, args.profile)
 
                 requests = charge_requests(stack, args.charges, args.patients, "run")
+                idle_from, idle_began = meter.snapshot(), time.perf_counter()
+                time.sleep(3.0)  # what each process burns doing nothing (pollers, schedules), to subtract
+                idle = proc_cpu.CpuMeter.spent(idle_from, meter.snapshot())
+                idle_rate = {k: v / (time.perf_counter() - idle_began) for k, v in idle.items()}
+                spy = None
+                if args.spy and onprem:
+                    # py-spy --gil: samples only the thread holding the GIL, i.e. where the worker's Python CPU goes
+                    worker = worker_pids(children[1].proc.pid)[0]
+                    spy_args = [
+                        "record",
+                        "--gil",
+                        "-p",
+                        str(worker),
+                        "-r",
+                        "250",
+                        "-f",
+                        "raw",
+                        "-o",
+                        args.spy,
+                        "-d",
+                        "60",
+                    ]
+                    spy = subprocess.Popen(
+                        [str(Path(sys.executable).parent / "py-spy"), *spy_args],
+                        stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL,
+                    )
+                    time.sleep(1.0)
                 load["burst"] = os.getloadavg()
-                before = meter.snapshot()
+                before, began = meter.snapshot(), time.perf_counter()
                 lat, errors, elapsed, bodies = burst(url, requests, lambda s: s in (201, 202), args.charges)
                 time.sleep(1.5)  # callbacks the burst caused (the stand-in notifies after ~1 s) count too
                 cpu = proc_cpu.CpuMeter.spent(before, meter.snapshot())
+                window = time.perf_counter() - began
+                cpu_net = {k: max(0.0, v - idle_rate.get(k, 0.0) * window) for k, v in cpu.items()}
+                if spy is not None:
+                    spy.send_signal(signal.SIGINT)
+                    spy.wait(30)
                 rows["charges"] = stats(lat, errors, elapsed) | {"emulator_rss_mb": memory.current_mb()}
                 charges = [b for b in bodies if b and "charge_id" in b]
                 pending = sum(1 for b in charges if b["status"] == "PENDING")
@@ -517,6 +498,7 @@ def main() -> int:
     errors = int(sum(r["errors"] for name, r in rows.items() if "errors" in r))
     errors += int(sum(r["errors"] for r in sustained_rows))
     per_charge = {name: seconds * 1000 / args.charges for name, seconds in cpu.items()}
+    per_charge_net = {name: seconds * 1000 / args.charges for name, seconds in cpu_net.items()}
     print(
         f"pay benchmark ({args.documents}{f', {args.workers} workers x {args.threads} threads' if onprem else ''}"
         f"{f', channel latency {args.latency_ms:g} ms' if onprem else ''}), "
@@ -539,6 +521,14 @@ def main() -> int:
     print(
         "CPU ms per charge in the burst, by process (/proc): "
         + ", ".join(f"{k} {v:.2f}" for k, v in per_charge.items())
+    )
+    print(
+        "CPU ms per charge one at a time (serial phase, idle included): "
+        + ", ".join(f"{k} {v * 1000 / max(1, args.serial):.2f}" for k, v in serial_cpu.items())
+    )
+    print(
+        "  the burst's, less each process's idle CPU over the burst's window: "
+        + ", ".join(f"{k} {v:.2f}" for k, v in per_charge_net.items())
     )
     print(f"moto server peak resident memory {emulator_rss_mb} MB")
     acked = rows["storm"]["duplicates_acked"]

@@ -65,16 +65,6 @@ def tree(root: int) -> Callable[[], list[int]]:
     return pids
 
 
-def serve_workers(supervisor: int) -> list[int]:
-    """The worker processes of ``bianjie serve --workers N`` (spawned by uvicorn's supervisor; not its
-    multiprocessing resource tracker)."""
-    return sorted(
-        pid
-        for pid, ppid, cmd in _all()
-        if pid in tree(supervisor)() and pid != supervisor and b"resource_tracker" not in cmd and b"spawn" in cmd
-    )
-
-
 def postgres_backends(database: str) -> Callable[[], list[int]]:
     """PostgreSQL backends connected to ``database`` (their title is "postgres: user db host state")."""
     marker = f" {database} ".encode()

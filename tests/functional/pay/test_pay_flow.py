@@ -138,6 +138,8 @@ def test_webhook_outbox_survives_a_queue_outage(pay: PayHarness, monkeypatch: py
     from bianjie.kit import aws, deps
     from bianjie.pay import wiring
 
+    monkeypatch.setenv("PAY_DISPATCH", "inline")  # as on Lambda: sent before the answer (below: background)
+    wiring.reset()
     box = wiring.webhook_outbox().outbox
     monkeypatch.setattr(box, "grace", 0)  # due at once (the schedule's grace is 30 s)
     queue_url = os.environ["PAY_WEBHOOK_QUEUE"]
@@ -173,6 +175,33 @@ def test_webhook_outbox_survives_a_queue_outage(pay: PayHarness, monkeypatch: py
     assert box.get(f"pay#webhooks#{event_id}")["status"] == "SENT"
     assert pay.client.lambda_.invoke("relay_webhooks", {}).payload == {"due": 0, "sent": 0, "failed": 0}
     assert len(pay.get_charge(charge_id).json_body["history"]) == 1
+
+
+def test_off_lambda_the_intents_are_sent_after_the_answer(pay: PayHarness, monkeypatch: pytest.MonkeyPatch) -> None:
+    """PAY_DISPATCH=background (the default off Lambda: on premises, the local stack): the transition and
+    its intents commit before the answer, the sends happen from a pool after it."""
+    import time
+
+    from bianjie.pay import wiring
+
+    monkeypatch.setenv("PAY_DISPATCH", "background")
+    wiring.reset()
+    assert wiring.dispatch_in_background()
+    pay.sign("p10", "UNIONPAY", OK_CARD)
+    bill = {"order_no": "INV-10", "patient_id": "p10", "amount": 1000, "notify_url": "https://his.example/pay-events"}
+    response = pay.charge("k-10", **bill)
+    assert response.status_code == 201 and response.json_body["status"] == "SUCCEEDED", response.body
+    event_id = f"ev-{response.json_body['charge_id']}-charge.succeeded"
+    box = wiring.webhook_outbox().outbox
+    assert box.get(f"pay#events#{event_id}") is not None  # committed with the transition
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        rows = [box.get(f"pay#{sink}#{event_id}") for sink in ("events", "webhooks")]
+        if all(r is not None and r["status"] == "SENT" for r in rows):
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError(f"not sent after the answer: {rows}")
 
 
 def test_a_channel_record_in_stand_in_mode_is_refused_outside_the_local_stage(

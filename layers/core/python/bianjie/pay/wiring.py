@@ -131,10 +131,10 @@ def channel_configs(refresh: bool = False) -> dict[Channel, ChannelConfig]:
     cached = _configs()
     values = cached["values"]
     if not refresh and values is not None and time.monotonic() - cached["at"] < CONFIG_TTL:
-        return values  # type: ignore[no-any-return]
+        return values
     with _lock:
         if not refresh and cached["values"] is not values and cached["values"] is not None:
-            return cached["values"]  # type: ignore[no-any-return]  # another thread refreshed it meanwhile
+            return cached["values"]  # another thread refreshed it meanwhile
         if standins_allowed():
             provision_standins()
         cipher = deps.field_cipher()
@@ -322,7 +322,7 @@ def standins() -> dict[Channel, StandinChannel]:
 
 
 def channels() -> dict[Channel, ProtocolChannel]:
-    return _on_configs("channels", _build_channels)  # type: ignore[no-any-return]
+    return _on_configs("channels", _build_channels)
 
 
 def _build_channels() -> dict[Channel, ProtocolChannel]:
@@ -349,7 +349,7 @@ def _build_channels() -> dict[Channel, ProtocolChannel]:
 
 
 def agreements() -> AgreementService:
-    return _on_configs("agreements", _build_agreements)  # type: ignore[no-any-return]
+    return _on_configs("agreements", _build_agreements)
 
 
 def _build_agreements() -> AgreementService:
@@ -384,7 +384,7 @@ def _dispatcher() -> Callable[[Callable[[], Any]], Any]:
 
 
 def charges() -> ChargeService:
-    return _on_configs("charges", _build_charges)  # type: ignore[no-any-return]
+    return _on_configs("charges", _build_charges)
 
 
 def _build_charges() -> ChargeService:
@@ -408,7 +408,7 @@ def _notify_check(url: str, hospital: Any) -> None:
 
 
 def callbacks() -> CallbackService:
-    return _on_configs("callbacks", _build_callbacks)  # type: ignore[no-any-return]
+    return _on_configs("callbacks", _build_callbacks)
 
 
 def _build_callbacks() -> CallbackService:

@@ -10,6 +10,7 @@ bianjie pay standin forget OUT_TRADE_NO        STAND-IN: drop a trade from the c
 bianjie pay standin bank-terminate PATIENT_ID AGREEMENT_ID   STAND-IN: 银联主动解约 + its callback
 bianjie pay standin keys [--channel C]         STAND-IN (local stage): the stand-in's keys, for a partner's tests
 bianjie pay standin http --base-url URL        STAND-IN: reach the stand-ins over HTTP (standin_server process)
+bianjie pay notify-hosts APP_ID [HOST ...]    the hosts a hospital's notify_url may name (none: show them)
 bianjie pay channel show                       each channel: merchant id, mode, URL, key serials (no secrets)
 bianjie pay channel register --channel C ...   a real channel's keys (signing key + serial, channel keys, API key)
 bianjie pay channel rotate --channel C ...     replace our signing key, add/drop a channel key, a new API key
@@ -218,6 +219,23 @@ def cmd_channel(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_notify_hosts(args: argparse.Namespace) -> int:
+    _use(args)
+    from bianjie.kit import deps
+    from bianjie.pay.adapters.notify_url import SETTING
+
+    registry = deps.partner_registry()
+    if args.hosts:
+        hosts = sorted({h.lower().rstrip(".") for h in args.hosts})
+        registry.set_setting(args.app_id, "pay", SETTING, hosts)
+    partner = registry.get(args.app_id)
+    if partner is None:
+        print(f"no partner {args.app_id}")
+        return 1
+    print(json.dumps({"app_id": args.app_id, SETTING: (partner.settings.get("pay") or {}).get(SETTING, [])}))
+    return 0
+
+
 def cmd_standin_keys(args: argparse.Namespace) -> int:
     """The stand-in channel's own keys (local stage only), so a partner's tests can sign and seal
     notifications exactly as the stand-in does, and replay them."""
@@ -313,6 +331,12 @@ def register(subparsers: Any) -> None:
     p.add_argument("--base-url", required=True, help="the stand-in server, e.g. http://127.0.0.1:8701")
     _flags(p)
     p.set_defaults(func=cmd_standin_http)
+
+    p = pay.add_parser("notify-hosts", help="the hosts a hospital's notify_url may name (https, public addresses)")
+    p.add_argument("app_id")
+    p.add_argument("hosts", nargs="*", help="replace the list with these (none: print it)")
+    _flags(p)
+    p.set_defaults(func=cmd_notify_hosts)
 
     channel = pay.add_parser("channel", help="a real channel's merchant id, URL and keys").add_subparsers(
         dest="action", required=True

@@ -9,15 +9,17 @@ pointed at a local stack whose documents are in PostgreSQL (``BIANJIE_DOCUMENTS=
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
-from bianjie_dev.runtime.child import BIANJIE, free_port, project_root
+from bianjie_dev.runtime.child import BIANJIE, StackProcess, free_port, project_root
 
 PAY_HTTP_FUNCTIONS = (
     "PayAgreementSignFunction",
@@ -69,6 +71,23 @@ class Child:
                 self.proc.kill()
                 self.proc.wait(5)
         self._log.close()
+
+
+def worker_pids(supervisor: int) -> list[int]:
+    """The worker processes of ``bianjie serve --workers N``: the children uvicorn's supervisor spawned
+    (its multiprocessing resource tracker excluded)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            cmd = (entry / "cmdline").read_bytes()
+        except (OSError, IndexError, ValueError):
+            continue
+        if ppid == supervisor and b"spawn" in cmd and b"resource_tracker" not in cmd:
+            found.append(int(entry.name))
+    return sorted(found)
 
 
 def onprem_env(workers: int, threads: int) -> dict[str, str]:
@@ -126,3 +145,72 @@ def start_onprem(
         args += ["--function", fn]
     serve = Child("serve", args, env, tmp, f"{serve_url}/pay/webhook-key")
     return standin, serve, serve_url
+
+
+def use_stack_env(stack: StackProcess) -> Callable[[], None]:
+    """This process talks to the stack's moto and tables directly (to mint tokens and play the channels,
+    and so that the processes it starts get the stack's variables); returns what restores it."""
+    saved = dict(os.environ)
+    from bianjie.kit import aws, deps
+    from bianjie.kit.config import reset_settings
+    from bianjie.pay import wiring
+    from bianjie.runtime.deployment import Deployment
+    from bianjie.runtime.template import load_template
+
+    deployment = Deployment.load(stack.state_dir / "stack.json")
+    os.environ.update(deployment.function_environment(load_template(project_root() / "template.yaml")))
+    os.environ.update({k: v for k, v in stack.env.items() if k.startswith(("BIANJIE_DOCUMENTS", "BIANJIE_POSTGRES"))})
+    os.environ["AWS_REGION"] = deployment.region
+    os.environ["BIANJIE_AWS_ENDPOINT_URL"] = str(deployment.aws_endpoint_url)
+    os.environ.pop("AWS_SESSION_TOKEN", None)
+    os.environ.update(deployment.admin_credentials)  # the emulator enforces IAM: we are the stack's operator
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        os.environ.setdefault(name, "local")
+    reset_settings()
+    aws.reset_clients()
+    deps.reset()
+    wiring.reset()
+
+    def restore() -> None:
+        os.environ.clear()
+        os.environ.update(saved)
+        reset_settings()
+        aws.reset_clients()
+        deps.reset()
+        wiring.reset()
+
+    return restore
+
+
+def postgres_env() -> tuple[dict[str, str], Callable[[], None]]:
+    """A throwaway database on scripts/postgres.sh's server (started if needed), migrated: the stack's
+    environment for it, and the cleanup (drop it; stop the server if this started it)."""
+    import psycopg
+
+    root = project_root()
+    was_running = (
+        subprocess.run(
+            ["bash", "-c", "pg_isready -h 127.0.0.1 -p ${BIANJIE_PG_PORT:-54329}"], capture_output=True
+        ).returncode
+        == 0
+    )
+    out = subprocess.run([str(root / "scripts" / "postgres.sh")], capture_output=True, text=True, check=True)
+    admin_dsn = out.stdout.strip().splitlines()[-1]
+    db = f"paybench_{secrets.token_hex(4)}"
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{db}"')
+    dsn = admin_dsn.rsplit("/", 1)[0] + f"/{db}"
+    subprocess.run(
+        [str(Path(sys.executable).parent / "bianjie"), "db", "migrate", "--dsn", dsn],
+        capture_output=True,
+        check=True,
+        cwd=root,
+    )
+
+    def cleanup() -> None:
+        with psycopg.connect(admin_dsn, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+        if not was_running:
+            subprocess.run([str(root / "scripts" / "postgres.sh"), "stop"], capture_output=True)
+
+    return {"BIANJIE_DOCUMENTS": "postgres", "BIANJIE_POSTGRES_DSN": dsn, "BENCH_DATABASE": db}, cleanup

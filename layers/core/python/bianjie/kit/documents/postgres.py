@@ -390,27 +390,7 @@ class PostgresDocumentStore:
         where = t.key_where()
         if isinstance(op, Put):
             assert item is not None
-            doc, expires = Jsonb(item), self._expires(t, item)
-            if cond is None or c.is_absent_only(cond):
-                cols = ", ".join(t.key_cols)
-                marks = ", ".join(["%s"] * len(key))
-                sql = (
-                    f"INSERT INTO {t.ref} AS cur ({cols}, doc, expires) VALUES ({marks}, %s, %s)"
-                    f" ON CONFLICT ({cols}) DO UPDATE SET doc = EXCLUDED.doc, expires = EXCLUDED.expires"
-                )
-                params: list[Any] = [*key, doc, expires]
-                if cond is not None:
-                    sql += " WHERE cur.expires < %s"
-                    params.append(now)
-                return conn.execute(sql, params).rowcount == 1
-            cond_sql, cond_params = self._condition_sql(cond, now)
-            return (
-                conn.execute(
-                    f"UPDATE {t.ref} SET doc = %s, expires = %s WHERE {where} AND {cond_sql}",
-                    [doc, expires, *key, *cond_params],
-                ).rowcount
-                == 1
-            )
+            return conn.execute(*self._put_sql(t, op, key, item, now)).rowcount == 1
         if cond is not None and c.is_absent_only(cond):
             return self._absent_locked(conn, t, key, now, delete=isinstance(op, Delete))
         if isinstance(op, Delete):
@@ -423,6 +403,28 @@ class PostgresDocumentStore:
         cond_sql, cond_params = self._condition_sql(cond, now)
         row = conn.execute(f"SELECT {cond_sql} FROM {t.ref} WHERE {where} FOR SHARE", [*cond_params, *key]).fetchone()
         return bool(row and row[0])
+
+    def _put_sql(self, t: _Table, op: Put, key: list[Any], item: Item, now: float) -> tuple[str, list[Any]]:
+        """The one statement of a put; it changed exactly one row iff the condition held."""
+        cond = op.condition
+        doc, expires = Jsonb(item), self._expires(t, item)
+        if cond is None or c.is_absent_only(cond):
+            cols = ", ".join(t.key_cols)
+            marks = ", ".join(["%s"] * len(key))
+            sql = (
+                f"INSERT INTO {t.ref} AS cur ({cols}, doc, expires) VALUES ({marks}, %s, %s)"
+                f" ON CONFLICT ({cols}) DO UPDATE SET doc = EXCLUDED.doc, expires = EXCLUDED.expires"
+            )
+            params: list[Any] = [*key, doc, expires]
+            if cond is not None:
+                sql += " WHERE cur.expires < %s"
+                params.append(now)
+            return sql, params
+        cond_sql, cond_params = self._condition_sql(cond, now)
+        return (
+            f"UPDATE {t.ref} SET doc = %s, expires = %s WHERE {t.key_where()} AND {cond_sql}",
+            [doc, expires, *key, *cond_params],
+        )
 
     def _absent_locked(
         self, conn: psycopg.Connection[Any], t: _Table, key: list[Any], now: float, *, delete: bool
@@ -543,9 +545,19 @@ class PostgresDocumentStore:
         c.check_distinct(keys)
         # Every transaction locks rows in the same order, which keeps deadlocks between them rare.
         order = sorted(range(len(prepared)), key=lambda i: json.dumps([prepared[i][0].sql_name, prepared[i][2]]))
+        # Puts only (the common case: a record, its audit append, its outbox intent) are one statement
+        # each whose row count tells whether its condition held, so they go in one pipeline: BEGIN and
+        # every statement in one round trip, COMMIT (or ROLLBACK) in a second, instead of one per statement.
+        pipelined = all(
+            isinstance(op, Put) and (op.condition is None or not c.is_contradiction(op.condition))
+            for _, op, _, _ in prepared
+        )
         for attempt in range(_RETRIES):
             reasons: list[str | None] = [None] * len(prepared)
             try:
+                if pipelined:
+                    self._transact_pipelined(prepared, order, reasons)
+                    return
                 with self._pool.connection() as conn, conn.transaction():
                     for i in order:
                         t, op, key, item = prepared[i]
@@ -560,6 +572,26 @@ class PostgresDocumentStore:
                 if attempt == _RETRIES - 1:
                     raise TransactionCanceled(["TransactionConflict"] * len(prepared)) from None
                 _backoff(attempt)
+
+    def _transact_pipelined(
+        self,
+        prepared: list[tuple[_Table, Operation, list[Any], Item | None]],
+        order: list[int],
+        reasons: list[str | None],
+    ) -> None:
+        now = self._clock()
+        with self._pool.connection() as conn, conn.pipeline() as pipeline, conn.transaction():
+            cursors = []
+            for i in order:
+                t, op, key, item = prepared[i]
+                assert isinstance(op, Put) and item is not None
+                cursors.append((i, conn.execute(*self._put_sql(t, op, key, item, now))))
+            pipeline.sync()  # every statement's result is here now
+            for i, cursor in cursors:
+                if cursor.rowcount != 1:
+                    reasons[i] = c.CONDITION_FAILED
+            if any(reasons):
+                raise _Rollback
 
     # -- maintenance --
 
