@@ -333,8 +333,14 @@ def main() -> int:
     parser.add_argument("--patients", type=int, default=40)
     parser.add_argument("--serial", type=int, default=20, help="charges sent one at a time first")
     parser.add_argument("--documents", choices=("dynamodb", "postgres"), default="dynamodb")
+    parser.add_argument(
+        "--gateway",
+        choices=("serve", "stack"),
+        default="serve",
+        help="postgres: bianjie serve workers + stand-in process (default), or the stack's one process as before",
+    )
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="postgres: serve worker processes")
-    parser.add_argument("--threads", type=int, default=32, help="postgres: handler threads (and pool) per worker")
+    parser.add_argument("--threads", type=int, default=8, help="postgres: handler threads (and pool) per worker")
     parser.add_argument("--latency-ms", type=float, default=0.0, help="postgres: the channel stand-in's answer delay")
     parser.add_argument("--sustained-seconds", type=float, default=60.0, help="each sustained run (0: none)")
     parser.add_argument("--rates", help="sustained rates to try, e.g. 40,60 (default: searched from the burst)")
@@ -349,10 +355,10 @@ def main() -> int:
         "PAY_STANDIN_DUPLICATE_RATE": "0",
         "BIANJIE_LOG_LEVEL": os.environ.get("BIANJIE_LOG_LEVEL", "WARNING"),
     }
-    onprem = args.documents == "postgres"
+    onprem = args.documents == "postgres" and args.gateway == "serve"
     cleanup: Callable[[], None] = lambda: None  # noqa: E731
     database = None
-    if onprem:
+    if args.documents == "postgres":
         pg_env, cleanup = postgres_env()
         database = pg_env.pop("BENCH_DATABASE")
         env.update(pg_env)
@@ -382,6 +388,13 @@ def main() -> int:
                         "postgresql": proc_cpu.postgres_backends(str(database)),
                         "channel stand-in": proc_cpu.tree(standin.proc.pid),
                         "local stack + moto": proc_cpu.tree(stack.proc.pid),
+                        "load generator": lambda: [os.getpid()],
+                    }
+                elif args.documents == "postgres":  # everything in the stack's one process (before issue 11)
+                    groups = {
+                        "local stack (gateway, stand-ins)": lambda: [stack.proc.pid],
+                        "postgresql": proc_cpu.postgres_backends(str(database)),
+                        "moto": lambda: [p for p in proc_cpu.tree(stack.proc.pid)() if p != stack.proc.pid],
                         "load generator": lambda: [os.getpid()],
                     }
                 else:
@@ -500,7 +513,8 @@ def main() -> int:
     per_charge = {name: seconds * 1000 / args.charges for name, seconds in cpu.items()}
     per_charge_net = {name: seconds * 1000 / args.charges for name, seconds in cpu_net.items()}
     print(
-        f"pay benchmark ({args.documents}{f', {args.workers} workers x {args.threads} threads' if onprem else ''}"
+        f"pay benchmark ({args.documents}{'' if onprem or args.documents == 'dynamodb' else ', stack gateway'}"
+        f"{f', {args.workers} workers x {args.threads} threads' if onprem else ''}"
         f"{f', channel latency {args.latency_ms:g} ms' if onprem else ''}), "
         f"{platform.processor() or platform.machine()}, {os.cpu_count()} cpu, python {platform.python_version()}; "
         f"{args.charges} concurrent charges ({pending} PENDING until callback), then {len(storm)} callbacks "
