@@ -155,6 +155,10 @@ def run(args: argparse.Namespace) -> int:
         port=args.port,
         workers=workers,
         timeout_graceful_shutdown=int(args.graceful_seconds),
+        # how long a new worker may take to import the handlers and open its pool before a restart gives
+        # up on it, and how long a busy worker may take to answer the supervisor's ping: uvicorn's 5 s is
+        # less than a worker's start on a loaded machine
+        timeout_worker_healthcheck=60,
         **uvicorn_options(),
     )
     return 0
