@@ -319,6 +319,24 @@ def sustained(url: str, requests: list[Request], rate: float, seed: int) -> tupl
     return latencies, errors, time.perf_counter() - start
 
 
+def transactions(dsn: str | None) -> tuple[int, int]:
+    """(committed, rolled back) transactions of the benchmark's database so far. A rolled-back one is a
+    conditional write that lost: in the burst, that is an audit append meeting another on its chain's head
+    (every other write of a charge is to its own keys), so the count shows whether the head is a hot spot."""
+    if not dsn:
+        return 0, 0
+    import psycopg
+
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        # PostgreSQL 15 backends publish their counts at most once a second while busy and within 10 s
+        # once idle: wait that out so every transaction so far is counted
+        time.sleep(10.5)
+        row = conn.execute(
+            "SELECT xact_commit, xact_rollback FROM pg_stat_database WHERE datname = current_database()"
+        ).fetchone()
+    return (int(row[0]), int(row[1])) if row else (0, 0)
+
+
 def meets(row: dict[str, float]) -> bool:
     return row["errors"] == 0 and row["avg_ms"] <= 200 and row["max_ms"] <= 2000
 
@@ -367,6 +385,7 @@ def main() -> int:
     cpu: dict[str, float] = {}
     cpu_net: dict[str, float] = {}
     serial_cpu: dict[str, float] = {}
+    txn_before = txn_after = (0, 0)
     emulator_rss_mb: float | None = None
     load = {"before": os.getloadavg()}
     try:
@@ -449,9 +468,11 @@ def main() -> int:
                     )
                     time.sleep(1.0)
                 load["burst"] = os.getloadavg()
+                txn_before = transactions(env.get("BIANJIE_POSTGRES_DSN"))
                 before, began = meter.snapshot(), time.perf_counter()
                 lat, errors, elapsed, bodies = burst(url, requests, lambda s: s in (201, 202), args.charges)
                 time.sleep(1.5)  # callbacks the burst caused (the stand-in notifies after ~1 s) count too
+                txn_after = transactions(env.get("BIANJIE_POSTGRES_DSN"))
                 cpu = proc_cpu.CpuMeter.spent(before, meter.snapshot())
                 window = time.perf_counter() - began
                 cpu_net = {k: max(0.0, v - idle_rate.get(k, 0.0) * window) for k, v in cpu.items()}
@@ -544,6 +565,11 @@ def main() -> int:
         "  the burst's, less each process's idle CPU over the burst's window: "
         + ", ".join(f"{k} {v:.2f}" for k, v in per_charge_net.items())
     )
+    if txn_after != (0, 0):
+        print(
+            f"PostgreSQL transactions in the burst: {txn_after[0] - txn_before[0]} committed, "
+            f"{txn_after[1] - txn_before[1]} rolled back (lost conditional writes: the audit chains' heads)"
+        )
     print(f"moto server peak resident memory {emulator_rss_mb} MB")
     acked = rows["storm"]["duplicates_acked"]
     print(f"storm: {acked} duplicates acknowledged without effect; lost {lost}; duplicated transitions {duplicated}")

@@ -63,7 +63,7 @@ def pay_audit() -> Any:
     from bianjie.kit.audit import AuditLog
 
     # sharded: 200 concurrent charges appending to one chain head would serialise on it
-    return AuditLog(deps.documents(), deps.table("AUDIT_TABLE"), service="pay", shards=8)
+    return AuditLog(deps.documents(), deps.table("AUDIT_TABLE"), service="pay", shards=16)
 
 
 # ---------------------------------------------------------------- channel credentials
