@@ -105,6 +105,7 @@ def reorder_agreements() -> api.AgreementList:
         "IDEMPOTENCY_KEY_REUSED",
         "IN_PROGRESS",
         "NO_ACTIVE_AGREEMENT",
+        "NOTIFY_URL_REFUSED",
         "ORDER_NO_REUSED",
     ),
     status=201,

@@ -1,24 +1,36 @@
-"""Payment load and fault benchmark: 200 concurrent charges through the local gateway, then a storm of
-1,000 duplicated and reordered channel callbacks.
+"""Payment load and fault benchmark: the seed's 200 concurrent charges (无感支付: average ≤ 0.2 s,
+maximum ≤ 2 s), sustained arrivals, then a storm of duplicated and reordered channel callbacks.
 
-Starts the local stack as `make run` does (stand-in channels in-process), signs agreements for a set
-of patients (half with a card the stand-in charges at once, half with an account it answers PROCESSING
-for, settled only by callback), then:
+``--documents postgres`` (the on-premises configuration, the figure that counts): starts PostgreSQL
+(scripts/postgres.sh; a throwaway database, dropped at the end), the local stack on it (for tokens,
+partners, the emulator's queues, topic and keys), the channel stand-in in its own process
+(``bianjie_dev.pay.standin_server``, ``--latency-ms``), and ``bianjie serve --workers N`` serving pay's
+functions, with the channels switched to reach the stand-in over HTTP. ``--documents dynamodb`` (the
+default local stack on moto) sends everything to the stack's own gateway with in-process stand-ins.
 
-1. fires ``--charges`` partner-signed ``POST /pay/charges`` at once (one thread and connection each,
-   released together), every request doing the real work: SM2 verification and nonce write, the
-   idempotency record, the audit record, the charge record, the channel call (signed both ways), the
-   final write and, for PENDING ones, nothing more;
-2. settles the stand-in's PROCESSING trades and fires ``--storm`` callbacks (each charge's success
-   notification several times, under the same notification id, shuffled across charges) from 50
+Agreements are signed for ``--patients`` patients (half with a card the stand-in charges at once, half
+with an account it answers PROCESSING for, settled only by callback), then:
+
+1. warm-up, then ``--serial`` charges one at a time (the cost of one charge's full path);
+2. burst: ``--charges`` partner-signed ``POST /pay/charges`` released together, each on a fresh
+   connection, every request doing the real work (SM2 verification and nonce, idempotency record,
+   audit record, charge record, the channel call signed both ways, the final write and its outbox
+   intents); CPU per charge of each process is read from /proc around it;
+3. sustained (``--sustained-seconds``, 0 skips): open-loop Poisson arrivals at a rate for that long, each
+   on a fresh connection, latency counted from the scheduled arrival; the rate is searched (or given
+   with ``--rates``) for the highest one keeping average ≤ 200 ms and maximum ≤ 2 s;
+4. storm: the stand-in settles the PROCESSING trades and ``--storm`` callbacks (each charge's success
+   notification several times under one notification id, freshly signed, shuffled) come from 50
    clients: the duplicates must change nothing and the first of each must change its charge once;
-3. reads every charge back: ``lost`` = not SUCCEEDED, ``duplicated_transitions`` = status changes
-   beyond the first.
+5. every burst charge is read back: ``lost`` = not SUCCEEDED, ``duplicated_transitions`` = status
+   changes beyond the first.
 
-``--documents postgres`` runs the same stack with the PostgreSQL documents adapter (scripts/postgres.sh
-starts the server; a throwaway database is created and dropped).
+The last line is one JSON object: documents, workers, avg_ms, p50_ms, p99_ms, max_ms (burst), charges,
+errors (all phases), lost, duplicated_transitions, cpu_ms_per_charge (burst, all processes),
+serial_p50_ms, sustained_per_s (plus emulator_rss_mb on the dynamodb stack).
 
-Usage: .venv/bin/python scripts/bench/pay.py [--charges 200] [--storm 1000] [--documents dynamodb|postgres]
+Usage: .venv/bin/python scripts/bench/pay.py --documents postgres [--workers N] [--latency-ms 30]
+       [--charges 200] [--storm 1000] [--sustained-seconds 60] [--rates 40,60] [--profile out.txt]
 """
 
 from __future__ import annotations
@@ -29,7 +41,7 @@ import json
 import os
 import platform
 import random
-import secrets
+import signal
 import statistics
 import subprocess
 import sys
@@ -42,8 +54,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import proc_cpu
 from bianjie.kit.crypto import Sm2PrivateKey
 from bianjie.kit.signing import sign_request
+from bianjie_dev.pay.onprem import Child, onprem_env, postgres_env, start_onprem, use_stack_env, worker_pids
 from bianjie_dev.runtime.child import StackProcess, project_root
 from emulator_memory import EmulatorMemory
 
@@ -117,27 +131,6 @@ def burst(
     return latencies, errors, time.perf_counter() - t0, bodies
 
 
-def use_stack_env(stack: StackProcess) -> None:
-    """This process talks to the stack's moto and tables directly (to mint tokens and play the channels)."""
-    from bianjie.kit import aws, deps
-    from bianjie.kit.config import reset_settings
-    from bianjie.pay import wiring
-    from bianjie.runtime.deployment import Deployment
-    from bianjie.runtime.template import load_template
-
-    deployment = Deployment.load(stack.state_dir / "stack.json")
-    os.environ.update(deployment.function_environment(load_template(project_root() / "template.yaml")))
-    os.environ.update({k: v for k, v in stack.env.items() if k.startswith(("BIANJIE_DOCUMENTS", "BIANJIE_POSTGRES"))})
-    os.environ["AWS_REGION"] = deployment.region
-    os.environ["BIANJIE_AWS_ENDPOINT_URL"] = str(deployment.aws_endpoint_url)
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-        os.environ.setdefault(name, "local")
-    reset_settings()
-    aws.reset_clients()
-    deps.reset()
-    wiring.reset()
-
-
 def sign_agreements(stack: StackProcess, patients: int) -> None:
     from bianjie_dev.cli.tokens import issue_token, via_gateway
 
@@ -154,9 +147,10 @@ def sign_agreements(stack: StackProcess, patients: int) -> None:
         raise SystemExit(f"{errors} agreements failed to sign")
 
 
-def charge_requests(
-    stack: StackProcess, count: int, patients: int, run: str
-) -> list[tuple[str, str, dict[str, str], bytes]]:
+Request = tuple[str, str, dict[str, str], bytes]
+
+
+def charge_requests(stack: StackProcess, count: int, patients: int, run: str) -> list[Request]:
     partner = json.loads((stack.state_dir / "partners" / "demo-hospital.json").read_text())
     key = Sm2PrivateKey.from_pem(partner["private_key_pem"])
     out = []
@@ -202,14 +196,14 @@ def storm_requests(
     return storm, copies
 
 
-def read_back(stack: StackProcess, charge_ids: list[str]) -> list[dict[str, Any]]:
+def read_back(stack: StackProcess, url: str, charge_ids: list[str]) -> list[dict[str, Any]]:
     partner = json.loads((stack.state_dir / "partners" / "demo-hospital.json").read_text())
     key = Sm2PrivateKey.from_pem(partner["private_key_pem"])
 
     def one(charge_id: str) -> dict[str, Any]:
         path = f"/pay/charges/{charge_id}"
         headers = sign_request(key, "GET", path, "", b"", "demo-hospital", str(partner["key_serial"]))
-        parts = urlsplit(stack.url)
+        parts = urlsplit(url)
         conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
         conn.request("GET", path, headers=headers)
         response = conn.getresponse()
@@ -221,39 +215,130 @@ def read_back(stack: StackProcess, charge_ids: list[str]) -> list[dict[str, Any]
         return list(pool.map(one, charge_ids))
 
 
-# ---------------------------------------------------------------- PostgreSQL
+# ---------------------------------------------------------------- profile (CPU, one charge at a time)
 
 
-def postgres_env() -> tuple[dict[str, str], Callable[[], None]]:
+def profile_charges(stack: StackProcess, count: int, patients: int, out: str) -> None:
+    """``count`` charges through ``PayChargeCreateFunction`` in this process, one at a time, under
+    cProfile timed by CPU (``time.process_time``): where a charge's CPU goes, waits excluded. The
+    channel is the stand-in process over HTTP, the documents PostgreSQL, as the workers have them."""
+    import cProfile
+    import pstats
+    import uuid
+
+    from bianjie.runtime.apigw import Route, build_event, response_parts
+    from bianjie.runtime.serve import build_gateway
+
+    os.environ.update({k: v for k, v in onprem_env(1, 4).items() if k.startswith("BIANJIE_POSTGRES_POOL")})
+    gateway = build_gateway(
+        {"template": str(project_root() / "template.yaml"), "functions": ["PayChargeCreateFunction"], "threads": 1}
+    )
+    fn = gateway.functions["PayChargeCreateFunction"]
+    route = Route.compile("POST", "/pay/charges", "PayChargeCreateFunction")
+
+    def invoke(request: Request) -> None:
+        method, path, headers, body = request
+        event = build_event(
+            method=method,
+            path=path,
+            raw_query="",
+            headers=list(headers.items()),
+            body=body,
+            source_ip="127.0.0.1",
+            route=route,
+            path_params={},
+            stage="onprem",
+            request_id=str(uuid.uuid4()),
+        )
+        status, _, raw = response_parts(fn.invoke(event))
+        if status not in (201, 202):
+            raise RuntimeError(f"profile charge answered {status}: {raw[:200]!r}")
+
+    for request in charge_requests(stack, 5, patients, "prof-warm"):
+        invoke(request)
+    profiler = cProfile.Profile(time.process_time)
+    requests = charge_requests(stack, count, patients, "prof")
+    began = time.process_time()
+    profiler.enable()
+    for request in requests:
+        invoke(request)
+    profiler.disable()
+    spent = (time.process_time() - began) * 1000 / count
+    profiler.dump_stats(out)
+    print(f"profile: {count} charges one at a time in this process, {spent:.2f} CPU ms each; {out}")
+    stats_ = pstats.Stats(out)
+    stats_.sort_stats("tottime").print_stats(30)
+    stats_.sort_stats("cumulative").print_stats(60)
+
+
+# ---------------------------------------------------------------- sustained arrivals
+
+
+def sustained(url: str, requests: list[Request], rate: float, seed: int) -> tuple[list[float], int, float]:
+    """Open loop: request i is due at the i-th Poisson arrival at ``rate`` per second, whatever the
+    answers so far; each on a fresh connection from a large pool; latency from the due time."""
+    parts = urlsplit(url)
+    rng = random.Random(seed)
+    due, t = [], 0.0
+    for _ in requests:
+        t += rng.expovariate(rate)
+        due.append(t)
+    latencies: list[float] = []
+    errors = 0
+    lock = threading.Lock()
+
+    def one(request: Request, at: float) -> None:
+        nonlocal errors
+        method, path, headers, body = request
+        bad = 0
+        try:
+            conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+            conn.request(method, path, body=body, headers=headers)
+            response = conn.getresponse()
+            payload = response.read()
+            conn.close()
+            if response.status not in (201, 202):
+                bad = 1
+                print(f"  unexpected {response.status}: {payload[:200]!r}", file=sys.stderr)
+        except OSError as exc:
+            bad = 1
+            print(f"  connection error: {exc}", file=sys.stderr)
+        took = (time.perf_counter() - at) * 1000
+        with lock:
+            latencies.append(took)
+            errors += bad
+
+    start = time.perf_counter() + 0.2
+    with ThreadPoolExecutor(max_workers=400) as pool:
+        for request, offset in zip(requests, due, strict=True):
+            at = start + offset
+            wait = at - time.perf_counter()
+            if wait > 0:
+                time.sleep(wait)
+            pool.submit(one, request, at)
+    return latencies, errors, time.perf_counter() - start
+
+
+def transactions(dsn: str | None) -> tuple[int, int]:
+    """(committed, rolled back) transactions of the benchmark's database so far. A rolled-back one is a
+    conditional write that lost: in the burst, that is an audit append meeting another on its chain's head
+    (every other write of a charge is to its own keys), so the count shows whether the head is a hot spot."""
+    if not dsn:
+        return 0, 0
     import psycopg
 
-    root = project_root()
-    was_running = (
-        subprocess.run(
-            ["bash", "-c", "pg_isready -h 127.0.0.1 -p ${BIANJIE_PG_PORT:-54329}"], capture_output=True
-        ).returncode
-        == 0
-    )
-    out = subprocess.run([str(root / "scripts" / "postgres.sh")], capture_output=True, text=True, check=True)
-    admin_dsn = out.stdout.strip().splitlines()[-1]
-    db = f"paybench_{secrets.token_hex(4)}"
-    with psycopg.connect(admin_dsn, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{db}"')
-    dsn = admin_dsn.rsplit("/", 1)[0] + f"/{db}"
-    subprocess.run(
-        [str(Path(sys.executable).parent / "bianjie"), "db", "migrate", "--dsn", dsn],
-        capture_output=True,
-        check=True,
-        cwd=root,
-    )
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        # PostgreSQL 15 backends publish their counts at most once a second while busy and within 10 s
+        # once idle: wait that out so every transaction so far is counted
+        time.sleep(10.5)
+        row = conn.execute(
+            "SELECT xact_commit, xact_rollback FROM pg_stat_database WHERE datname = current_database()"
+        ).fetchone()
+    return (int(row[0]), int(row[1])) if row else (0, 0)
 
-    def cleanup() -> None:
-        with psycopg.connect(admin_dsn, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
-        if not was_running:
-            subprocess.run([str(root / "scripts" / "postgres.sh"), "stop"], capture_output=True)
 
-    return {"BIANJIE_DOCUMENTS": "postgres", "BIANJIE_POSTGRES_DSN": dsn}, cleanup
+def meets(row: dict[str, float]) -> bool:
+    return row["errors"] == 0 and row["avg_ms"] <= 200 and row["max_ms"] <= 2000
 
 
 # ---------------------------------------------------------------- main
@@ -266,6 +351,20 @@ def main() -> int:
     parser.add_argument("--patients", type=int, default=40)
     parser.add_argument("--serial", type=int, default=20, help="charges sent one at a time first")
     parser.add_argument("--documents", choices=("dynamodb", "postgres"), default="dynamodb")
+    parser.add_argument(
+        "--gateway",
+        choices=("serve", "stack"),
+        default="serve",
+        help="postgres: bianjie serve workers + stand-in process (default), or the stack's one process as before",
+    )
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="postgres: serve worker processes")
+    parser.add_argument("--threads", type=int, default=8, help="postgres: handler threads (and pool) per worker")
+    parser.add_argument("--latency-ms", type=float, default=0.0, help="postgres: the channel stand-in's answer delay")
+    parser.add_argument("--sustained-seconds", type=float, default=60.0, help="each sustained run (0: none)")
+    parser.add_argument("--rates", help="sustained rates to try, e.g. 40,60 (default: searched from the burst)")
+    parser.add_argument("--search-steps", type=int, default=4)
+    parser.add_argument("--profile", help="postgres: cProfile (CPU time) of serial charges in-process, into this file")
+    parser.add_argument("--spy", help="postgres: py-spy --gil one serve worker during the burst into this file")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
 
@@ -274,87 +373,223 @@ def main() -> int:
         "PAY_STANDIN_DUPLICATE_RATE": "0",
         "BIANJIE_LOG_LEVEL": os.environ.get("BIANJIE_LOG_LEVEL", "WARNING"),
     }
+    onprem = args.documents == "postgres" and args.gateway == "serve"
     cleanup: Callable[[], None] = lambda: None  # noqa: E731
+    database = None
     if args.documents == "postgres":
         pg_env, cleanup = postgres_env()
+        database = pg_env.pop("BENCH_DATABASE")
         env.update(pg_env)
     rows: dict[str, dict[str, Any]] = {}
+    sustained_rows: list[dict[str, Any]] = []
+    cpu: dict[str, float] = {}
+    cpu_net: dict[str, float] = {}
+    serial_cpu: dict[str, float] = {}
+    txn_before = txn_after = (0, 0)
     emulator_rss_mb: float | None = None
+    load = {"before": os.getloadavg()}
     try:
-        with tempfile.TemporaryDirectory() as tmp:
-            stack = StackProcess(Path(tmp), env=env)
+        with tempfile.TemporaryDirectory() as tmp_name:
+            tmp = Path(tmp_name)
+            stack = StackProcess(tmp / "stack", env=env)
             memory = EmulatorMemory(stack.proc.pid)
+            children: list[Child] = []
             try:
                 use_stack_env(stack)
                 sign_agreements(stack, args.patients)
-                # warm-up: imports, connections, caches, the channel configs of the process
-                burst(stack.url, charge_requests(stack, 8, args.patients, "warm"), lambda s: s in (201, 202), 4)
+                url = stack.url
+                groups: dict[str, Callable[[], list[int]]] = {"load generator": proc_cpu.tree(os.getpid())}
+                if onprem:
+                    standin, serve, url = start_onprem(tmp, args.workers, args.threads, args.latency_ms)
+                    children += [standin, serve]
+                    groups = {
+                        "gateway workers": proc_cpu.tree(serve.proc.pid),
+                        "postgresql": proc_cpu.postgres_backends(str(database)),
+                        "channel stand-in": proc_cpu.tree(standin.proc.pid),
+                        "local stack + moto": proc_cpu.tree(stack.proc.pid),
+                        "load generator": lambda: [os.getpid()],
+                    }
+                elif args.documents == "postgres":  # everything in the stack's one process (before issue 11)
+                    groups = {
+                        "local stack (gateway, stand-ins)": lambda: [stack.proc.pid],
+                        "postgresql": proc_cpu.postgres_backends(str(database)),
+                        "moto": lambda: [p for p in proc_cpu.tree(stack.proc.pid)() if p != stack.proc.pid],
+                        "load generator": lambda: [os.getpid()],
+                    }
+                else:
+                    groups = {
+                        "local stack (gateway, stand-ins)": lambda: [stack.proc.pid],
+                        "moto": lambda: [p for p in proc_cpu.tree(stack.proc.pid)() if p != stack.proc.pid],
+                        "load generator": lambda: [os.getpid()],
+                    }
+                meter = proc_cpu.CpuMeter(groups)
+                # warm-up: imports, connections, caches, the channel configs of every worker
+                warm = max(8, 4 * args.workers)
+                burst(url, charge_requests(stack, warm, args.patients, "warm"), lambda s: s in (201, 202), warm)
+                burst(url, charge_requests(stack, warm, args.patients, "warm2"), lambda s: s in (201, 202), warm)
 
                 # one at a time: the work of one charge, which is what one Lambda instance does per request
                 serial = charge_requests(stack, args.serial, args.patients, "serial")
-                lat, errors, elapsed, _ = burst(stack.url, serial, lambda s: s in (201, 202), 1)
+                serial_from = meter.snapshot()
+                lat, errors, elapsed, _ = burst(url, serial, lambda s: s in (201, 202), 1)
+                time.sleep(1.5)  # the callbacks the serial charges caused
+                serial_cpu = proc_cpu.CpuMeter.spent(serial_from, meter.snapshot())
                 rows["serial"] = stats(lat, errors, elapsed) | {"emulator_rss_mb": memory.current_mb()}
+                if args.profile and onprem:
+                    profile_charges(stack, 50, args.patients, args.profile)
 
-                lat, errors, elapsed, bodies = burst(
-                    stack.url,
-                    charge_requests(stack, args.charges, args.patients, "run"),
-                    lambda s: s in (201, 202),
-                    args.charges,
-                )
+                requests = charge_requests(stack, args.charges, args.patients, "run")
+                idle_from, idle_began = meter.snapshot(), time.perf_counter()
+                time.sleep(3.0)  # what each process burns doing nothing (pollers, schedules), to subtract
+                idle = proc_cpu.CpuMeter.spent(idle_from, meter.snapshot())
+                idle_rate = {k: v / (time.perf_counter() - idle_began) for k, v in idle.items()}
+                spy = None
+                if args.spy and onprem:
+                    # py-spy --gil: samples only the thread holding the GIL, i.e. where the worker's Python CPU goes
+                    worker = worker_pids(children[1].proc.pid)[0]
+                    spy_args = [
+                        "record",
+                        "--gil",
+                        "-p",
+                        str(worker),
+                        "-r",
+                        "250",
+                        "-f",
+                        "raw",
+                        "-o",
+                        args.spy,
+                        "-d",
+                        "60",
+                    ]
+                    spy = subprocess.Popen(
+                        [str(Path(sys.executable).parent / "py-spy"), *spy_args],
+                        stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL,
+                    )
+                    time.sleep(1.0)
+                load["burst"] = os.getloadavg()
+                txn_before = transactions(env.get("BIANJIE_POSTGRES_DSN"))
+                before, began = meter.snapshot(), time.perf_counter()
+                lat, errors, elapsed, bodies = burst(url, requests, lambda s: s in (201, 202), args.charges)
+                time.sleep(1.5)  # callbacks the burst caused (the stand-in notifies after ~1 s) count too
+                txn_after = transactions(env.get("BIANJIE_POSTGRES_DSN"))
+                cpu = proc_cpu.CpuMeter.spent(before, meter.snapshot())
+                window = time.perf_counter() - began
+                cpu_net = {k: max(0.0, v - idle_rate.get(k, 0.0) * window) for k, v in cpu.items()}
+                if spy is not None:
+                    spy.send_signal(signal.SIGINT)
+                    spy.wait(30)
                 rows["charges"] = stats(lat, errors, elapsed) | {"emulator_rss_mb": memory.current_mb()}
                 charges = [b for b in bodies if b and "charge_id" in b]
                 pending = sum(1 for b in charges if b["status"] == "PENDING")
                 rows["charges"]["pending"] = pending
 
+                if args.sustained_seconds > 0:
+                    load["sustained"] = os.getloadavg()
+                    if args.rates:
+                        plan = [float(r) for r in args.rates.split(",")]
+                    else:
+                        plan = [max(2.0, round(rows["charges"]["per_s"] * 0.5, 1))]
+                    best: float | None = None
+                    worst: float | None = None
+                    step = 0
+                    while plan and step < (len(plan) if args.rates else args.search_steps):
+                        rate = plan.pop(0)
+                        count = max(1, int(rate * args.sustained_seconds))
+                        reqs = charge_requests(stack, count, args.patients, f"sus{step}")
+                        lat, errors, elapsed = sustained(url, reqs, rate, args.seed + step)
+                        row = stats(lat, errors, elapsed) | {"rate": rate, "emulator_rss_mb": memory.current_mb()}
+                        row["ok"] = meets(row)
+                        sustained_rows.append(row)
+                        step += 1
+                        if row["ok"]:
+                            best = max(best or 0.0, rate)
+                        else:
+                            worst = rate if worst is None else min(worst, rate)
+                        if not args.rates:  # search: up by half until a rate fails, then bisect
+                            nxt = rate * 1.5 if worst is None else ((best or rate / 2) + worst) / 2
+                            if best is not None and worst is not None and worst - best < max(1.0, 0.1 * best):
+                                break
+                            plan = [round(nxt, 1)]
+                    rows["sustained"] = {"best": best}
+
                 storm, copies = storm_requests(charges, args.storm, args.seed)
-                lat, errors, elapsed, acks = burst(stack.url, storm, lambda s: s == 200, 50)
+                lat, errors, elapsed, acks = burst(url, storm, lambda s: s == 200, 50)
                 rows["storm"] = stats(lat, errors, elapsed) | {"emulator_rss_mb": memory.current_mb()}
                 rows["storm"]["duplicates_acked"] = sum(1 for a in acks if a and a.get("duplicate"))
 
-                final = read_back(stack, [c["charge_id"] for c in charges])
+                final = read_back(stack, url, [c["charge_id"] for c in charges])
             finally:
                 emulator_rss_mb = memory.stop()
+                for child in reversed(children):
+                    child.stop()
                 stack.stop()
     finally:
         cleanup()
 
     lost = args.charges - sum(1 for c in final if c.get("status") == "SUCCEEDED")
     duplicated = sum(max(0, len(c.get("history") or []) - 1) for c in final)
-    errors = int(sum(r["errors"] for r in rows.values()))
+    errors = int(sum(r["errors"] for name, r in rows.items() if "errors" in r))
+    errors += int(sum(r["errors"] for r in sustained_rows))
+    per_charge = {name: seconds * 1000 / args.charges for name, seconds in cpu.items()}
+    per_charge_net = {name: seconds * 1000 / args.charges for name, seconds in cpu_net.items()}
     print(
-        f"pay benchmark ({args.documents}), {platform.processor() or platform.machine()}, {os.cpu_count()} cpu, "
-        f"python {platform.python_version()}; {args.charges} concurrent charges ({pending} PENDING until callback), "
-        f"then {len(storm)} callbacks ({copies} copies each, shuffled) from 50 clients"
+        f"pay benchmark ({args.documents}{'' if onprem or args.documents == 'dynamodb' else ', stack gateway'}"
+        f"{f', {args.workers} workers x {args.threads} threads' if onprem else ''}"
+        f"{f', channel latency {args.latency_ms:g} ms' if onprem else ''}), "
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cpu, python {platform.python_version()}; "
+        f"{args.charges} concurrent charges ({pending} PENDING until callback), then {len(storm)} callbacks "
+        f"({copies} copies each, shuffled) from 50 clients"
     )
+    print("load average (1, 5, 15 min): " + "; ".join(f"{k} {v[0]:.2f} {v[1]:.2f} {v[2]:.2f}" for k, v in load.items()))
     print(
-        f"{'phase':<8} {'n':>5} {'err':>4} {'avg ms':>8} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'per s':>7}"
+        f"{'phase':<10} {'n':>5} {'err':>4} {'avg ms':>8} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'per s':>7}"
         f" {'moto MB':>8}"
     )
-    for name, r in rows.items():
+    table = [(name, r) for name, r in rows.items() if "n" in r]
+    table[2:2] = [(f"at {r['rate']:g}/s" + (" ok" if r["ok"] else ""), r) for r in sustained_rows]
+    for name, r in table:
         print(
-            f"{name:<8} {r['n']:>5} {r['errors']:>4} {r['avg_ms']:>8.1f} {r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f} "
+            f"{name:<10} {r['n']:>5} {r['errors']:>4} {r['avg_ms']:>8.1f} {r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f} "
             f"{r['max_ms']:>8.1f} {r['per_s']:>7.1f} {r['emulator_rss_mb']!s:>8}"
+        )
+    print(
+        "CPU ms per charge in the burst, by process (/proc): "
+        + ", ".join(f"{k} {v:.2f}" for k, v in per_charge.items())
+    )
+    print(
+        "CPU ms per charge one at a time (serial phase, idle included): "
+        + ", ".join(f"{k} {v * 1000 / max(1, args.serial):.2f}" for k, v in serial_cpu.items())
+    )
+    print(
+        "  the burst's, less each process's idle CPU over the burst's window: "
+        + ", ".join(f"{k} {v:.2f}" for k, v in per_charge_net.items())
+    )
+    if txn_after != (0, 0):
+        print(
+            f"PostgreSQL transactions in the burst: {txn_after[0] - txn_before[0]} committed, "
+            f"{txn_after[1] - txn_before[1]} rolled back (lost conditional writes: the audit chains' heads)"
         )
     print(f"moto server peak resident memory {emulator_rss_mb} MB")
     acked = rows["storm"]["duplicates_acked"]
     print(f"storm: {acked} duplicates acknowledged without effect; lost {lost}; duplicated transitions {duplicated}")
-    summary = {
+    summary: dict[str, Any] = {
         "documents": args.documents,
+        "workers": args.workers if onprem else 1,
         "avg_ms": round(rows["charges"]["avg_ms"], 1),
         "p50_ms": round(rows["charges"]["p50_ms"], 1),
         "p99_ms": round(rows["charges"]["p99_ms"], 1),
         "max_ms": round(rows["charges"]["max_ms"], 1),
-        "charges_per_s": round(rows["charges"]["per_s"], 1),
-        "serial_avg_ms": round(rows["serial"]["avg_ms"], 1),
-        "storm_avg_ms": round(rows["storm"]["avg_ms"], 1),
-        "storm_max_ms": round(rows["storm"]["max_ms"], 1),
-        "storm_per_s": round(rows["storm"]["per_s"], 1),
-        "errors": errors,
         "charges": args.charges,
+        "errors": errors,
         "lost": lost,
         "duplicated_transitions": duplicated,
-        "emulator_rss_mb": emulator_rss_mb,
+        "cpu_ms_per_charge": round(sum(per_charge.values()), 2),
+        "serial_p50_ms": round(rows["serial"]["p50_ms"], 1),
+        "sustained_per_s": (rows.get("sustained") or {}).get("best"),
     }
+    if not onprem:
+        summary["emulator_rss_mb"] = emulator_rss_mb
     print(json.dumps(summary))
     return 0 if errors == 0 and lost == 0 and duplicated == 0 else 1
 

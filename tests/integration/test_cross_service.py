@@ -332,6 +332,31 @@ def test_the_bill_paid_through_pay_reaches_the_visit(stack: StackProcess, demo: 
     assert board["state"] == "paid", board
 
 
+def test_a_bill_every_agreement_declined_is_to_pay_again_on_the_visit(
+    stack: StackProcess, demo: Demo, http: RxHttp, tap: str
+) -> None:
+    """pay.charge.failed (the stand-in declines the only card: INSUFFICIENT_FUNDS) reaches guide as the
+    bill being due again: the visit shows the payment step and its to-do."""
+    now = datetime.now(CST)
+    visit, patient = "XS-V5", "p-xs-5"
+    token = patient_token(stack, patient)
+    open_visit(http, demo, visit, patient, now)
+    pay_token = stack.cli("pay", "token", patient).stdout.strip().splitlines()[-1]
+    signed = http.send(
+        "POST", "/pay/agreements", {"channel": "UNIONPAY", "account": "6222000000000051"}, token=pay_token
+    )
+    assert signed.status == 201, signed.body
+    bill = {"order_no": "XS-HIS-5", "patient_id": patient, "amount": 6600, "visit_id": visit}
+    status, charge = hospital_post(stack, demo, "/pay/charges", bill, **{"Idempotency-Key": "xs-5"})
+    assert status == 201 and charge["status"] == "FAILED", charge
+
+    envelope = tapped(stack, tap, "pay.charge.failed", "XS-HIS-5", key="order_no")
+    assert (envelope["data"]["visit_id"], envelope["data"]["amount_fen"]) == (visit, 6600)
+    assert "payment_pending" in history_states(http, demo, token, visit, "payment_pending")
+    board = guide_call(http, demo, "GET", f"/guide/visits/{visit}", token=token)
+    assert board["state"] == "payment_pending", board
+
+
 def test_a_report_ingested_by_film_reaches_the_visit(
     stack: StackProcess, demo: Demo, http: RxHttp, tap: str, tmp_path: Path
 ) -> None:

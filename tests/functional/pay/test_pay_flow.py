@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -138,6 +139,8 @@ def test_webhook_outbox_survives_a_queue_outage(pay: PayHarness, monkeypatch: py
     from bianjie.kit import aws, deps
     from bianjie.pay import wiring
 
+    monkeypatch.setenv("PAY_DISPATCH", "inline")  # as on Lambda: sent before the answer (below: background)
+    wiring.reset()
     box = wiring.webhook_outbox().outbox
     monkeypatch.setattr(box, "grace", 0)  # due at once (the schedule's grace is 30 s)
     queue_url = os.environ["PAY_WEBHOOK_QUEUE"]
@@ -175,6 +178,33 @@ def test_webhook_outbox_survives_a_queue_outage(pay: PayHarness, monkeypatch: py
     assert len(pay.get_charge(charge_id).json_body["history"]) == 1
 
 
+def test_off_lambda_the_intents_are_sent_after_the_answer(pay: PayHarness, monkeypatch: pytest.MonkeyPatch) -> None:
+    """PAY_DISPATCH=background (the default off Lambda: on premises, the local stack): the transition and
+    its intents commit before the answer, the sends happen from a pool after it."""
+    import time
+
+    from bianjie.pay import wiring
+
+    monkeypatch.setenv("PAY_DISPATCH", "background")
+    wiring.reset()
+    assert wiring.dispatch_in_background()
+    pay.sign("p10", "UNIONPAY", OK_CARD)
+    bill = {"order_no": "INV-10", "patient_id": "p10", "amount": 1000, "notify_url": "https://his.example/pay-events"}
+    response = pay.charge("k-10", **bill)
+    assert response.status_code == 201 and response.json_body["status"] == "SUCCEEDED", response.body
+    event_id = f"ev-{response.json_body['charge_id']}-charge.succeeded"
+    box = wiring.webhook_outbox().outbox
+    assert box.get(f"pay#events#{event_id}") is not None  # committed with the transition
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        rows = [box.get(f"pay#{sink}#{event_id}") for sink in ("events", "webhooks")]
+        if all(r is not None and r["status"] == "SENT" for r in rows):
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError(f"not sent after the answer: {rows}")
+
+
 def test_a_channel_record_in_stand_in_mode_is_refused_outside_the_local_stage(
     pay: PayHarness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -187,3 +217,55 @@ def test_a_channel_record_in_stand_in_mode_is_refused_outside_the_local_stage(
     wiring.reset()
     with pytest.raises(StandinNotAllowed, match=r"pay\.channels"):
         wiring.channels()
+
+
+def test_an_operator_registers_and_rotates_a_real_channels_keys(pay: PayHarness) -> None:
+    """`bianjie pay channel register|rotate|show` (wiring.register_channel / rotate_channel): the record
+    switches to mode http with the keys given, secrets field-encrypted at rest, and rotation keeps the rest."""
+    from bianjie.kit import deps
+    from bianjie.kit.crypto import sm2_generate_key
+    from bianjie.pay import wiring
+    from bianjie.pay.models import Channel
+
+    ours, theirs, next_theirs = sm2_generate_key(), sm2_generate_key(), sm2_generate_key()
+    with pytest.raises(ValueError):
+        wiring.register_channel(
+            Channel.HUIMIN,
+            merchant_id="M1",
+            base_url="https://gw.huimin.example",
+            our_serial="A1",
+            our_private_key=ours,
+            channel_keys={},
+            api_key=b"k" * 16,
+        )
+    shown = wiring.register_channel(
+        Channel.HUIMIN,
+        merchant_id="898310000000001",
+        base_url="https://gw.huimin.example/",
+        our_serial="A1",
+        our_private_key=ours,
+        channel_keys={"C1": theirs.public_key},
+        api_key=b"k" * 16,
+    )
+    assert shown == {
+        "merchant_id": "898310000000001",
+        "mode": "http",
+        "base_url": "https://gw.huimin.example",
+        "our_serial": "A1",
+        "our_public_key": ours.public_key.to_hex(),
+        "channel_key_serials": ["C1"],
+    }
+    item = wiring.pay_store().config("CHANNEL#HUIMIN")
+    assert item is not None and ours.to_hex() not in json.dumps(item) and (b"k" * 16).hex() not in json.dumps(item)
+    assert (
+        deps.field_cipher().decrypt(item["our_private_key_enc"], "pay/channel/HUIMIN/our_private_key") == ours.to_hex()
+    )
+
+    wiring.rotate_channel(Channel.HUIMIN, add_channel_keys={"C2": next_theirs.public_key})
+    assert wiring.describe_channels()["HUIMIN"]["channel_key_serials"] == ["C1", "C2"]
+    with pytest.raises(ValueError):
+        wiring.rotate_channel(Channel.HUIMIN, our_serial="A2")  # a serial without its key
+    rotated = wiring.rotate_channel(Channel.HUIMIN, drop_channel_serials=("C1",))
+    assert rotated["channel_key_serials"] == ["C2"] and rotated["merchant_id"] == "898310000000001"
+    config = wiring.channel_configs()[Channel.HUIMIN]
+    assert config.channel_key("C2") == next_theirs.public_key and config.api_key == b"k" * 16

@@ -64,8 +64,16 @@ def test_pay_success_with_the_his_order_number_and_film_report() -> None:
     )
 
 
+def test_a_failed_pay_charge_leaves_the_bill_to_pay() -> None:
+    """Every agreement declined: the bill is still unpaid, so it is pending again (the planner's to-do)."""
+    event, why = visit_event(env("pay.charge.failed"))
+    assert why is None and event is not None
+    assert (event.type, event.data.order_id, event.data.amount_fen) == ("payment.pending", "HIS-20261122-0001", 12850)
+    assert visit_event(env("pay.charge.failed", visit_id=None)) == (None, "NO_VISIT_ID")
+
+
 def test_valid_events_guide_does_not_use_are_acknowledged_with_why() -> None:
-    for unused in ("rx.uploaded", "rx.expired", "pay.charge.failed", "pay.refund.succeeded"):
+    for unused in ("rx.uploaded", "rx.expired", "pay.refund.succeeded", "pay.refund.failed"):
         assert visit_event(env(unused)) == (None, "TYPE_NOT_HANDLED")
     assert visit_event(env("pay.charge.succeeded", visit_id=None)) == (None, "NO_VISIT_ID")
     assert visit_event(env("film.report_published", visit_id=None)) == (None, "NO_VISIT_ID")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
 
 import pytest
 from bianjie.kit.actor import Actor
@@ -172,24 +171,25 @@ def test_charge_and_its_audit_record_commit_together(world: World) -> None:
     assert record.patient_ref == world.index.digest("p", "patient_id") and record.patient_ref != "p"
 
 
-def test_a_lost_order_race_writes_neither_charge_nor_audit_record(
-    world: World, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Two requests for one order number: the loser's transaction (audit append + charge put) is
-    cancelled as a whole, and it answers the winner's charge."""
+def test_a_lost_order_race_writes_neither_charge_nor_audit_record(world: World) -> None:
+    """Two requests for one order number: create does not read the charge first, so the second one's
+    transaction (audit append + charge put) is what meets the first's record; it is cancelled as a
+    whole, and the second answers the first's charge."""
     world.agreements.sign(patient("p"), Channel.UNIONPAY, OK)
     first = world.charge("p", 500, order_no="INV-RACE")
     records = len(world.audit_records())
-    real = world.store.charge
-    misses = [None]  # the loser's first read misses the winner's record (it was not there yet)
-
-    def read(charge_id: str) -> Any:
-        return misses.pop() if misses else real(charge_id)
-
-    monkeypatch.setattr(world.store, "charge", read)
     second = world.charge("p", 500, order_no="INV-RACE")
     assert second.charge_id == first.charge_id and second.version == first.version
     assert len(world.audit_records()) == records and len(trades(world, Channel.UNIONPAY)) == 1
+
+
+def test_a_repeated_order_after_every_agreement_ended_answers_the_charge(world: World) -> None:
+    world.agreements.sign(patient("p"), Channel.UNIONPAY, OK)
+    first = world.charge("p", 500, order_no="INV-ENDED")
+    for agreement in world.agreements.list("p"):
+        world.agreements.terminate(patient("p"), agreement.agreement_id)
+    again = world.charge("p", 500, order_no="INV-ENDED")
+    assert again.charge_id == first.charge_id and again.status is first.status
 
 
 def test_no_active_agreement_is_audited_as_a_failure(world: World) -> None:

@@ -10,6 +10,8 @@ explicitly:
     rx.dispensed, pharmacy set      -> medicine.collected (bought at an outside pharmacy: nothing left to do)
     rx.released                     -> medicine.ready, external_pharmacy (take it to a designated pharmacy)
     pay.charge.succeeded            -> payment.paid       (order_id = the hospital's bill number)
+    pay.charge.failed               -> payment.pending    (every agreement declined: the bill is still to pay,
+                                                           so the patient gets the to-do to pay it)
     film.report_published           -> report.ready
 
 rx events carry no place; for an in-hospital dispensing the place is the hospital's pharmacy window from
@@ -31,7 +33,7 @@ from pydantic import ValidationError
 
 from bianjie.contracts import REGISTRY
 from bianjie.contracts.film import FilmReportPublishedV1
-from bianjie.contracts.pay import PayChargeSucceededV1
+from bianjie.contracts.pay import PayChargeFailedV1, PayChargeSucceededV1
 from bianjie.contracts.rx import RxDispensedV1, RxReleasedV1
 from bianjie.guide.model import EventData, VisitEvent
 from bianjie.guide.service import GuideService
@@ -41,7 +43,13 @@ from bianjie.kit.logging import get_logger
 
 log = get_logger("bianjie.guide.bridge")
 
-MAPPED: tuple[type[EventContract], ...] = (RxDispensedV1, RxReleasedV1, PayChargeSucceededV1, FilmReportPublishedV1)
+MAPPED: tuple[type[EventContract], ...] = (
+    RxDispensedV1,
+    RxReleasedV1,
+    PayChargeSucceededV1,
+    PayChargeFailedV1,
+    FilmReportPublishedV1,
+)
 SUBSCRIBED = sorted({c.event_type for c in MAPPED})  # what the subscription's FilterPolicy lists
 
 PlaceLookup = Callable[[str], dict[str, str] | None]
@@ -70,6 +78,8 @@ def _body(event: EventContract, pharmacy_place: PlaceLookup | None) -> dict[str,
         return {"type": "medicine.ready", "data": {"rx_id": event.rx_id, "external_pharmacy": True}}
     if isinstance(event, PayChargeSucceededV1):
         return {"type": "payment.paid", "data": {"order_id": event.order_no, "amount_fen": event.amount_fen}}
+    if isinstance(event, PayChargeFailedV1):
+        return {"type": "payment.pending", "data": {"order_id": event.order_no, "amount_fen": event.amount_fen}}
     if isinstance(event, FilmReportPublishedV1):
         return {"type": "report.ready", "data": {"report_id": event.report_id}}
     return None

@@ -15,7 +15,7 @@ from functools import wraps
 from pathlib import Path
 from typing import Any, TypeVar
 
-from bianjie.kit.config import clear_scopes, env, require_env, scope_cached, settings
+from bianjie.kit.config import clear_scopes, env, env_int, require_env, scope_cached, settings
 
 T = TypeVar("T")
 
@@ -45,7 +45,12 @@ def documents() -> Any:
 
         if not cfg.postgres_dsn:
             raise RuntimeError("BIANJIE_DOCUMENTS=postgres needs BIANJIE_POSTGRES_DSN")
-        return PostgresDocumentStore(cfg.postgres_dsn)
+        # one pool per process (per worker of `bianjie serve --workers N`): size it to the handler threads
+        return PostgresDocumentStore(
+            cfg.postgres_dsn,
+            max_connections=env_int("BIANJIE_POSTGRES_POOL_MAX", 10),
+            min_connections=env_int("BIANJIE_POSTGRES_POOL_MIN", 1),
+        )
     from bianjie.kit import aws
     from bianjie.kit.documents.dynamodb import DynamoDocumentStore
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import json
 import logging
 import re
@@ -114,6 +115,7 @@ def normalise_key(key: str) -> str:
     return _NON_ALNUM_RE.sub("_", _CAMEL_RE.sub("_", str(key)).lower()).strip("_")
 
 
+@functools.lru_cache(maxsize=4096)  # keys are few and repeat on every record (a hot spot in the charge profile)
 def is_sensitive_key(key: str) -> bool:
     k = normalise_key(key)
     return k in DENY_KEYS or any(r.search(k) for r in _TOKEN_RES)

@@ -47,7 +47,12 @@ class ChargeCreate(BaseModel):
     patient_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")
     amount: int = Field(gt=0, le=100_000_000, description="fen (分)")
     description: str = Field(default="", max_length=128)
-    notify_url: str | None = Field(default=None, max_length=512, description="webhook for the final state")
+    notify_url: str | None = Field(
+        default=None,
+        max_length=512,
+        description="webhook for the final state: https on a host registered for the hospital, resolving to"
+        " public addresses only (plain http only on the local stage); else 422 NOTIFY_URL_REFUSED",
+    )
     visit_id: str | None = Field(
         default=None,
         max_length=64,

@@ -101,8 +101,10 @@ class ChargeService:
         clock: Callable[[], float] = time.time,
         budget_seconds: float = 3.0,
         idempotency: Idempotency | None = None,
+        notify_check: Callable[[str, Actor], None] | None = None,
     ) -> None:
         self._idempotency = idempotency
+        self._notify_check = notify_check
         self._store = store
         self._agreements = agreements
         self._channels = channels
@@ -124,6 +126,8 @@ class ChargeService:
             raise AppError(
                 "send an Idempotency-Key header (reuse it when retrying)", code="IDEMPOTENCY_KEY_REQUIRED", status=400
             )
+        if body.notify_url and self._notify_check is not None:
+            self._notify_check(body.notify_url, hospital)  # before anything is written: binds no key
         request = ChargeRequest(
             body.order_no, body.patient_id, body.amount, body.description, body.notify_url, body.visit_id
         )
@@ -140,9 +144,8 @@ class ChargeService:
     def create(self, hospital: Actor, req: ChargeRequest) -> Charge:
         app_id = hospital.id
         charge_id = charge_id_for(app_id, req.order_no)
-        existing = self._store.charge(charge_id)
-        if existing is not None:
-            return self._same_order(existing, req)
+        # No read of the charge first: a new order number is the common case, and the conditional create
+        # below refuses a used one (then the charge is read). The agreements are read anyway.
         active = self._agreements.active(req.patient_id)
         audit = {
             "actor": hospital,
@@ -152,6 +155,9 @@ class ChargeService:
             "details": {"amount": req.amount, "agreements": len(active), "charge_id": charge_id},
         }
         if not active:
+            existing = self._store.charge(charge_id)
+            if existing is not None:  # a repeated order whose patient has since ended every agreement
+                return self._same_order(existing, req)
             self._audit.record(**audit, outcome="failure")
             raise AppError(
                 "the patient has no active payment agreement; ask them to sign one",

@@ -74,9 +74,19 @@ class PayEvents:
     queue outage left. Both are at least once, each copy with its id.
     """
 
-    def __init__(self, outbox: Outbox, view: Callable[[Charge], dict[str, Any]]):
+    def __init__(
+        self,
+        outbox: Outbox,
+        view: Callable[[Charge], dict[str, Any]],
+        background: Callable[[Callable[[], Any]], Any] | None = None,
+    ):
         self.outbox = outbox
         self._view = view
+        # where ``dispatch`` runs: inline (Lambda, whose environment freezes once the answer is sent),
+        # or handed to a long-lived process's pool (on premises), so the sends to the topic and the
+        # webhook queue are not on the charge's path. The intents are committed either way: if the
+        # process dies before they are sent, the relay schedule sends them.
+        self._background = background
 
     def charge_final(self, charge: Charge, now: float) -> list[Intent]:
         succeeded = charge.status is ChargeStatus.SUCCEEDED
@@ -140,6 +150,11 @@ class PayEvents:
         return self.outbox.puts(intents)
 
     def dispatch(self, intents: Sequence[Intent]) -> int:
+        if not intents:
+            return 0
+        if self._background is not None:
+            self._background(lambda: self.outbox.dispatch(intents))
+            return 0
         return self.outbox.dispatch(intents)
 
     def relay(self, limit: int = 100) -> dict[str, int]:

@@ -14,13 +14,15 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from bianjie.kit import deps
-from bianjie.kit.config import env, require_env, scope_cached
+from bianjie.kit.config import carry_scope, env, process_cached, require_env, scope_cached
 from bianjie.kit.crypto import Sm2PrivateKey, Sm2PublicKey, sm2_generate_key
 from bianjie.kit.documents.port import Cond, ConditionFailed, Put, TransactionCanceled
-from bianjie.kit.standins import require_local, use_standin
+from bianjie.kit.standins import LOCAL_STAGE, require_local, stage, use_standin
 from bianjie.pay.agreements import AgreementService
 from bianjie.pay.api import charge_view
 from bianjie.pay.callbacks import CallbackService
@@ -61,7 +63,7 @@ def pay_audit() -> Any:
     from bianjie.kit.audit import AuditLog
 
     # sharded: 200 concurrent charges appending to one chain head would serialise on it
-    return AuditLog(deps.documents(), deps.table("AUDIT_TABLE"), service="pay", shards=8)
+    return AuditLog(deps.documents(), deps.table("AUDIT_TABLE"), service="pay", shards=16)
 
 
 # ---------------------------------------------------------------- channel credentials
@@ -124,10 +126,15 @@ def provision_standins() -> None:
 
 
 def channel_configs(refresh: bool = False) -> dict[Channel, ChannelConfig]:
+    # fast path without the lock: every request asks, and one process-wide lock around the cached value
+    # was a hot spot under 200 concurrent charges (the profile in docs/performance.md, issue 11)
+    cached = _configs()
+    values = cached["values"]
+    if not refresh and values is not None and time.monotonic() - cached["at"] < CONFIG_TTL:
+        return values
     with _lock:
-        cached = _configs()
-        if not refresh and cached["values"] is not None and time.monotonic() - cached["at"] < CONFIG_TTL:
-            return cached["values"]
+        if not refresh and cached["values"] is not values and cached["values"] is not None:
+            return cached["values"]  # another thread refreshed it meanwhile
         if standins_allowed():
             provision_standins()
         cipher = deps.field_cipher()
@@ -149,17 +156,148 @@ def channel_configs(refresh: bool = False) -> dict[Channel, ChannelConfig]:
                 channel_keys={s: Sm2PublicKey.from_hex(k) for s, k in item["channel_keys"].items()},
                 api_key=bytes.fromhex(cipher.decrypt(item["api_key_enc"], _ctx(channel, "api_key"))),
             )
-        _configs().update(at=time.monotonic(), values=found)
+        if values is not None and _same_configs(values, found):
+            found = values  # unchanged: keep the object, so the channels and services built on it stay
+        cached.update(at=time.monotonic(), values=found)
         return found
+
+
+def _same_configs(a: dict[Channel, ChannelConfig], b: dict[Channel, ChannelConfig]) -> bool:
+    def facts(c: ChannelConfig) -> tuple[Any, ...]:
+        keys = tuple(sorted((s, k.to_hex()) for s, k in c.channel_keys.items()))
+        return (c.merchant_id, c.mode, c.base_url, c.our_serial, c.our_private_key.to_hex(), keys, c.api_key)
+
+    return a.keys() == b.keys() and all(facts(a[ch]) == facts(b[ch]) for ch in a)
+
+
+# ---------------------------------------------------------------- operators: a real channel's keys
+
+
+def register_channel(
+    channel: Channel,
+    *,
+    merchant_id: str,
+    base_url: str,
+    our_serial: str,
+    our_private_key: Sm2PrivateKey,
+    channel_keys: dict[str, Sm2PublicKey],
+    api_key: bytes,
+) -> dict[str, Any]:
+    """Write (or replace) a channel's config record: ``mode: http`` at ``base_url`` with the keys the
+    channel issued. Our private key and the resource-encryption key are field-encrypted; every process
+    picks the record up within ``CONFIG_TTL`` seconds. Returns what ``describe_channels`` shows."""
+    if not base_url.startswith("https://") and not (standins_allowed() and base_url.startswith("http://")):
+        raise ValueError("a channel's base URL must be https:// (plain http only for a stand-in on the local stage)")
+    if not channel_keys:
+        raise ValueError("at least one channel public key (serial -> key) is needed to verify its answers")
+    if len(api_key) != 16:
+        raise ValueError("the resource-encryption (API) key is 16 bytes (SM4-GCM)")
+    item = _merchant_item(
+        {
+            "channel": channel.value,
+            "merchant_id": merchant_id,
+            "mode": "http",
+            "base_url": base_url.rstrip("/"),
+            "our_serial": our_serial,
+            "our_private_key": our_private_key.to_hex(),
+            "channel_keys": {s: k.to_hex() for s, k in channel_keys.items()},
+            "api_key": api_key.hex(),
+        }
+    )
+    pay_store().put_config(f"CHANNEL#{channel.value}", item)
+    reset()
+    return describe_channels()[channel.value]
+
+
+def rotate_channel(
+    channel: Channel,
+    *,
+    our_serial: str | None = None,
+    our_private_key: Sm2PrivateKey | None = None,
+    add_channel_keys: dict[str, Sm2PublicKey] | None = None,
+    drop_channel_serials: tuple[str, ...] = (),
+    api_key: bytes | None = None,
+    merchant_id: str | None = None,
+    base_url: str | None = None,
+) -> dict[str, Any]:
+    """Change some of a registered channel's keys. A channel rotating its own key publishes the new one
+    first: add it (both verify for a while), then drop the old serial once it no longer signs."""
+    configs = channel_configs(refresh=True)
+    current = configs.get(channel)
+    if current is None:
+        raise KeyError(f"{channel.value} is not registered")
+    if (our_serial is None) != (our_private_key is None):
+        raise ValueError("a new signing key needs its serial (the one registered with the channel), and the reverse")
+    keys = {**current.channel_keys, **(add_channel_keys or {})}
+    for serial in drop_channel_serials:
+        keys.pop(serial, None)
+    return register_channel(
+        channel,
+        merchant_id=merchant_id or current.merchant_id,
+        base_url=base_url or current.base_url or "",
+        our_serial=our_serial or current.our_serial,
+        our_private_key=our_private_key or current.our_private_key,
+        channel_keys=keys,
+        api_key=api_key or current.api_key,
+    )
+
+
+def describe_channels() -> dict[str, dict[str, Any]]:
+    """Each configured channel without its secrets: merchant, mode, URL, serials, our public key."""
+    return {
+        channel.value: {
+            "merchant_id": config.merchant_id,
+            "mode": config.mode,
+            "base_url": config.base_url,
+            "our_serial": config.our_serial,
+            "our_public_key": config.our_private_key.public_key.to_hex(),
+            "channel_key_serials": sorted(config.channel_keys),
+        }
+        for channel, config in channel_configs(refresh=True).items()
+    }
 
 
 def reset() -> None:
     with _lock:
         _configs().update(at=0.0, values=None)
         _standins().clear()
+        _built().clear()
+
+
+def _built() -> dict[str, Any]:
+    """Services built on one generation of the channel configs (rebuilt when the configs change)."""
+    return scope_cached("pay.built", dict)
+
+
+def _on_configs(name: str, build: Any) -> Any:
+    configs = channel_configs()
+    built = _built()
+    entry = built.get(name)
+    if entry is not None and entry[0] is configs:
+        return entry[1]
+    value = build()
+    built[name] = (configs, value)
+    return value
 
 
 # ---------------------------------------------------------------- stand-ins
+
+
+def standin_identity(channel: Channel) -> Any:
+    """A stand-in channel's own identity (its key, our keys it trusts, the resource key), or None."""
+    from bianjie_dev.pay import standin as standin_mod  # only stand-in deployments get here
+
+    cipher = deps.field_cipher()
+    item = deps.documents().get(deps.table("PAY_STANDIN_TABLE"), {"pk": f"CONFIG#{channel.value}", "sk": "CONFIG"})
+    if item is None:
+        return None
+    return standin_mod.identity_from(
+        {
+            **item,
+            "private_key": cipher.decrypt(item["private_key_enc"], _ctx(channel, "standin_private_key")),
+            "api_key": cipher.decrypt(item["api_key_enc"], _ctx(channel, "standin_api_key")),
+        }
+    )
 
 
 def standins() -> dict[Channel, StandinChannel]:
@@ -171,18 +309,10 @@ def standins() -> dict[Channel, StandinChannel]:
 
         table = deps.table("PAY_STANDIN_TABLE")
         outbox = deps.queue("PAY_STANDIN_NOTIFY_QUEUE")
-        cipher = deps.field_cipher()
         for channel in Channel:
-            item = deps.documents().get(table, {"pk": f"CONFIG#{channel.value}", "sk": "CONFIG"})
-            if item is None:
+            identity = standin_identity(channel)
+            if identity is None:
                 continue
-            identity = standin_mod.identity_from(
-                {
-                    **item,
-                    "private_key": cipher.decrypt(item["private_key_enc"], _ctx(channel, "standin_private_key")),
-                    "api_key": cipher.decrypt(item["api_key_enc"], _ctx(channel, "standin_api_key")),
-                }
-            )
             double = standin_mod.StandinChannel(
                 identity, deps.documents(), table, outbox, delay_ms=int(env("PAY_STANDIN_DELAY_MS", "0") or 0)
             )
@@ -192,6 +322,10 @@ def standins() -> dict[Channel, StandinChannel]:
 
 
 def channels() -> dict[Channel, ProtocolChannel]:
+    return _on_configs("channels", _build_channels)
+
+
+def _build_channels() -> dict[Channel, ProtocolChannel]:
     configs = channel_configs()
     built: dict[Channel, ProtocolChannel] = {}
     doubles = standins() if any(c.mode == "standin" for c in configs.values()) else {}
@@ -215,6 +349,10 @@ def channels() -> dict[Channel, ProtocolChannel]:
 
 
 def agreements() -> AgreementService:
+    return _on_configs("agreements", _build_agreements)
+
+
+def _build_agreements() -> AgreementService:
     return AgreementService(pay_store(), channels(), deps.field_cipher(), deps.blind_index(), pay_audit())
 
 
@@ -223,10 +361,33 @@ def webhook_outbox() -> PayEvents:
     return PayEvents(
         deps.outbox("pay", webhooks="PAY_WEBHOOK_QUEUE"),
         lambda c: charge_view(c).model_dump(mode="json", by_alias=True),
+        background=_dispatcher() if dispatch_in_background() else None,
     )
 
 
+def dispatch_in_background() -> bool:
+    """``PAY_DISPATCH`` = ``background`` | ``inline``; by default inline on Lambda (its environment freezes
+    after the answer), in the background everywhere else (on premises, the local stack)."""
+    mode = (env("PAY_DISPATCH") or "").lower()
+    if mode in ("background", "inline"):
+        return mode == "background"
+    return not env("AWS_LAMBDA_RUNTIME_API")
+
+
+def _dispatcher() -> Callable[[Callable[[], Any]], Any]:
+    pool = process_cached("pay.dispatch_pool", lambda: ThreadPoolExecutor(4, thread_name_prefix="pay-dispatch"))
+
+    def submit(job: Callable[[], Any]) -> Any:
+        return pool.submit(carry_scope(job))
+
+    return submit
+
+
 def charges() -> ChargeService:
+    return _on_configs("charges", _build_charges)
+
+
+def _build_charges() -> ChargeService:
     return ChargeService(
         pay_store(),
         agreements(),
@@ -236,10 +397,21 @@ def charges() -> ChargeService:
         deps.blind_index(),
         budget_seconds=float(env("PAY_CHARGE_BUDGET_SECONDS", "3") or 3),
         idempotency=deps.idempotency(),
+        notify_check=_notify_check,
     )
 
 
+def _notify_check(url: str, hospital: Any) -> None:
+    from bianjie.pay.adapters.notify_url import check_notify_url
+
+    check_notify_url(url, hospital, local=stage() == LOCAL_STAGE)
+
+
 def callbacks() -> CallbackService:
+    return _on_configs("callbacks", _build_callbacks)
+
+
+def _build_callbacks() -> CallbackService:
     return CallbackService(pay_store(), lambda ch: channel_configs().get(ch), charges(), agreements())
 
 
@@ -275,9 +447,11 @@ def webhook_key() -> tuple[str, Sm2PrivateKey]:
 
 def webhook_sender() -> WebhookSender:
     from bianjie.pay.adapters.http import http_post
+    from bianjie.pay.adapters.notify_url import guarded_post
 
     serial, key = webhook_key()
-    return WebhookSender(key, serial, deps.queue("PAY_WEBHOOK_QUEUE"), deps.queue("PAY_WEBHOOK_DLQ"), http_post)
+    post = http_post if stage() == LOCAL_STAGE else guarded_post(http_post)  # re-checks addresses (rebinding)
+    return WebhookSender(key, serial, deps.queue("PAY_WEBHOOK_QUEUE"), deps.queue("PAY_WEBHOOK_DLQ"), post)
 
 
 def callback_base() -> str:

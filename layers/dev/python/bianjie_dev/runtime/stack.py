@@ -46,7 +46,15 @@ log = logging.getLogger("bianjie.stack")
 # What the local platform adds to every function's environment (none of it exists on Lambda): where the
 # emulator and the gateway are, which functions this gateway serves, where stand-ins keep local state.
 LOCAL_PLATFORM = ("BIANJIE_AWS_ENDPOINT_URL", "BIANJIE_SERVED_FUNCTIONS", "BIANJIE_STATE_DIR", "BIANJIE_PORT")
-PASSED_THROUGH = ("BIANJIE_LOG_LEVEL",)  # developer settings of the whole stack, when set
+# developer settings of the whole stack, when set: the log level, and the documents backend (the on-premises
+# flavour, PostgreSQL, is a property of the whole stack: the operator's seeding and every function must agree)
+PASSED_THROUGH = (
+    "BIANJIE_LOG_LEVEL",
+    "BIANJIE_DOCUMENTS",
+    "BIANJIE_POSTGRES_DSN",
+    "BIANJIE_POSTGRES_POOL_MAX",
+    "BIANJIE_POSTGRES_POOL_MIN",
+)
 
 
 def operator_credentials() -> dict[str, str]:

@@ -44,6 +44,22 @@ def check_text(text: str) -> str:
 
 def normalize(value: Any) -> Any:
     """A fresh JSON-like copy of ``value`` with DynamoDB's number model: integral numbers become int."""
+    # exact types first: nearly every value is one of these, and this runs for every attribute of every
+    # write (a hot spot in the charge profile); subclasses (IntEnum, StrEnum, OrderedDict) take the long way
+    kind = type(value)
+    if kind is str:
+        return check_text(value)
+    if kind is int or value is None or kind is bool:
+        return value
+    if kind is dict:
+        out = {}
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise ValueError(f"attribute names must be str, got {k!r}")
+            out[check_text(k)] = normalize(v)
+        return out
+    if kind is list:
+        return [normalize(v) for v in value]
     if isinstance(value, str):
         return check_text(str(value))
     if value is None or isinstance(value, bool):

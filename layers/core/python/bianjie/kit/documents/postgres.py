@@ -1,6 +1,6 @@
 """PostgreSQL adapter (on premises), over psycopg 3.
 
-    store = PostgresDocumentStore("postgresql://app@db:5432/bianjie")     # own small pool
+    store = PostgresDocumentStore("postgresql://app@db:5432/bianjie")     # own pool (psycopg_pool)
     store = PostgresDocumentStore(pool)   # anything with .connection() giving autocommit connections
 
 Layout: one SQL table per document table, ``(pk, [sk,] doc jsonb, expires float8)``. String key
@@ -26,14 +26,14 @@ import json
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+import weakref
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import psycopg
 from psycopg import errors
-from psycopg.pq import TransactionStatus
 from psycopg.types.json import Jsonb
 
 from bianjie.kit.documents import _common as c
@@ -63,91 +63,40 @@ class Pool(Protocol):
     def connection(self) -> AbstractContextManager[psycopg.Connection[Any]]: ...
 
 
-class ConnectionPool:
-    """A small thread-safe pool of autocommit connections (psycopg_pool is not a dependency).
+def open_pool(
+    dsn: str, *, min_size: int = 1, max_size: int = 10, timeout: float = 30.0, check_after: float = 30.0
+) -> Any:
+    """A ``psycopg_pool.ConnectionPool`` of autocommit connections, opened (``min_size`` connected now).
 
-    Connections idle for longer than ``check_after`` seconds are probed before reuse, so a server
-    restart or a failover to the standby costs no failed request.
+    A connection idle for longer than ``check_after`` seconds is probed before it is handed out, so a
+    server restart or a failover to the standby costs no failed request, while a busy pool pays no
+    probe round trip. psycopg prepares a statement on a connection after its fifth use
+    (``prepare_threshold``), so the few statements of a hot path run as prepared statements.
     """
+    from psycopg_pool import ConnectionPool
 
-    def __init__(self, dsn: str, *, max_size: int = 10, timeout: float = 30.0, check_after: float = 30.0) -> None:
-        self._dsn = dsn
-        self._max_size = max_size
-        self._timeout = timeout
-        self._check_after = check_after
-        self._idle: list[tuple[psycopg.Connection[Any], float]] = []
-        self._size = 0
-        self._closed = False
-        self._cond = threading.Condition()
+    released: weakref.WeakKeyDictionary[psycopg.Connection[Any], float] = weakref.WeakKeyDictionary()
 
-    @contextmanager
-    def connection(self) -> Iterator[psycopg.Connection[Any]]:
-        conn = self._acquire()
-        try:
-            yield conn
-        finally:
-            self._release(conn)
+    def reset(conn: psycopg.Connection[Any]) -> None:
+        released[conn] = time.monotonic()
 
-    def _acquire(self) -> psycopg.Connection[Any]:
-        deadline = time.monotonic() + self._timeout
-        conn: psycopg.Connection[Any] | None
-        while True:
-            with self._cond:
-                while True:
-                    if self._closed:
-                        raise RuntimeError("connection pool is closed")
-                    if self._idle:
-                        conn, since = self._idle.pop()
-                        break
-                    if self._size < self._max_size:
-                        self._size += 1
-                        conn, since = None, 0.0
-                        break
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0 or not self._cond.wait(remaining):
-                        raise TimeoutError(f"no free PostgreSQL connection within {self._timeout}s")
-            if conn is None:
-                try:
-                    return psycopg.connect(self._dsn, autocommit=True)
-                except BaseException:
-                    self._forget()
-                    raise
-            if time.monotonic() - since < self._check_after:
-                return conn
-            try:
-                conn.execute("SELECT 1")
-                return conn
-            except psycopg.Error:
-                conn.close()
-                self._forget()
+    def check(conn: psycopg.Connection[Any]) -> None:
+        if time.monotonic() - released.get(conn, 0.0) >= check_after:
+            conn.execute("SELECT 1")  # raises on a dead connection: the pool drops it and hands out another
 
-    def _release(self, conn: psycopg.Connection[Any]) -> None:
-        healthy = not conn.closed and conn.info.transaction_status == TransactionStatus.IDLE
-        if not healthy:
-            conn.close()
-            self._forget()
-            return
-        with self._cond:
-            if self._closed:
-                conn.close()
-                self._size -= 1
-            else:
-                self._idle.append((conn, time.monotonic()))
-            self._cond.notify()
-
-    def _forget(self) -> None:
-        with self._cond:
-            self._size -= 1
-            self._cond.notify()
-
-    def close(self) -> None:
-        with self._cond:
-            self._closed = True
-            idle, self._idle = self._idle, []
-            self._size -= len(idle)
-            self._cond.notify_all()
-        for conn, _ in idle:
-            conn.close()
+    pool = ConnectionPool(
+        dsn,
+        min_size=min_size,
+        max_size=max(min_size, max_size),
+        timeout=timeout,
+        kwargs={"autocommit": True},
+        reset=reset,
+        check=check,
+        open=False,
+        name="bianjie-documents",
+    )
+    pool.open(wait=False)
+    return pool
 
 
 # --- SQL text -----------------------------------------------------------------------------
@@ -270,10 +219,11 @@ class PostgresDocumentStore:
         dsn_or_pool: str | Pool,
         *,
         max_connections: int = 10,
+        min_connections: int = 1,
         clock: Callable[[], float] = time.time,
     ) -> None:
         if isinstance(dsn_or_pool, str):
-            self._pool: Pool = ConnectionPool(dsn_or_pool, max_size=max_connections)
+            self._pool: Pool = open_pool(dsn_or_pool, min_size=min_connections, max_size=max_connections)
             self._owns_pool = True
         else:
             self._pool = dsn_or_pool
@@ -440,27 +390,7 @@ class PostgresDocumentStore:
         where = t.key_where()
         if isinstance(op, Put):
             assert item is not None
-            doc, expires = Jsonb(item), self._expires(t, item)
-            if cond is None or c.is_absent_only(cond):
-                cols = ", ".join(t.key_cols)
-                marks = ", ".join(["%s"] * len(key))
-                sql = (
-                    f"INSERT INTO {t.ref} AS cur ({cols}, doc, expires) VALUES ({marks}, %s, %s)"
-                    f" ON CONFLICT ({cols}) DO UPDATE SET doc = EXCLUDED.doc, expires = EXCLUDED.expires"
-                )
-                params: list[Any] = [*key, doc, expires]
-                if cond is not None:
-                    sql += " WHERE cur.expires < %s"
-                    params.append(now)
-                return conn.execute(sql, params).rowcount == 1
-            cond_sql, cond_params = self._condition_sql(cond, now)
-            return (
-                conn.execute(
-                    f"UPDATE {t.ref} SET doc = %s, expires = %s WHERE {where} AND {cond_sql}",
-                    [doc, expires, *key, *cond_params],
-                ).rowcount
-                == 1
-            )
+            return conn.execute(*self._put_sql(t, op, key, item, now)).rowcount == 1
         if cond is not None and c.is_absent_only(cond):
             return self._absent_locked(conn, t, key, now, delete=isinstance(op, Delete))
         if isinstance(op, Delete):
@@ -473,6 +403,28 @@ class PostgresDocumentStore:
         cond_sql, cond_params = self._condition_sql(cond, now)
         row = conn.execute(f"SELECT {cond_sql} FROM {t.ref} WHERE {where} FOR SHARE", [*cond_params, *key]).fetchone()
         return bool(row and row[0])
+
+    def _put_sql(self, t: _Table, op: Put, key: list[Any], item: Item, now: float) -> tuple[str, list[Any]]:
+        """The one statement of a put; it changed exactly one row iff the condition held."""
+        cond = op.condition
+        doc, expires = Jsonb(item), self._expires(t, item)
+        if cond is None or c.is_absent_only(cond):
+            cols = ", ".join(t.key_cols)
+            marks = ", ".join(["%s"] * len(key))
+            sql = (
+                f"INSERT INTO {t.ref} AS cur ({cols}, doc, expires) VALUES ({marks}, %s, %s)"
+                f" ON CONFLICT ({cols}) DO UPDATE SET doc = EXCLUDED.doc, expires = EXCLUDED.expires"
+            )
+            params: list[Any] = [*key, doc, expires]
+            if cond is not None:
+                sql += " WHERE cur.expires < %s"
+                params.append(now)
+            return sql, params
+        cond_sql, cond_params = self._condition_sql(cond, now)
+        return (
+            f"UPDATE {t.ref} SET doc = %s, expires = %s WHERE {t.key_where()} AND {cond_sql}",
+            [doc, expires, *key, *cond_params],
+        )
 
     def _absent_locked(
         self, conn: psycopg.Connection[Any], t: _Table, key: list[Any], now: float, *, delete: bool
@@ -592,9 +544,19 @@ class PostgresDocumentStore:
         c.check_distinct(keys)
         # Every transaction locks rows in the same order, which keeps deadlocks between them rare.
         order = sorted(range(len(prepared)), key=lambda i: json.dumps([prepared[i][0].sql_name, prepared[i][2]]))
+        # Puts only (the common case: a record, its audit append, its outbox intent) are one statement
+        # each whose row count tells whether its condition held, so they go in one pipeline: BEGIN and
+        # every statement in one round trip, COMMIT (or ROLLBACK) in a second, instead of one per statement.
+        pipelined = all(
+            isinstance(op, Put) and (op.condition is None or not c.is_contradiction(op.condition))
+            for _, op, _, _ in prepared
+        )
         for attempt in range(_RETRIES):
             reasons: list[str | None] = [None] * len(prepared)
             try:
+                if pipelined:
+                    self._transact_pipelined(prepared, order, reasons)
+                    return
                 with self._pool.connection() as conn, conn.transaction():
                     for i in order:
                         t, op, key, item = prepared[i]
@@ -609,6 +571,26 @@ class PostgresDocumentStore:
                 if attempt == _RETRIES - 1:
                     raise TransactionCanceled(["TransactionConflict"] * len(prepared)) from None
                 _backoff(attempt)
+
+    def _transact_pipelined(
+        self,
+        prepared: list[tuple[_Table, Operation, list[Any], Item | None]],
+        order: list[int],
+        reasons: list[str | None],
+    ) -> None:
+        now = self._clock()
+        with self._pool.connection() as conn, conn.pipeline() as pipeline, conn.transaction():
+            cursors = []
+            for i in order:
+                t, op, key, item = prepared[i]
+                assert isinstance(op, Put) and item is not None
+                cursors.append((i, conn.execute(*self._put_sql(t, op, key, item, now))))
+            pipeline.sync()  # every statement's result is here now
+            for i, cursor in cursors:
+                if cursor.rowcount != 1:
+                    reasons[i] = c.CONDITION_FAILED
+            if any(reasons):
+                raise _Rollback
 
     # -- maintenance --
 
