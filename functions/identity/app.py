@@ -139,7 +139,12 @@ def jwks() -> Any:
 
 
 # -- authorisation and login -------------------------------------------------------------------
-@app.route("/identity/oidc/authorize", summary="Authorization endpoint (code + PKCE S256)")
+@app.route(
+    "/identity/oidc/authorize",
+    summary="Authorization endpoint (code + PKCE S256): 302 to the login, or an error page",
+    status=302,
+    media_type="text/html",
+)
 def authorize() -> Any:
     provider = wiring.provider(_issuer())
     params = _query()
@@ -152,7 +157,7 @@ def authorize() -> Any:
     return _redirect(answer.location, answer.set_cookie, login_cookie=answer.login_cookie)
 
 
-@app.route("/identity/login", summary="The login page: pick how to log in")
+@app.route("/identity/login", summary="The login page: pick how to log in", media_type="text/html")
 def login_page() -> Any:
     try:
         client, _ = wiring.provider(_issuer()).pending(_query().get("req", ""), _browser())
@@ -162,7 +167,12 @@ def login_page() -> Any:
     return _html(pages.login(_query()["req"], client.name, [u for u in UPSTREAMS if u in offered], client.staff))
 
 
-@app.route("/identity/login/{upstream}", summary="Start a login at an upstream identity provider")
+@app.route(
+    "/identity/login/{upstream}",
+    summary="Start a login at an upstream identity provider (302 there)",
+    status=302,
+    media_type="text/html",
+)
 def login_upstream(upstream: str) -> Any:
     req_id = _query().get("req", "")
     try:
@@ -175,7 +185,13 @@ def login_upstream(upstream: str) -> Any:
     return _redirect(wiring.browser_url(adapter.login_url(req_id, _callback(upstream))))
 
 
-@app.route("/identity/callback/{upstream}", summary="An upstream's return: resolve the person, then the code")
+@app.route(
+    "/identity/callback/{upstream}",
+    summary="An upstream's return: resolve the person, then the code",
+    status=302,
+    also=(200,),
+    media_type="text/html",
+)
 def callback(upstream: str) -> Any:
     params = _query()
     adapter = wiring.upstreams(_base()).get(upstream)
@@ -199,7 +215,12 @@ def callback(upstream: str) -> Any:
     return _redirect(answer.location, answer.set_cookie)
 
 
-@app.route("/identity/standin/{upstream}", summary="STAND-IN upstream login page (local stage only)")
+@app.route(
+    "/identity/standin/{upstream}",
+    summary="STAND-IN upstream login page (local stage only)",
+    also=(302,),
+    media_type="text/html",
+)
 def standin_idp(upstream: str) -> Any:
     if upstream not in UPSTREAMS or not use_standin("identity.upstreams"):
         raise NotFound("no stand-in here", code="NOT_FOUND")
@@ -207,7 +228,7 @@ def standin_idp(upstream: str) -> Any:
     return Response(body=body, status_code=status, headers=headers)
 
 
-@app.route("/identity/consent", summary="The consent page")
+@app.route("/identity/consent", summary="The consent page", media_type="text/html")
 def consent_page() -> Any:
     provider = wiring.provider(_issuer())
     try:
@@ -217,7 +238,15 @@ def consent_page() -> Any:
     return _html(pages.consent(_query()["req"], client.name, client.hospital, request["scope"]))
 
 
-@app.route("/identity/consent", methods=["POST"], content_types=FORM, summary="Approve or decline sharing")
+@app.route(
+    "/identity/consent",
+    methods=["POST"],
+    content_types=FORM,
+    summary="Approve or decline sharing (302 back to the client)",
+    status=302,
+    media_type="text/html",
+    form=True,
+)
 def consent() -> Any:
     form = _form()
     try:
@@ -230,7 +259,9 @@ def consent() -> Any:
 
 
 # -- the routes that sign (TokenIssueFunction) -------------------------------------------------
-@app.route("/identity/oidc/token", methods=["POST"], content_types=FORM, summary="Token endpoint")
+@app.route(
+    "/identity/oidc/token", methods=["POST"], content_types=FORM, summary="Token endpoint", form=True, oauth=True
+)
 def token() -> Any:
     try:
         basic = basic_credentials(_headers().get("authorization"))
@@ -240,7 +271,12 @@ def token() -> Any:
     return json_response(200, answer.body, answer.headers)
 
 
-@app.route("/identity/oidc/logout", summary="RP-initiated logout (also sends back-channel logout)")
+@app.route(
+    "/identity/oidc/logout",
+    summary="RP-initiated logout (also sends back-channel logout)",
+    also=(302,),
+    media_type="text/html",
+)
 def logout() -> Any:
     try:
         target = wiring.provider(_issuer()).logout(_query(), _cookie())
@@ -276,7 +312,7 @@ def launch(hospital: str) -> LaunchAnswer:
 
 
 # -- the provider function's other APIs --------------------------------------------------------
-@app.route("/identity/oidc/userinfo", auth="token", summary="UserInfo endpoint")
+@app.route("/identity/oidc/userinfo", auth="token", summary="UserInfo endpoint", oauth=True)
 def userinfo() -> Any:
     from bianjie.kit.tokens import bearer_token
 
@@ -287,7 +323,12 @@ def userinfo() -> Any:
 
 
 @app.route(
-    "/identity/launch/redeem", methods=["POST"], content_types=FORM, summary="A hospital redeems a launch ticket once"
+    "/identity/launch/redeem",
+    methods=["POST"],
+    content_types=FORM,
+    summary="A hospital redeems a launch ticket once",
+    form=True,
+    oauth=True,
 )
 def launch_redeem() -> Any:
     try:
@@ -358,7 +399,11 @@ def put_entry(hospital: str) -> Entry:
     return wiring.entries().put(actor, entry)
 
 
-@app.route("/identity/entries/{hospital}/check", summary="Joint-debugging self-check of a hospital's launch (HTML)")
+@app.route(
+    "/identity/entries/{hospital}/check",
+    summary="Joint-debugging self-check of a hospital's launch (HTML)",
+    media_type="text/html",
+)
 def entry_check(hospital: str) -> Any:
     from bianjie.identity.launch import self_check
 

@@ -12,7 +12,13 @@ from chalice import Response
 app = ServiceApp("pages")
 
 
-@app.route("/pages/{name}", methods=["GET"], summary="A patient or staff page (HTML)", errors=("PAGE_NOT_FOUND",))
+@app.route(
+    "/pages/{name}",
+    methods=["GET"],
+    summary="A patient or staff page (HTML)",
+    errors=("PAGE_NOT_FOUND",),
+    media_type="text/html",
+)
 def get_page(name: str) -> Response:
     try:
         document = assets.page_html(wiring.pages_objects(), wiring.pages_bucket(), name)

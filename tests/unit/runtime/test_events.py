@@ -100,3 +100,24 @@ def test_platform_handler_takes_the_aws_event_directly() -> None:
     app = load_module(ROOT / "functions" / "platform" / "app.py").app
     result = app(load("apigw-rest-health.json"), None)
     assert result["statusCode"] == 200 and json.loads(result["body"])["status"] == "ok"
+
+
+def test_the_gateway_picks_the_resource_before_the_method() -> None:
+    from bianjie.runtime.gateway import Gateway
+
+    gateway = Gateway([])
+    gateway.routes = sorted(
+        [
+            Route.compile("GET", "/identity/launch/{hospital}", "Launch"),
+            Route.compile("POST", "/identity/launch/redeem", "Redeem"),
+        ],
+        key=lambda r: r.specificity,
+        reverse=True,
+    )
+    route, _, _ = gateway.match("POST", "/identity/launch/redeem")
+    assert route is not None and route.function_id == "Redeem"
+    route, params, _ = gateway.match("GET", "/identity/launch/rj")
+    assert route is not None and (route.function_id, params) == ("Launch", {"hospital": "rj"})
+    # API Gateway chooses the literal resource first: its Allow lists only that resource's methods
+    route, _, allowed = gateway.match("OPTIONS", "/identity/launch/redeem")
+    assert route is None and allowed == ["POST"]

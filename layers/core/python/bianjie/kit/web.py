@@ -79,6 +79,8 @@ class RouteDoc:
     idempotency_key: str | None = None  # "required" or "optional": the Idempotency-Key header
     media_type: str = "application/json"  # of the success answer (a page is text/html)
     also: tuple[int, ...] = ()  # other success statuses the outcome may choose (202 while pending)
+    form: bool = False  # the body is application/x-www-form-urlencoded (OAuth endpoints)
+    oauth: bool = False  # refusals in RFC 6749's shape {"error", "error_description"}, not bianjie's
 
 
 def _dump(model: BaseModel) -> Any:
@@ -244,6 +246,8 @@ class ServiceApp(Chalice):
         idempotency_key: str | None = None,
         media_type: str = "application/json",
         also: tuple[int, ...] = (),
+        form: bool = False,
+        oauth: bool = False,
         **kwargs: Any,
     ) -> Callable[..., Any]:
         """Chalice's ``route`` plus what the OpenAPI document says about it.
@@ -254,7 +258,8 @@ class ServiceApp(Chalice):
         ``also`` the other success statuses an ``Answer`` may choose. ``query`` is the model the view parses
         with ``app.query`` and ``idempotency_key`` ("required"/"optional") the header it reads with
         ``app.idempotency_key``: both are checked when the view reads them, so the OpenAPI document
-        cannot drift from the code. ``media_type`` is the success answer's (text/html for a page).
+        cannot drift from the code. ``media_type`` is the success answer's (text/html for a page); ``form``
+        says the body is a form and ``oauth`` that refusals take RFC 6749's shape (protocol endpoints).
         """
         if idempotency_key not in (None, "required", "optional"):
             raise ValueError("idempotency_key is 'required', 'optional' or None")
@@ -277,6 +282,8 @@ class ServiceApp(Chalice):
                     idempotency_key,
                     media_type,
                     also,
+                    form,
+                    oauth,
                 )
             register(self._guard(view, status))
             return view

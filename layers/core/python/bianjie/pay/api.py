@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
+from bianjie.kit.types import WHOLE
 from bianjie.pay.models import Agreement, Channel, Charge, Refund, now_iso
 
 _ORDER_RE = r"^[A-Za-z0-9_\-]{1,64}$"
@@ -45,11 +46,12 @@ class ChargeCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     order_no: str = Field(pattern=_ORDER_RE, description="the hospital's bill number (unique per hospital)")
     patient_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")
-    amount: int = Field(gt=0, le=100_000_000, description="fen (分)")
+    amount: Annotated[int, Field(gt=0, le=100_000_000), WHOLE] = Field(description="fen (分): a JSON integer")
     description: str = Field(default="", max_length=128)
     notify_url: str | None = Field(
         default=None,
         max_length=512,
+        pattern=r"^https?://[^\s]+$",
         description="webhook for the final state: https on a host registered for the hospital, resolving to"
         " public addresses only (plain http only on the local stage); else 422 NOTIFY_URL_REFUSED",
     )
@@ -59,13 +61,6 @@ class ChargeCreate(BaseModel):
         pattern=r"^[A-Za-z0-9_.:\-]+$",
         description="the hospital's visit (就诊) id; passed on in pay's events so guide can show the payment",
     )
-
-    @field_validator("notify_url")
-    @classmethod
-    def _url(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith(("https://", "http://")):
-            raise ValueError("notify_url must be an http(s) URL")
-        return value
 
 
 class AttemptView(BaseModel):
@@ -105,7 +100,7 @@ class ChargeView(BaseModel):
 class RefundCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     refund_no: str = Field(pattern=_ORDER_RE, description="the hospital's refund number: retries reuse it")
-    amount: int = Field(gt=0, le=100_000_000, description="fen (分)")
+    amount: Annotated[int, Field(gt=0, le=100_000_000), WHOLE] = Field(description="fen (分): a JSON integer")
     reason: str = Field(default="", max_length=128)
 
 

@@ -63,11 +63,17 @@ class Gateway:
     # -- routing ----------------------------------------------------------------------------------
 
     def match(self, method: str, path: str) -> tuple[Route | None, dict[str, str], list[str]]:
+        # As API Gateway does: the most specific resource that matches the path is chosen first, then the
+        # method on it (GET /identity/launch/redeem does not fall through to /identity/launch/{hospital}).
         allowed: list[str] = []
+        resource: str | None = None
         for route in self.routes:
+            if resource is not None and route.resource != resource:
+                continue
             params = route.match(path)
             if params is None:
                 continue
+            resource = route.resource
             if route.method in (method, "ANY"):
                 return route, params, allowed
             allowed.append(route.method)

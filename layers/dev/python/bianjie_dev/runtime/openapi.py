@@ -70,6 +70,17 @@ class _Schemas(GenerateJsonSchema):
         return out
 
 
+OAUTH_ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["error"],
+    "description": "an OAuth 2.0 / OpenID Connect protocol error (RFC 6749 section 5.2)",
+    "properties": {
+        "error": {"type": "string", "description": "invalid_request, invalid_grant, invalid_token, ..."},
+        "error_description": {"type": "string"},
+    },
+}
+
+
 def _schema_of(model: Any, components: dict[str, Any]) -> dict[str, Any]:
     schema = model.model_json_schema(ref_template="#/components/schemas/{model}", schema_generator=_Schemas)
     for name, definition in schema.pop("$defs", {}).items():
@@ -111,7 +122,7 @@ def _query_parameters(model: Any, components: dict[str, Any]) -> list[dict[str, 
 
 def build_openapi(template: Template) -> dict[str, Any]:
     paths: dict[str, Any] = {}
-    components: dict[str, Any] = {"Error": ERROR_SCHEMA}
+    components: dict[str, Any] = {"Error": ERROR_SCHEMA, "OAuthError": OAUTH_ERROR_SCHEMA}
     for fn in template.functions:
         for event in fn.api_events():
             app = load_module(fn.module_path).app
@@ -143,7 +154,16 @@ def build_openapi(template: Template) -> dict[str, Any]:
                 codes += TOKEN_ERRORS
             if doc:
                 codes += list(doc.errors)
-            if doc and doc.request is not None:
+            if doc and doc.form:
+                op["requestBody"] = {
+                    "required": True,
+                    "content": {
+                        "application/x-www-form-urlencoded": {
+                            "schema": {"type": "object", "additionalProperties": {"type": "string"}}
+                        }
+                    },
+                }
+            elif doc and doc.request is not None:
                 op["requestBody"] = {
                     "required": True,
                     "content": {"application/json": {"schema": _schema_of(doc.request, components)}},
@@ -160,6 +180,18 @@ def build_openapi(template: Template) -> dict[str, Any]:
                     "description": "success, another outcome (see the summary)",
                 }
             error_content: dict[str, Any] = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+            if doc and doc.oauth:
+                # the protocol's refusals in RFC 6749's shape; the edge's own (415, no token) in ours
+                error_content = {
+                    "application/json": {
+                        "schema": {
+                            "anyOf": [
+                                {"$ref": "#/components/schemas/OAuthError"},
+                                {"$ref": "#/components/schemas/Error"},
+                            ]
+                        }
+                    }
+                }
             if doc and doc.media_type == "text/html":
                 # a page refuses with a page (its text names the code); the edge's own refusals (a control
                 # character in the path) stay JSON
