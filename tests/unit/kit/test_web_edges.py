@@ -81,3 +81,39 @@ def test_a_cursor_the_listing_did_not_hand_out_is_a_422_not_a_500() -> None:
     for bad in ("abc", "W10", "WyJ4Il0"):  # not JSON; []; ["x"] (a string where the key is a number)
         status, body = call("/edges/things", "/edges/things", {}, f"cursor={bad}")
         assert (status, body["error"]["code"]) == (422, "INVALID_CURSOR"), bad
+
+
+@app.route("/edges/echo", methods=["POST"])
+def echo() -> dict[str, Any]:
+    from pydantic import BaseModel
+
+    class Body(BaseModel):
+        items: list[dict[str, str]]
+
+    return app.body(Body).model_dump()
+
+
+def post(body: bytes) -> tuple[int, dict[str, Any]]:
+    event = build_event(
+        method="POST",
+        path="/edges/echo",
+        raw_query="",
+        headers=[("Host", "x"), ("Content-Type", "application/json")],
+        body=body,
+        source_ip="10.0.0.1",
+        route=Route.compile("POST", "/edges/echo", "F"),
+        path_params={},
+    )
+    answer = app(event, None)
+    return answer["statusCode"], json.loads(answer["body"])
+
+
+@pytest.mark.parametrize("body", [b'{"items": [{"med_code": "A\\u0000"}]}', b'{"items": [{"\\u0000": "x"}]}'])
+def test_a_nul_anywhere_in_a_body_is_a_400(body: bytes) -> None:
+    status, answer = post(body)
+    assert (status, answer["error"]["code"]) == (400, "INVALID_CHARACTER")
+
+
+def test_an_escaped_backslash_before_u0000_is_ordinary_text() -> None:
+    status, answer = post(b'{"items": [{"note": "\\\\u0000"}]}')
+    assert (status, answer) == (200, {"items": [{"note": "\\u0000"}]})

@@ -64,6 +64,25 @@ def validation_details(exc: ValidationError) -> list[dict[str, Any]]:
     return [{"field": ".".join(str(p) for p in e["loc"]), "problem": e["msg"], "type": e["type"]} for e in exc.errors()]
 
 
+def _holds_nul(raw: bytes | str) -> bool:
+    try:
+        doc = json.loads(raw)
+    except ValueError:
+        return False  # not JSON: the model's parse says so
+    stack = [doc]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str):
+            if "\x00" in value:
+                return True
+        elif isinstance(value, dict):
+            stack.extend(value.keys())
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+    return False
+
+
 @dataclass(frozen=True)
 class RouteDoc:
     path: str
@@ -130,6 +149,9 @@ class ServiceApp(Chalice):
         raw = self.current_request.raw_body or b""
         if not raw:
             raise ValidationFailed("request body is required (JSON)", code="BODY_REQUIRED")
+        if b"\\u0000" in (raw if isinstance(raw, bytes) else raw.encode()) and _holds_nul(raw):
+            # no text of ours holds a NUL, and every store's driver refuses one: a 400, not a 500 later
+            raise ValidationFailed("the body holds a NUL character (\\u0000) in a string", code="INVALID_CHARACTER")
         try:
             return model.model_validate_json(raw)
         except ValidationError as exc:
