@@ -63,7 +63,6 @@ def test_an_app_the_registry_lets_act_for_other_hospitals(
 @pytest.mark.parametrize(
     "body",
     [
-        {"accession": "A\x001", "hospital": "test-hospital"},
         {"accession": "A\\1", "hospital": "test-hospital"},
         {"accession": "A1", "hospital": "test hospital"},
         {"accession": "A1"},
@@ -76,6 +75,13 @@ def test_bad_fields_are_a_400_and_store_nothing(
     before = queued(film)
     refused = ask(client, partner, body)
     assert refused.status_code == 400 and answer(refused)["error"]["code"] == "VALIDATION_FAILED", refused.body
+    assert queued(film) == before
+
+
+def test_a_nul_is_refused_at_the_edge(film: FilmStack, client: Client, partner: DemoPartner) -> None:
+    before = queued(film)
+    refused = ask(client, partner, {"accession": "A\x001", "hospital": "test-hospital"})
+    assert refused.status_code == 400 and answer(refused)["error"]["code"] == "INVALID_CHARACTER"
     assert queued(film) == before
 
 

@@ -8,10 +8,12 @@ from bianjie_dev.runtime.services import service_modules
 
 def test_finds_the_demo_and_cli_of_every_service_that_has_them() -> None:
     assert [m.__name__ for m in service_modules("demo")] == [
-        f"bianjie_dev.{s}.demo" for s in ("film", "guide", "pay", "rx")
+        f"bianjie_dev.{s}.demo" for s in ("film", "guide", "identity", "pages", "pay", "rx")
     ]
     cli = service_modules("cli")
-    assert [m.__name__ for m in cli] == [f"bianjie_dev.{s}.cli" for s in ("film", "guide", "pay", "rx")]
+    assert [m.__name__ for m in cli] == [
+        f"bianjie_dev.{s}.cli" for s in ("film", "guide", "identity", "pages", "pay", "rx")
+    ]
     assert all(callable(m.register) for m in cli)
 
 

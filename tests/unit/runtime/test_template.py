@@ -169,7 +169,15 @@ def test_nested_parameters_must_be_passed_or_defaulted(tmp_path: Path) -> None:
 
 def test_project_stacks_and_stage_only_resources() -> None:
     local = load_template(ROOT / "template.yaml")
-    assert [s.name for s in local.stacks] == ["root", "FilmApp", "RxApp", "PayApp", "GuideApp"]
+    assert [s.name for s in local.stacks] == [
+        "root",
+        "FilmApp",
+        "RxApp",
+        "PayApp",
+        "GuideApp",
+        "IdentityApp",
+        "PagesApp",
+    ]
     assert local.function("FilmIngestFunction").stack == "FilmApp"
     assert local.function("FilmIngestFunction").layers == [{"Ref": "ImagingLayer"}]
     standins = {"PayStandinTable", "PayStandinNotifyDLQ", "PayStandinNotifyQueue", "PayStandinNotifierFunction"}
