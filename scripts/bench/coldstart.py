@@ -91,16 +91,18 @@ def main() -> int:
         stack = StackProcess(Path(tmp))
         try:
             deployment = Deployment.load(Path(tmp) / "stack.json")
-            env = {
-                **os.environ,
-                **deployment.function_environment(template),
-                "AWS_REGION": deployment.region,
-                "BIANJIE_AWS_ENDPOINT_URL": deployment.aws_endpoint_url or "",
-                "AWS_ACCESS_KEY_ID": "local",
-                "AWS_SECRET_ACCESS_KEY": "local",
-            }
+            # IAM is enforced on the local stack: the probe calls moto with the operator's credentials
+            # (roles' keys are not written to stack.json) and sees only its own function's environment
+            creds = deployment.admin_credentials or {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
             key_file = Path(tmp) / "partners" / "demo-hospital.json"
             for fn in template.functions:
+                env = {
+                    **os.environ,
+                    **deployment.environment_of(fn),
+                    "AWS_REGION": deployment.region,
+                    "BIANJIE_AWS_ENDPOINT_URL": deployment.aws_endpoint_url or "",
+                    **creds,
+                }
                 samples = []
                 for _ in range(args.runs):
                     event = json.dumps(first_event(fn, key_file))  # fresh nonce each run

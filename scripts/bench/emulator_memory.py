@@ -81,6 +81,10 @@ class EmulatorMemory:
         kb = status_kb(self._pid, "VmRSS") if self._pid is not None else None
         return round(kb / 1024, 1) if kb is not None else None
 
+    def current_cpu_s(self) -> float | None:
+        """CPU seconds moto has used so far (None if the moto process was not found or has ended)."""
+        return cpu_seconds(self._pid) if self._pid is not None else None
+
     def stop(self) -> float | None:
         """Stop sampling (call before the stack stops) and return the peak in MB (None if not found); the
         CPU time moto used is then in ``cpu_s`` (a figure the machine's load changes less than wall time)."""

@@ -50,6 +50,7 @@ def run_phase(
         return reason, time.perf_counter() - t0
 
     started = time.perf_counter()
+    cpu_before = memory.current_cpu_s()
     with ThreadPoolExecutor(workers) as pool:
         for reason, latency in pool.map(one, items):
             if reason is not None:
@@ -57,6 +58,7 @@ def run_phase(
                 reasons[reason] = reasons.get(reason, 0) + 1
             latencies.append(latency)
     elapsed = time.perf_counter() - started
+    cpu_after = memory.current_cpu_s()
     latencies.sort()
     result = {
         "phase": name,
@@ -68,10 +70,17 @@ def run_phase(
         "errors": errors,
         "error_reasons": reasons,
         "emulator_rss_mb": memory.current_mb(),
+        # moto's CPU per call: the machine's load changes it far less than the wall-clock figures
+        "moto_cpu_ms": (
+            round((cpu_after - cpu_before) * 1000 / len(items), 1)
+            if cpu_before is not None and cpu_after is not None and items
+            else None
+        ),
     }
     # progress as each phase ends, so a run that is stopped still tells how far it got
     print(
-        f"  {name}: {len(items)} calls in {elapsed:.1f} s, {errors} errors, moto {result['emulator_rss_mb']} MB",
+        f"  {name}: {len(items)} calls in {elapsed:.1f} s, {errors} errors, moto {result['emulator_rss_mb']} MB, "
+        f"{result['moto_cpu_ms']} moto CPU ms a call",
         file=sys.stderr,
         flush=True,
     )
@@ -103,11 +112,14 @@ def main() -> None:
         f"rx throughput, {args.count} prescriptions, {args.workers} client threads, "
         f"{platform.processor() or platform.machine()}, {datetime.now(UTC):%Y-%m-%d}"
     )
-    print(f"{'phase':<12}{'calls':>8}{'seconds':>10}{'per s':>9}{'p50 ms':>9}{'p95 ms':>9}{'errors':>8}{'moto MB':>9}")
+    print(
+        f"{'phase':<12}{'calls':>8}{'seconds':>10}{'per s':>9}{'p50 ms':>9}{'p95 ms':>9}{'errors':>8}{'moto MB':>9}"
+        f"{'moto CPU ms':>13}"
+    )
     for r in results["phases"]:
         print(
             f"{r['phase']:<12}{r['calls']:>8}{r['seconds']:>10}{r['per_s']:>9}{r['p50_ms']:>9}{r['p95_ms']:>9}"
-            f"{r['errors']:>8}{r['emulator_rss_mb']!s:>9}"
+            f"{r['errors']:>8}{r['emulator_rss_mb']!s:>9}{r['moto_cpu_ms']!s:>13}"
         )
     print(
         f"whole run {results['seconds']} s; moto server peak resident memory {results['emulator_rss_mb']} MB, "

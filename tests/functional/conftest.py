@@ -28,7 +28,7 @@ from moto import mock_aws
 from tests.conftest import ROOT
 
 REGION = "cn-north-1"
-# in-process moto intercepts boto3 only: the film adapters' direct HTTP to S3 cannot reach it
+# in-process moto intercepts boto3 only: the objects adapter's direct HTTP to S3 cannot reach it
 IN_PROCESS = {"FILM_DIRECT_S3": "0", "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 _route_scopes: dict[tuple[str, str], FunctionScope] = {}
 _function_scopes: dict[str, FunctionScope] = {}

@@ -11,7 +11,6 @@ import pydicom
 import pytest
 from bianjie.film import layout
 from bianjie.film.aggregate import Aggregates
-from bianjie.film.ports import PutObject
 from bianjie_dev.film import testdata
 
 from tests.functional.film.conftest import FilmStack
@@ -58,12 +57,10 @@ def test_merge_repairs_a_stale_metadata_object(
 
     wiring().film_objects().put(
         film.derived_bucket,
-        PutObject(
-            layout.series_metadata(spec.study_uid, row["series_uid"]),
-            gzip_member(b"[]"),
-            "application/dicom+json",
-            "gzip",
-        ),
+        layout.series_metadata(spec.study_uid, row["series_uid"]),
+        gzip_member(b"[]"),
+        content_type="application/dicom+json",
+        content_encoding="gzip",
     )
     aggregates = wiring().film_ingest().aggregates
     if process == "fresh":

@@ -35,13 +35,14 @@ from typing import Any
 
 from bianjie.film import layout
 from bianjie.film.catalog import Catalog, study_pk
-from bianjie.film.ports import ObjectStore, PutObject
 from bianjie.kit.documents.port import Cond, ConditionFailed
 from bianjie.kit.logging import get_logger
+from bianjie.kit.objects import ObjectStore, PutObject
 from bianjie.kit.timefmt import utc_iso
 
 log = get_logger("bianjie.film.aggregate")
 QIDO = "application/dicom+json"
+THUMBNAIL_TYPE = "image/jpeg"  # a thumbnail is a copy of a lossy preview, a JPEG
 MAX_ATTEMPTS = 8
 REMEMBERED_MAX = 256  # series and studies remembered per process
 
@@ -144,7 +145,7 @@ class Aggregates:
         """The series metadata object as JSON text by SOP, or None when it does not match the row (a lost
         race)."""
         try:
-            body = self.objects.get(self.bucket, layout.series_metadata(st, se)).body
+            body = self.objects.get(self.bucket, layout.series_metadata(st, se))
             texts = {_sop_of(e): _text(e) for e in json.loads(gzip.decompress(body))}
         except Exception:
             log.warning("series metadata unreadable; rebuilding from the instance rows")
@@ -220,11 +221,11 @@ class Aggregates:
     def _thumbnail(self, st: str, se: str, frame: list[Any]) -> None:
         source, target = layout.lossy(st, se, frame[0], frame[1]), layout.thumbnail(st, se)
         try:
-            self.objects.copy(self.bucket, source, target, layout.SHORT)
+            self.objects.copy(self.bucket, source, target, cache_control=layout.SHORT, content_type=THUMBNAIL_TYPE)
         except Exception:
             # moto (not S3) can fail a copy that overlaps another write of the key; once more, then the batch
             log.warning("thumbnail copy failed; retrying once")
-            self.objects.copy(self.bucket, source, target, layout.SHORT)
+            self.objects.copy(self.bucket, source, target, cache_control=layout.SHORT, content_type=THUMBNAIL_TYPE)
 
     def rebuild_series(self, st: str, se: str) -> None:
         """A full rebuild from the instance rows (repairs; the demo's synchronous ingest)."""

@@ -8,8 +8,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from bianjie.film.ports import ObjectStore, PutObject
 from bianjie.kit.errors import NotFound
+from bianjie.kit.objects import ObjectStore, PutObject
 
 PREFIX = "viewer/"
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
@@ -44,6 +44,6 @@ def fetch(objects: ObjectStore, bucket: str, name: str) -> bytes:
     if not NAME_RE.fullmatch(name):
         raise NotFound("no such viewer file", code="ASSET_NOT_FOUND")
     try:
-        return objects.get(bucket, PREFIX + name).body
+        return objects.get(bucket, PREFIX + name)
     except Exception as exc:
         raise NotFound("no such viewer file", code="ASSET_NOT_FOUND") from exc

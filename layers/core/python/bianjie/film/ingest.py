@@ -33,11 +33,12 @@ from bianjie.film import layout
 from bianjie.film.aggregate import Aggregates, Fresh
 from bianjie.film.catalog import Catalog, study_pk
 from bianjie.film.errors import PermanentIngestError
-from bianjie.film.ports import DeadLetters, ObjectStore, PutObject
+from bianjie.film.ports import DeadLetters
 from bianjie.kit.config import carry_scope
 from bianjie.kit.crypto import sm3
 from bianjie.kit.documents.port import MAX_TRANSACT_OPERATIONS, Cond, ConditionFailed, Put, TransactionCanceled
 from bianjie.kit.logging import get_logger
+from bianjie.kit.objects import ObjectStore, PutObject
 from bianjie.kit.s3events import ObjectRef, object_refs
 from bianjie.kit.timefmt import utc_iso
 
@@ -222,7 +223,7 @@ class Ingest:
         from bianjie.film import dicom  # heavy: pydicom, numpy, pillow
 
         src = source_hash(bucket, key)
-        obj = self.objects.get(bucket, key)
+        obj = self.objects.fetch(bucket, key)
         seen = self.catalog.source(src)
         if seen and seen.get("etag") == obj.etag:
             # a report has no series: its duplicate must not reach the series merge
@@ -295,7 +296,9 @@ class Ingest:
         from the report, so consumers see a re-sent event as a duplicate."""
         st, sop = rep.study_uid, rep.sop_uid
         report_key = layout.report(st, sop, "pdf" if rep.kind == "pdf" else "json")
-        self.objects.put(self.bucket, PutObject(report_key, rep.body, rep.content_type, None, layout.IMMUTABLE))
+        self.objects.put(
+            self.bucket, report_key, rep.body, content_type=rep.content_type, cache_control=layout.IMMUTABLE
+        )
         hospital = hospital_of(key)
         now = utc_iso(self.clock())
         self._record_study(rep, hospital, now)

@@ -32,13 +32,13 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from bianjie.film import errors, layout
 from bianjie.film.catalog import Catalog
-from bianjie.film.ports import Presigner
 from bianjie.kit.actor import Actor, Origin
 from bianjie.kit.config import carry_scope
 from bianjie.kit.crypto import hmac_sm3, sm3
 from bianjie.kit.documents.port import Cond, ConditionFailed, DocumentStore
 from bianjie.kit.encoding import b64url, b64url_decode
 from bianjie.kit.masking import mask_name
+from bianjie.kit.objects import ObjectStore
 from bianjie.kit.timefmt import utc_iso
 
 RANDOM_BYTES = 24
@@ -147,7 +147,7 @@ class Links:
         blind_index: Any,
         cipher: Any,
         audit: Any,
-        presigner: Presigner | None = None,
+        presigner: ObjectStore | None = None,
         derived_bucket: str = "",
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -431,7 +431,7 @@ class Links:
         report = study.get("report") if study.get("has_report") else None
         if report:
             keys.append(report["key"])
-        urls = self.presigner.presign_get(self.bucket, keys, URL_TTL)
+        urls = self.presigner.presigned_gets(self.bucket, keys, URL_TTL)
         out = []
         for s, start in zip(series, spans, strict=True):
             count = len(s["frames"])

@@ -30,28 +30,22 @@ def film_s3() -> Any:
 
 @deps.singleton
 def film_objects() -> Any:
-    from bianjie.film.adapters.s3 import S3Objects
+    from bianjie.kit.objects import S3ObjectStore
 
-    return S3Objects(film_s3(), direct=direct_s3())
+    return S3ObjectStore(film_s3(), direct=direct_s3())
 
 
 def direct_s3() -> bool:
-    """Object bodies over presigned HTTP (adapters/s3.py) where S3 is reachable over the network: in
-    Lambda and against an endpoint (the local stack's moto server, Ceph). ``FILM_DIRECT_S3=0``/``1``
-    overrides; in-process moto (functional tests) only intercepts boto3, so there it stays off."""
+    """Object bodies over presigned HTTP (``S3ObjectStore(direct=True)``, ``bianjie.kit.objects``) where
+    S3 is reachable over the network: in Lambda and against an endpoint (the local stack's moto server,
+    Ceph). ``FILM_DIRECT_S3=0``/``1`` overrides; in-process moto (functional tests) only intercepts
+    boto3, so there it stays off."""
     from bianjie.kit.config import settings
 
     value = env("FILM_DIRECT_S3")
     if value in {"0", "1"}:
         return value == "1"
     return bool(env("AWS_LAMBDA_FUNCTION_NAME") or settings().aws_endpoint_url)
-
-
-@deps.singleton
-def film_presigner() -> Any:
-    from bianjie.film.adapters.presign import BulkPresigner
-
-    return BulkPresigner(film_s3())
 
 
 @deps.singleton
@@ -99,7 +93,7 @@ def film_links() -> Any:
         blind_index=deps.blind_index(),
         cipher=deps.field_cipher(),
         audit=deps.audit_log("film"),
-        presigner=film_presigner(),
+        presigner=film_objects(),
         derived_bucket=require_env("FILM_DERIVED_BUCKET"),
     )
 

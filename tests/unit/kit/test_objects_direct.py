@@ -1,4 +1,4 @@
-"""``S3Objects(direct=True)`` against moto's server (the local stack's S3): bodies over presigned HTTP,
+"""``S3ObjectStore(direct=True)`` against moto's server (the local stack's S3): bodies over presigned HTTP,
 seen by boto3 exactly as if boto3 had written them."""
 
 from __future__ import annotations
@@ -9,8 +9,7 @@ from typing import Any
 
 import boto3
 import pytest
-from bianjie.film.adapters.s3 import ObjectStoreError, S3Objects
-from bianjie.film.ports import PutObject
+from bianjie.kit.objects import ObjectNotFound, ObjectStoreError, PutObject, S3ObjectStore
 from bianjie_dev.runtime.child import free_port
 from moto.server import ThreadedMotoServer
 
@@ -38,7 +37,7 @@ def s3() -> Iterator[Any]:
 
 
 def test_put_and_get_round_trip_with_headers(s3: Any) -> None:
-    objects = S3Objects(s3, direct=True)
+    objects = S3ObjectStore(s3, direct=True)
     body = gzip.compress(b"\x01\x02" * 5000, mtime=0)
     objects.put_many(
         BUCKET,
@@ -50,16 +49,18 @@ def test_put_and_get_round_trip_with_headers(s3: Any) -> None:
     head = s3.head_object(Bucket=BUCKET, Key="studies/1/frames/1")
     assert head["ContentType"] == "application/octet-stream" and head["ContentEncoding"] == "gzip"
     assert head["CacheControl"] == "max-age=60"
-    got = objects.get(BUCKET, "studies/1/frames/1")
+    got = objects.fetch(BUCKET, "studies/1/frames/1")
     assert got.body == body  # stored bytes, not inflated on the way
     assert got.etag == head["ETag"].strip('"')
-    assert S3Objects(s3).get(BUCKET, "studies/1/lossy/1").body == b"\xff\xd8jpeg"  # boto3 reads it alike
+    assert objects.get(BUCKET, "studies/1/frames/1") == body
+    assert S3ObjectStore(s3).fetch(BUCKET, "studies/1/lossy/1").body == b"\xff\xd8jpeg"  # boto3 reads it alike
+    assert S3ObjectStore(s3).fetch(BUCKET, "studies/1/frames/1") == got
 
 
 def test_errors_raise(s3: Any) -> None:
-    objects = S3Objects(s3, direct=True)
-    with pytest.raises(ObjectStoreError) as caught:
+    objects = S3ObjectStore(s3, direct=True)
+    with pytest.raises(ObjectNotFound):  # as the boto3 path and the memory store raise
         objects.get(BUCKET, "no/such/key")
+    with pytest.raises(ObjectStoreError) as caught:
+        objects.put("no-such-bucket-x", "k", b"x", content_type="text/plain")
     assert caught.value.status == 404
-    with pytest.raises(ObjectStoreError):
-        objects.put("no-such-bucket-x", PutObject("k", b"x", "text/plain"))

@@ -7,7 +7,7 @@ from unittest import mock
 
 import boto3
 import pytest
-from bianjie.film.adapters.presign import BulkPresigner
+from bianjie.kit.presign import BulkPresigner
 
 NOW = dt.datetime(2026, 11, 22, 8, 30, 5, tzinfo=dt.UTC)
 KEYS = ["studies/1.2.3/series/4.5/instances/6.7/frames/1", "a b/c+d/中文/~x", "plain"]
