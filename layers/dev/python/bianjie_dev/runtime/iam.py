@@ -160,11 +160,18 @@ def provision_roles(
     sts = session.client("sts", endpoint_url=endpoint_url, config=config)
     trust = json.dumps(trust_policy(admin_arn))
 
-    def one(plan: RolePlan) -> tuple[str, dict[str, str]]:
-        role_arn = iam.create_role(
+    # moto's IAM backend is not thread-safe (a create_role walks the roles while another adds one, and the
+    # server answers 500), so the writes go one at a time; assuming the roles is what runs in parallel
+    plans = list(plans)
+    arns: dict[str, str] = {}
+    for plan in plans:
+        arns[plan.function_id] = iam.create_role(
             RoleName=plan.role_name, AssumeRolePolicyDocument=trust, MaxSessionDuration=SESSION_SECONDS
         )["Role"]["Arn"]
         iam.put_role_policy(RoleName=plan.role_name, PolicyName=ROLE_POLICY, PolicyDocument=json.dumps(plan.combined()))
+
+    def one(plan: RolePlan) -> tuple[str, dict[str, str]]:
+        role_arn = arns[plan.function_id]
         got = sts.assume_role(
             RoleArn=role_arn,
             RoleSessionName=session_names.get(plan.function_id, plan.function_id)[:64],
@@ -176,9 +183,8 @@ def provision_roles(
             "AWS_SESSION_TOKEN": got["SessionToken"],
         }
 
-    # moto's server answers on several threads; roles are independent of each other
     with ThreadPoolExecutor(max_workers=4) as pool:
-        return dict(pool.map(one, list(plans)))
+        return dict(pool.map(one, plans))
 
 
 # -- evaluation ---------------------------------------------------------------------------------------
