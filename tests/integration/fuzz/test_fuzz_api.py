@@ -3,8 +3,8 @@ operations signed, token operations with the token their handler wants (personas
 (no server error, documented status codes and content types, responses matching their schema,
 schema-valid requests accepted, schema-violating ones refused).
 
-The example count per operation is bounded so CI stays fast (BIANJIE_FUZZ_EXAMPLES, default 25);
-``scripts/bench/fuzz.py`` runs longer."""
+The example count per operation is bounded so CI stays fast (BIANJIE_FUZZ_EXAMPLES, default 25; set it
+higher for a longer run)."""
 
 from __future__ import annotations
 

@@ -32,7 +32,9 @@ from bianjie.kit.logging import get_logger, log_context
 from bianjie.kit.tracing import tracer
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# The characters no path or query parameter of ours may hold; the OpenAPI document states the same rule.
+CONTROL_CHARACTERS = r"\x00-\x1f\x7f"
+_CONTROL = re.compile(f"[{CONTROL_CHARACTERS}]")
 log = get_logger("bianjie.web")
 
 _CHALICE_CODES = {

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import bianjie
+from bianjie.kit.web import CONTROL_CHARACTERS
 from bianjie.runtime.invoke import load_module
 from bianjie.runtime.template import Template
 from pydantic.json_schema import GenerateJsonSchema
@@ -90,7 +91,8 @@ def _schema_of(model: Any, components: dict[str, Any]) -> dict[str, Any]:
 
 
 # No identifier of ours holds a control character; the edge refuses them (kit.web), and says so here.
-PATH_PARAMETER = {"type": "string", "minLength": 1, "pattern": "^[^\\x00-\\x1f\\x7f]+$"}
+PATH_PARAMETER = {"type": "string", "minLength": 1, "pattern": f"^[^{CONTROL_CHARACTERS}]+$"}
+QUERY_TEXT_PATTERN = f"^[^{CONTROL_CHARACTERS}]*$"
 IDEMPOTENCY_KEY = {
     "name": "Idempotency-Key",
     "in": "header",
@@ -104,7 +106,7 @@ def _no_control_characters(schema: dict[str, Any]) -> None:
     # a query value with a control character is refused at the edge (kit.web), as a path's is
     for option in schema.get("anyOf", [schema]):
         if option.get("type") == "string" and "pattern" not in option and "enum" not in option:
-            option["pattern"] = PATH_PARAMETER["pattern"].replace("]+$", "]*$")
+            option["pattern"] = QUERY_TEXT_PATTERN
 
 
 def _query_parameters(model: Any, components: dict[str, Any]) -> list[dict[str, Any]]:
