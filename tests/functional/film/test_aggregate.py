@@ -10,7 +10,7 @@ from typing import Any
 import pydicom
 import pytest
 from bianjie.film import layout
-from bianjie.film.aggregate import Aggregates
+from bianjie.film.aggregate import Aggregates, Fresh
 from bianjie_dev.film import testdata
 
 from tests.functional.film.conftest import FilmStack
@@ -98,6 +98,60 @@ def test_a_batch_whose_merge_failed_is_repaired_on_redelivery(
     row, sops = series_state(film, spec.study_uid)
     assert sops == [m[0] for m in row["members"]] == expected_order(paths)
     assert wiring().film_catalog().study(spec.study_uid)["instance_count"] == len(paths)
+
+
+def test_a_merge_that_lost_leaves_no_stale_object_when_no_batch_follows(
+    film: FilmStack, ct_series: tuple[Any, list[Path]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The interleaving two concurrent batches can take: both read no row; the winner built its row from
+    the instance rows of both batches; the loser, which saw only its own, wrote its object after the
+    winner's, then lost the row write. On its retry nothing is left to add, and no later batch comes:
+    the loser itself must notice its object is older than the row and rebuild."""
+    from bianjie.film.catalog import Catalog
+
+    spec, paths = ct_series
+    film.put_files("test-hospital", paths)
+    film.drain()  # the winner: every instance in the row and the object
+    row, _ = series_state(film, spec.study_uid)
+    st, se = spec.study_uid, row["series_uid"]
+    catalog = wiring().film_catalog()
+    own = [r for r in catalog.instances(st, se)][0::2]  # the loser's batch: half the instances
+    fresh = [
+        Fresh(
+            st,
+            se,
+            r["sop_uid"],
+            int(r["frames"]),
+            r.get("position"),
+            r.get("instance_number"),
+            r["metadata"],
+            r["render"],
+            r.get("series") or {},
+        )
+        for r in own
+    ]
+    # what the loser saw before the winner wrote: no row, only its own instance rows
+    first = {"series_row": True, "instances": True}
+    series_row, instances = Catalog.series_row, Catalog.instances
+
+    def before_winner_row(self: Catalog, study: str, series: str) -> Any:
+        if first.pop("series_row", False):
+            return None
+        return series_row(self, study, series)
+
+    def before_winner_instances(self: Catalog, study: str, series: str) -> Any:
+        if first.pop("instances", False):
+            return own
+        return instances(self, study, series)
+
+    monkeypatch.setattr(Catalog, "series_row", before_winner_row)
+    monkeypatch.setattr(Catalog, "instances", before_winner_instances)
+    aggregates = wiring().film_ingest().aggregates
+    aggregates.merge_series(st, se, fresh)
+    assert not first  # the loser did take the stale view, wrote its object and lost the row write
+    row, sops = series_state(film, st)
+    assert sops == [m[0] for m in row["members"]] == expected_order(paths)
+    assert row["version"] == 2  # rebuilt: object and row written again
 
 
 def test_concurrent_batches_of_one_series_lose_nothing(

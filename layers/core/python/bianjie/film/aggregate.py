@@ -11,9 +11,12 @@ Concurrent batches (Lambda runs several; the local pump too, see template Scalin
 - the row write is conditional, so of two merges from one version one wins and the other starts again;
 - the object is written *before* the row, so a reader never sees a row member the object lacks, and the
   object of a winner always lands before any later winner's;
-- a loser's object may land after the winner's; the next merge notices (the object's SOP set differs
-  from the row's members) and falls back to a full rebuild from the instance rows (the source of truth),
-  as it does when a row is missing or a redelivered instance is not a member.
+- a loser's object may land after the winner's. The loser starts again in any case: with members
+  still to add it writes both anew; with none (the winner took them all, say from the instance rows)
+  it checks the object against the row and, when their SOP sets differ, rebuilds both from the
+  instance rows (the source of truth), as a merge does when a row is missing or a redelivered instance
+  is not a member. So the last object written is always followed by a row write or a check by the same
+  merge, and the pair ends consistent even when no later batch comes.
 The study row and the QIDO JSON follow the same pattern with ``agg_version``. The thumbnail (a copy of the
 middle slice's preview) is moved only by the winner of a row write.
 
@@ -116,15 +119,20 @@ class Aggregates:
     def merge_series(self, st: str, se: str, fresh: list[Fresh], present: Iterable[str] = ()) -> None:
         """Adds ``fresh`` to the series; ``present``: SOPs ingested earlier that must be members (a
         redelivered message after a failed merge), rebuilt from the instance rows if they are not."""
+        lost = False
         for _ in range(MAX_ATTEMPTS):
             row = self.catalog.series_row(st, se)
             members = {m[0]: m for m in (row or {}).get("members") or []}
             new = [f for f in fresh if f.sop_uid not in members]
             missing = [sop for sop in present if sop not in members]
+            stale = False
             if row is not None and not new and not missing:
-                return
+                # having lost a row write, this merge's object may have landed after the winner's
+                if not lost or self._metadata_texts(st, se, set(members)) is not None:
+                    return
+                stale = True
             texts = None
-            if row is not None and not missing:
+            if row is not None and not missing and not stale:
                 texts = self._remembered_texts(st, se, row, set(members)) or self._metadata_texts(st, se, set(members))
             if texts is None:
                 state = self._from_instance_rows(st, se, fresh)
@@ -139,6 +147,7 @@ class Aggregates:
                 series = (row or {}).get("series_info") or new[0].series
             if self._write_series(st, se, row, members, texts, renders, series):
                 return
+            lost = True
         raise RuntimeError(f"series {se} stayed contended after {MAX_ATTEMPTS} attempts")
 
     def _metadata_texts(self, st: str, se: str, expected: set[str]) -> dict[str, str] | None:
