@@ -14,12 +14,14 @@ path), are authenticated here (signature, token, expiry) and skip moto's check a
 
 from __future__ import annotations
 
+import atexit
 import base64
 import datetime as dt
 import io
 import json
 import re
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -435,9 +437,51 @@ def s3_signature_problem(call: Call, principal: Principal, environ: dict[str, An
 _CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/\d{8}/([^/]+)/([^/]+)/aws4_request")
 
 
+class Tally:
+    """Calls and server CPU (this thread's, so waiting for moto's lock is not counted) by service and
+    action, written as JSON to ``path`` when the server exits: which calls a benchmark's load is made of."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.lock = threading.Lock()
+        self.calls: dict[str, list[float]] = {}  # "dynamodb:PutItem" -> [calls, cpu seconds]
+        atexit.register(self.write)
+
+    def add(self, name: str, cpu: float) -> None:
+        with self.lock:
+            entry = self.calls.setdefault(name, [0, 0.0])
+            entry[0] += 1
+            entry[1] += cpu
+
+    def write(self) -> None:
+        with self.lock:
+            rows = {k: {"calls": int(n), "cpu_s": round(c, 4)} for k, (n, c) in sorted(self.calls.items())}
+        with open(self.path, "w", encoding="utf-8") as out:
+            json.dump(rows, out, indent=1)
+
+
+def _action_of(call: Call) -> str:
+    target = call.target
+    if target and call.service == "dynamodb":
+        body = call.json()
+        names = {body["TableName"]} if "TableName" in body else set()
+        for op in body.get("TransactItems") or []:
+            names |= {part.get("TableName", "") for part in op.values()}
+        tables = "+".join(sorted(n for n in names if n))
+        return target.rsplit(".", 1)[-1] + (f" {tables}" if tables else "")
+    if target:
+        return target.rsplit(".", 1)[-1]
+    if call.service in ("sqs", "sns", "sts", "iam") and call.body:
+        found = parse_qs(call.body.decode("latin-1")).get("Action")
+        if found:
+            return found[0]
+    return call.method
+
+
 class Door:
-    def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
+    def __init__(self, app: Callable[..., Iterable[bytes]], tally_path: str | None = None) -> None:
         self.app = app
+        self.tally = Tally(tally_path) if tally_path else None
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
@@ -463,10 +507,13 @@ class Door:
                     return self._refuse(start_response, refusal(call.service, call, message))
         vouched.decided = derive is not None
         vouched.authenticated = call.service == "s3"
+        started = time.thread_time()
         try:
             return self.app(environ, start_response)
         finally:
             vouched.decided = vouched.authenticated = False
+            if self.tally is not None:
+                self.tally.add(f"{call.service}:{_action_of(call)}", time.thread_time() - started)
 
     @staticmethod
     def _refuse(start_response: Callable[..., Any], answer: tuple[str, list[tuple[str, str]], bytes]) -> list[bytes]:
