@@ -4,6 +4,7 @@ calls the emulator with its own role, so a missing permission fails here as it w
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -96,6 +97,27 @@ def test_presigned_urls_work_through_the_door_within_the_role(stack: StackProces
     with pytest.raises(urllib.error.HTTPError) as tampered:
         urllib.request.urlopen(links["get"].replace("X-Amz-Signature=", "X-Amz-Signature=0"), timeout=10)
     assert tampered.value.code == 403 and b"SignatureDoesNotMatch" in tampered.value.read()
+
+
+def test_an_expired_presigned_url_is_refused_as_s3_refuses_it(stack: StackProcess) -> None:
+    """moto checks no presigned signature or expiry; the door does, so the TTLs the services choose
+    (film's ten-minute frame URLs) are enforced on the local stack too."""
+    s3 = stack.client("s3")
+    bucket = stack.ref("FilesBucket")
+    s3.put_object(Bucket=bucket, Key="short.txt", Body=b"brief")
+    url = s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "short.txt"}, ExpiresIn=1)
+    with urllib.request.urlopen(url, timeout=10) as r:
+        assert r.read() == b"brief"
+    time.sleep(2.1)
+    with pytest.raises(urllib.error.HTTPError) as expired:
+        urllib.request.urlopen(url, timeout=10)
+    assert expired.value.code == 403 and b"Request has expired" in expired.value.read()
+    # a longer lifetime written into a signed URL breaks its signature
+    longer = url.replace("X-Amz-Expires=1&", "X-Amz-Expires=604800&")
+    assert longer != url
+    with pytest.raises(urllib.error.HTTPError) as stretched:
+        urllib.request.urlopen(longer, timeout=10)
+    assert stretched.value.code == 403 and b"SignatureDoesNotMatch" in stretched.value.read()
 
 
 def test_a_presigned_put_from_a_role_that_may_write_uploads_as_a_browser_would(stack: StackProcess) -> None:
