@@ -136,3 +136,14 @@ def test_a_presigned_put_from_a_role_that_may_write_uploads_as_a_browser_would(s
 def test_unsigned_requests_are_refused(stack: StackProcess) -> None:
     status, body = call(f"{stack.aws_url}/{stack.ref('FilesBucket')}/a.txt")
     assert status == 403 and b"AccessDenied" in body
+
+
+def test_a_key_policy_deny_wins_over_a_roles_own_grant(stack: StackProcess) -> None:
+    """KMS reads the key policy first: its Deny refuses a role that its own policy allows, as on AWS
+    (how the token keys let only the issuer sign)."""
+    status, body = call(f"{stack.url}/stamp")
+    assert status == 200 and body["signature_bytes"] > 0
+    status, body = call(f"{stack.url}/forge")
+    assert status == 403 and body["error"]["code"] == "AWS_REFUSED"
+    assert "AccessDeniedException" in body["error"]["message"]
+    assert "explicit deny in a resource-based policy" in body["error"]["message"]
