@@ -203,3 +203,9 @@ def test_jwks_endpoint_serves_the_verifiers_keys(aws_stack: Deployment) -> None:
     token = token_issuer().issue("p-1", "patient")
     kid = json.loads(__import__("base64").urlsafe_b64decode(token.split(".")[0] + "=="))["kid"]
     assert kid in {k["kid"] for k in body["keys"]}
+
+
+def test_every_function_serves_at_most_one_route() -> None:
+    """docs/developing.md "Templates": one route per function, the issuer included (it signs for one)."""
+    several = {f.logical_id: len(f.api_events()) for f in TEMPLATE.functions if len(f.api_events()) > 1}
+    assert several == {}

@@ -114,12 +114,26 @@ def test_launch_ticket_is_single_use_and_oidc_hospital_gets_initiated_login(
     assert oidc["mode"] == "oidc_initiated" and oidc["target"]["url"].startswith(
         "https://demo-hospital.example/oidc/initiate?"
     )
-    ticket = requests.get(f"{stack.url}/identity/launch/hospital-b?channel=wechat", headers=headers, timeout=30).json()
-    assert ticket["mode"] == "ticket" and ticket["expires_in"] == 60
+    first = requests.get(f"{stack.url}/identity/launch/hospital-b?channel=wechat", headers=headers, timeout=30).json()
+    assert first["consent_required"] and first["target"] == {}
+    consent = requests.post(f"{stack.url}/identity/consents", json={"hospital": "hospital-b"}, headers=headers, timeout=30)
+    assert consent.status_code == 201, consent.text
+    launch = requests.get(f"{stack.url}/identity/launch/hospital-b?channel=wechat", headers=headers, timeout=30).json()
+    assert launch["mode"] == "ticket" and launch["expires_in"] == 60
+    # the ticket comes from the token endpoint (TokenIssueFunction), an RFC 8693 exchange of the person's token
+    exchange = launch["exchange"]
+    fields = ("grant_type", "subject_token_type", "requested_token_type", "audience", "channel")
+    issued = requests.post(
+        exchange["token_endpoint"],
+        data={k: exchange[k] for k in fields} | {"subject_token": access},
+        auth=("demo-hospital-web", clients["demo-hospital-web"]["secret"]),
+        timeout=30,
+    )
+    assert issued.status_code == 200, issued.text
     # hospital-b has no client yet in the demo: demo-hospital's credentials must not redeem its ticket
     refused = requests.post(
         f"{stack.url}/identity/launch/redeem",
-        data={"ticket": ticket["ticket"]},
+        data={"ticket": issued.json()["access_token"]},
         auth=("demo-hospital-web", clients["demo-hospital-web"]["secret"]),
         timeout=30,
     )
