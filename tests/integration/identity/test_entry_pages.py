@@ -52,7 +52,14 @@ def walked(stack: StackProcess, chromium: str, tmp_path_factory: pytest.TempPath
     done = subprocess.run(
         [
             *(node, "entry.mjs", "entry", "--base", stack.url, "--card", card),
-            *("--rp-secret", _clients(stack)["demo-hospital-web"]["secret"], "--chromium", chromium, "--shots", str(shots)),
+            *(
+                "--rp-secret",
+                _clients(stack)["demo-hospital-web"]["secret"],
+                "--chromium",
+                chromium,
+                "--shots",
+                str(shots),
+            ),
         ],
         cwd=FLOW,
         capture_output=True,

@@ -116,7 +116,9 @@ def test_launch_ticket_is_single_use_and_oidc_hospital_gets_initiated_login(
     )
     first = requests.get(f"{stack.url}/identity/launch/hospital-b?channel=wechat", headers=headers, timeout=30).json()
     assert first["consent_required"] and first["target"] == {}
-    consent = requests.post(f"{stack.url}/identity/consents", json={"hospital": "hospital-b"}, headers=headers, timeout=30)
+    consent = requests.post(
+        f"{stack.url}/identity/consents", json={"hospital": "hospital-b"}, headers=headers, timeout=30
+    )
     assert consent.status_code == 201, consent.text
     launch = requests.get(f"{stack.url}/identity/launch/hospital-b?channel=wechat", headers=headers, timeout=30).json()
     assert launch["mode"] == "ticket" and launch["expires_in"] == 60

@@ -165,9 +165,7 @@ class Launcher:
         return answer
 
 
-def issue_ticket(
-    signer: TokenSigner, *, issuer: str, hospital: str, sub: str, acr: Any, channel: str, now: int
-) -> str:
+def issue_ticket(signer: TokenSigner, *, issuer: str, hospital: str, sub: str, acr: Any, channel: str, now: int) -> str:
     """The launch ticket itself (TokenIssueFunction only: the token endpoint's launch-ticket exchange)."""
     return jws.sign(
         signer,
