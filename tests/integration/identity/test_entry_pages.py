@@ -78,9 +78,16 @@ def _clients(stack: StackProcess) -> dict[str, Any]:
 def test_what_the_person_sees_is_clean_everywhere(walked: dict[str, Any]) -> None:
     assert walked["ok"], walked["errors"]
     assert walked["errors"] == [] and walked["csp_violations"] == [], (walked["errors"], walked["csp_violations"])
-    assert {"entry-anonymous", "entry-logged-in", "hospital-b", "consent-dialog", "cards", "entry-wechat"} <= set(
-        walked["looks"]
-    )
+    looked = {
+        "entry-anonymous",
+        "entry-logged-in",
+        "hospital-b",
+        "consent-dialog",
+        "cards",
+        "entry-wechat",
+        "mini-program",
+    }
+    assert looked <= set(walked["looks"])
     for name, seen in walked["looks"].items():
         assert seen["axe"] == [], (name, seen["axe"])
         assert seen["layout"]["overlaps"] == [], (name, seen["layout"])
@@ -172,6 +179,12 @@ def test_logout_then_wechat_reaches_the_same_person(walked: dict[str, Any]) -> N
     assert "/identity/callback/wechat" not in steps["wechat_paths"]  # then WeChat alone, no link page
     assert steps["person_wechat"] == steps["person_first"] and "您好，张*" in steps["wechat_who"]
     assert "微信" in steps["wechat_accounts"] and "随申办" in steps["wechat_accounts"]
+
+
+def test_inside_wechat_the_entry_opens_the_hospitals_mini_program(walked: dict[str, Any]) -> None:
+    steps = walked["steps"]
+    assert "微信小程序" in steps["mini_program"] and "wxdemo0002" in steps["mini_program"], steps["mini_program"]
+    assert steps["mini_path"].startswith("pages/home?bj_ticket=ey")  # the ticket rides in the page's query
 
 
 def test_the_banner_links_the_entry(stack: StackProcess) -> None:

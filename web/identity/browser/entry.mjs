@@ -207,6 +207,16 @@ const flows = {
     out.steps.wechat_accounts = await text(wx2, '#accounts');
     out.steps.person_wechat = await wx2.evaluate(async () => (await (await fetch('/identity/me', { headers: { Authorization: `Bearer ${sessionStorage.getItem('bianjie.token')}` } })).json()).person_id);
     await look(wx2, out, 'entry-wechat', shots);
+
+    // 8. opened inside WeChat (?channel=wechat): 第二医院's mini program, its appId and page, with a ticket
+    await wx2.goto(`${base}/pages/entry?channel=wechat`);
+    await ready(wx2);
+    await wx2.getByRole('button', { name: /选择\s*第二医院/ }).click();
+    await enter(wx2, '第二医院');
+    await wx2.waitForSelector('#mini-program');
+    out.steps.mini_program = await text(wx2, '#mini-program');
+    out.steps.mini_path = await wx2.locator('[data-mini-path]').getAttribute('data-mini-path');
+    await look(wx2, out, 'mini-program', shots);
   },
 };
 
