@@ -101,6 +101,35 @@ def test_launch_ticket_exchange_refuses_another_clients_token_and_unknown_hospit
     assert target.value.error == "invalid_target"
 
 
+def test_consent_names_a_registered_hospital_and_is_audited(world: World) -> None:
+    _, claims = _patient(world)
+    with pytest.raises(NotFound) as exc:
+        _consent(world, claims, "nowhere")
+    assert exc.value.code == "ENTRY_NOT_FOUND"
+    _entry(world)
+    _consent(world, claims)
+    person = world.provider.archive.person_of_ref(claims.extra["id_ref"])
+    assert world.provider.has_consent_at(person, "hospital-b")
+    consents = [
+        r
+        for chain in world.audit.chains("identity")
+        for r in world.audit.records(chain)
+        if r.action == "identity.consent" and r.resource == "identity.entry:hospital-b"
+    ]
+    assert len(consents) == 1 and consents[0].patient_ref == claims.extra["id_ref"]
+
+
+def test_a_ticket_for_an_unknown_channel_is_invalid_request(world: World) -> None:
+    actor, claims, access = _patient_token(world)
+    _entry(world)
+    _consent(world, claims)
+    answer = world.launcher.launch(actor, claims, "hospital-b", "h5")
+    answer.exchange.channel = "fax"  # type: ignore[union-attr,assignment]
+    with pytest.raises(OAuthError) as exc:
+        _ticket(world, access, answer)
+    assert exc.value.error == "invalid_request"
+
+
 def test_replayed_launch_ticket_is_refused(world: World) -> None:
     actor, claims, access = _patient_token(world)
     _entry(world)

@@ -330,7 +330,11 @@ class Provider:
 
     def grant_consent(self, actor: Any, person: str, hospital: str, patient_ref: str) -> int:
         """The person agrees, on the entry page, to share their identity with ``hospital`` (the same record
-        the consent page writes, so the hospital's own OIDC login does not ask again). Returns when."""
+        the consent page writes, so the hospital's own OIDC login does not ask again). Returns when;
+        ``ENTRY_NOT_FOUND`` for a hospital without a registered entry."""
+        if self.entries is None:
+            raise RuntimeError("the provider was built without the entry registry")
+        self.entries.get(hospital)
         now = self.now()
         self.store.put({"pk": f"consent#{person}", "sk": hospital, "scope": "openid", "at": now, "via": "entry"})
         self.audit.record(
