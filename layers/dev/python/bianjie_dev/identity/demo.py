@@ -34,6 +34,8 @@ def seed(stack: Any) -> None:
             redirect_uris=(DEMO_RP_REDIRECT,),
             post_logout_redirect_uris=("https://demo-hospital.example/",),
             initiate_login_uri="https://demo-hospital.example/oidc/initiate",
+            # back-channel logout to the STAND-IN receiver (records the logout token, answers 200)
+            backchannel_logout_uri=f"{gateway}/identity/standin/backchannel/demo-hospital",
             secret_digest=web_digest,
             may_exchange=True,
         )
