@@ -98,6 +98,7 @@ def test_what_the_person_sees_is_clean_everywhere(walked: dict[str, Any]) -> Non
 def test_login_through_suishenban_from_the_page(walked: dict[str, Any]) -> None:
     steps = walked["steps"]
     assert {"示范医院", "第二医院"} <= set(steps["anon_hospitals"])  # the hospitals show before any login
+    assert steps["stray_text"] == []  # nothing loose around the frame (a missing nav once showed "null")
     assert "您好，张*" in steps["who"] and "退出登录" in steps["who"]
     assert steps["token_client"] == "bianjie-entry"  # the provider's token, from the page's own code flow
 

@@ -102,6 +102,8 @@ const flows = {
     await page.goto(`${base}/pages/entry?channel=h5`);
     await ready(page);
     out.steps.anon_hospitals = await page.locator('#hospitals li h3').allInnerTexts();
+    out.steps.stray_text = await page.evaluate(() => [...document.getElementById('app').childNodes]
+      .filter((n) => n.nodeType === Node.TEXT_NODE && n.textContent.trim()).map((n) => n.textContent));
     await look(page, out, 'entry-anonymous', shots);
 
     // 1. login through the 随申办 stand-in: the provider's login page, the stand-in, consent, the callback
