@@ -18,7 +18,8 @@ $(STAMP): requirements/dev.txt requirements/local.txt requirements/onprem.txt la
 setup: $(STAMP) web
 
 ## make web: the browser pages, one npm project in web/ (package.json, one Vite): the film viewer
-## (web/film -> web/film/dist) and the patient and staff pages (web/pages -> web/pages/dist);
+## (web/film -> web/film/dist) and the patient and staff pages (web/pages -> web/pages/dist, then the
+## 随申办 entry pages web/identity into the same dist);
 ## skipped with a warning where Node is missing
 WEB_FILM := web/film/dist/viewer.js
 WEB_PAGES := web/pages/dist/.built
@@ -31,8 +32,10 @@ web/node_modules/.package-lock.json: web/package.json web/package-lock.json
 $(WEB_FILM): web/node_modules/.package-lock.json web/film/vite.config.js $(wildcard web/film/src/*)
 	@if command -v npm >/dev/null; then cd web && npm run --silent build:film; fi
 
-$(WEB_PAGES): web/node_modules/.package-lock.json web/pages/vite.config.js $(wildcard web/pages/*.html web/pages/src/*)
-	@if command -v npm >/dev/null; then cd web && npm run --silent build:pages && touch pages/dist/.built; fi
+$(WEB_PAGES): web/node_modules/.package-lock.json web/pages/vite.config.js $(wildcard web/pages/*.html web/pages/src/* web/pages/src/shared/*) \
+		web/identity/vite.config.js $(wildcard web/identity/*.html web/identity/src/*)
+	@if command -v npm >/dev/null; then cd web && npm run --silent build:pages && npm run --silent build:identity \
+		&& touch pages/dist/.built; fi
 
 ## make run: start the local stack (moto on 127.0.0.1:5000, gateway on 127.0.0.1:3000, pump, scheduler)
 run: setup

@@ -1,12 +1,13 @@
 """Identity: the platform OIDC provider, upstream logins, the archive and the address-access service.
 
-Two functions share this module: TokenIssueFunction (the routes that sign: token, logout, launch;
-and the operators' direct invoke) and one Identity<Route>Function per other route. See docs/identity.md.
+One function per route (the stack's convention). TokenIssueFunction is the only one that signs: the
+token endpoint (codes, refresh, RFC 8693 exchanges, launch tickets), the logout queue (back-channel
+logout tokens, queued by the logout route) and the operators' direct invoke. See docs/identity.md.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import parse_qsl
 
 from bianjie.identity import issuing, pages, wiring
@@ -21,7 +22,7 @@ from bianjie.kit.errors import BadRequest, NotFound
 from bianjie.kit.standins import use_standin
 from bianjie.kit.web import ServiceApp, json_response, validation_details
 from chalice import Response
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 FORM = ["application/x-www-form-urlencoded"]
 COOKIE = "bj_sid"
@@ -29,10 +30,13 @@ LOGIN_COOKIE = "bj_login"
 
 
 class IdentityApp(ServiceApp):
-    """Lambda also invokes TokenIssueFunction directly (operators' tools): a non-HTTP event is that."""
+    """TokenIssueFunction's one handler takes three kinds of event: its HTTP route (the token endpoint),
+    SQS batches from the logout queue, and a direct invoke (operators' tools)."""
 
     def __call__(self, event: Any, context: Any) -> Any:
         if isinstance(event, dict) and "requestContext" not in event and "httpMethod" not in event:
+            if isinstance(event.get("Records"), list):
+                return send_logout_tokens(event, context)
             return issue_token(event, context)
         return super().__call__(event, context)
 
@@ -48,6 +52,20 @@ def issue_token(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return {"error": {"code": "VALIDATION_FAILED", "details": validation_details(exc)}}
     issued = issuing.issue(deps.token_issuer(), request, deps.audit_log("identity"))
     return issued.model_dump()
+
+
+def send_logout_tokens(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """The logout queue (TokenIssueFunction): sign and post one back-channel logout token per notice."""
+    from bianjie.identity.provider import LogoutNotice
+    from bianjie.kit import batch
+
+    def one(message: batch.SqsMessage) -> None:
+        notice = LogoutNotice.model_validate(message.json())
+        wiring.provider(notice.iss).send_logout_token(notice)
+
+    return batch.process_partial_response(
+        event, one, dead_letters=deps.dead_letters("IDENTITY_LOGOUT_DLQ"), name="identity.backchannel_logout"
+    )
 
 
 # -- request helpers ---------------------------------------------------------------------------
@@ -258,7 +276,7 @@ def consent() -> Any:
     return _redirect(answer.location)
 
 
-# -- the routes that sign (TokenIssueFunction) -------------------------------------------------
+# -- the route that signs (TokenIssueFunction) --------------------------------------------------
 @app.route(
     "/identity/oidc/token", methods=["POST"], content_types=FORM, summary="Token endpoint", form=True, oauth=True
 )
@@ -271,9 +289,10 @@ def token() -> Any:
     return json_response(200, answer.body, answer.headers)
 
 
+# -- the other routes sign nothing ------------------------------------------------------------------
 @app.route(
     "/identity/oidc/logout",
-    summary="RP-initiated logout (also sends back-channel logout)",
+    summary="RP-initiated logout (queues back-channel logout for the issuer to sign and send)",
     also=(302,),
     media_type="text/html",
 )
@@ -290,25 +309,50 @@ def logout() -> Any:
 
 
 class LaunchQuery(BaseModel):
-    channel: str = "h5"
+    channel: Literal["h5", "wechat", "alipay", "app"] = "h5"
 
 
 @app.route(
     "/identity/launch/{hospital}",
     auth="token",
+    query=LaunchQuery,
     response=LaunchAnswer,
-    errors=("ENTRY_NOT_FOUND", "CHANNEL_NOT_AVAILABLE"),
-    summary="Launch into a hospital's internet hospital",
+    errors=("ENTRY_NOT_FOUND", "CHANNEL_NOT_AVAILABLE", "PERSON_NOT_FOUND"),
+    summary="Launch into a hospital's internet hospital (the target; a ticket comes from the token endpoint)",
 )
 def launch(hospital: str) -> LaunchAnswer:
     actor = app.patient_actor()
     claims = app.user(kind="patient")
-    channel = _query().get("channel", "h5")
-    if channel not in ("h5", "wechat", "alipay", "app"):
-        raise BadRequest("channel must be h5, wechat, alipay or app", code="CHANNEL_INVALID")
-    signers = wiring.signers()
-    signer = signers.for_alg("ES256") if signers else None
-    return wiring.launcher(_issuer()).launch(actor, claims, hospital, channel, signer)  # type: ignore[arg-type]
+    channel = app.query(LaunchQuery).channel
+    return wiring.launcher(_issuer()).launch(actor, claims, hospital, channel)
+
+
+class ConsentRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    hospital: str = Field(min_length=1, max_length=64)
+
+
+class ConsentAnswer(BaseModel):
+    hospital: str
+    consented_at: int
+
+
+@app.route(
+    "/identity/consents",
+    methods=["POST"],
+    auth="token",
+    request=ConsentRequest,
+    response=ConsentAnswer,
+    status=201,
+    errors=("ENTRY_NOT_FOUND", "PERSON_NOT_FOUND"),
+    summary="The person agrees to share their identity with a hospital (the entry page's consent)",
+)
+def give_consent() -> ConsentAnswer:
+    actor, person = _person()
+    hospital = app.body(ConsentRequest).hospital
+    at = wiring.provider(_issuer()).grant_consent(actor, person, hospital, actor.patient_ref or "")
+    return ConsentAnswer(hospital=hospital, consented_at=at)
 
 
 # -- the provider function's other APIs --------------------------------------------------------

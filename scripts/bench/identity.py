@@ -6,7 +6,9 @@
    (consent was given in the warm-up);
 2. ``--refreshes`` refresh-token rotations (the token endpoint alone: KMS Sign for the access token and
    the ID token, the family and token records, the audit record);
-3. the same number of RFC 8693 token exchanges.
+3. the same number of RFC 8693 token exchanges;
+4. the same number of launches into 第二医院 (a ticket hospital) over WeChat: ``GET /identity/launch`` (signs
+   nothing) and the launch-ticket exchange at the token endpoint (TokenIssueFunction signs the ticket).
 
 ``token_p99_ms`` is the p99 of phases 2 and 3 together (token-endpoint calls); ``logins_per_s`` is phase 1's
 rate. CPU milliseconds per operation are read from /proc for the stack's process tree (the gateway, its
@@ -39,6 +41,7 @@ from emulator_memory import EmulatorMemory
 TICKS = os.sysconf("SC_CLK_TCK")
 EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 ACCESS = "urn:ietf:params:oauth:token-type:access_token"
+LAUNCH_TICKET = "urn:bianjie:params:oauth:token-type:launch-ticket"
 
 
 def tree_cpu_ms(root: int) -> float:
@@ -162,6 +165,33 @@ def main() -> int:
                     raise RuntimeError(f"exchange answered {r.status_code}: {r.text[:200]}")
 
             rows["exchange"] = phase(stack, args.refreshes, args.workers, exchange)
+            for t in tokens[:2]:  # zhangsan and lisi agree once to share with 第二医院
+                bearer = {"Authorization": f"Bearer {t['access_token']}"}
+                r = requests.post(f"{stack.url}/identity/consents", json={"hospital": "hospital-b"}, headers=bearer)
+                if r.status_code != 201:
+                    raise RuntimeError(f"consent answered {r.status_code}: {r.text[:200]}")
+
+            def launch(i: int) -> None:
+                subject = access[i % len(access)]
+                r = requests.get(
+                    f"{stack.url}/identity/launch/hospital-b?channel=wechat",
+                    headers={"Authorization": f"Bearer {subject}"},
+                    timeout=60,
+                )
+                if r.status_code != 200 or not r.json().get("exchange"):
+                    raise RuntimeError(f"launch answered {r.status_code}: {r.text[:200]}")
+                x = r.json()["exchange"]
+                fields = ("grant_type", "subject_token_type", "requested_token_type", "audience", "channel")
+                t = requests.post(
+                    x["token_endpoint"],
+                    data={k: x[k] for k in fields} | {"subject_token": subject},
+                    auth=auth,
+                    timeout=60,
+                )
+                if t.status_code != 200 or t.json().get("issued_token_type") != LAUNCH_TICKET:
+                    raise RuntimeError(f"ticket exchange answered {t.status_code}: {t.text[:200]}")
+
+            rows["launch"] = phase(stack, args.refreshes, args.workers, launch)
         finally:
             emulator_rss_mb = memory.stop()
             stack.stop()
@@ -186,6 +216,8 @@ def main() -> int:
         "errors": int(sum(r["errors"] for r in rows.values())),
         "login_cpu_ms": round(rows["login"]["cpu_ms"], 1),
         "token_cpu_ms": round((rows["refresh"]["cpu_ms"] + rows["exchange"]["cpu_ms"]) / 2, 1),
+        "launch_p99_ms": round(percentile(rows["launch"]["lat"], 0.99), 1),
+        "launch_cpu_ms": round(rows["launch"]["cpu_ms"], 1),
         "emulator_rss_mb": emulator_rss_mb,
         "load_avg_1m": round(load[0], 2),
     }

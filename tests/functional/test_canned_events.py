@@ -53,7 +53,6 @@ def test_every_sqs_handler_dead_letters_poison_at_once(aws_stack: Any, fn: Any) 
 
 @pytest.mark.parametrize("fn", _of(ApiEvent), ids=lambda f: f.logical_id)
 def test_every_http_function_answers_the_api_gateway_event(aws_stack: Any, fn: Any) -> None:
-    # one route per function, except TokenIssueFunction: the one signer serves every route that signs
     for api in fn.api_events():
         path = re.sub(r"\{[^}]+\}", "x", api.path)
         params = dict.fromkeys(re.findall(r"\{([^}]+)\}", api.path), "x")

@@ -166,13 +166,12 @@ def test_only_the_issuer_role_may_sign_with_the_token_key() -> None:
     assert granted == {ISSUER}
     key = TEMPLATE.resources[TOKEN_KEY]["Properties"]
     assert (key["KeySpec"], key["KeyUsage"]) == ("SM2", "SIGN_VERIFY")
-    # the issuer serves only the identity provider's routes that sign (and operators' direct invoke)
+    # the issuer serves one route, the token endpoint (codes, refresh, exchanges, launch tickets), the
+    # queue of back-channel logouts the logout route fills, and operators' direct invoke
     issuer = next(f for f in TEMPLATE.functions if f.logical_id == ISSUER)
-    assert {(e.method, e.path) for e in issuer.events} == {
-        ("POST", "/identity/oidc/token"),
-        ("GET", "/identity/oidc/logout"),
-        ("GET", "/identity/launch/{hospital}"),
-    }
+    assert [(e.method, e.path) for e in issuer.api_events()] == [("POST", "/identity/oidc/token")]
+    queues = [e.queue for e in issuer.events if not hasattr(e, "path")]
+    assert queues == [{"Fn::GetAtt": ["IdentityLogoutQueue", "Arn"]}]
 
 
 def test_the_role_check_sees_a_grant() -> None:
@@ -204,3 +203,9 @@ def test_jwks_endpoint_serves_the_verifiers_keys(aws_stack: Deployment) -> None:
     token = token_issuer().issue("p-1", "patient")
     kid = json.loads(__import__("base64").urlsafe_b64decode(token.split(".")[0] + "=="))["kid"]
     assert kid in {k["kid"] for k in body["keys"]}
+
+
+def test_every_function_serves_at_most_one_route() -> None:
+    """docs/developing.md "Templates": one route per function, the issuer included (it signs for one)."""
+    several = {f.logical_id: len(f.api_events()) for f in TEMPLATE.functions if len(f.api_events()) > 1}
+    assert several == {}

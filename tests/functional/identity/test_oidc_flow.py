@@ -58,13 +58,17 @@ def idp(aws_stack: Any) -> Iterator[Harness]:
             wechat=MiniProgram(app_id="wx123", path="pages/index"),
         ),
     )
+    wiring.entries().put(
+        Actor.system("test"),
+        Entry(hospital="hospital-b", name="第二医院", wechat=MiniProgram(app_id="wxb", path="pages/home")),
+    )
     with Client(app_of("identity")) as client:
-        yield Harness(client, secret)
+        yield Harness(client, secret, aws_stack)
 
 
 class Harness:
-    def __init__(self, client: Client, secret: str) -> None:
-        self.client, self.secret = client, secret
+    def __init__(self, client: Client, secret: str, aws: Any = None) -> None:
+        self.client, self.secret, self.aws = client, secret, aws
         self.cookies: dict[str, str] = {}
 
     def get(self, url: str) -> Any:
@@ -278,13 +282,40 @@ def test_wechat_reaches_the_same_person_after_one_real_name_login(idp: Harness) 
 def test_launch_ticket_single_use(idp: Harness) -> None:
     code, verifier = idp.login()
     access = idp.redeem(code, verifier).json_body["access_token"]
-    r = idp.client.http.get(
-        "/identity/launch/demo-hospital?channel=wechat", headers={**HOST, "Authorization": f"Bearer {access}"}
-    )
+    bearer = {**HOST, "Authorization": f"Bearer {access}"}
+    # the login consented to demo-hospital; hospital-b has no consent yet, so its launch tells nothing
+    r = idp.client.http.get("/identity/launch/hospital-b?channel=wechat", headers=bearer)
     assert r.status_code == 200, r.body
+    assert r.json_body["consent_required"] and r.json_body["target"] == {} and r.json_body["exchange"] is None
+    consent = idp.client.http.post(
+        "/identity/consents",
+        headers={**bearer, "Content-Type": "application/json"},
+        body=json.dumps({"hospital": "hospital-b"}),
+    )
+    assert consent.status_code == 201, consent.body
+    unknown = idp.client.http.post(
+        "/identity/consents",
+        headers={**bearer, "Content-Type": "application/json"},
+        body=json.dumps({"hospital": "nowhere"}),
+    )
+    assert unknown.status_code == 404 and unknown.json_body["error"]["code"] == "ENTRY_NOT_FOUND"
+    assert not idp.client.http.get("/identity/launch/hospital-b?channel=wechat", headers=bearer).json_body[
+        "consent_required"
+    ]
+    r = idp.client.http.get("/identity/launch/demo-hospital?channel=wechat", headers=bearer)
     launch = r.json_body
     assert launch["mode"] == "ticket" and launch["target"] == {"app_id": "wx123", "path": "pages/index"}
-    form = {"ticket": launch["ticket"]}
+    # the launch function signs nothing: the ticket is an RFC 8693 exchange at the token endpoint (the issuer)
+    exchange = launch["exchange"]
+    assert exchange["token_endpoint"] == "https://idp.test/identity/oidc/token"
+    issued = idp.post_form(
+        "/identity/oidc/token",
+        {k: exchange[k] for k in ("grant_type", "subject_token_type", "requested_token_type", "audience", "channel")}
+        | {"subject_token": access},
+        ("hospital-a", idp.secret),
+    )
+    assert issued.status_code == 200, issued.body
+    form = {"ticket": issued.json_body["access_token"]}
     first = idp.post_form("/identity/launch/redeem", form, ("hospital-a", idp.secret))
     assert first.status_code == 200 and first.json_body["aud"] == "demo-hospital"
     replay = idp.post_form("/identity/launch/redeem", form, ("hospital-a", idp.secret))
@@ -338,6 +369,24 @@ def test_staff_login_carries_roles_of_the_hospital(idp: Harness) -> None:
     assert set(access["roles"]) == {"doctor", "radiologist"}
 
 
+def _deliver_logout_queue(aws: Any) -> Any:
+    """What Lambda does with IdentityLogoutQueue: hand its messages to TokenIssueFunction's handler."""
+    import boto3
+    from bianjie.kit.config import function_scope
+    from bianjie.runtime.invoke import load_module
+
+    from tests.conftest import ROOT
+    from tests.events import sqs_batch
+    from tests.functional.conftest import _function_scopes
+
+    sqs = boto3.client("sqs", region_name="cn-north-1")
+    url = aws.ref("IdentityLogoutQueue")
+    messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+    handler = load_module(ROOT / "functions" / "identity" / "app.py").app
+    with function_scope(_function_scopes["TokenIssueFunction"]):
+        return handler(sqs_batch(*[m["Body"] for m in messages], queue="IdentityLogoutQueue"), None)
+
+
 def test_logout_ends_session_and_sends_backchannel(idp: Harness) -> None:
     from bianjie_dev.identity.standin import standin_idps
 
@@ -353,8 +402,12 @@ def test_logout_ends_session_and_sends_backchannel(idp: Harness) -> None:
     )
     r = idp.get(f"/identity/oidc/logout?{query}")
     assert r.status_code == 302 and r.headers["Location"] == "https://hospital-a.example/bye?state=bye"
+    # the logout route (no key) queued the notice; the issuer's queue handler signs and sends it
+    assert standin_idps().backchannel_log[before:] == []
+    assert _deliver_logout_queue(idp.aws) == {"batchItemFailures": []}
     sent = standin_idps().backchannel_log[before:]
     assert len(sent) == 1 and _claims(sent[0][1])["events"]
+    assert _claims(sent[0][1])["aud"] == "hospital-a" and _claims(sent[0][1])["sid"]
     refreshed = idp.post_form(
         "/identity/oidc/token",
         {"grant_type": "refresh_token", "refresh_token": answer["refresh_token"]},

@@ -114,16 +114,66 @@ def test_launch_ticket_is_single_use_and_oidc_hospital_gets_initiated_login(
     assert oidc["mode"] == "oidc_initiated" and oidc["target"]["url"].startswith(
         "https://demo-hospital.example/oidc/initiate?"
     )
-    ticket = requests.get(f"{stack.url}/identity/launch/hospital-b?channel=wechat", headers=headers, timeout=30).json()
-    assert ticket["mode"] == "ticket" and ticket["expires_in"] == 60
+    first = requests.get(f"{stack.url}/identity/launch/hospital-b?channel=wechat", headers=headers, timeout=30).json()
+    assert first["consent_required"] and first["target"] == {}
+    consent = requests.post(
+        f"{stack.url}/identity/consents", json={"hospital": "hospital-b"}, headers=headers, timeout=30
+    )
+    assert consent.status_code == 201, consent.text
+    launch = requests.get(f"{stack.url}/identity/launch/hospital-b?channel=wechat", headers=headers, timeout=30).json()
+    assert launch["mode"] == "ticket" and launch["expires_in"] == 60
+    # the ticket comes from the token endpoint (TokenIssueFunction), an RFC 8693 exchange of the person's token
+    exchange = launch["exchange"]
+    fields = ("grant_type", "subject_token_type", "requested_token_type", "audience", "channel")
+    issued = requests.post(
+        exchange["token_endpoint"],
+        data={k: exchange[k] for k in fields} | {"subject_token": access},
+        auth=("demo-hospital-web", clients["demo-hospital-web"]["secret"]),
+        timeout=30,
+    )
+    assert issued.status_code == 200, issued.text
     # hospital-b has no client yet in the demo: demo-hospital's credentials must not redeem its ticket
     refused = requests.post(
         f"{stack.url}/identity/launch/redeem",
-        data={"ticket": ticket["ticket"]},
+        data={"ticket": issued.json()["access_token"]},
         auth=("demo-hospital-web", clients["demo-hospital-web"]["secret"]),
         timeout=30,
     )
     assert refused.status_code == 400 and refused.json()["error"] == "invalid_grant"
+
+
+def test_logout_is_signed_and_sent_by_the_issuer_from_the_queue(stack: StackProcess, clients: dict[str, Any]) -> None:
+    """The logout route queues; the event pump hands IdentityLogoutQueue to TokenIssueFunction, which signs
+    the logout token and posts it (to the stand-in receiver): the audit log says so."""
+    import time
+
+    result = _web(stack, clients)
+    sid = result.id_claims["sid"]
+    r = requests.get(
+        f"{stack.url}/identity/oidc/logout", params={"id_token_hint": result.token["id_token"]}, timeout=30
+    )
+    assert r.status_code == 200 and "已退出" in r.text
+    dynamodb = stack.client("dynamodb")
+    sent: list[dict[str, Any]] = []
+    deadline = time.monotonic() + 60
+    while not sent and time.monotonic() < deadline:
+        items = dynamodb.scan(TableName=stack.ref("AuditTable"))["Items"]
+        sent = [
+            i
+            for i in items
+            if i.get("action", {}).get("S") == "identity.logout.backchannel"
+            and sid in json.dumps(i, ensure_ascii=False)
+        ]
+        time.sleep(0.5)
+    assert sent, "TokenIssueFunction did not send the back-channel logout"
+    assert sent[0]["resource"]["S"] == "identity.client:demo-hospital-web" and sent[0]["outcome"]["S"] == "success"
+    refreshed = requests.post(
+        f"{stack.url}/identity/oidc/token",
+        data={"grant_type": "refresh_token", "refresh_token": result.token["refresh_token"]},
+        auth=("demo-hospital-web", clients["demo-hospital-web"]["secret"]),
+        timeout=30,
+    )
+    assert refreshed.json()["error"] == "invalid_grant"  # the session's family died with it
 
 
 def test_cli_logs_in_through_the_provider(stack: StackProcess) -> None:

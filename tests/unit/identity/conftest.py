@@ -20,6 +20,7 @@ from bianjie.kit.audit import AuditLog
 from bianjie.kit.documents.memory import MemoryDocumentStore
 from bianjie.kit.fieldcrypt import BlindIndex, FieldCipher
 from bianjie.kit.keys import LocalKeyPort
+from bianjie.kit.queues import MemoryQueues
 from bianjie.kit.tables import table_spec
 from bianjie.kit.tokenkeys import LocalTokenSigner, PublicKeySet
 from bianjie.kit.tokens import TokenIssuer
@@ -27,6 +28,7 @@ from bianjie_dev.identity.standin import RESIDENTS
 
 REDIRECT = "https://hospital-a.example/cb"
 ISSUER = "https://idp.test/identity/oidc"
+LOGOUT_QUEUE = "memory://identity-logout"
 
 
 class Clock:
@@ -40,10 +42,11 @@ class Clock:
 @dataclass
 class RecordingBackchannel(BackchannelSender):
     sent: list[tuple[str, str]] = field(default_factory=list)
+    status: int = 200
 
     def send(self, uri: str, logout_token: str) -> int:
         self.sent.append((uri, logout_token))
-        return 200
+        return self.status
 
 
 @dataclass
@@ -56,6 +59,15 @@ class World:
     audit: AuditLog
     launcher: Launcher
     entries: EntryRegistry
+    queues: MemoryQueues = field(default_factory=MemoryQueues)
+
+    def deliver_logouts(self) -> list[int]:
+        """What TokenIssueFunction does with the logout queue: sign and send each notice (then drained)."""
+        from bianjie.identity.provider import LogoutNotice
+
+        notices = self.queues.bodies(LOGOUT_QUEUE)
+        self.queues.sent.pop(LOGOUT_QUEUE, None)
+        return [self.provider.send_logout_token(LogoutNotice.model_validate(n)) for n in notices]
 
     def resident(self, key: str = "zhangsan", upstream: str = "suishenban") -> UpstreamIdentity:
         r = next(r for r in RESIDENTS if r.key == key)
@@ -138,6 +150,8 @@ def world() -> World:
     platform, rp = LocalTokenSigner.generate(), LocalTokenSigner.generate("ES256")
     keys = PublicKeySet([platform.public_key, rp.public_key])
     backchannel = RecordingBackchannel()
+    queues = MemoryQueues()
+    entries = EntryRegistry(store, audit)
     provider = Provider(
         store,
         clients,
@@ -148,8 +162,9 @@ def world() -> World:
         issuer=ISSUER,
         signers=Signers(TokenIssuer(platform, clock=clock), platform, rp),
         backchannel=backchannel,
+        logout_notices=queues.sender(LOGOUT_QUEUE),
+        entries=entries,
         clock=clock,
     )
-    entries = EntryRegistry(store, audit)
     launcher = Launcher(store, entries, clients, provider, audit)
-    return World(provider, store, clock, secret, backchannel, audit, launcher, entries)
+    return World(provider, store, clock, secret, backchannel, audit, launcher, entries, queues)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from bianjie.identity import jws
 from bianjie.identity.archive import valid_id_number
 from bianjie.identity.errors import OAuthError
-from bianjie.identity.launch import Entry, MiniProgram, redeem
+from bianjie.identity.launch import Entry, LaunchAnswer, MiniProgram, redeem
 from bianjie.kit.actor import Actor
 from bianjie.kit.errors import NotFound
 from bianjie.kit.tokens import TokenVerifier
@@ -14,11 +16,38 @@ from bianjie.kit.tokens import TokenVerifier
 from tests.unit.identity.conftest import World
 
 
-def _patient(world: World) -> tuple[Actor, object]:
+def _patient(world: World) -> tuple[Actor, Any]:
+    actor, claims, _ = _patient_token(world)
+    return actor, claims
+
+
+def _patient_token(world: World) -> tuple[Actor, Any, str]:
     code, verifier, _ = world.code()
     access = world.redeem(code, verifier)["access_token"]
     claims = TokenVerifier(world.provider.keys, clock=world.clock).verify(access)
-    return Actor(kind="patient", id=claims.sub, patient_ref=claims.extra["id_ref"]), claims
+    return Actor(kind="patient", id=claims.sub, patient_ref=claims.extra["id_ref"]), claims, access
+
+
+def _consent(world: World, claims: Any, hospital: str = "hospital-b") -> None:
+    person = world.provider.archive.person_of_ref(claims.extra["id_ref"])
+    world.provider.grant_consent(Actor.system("test"), person, hospital, claims.extra["id_ref"])
+
+
+def _ticket(world: World, access: str, answer: LaunchAnswer, client: tuple[str, str] | None = None) -> str:
+    """What the entry page does with a ticket-mode launch answer: the RFC 8693 exchange it describes."""
+    assert answer.exchange is not None
+    form = {
+        "grant_type": answer.exchange.grant_type,
+        "subject_token": access,
+        "subject_token_type": answer.exchange.subject_token_type,
+        "requested_token_type": answer.exchange.requested_token_type,
+        "audience": answer.exchange.audience,
+        "channel": answer.exchange.channel,
+    }
+    body = world.provider.token(form, client or ("hospital-a", world.secret)).body
+    assert body["issued_token_type"] == "urn:bianjie:params:oauth:token-type:launch-ticket"
+    assert body["token_type"] == "N_A" and body["expires_in"] == 60
+    return str(body["access_token"])
 
 
 def _entry(world: World, **over: object) -> None:
@@ -32,11 +61,82 @@ def _entry(world: World, **over: object) -> None:
     world.entries.put(Actor.system("test"), Entry(**fields))  # type: ignore[arg-type]
 
 
-def test_replayed_launch_ticket_is_refused(world: World) -> None:
-    actor, claims = _patient(world)
+def test_launch_asks_for_consent_first_and_tells_nothing_before(world: World) -> None:
+    actor, claims, access = _patient_token(world)
     _entry(world)
-    answer = world.launcher.launch(actor, claims, "hospital-b", "wechat", world.provider.signers.rp)  # type: ignore[union-attr]
+    answer = world.launcher.launch(actor, claims, "hospital-b", "wechat")
+    assert answer.consent_required and answer.target == {} and answer.exchange is None
+    # the exchange is refused too until the person agrees
+    with pytest.raises(OAuthError) as exc:
+        world.provider.token(
+            {
+                "grant_type": "urn:ietf:params:oauth:grant-type:token-exchange",
+                "subject_token": access,
+                "subject_token_type": "urn:ietf:params:oauth:token-type:access_token",
+                "requested_token_type": "urn:bianjie:params:oauth:token-type:launch-ticket",
+                "audience": "hospital-b",
+            },
+            ("hospital-a", world.secret),
+        )
+    assert exc.value.error == "invalid_grant"
+
+
+def test_launch_ticket_exchange_refuses_another_clients_token_and_unknown_hospitals(world: World) -> None:
+    actor, claims, access = _patient_token(world)
+    _entry(world)
+    _consent(world, claims)
+    answer = world.launcher.launch(actor, claims, "hospital-b", "h5")
+    secret, digest = world.provider.clients.new_secret()
+    from bianjie.identity.clients import Client
+
+    world.provider.clients.register(
+        Client(client_id="other", name="O", hospital="o", redirect_uris=("https://o.example/cb",), secret_digest=digest)
+    )
+    with pytest.raises(OAuthError) as other:
+        _ticket(world, access, answer, ("other", secret))
+    assert other.value.error == "invalid_grant"
+    answer.exchange.audience = "nowhere"  # type: ignore[union-attr]
+    with pytest.raises(OAuthError) as target:
+        _ticket(world, access, answer)
+    assert target.value.error == "invalid_target"
+
+
+def test_consent_names_a_registered_hospital_and_is_audited(world: World) -> None:
+    _, claims = _patient(world)
+    with pytest.raises(NotFound) as exc:
+        _consent(world, claims, "nowhere")
+    assert exc.value.code == "ENTRY_NOT_FOUND"
+    _entry(world)
+    _consent(world, claims)
+    person = world.provider.archive.person_of_ref(claims.extra["id_ref"])
+    assert world.provider.has_consent_at(person, "hospital-b")
+    consents = [
+        r
+        for chain in world.audit.chains("identity")
+        for r in world.audit.records(chain)
+        if r.action == "identity.consent" and r.resource == "identity.entry:hospital-b"
+    ]
+    assert len(consents) == 1 and consents[0].patient_ref == claims.extra["id_ref"]
+
+
+def test_a_ticket_for_an_unknown_channel_is_invalid_request(world: World) -> None:
+    actor, claims, access = _patient_token(world)
+    _entry(world)
+    _consent(world, claims)
+    answer = world.launcher.launch(actor, claims, "hospital-b", "h5")
+    answer.exchange.channel = "fax"  # type: ignore[union-attr,assignment]
+    with pytest.raises(OAuthError) as exc:
+        _ticket(world, access, answer)
+    assert exc.value.error == "invalid_request"
+
+
+def test_replayed_launch_ticket_is_refused(world: World) -> None:
+    actor, claims, access = _patient_token(world)
+    _entry(world)
+    _consent(world, claims)
+    answer = world.launcher.launch(actor, claims, "hospital-b", "wechat")
     assert answer.mode == "ticket" and answer.target == {"app_id": "wxb", "path": "pages/home"}
+    ticket = _ticket(world, access, answer)
     secret, digest = world.provider.clients.new_secret()
     from bianjie.identity.clients import Client
 
@@ -49,28 +149,29 @@ def test_replayed_launch_ticket_is_refused(world: World) -> None:
             secret_digest=digest,
         )
     )
-    form = {"ticket": answer.ticket or ""}
+    form = {"ticket": ticket}
     first = redeem(
         world.store, world.provider.keys, world.provider.clients, form, ("hospital-b-api", secret), world.audit
     )
-    assert first["aud"] == "hospital-b"
+    assert first["aud"] == "hospital-b" and first["channel"] == "wechat"
     with pytest.raises(OAuthError) as exc:
         redeem(world.store, world.provider.keys, world.provider.clients, form, ("hospital-b-api", secret), world.audit)
     assert exc.value.error == "invalid_grant"
 
 
 def test_ticket_for_another_hospital_or_expired_is_refused(world: World) -> None:
-    actor, claims = _patient(world)
+    actor, claims, access = _patient_token(world)
     _entry(world)
-    answer = world.launcher.launch(actor, claims, "hospital-b", "h5", world.provider.signers.rp)  # type: ignore[union-attr]
-    assert jws.verify(answer.ticket or "", world.provider.keys, typ="launch+jwt")["exp"] == world.clock.now + 60
+    _consent(world, claims)
+    ticket = _ticket(world, access, world.launcher.launch(actor, claims, "hospital-b", "h5"))
+    assert jws.verify(ticket, world.provider.keys, typ="launch+jwt")["exp"] == world.clock.now + 60
     # hospital-a's credentials cannot redeem a ticket whose audience is hospital-b
     with pytest.raises(OAuthError):
         redeem(
             world.store,
             world.provider.keys,
             world.provider.clients,
-            {"ticket": answer.ticket or ""},
+            {"ticket": ticket},
             ("hospital-a", world.secret),
             world.audit,
         )
@@ -92,7 +193,7 @@ def test_ticket_for_another_hospital_or_expired_is_refused(world: World) -> None
             world.store,
             world.provider.keys,
             world.provider.clients,
-            {"ticket": answer.ticket or ""},
+            {"ticket": ticket},
             ("b2", secret),
             world.audit,
         )
@@ -112,8 +213,9 @@ def test_oidc_capable_hospital_gets_third_party_initiated_login(world: World) ->
         )
     )
     _entry(world, client_id="hb-oidc")
-    answer = world.launcher.launch(actor, claims, "hospital-b", "h5", None)
-    assert answer.mode == "oidc_initiated" and answer.ticket is None
+    _consent(world, claims)
+    answer = world.launcher.launch(actor, claims, "hospital-b", "h5")
+    assert answer.mode == "oidc_initiated" and answer.exchange is None and not answer.consent_required
     assert (
         answer.target["url"].startswith("https://b.example/login?iss=") and "target_link_uri=" in answer.target["url"]
     )
@@ -123,7 +225,7 @@ def test_channel_without_an_entry_is_404(world: World) -> None:
     actor, claims = _patient(world)
     _entry(world, wechat=None)
     with pytest.raises(NotFound) as exc:
-        world.launcher.launch(actor, claims, "hospital-b", "alipay", world.provider.signers.rp)  # type: ignore[union-attr]
+        world.launcher.launch(actor, claims, "hospital-b", "alipay")
     assert exc.value.code == "CHANNEL_NOT_AVAILABLE"
 
 

@@ -10,7 +10,7 @@ from bianjie.identity import jws
 from bianjie.identity.errors import OAuthError
 from bianjie.identity.provider import CODE_TTL, s256
 
-from tests.unit.identity.conftest import REDIRECT, World
+from tests.unit.identity.conftest import LOGOUT_QUEUE, REDIRECT, World
 
 
 def _payload(token: str) -> dict:
@@ -164,12 +164,41 @@ def test_logout_revokes_families_and_sends_backchannel_logout_tokens(world: Worl
         {"id_token_hint": body["id_token"], "post_logout_redirect_uri": "https://a.example/bye", "state": "s"}, cookie
     )
     assert target == "https://a.example/bye?state=s"
+    # the logout signed nothing: it queued one notice (ids only) for the issuer, which signs and sends
+    assert world.backchannel.sent == []
+    (notice,) = world.queues.bodies(LOGOUT_QUEUE)
+    assert set(notice) == {"client_id", "sub", "sid", "iss"} and notice["client_id"] == "hospital-a"
+    assert world.deliver_logouts() == [200]
     assert len(world.backchannel.sent) == 1
     logout = jws.verify(world.backchannel.sent[0][1], world.provider.keys, typ="logout+jwt")
     assert "http://schemas.openid.net/event/backchannel-logout" in logout["events"] and "nonce" not in logout
     with pytest.raises(OAuthError):
         world.refresh(body["refresh_token"])
     assert world.provider.session(cookie) is None
+
+
+def test_a_logout_a_relying_party_cannot_take_now_is_retried(world: World) -> None:
+    from bianjie.identity.provider import LogoutNotice
+    from bianjie.kit.batch import Retry
+
+    code, verifier, cookie = world.code()
+    world.redeem(code, verifier)
+    world.provider.logout({}, cookie)
+    (notice,) = world.queues.bodies(LOGOUT_QUEUE)
+    world.backchannel.status = 503
+    with pytest.raises(Retry):
+        world.provider.send_logout_token(LogoutNotice.model_validate(notice))
+    world.backchannel.status = 400  # the relying party's final word: audited, not retried
+    assert world.provider.send_logout_token(LogoutNotice.model_validate(notice)) == 400
+
+
+def test_a_function_without_the_logout_queue_cannot_drop_back_channel_logouts(world: World) -> None:
+    code, verifier, cookie = world.code()
+    world.redeem(code, verifier)
+    world.provider.logout_notices = None
+    with pytest.raises(RuntimeError):
+        world.provider.logout({}, cookie)
+    assert world.provider.session(cookie) is not None  # refused before anything ended
 
 
 def test_logout_refuses_an_unregistered_post_logout_uri(world: World) -> None:

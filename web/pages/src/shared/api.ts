@@ -34,6 +34,11 @@ const MESSAGES: Record<string, string> = {
   INVALID_TRANSITION: '处方当前状态不允许此操作。',
   CREDENTIAL_EXPIRED: '医保电子凭证已过期，请让患者刷新二维码。',
   CREDENTIAL_INVALID: '医保电子凭证无效，请重新扫码。',
+  // identity (the 随申办 entry)
+  ENTRY_NOT_FOUND: '没有找到这家医院的入口。',
+  CHANNEL_NOT_AVAILABLE: '这家医院暂未开通当前渠道的入口，请换一个渠道。',
+  PERSON_NOT_FOUND: '还没有您的档案，请先用随申办或一网通办完成实名登录。',
+  CARD_NOT_VERIFIED: '医院没有核验通过这张卡，请检查卡号是否本人所有。',
 };
 
 export class ApiError extends Error {

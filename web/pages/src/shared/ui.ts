@@ -66,7 +66,7 @@ export function frame(title: string, opts: { wide?: boolean; nav?: [string, stri
     h('header', { class: 'top' },
       h('h1', {}, title),
       h('div', { class: 'switches', role: 'group', 'aria-label': '显示设置' }, toggle('large-text', '大字'), toggle('high-contrast', '高对比度'))),
-    nav,
+    ...(nav ? [nav] : []), // a page without a nav (login, the entry) would otherwise show the text "null"
     main,
     live,
   );

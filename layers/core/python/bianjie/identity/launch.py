@@ -9,6 +9,12 @@ channel the person came from, plus how they arrive logged in:
 - otherwise a one-time launch ticket: a JWS (``aud`` = the hospital, ``jti``, 60 s, ``acr``, the
   hospital's pairwise ``sub``), which the hospital redeems once at ``POST /identity/launch/redeem``
   (the replay check: the ``jti`` is recorded on first redemption, a second one is refused).
+  The launch route signs nothing (only TokenIssueFunction holds a key): its answer says how to get the
+  ticket, an RFC 8693 exchange at the token endpoint (``requested_token_type`` = ``LAUNCH_TICKET_TYPE``,
+  ``audience`` = the hospital, the person's own access token as ``subject_token``), which
+  ``Provider`` answers with ``issue_ticket``.
+Either way the person first consents to share their identity with the hospital (``consent#<person>``,
+the record the provider's consent page writes too); without it the answer is ``consent_required``.
 """
 
 from __future__ import annotations
@@ -31,6 +37,9 @@ from bianjie.kit.tokenkeys import PublicKeySet, TokenSigner
 Channel = Literal["h5", "wechat", "alipay", "app"]
 TICKET_TTL = 60
 TICKET_TYP = "launch+jwt"
+LAUNCH_TICKET_TYPE = "urn:bianjie:params:oauth:token-type:launch-ticket"
+TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
+ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
 
 
 class MiniProgram(BaseModel):
@@ -53,13 +62,28 @@ class Entry(BaseModel):
     services: tuple[str, ...] = Field(default=(), description="云影像, 先诊疗后付费 ... shown on the entry page")
 
 
+class TicketExchange(BaseModel):
+    """How to get the launch ticket: an RFC 8693 token exchange at the token endpoint (form fields)."""
+
+    token_endpoint: str
+    grant_type: str = TOKEN_EXCHANGE
+    subject_token_type: str = ACCESS_TOKEN_TYPE
+    requested_token_type: str = LAUNCH_TICKET_TYPE
+    audience: str = Field(description="the hospital")
+    channel: Channel
+
+
 class LaunchAnswer(BaseModel):
     hospital: str
+    name: str = ""
     channel: Channel
     mode: Literal["oidc_initiated", "ticket"]
+    consent_required: bool = Field(
+        default=False, description="the person has not yet agreed to share their identity with the hospital"
+    )
     target: dict[str, str] = Field(description="url (h5, app) or app_id + path (mini programs)")
-    ticket: str | None = None
-    expires_in: int | None = None
+    exchange: TicketExchange | None = Field(default=None, description="ticket mode: how to get the ticket")
+    expires_in: int | None = Field(default=None, description="ticket mode: the ticket's lifetime, seconds")
 
 
 class EntryRegistry:
@@ -100,64 +124,63 @@ class Launcher:
     ) -> None:
         self.store, self.entries, self.clients, self.provider, self.audit = store, entries, clients, provider, audit
 
-    def launch(
-        self, actor: Actor, claims: Any, hospital: str, channel: Channel, signer: TokenSigner | None
-    ) -> LaunchAnswer:
+    def launch(self, actor: Actor, claims: Any, hospital: str, channel: Channel) -> LaunchAnswer:
+        """Where the person goes for ``channel`` and how they arrive logged in. Signs nothing."""
         entry = self.entries.get(hospital)
         target = target_of(entry, channel)
         client = self.clients.get(entry.client_id) if entry.client_id else None
         person = self.provider.archive.person_of_ref(str(claims.extra.get("id_ref") or ""))
         if person is None:
             raise NotFound("没有这个人的档案", code="PERSON_NOT_FOUND")
-        details = {"hospital": hospital, "channel": channel}
-        if client is not None and client.initiate_login_uri and channel in ("h5", "app"):
+        consented = self.provider.has_consent_at(person, hospital)
+        oidc = client is not None and bool(client.initiate_login_uri) and channel in ("h5", "app")
+        mode: Literal["oidc_initiated", "ticket"] = "oidc_initiated" if oidc else "ticket"
+        self.audit.record(
+            actor=actor,
+            action="identity.launch",
+            resource=f"identity.entry:{hospital}",
+            patient_ref=claims.extra.get("id_ref"),
+            outcome="success" if consented else "denied",
+            details={"hospital": hospital, "channel": channel, "mode": mode, "consented": consented},
+        )
+        answer = LaunchAnswer(
+            hospital=hospital, name=entry.name, channel=channel, mode=mode, consent_required=not consented, target={}
+        )
+        if not consented:
+            return answer  # nothing about the person leaves before they agree
+        if oidc and client is not None and client.initiate_login_uri:
             query = {
                 "iss": self.provider.issuer,
                 "login_hint": self.provider.pairwise_sub(person, client),
                 "target_link_uri": target.get("url", ""),
             }
             sep = "&" if "?" in client.initiate_login_uri else "?"
-            self.audit.record(
-                actor=actor,
-                action="identity.launch",
-                resource=f"identity.entry:{hospital}",
-                patient_ref=claims.extra.get("id_ref"),
-                details={**details, "mode": "oidc_initiated"},
-            )
-            return LaunchAnswer(
-                hospital=hospital,
-                channel=channel,
-                mode="oidc_initiated",
-                target={"url": f"{client.initiate_login_uri}{sep}{urlencode(query)}"},
-            )
-        if signer is None:
-            raise RuntimeError("launch tickets are signed by TokenIssueFunction only")
-        now = self.store.now()
-        sub = self.provider.pairwise_for(person, hospital)
-        ticket = jws.sign(
-            signer,
-            {
-                "iss": self.provider.issuer,
-                "aud": hospital,
-                "sub": sub,
-                "jti": secrets.token_urlsafe(16),
-                "iat": now,
-                "exp": now + TICKET_TTL,
-                "acr": claims.extra.get("acr"),
-                "channel": channel,
-            },
-            typ=TICKET_TYP,
+            answer.target = {"url": f"{client.initiate_login_uri}{sep}{urlencode(query)}"}
+            return answer
+        answer.target = target
+        answer.exchange = TicketExchange(
+            token_endpoint=f"{self.provider.issuer}/token", audience=hospital, channel=channel
         )
-        self.audit.record(
-            actor=actor,
-            action="identity.launch",
-            resource=f"identity.entry:{hospital}",
-            patient_ref=claims.extra.get("id_ref"),
-            details={**details, "mode": "ticket"},
-        )
-        return LaunchAnswer(
-            hospital=hospital, channel=channel, mode="ticket", target=target, ticket=ticket, expires_in=TICKET_TTL
-        )
+        answer.expires_in = TICKET_TTL
+        return answer
+
+
+def issue_ticket(signer: TokenSigner, *, issuer: str, hospital: str, sub: str, acr: Any, channel: str, now: int) -> str:
+    """The launch ticket itself (TokenIssueFunction only: the token endpoint's launch-ticket exchange)."""
+    return jws.sign(
+        signer,
+        {
+            "iss": issuer,
+            "aud": hospital,
+            "sub": sub,
+            "jti": secrets.token_urlsafe(16),
+            "iat": now,
+            "exp": now + TICKET_TTL,
+            "acr": acr,
+            "channel": channel,
+        },
+        typ=TICKET_TYP,
+    )
 
 
 def redeem(

@@ -34,10 +34,10 @@ body{margin:0;font:16px/1.5 -apple-system,"PingFang SC","Microsoft YaHei",sans-s
 main{max-width:480px;margin:0 auto;padding:24px 16px}
 h1{font-size:20px;margin:8px 0 16px} p{color:#5a6b7d}
 a.btn,button{display:block;width:100%;box-sizing:border-box;margin:12px 0;padding:14px;border:0;border-radius:8px;
-font-size:17px;text-align:center;text-decoration:none;background:#1677ff;color:#fff}
-a.btn.alt,button.alt{background:#fff;color:#1677ff;border:1px solid #1677ff}
+font-size:17px;text-align:center;text-decoration:none;background:#0b5cad;color:#fff}
+a.btn.alt,button.alt{background:#fff;color:#0b5cad;border:1px solid #0b5cad}
 .card{background:#fff;border-radius:12px;padding:16px;box-shadow:0 1px 3px rgba(0,0,0,.06)}
-small{color:#8a99a8}
+small{color:#5a6b7d}
 """
 
 

@@ -25,12 +25,15 @@ import secrets
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlencode
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from bianjie.identity import jws
 from bianjie.identity.clients import Client, ClientRegistry
 from bianjie.identity.errors import OAuthError, invalid_grant, invalid_request
+from bianjie.identity.launch import LAUNCH_TICKET_TYPE, TICKET_TTL, issue_ticket
 from bianjie.identity.store import IdentityStore, digest
 from bianjie.identity.upstream import UpstreamIdentity
 from bianjie.kit.crypto import hmac_sm3
@@ -73,6 +76,21 @@ class Signers:
         return self.platform_signer
 
 
+class LogoutNotice(BaseModel):
+    """One back-channel logout to send (the logout queue's message; ids only, no personal data)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    client_id: str = Field(min_length=1, max_length=128)
+    sub: str = Field(min_length=1, max_length=128)
+    sid: str = Field(min_length=1, max_length=128)
+    iss: str = Field(min_length=1, max_length=512)
+
+
+class NoticeQueue(Protocol):
+    def send(self, payload: Any, delay_seconds: int = 0, attributes: dict[str, str] | None = None) -> str: ...
+
+
 class BackchannelSender:
     """Sends back-channel logout tokens (the adapter posts them; tests record them)."""
 
@@ -110,6 +128,8 @@ class Provider:
         issuer: str,
         signers: Signers | None = None,
         backchannel: BackchannelSender | None = None,
+        logout_notices: NoticeQueue | None = None,
+        entries: Any = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store, self.clients, self.archive, self.audit = store, clients, archive, audit
@@ -118,6 +138,8 @@ class Provider:
         self.issuer = issuer
         self.signers = signers
         self.backchannel = backchannel
+        self.logout_notices = logout_notices
+        self.entries = entries
         self.clock = clock
 
     # -- identifiers ----------------------------------------------------------------------------
@@ -301,7 +323,28 @@ class Provider:
         return Authorized(self._issue_code(client, request, session))
 
     def has_consent(self, person: str, client: Client) -> bool:
-        return self.store.get(f"consent#{person}", client.hospital or "platform") is not None
+        return self.has_consent_at(person, client.hospital or "platform")
+
+    def has_consent_at(self, person: str, hospital: str) -> bool:
+        return self.store.get(f"consent#{person}", hospital) is not None
+
+    def grant_consent(self, actor: Any, person: str, hospital: str, patient_ref: str) -> int:
+        """The person agrees, on the entry page, to share their identity with ``hospital`` (the same record
+        the consent page writes, so the hospital's own OIDC login does not ask again). Returns when;
+        ``ENTRY_NOT_FOUND`` for a hospital without a registered entry."""
+        if self.entries is None:
+            raise RuntimeError("the provider was built without the entry registry")
+        self.entries.get(hospital)
+        now = self.now()
+        self.store.put({"pk": f"consent#{person}", "sk": hospital, "scope": "openid", "at": now, "via": "entry"})
+        self.audit.record(
+            actor=actor,
+            action="identity.consent",
+            resource=f"identity.entry:{hospital}",
+            patient_ref=patient_ref,
+            details={"hospital": hospital, "via": "entry"},
+        )
+        return now
 
     # -- sessions -------------------------------------------------------------------------------
     def _new_session(self, person: str | None, identity: UpstreamIdentity) -> tuple[str, dict[str, Any]]:
@@ -559,6 +602,8 @@ class Provider:
 
     # -- token exchange (RFC 8693) --------------------------------------------------------------
     def _exchange_grant(self, client: Client, form: Mapping[str, str]) -> TokenAnswer:
+        if form.get("requested_token_type") == LAUNCH_TICKET_TYPE:
+            return self._launch_ticket_grant(client, form)
         if not client.confidential or not client.may_exchange:
             raise OAuthError("unauthorized_client", "this client may not exchange tokens")
         if form.get("subject_token_type") != ACCESS_TOKEN_TYPE:
@@ -599,6 +644,59 @@ class Provider:
         )
         return TokenAnswer(
             {"access_token": token, "issued_token_type": ACCESS_TOKEN_TYPE, "token_type": "Bearer", "expires_in": 300}
+        )
+
+    def _launch_ticket_grant(self, client: Client, form: Mapping[str, str]) -> TokenAnswer:
+        """RFC 8693 with a launch ticket as the requested type: the person's own access token (issued to
+        this very client) becomes a one-time ticket for a hospital they consented to (docs/identity.md 5)."""
+        from bianjie.kit.errors import NotFound
+
+        if form.get("subject_token_type") != ACCESS_TOKEN_TYPE:
+            raise invalid_request("subject_token_type must be an access token")
+        channel = form.get("channel") or "h5"
+        if channel not in ("h5", "wechat", "alipay", "app"):
+            raise invalid_request("channel must be h5, wechat, alipay or app")
+        try:
+            subject = TokenVerifier(self.keys, clock=self.clock).verify(form.get("subject_token"))
+        except Exception:
+            raise OAuthError("invalid_grant", "the subject token is not valid") from None
+        if subject.kind != "patient" or not subject.extra.get("id_ref"):
+            raise OAuthError("invalid_grant", "only a patient's token can be exchanged")
+        if subject.extra.get("client_id") != client.client_id:
+            raise OAuthError("invalid_grant", "a client exchanges only the tokens issued to it")
+        hospital = form.get("audience") or ""
+        if self.entries is None:
+            raise RuntimeError("the provider was built without the entry registry")
+        try:
+            self.entries.get(hospital)
+        except NotFound:
+            raise OAuthError("invalid_target", "audience names no registered hospital entry") from None
+        person = self.archive.person_of_ref(str(subject.extra["id_ref"]))
+        if person is None or not self.has_consent_at(person, hospital):
+            raise OAuthError("invalid_grant", "the patient has not consented to that hospital")
+        ticket = issue_ticket(
+            self._signers().for_alg("ES256"),
+            issuer=self.issuer,
+            hospital=hospital,
+            sub=self.pairwise_for(person, hospital),
+            acr=subject.extra.get("acr"),
+            channel=channel,
+            now=self.now(),
+        )
+        self.audit.record(
+            actor=f"patient:{person}",
+            action="identity.launch.ticket",
+            resource=f"identity.entry:{hospital}",
+            patient_ref=str(subject.extra["id_ref"]),
+            details={"client": client.client_id, "channel": channel},
+        )
+        return TokenAnswer(
+            {
+                "access_token": ticket,
+                "issued_token_type": LAUNCH_TICKET_TYPE,
+                "token_type": "N_A",  # RFC 8693 2.2.1: not an access token
+                "expires_in": TICKET_TTL,
+            }
         )
 
     # -- userinfo -------------------------------------------------------------------------------
@@ -652,13 +750,14 @@ class Provider:
             return _with_query(redirect, {"state": params["state"]} if params.get("state") else {})
         return None
 
-    def end_session(self, session: dict[str, Any]) -> list[tuple[str, int]]:
-        for family in session.get("families") or []:
-            self._revoke_family(family, "logout")
-        self.store.delete(session["pk"], "session")
-        self.store.delete(f"sid#{session['sid']}", "sid")
-        sent: list[tuple[str, int]] = []
-        signers = self._signers()
+    def end_session(self, session: dict[str, Any]) -> list[str]:
+        """End the session and queue one back-channel logout notice per client of it that asked for one.
+
+        Nothing is signed here: the logout route's function holds no key. Each notice (client, pairwise
+        ``sub``, ``sid``, issuer) goes to the logout queue, whose consumer is TokenIssueFunction
+        (``send_logout_token``): it signs the logout token and posts it, and a slow or absent relying
+        party holds up only its own delivery, never the person's logout. Returns the clients queued."""
+        notices: list[LogoutNotice] = []
         for client_id in session.get("clients") or []:
             client = self.clients.get(client_id)
             if client is None or not client.backchannel_logout_uri:
@@ -666,29 +765,63 @@ class Provider:
             sub = (
                 self.pairwise_sub(session["person_id"], client) if session["kind"] == "patient" else session["staff_id"]
             )
-            token = jws.sign(
-                signers.for_alg(client.id_token_alg),
-                {
-                    "iss": self.issuer,
-                    "aud": client.client_id,
-                    "iat": self.now(),
-                    "exp": self.now() + 120,
-                    "jti": secrets.token_urlsafe(12),
-                    "sub": sub,
-                    "sid": session["sid"],
-                    "events": {BACKCHANNEL_EVENT: {}},
-                },
-                typ="logout+jwt",
-            )
-            status = self.backchannel.send(client.backchannel_logout_uri, token) if self.backchannel else 0
-            sent.append((client.client_id, status))
+            notices.append(LogoutNotice(client_id=client.client_id, sub=sub, sid=session["sid"], iss=self.issuer))
+        if notices and self.logout_notices is None:  # refuse before ending anything, not half-way
+            raise RuntimeError("this function has no logout queue (IDENTITY_LOGOUT_QUEUE)")
+        for family in session.get("families") or []:
+            self._revoke_family(family, "logout")
+        self.store.delete(session["pk"], "session")
+        self.store.delete(f"sid#{session['sid']}", "sid")
+        queued: list[str] = []
+        for notice in notices:
+            self.logout_notices.send(notice.model_dump())  # type: ignore[union-attr]
+            queued.append(notice.client_id)
         self.audit.record(
             actor=_session_actor(session),
             action="identity.logout",
             resource=f"identity.session:{session['sid']}",
-            details={"backchannel": [c for c, _ in sent]},
+            details={"backchannel_queued": queued},
         )
-        return sent
+        return queued
+
+    def send_logout_token(self, notice: LogoutNotice) -> int:
+        """TokenIssueFunction: sign one back-channel logout token (OIDC Back-Channel Logout 1.0 2.4) and
+        post it to the client's current ``backchannel_logout_uri``. A 5xx or no answer raises ``Retry``
+        (SQS redelivers, then the DLQ); a 4xx is the relying party's final word and is audited."""
+        from bianjie.kit.batch import Retry
+
+        client = self.clients.get(notice.client_id)
+        if client is None or not client.backchannel_logout_uri:
+            return 0  # the client was removed or stopped asking since the logout
+        now = self.now()
+        token = jws.sign(
+            self._signers().for_alg(client.id_token_alg),
+            {
+                "iss": notice.iss,
+                "aud": client.client_id,
+                "iat": now,
+                "exp": now + 120,
+                "jti": secrets.token_urlsafe(12),
+                "sub": notice.sub,
+                "sid": notice.sid,
+                "events": {BACKCHANNEL_EVENT: {}},
+            },
+            typ="logout+jwt",
+        )
+        try:
+            status = self.backchannel.send(client.backchannel_logout_uri, token) if self.backchannel else 0
+        except OSError as exc:
+            raise Retry(f"back-channel logout to {client.client_id} failed: {type(exc).__name__}") from None
+        if status == 0 or status >= 500:
+            raise Retry(f"back-channel logout to {client.client_id} answered {status}")
+        self.audit.record(
+            actor="system:identity.logout",
+            action="identity.logout.backchannel",
+            resource=f"identity.client:{client.client_id}",
+            outcome="success" if status < 400 else "failure",
+            details={"status": status, "sid": notice.sid},
+        )
+        return status
 
     # -- discovery ------------------------------------------------------------------------------
     def discovery(self) -> dict[str, Any]:

@@ -92,6 +92,9 @@ def provider(issuer: str) -> Provider:
         issuer=issuer,
         signers=signers(),
         backchannel=_HttpBackchannel(),
+        # only the logout route's function is given the queue (and may send to it)
+        logout_notices=deps.queue("IDENTITY_LOGOUT_QUEUE") if env("IDENTITY_LOGOUT_QUEUE") else None,
+        entries=entries(),
     )
     return built
 

@@ -3,7 +3,8 @@
 Clients (secrets written to ``.local/identity/clients.json`` for the CLI, tests and the benchmark):
 - ``demo-hospital-web``: 示范医院's internet hospital, a confidential RP (back-channel logout, token exchange);
 - ``demo-hospital-workbench``: the same hospital's staff workbench (staff log in through the directory);
-- ``bianjie-entry``: the platform's entry pages under ``web/identity`` (a public client: PKCE only).
+- ``bianjie-entry``: the platform's entry pages (``web/identity``, served at ``/pages/entry``; a public
+  client: PKCE only, redirect ``<gateway>/pages/entry-callback``).
 Entries: 示范医院 (an OIDC relying party: third-party-initiated login) and 第二医院 (no OIDC: launch tickets).
 """
 
@@ -33,6 +34,8 @@ def seed(stack: Any) -> None:
             redirect_uris=(DEMO_RP_REDIRECT,),
             post_logout_redirect_uris=("https://demo-hospital.example/",),
             initiate_login_uri="https://demo-hospital.example/oidc/initiate",
+            # back-channel logout to the STAND-IN receiver (records the logout token, answers 200)
+            backchannel_logout_uri=f"{gateway}/identity/standin/backchannel/demo-hospital",
             secret_digest=web_digest,
             may_exchange=True,
         )
@@ -52,8 +55,8 @@ def seed(stack: Any) -> None:
             client_id="bianjie-entry",
             name="上海市级医院互联网总平台",
             hospital=None,
-            redirect_uris=(f"{gateway}/web/identity/callback.html",),
-            post_logout_redirect_uris=(f"{gateway}/web/identity/",),
+            redirect_uris=(f"{gateway}/pages/entry-callback",),
+            post_logout_redirect_uris=(f"{gateway}/pages/entry",),
         )
     )
     entries = wiring.entries()
@@ -89,10 +92,14 @@ def seed(stack: Any) -> None:
             {
                 "demo-hospital-web": {"secret": web_secret, "redirect_uri": DEMO_RP_REDIRECT},
                 "demo-hospital-workbench": {"secret": staff_secret, "redirect_uri": DEMO_RP_REDIRECT},
-                "bianjie-entry": {"secret": None, "redirect_uri": f"{gateway}/web/identity/callback.html"},
+                "bianjie-entry": {"secret": None, "redirect_uri": f"{gateway}/pages/entry-callback"},
             },
             indent=2,
         )
+    )
+    stack.demo_urls.append(
+        f"{gateway}/pages/entry   (随申办入口：登录、选医院、进入互联网医院、绑卡、先诊疗后付费; "
+        "?channel=wechat|alipay|app 换渠道)"
     )
     stack.demo_urls.append(f"{gateway}/identity/oidc/.well-known/openid-configuration   (申康统一认证 OIDC discovery)")
     stack.demo_urls.append(f"{gateway}/identity/entries   (互联网医院入口登记; `bianjie identity login` walks a login)")
