@@ -141,9 +141,18 @@ def _may_name_token_key(resource: Any) -> bool:
 def kms_sign_grants(logical_id: str) -> list[Any]:
     """The policies of a function that allow kms:Sign on anything that could be the token key."""
     resource = TEMPLATE.resources[logical_id]
-    policies = (resource.get("Properties") or {}).get("Policies") or []
+    props = resource.get("Properties") or {}
+    policies = props.get("Policies") or []
     policies = [policies] if isinstance(policies, str | dict) else policies
-    found = []
+    found: list[Any] = []
+    role = props.get("Role")
+    if isinstance(role, dict) and "Fn::GetAtt" in role:  # a role the template writes out (the issuer's)
+        role_props = TEMPLATE.resources[role["Fn::GetAtt"][0]]["Properties"]
+        policies = [p["PolicyDocument"] for p in role_props.get("Policies") or []]
+        for managed in role_props.get("ManagedPolicyArns") or []:
+            text = json.dumps(managed)
+            if not any(name in text for name in LAMBDA_EXECUTION_POLICIES):
+                found.append(managed)  # any other managed policy could reach the key
     for policy in policies:
         if isinstance(policy, str):  # a managed policy: none is allowed near the token key
             found.append(policy)
@@ -159,6 +168,29 @@ def kms_sign_grants(logical_id: str) -> list[Any]:
         if any(fnmatch.fnmatchcase("kms:Sign", a) for a in SAM_POLICY_TEMPLATE_KMS_ACTIONS[name]):
             found.append(policy)
     return found
+
+
+LAMBDA_EXECUTION_POLICIES = ("AWSLambdaBasicExecutionRole", "AWSLambdaSQSQueueExecutionRole")
+
+
+def test_the_token_keys_policies_deny_signing_to_every_principal_but_the_issuers_role() -> None:
+    """IAM grants are not the only way to kms:Sign: an account administrator could grant it to anyone.
+    Each token key's own policy denies it to every principal but the role the issuer runs as."""
+    issuer = next(f for f in TEMPLATE.functions if f.logical_id == ISSUER)
+    role_id = TEMPLATE.resources[ISSUER]["Properties"]["Role"]["Fn::GetAtt"][0]
+    role_name = TEMPLATE.resources[role_id]["Properties"]["RoleName"]
+    assert issuer.logical_id == ISSUER and role_name == {"Fn::Sub": "${AWS::StackName}-token-issuer"}
+    for key_id in (TOKEN_KEY, "TokenRpSigningKey"):
+        statements = TEMPLATE.resources[key_id]["Properties"]["KeyPolicy"]["Statement"]
+        (deny,) = [st for st in statements if st["Effect"] == "Deny"]
+        assert deny["Principal"] == {"AWS": "*"} and deny["Action"] == "kms:Sign", key_id
+        assert deny["Condition"] == {
+            "ArnNotEquals": {
+                "aws:PrincipalArn": {
+                    "Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/${AWS::StackName}-token-issuer"
+                }
+            }
+        }, key_id
 
 
 def test_only_the_issuer_role_may_sign_with_the_token_key() -> None:

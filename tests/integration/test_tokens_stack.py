@@ -95,7 +95,9 @@ def test_only_the_issuers_role_may_sign_with_the_token_signing_key(stack: StackP
     iam, sts = stack.client("iam"), stack.client("sts")
 
     def kms_as(function_id: str) -> Any:
-        arn = iam.get_role(RoleName=f"bianjie-{function_id}Role")["Role"]["Arn"]
+        # the issuer's role has the fixed name the token keys' policies name; the others, SAM's
+        name = "bianjie-token-issuer" if function_id == "TokenIssueFunction" else f"bianjie-{function_id}Role"
+        arn = iam.get_role(RoleName=name)["Role"]["Arn"]
         creds = sts.assume_role(RoleArn=arn, RoleSessionName=function_id)["Credentials"]
         return stack.client(
             "kms",
@@ -113,3 +115,8 @@ def test_only_the_issuers_role_may_sign_with_the_token_signing_key(stack: StackP
         with pytest.raises(ClientError) as refused:
             kms_as(other).sign(**sign)
         assert refused.value.response["Error"]["Code"] == "AccessDeniedException", other
+    # the operator is allowed everything by IAM; the key policy's Deny still refuses it the signature
+    with pytest.raises(ClientError) as operator:
+        stack.client("kms").sign(**sign)
+    assert operator.value.response["Error"]["Code"] == "AccessDeniedException"
+    assert "explicit deny in a resource-based policy" in operator.value.response["Error"]["Message"]

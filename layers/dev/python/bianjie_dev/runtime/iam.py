@@ -121,7 +121,9 @@ def role_plans(translated: Mapping[str, Any], deployment: Deployment) -> list[Ro
         role_id = role_ref["Fn::GetAtt"][0]
         role = resources[role_id]
         props = role.get("Properties") or {}
-        plan = RolePlan(function_id, role_id, physical_name(deployment.stack_name, role_id, "role")[:64])
+        # a role the template names (the token issuer's, which the token keys' policies name) keeps it
+        name = resolver.resolve(props["RoleName"]) if props.get("RoleName") else None
+        plan = RolePlan(function_id, role_id, str(name or physical_name(deployment.stack_name, role_id, "role"))[:64])
         for policy in props.get("Policies") or []:
             document = resolver.resolve(policy["PolicyDocument"])
             plan.policies[str(policy["PolicyName"])] = {"Version": "2012-10-17", **document}
