@@ -229,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
         log_level="warning",
         access_log=False,
         backlog=2048,
-        http="httptools",
+        http="bianjie.runtime.gateway:NoDelayHttpToolsProtocol",  # httptools, TCP_NODELAY on
         timeout_keep_alive=30,
     )
     notifier.stop()
