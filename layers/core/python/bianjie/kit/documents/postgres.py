@@ -56,6 +56,7 @@ from bianjie.kit.documents.port import (
 CATALOG = "bianjie_tables"
 _MIGRATION_LOCK = 0x6269616E6A6965  # "bianjie": serialises concurrent ensure_table calls
 _RETRIES = 5
+_FAILED_MARK = "bianjie-transaction-conditions:"  # the text a one-statement transaction fails with
 _MAX_IDENT = 63  # PostgreSQL truncates longer identifiers
 
 
@@ -578,19 +579,41 @@ class PostgresDocumentStore:
         order: list[int],
         reasons: list[str | None],
     ) -> None:
+        """Puts only: ONE statement, so one round trip and one statement's work on both sides (it was a
+        pipeline of BEGIN, each put and COMMIT). Each put is a data-modifying CTE that returns a row iff its
+        condition held; the final SELECT fails the statement (casting a marked text to int) unless every
+        one did, which rolls all of them back, and the error's text says which did not. In autocommit a
+        statement is its own transaction, and the CTEs run in the order the SELECT reads them: the
+        transaction's lock order."""
         now = self._clock()
-        with self._pool.connection() as conn, conn.pipeline() as pipeline, conn.transaction():
-            cursors = []
-            for i in order:
-                t, op, key, item = prepared[i]
-                assert isinstance(op, Put) and item is not None
-                cursors.append((i, conn.execute(*self._put_sql(t, op, key, item, now))))
-            pipeline.sync()  # every statement's result is here now
-            for i, cursor in cursors:
-                if cursor.rowcount != 1:
+        parts: list[str] = []
+        params: list[Any] = []
+        for n, i in enumerate(order):
+            t, op, key, item = prepared[i]
+            assert isinstance(op, Put) and item is not None
+            sql, values = self._put_sql(t, op, key, item, now)
+            parts.append(f"w{n} AS ({sql} RETURNING 1)")
+            params += values
+        counts = [f"(SELECT count(*) FROM w{n})" for n in range(len(order))]
+        held = " AND ".join(f"{cnt} = 1" for cnt in counts)
+        flags = " || ".join(f"(CASE WHEN {cnt} = 1 THEN '1' ELSE '0' END)" for cnt in counts)
+        statement = (
+            f"WITH {', '.join(parts)} SELECT CASE WHEN {held} THEN 0"
+            f" ELSE ({_literal(_FAILED_MARK)} || {flags})::int END"
+        )
+        try:
+            with self._pool.connection() as conn:
+                conn.execute(statement, params)
+        except errors.InvalidTextRepresentation as exc:
+            message = str(exc.diag.message_primary or "")
+            at = message.find(_FAILED_MARK)
+            if at < 0:
+                raise
+            held_flags = message[at + len(_FAILED_MARK) :][: len(order)]
+            for n, i in enumerate(order):
+                if n >= len(held_flags) or held_flags[n] != "1":
                     reasons[i] = c.CONDITION_FAILED
-            if any(reasons):
-                raise _Rollback
+            raise _Rollback from None
 
     # -- maintenance --
 
