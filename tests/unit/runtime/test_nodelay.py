@@ -7,9 +7,8 @@ import asyncio
 import socket
 
 import uvicorn
-from uvicorn.server import ServerState
-
 from bianjie.runtime import gateway
+from uvicorn.server import ServerState
 
 
 async def _app(scope: dict, receive, send) -> None:  # type: ignore[no-untyped-def]

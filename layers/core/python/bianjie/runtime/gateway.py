@@ -8,6 +8,7 @@ functions in the local stack, or a single function in an on-premises container.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import json
 import logging
@@ -248,10 +249,8 @@ def _no_delay_protocol() -> type[asyncio.Protocol]:
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             sock = transport.get_extra_info("socket")
             if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
-                try:
+                with contextlib.suppress(OSError):  # already closed by the peer
                     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                except OSError:  # already closed by the peer
-                    pass
             super().connection_made(transport)
 
     return NoDelayHttpToolsProtocol

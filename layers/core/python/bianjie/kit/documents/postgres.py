@@ -78,7 +78,7 @@ def open_pool(
 
     released: weakref.WeakKeyDictionary[psycopg.Connection[Any], float] = weakref.WeakKeyDictionary()
 
-    class _Pool(ConnectionPool):  # type: ignore[type-arg]
+    class _Pool(ConnectionPool):
         # The release time is noted here, in the caller's thread, rather than by a ``reset`` callback:
         # with ``reset`` set, psycopg_pool hands every returned connection to one of its worker threads
         # (a queue put, a thread wake-up and a GIL hand-off per statement, and the connection unusable
