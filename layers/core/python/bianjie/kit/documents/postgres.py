@@ -551,17 +551,17 @@ class PostgresDocumentStore:
         # Every transaction locks rows in the same order, which keeps deadlocks between them rare.
         order = sorted(range(len(prepared)), key=lambda i: json.dumps([prepared[i][0].sql_name, prepared[i][2]]))
         # Puts only (the common case: a record, its audit append, its outbox intent) are one statement
-        # each whose row count tells whether its condition held, so they go in one pipeline: BEGIN and
-        # every statement in one round trip, COMMIT (or ROLLBACK) in a second, instead of one per statement.
-        pipelined = all(
+        # each whose row count tells whether its condition held, so together they are ONE statement
+        # (``_transact_puts``): one round trip, instead of one per statement plus BEGIN and COMMIT.
+        puts_only = all(
             isinstance(op, Put) and (op.condition is None or not c.is_contradiction(op.condition))
             for _, op, _, _ in prepared
         )
         for attempt in range(_RETRIES):
             reasons: list[str | None] = [None] * len(prepared)
             try:
-                if pipelined:
-                    self._transact_pipelined(prepared, order, reasons)
+                if puts_only:
+                    self._transact_puts(prepared, order, reasons)
                     return
                 with self._pool.connection() as conn, conn.transaction():
                     for i in order:
@@ -578,7 +578,7 @@ class PostgresDocumentStore:
                     raise TransactionCanceled(["TransactionConflict"] * len(prepared)) from None
                 _backoff(attempt)
 
-    def _transact_pipelined(
+    def _transact_puts(
         self,
         prepared: list[tuple[_Table, Operation, list[Any], Item | None]],
         order: list[int],
