@@ -4,7 +4,6 @@ relay, and every copy of one fact carries one id."""
 
 from __future__ import annotations
 
-import threading
 import time
 import uuid
 from typing import Any
@@ -13,7 +12,7 @@ import pytest
 from bianjie.contracts.rx import RxDispensedV1
 from bianjie.kit.documents.port import Cond, Put, TableSpec, TransactionCanceled
 from bianjie.kit.events import MemorySink
-from bianjie.kit.outbox import EVENTS, RELAY_BACKOFF, RELAY_GRACE, Gatherer, Outbox, TopicSink
+from bianjie.kit.outbox import EVENTS, RELAY_BACKOFF, RELAY_GRACE, Outbox, TopicSink
 from bianjie.kit.tables import table_spec
 
 from tests.contract.conftest import Backend
@@ -131,60 +130,3 @@ def test_an_intent_alone_commits_as_a_single_put_and_services_keep_their_own_par
     box.commit([], [intent(box, 1)])
     other = Outbox(backend.store, box.table, "film", {EVENTS: TopicSink(topic)}, clock=clock)
     assert other.pending() == [] and len(box.pending()) == 1
-
-
-class BatchTopic(MemorySink):
-    """A topic that takes batches (as SNS PublishBatch does) and refuses the envelopes it is told to."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.batches: list[int] = []
-        self.refuse: set[str] = set()
-        self.hold: threading.Event | None = None
-        self.entered = threading.Event()
-
-    def send_batch(self, envelopes: Any) -> list[int]:
-        self.entered.set()
-        if self.hold is not None:
-            self.hold.wait(10)
-        self.batches.append(len(envelopes))
-        failed = [i for i, e in enumerate(envelopes) if e.id in self.refuse]
-        self.sent += [e for i, e in enumerate(envelopes) if i not in failed]
-        return failed
-
-
-def test_several_intents_go_in_one_batch_and_a_refused_one_stays_for_the_relay(world: Any) -> None:
-    backend, _, original, clock, _ = world
-    topic = BatchTopic()
-    box = Outbox(backend.store, original.table, "rx", {EVENTS: TopicSink(topic)}, clock=clock)
-    intents = [intent(box, v) for v in range(1, 13)]
-    backend.store.transact(box.puts(intents))
-    topic.refuse = {"R1-4"}
-    assert box.dispatch(intents) == 11
-    assert topic.batches == [12]  # the sink splits into requests of ten itself (SnsSink)
-    assert [r["event_id"] for r in box.pending()] == ["R1-4"]
-    assert all(box.get(f"rx#events#R1-{v}")["status"] == "SENT" for v in range(1, 13) if v != 4)
-    topic.refuse = set()
-    clock.t += RELAY_GRACE + 1
-    assert box.relay() == {"due": 1, "sent": 1, "failed": 0} and box.pending() == []
-
-
-def test_the_gatherer_sends_what_arrives_during_a_send_together(world: Any) -> None:
-    backend, _, original, clock, _ = world
-    topic = BatchTopic()
-    box = Outbox(backend.store, original.table, "rx", {EVENTS: TopicSink(topic)}, clock=clock)
-    gatherer = Gatherer(box, lambda job: threading.Thread(target=job).start())
-    intents = [intent(box, v) for v in range(1, 8)]
-    backend.store.transact(box.puts(intents))
-    topic.hold = threading.Event()
-    gatherer.add(intents[:2])  # the first send starts and is held
-    assert topic.entered.wait(10)
-    for one in intents[2:]:
-        gatherer.add([one])  # arrive while the first send runs
-    topic.hold.set()
-    deadline = time.time() + 10
-    while box.pending() and time.time() < deadline:
-        time.sleep(0.02)
-    assert box.pending() == []
-    assert topic.batches == [2, 5]  # the five that arrived meanwhile went together
-    assert sorted(e.id for e in topic.sent) == sorted(f"R1-{v}" for v in range(1, 8))

@@ -107,30 +107,3 @@ def test_a_registry_holds_one_model_per_type_and_version() -> None:
 def test_scheduled_time() -> None:
     assert scheduled_time(events.scheduled("2026-11-22T16:30:00Z")) == 1795365000.0
     assert scheduled_time({"detail": {}}) is None
-
-
-def test_sns_sink_publishes_a_batch_with_the_filter_attributes() -> None:
-    # SNS PublishBatch on moto: 12 envelopes in two requests, each delivered through a subscription whose
-    # filter policy reads the ``type`` attribute, exactly as single publishes are
-    import boto3
-    from bianjie.kit.events import SnsSink
-    from moto import mock_aws
-
-    with mock_aws():
-        sns = boto3.client("sns", region_name="cn-north-1")
-        sqs = boto3.client("sqs", region_name="cn-north-1")
-        topic = sns.create_topic(Name="events")["TopicArn"]
-        url = sqs.create_queue(QueueName="guide-events")["QueueUrl"]
-        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        sns.subscribe(
-            TopicArn=topic,
-            Protocol="sqs",
-            Endpoint=arn,
-            Attributes={"RawMessageDelivery": "true", "FilterPolicy": json.dumps({"type": ["rx.dispensed"]})},
-        )
-        envelopes = [envelope_of("bianjie.rx", RxDispensedV1(**RX), event_id=f"e{i}") for i in range(12)]
-        assert SnsSink(sns, topic).send_batch(envelopes) == []
-        got: list[str] = []
-        for _ in range(5):
-            got += [m["Body"] for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])]
-        assert sorted(parse_envelope(b).id for b in got) == sorted(f"e{i}" for i in range(12))

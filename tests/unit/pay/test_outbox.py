@@ -125,15 +125,7 @@ def test_crash_after_send_before_mark_repeats_with_the_same_id(world: World, mon
             raise ConnectionError("store unreachable (injected)")
         real_put(table, item, condition=condition)
 
-    real_transact = world.docs.transact
-
-    def lost_marks(operations: Any) -> None:  # several intents are marked SENT in one write
-        if any(op.table == "outbox" and op.item.get("status") == "SENT" for op in operations if hasattr(op, "item")):
-            raise ConnectionError("store unreachable (injected)")
-        real_transact(operations)
-
     monkeypatch.setattr(world.docs, "put", lost_mark)
-    monkeypatch.setattr(world.docs, "transact", lost_marks)
     charge = world.charge("p")
     monkeypatch.undo()
     assert len(world.webhooks.messages) == 1 and world.outbox_items()[0]["status"] == "PENDING"

@@ -229,13 +229,6 @@ class _LazySink:
             self._sink = self._build()
         self._sink.send(message)
 
-    def send_batch(self, messages: list[dict[str, Any]]) -> list[int]:
-        from bianjie.kit.outbox import send_many
-
-        if self._sink is None:
-            self._sink = self._build()
-        return send_many(self._sink, messages)
-
 
 @singleton
 def idempotency() -> Any:

@@ -31,7 +31,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Protocol
 
@@ -118,31 +118,15 @@ class SnsSink:
         self._topic = topic_arn
 
     def send(self, envelope: Envelope) -> None:
-        self._sns.publish(TopicArn=self._topic, **_sns_entry(envelope))
-
-    def send_batch(self, envelopes: Sequence[Envelope]) -> list[int]:
-        """PublishBatch, ten to a request (SNS's limit): one request instead of ten, for the sender and for
-        the topic's front end. Returns the indexes SNS did not accept."""
-        failed: list[int] = []
-        for start in range(0, len(envelopes), 10):
-            chunk = envelopes[start : start + 10]
-            answer = self._sns.publish_batch(
-                TopicArn=self._topic,
-                PublishBatchRequestEntries=[{"Id": str(i), **_sns_entry(e)} for i, e in enumerate(chunk)],
-            )
-            failed += sorted(start + int(f["Id"]) for f in answer.get("Failed", []))
-        return failed
-
-
-def _sns_entry(envelope: Envelope) -> dict[str, Any]:
-    return {
-        "Message": envelope.model_dump_json(),
-        "MessageAttributes": {
-            "type": {"DataType": "String", "StringValue": envelope.type},
-            "version": {"DataType": "String", "StringValue": str(envelope.dataversion)},
-            "source": {"DataType": "String", "StringValue": envelope.source},
-        },
-    }
+        self._sns.publish(
+            TopicArn=self._topic,
+            Message=envelope.model_dump_json(),
+            MessageAttributes={
+                "type": {"DataType": "String", "StringValue": envelope.type},
+                "version": {"DataType": "String", "StringValue": str(envelope.dataversion)},
+                "source": {"DataType": "String", "StringValue": envelope.source},
+            },
+        )
 
 
 class MemorySink:
@@ -153,11 +137,6 @@ class MemorySink:
 
     def send(self, envelope: Envelope) -> None:
         self.sent.append(envelope)
-
-    def send_batch(self, envelopes: Sequence[Envelope]) -> list[int]:
-        for envelope in envelopes:
-            self.send(envelope)
-        return []
 
     def of_type(self, event_type: str) -> list[Envelope]:
         return [e for e in self.sent if e.type == event_type]

@@ -25,16 +25,15 @@ from __future__ import annotations
 
 import contextlib
 import json
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from bianjie.kit.documents.port import MAX_TRANSACT_OPERATIONS, Cond, DocumentStore, KeyCond, Operation, Put
+from bianjie.kit.documents.port import Cond, DocumentStore, KeyCond, Operation, Put
 from bianjie.kit.events import Envelope, EventContract, EventSink, envelope_of
 from bianjie.kit.logging import get_logger
-from bianjie.kit.queues import Message, QueueError, Queues
+from bianjie.kit.queues import Message, Queues
 
 log = get_logger("bianjie.kit.outbox")
 
@@ -49,26 +48,6 @@ class Sink(Protocol):
     def send(self, message: dict[str, Any]) -> None: ...
 
 
-def send_many(sink: Any, messages: Sequence[dict[str, Any]]) -> list[int]:
-    """Send ``messages`` to ``sink``, in batches where it can (``send_batch``), one by one where it cannot;
-    the indexes of those not sent (a whole batch counts as failed when its request fails)."""
-    batch = getattr(sink, "send_batch", None)
-    if batch is not None and len(messages) > 1:
-        try:
-            return list(batch(messages))
-        except Exception:
-            log.exception("outbox batch send failed; the relay will retry")
-            return list(range(len(messages)))
-    failed = []
-    for i, message in enumerate(messages):
-        try:
-            sink.send(message)
-        except Exception:
-            log.exception("outbox send failed; the relay will retry")
-            failed.append(i)
-    return failed
-
-
 class TopicSink:
     """The domain-events topic: the intent's message is an envelope."""
 
@@ -77,13 +56,6 @@ class TopicSink:
 
     def send(self, message: dict[str, Any]) -> None:
         self._events.send(Envelope.model_validate(message))
-
-    def send_batch(self, messages: Sequence[dict[str, Any]]) -> list[int]:
-        envelopes = [Envelope.model_validate(m) for m in messages]
-        batch = getattr(self._events, "send_batch", None)
-        if batch is not None:
-            return list(batch(envelopes))
-        return send_many(self._events, envelopes)  # type: ignore[arg-type]
 
 
 class QueueSink:
@@ -94,18 +66,7 @@ class QueueSink:
         self._url = url
 
     def send(self, message: dict[str, Any]) -> None:
-        self._queues.send(self._url, self._message(message))
-
-    def send_batch(self, messages: Sequence[dict[str, Any]]) -> list[int]:
-        try:
-            self._queues.send_batch(self._url, [self._message(m) for m in messages])
-        except QueueError as exc:
-            return exc.failed
-        return []
-
-    @staticmethod
-    def _message(message: dict[str, Any]) -> Message:
-        return Message(json.dumps(message, ensure_ascii=False, separators=(",", ":")))
+        self._queues.send(self._url, Message(json.dumps(message, ensure_ascii=False, separators=(",", ":"))))
 
 
 @dataclass(frozen=True)
@@ -186,39 +147,11 @@ class Outbox:
         self.dispatch(intents)
 
     def dispatch(self, intents: Sequence[Intent]) -> int:
-        """Send committed intents now and mark them SENT; never raises. Returns how many were sent.
-
-        Several at once (a background dispatcher gathering a burst's, ``Gatherer``) go to each sink in
-        batches (SNS PublishBatch, SQS SendMessageBatch: ten to a request) and are marked SENT in one
-        write (one transaction of puts; a lost mark only means the relay sends that intent again)."""
-        if len(intents) <= 1:
-            return sum(self._send(self.row(i), relayed=False) for i in intents)
-        by_sink: dict[str, list[dict[str, Any]]] = {}
+        """Send committed intents now and mark them SENT; never raises. Returns how many were sent."""
+        sent = 0
         for intent in intents:
-            by_sink.setdefault(intent.sink, []).append(self.row(intent))
-        done: list[dict[str, Any]] = []
-        for sink, rows in by_sink.items():
-            failed = set(send_many(self._sinks[sink], [r["message"] for r in rows]))
-            done += [r for i, r in enumerate(rows) if i not in failed]
-        now = self._clock()
-        marks = [Put(self.table, self._sent(row, now)) for row in done]
-        for start in range(0, len(marks), MAX_TRANSACT_OPERATIONS):
-            chunk = marks[start : start + MAX_TRANSACT_OPERATIONS]
-            try:
-                if len(chunk) == 1:
-                    self.documents.put(chunk[0].table, chunk[0].item)
-                else:
-                    self.documents.transact(chunk)
-            except Exception:
-                # sent but not marked: the relay sends them again, with the same ids (at least once)
-                log.exception("outbox sent but not marked", extra={"service": self.service, "count": len(chunk)})
-        return len(done)
-
-    @staticmethod
-    def _sent(row: dict[str, Any], now: float) -> dict[str, Any]:
-        done = {k: v for k, v in row.items() if k not in ("pending", "due_at")}
-        done.update(status="SENT", sent_at=now, expires_at=int(now) + SENT_TTL)
-        return done
+            sent += self._send(self.row(intent), relayed=False)
+        return sent
 
     def relay(self, limit: int = 100) -> dict[str, int]:
         """Send every intent still PENDING after its grace period, oldest first."""
@@ -254,54 +187,12 @@ class Outbox:
                 with contextlib.suppress(Exception):  # sent meanwhile, or the store is down: next run decides
                     self.documents.put(self.table, again, condition=Cond.eq("status", "PENDING"))
             return False
+        now = self._clock()
+        done = {k: v for k, v in row.items() if k not in ("pending", "due_at")}
+        done.update(status="SENT", sent_at=now, expires_at=int(now) + SENT_TTL)
         try:
-            self.documents.put(self.table, self._sent(row, self._clock()))
+            self.documents.put(self.table, done)
         except Exception:
             # sent but not marked: the relay sends it again, with the same id (at least once)
             log.exception("outbox sent but not marked", extra=context)
         return True
-
-
-class Gatherer:
-    """Dispatches committed intents off the request path, gathering: intents handed over while a send is
-    running go out together in the next one (``Outbox.dispatch``, in batches), so under a burst the
-    sends and marks cost a request and a write per ten intents rather than per intent, and when quiet an
-    intent goes out at once, alone. ``submit`` runs a job on a background thread (a pool's submit, with
-    the function's scope carried). Never raises; whatever is not sent is the relay's."""
-
-    def __init__(self, outbox: Outbox, submit: Callable[[Callable[[], Any]], Any], *, most: int = 50) -> None:
-        self._outbox = outbox
-        self._submit = submit
-        self._most = most
-        self._lock = threading.Lock()
-        self._queue: list[Intent] = []
-        self._running = False
-
-    def add(self, intents: Sequence[Intent]) -> None:
-        if not intents:
-            return
-        with self._lock:
-            self._queue.extend(intents)
-            if self._running:
-                return  # the running drain takes them on its next round
-            self._running = True
-        try:
-            self._submit(self._drain)
-        except Exception:  # the pool is shutting down: the relay sends them
-            log.exception(
-                "outbox dispatch could not start; the relay will send", extra={"service": self._outbox.service}
-            )
-            with self._lock:
-                self._running = False
-
-    def _drain(self) -> None:
-        while True:
-            with self._lock:
-                batch, self._queue = self._queue[: self._most], self._queue[self._most :]
-                if not batch:
-                    self._running = False
-                    return
-            try:
-                self._outbox.dispatch(batch)
-            except Exception:  # dispatch never raises; this only keeps the drain alive if it ever did
-                log.exception("outbox dispatch failed; the relay will retry", extra={"service": self._outbox.service})

@@ -34,7 +34,7 @@ from bianjie.contracts.pay import (
 from bianjie.kit.crypto import Sm2PrivateKey
 from bianjie.kit.documents.port import Put
 from bianjie.kit.logging import get_logger
-from bianjie.kit.outbox import Gatherer, Intent, Outbox
+from bianjie.kit.outbox import Intent, Outbox
 from bianjie.pay import wire
 from bianjie.pay.models import Charge, ChargeStatus, Refund, RefundStatus, now_iso
 
@@ -86,8 +86,7 @@ class PayEvents:
         # or handed to a long-lived process's pool (on premises), so the sends to the topic and the
         # webhook queue are not on the charge's path. The intents are committed either way: if the
         # process dies before they are sent, the relay schedule sends them.
-        # off Lambda, a Gatherer: what commits while a send runs goes out with the next one, in batches
-        self._background = Gatherer(outbox, background) if background is not None else None
+        self._background = background
 
     def charge_final(self, charge: Charge, now: float) -> list[Intent]:
         succeeded = charge.status is ChargeStatus.SUCCEEDED
@@ -154,7 +153,7 @@ class PayEvents:
         if not intents:
             return 0
         if self._background is not None:
-            self._background.add(intents)
+            self._background(lambda: self.outbox.dispatch(intents))
             return 0
         return self.outbox.dispatch(intents)
 
