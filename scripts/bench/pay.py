@@ -218,9 +218,10 @@ def read_back(stack: StackProcess, url: str, charge_ids: list[str]) -> list[dict
 # ---------------------------------------------------------------- profile (CPU, one charge at a time)
 
 
-def profile_charges(stack: StackProcess, count: int, patients: int, out: str) -> None:
+def profile_charges(stack: StackProcess, count: int, patients: int, out: str, clock: str = "cpu") -> None:
     """``count`` charges through ``PayChargeCreateFunction`` in this process, one at a time, under
-    cProfile timed by CPU (``time.process_time``): where a charge's CPU goes, waits excluded. The
+    cProfile timed by CPU (``time.process_time``: where a charge's CPU goes, waits excluded) or by the
+    wall clock (``--profile-clock wall``: where a serial charge's time goes, waits included). The
     channel is the stand-in process over HTTP, the documents PostgreSQL, as the workers have them."""
     import cProfile
     import pstats
@@ -256,16 +257,17 @@ def profile_charges(stack: StackProcess, count: int, patients: int, out: str) ->
 
     for request in charge_requests(stack, 5, patients, "prof-warm"):
         invoke(request)
-    profiler = cProfile.Profile(time.process_time)
+    timer = time.process_time if clock == "cpu" else time.perf_counter
+    profiler = cProfile.Profile(timer)
     requests = charge_requests(stack, count, patients, "prof")
-    began = time.process_time()
+    began = timer()
     profiler.enable()
     for request in requests:
         invoke(request)
     profiler.disable()
-    spent = (time.process_time() - began) * 1000 / count
+    spent = (timer() - began) * 1000 / count
     profiler.dump_stats(out)
-    print(f"profile: {count} charges one at a time in this process, {spent:.2f} CPU ms each; {out}")
+    print(f"profile: {count} charges one at a time in this process, {spent:.2f} {clock} ms each; {out}")
     stats_ = pstats.Stats(out)
     stats_.sort_stats("tottime").print_stats(30)
     stats_.sort_stats("cumulative").print_stats(60)
@@ -364,6 +366,7 @@ def main() -> int:
     parser.add_argument("--rates", help="sustained rates to try, e.g. 40,60 (default: searched from the burst)")
     parser.add_argument("--search-steps", type=int, default=4)
     parser.add_argument("--profile", help="postgres: cProfile (CPU time) of serial charges in-process, into this file")
+    parser.add_argument("--profile-clock", choices=("cpu", "wall"), default="cpu", help="what --profile times")
     parser.add_argument("--spy", help="postgres: py-spy --gil one serve worker during the burst into this file")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
@@ -436,7 +439,7 @@ def main() -> int:
                 serial_cpu = proc_cpu.CpuMeter.spent(serial_from, meter.snapshot())
                 rows["serial"] = stats(lat, errors, elapsed) | {"emulator_rss_mb": memory.current_mb()}
                 if args.profile and onprem:
-                    profile_charges(stack, 50, args.patients, args.profile)
+                    profile_charges(stack, 50, args.patients, args.profile, args.profile_clock)
 
                 requests = charge_requests(stack, args.charges, args.patients, "run")
                 idle_from, idle_began = meter.snapshot(), time.perf_counter()

@@ -604,6 +604,32 @@ def test_transact_is_atomic_and_reports_each_operation(backend: Backend) -> None
     assert store.get(t, {"pk": "d", "sk": "1"}) is None
 
 
+def test_transact_of_puts_only_is_atomic_and_reports_each_put(backend: Backend) -> None:
+    # puts only is the hot path (a record with its audit append and its outbox intents): PostgreSQL runs
+    # it as one statement, so which put failed must still come back in the operations' own order
+    t = backend.table(spec())
+    store = backend.store
+    store.put(t, {"pk": "z", "sk": "1", "v": 1})
+    store.put(t, {"pk": "a", "sk": "1", "v": 1})
+    ops = [
+        Put(t, {"pk": "z", "sk": "1", "v": 2}, Cond.eq("v", 1)),  # would succeed (sorts last)
+        Put(t, {"pk": "a", "sk": "1", "v": 2}, Cond.absent()),  # fails: a exists
+        Put(t, {"pk": "m", "sk": "1"}),  # would succeed
+        Put(t, {"pk": "n", "sk": "1", "v": 2}, Cond.eq("v", 1)),  # fails: no such item
+    ]
+    with pytest.raises(TransactionCanceled) as err:
+        store.transact(ops)
+    assert err.value.reasons == [None, CCF, None, CCF]
+    assert store.get(t, {"pk": "z", "sk": "1"}) == {"pk": "z", "sk": "1", "v": 1}
+    assert store.get(t, {"pk": "a", "sk": "1"}) == {"pk": "a", "sk": "1", "v": 1}
+    assert store.get(t, {"pk": "m", "sk": "1"}) is None
+    assert store.get(t, {"pk": "n", "sk": "1"}) is None
+    store.transact([ops[0], ops[2], Put(t, {"pk": "a", "sk": "1", "v": 3}, Cond.eq("v", 1))])
+    assert store.get(t, {"pk": "z", "sk": "1"}) == {"pk": "z", "sk": "1", "v": 2}
+    assert store.get(t, {"pk": "m", "sk": "1"}) == {"pk": "m", "sk": "1"}
+    assert store.get(t, {"pk": "a", "sk": "1"}) == {"pk": "a", "sk": "1", "v": 3}
+
+
 def test_transact_limits(backend: Backend) -> None:
     t = backend.table(spec())
     many = [Put(t, {"pk": "p", "sk": str(i)}) for i in range(MAX_TRANSACT_OPERATIONS + 1)]

@@ -184,12 +184,18 @@ class StandinChannel:
         amount = req.get("amount")
         if not out_trade_no or not isinstance(amount, int) or amount <= 0:
             raise _Reject(400, "PARAM_ERROR", "out_trade_no and a positive integer amount are required")
-        existing = self._trade(out_trade_no)
-        if existing is not None:  # out_trade_no is our idempotency key: never debit twice
-            return _trade_view(existing)
-        agreement = self._agreement(str(req.get("agreement_no")))
-        if agreement["status"] != "ACTIVE":
-            raise _Reject(409, "AGREEMENT_TERMINATED", "the agreement is terminated")
+        # out_trade_no is our idempotency key: never debit twice. The trade's conditional create below
+        # enforces it; a refusal of the agreement first looks for the trade a retry may already have
+        # made (one read on the first try instead of a read before every charge)
+        try:
+            agreement = self._agreement(str(req.get("agreement_no")))
+            if agreement["status"] != "ACTIVE":
+                raise _Reject(409, "AGREEMENT_TERMINATED", "the agreement is terminated")
+        except _Reject:
+            existing = self._trade(out_trade_no)
+            if existing is not None:
+                return _trade_view(existing)
+            raise
         mode = behaviour(agreement["account"])
         if mode == "lost_request":
             raise ChannelUnknown("timeout (stand-in: request lost)")

@@ -97,6 +97,19 @@ def _public_of(key: Sm2PrivateKey) -> Sm2PublicKey:
     return Sm2PublicKey(numbers.x, numbers.y)
 
 
+def _sm3(data: bytes) -> bytes:
+    h = hashes.Hash(hashes.SM3())
+    h.update(data)
+    return h.finalize()
+
+
+# Z = SM3(ENTL || ID || curve || public key) depends only on the user id and the key: the same few pairs
+# sign and verify every request (a partner's key, ours, a channel's), so it is computed once per pair.
+@lru_cache(maxsize=1024)
+def _z_value(user_id: bytes, x: int, y: int) -> bytes:
+    return sm2_curve.z_value(user_id, x, y, _sm3)
+
+
 def _pkey_ctx(native_key: Any) -> Any:
     ctx = _lib.EVP_PKEY_CTX_new(native_key._evp_pkey, _ffi.NULL)
     if ctx == _ffi.NULL:
@@ -117,9 +130,7 @@ class OpenSslBackend:
     # ------------------------------------------------------------ SM3 / HMAC
 
     def sm3(self, data: bytes) -> bytes:
-        h = hashes.Hash(hashes.SM3())
-        h.update(data)
-        return h.finalize()
+        return _sm3(data)
 
     def hmac_sm3(self, key: bytes, data: bytes) -> bytes:
         mac = hmac.HMAC(key, hashes.SM3())
@@ -175,7 +186,7 @@ class OpenSslBackend:
 
     def _digest(self, public: Sm2PublicKey, message: bytes, user_id: bytes) -> bytes:
         try:
-            z = sm2_curve.z_value(user_id, public.x, public.y, self.sm3)
+            z = _z_value(bytes(user_id), public.x, public.y)
         except ValueError as exc:
             raise CryptoError(str(exc)) from None
         return self.sm3(z + message)

@@ -56,6 +56,7 @@ from bianjie.kit.documents.port import (
 CATALOG = "bianjie_tables"
 _MIGRATION_LOCK = 0x6269616E6A6965  # "bianjie": serialises concurrent ensure_table calls
 _RETRIES = 5
+_FAILED_MARK = "bianjie-transaction-conditions:"  # the text a one-statement transaction fails with
 _MAX_IDENT = 63  # PostgreSQL truncates longer identifiers
 
 
@@ -77,20 +78,25 @@ def open_pool(
 
     released: weakref.WeakKeyDictionary[psycopg.Connection[Any], float] = weakref.WeakKeyDictionary()
 
-    def reset(conn: psycopg.Connection[Any]) -> None:
-        released[conn] = time.monotonic()
+    class _Pool(ConnectionPool):
+        # The release time is noted here, in the caller's thread, rather than by a ``reset`` callback:
+        # with ``reset`` set, psycopg_pool hands every returned connection to one of its worker threads
+        # (a queue put, a thread wake-up and a GIL hand-off per statement, and the connection unusable
+        # until that thread ran), which showed in the charge burst's profile.
+        def putconn(self, conn: psycopg.Connection[Any]) -> None:
+            released[conn] = time.monotonic()
+            super().putconn(conn)
 
     def check(conn: psycopg.Connection[Any]) -> None:
         if time.monotonic() - released.get(conn, 0.0) >= check_after:
             conn.execute("SELECT 1")  # raises on a dead connection: the pool drops it and hands out another
 
-    pool = ConnectionPool(
+    pool = _Pool(
         dsn,
         min_size=min_size,
         max_size=max(min_size, max_size),
         timeout=timeout,
         kwargs={"autocommit": True},
-        reset=reset,
         check=check,
         open=False,
         name="bianjie-documents",
@@ -545,17 +551,17 @@ class PostgresDocumentStore:
         # Every transaction locks rows in the same order, which keeps deadlocks between them rare.
         order = sorted(range(len(prepared)), key=lambda i: json.dumps([prepared[i][0].sql_name, prepared[i][2]]))
         # Puts only (the common case: a record, its audit append, its outbox intent) are one statement
-        # each whose row count tells whether its condition held, so they go in one pipeline: BEGIN and
-        # every statement in one round trip, COMMIT (or ROLLBACK) in a second, instead of one per statement.
-        pipelined = all(
+        # each whose row count tells whether its condition held, so together they are ONE statement
+        # (``_transact_puts``): one round trip, instead of one per statement plus BEGIN and COMMIT.
+        puts_only = all(
             isinstance(op, Put) and (op.condition is None or not c.is_contradiction(op.condition))
             for _, op, _, _ in prepared
         )
         for attempt in range(_RETRIES):
             reasons: list[str | None] = [None] * len(prepared)
             try:
-                if pipelined:
-                    self._transact_pipelined(prepared, order, reasons)
+                if puts_only:
+                    self._transact_puts(prepared, order, reasons)
                     return
                 with self._pool.connection() as conn, conn.transaction():
                     for i in order:
@@ -572,25 +578,47 @@ class PostgresDocumentStore:
                     raise TransactionCanceled(["TransactionConflict"] * len(prepared)) from None
                 _backoff(attempt)
 
-    def _transact_pipelined(
+    def _transact_puts(
         self,
         prepared: list[tuple[_Table, Operation, list[Any], Item | None]],
         order: list[int],
         reasons: list[str | None],
     ) -> None:
+        """Puts only: ONE statement, so one round trip and one statement's work on both sides (it was a
+        pipeline of BEGIN, each put and COMMIT). Each put is a data-modifying CTE that returns a row iff its
+        condition held; the final SELECT fails the statement (casting a marked text to int) unless every
+        one did, which rolls all of them back, and the error's text says which did not. In autocommit a
+        statement is its own transaction, and the CTEs run in the order the SELECT reads them: the
+        transaction's lock order."""
         now = self._clock()
-        with self._pool.connection() as conn, conn.pipeline() as pipeline, conn.transaction():
-            cursors = []
-            for i in order:
-                t, op, key, item = prepared[i]
-                assert isinstance(op, Put) and item is not None
-                cursors.append((i, conn.execute(*self._put_sql(t, op, key, item, now))))
-            pipeline.sync()  # every statement's result is here now
-            for i, cursor in cursors:
-                if cursor.rowcount != 1:
+        parts: list[str] = []
+        params: list[Any] = []
+        for n, i in enumerate(order):
+            t, op, key, item = prepared[i]
+            assert isinstance(op, Put) and item is not None
+            sql, values = self._put_sql(t, op, key, item, now)
+            parts.append(f"w{n} AS ({sql} RETURNING 1)")
+            params += values
+        counts = [f"(SELECT count(*) FROM w{n})" for n in range(len(order))]
+        held = " AND ".join(f"{cnt} = 1" for cnt in counts)
+        flags = " || ".join(f"(CASE WHEN {cnt} = 1 THEN '1' ELSE '0' END)" for cnt in counts)
+        statement = (
+            f"WITH {', '.join(parts)} SELECT CASE WHEN {held} THEN 0"
+            f" ELSE ({_literal(_FAILED_MARK)} || {flags})::int END"
+        )
+        try:
+            with self._pool.connection() as conn:
+                conn.execute(statement, params)
+        except errors.InvalidTextRepresentation as exc:
+            message = str(exc.diag.message_primary or "")
+            at = message.find(_FAILED_MARK)
+            if at < 0:
+                raise
+            held_flags = message[at + len(_FAILED_MARK) :][: len(order)]
+            for n, i in enumerate(order):
+                if n >= len(held_flags) or held_flags[n] != "1":
                     reasons[i] = c.CONDITION_FAILED
-            if any(reasons):
-                raise _Rollback
+            raise _Rollback from None
 
     # -- maintenance --
 
