@@ -181,7 +181,9 @@ def test_single_use_and_lock_under_concurrency_on_dynamodb(client: Client, escor
             return exc.code
 
     handle = first["link"].split("#h=")[1]
-    body = JoinRequest(handle=handle, phone=PHONE, otp=code_for(handle, PHONE), invitation_code=first["invitation_code"])
+    body = JoinRequest(
+        handle=handle, phone=PHONE, otp=code_for(handle, PHONE), invitation_code=first["invitation_code"]
+    )
     with ThreadPoolExecutor(20) as pool:
         outcomes = list(pool.map(lambda _: attempt(body), range(20)))
     assert outcomes.count("ok") == 1, outcomes
