@@ -275,7 +275,7 @@ class StatusAnswer(BaseModel):
 class OutboxQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    limit: Annotated[int, Field(ge=1, le=200), WHOLE] = 50
+    limit: int = Field(default=50, ge=1, le=200)
 
 
 class OutboxAnswer(BaseModel):
