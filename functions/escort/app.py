@@ -18,10 +18,10 @@ from bianjie.escort.model import (
     JoinRequest,
     OtpAnswer,
     OtpRequest,
-    OutboxAnswer,
-    OutboxQuery,
+    EscortOutboxAnswer,
+    EscortOutboxQuery,
     Room,
-    StatusAnswer,
+    InvitationAnswer,
 )
 from bianjie.escort.wiring import escort_service
 from bianjie.kit import batch, deps, events
@@ -80,11 +80,11 @@ def get_companions(visit_id: str) -> CompanionList:
     "/escort/invitations/{invitation_id}/revoke",
     methods=["POST"],
     auth="token",
-    response=StatusAnswer,
+    response=InvitationAnswer,
     summary="Revoke an invitation or a companion's access, effective on the companion's next request",
     errors=("INVITATION_NOT_FOUND", "INVITATION_NOT_REVOCABLE"),
 )
-def post_revoke(invitation_id: str) -> StatusAnswer:
+def post_revoke(invitation_id: str) -> InvitationAnswer:
     return escort_service().revoke(app.patient_actor(), invitation_id)
 
 
@@ -190,14 +190,14 @@ def get_room() -> Any:
     "/escort/outbox",
     methods=["GET"],
     auth="token",
-    query=OutboxQuery,
-    response=OutboxAnswer,
+    query=EscortOutboxQuery,
+    response=EscortOutboxAnswer,
     summary="What the local SMS stand-in delivered today (operators, developers)",
 )
-def get_outbox() -> OutboxAnswer:
+def get_outbox() -> EscortOutboxAnswer:
     actor = app.staff_actor(*OPERATOR_ROLES)
-    query = app.query(OutboxQuery)
-    return OutboxAnswer(messages=escort_service().standin_outbox(actor, query.limit))  # type: ignore[arg-type]
+    query = app.query(EscortOutboxQuery)
+    return EscortOutboxAnswer(messages=escort_service().standin_outbox(actor, query.limit))  # type: ignore[arg-type]
 
 
 # -- guide's events -----------------------------------------------------------------------------------

@@ -268,17 +268,17 @@ class Room(BaseModel):
     updated_at: str | None = None
 
 
-class StatusAnswer(BaseModel):
+class InvitationAnswer(BaseModel):
     invitation: Invitation
 
 
-class OutboxQuery(BaseModel):
+class EscortOutboxQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     limit: int = Field(default=50, ge=1, le=200)
 
 
-class OutboxAnswer(BaseModel):
+class EscortOutboxAnswer(BaseModel):
     """What the local SMS stand-in recorded (text as the phone would show it)."""
 
     messages: list[dict[str, object]]

@@ -50,7 +50,7 @@ from bianjie.escort.model import (
     RoomItem,
     Scope,
     Status,
-    StatusAnswer,
+    InvitationAnswer,
     TransitionRefused,
     refusal,
     refused_for,
@@ -298,7 +298,7 @@ class EscortService:
         )
         return CompanionList(visit_id=visit_id, invitations=[self._view(i, now) for i in items])
 
-    def revoke(self, actor: Actor, invitation_id: str) -> StatusAnswer:
+    def revoke(self, actor: Actor, invitation_id: str) -> InvitationAnswer:
         inv = self._own(actor, invitation_id)
         now = self.clock()
         try:
@@ -318,7 +318,7 @@ class EscortService:
             resource=f"escort.invitation:{invitation_id}",
             patient_ref=actor.patient_ref,
         )
-        return StatusAnswer(invitation=self._view(item, now))
+        return InvitationAnswer(invitation=self._view(item, now))
 
     def consent(self, actor: Actor, invitation_id: str) -> dict[str, Any]:
         inv = self._own(actor, invitation_id)
