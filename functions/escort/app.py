@@ -10,7 +10,10 @@ from bianjie.contracts import REGISTRY
 from bianjie.contracts.guide import GuideVisitProgressedV1
 from bianjie.escort.model import (
     CompanionList,
+    EscortOutboxAnswer,
+    EscortOutboxQuery,
     HandleRequest,
+    InvitationAnswer,
     InvitationPreview,
     InviteAnswer,
     InviteRequest,
@@ -18,10 +21,7 @@ from bianjie.escort.model import (
     JoinRequest,
     OtpAnswer,
     OtpRequest,
-    EscortOutboxAnswer,
-    EscortOutboxQuery,
     Room,
-    InvitationAnswer,
 )
 from bianjie.escort.wiring import escort_service
 from bianjie.kit import batch, deps, events

@@ -36,6 +36,7 @@ from bianjie.escort.model import (
     Event,
     HandleRequest,
     Invitation,
+    InvitationAnswer,
     InvitationPreview,
     InviteAnswer,
     InviteRequest,
@@ -50,7 +51,6 @@ from bianjie.escort.model import (
     RoomItem,
     Scope,
     Status,
-    InvitationAnswer,
     TransitionRefused,
     refusal,
     refused_for,
@@ -310,8 +310,7 @@ class EscortService:
                 f"该邀请当前状态为“{STATUS_LABELS[exc.status]}”，无需撤销",
                 current=exc.status.value,
             ) from None
-        if inv.get("session_tag"):
-            self.store.delete(f"sess#{inv['session_tag']}", "sess")  # the room's next request is refused
+        # the room's next request re-reads the invitation and is refused with GRANT_REVOKED
         self.audit.record(
             actor=actor,
             action="escort.revoke",

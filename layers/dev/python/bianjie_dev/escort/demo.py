@@ -29,6 +29,18 @@ def _write(path: Path, text: str) -> None:
     os.chmod(path, 0o600)
 
 
+def publish_pages(stack: Any) -> bool:
+    """web/escort/dist into PagesWebBucket beside the other pages (served at /pages/escort-<page>)."""
+    from bianjie.kit import deps
+    from bianjie.pages import assets
+
+    dist = stack.options.root / "web" / "escort" / "dist"
+    if not (dist / "escort-join.html").is_file():
+        return False
+    assets.publish(deps.objects(), stack.deployment.ref("PagesWebBucket"), dist)
+    return True
+
+
 def seed(stack: Any) -> None:
     from bianjie.kit.tokens import MAX_TTL
 
@@ -42,9 +54,10 @@ def seed(stack: Any) -> None:
     local = stack.options.local_dir
     base = stack.gateway_url
     pages = {
-        "invite": f"{base}/pages/escort-invite#visit={VISIT}",
+        "invite": f"{base}/pages/escort-invite#token={patient}&visit={VISIT}",
         "outbox": f"{base}/escort/outbox",
     }
+    published = publish_pages(stack)
     _write(
         local / "escort" / "demo.json",
         json.dumps(
@@ -62,9 +75,10 @@ def seed(stack: Any) -> None:
     )
     _write(local / "escort" / "patient.token", patient + "\n")
     _write(local / "escort" / "operator.token", operator + "\n")
-    stack.demo_urls.append(
-        f"{pages['invite']}   (云陪诊 invite page for demo patient {PATIENT}; sign in with .local/escort/patient.token)"
-    )
+    if published:
+        stack.demo_urls.append(f"{pages['invite']}   (云陪诊: invite a companion for demo patient {PATIENT}'s visit)")
+    else:
+        stack.demo_urls.append("escort pages: web/escort/dist is missing (run `make web`; needs Node 20)")
     stack.demo_urls.append(
         f'curl -s -H "Authorization: Bearer $(cat {local / "escort" / "operator.token"})" {pages["outbox"]}'
         "   (云陪诊 SMS stand-in outbox: the invitation link and phone codes)"
