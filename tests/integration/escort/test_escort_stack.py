@@ -112,6 +112,7 @@ def test_invite_join_follow_revoke_and_lock(stack: StackProcess) -> None:
 
     status, preview, headers = call(stack, "POST", "/escort/join/preview", {"handle": handle})
     assert status == 200 and headers.get("referrer-policy") == "no-referrer"
+    assert preview["companion_name"] == "王*" and preview["relation"] == "child"
     code = phone_code(stack, handle, "13912345678")
     join = {"handle": handle, "phone": "13912345678", "otp": code, "invitation_code": created["invitation_code"]}
     status, joined, _ = call(stack, "POST", "/escort/join", join)

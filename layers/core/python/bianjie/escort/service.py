@@ -299,7 +299,7 @@ class EscortService:
         return CompanionList(visit_id=visit_id, invitations=[self._view(i, now) for i in items])
 
     def revoke(self, actor: Actor, invitation_id: str) -> InvitationAnswer:
-        inv = self._own(actor, invitation_id)
+        self._own(actor, invitation_id)
         now = self.clock()
         try:
             item = self._move(invitation_id, "revoke", ended_at=_now_iso(now))

@@ -10,7 +10,7 @@ from bianjie.guide.timeline import next_todo
 
 
 def _iso(value: object) -> str | None:
-    return value.isoformat() if hasattr(value, "isoformat") else None  # type: ignore[union-attr]
+    return value.isoformat() if hasattr(value, "isoformat") else None
 
 
 def progress_event(view: VisitView, seq: int, hospital: str) -> GuideVisitProgressedV1:
