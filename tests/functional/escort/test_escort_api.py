@@ -149,10 +149,28 @@ def test_refusals_have_codes(client: Client, escort: Any) -> None:
     assert client.http.get("/escort/outbox", headers=staff("pharmacist")).status_code == 403
 
 
+def dead_letters() -> list[dict[str, Any]]:
+    import os
+
+    from bianjie.kit import aws
+
+    sqs, url, out = aws.client("sqs"), os.environ["ESCORT_GUIDE_EVENTS_DLQ"], []
+    while batch := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]).get(
+        "Messages", []
+    ):
+        out += batch
+        for m in batch:
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+    return out
+
+
 def test_guide_events_that_do_not_validate_are_dead_lettered(escort: Any) -> None:
     bad = canned.envelope("guide.visit_progressed", seq=0)
     assert escort.on_guide_event(canned.sqs_batch(bad), None) == {"batchItemFailures": []}
+    assert [m["MessageAttributes"]["reason"]["StringValue"] for m in dead_letters()] == ["EVENT_INVALID"]
     assert escort.on_guide_event(canned.poison_batch(), None) == {"batchItemFailures": []}
+    reasons = [m["MessageAttributes"]["reason"]["StringValue"] for m in dead_letters()]
+    assert reasons == ["EVENT_MALFORMED", "EVENT_VERSION_UNKNOWN", "EVENT_INVALID"]  # the valid rx event: ignored
 
 
 def test_single_use_and_lock_under_concurrency_on_dynamodb(client: Client, escort: Any) -> None:

@@ -159,14 +159,9 @@ class EscortService:
         name = self.cipher.decrypt(inv["companion_name"], f"escort/companion_name/{iid}")
         phone = self.cipher.decrypt(inv["companion_phone"], f"escort/companion_phone/{iid}")
         status = effective(inv, now)
-        in_room = False
-        if status is Status.ACTIVE and inv.get("session_tag"):
-            session = self.store.get(f"sess#{inv['session_tag']}", "sess")
-            in_room = bool(session and float(session["expires_at"]) > now)
-        last_seen = None
-        if inv.get("session_tag"):
-            session = self.store.get(f"sess#{inv['session_tag']}", "sess")
-            last_seen = session.get("last_seen_at") if session else inv.get("last_seen_at")
+        session = self.store.get(f"sess#{inv['session_tag']}", "sess") if inv.get("session_tag") else None
+        in_room = bool(status is Status.ACTIVE and session and float(session["expires_at"]) > now)
+        last_seen = session.get("last_seen_at") if session else None
         return Invitation(
             invitation_id=iid,
             visit_id=inv["inv_visit"],
