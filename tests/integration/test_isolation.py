@@ -4,6 +4,7 @@ calls the emulator with its own role, so a missing permission fails here as it w
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -98,6 +99,27 @@ def test_presigned_urls_work_through_the_door_within_the_role(stack: StackProces
     assert tampered.value.code == 403 and b"SignatureDoesNotMatch" in tampered.value.read()
 
 
+def test_an_expired_presigned_url_is_refused_as_s3_refuses_it(stack: StackProcess) -> None:
+    """moto checks no presigned signature or expiry; the door does, so the TTLs the services choose
+    (film's ten-minute frame URLs) are enforced on the local stack too."""
+    s3 = stack.client("s3")
+    bucket = stack.ref("FilesBucket")
+    s3.put_object(Bucket=bucket, Key="short.txt", Body=b"brief")
+    url = s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "short.txt"}, ExpiresIn=1)
+    with urllib.request.urlopen(url, timeout=10) as r:
+        assert r.read() == b"brief"
+    time.sleep(2.1)
+    with pytest.raises(urllib.error.HTTPError) as expired:
+        urllib.request.urlopen(url, timeout=10)
+    assert expired.value.code == 403 and b"Request has expired" in expired.value.read()
+    # a longer lifetime written into a signed URL breaks its signature
+    longer = url.replace("X-Amz-Expires=1&", "X-Amz-Expires=604800&")
+    assert longer != url
+    with pytest.raises(urllib.error.HTTPError) as stretched:
+        urllib.request.urlopen(longer, timeout=10)
+    assert stretched.value.code == 403 and b"SignatureDoesNotMatch" in stretched.value.read()
+
+
 def test_a_presigned_put_from_a_role_that_may_write_uploads_as_a_browser_would(stack: StackProcess) -> None:
     status, links = call(f"{stack.url}/upload-links/upload%20one.bin")
     assert status == 200
@@ -114,3 +136,14 @@ def test_a_presigned_put_from_a_role_that_may_write_uploads_as_a_browser_would(s
 def test_unsigned_requests_are_refused(stack: StackProcess) -> None:
     status, body = call(f"{stack.aws_url}/{stack.ref('FilesBucket')}/a.txt")
     assert status == 403 and b"AccessDenied" in body
+
+
+def test_a_key_policy_deny_wins_over_a_roles_own_grant(stack: StackProcess) -> None:
+    """KMS reads the key policy first: its Deny refuses a role that its own policy allows, as on AWS
+    (how the token keys let only the issuer sign)."""
+    status, body = call(f"{stack.url}/stamp")
+    assert status == 200 and body["signature_bytes"] > 0
+    status, body = call(f"{stack.url}/forge")
+    assert status == 403 and body["error"]["code"] == "AWS_REFUSED"
+    assert "AccessDeniedException" in body["error"]["message"]
+    assert "explicit deny in a resource-based policy" in body["error"]["message"]

@@ -193,3 +193,14 @@ def test_emergency_retrieval_pulls_a_study_from_the_imaging_cloud(stack: StackPr
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(request, timeout=30)
     assert json.loads(refused.value.read())["error"]["code"] == "STUDY_NOT_FOUND"
+
+
+def test_cli_ingest_of_an_empty_file_answers_at_once(stack: StackProcess, tmp_path: Path) -> None:
+    """boto3 sends ``Expect: 100-continue`` with ``Content-Length: 0`` for an empty file; the emulator
+    used to leave it unanswered, and the CLI died after its 30 s read timeout (issue 21)."""
+    empty = tmp_path / "empty.dcm"
+    empty.write_bytes(b"")
+    started = time.monotonic()
+    sent = stack.cli("film", "ingest", str(empty), "--hospital", "demo-hospital")
+    assert sent.returncode == 0, sent.stderr
+    assert json.loads(sent.stdout)["files"] == 1 and time.monotonic() - started < 20

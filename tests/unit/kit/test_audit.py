@@ -92,13 +92,81 @@ def test_chain_per_service_and_utc_day(store: MemoryDocumentStore) -> None:
     assert [r.chain for r in film.verify_all("film")] == ["film#2026-01-01", "film#2026-01-02"]
 
 
-def test_sharded_chains(store: MemoryDocumentStore) -> None:
-    log = AuditLog(store, "audit", Clock(NOW), service="pay", shards=4)
+class CountingStore:
+    """The memory store, counting head reads and transactions."""
+
+    def __init__(self, inner: MemoryDocumentStore) -> None:
+        self.inner = inner
+        self.gets = self.transactions = 0
+
+    def get(self, table: str, key: Any) -> Any:
+        self.gets += 1
+        return self.inner.get(table, key)
+
+    def transact(self, ops: Any) -> None:
+        self.transactions += 1
+        self.inner.transact(ops)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def test_sharded_chains_a_writer_keeps_its_shard_and_appends_in_one_call(store: MemoryDocumentStore) -> None:
+    counting = CountingStore(store)
+    log = AuditLog(counting, "audit", Clock(NOW), service="pay", shards=4)  # type: ignore[arg-type]
     for _ in range(40):
         log.record(actor="system:x", action="a", resource="x:1")
     chains = log.chains()
-    assert all(c.startswith("pay#2026-01-01#s") for c in chains) and len(chains) > 1
-    assert all(r.ok for r in log.verify_all())
+    assert len(chains) == 1 and chains[0].startswith("pay#2026-01-01#s")
+    # the first append read the (absent) head; every later one appended after the head it remembered
+    assert (counting.gets, counting.transactions) == (1, 40)
+    assert log.verify(chains[0]).ok and log.verify(chains[0]).records == 40
+
+
+def test_concurrent_writers_settle_on_shards_of_their_own(store: MemoryDocumentStore) -> None:
+    log = AuditLog(store, "audit", Clock(NOW), service="pay", shards=8, sleep=lambda s: None)
+    barrier = threading.Barrier(4)
+
+    def writer() -> None:
+        barrier.wait()
+        for _ in range(25):
+            log.record(actor="system:x", action="a", resource="x:1")
+
+    workers = [threading.Thread(target=writer) for _ in range(4)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    reports = log.verify_all("pay")
+    assert all(r.ok for r in reports) and sum(r.records for r in reports) == 100 and len(reports) > 1
+
+
+def test_a_remembered_head_that_moved_is_read_again(store: MemoryDocumentStore) -> None:
+    """Another writer appended after this one: the remembered head is stale, the append reads and
+    links after the real head; no record is lost and the chain verifies."""
+    first = AuditLog(store, "audit", Clock(NOW), service="film", sleep=lambda s: None)
+    other = AuditLog(store, "audit", Clock(NOW), service="film", sleep=lambda s: None)
+    append(first, 2)
+    append(other, 3)
+    append(first, 1)
+    report = first.verify(CHAIN)
+    assert report.ok, report.issues
+    assert report.records == report.head_seq == 6
+
+
+def test_a_chain_reset_behind_a_writers_back_is_not_linked_to_its_memory() -> None:
+    """The remembered head's hash is in the condition: a chain emptied and grown back to the same seq
+    by someone else (tests reset tables; archives are restored) is read, not taken for the old one."""
+    store = MemoryDocumentStore(table_spec("AUDIT_TABLE", "audit"))
+    first = AuditLog(store, "audit", Clock(NOW), service="film", sleep=lambda s: None)
+    append(first, 3)
+    for key in [{"chain": CHAIN, "seq": n} for n in range(4)]:
+        store.delete("audit", key)
+    append(AuditLog(store, "audit", Clock(NOW + 1), service="film"), 3)  # the same seqs, other hashes
+    append(first, 1)
+    report = first.verify(CHAIN)
+    assert report.ok, report.issues
+    assert report.records == report.head_seq == 4
 
 
 def test_input_validation(log: AuditLog) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from bianjie_dev.runtime.door import Call, dynamodb_checks, refusal, s3_checks, sns_checks, sqs_checks, sts_checks
@@ -119,3 +120,32 @@ def test_refusals_have_each_services_own_shape() -> None:
         )
         expected = {"dynamodb": "AccessDeniedException", "kms": "AccessDeniedException", "sns": "AuthorizationError"}
         assert parsed["Error"]["Code"] == expected.get(service, "AccessDenied"), (service, protocol)
+
+
+def test_the_tally_counts_calls_and_cpu_by_action_and_table(tmp_path: Any) -> None:
+    from bianjie_dev.runtime.door import Tally, _action_of
+
+    def call(service: str, target: str = "", body: bytes = b"") -> Call:
+        headers = {"x-amz-target": target} if target else {}
+        return Call(service, "cn-north-1", "AKIA", False, "POST", "/", {}, headers, body)
+
+    put = call("dynamodb", "DynamoDB_20120810.PutItem", json.dumps({"TableName": "bianjie-RxTable"}).encode())
+    transact = call(
+        "dynamodb",
+        "DynamoDB_20120810.TransactWriteItems",
+        json.dumps(
+            {"TransactItems": [{"Put": {"TableName": "bianjie-RxTable"}}, {"Update": {"TableName": "bianjie-Outbox"}}]}
+        ).encode(),
+    )
+    send = call("sqs", body=b"Action=SendMessage&QueueUrl=x")
+    assert [_action_of(c) for c in (put, transact, send)] == [
+        "PutItem bianjie-RxTable",
+        "TransactWriteItems bianjie-Outbox+bianjie-RxTable",
+        "SendMessage",
+    ]
+    path = tmp_path / "tally.json"
+    tally = Tally(str(path))
+    tally.add("dynamodb:PutItem bianjie-RxTable", 0.002)
+    tally.add("dynamodb:PutItem bianjie-RxTable", 0.001)
+    tally.write()
+    assert json.loads(path.read_text()) == {"dynamodb:PutItem bianjie-RxTable": {"calls": 2, "cpu_s": 0.003}}

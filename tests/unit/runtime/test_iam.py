@@ -156,3 +156,107 @@ def test_sqs_functions_get_the_managed_policy_sam_attaches(template: Template) -
 )
 def test_evaluation(statements: list[dict[str, Any]], action: str, resource: str, verdict: str) -> None:
     assert evaluate([{"Version": "2012-10-17", "Statement": statements}], action, resource) == verdict
+
+
+ROLE = "arn:aws-cn:iam::123456789012:role/bianjie-TokenIssueFunctionRole"
+OTHER = "arn:aws-cn:iam::123456789012:role/bianjie-RxPrecheckFunctionRole"
+ROOT_ARN = "arn:aws-cn:iam::123456789012:root"
+
+
+@pytest.mark.parametrize(
+    ("condition", "context", "holds"),
+    [
+        ({"ArnEquals": {"aws:PrincipalArn": ROLE}}, {"aws:PrincipalArn": ROLE}, True),
+        ({"ArnNotEquals": {"aws:PrincipalArn": ROLE}}, {"aws:PrincipalArn": OTHER}, True),
+        (
+            {"ArnNotLike": {"aws:PrincipalArn": "arn:*:role/*-TokenIssueFunctionRole"}},
+            {"aws:PrincipalArn": ROLE},
+            False,
+        ),
+        (
+            {"StringEquals": {"aws:PrincipalAccount": ["1", "123456789012"]}},
+            {"aws:PrincipalAccount": "123456789012"},
+            True,
+        ),
+        ({"StringEqualsIgnoreCase": {"k": "ABC"}}, {"k": "abc"}, True),
+        ({"StringLike": {"k": "a?c*"}}, {"k": "abcdef"}, True),
+        ({"StringEquals": {"k": "v"}}, {}, False),  # a missing key fails a positive operator
+        ({"StringNotEquals": {"k": "v"}}, {}, True),  # and satisfies a negated one
+        ({"StringEqualsIfExists": {"k": "v"}}, {}, True),
+        ({"Null": {"k": "true"}}, {}, True),
+        ({"Null": {"k": "false"}}, {}, False),
+        ({"Bool": {"aws:SecureTransport": "true"}}, {"aws:SecureTransport": "True"}, True),
+        ({"StringEquals": {"a": "1"}, "ArnEquals": {"b": ROLE}}, {"a": "1", "b": OTHER}, False),  # every operator
+        ({"NumericLessThan": {"n": "3"}}, {"n": "1"}, None),  # unknown: not evaluated
+        ({"ForAnyValue:StringEquals": {"k": "v"}}, {"k": "v"}, None),
+    ],
+)
+def test_conditions(condition: dict[str, Any], context: dict[str, str], holds: bool | None) -> None:
+    from bianjie_dev.runtime.iam import condition_holds
+
+    assert condition_holds(condition, context) is holds
+
+
+def test_a_conditioned_statement_is_evaluated_against_the_request() -> None:
+    deny_others = {
+        "Effect": "Deny",
+        "Action": "kms:Sign",
+        "Resource": "*",
+        "Condition": {"ArnNotEquals": {"aws:PrincipalArn": ROLE}},
+    }
+    allow = {"Effect": "Allow", "Action": "kms:*", "Resource": "*"}
+    docs = [{"Statement": [allow, deny_others]}]
+    assert evaluate(docs, "kms:Sign", "k", {"aws:PrincipalArn": ROLE}) == "allow"
+    assert evaluate(docs, "kms:Sign", "k", {"aws:PrincipalArn": OTHER}) == "deny"
+    # without a request context a conditioned Deny denies and a conditioned Allow allows nothing
+    assert evaluate(docs, "kms:Sign", "k") == "deny"
+    assert evaluate([{"Statement": [{**allow, "Condition": deny_others["Condition"]}]}], "kms:Sign", "k") == "implicit"
+
+
+KEY_POLICY = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {"Sid": "AccountAdmin", "Effect": "Allow", "Principal": {"AWS": ROOT_ARN}, "Action": "kms:*", "Resource": "*"},
+        {
+            "Sid": "OnlyTheIssuerSigns",
+            "Effect": "Deny",
+            "Principal": {"AWS": "*"},
+            "Action": "kms:Sign",
+            "Resource": "*",
+            "Condition": {
+                "ArnNotLike": {"aws:PrincipalArn": "arn:aws-cn:iam::123456789012:role/*-TokenIssueFunctionRole"}
+            },
+        },
+        {
+            "Sid": "Auditor",
+            "Effect": "Allow",
+            "Principal": {"AWS": [OTHER]},
+            "Action": "kms:GetPublicKey",
+            "Resource": "*",
+        },
+    ],
+}
+
+
+@pytest.mark.parametrize(
+    ("principal", "action", "verdict"),
+    [
+        (ROLE, "kms:Sign", "account"),  # the account's IAM policies decide
+        (OTHER, "kms:Sign", "deny"),  # whatever its own policies say
+        (OTHER, "kms:GetPublicKey", "allow"),  # named by the key policy itself
+        (OTHER, "kms:Verify", "account"),
+    ],
+)
+def test_key_policies(principal: str, action: str, verdict: str) -> None:
+    from bianjie_dev.runtime.iam import evaluate_resource_policy
+
+    context = {"aws:PrincipalArn": principal, "aws:PrincipalAccount": "123456789012"}
+    assert evaluate_resource_policy(KEY_POLICY, action, "arn:k", context, account_root=ROOT_ARN) == verdict
+
+
+def test_a_key_policy_without_the_account_statement_delegates_nothing() -> None:
+    from bianjie_dev.runtime.iam import evaluate_resource_policy
+
+    only_other = {"Statement": [{"Effect": "Allow", "Principal": {"AWS": OTHER}, "Action": "kms:*", "Resource": "*"}]}
+    context = {"aws:PrincipalArn": ROLE}
+    assert evaluate_resource_policy(only_other, "kms:Sign", "arn:k", context, account_root=ROOT_ARN) == "implicit"

@@ -61,3 +61,21 @@ def test_extended_keeps_the_resolver() -> None:
         {"Also": {"Fn::And": [{"Condition": "IsProd"}, {"Fn::Equals": ["a", "a"]}]}}
     )
     assert c.holds("Also")
+
+
+@pytest.mark.parametrize(("stage", "deployable"), [("local", False), ("prod", True), ("test", True)])
+def test_the_root_template_cannot_be_deployed_to_aws_as_the_local_stage(stage: str, deployable: bool) -> None:
+    """CloudFormation evaluates the root's Rules before it creates anything: Stage=local (stand-ins on,
+    the default for `make run`) is refused, so forgetting the parameter cannot deploy a stand-in."""
+    from bianjie.runtime.template import load_yaml
+
+    from tests.conftest import ROOT
+
+    rules = load_yaml(ROOT / "template.yaml")["Rules"]
+    params = Resolver({"Stage": stage}, {})
+    verdicts = [
+        Conditions({}, params.resolve, "rules").evaluate(assertion["Assert"])
+        for rule in rules.values()
+        for assertion in rule["Assertions"]
+    ]
+    assert verdicts and all(verdicts) is deployable

@@ -18,6 +18,12 @@ An append reads the head and writes the record and the new head in ONE transacti
 head still being at ``head_seq``; losers retry with jittered backoff. Chains are per service and UTC
 day so services do not contend with each other and a day's chain can be archived as a unit.
 
+A writer remembers the head it last wrote on each chain and appends after it without reading, the
+condition then naming the head's hash as well as its sequence: when someone else has appended since,
+the condition fails, the memory is dropped and the append reads the head as above. Each thread keeps to
+one shard while its appends succeed and moves to another when it loses, so concurrent writers (Lambda
+containers, a server's threads) settle on shards of their own and most appends are one call, not two.
+
 An append can join the caller's own write: ``record(..., also=[Put(...), ...])`` commits the caller's
 operations in the same transaction (the access and its record exist together or not at all, and one
 round trip is saved); ``prepare(...)`` returns the two operations of an append for a caller that builds
@@ -35,6 +41,7 @@ import ipaddress
 import json
 import random
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -57,6 +64,7 @@ from bianjie.kit.errors import Unavailable
 from bianjie.kit.logging import redact
 
 GENESIS = "0" * 64
+HEADS_REMEMBERED = 1024  # chains whose head a writer remembers (a day has services x shards)
 HEAD_SEQ = 0
 INDEX_BY_KIND = "by_kind"
 ACTOR_KINDS = ("partner", "staff", "companion", "patient", "system")
@@ -192,6 +200,9 @@ class AuditLog:
         self._shards = max(1, shards)
         self._max_attempts = max_attempts
         self._sleep = sleep
+        self._home = threading.local()  # the shard this thread appends to while it does not lose
+        self._heads: dict[str, tuple[int, str]] = {}  # chain -> (head_seq, head_hash) as last written here
+        self._heads_lock = threading.Lock()
 
     def chain_for(self, ts: float, shard: int = 0) -> str:
         name = f"{self._service}#{_utc(ts).date().isoformat()}"
@@ -230,16 +241,25 @@ class AuditLog:
         fields = self._fields(actor, action, resource, patient_ref, source_ip, request_id, outcome, details)
         now = self._clock()
         pinned = bool(chain)
-        shard = random.randrange(self._shards)
+        shard = getattr(self._home, "shard", None)
+        if shard is None or shard >= self._shards:
+            shard = random.randrange(self._shards)
         extra = list(also)
         delay = 0.005
         for _ in range(self._max_attempts):
-            append = self._prepare(fields, chain or self.chain_for(now, shard), now)
+            name = chain or self.chain_for(now, shard)
+            with self._heads_lock:
+                known = self._heads.get(name)
+            append = self._prepare(fields, name, now, known)
             try:
                 self._store.transact([*extra, *append.operations])
             except TransactionCanceled as exc:
                 if any(exc.reasons[: len(extra)]):
                     raise  # the caller's own condition failed: not ours to retry
+                with self._heads_lock:
+                    self._heads.pop(name, None)
+                if known is not None:
+                    continue  # what this writer remembered was stale: read the head, no back-off yet
                 # another writer took this seq. A loser that stays on its chain keeps meeting the winner's
                 # next append under load, so it moves to another shard (any shard is as good), then backs
                 # off with full jitter and re-reads the head
@@ -248,6 +268,12 @@ class AuditLog:
                 self._sleep(random.uniform(0, delay))
                 delay = min(delay * 2, 0.25)
                 continue
+            if not pinned:
+                self._home.shard = shard
+            with self._heads_lock:
+                if len(self._heads) >= HEADS_REMEMBERED:
+                    self._heads.clear()
+                self._heads[name] = (append.record.pos, append.record.hash)
             return append.record
         raise Unavailable("the audit log is busy; retry", code="AUDIT_UNAVAILABLE")
 
@@ -304,10 +330,16 @@ class AuditLog:
             "details": jsonlike(redact(dict(details or {}))),
         }
 
-    def _prepare(self, fields: Mapping[str, Any], chain: str, now: float) -> PreparedAppend:
+    def _prepare(
+        self, fields: Mapping[str, Any], chain: str, now: float, known: tuple[int, str] | None = None
+    ) -> PreparedAppend:
         ts = _utc(now).isoformat(timespec="microseconds").replace("+00:00", "Z")
-        head = self._store.get(self._table, {"chain": chain, "seq": HEAD_SEQ})
-        if head is None:
+        if known is not None:
+            # the head this writer wrote last: its hash in the condition too, so a chain that was reset
+            # and has grown back to the same seq since is not taken for it
+            head_seq, head_hash = known
+            condition = Cond.eq("head_seq", head_seq) & Cond.eq("head_hash", head_hash)
+        elif (head := self._store.get(self._table, {"chain": chain, "seq": HEAD_SEQ})) is None:
             head_seq, head_hash, condition = 0, GENESIS, Cond.absent()
         else:
             head_seq, head_hash = int(head["head_seq"]), str(head["head_hash"])

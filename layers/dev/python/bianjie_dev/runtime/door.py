@@ -5,7 +5,9 @@ token, SigV4 signature) but checks most actions against resource ``*`` only, kno
 for DynamoDB transactions and cannot read presigned URLs. This WSGI middleware, inside the moto server
 process, maps the request's SigV4 access key to its principal (an assumed role or a user in moto's IAM),
 derives the IAM actions and resource ARNs of the call (DynamoDB, S3 including presigned URLs, SQS, SNS,
-KMS, STS), evaluates the principal's policies (``bianjie_dev.runtime.iam.evaluate``) and refuses with the
+KMS, STS), evaluates the principal's policies (``bianjie_dev.runtime.iam.evaluate``, Conditions on
+``aws:PrincipalArn`` and ``aws:PrincipalAccount`` included) and, for a KMS key, the key policy as KMS does
+(``key_policy_verdict``), and refuses with the
 service's own error shape (``AccessDeniedException``, ``AccessDenied``, ``AuthorizationError``), so botocore
 raises what it raises on AWS. Calls the door has decided skip moto's action check; presigned URLs,
 which moto cannot authenticate, and every S3 request (moto checks header signatures against a decoded
@@ -14,12 +16,14 @@ path), are authenticated here (signature, token, expiry) and skip moto's check a
 
 from __future__ import annotations
 
+import atexit
 import base64
 import datetime as dt
 import io
 import json
 import re
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -28,7 +32,7 @@ from xml.sax.saxutils import escape
 
 from bianjie.runtime.deployment import ACCOUNT_ID, partition
 
-from bianjie_dev.runtime.iam import evaluate
+from bianjie_dev.runtime.iam import evaluate, evaluate_resource_policy
 
 # Set on the worker thread while moto serves a call the door has decided (waitress serves each request on
 # one thread, start to end): "decided" skips moto's action check, "authenticated" its whole check.
@@ -271,6 +275,11 @@ class Principal:
     secret: str
     session_token: str | None
     documents: list[dict[str, Any]]
+    iam_arn: str = ""  # what aws:PrincipalArn is: the role's ARN for an assumed-role session
+
+    @property
+    def context(self) -> dict[str, str]:
+        return {"aws:PrincipalArn": self.iam_arn or self.arn, "aws:PrincipalAccount": ACCOUNT_ID}
 
 
 def find_principal(access_key: str, region: str) -> Principal | None:
@@ -285,7 +294,7 @@ def find_principal(access_key: str, region: str) -> Principal | None:
             role = iam.get_role(assumed.role_arn.rsplit("/", 1)[-1])
             docs = [_parsed(p) for p in role.policies.values()]
             docs += [_parsed(_default_version(p)) for p in role.managed_policies.values()]
-            return Principal(assumed.arn, assumed.secret_access_key, assumed.session_token, docs)
+            return Principal(assumed.arn, assumed.secret_access_key, assumed.session_token, docs, role.arn)
     for user in iam.users.values():
         for key in user.access_keys:
             if key.access_key_id == access_key:
@@ -316,9 +325,33 @@ def _parsed(document: str | dict[str, Any]) -> dict[str, Any]:
 # -- refusals in each service's shape --------------------------------------------------------------
 
 
-def _message(principal: str, action: str, resource: str, explicit: bool) -> str:
-    why = "with an explicit deny in an identity-based policy" if explicit else "because no identity-based policy allows"
-    return f"User: {principal} is not authorized to perform: {action} on resource: {resource} {why} the {action} action"
+def _message(principal: str, action: str, resource: str, explicit: bool, where: str = "identity-based") -> str:
+    head = f"User: {principal} is not authorized to perform: {action} on resource: {resource}"
+    if explicit:
+        return f"{head} with an explicit deny in a {where} policy"
+    return f"{head} because no {where} policy allows the {action} action"
+
+
+def key_policy_verdict(call: Call, principal: Principal, action: str, key_arn: str, identity: str) -> tuple[str, str]:
+    """KMS's rule: the key policy is the gate. An explicit Deny in it or in the caller's policies wins;
+    otherwise the key policy must allow the caller itself, or allow the caller's account (the usual
+    root statement) and the caller's own policies allow the action. -> (verdict, which policy decided)."""
+    from moto.kms.models import kms_backends
+
+    try:
+        key = kms_backends[ACCOUNT_ID][call.region].keys[key_arn.rsplit("/", 1)[-1]]
+        policy = json.loads(key.policy)
+    except (KeyError, ValueError, TypeError):
+        return identity, "identity-based"  # no key or no readable policy: moto answers as it would
+    root = f"arn:{partition(call.region)}:iam::{ACCOUNT_ID}:root"
+    verdict = evaluate_resource_policy(policy, action, key_arn, principal.context, account_root=root)
+    if verdict == "deny":
+        return "deny", "resource-based"
+    if identity == "deny":
+        return "deny", "identity-based"
+    if verdict == "allow" or (verdict == "account" and identity == "allow"):
+        return "allow", ""
+    return "implicit", "identity-based" if verdict == "account" else "resource-based"
 
 
 def refusal(
@@ -435,9 +468,51 @@ def s3_signature_problem(call: Call, principal: Principal, environ: dict[str, An
 _CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/\d{8}/([^/]+)/([^/]+)/aws4_request")
 
 
+class Tally:
+    """Calls and server CPU (this thread's, so waiting for moto's lock is not counted) by service and
+    action, written as JSON to ``path`` when the server exits: which calls a benchmark's load is made of."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.lock = threading.Lock()
+        self.calls: dict[str, list[float]] = {}  # "dynamodb:PutItem" -> [calls, cpu seconds]
+        atexit.register(self.write)
+
+    def add(self, name: str, cpu: float) -> None:
+        with self.lock:
+            entry = self.calls.setdefault(name, [0, 0.0])
+            entry[0] += 1
+            entry[1] += cpu
+
+    def write(self) -> None:
+        with self.lock:
+            rows = {k: {"calls": int(n), "cpu_s": round(c, 4)} for k, (n, c) in sorted(self.calls.items())}
+        with open(self.path, "w", encoding="utf-8") as out:
+            json.dump(rows, out, indent=1)
+
+
+def _action_of(call: Call) -> str:
+    target = call.target
+    if target and call.service == "dynamodb":
+        body = call.json()
+        names = {body["TableName"]} if "TableName" in body else set()
+        for op in body.get("TransactItems") or []:
+            names |= {part.get("TableName", "") for part in op.values()}
+        tables = "+".join(sorted(n for n in names if n))
+        return target.rsplit(".", 1)[-1] + (f" {tables}" if tables else "")
+    if target:
+        return target.rsplit(".", 1)[-1]
+    if call.service in ("sqs", "sns", "sts", "iam") and call.body:
+        found = parse_qs(call.body.decode("latin-1")).get("Action")
+        if found:
+            return found[0]
+    return call.method
+
+
 class Door:
-    def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
+    def __init__(self, app: Callable[..., Iterable[bytes]], tally_path: str | None = None) -> None:
         self.app = app
+        self.tally = Tally(tally_path) if tally_path else None
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
@@ -457,16 +532,21 @@ class Door:
         derive = CHECKS.get(call.service)
         if derive is not None:
             for action, resource in derive(call):
-                verdict = evaluate(principal.documents, action, resource)
+                verdict, where = evaluate(principal.documents, action, resource, principal.context), "identity-based"
+                if call.service == "kms" and resource != "*":
+                    verdict, where = key_policy_verdict(call, principal, action, resource, verdict)
                 if verdict != "allow":
-                    message = _message(principal.arn, action, resource, verdict == "deny")
+                    message = _message(principal.arn, action, resource, verdict == "deny", where)
                     return self._refuse(start_response, refusal(call.service, call, message))
         vouched.decided = derive is not None
         vouched.authenticated = call.service == "s3"
+        started = time.thread_time()
         try:
             return self.app(environ, start_response)
         finally:
             vouched.decided = vouched.authenticated = False
+            if self.tally is not None:
+                self.tally.add(f"{call.service}:{_action_of(call)}", time.thread_time() - started)
 
     @staticmethod
     def _refuse(start_response: Callable[..., Any], answer: tuple[str, list[tuple[str, str]], bytes]) -> list[bytes]:

@@ -7,7 +7,8 @@ moto's IAM and assumes each one through STS, so every function calls the emulato
 temporary credentials (principal ``assumed-role/<role>/<function>``), as on Lambda.
 
 ``evaluate`` is the policy evaluation the emulator's door (``bianjie_dev.runtime.door``) applies to every
-call: an explicit Deny wins, then any Allow whose Action and Resource match, else an implicit deny.
+call: an explicit Deny wins, then any Allow whose Action and Resource (and Condition) match, else an
+implicit deny. ``evaluate_resource_policy`` reads a resource's own policy (KMS key policies) the same way.
 """
 
 from __future__ import annotations
@@ -217,24 +218,124 @@ def _applies(statement: Mapping[str, Any], action: str, resource: str) -> bool:
     return False
 
 
-def evaluate(documents: Iterable[Mapping[str, Any]], action: str, resource: str) -> str:
+Context = Mapping[str, str]  # condition keys of the request: aws:PrincipalArn, aws:PrincipalAccount...
+
+_STRING_TESTS: dict[str, Any] = {
+    "StringEquals": lambda want, got: got == want,
+    "StringEqualsIgnoreCase": lambda want, got: got.lower() == want.lower(),
+    "StringLike": lambda want, got: bool(_pattern(want, False).match(got)),
+    "ArnEquals": lambda want, got: got == want,
+    "ArnLike": lambda want, got: bool(_pattern(want, False).match(got)),
+}
+_NEGATED = {
+    "StringNotEquals": "StringEquals",
+    "StringNotEqualsIgnoreCase": "StringEqualsIgnoreCase",
+    "StringNotLike": "StringLike",
+    "ArnNotEquals": "ArnEquals",
+    "ArnNotLike": "ArnLike",
+}
+
+
+def condition_holds(condition: Mapping[str, Any], context: Context) -> bool | None:
+    """Whether a statement's ``Condition`` block holds for the request (every operator and every key
+    must), ``None`` when it uses an operator or a set qualifier this evaluation does not know.
+
+    Operators: the String and Arn families (Equals, NotEquals, Like, NotLike; StringEqualsIgnoreCase),
+    ``Bool``, ``Null``, each with ``...IfExists``. As on AWS, a key the request lacks fails a positive
+    operator, satisfies a negated one, and satisfies any operator with ``IfExists``."""
+    for operator, tests in condition.items():
+        if not isinstance(tests, Mapping) or operator.startswith(("ForAnyValue:", "ForAllValues:")):
+            return None
+        base = operator.removesuffix("IfExists")
+        if_exists = base != operator
+        for key, wanted in tests.items():
+            values = [str(v) for v in (wanted if isinstance(wanted, list) else [wanted])]
+            got = context.get(key)
+            if base == "Null":
+                holds = any((got is None) == (v.lower() == "true") for v in values)
+            elif got is None:
+                holds = if_exists or base in _NEGATED
+            elif base == "Bool":
+                holds = any(got.lower() == v.lower() for v in values)
+            elif base in _NEGATED:
+                holds = not any(_STRING_TESTS[_NEGATED[base]](v, got) for v in values)
+            elif base in _STRING_TESTS:
+                holds = any(_STRING_TESTS[base](v, got) for v in values)
+            else:
+                return None
+            if not holds:
+                return False
+    return True
+
+
+def _statements(document: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    statements = document.get("Statement") or []
+    return statements if isinstance(statements, list) else [statements]
+
+
+def evaluate(documents: Iterable[Mapping[str, Any]], action: str, resource: str, context: Context | None = None) -> str:
     """``"allow"``, ``"deny"`` (an explicit Deny) or ``"implicit"`` (nothing allows it).
 
-    Statements with a ``Condition`` are not evaluated (no SAM policy template we use has one): an Allow
-    with a condition does not allow, a Deny with one does not deny, so a conditioned grant fails
-    locally rather than passing where AWS might refuse.
+    A statement's ``Condition`` is evaluated against ``context`` (``condition_holds``). One that cannot
+    be evaluated (no context, an unknown operator) makes its Allow allow nothing and its Deny deny: a
+    conditioned grant fails locally rather than passing where AWS might refuse.
     """
     allowed = False
     for document in documents:
-        statements = document.get("Statement") or []
-        for statement in statements if isinstance(statements, list) else [statements]:
-            if statement.get("Condition") or not _applies(statement, action, resource):
+        for statement in _statements(document):
+            if not _applies(statement, action, resource):
                 continue
-            if statement.get("Effect") == "Deny":
+            condition = statement.get("Condition")
+            holds = True if not condition else None if context is None else condition_holds(condition, context)
+            if statement.get("Effect") == "Deny" and holds is not False:
                 return "deny"
-            if statement.get("Effect") == "Allow":
+            if statement.get("Effect") == "Allow" and holds:
                 allowed = True
     return "allow" if allowed else "implicit"
+
+
+def _principals(statement: Mapping[str, Any]) -> list[str] | None:
+    """The AWS principals a resource-policy statement names ("*" for everyone), None for NotPrincipal."""
+    if "NotPrincipal" in statement:
+        return None
+    principal = statement.get("Principal")
+    if principal == "*":
+        return ["*"]
+    if isinstance(principal, Mapping):
+        named = principal.get("AWS")
+        if named is None:
+            return []  # service principals: never a function's role
+        return [str(p) for p in (named if isinstance(named, list) else [named])]
+    return []
+
+
+def evaluate_resource_policy(
+    policy: Mapping[str, Any], action: str, resource: str, context: Context, *, account_root: str
+) -> str:
+    """A resource policy (a KMS key policy) for the request's principal (``aws:PrincipalArn`` in
+    ``context``): ``"deny"`` for an explicit Deny that applies, ``"allow"`` when a statement allows
+    the principal itself, ``"account"`` when one allows the principal's account (``account_root``, which
+    on AWS hands the decision to the account's IAM policies), else ``"implicit"``. A ``NotPrincipal``
+    statement, or a Condition that cannot be evaluated, denies if it is a Deny and allows nothing."""
+    principal = context.get("aws:PrincipalArn", "")
+    verdict = "implicit"
+    for statement in _statements(policy):
+        if not _applies(statement, action, resource):
+            continue
+        named = _principals(statement)
+        condition = statement.get("Condition")
+        holds = condition_holds(condition, context) if condition else True
+        if statement.get("Effect") == "Deny":
+            if (named is None or "*" in named or principal in named) and holds is not False:
+                return "deny"
+            continue
+        if statement.get("Effect") != "Allow" or named is None or not holds:
+            continue
+        if "*" in named or principal in named:
+            verdict = "allow"
+        elif account_root in named and verdict == "implicit":
+            verdict = "account"
+    return verdict
 
 
 def admin_arn(region: str, user: str) -> str:
