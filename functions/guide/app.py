@@ -18,7 +18,7 @@ from bianjie.guide.api import (
 from bianjie.guide.delivery import ChannelJob
 from bianjie.guide.prefs import Preferences
 from bianjie.guide.service import Dashboard, VisitBoard
-from bianjie.guide.wiring import guide_deliverer, guide_service, hospital_pharmacy_place
+from bianjie.guide.wiring import guide_deliverer, guide_outbox, guide_service, hospital_pharmacy_place
 from bianjie.kit import batch, deps
 from bianjie.kit.web import ServiceApp
 
@@ -223,3 +223,9 @@ def invite_survey(event: dict[str, Any], context: Any) -> dict[str, Any]:
 @app.lambda_function(name="release_deferred")
 def release_deferred(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return guide_service().run_schedule("release", scheduled_time(event))
+
+
+@app.lambda_function(name="relay_outbox")
+def relay_outbox(event: dict[str, Any], context: Any) -> dict[str, int]:
+    """Publish guide events whose send right after their commit never happened (a crash, a topic outage)."""
+    return guide_outbox().relay()  # type: ignore[no-any-return]

@@ -22,6 +22,7 @@ DOCTOR = Persona("fuzz-doctor", "staff", ("doctor",), "demo-hospital")
 PHARMACIST = Persona("fuzz-pharmacist", "staff", ("pharmacist",), "demo-pharmacy")
 GUIDE_OPERATOR = Persona("fuzz-guide-operator", "staff", ("guide-operator",), "demo-hospital")
 OPERATOR = Persona("fuzz-operator", "staff", ("operator",), "platform")
+ESCORT_OPERATOR = Persona("fuzz-escort-operator", "staff", ("escort-operator",), "demo-hospital")
 
 # operationId -> persona, for token operations that are not the patient's own
 STAFF_OPERATIONS: dict[str, Persona] = {
@@ -31,9 +32,10 @@ STAFF_OPERATIONS: dict[str, Persona] = {
     "RxSignFunction.sign": DOCTOR,
     "RxRevokeFunction.revoke": DOCTOR,
     "RxReviewFunction.review": PHARMACIST,
+    "EscortOutboxFunction.get_outbox": ESCORT_OPERATOR,
 }
 
-PERSONAS = (PATIENT, DOCTOR, PHARMACIST, GUIDE_OPERATOR, OPERATOR)
+PERSONAS = (PATIENT, DOCTOR, PHARMACIST, GUIDE_OPERATOR, OPERATOR, ESCORT_OPERATOR)
 
 
 def persona_for(operation_id: str) -> Persona:

@@ -36,14 +36,11 @@ from bianjie.guide.templates import SMS_SIGN, FieldInvalid, TemplateBook
 from bianjie.kit.batch import Retry
 from bianjie.kit.documents.port import ConditionFailed
 from bianjie.kit.logging import get_logger
+from bianjie.kit.sms import ChannelUnavailable  # shared with escort; re-exported for guide's adapters
 
 log = get_logger("bianjie.guide.delivery")
 LEASE_SECONDS = 60
 FINAL = ("sent", "undeliverable", "suppressed", "dead")
-
-
-class ChannelUnavailable(Exception):
-    """The platform could not be reached or answered with a transient error; retry later."""
 
 
 class RetryLater(Retry):

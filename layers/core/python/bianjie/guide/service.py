@@ -42,14 +42,16 @@ from bianjie.guide.planner import (
     plan_survey,
 )
 from bianjie.guide.prefs import Preferences
+from bianjie.guide.progress import progress_event
 from bianjie.guide.store import GuideStore
 from bianjie.guide.templates import TemplateBook
 from bianjie.guide.timeline import fold, next_todo, todos
 from bianjie.kit.actor import Actor
 from bianjie.kit.crypto import sm3
-from bianjie.kit.documents.port import ConditionFailed
+from bianjie.kit.documents.port import ConditionFailed, TransactionCanceled
 from bianjie.kit.errors import AppError, NotFound
 from bianjie.kit.logging import get_logger
+from bianjie.kit.outbox import Outbox
 from bianjie.kit.timefmt import utc_iso as kit_utc_iso
 
 log = get_logger("bianjie.guide")
@@ -139,6 +141,11 @@ def view_document(view: VisitView) -> dict[str, Any]:
     return doc
 
 
+def _same_view(item: dict[str, Any], document: dict[str, Any]) -> bool:
+    """The stored view already says what ``document`` says (a duplicate's refold): nothing to announce."""
+    return bool(item.get("view") == document)
+
+
 def load_view(doc: dict[str, Any]) -> VisitView:
     return VisitView.model_validate({k: v for k, v in doc.items() if k not in ("appt_utc", "appt_day")})
 
@@ -219,7 +226,9 @@ class GuideService:
         audit: Audit,
         templates: TemplateBook | None = None,
         clock: Callable[[], float] = time.time,
+        events: Outbox | None = None,
     ) -> None:
+        self.events = events  # guide's outbox: guide.visit_progressed with each change of a view
         self.store = store
         self.queue = queue
         self.contacts = contacts
@@ -303,10 +312,21 @@ class GuideService:
             version = int(item["version"]) if item else 0
             events = [_event_from_stored(e) for e in self.store.events(visit_id)]
             view = fold(visit_id, events)
+            holder = (item or {}).get("owner") or owner or ""
+            document = view_document(view)
             try:
-                self.store.put_view(visit_id, (item or {}).get("owner") or owner or "", view_document(view), version)
+                if self.events is None or (item is not None and _same_view(item, document)):
+                    self.store.put_view(visit_id, holder, document, version)
+                else:
+                    # the change and its announcement commit together (guide.visit_progressed)
+                    intent = self.events.event(
+                        progress_event(view, version + 1, holder),
+                        event_id=f"{visit_id}-{version + 1}",
+                        subject=visit_id,
+                    )
+                    self.events.commit([self.store.view_put(visit_id, holder, document, version)], [intent])
                 return view
-            except ConditionFailed:
+            except (ConditionFailed, TransactionCanceled):
                 time.sleep(0.003)  # another event of this visit landed; fold again with it
         raise AppError("the visit is busy; retry the event", code="VISIT_CONTENDED", status=503)
 

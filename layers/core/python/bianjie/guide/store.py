@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, overload
 
-from bianjie.kit.documents.port import Cond, ConditionFailed, DocumentStore, KeyCond
+from bianjie.kit.documents.port import Cond, ConditionFailed, DocumentStore, KeyCond, Put
 
 VIEW = "view"
 
@@ -126,6 +126,11 @@ class GuideStore:
 
     def put_view(self, visit_id: str, owner: str, view: dict[str, Any], expected_version: int) -> None:
         """Raises ConditionFailed when another writer moved the view since ``expected_version``."""
+        op = self.view_put(visit_id, owner, view, expected_version)
+        self.db.put(op.table, op.item, condition=op.condition)
+
+    def view_put(self, visit_id: str, owner: str, view: dict[str, Any], expected_version: int) -> Put:
+        """``put_view`` as an operation, to commit in one transaction with guide's outbox rows."""
         item: dict[str, Any] = {
             "pk": visit_id,
             "sk": VIEW,
@@ -140,7 +145,7 @@ class GuideStore:
             item["appointment_at"] = view["appt_utc"]
             item["appt_day"] = view["appt_day"]
         cond = Cond.absent() if expected_version == 0 else Cond.eq("version", expected_version)
-        self.db.put(self.t.visits, item, condition=cond)
+        return Put(self.t.visits, item, cond)
 
     def views_of_patient(self, patient_id: str, limit: int = 20) -> list[dict[str, Any]]:
         page = self.db.query(

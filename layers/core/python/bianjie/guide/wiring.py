@@ -55,7 +55,20 @@ def guide_contacts() -> Contacts:
 
 @deps.singleton
 def guide_service() -> GuideService:
-    return GuideService(guide_store(), guide_queue(), guide_contacts(), deps.audit_log("guide"), guide_templates())
+    return GuideService(
+        guide_store(),
+        guide_queue(),
+        guide_contacts(),
+        deps.audit_log("guide"),
+        guide_templates(),
+        events=guide_outbox(),
+    )
+
+
+@deps.singleton
+def guide_outbox() -> Any:
+    """guide's transactional outbox (``OUTBOX_TABLE``): guide.visit_progressed to the domain-events topic."""
+    return deps.outbox("guide")
 
 
 @deps.singleton

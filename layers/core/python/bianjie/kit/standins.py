@@ -13,7 +13,7 @@ settings are missing).
 Systems: ``rx.center`` (NHSA e-prescription center), ``rx.ecredential`` (the e-credential decoder),
 ``pay.channels`` (UnionPay, 惠民就医, 医保信用), ``guide.channels`` (WeChat, Aliyun SMS),
 ``film.imaging_cloud`` (医联), ``identity.upstreams`` (随申办, 一网通办, WeChat, Alipay, the hospital
-staff directory).
+staff directory), ``escort.sms`` (Aliyun SMS for escort's invitations and phone codes).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from bianjie.kit.config import env
 
 SYSTEMS = frozenset(
     {"rx.center", "rx.ecredential", "pay.channels", "guide.channels", "film.imaging_cloud", "identity.upstreams"}
+    | {"escort.sms"}
 )
 LOCAL_STAGE = "local"
 

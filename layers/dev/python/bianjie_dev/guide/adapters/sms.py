@@ -16,10 +16,10 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
-from bianjie.guide.adapters.sms import PROVIDER_DAILY_LIMIT, rpc_signature
 from bianjie.guide.model import CST
 from bianjie.guide.templates import SMS_SIGN, SMS_VARIABLE_LIMIT, TemplateBook, sms_text
 from bianjie.kit.masking import mask_phone
+from bianjie.kit.sms import PROVIDER_DAILY_LIMIT, rpc_signature
 
 from bianjie_dev.guide.adapters.outbox import OutboxRecorder
 

@@ -1,0 +1,1 @@
+"""Adapters of escort to the outside systems (SMS)."""
