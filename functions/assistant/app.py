@@ -29,7 +29,7 @@ from bianjie.kit.web import ServiceApp
 from chalice import Response
 
 app = ServiceApp("assistant")
-AGENT = "assistant_agent"
+AGENT = "assistant-agent"
 SESSION_ERRORS = ("SESSION_NOT_FOUND", "SESSION_FORBIDDEN")
 DESK_ERRORS = ("CONVERSATION_NOT_FOUND", "HOSPITAL_REQUIRED")
 

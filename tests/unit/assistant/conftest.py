@@ -44,7 +44,7 @@ class World:
 
 
 def agent(code: str = "A01", hospital: str = HOSPITAL) -> Actor:
-    return Actor(kind="staff", id=code, org=hospital, roles=("assistant_agent",))
+    return Actor(kind="staff", id=code, org=hospital, roles=("assistant-agent",))
 
 
 def build(**kwargs: Any) -> World:

@@ -12,8 +12,8 @@ from bianjie.kit.errors import AppError
 
 from tests.unit.assistant.conftest import HOSPITAL, World
 
-EDITOR = Actor(kind="staff", id="E01", org=HOSPITAL, roles=("kb_editor",))
-REVIEWER = Actor(kind="staff", id="R01", org=HOSPITAL, roles=("kb_reviewer",))
+EDITOR = Actor(kind="staff", id="E01", org=HOSPITAL, roles=("kb-editor",))
+REVIEWER = Actor(kind="staff", id="R01", org=HOSPITAL, roles=("kb-reviewer",))
 
 
 def parking_body(answer: str) -> EntryBody:
@@ -34,7 +34,7 @@ def test_publish_after_review_changes_the_answer(world: World) -> None:
     assert view.draft and view.draft["review"] == "draft" and view.draft["version"] == 2
     world.editor.submit(EDITOR, "faq.parking")
     with pytest.raises(AppError) as exc:
-        world.editor.review(EDITOR.__class__(**{**EDITOR.__dict__, "roles": ("kb_reviewer",)}), "faq.parking", ReviewRequest(decision="approve"))
+        world.editor.review(EDITOR.__class__(**{**EDITOR.__dict__, "roles": ("kb-reviewer",)}), "faq.parking", ReviewRequest(decision="approve"))
     assert exc.value.code == "KB_REVIEWER_IS_AUTHOR"
     published = world.editor.review(REVIEWER, "faq.parking", ReviewRequest(decision="approve"))
     assert published.published and published.published["version"] == 2 and published.draft is None

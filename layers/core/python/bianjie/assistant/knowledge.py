@@ -1,5 +1,5 @@
 """The knowledge a hospital's bot answers from, and its editors' workflow (draft -> in review ->
-published or rejected, with history). Editors hold ``kb_editor``, reviewers ``kb_reviewer``; a reviewer
+published or rejected, with history). Editors hold ``kb-editor``, reviewers ``kb-reviewer``; a reviewer
 cannot approve their own draft (four eyes). Only published entries are answered."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from bianjie.kit.documents.port import Delete, TransactionCanceled
 from bianjie.kit.errors import AppError, Conflict, Forbidden, NotFound
 from bianjie.kit.timefmt import utc_iso
 
-EDITOR, REVIEWER = "kb_editor", "kb_reviewer"
+EDITOR, REVIEWER = "kb-editor", "kb-reviewer"
 MAX_IMPORT = 200
 REFRESH_SECONDS = 5.0
 
