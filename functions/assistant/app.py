@@ -234,7 +234,7 @@ def kb_import() -> ImportAnswer:
 )
 def kb_export() -> ExportAnswer:
     actor = app.staff_actor(EDITOR, REVIEWER)
-    return wiring.editor().export(actor, app.query(ExportQuery).format, wiring.knowledge())
+    return wiring.editor().export(actor, app.query(ExportQuery).format, wiring.editor_knowledge())
 
 
 # -- pages ----------------------------------------------------------------------------------------

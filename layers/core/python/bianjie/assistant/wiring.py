@@ -19,14 +19,15 @@ from bianjie.kit.standins import use_standin
 
 @deps.singleton
 def store() -> AssistantStore:
-    sessions = env("ASSISTANT_SESSIONS_TABLE")
-    return AssistantStore(
-        deps.documents(),
-        Tables(
-            sessions=deps.table("ASSISTANT_SESSIONS_TABLE") if sessions else "",
-            kb=deps.table("ASSISTANT_KB_TABLE"),
-        ),
-    )
+    """The conversation functions' tables (sessions, and the knowledge they answer from)."""
+    tables = Tables(sessions=deps.table("ASSISTANT_SESSIONS_TABLE"), kb=deps.table("ASSISTANT_KB_TABLE"))
+    return AssistantStore(deps.documents(), tables)
+
+
+@deps.singleton
+def kb_store() -> AssistantStore:
+    """The editor functions' table: they hold no conversation and no permission on the sessions table."""
+    return AssistantStore(deps.documents(), Tables(sessions="", kb=deps.table("ASSISTANT_KB_TABLE")))
 
 
 @deps.singleton
@@ -35,8 +36,13 @@ def knowledge() -> Knowledge:
 
 
 @deps.singleton
+def editor_knowledge() -> Knowledge:
+    return Knowledge(kb_store())
+
+
+@deps.singleton
 def editor() -> Editor:
-    return Editor(store())
+    return Editor(kb_store())
 
 
 @deps.singleton
