@@ -38,7 +38,7 @@ from bianjie.assistant.knowledge import Knowledge
 from bianjie.assistant.llm import Grounder, Rejected
 from bianjie.assistant.pii import redact
 from bianjie.assistant.store import AssistantStore
-from bianjie.assistant.understand import EMERGENCY_TEXT, REFUSAL_TEXT, Understanding
+from bianjie.assistant.understand import EMERGENCY_TEXT, REFUSAL_TEXT, Interpretation
 from bianjie.kit.actor import Actor
 from bianjie.kit.crypto import sm3
 from bianjie.kit.documents.port import Operation, TransactionCanceled
@@ -189,7 +189,7 @@ class Conversations:
             item["agent"] = agent
         return self.store.put_message(conv, seq, item)
 
-    def _handoff(self, meta: dict[str, Any], reason: str, u: Understanding, now: float) -> None:
+    def _handoff(self, meta: dict[str, Any], reason: str, u: Interpretation, now: float) -> None:
         if meta["status"] != "bot":
             return
         meta["status"] = "waiting"
@@ -198,7 +198,7 @@ class Conversations:
         meta["reason"] = reason
         meta["guesses"] = [{"entry": c.entry_id, "confidence": round(c.coverage, 3)} for c in u.candidates[:3]]
 
-    def _answer(self, u: Understanding, text: str, meta: dict[str, Any], status: str, entries: list[Entry]) -> MessageAnswer:
+    def _answer(self, u: Interpretation, text: str, meta: dict[str, Any], status: str, entries: list[Entry]) -> MessageAnswer:
         now = self.clock()
         base = {"session": "", "seq": 0, "handoff": Handoff(status="bot"), "source": u.source}
         if u.kind == "emergency":
@@ -252,12 +252,12 @@ class Conversations:
             **base,
         )
 
-    def _unsure(self, u: Understanding, meta: dict[str, Any], base: dict[str, Any], now: float) -> MessageAnswer:
+    def _unsure(self, u: Interpretation, meta: dict[str, Any], base: dict[str, Any], now: float) -> MessageAnswer:
         self._handoff(meta, "low_confidence", u, now)
         meta["low_streak"], meta["last_entry"] = 0, None
         return MessageAnswer(reply=UNSURE_TEXT, kind="handoff", intent="human", faq=None, **{**base, "source": "rule:low_confidence"})
 
-    def _ground(self, text: str, u: Understanding, entries: list[Entry]) -> MessageAnswer | None:
+    def _ground(self, text: str, u: Interpretation, entries: list[Entry]) -> MessageAnswer | None:
         assert self.grounder is not None
         by_id = {e.id: e for e in entries}
         sources = [by_id[c.entry_id] for c in u.candidates[:3] if c.entry_id in by_id and c.entry_id != "human"]

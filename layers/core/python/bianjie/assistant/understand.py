@@ -1,4 +1,4 @@
-"""Understanding one message: emergencies first, then the rules (handoff words, what the bot must not
+"""Interpretation one message: emergencies first, then the rules (handoff words, what the bot must not
 answer, service intents), then hybrid retrieval over the entries' questions and labelled examples, with a
 confidence margin (a clarifying question when two entries are close) and follow-ups across turns.
 
@@ -105,7 +105,7 @@ class Candidate:
 
 
 @dataclass(frozen=True)
-class Understanding:
+class Interpretation:
     kind: Kind
     entry: Entry | None = None
     detail: Detail | None = None
@@ -164,42 +164,42 @@ class Understander:
             return "svc.navigate"
         return None
 
-    def understand(self, text: str, previous: str | None = None) -> Understanding:
+    def understand(self, text: str, previous: str | None = None) -> Interpretation:
         p = plain(text)
         if EMERGENCY.search(p):
-            return Understanding("emergency", entry=self.entries.get("faq.emergency"), rule="emergency", confidence=1.0)
+            return Interpretation("emergency", entry=self.entries.get("faq.emergency"), rule="emergency", confidence=1.0)
         if HANDOFF.search(p):
-            return Understanding("handoff", entry=self.entries.get("human"), rule="handoff", confidence=1.0)
+            return Interpretation("handoff", entry=self.entries.get("human"), rule="handoff", confidence=1.0)
         for name, pattern in REFUSE:
             if pattern.search(p):
-                return Understanding("refusal", entry=None, rule=f"refuse.{name}", confidence=1.0)
+                return Interpretation("refusal", entry=None, rule=f"refuse.{name}", confidence=1.0)
         prev = self.entries.get(previous) if previous else None
         if prev is not None and _FOLLOW_UP.search(p):
             detail = self._detail(prev, text)
             if detail is not None:
-                return Understanding("faq", entry=prev, detail=detail, confidence=1.0, rule="follow_up")
+                return Interpretation("faq", entry=prev, detail=detail, confidence=1.0, rule="follow_up")
         intent = self.rule_intent(text)
         candidates = tuple(self.rank(text))
         if intent is not None and intent in self.entries:
-            return Understanding("intent", entry=self.entries[intent], confidence=1.0, candidates=candidates, rule="intent")
+            return Interpretation("intent", entry=self.entries[intent], confidence=1.0, candidates=candidates, rule="intent")
         if prev is not None and _FOLLOW_UP.search(p) and (not candidates or not confident(candidates[0])):
             # "那周末呢": read the follow-up together with the question it follows
             candidates = tuple(self.rank(prev.question + " " + text))
         if not candidates or not confident(candidates[0]):
-            return Understanding("unknown", confidence=candidates[0].coverage if candidates else 0.0, candidates=candidates)
+            return Interpretation("unknown", confidence=candidates[0].coverage if candidates else 0.0, candidates=candidates)
         top = candidates[0]
         entry = self.entries[top.entry_id]
         if len(candidates) > 1:
             second = candidates[1]
             if second.score >= CLOSE * top.score and confident(second):
-                return Understanding(
+                return Interpretation(
                     "clarify",
                     confidence=top.coverage,
                     candidates=candidates,
                     clarify=(entry, self.entries[second.entry_id]),
                 )
         kind: Kind = "intent" if entry.intent and entry.id != "human" else ("handoff" if entry.id == "human" else "faq")
-        return Understanding(kind, entry=entry, detail=self._detail(entry, text), confidence=top.coverage, candidates=candidates)
+        return Interpretation(kind, entry=entry, detail=self._detail(entry, text), confidence=top.coverage, candidates=candidates)
 
     @staticmethod
     def _detail(entry: Entry, text: str) -> Detail | None:

@@ -9,7 +9,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from bianjie.assistant.understand import Understander, Understanding
+from bianjie.assistant.understand import Understander, Interpretation
 
 QUESTIONS = Path(__file__).with_name("eval_questions.jsonl")
 TARGETS = {"intent_acc": 0.95, "faq_r1": 0.9}
@@ -31,11 +31,11 @@ def questions() -> list[Question]:
     return [Question(r["text"], r.get("intent"), r.get("faq")) for r in rows]
 
 
-def answered_intent(u: Understanding) -> str | None:
+def answered_intent(u: Interpretation) -> str | None:
     return u.entry.intent if u.entry is not None and u.kind in ("intent", "handoff") else None
 
 
-def ranking(u: Understanding) -> list[str]:
+def ranking(u: Interpretation) -> list[str]:
     """The entries in the order the bot would use them: the one it answered with (a rule's or
     retrieval's), then the other retrieval candidates."""
     first = [u.entry.id] if u.entry is not None and u.kind in ("intent", "faq", "handoff") else []
