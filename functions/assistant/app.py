@@ -256,7 +256,7 @@ def get_page(name: str) -> Response:
 
 
 @app.route(
-    "/assistant/assets/{name}",
+    "/assistant/pages/assets/{name}",
     methods=["GET"],
     summary="The pages' scripts and styles (content-hashed)",
     errors=("ASSET_NOT_FOUND",),

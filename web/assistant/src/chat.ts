@@ -31,7 +31,7 @@ function el<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Record<string,
 const app = document.getElementById('app') as HTMLElement;
 const log = el('div', { id: 'log', role: 'log', 'aria-live': 'polite', 'aria-label': '对话记录' });
 const typing = el('p', { class: 'typing', hidden: '' }, '客服正在输入…');
-const chips = el('div', { class: 'chips', 'aria-label': '快捷问题' });
+const chips = el('div', { class: 'chips', role: 'group', 'aria-label': '快捷问题' });
 const status = el('p', { class: 'status', role: 'status', hidden: '' });
 const error = el('p', { class: 'error', role: 'alert' });
 const input = el('textarea', { id: 'ask', maxlength: '500', rows: '1', placeholder: '请输入您的问题' });
