@@ -84,7 +84,8 @@ def main() -> None:
     p99 = samples[min(len(samples) - 1, int(len(samples) * 0.99))]
     cold = cold_start_ms()
     load = os.getloadavg()
-    print(f"assistant evaluation: {metrics.count} labelled questions, {len(kb.base())} entries; {platform.processor() or platform.machine()}, load {load[0]:.2f}")
+    machine = platform.processor() or platform.machine()
+    print(f"assistant: {metrics.count} labelled questions, {len(kb.base())} entries; {machine}, load {load[0]:.2f}")
     print(f"{'metric':<16}{'value':>10}{'target':>10}")
     rows = [
         ("intent_acc", metrics.intent_acc, f">= {TARGETS['intent_acc']}"),

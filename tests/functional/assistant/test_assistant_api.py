@@ -63,7 +63,9 @@ def test_chat_handoff_and_agent_reply(client: Client) -> None:
     assert messages[-1] == {**messages[-1], "role": "agent", "text": "您好，这里是人工客服"}
     again = client.http.post(f"/assistant/desk/conversations/{conv}/take", headers=staff("A02", "assistant-agent"))
     assert again.status_code == 409 and json.loads(again.body)["error"]["code"] == "CONVERSATION_NOT_WAITING"
-    other = client.http.get(f"/assistant/desk/conversations/{conv}", headers=staff("B01", "assistant-agent", hospital="other-hospital"))
+    other = client.http.get(
+        f"/assistant/desk/conversations/{conv}", headers=staff("B01", "assistant-agent", hospital="other-hospital")
+    )
     assert other.status_code == 404
     closed = client.http.post(f"/assistant/desk/conversations/{conv}/close", headers=desk)
     assert json.loads(closed.body)["status"] == "bot"
@@ -95,16 +97,23 @@ def test_editor_workflow(client: Client) -> None:
     listing = json.loads(client.http.get("/assistant/kb/entries", headers=editor).body)
     assert len(listing["entries"]) == 41
     entry = json.loads(client.http.get("/assistant/kb/entries/faq.parking", headers=editor).body)["published"]
-    body = {k: entry[k] for k in ("question", "alternatives", "examples", "stage", "tags", "source", "details", "follow_ups")}
+    body = {
+        k: entry[k]
+        for k in ("question", "alternatives", "examples", "stage", "tags", "source", "details", "follow_ups")
+    }
     body["answer"] = "停车场收费 8 元/小时，当日封顶 50 元。"
-    put = client.http.put("/assistant/kb/entries/faq.parking/draft", body=json.dumps(body, ensure_ascii=False), headers=editor)
+    put = client.http.put(
+        "/assistant/kb/entries/faq.parking/draft", body=json.dumps(body, ensure_ascii=False), headers=editor
+    )
     assert put.status_code == 200, put.body
     assert client.http.post("/assistant/kb/entries/faq.parking/submit", headers=editor).status_code == 200
     own = client.http.post(
         "/assistant/kb/entries/faq.parking/review", body=json.dumps({"decision": "approve"}), headers=editor
     )
     assert own.status_code == 403  # an editor is not a reviewer
-    ok = client.http.post("/assistant/kb/entries/faq.parking/review", body=json.dumps({"decision": "approve"}), headers=reviewer)
+    ok = client.http.post(
+        "/assistant/kb/entries/faq.parking/review", body=json.dumps({"decision": "approve"}), headers=reviewer
+    )
     assert ok.status_code == 200, ok.body
     assert json.loads(ok.body)["published"]["version"] == 2
     exported = json.loads(client.http.get("/assistant/kb/export?format=csv", headers=reviewer).body)

@@ -41,7 +41,9 @@ def post(stack: StackProcess, path: str, body: dict[str, Any], token: str | None
     headers = {"Content-Type": "application/json"}
     if token:
         headers["Authorization"] = f"Bearer {token}"
-    request = urllib.request.Request(stack.url + path, data=json.dumps(body, ensure_ascii=False).encode(), headers=headers)
+    request = urllib.request.Request(
+        stack.url + path, data=json.dumps(body, ensure_ascii=False).encode(), headers=headers
+    )
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
             return response.status, json.loads(response.read())
@@ -57,7 +59,12 @@ def get(stack: StackProcess, path: str, token: str) -> dict[str, Any]:
 
 def agent_token(stack: StackProcess, code: str = "kf-test-1") -> str:
     return issue_token(
-        via_gateway(stack.url), code, "staff", ["assistant-agent"], hospital="demo-hospital", requested_by="system:test.assistant"
+        via_gateway(stack.url),
+        code,
+        "staff",
+        ["assistant-agent"],
+        hospital="demo-hospital",
+        requested_by="system:test.assistant",
     )
 
 
@@ -111,7 +118,19 @@ def test_widget_and_desk_in_chromium(stack: StackProcess, chromium: str, tmp_pat
     for conv in waiting[:-1]:
         assert post(stack, f"/assistant/desk/conversations/{conv}/take", {}, agent_token(stack, "kf-other"))[0] == 200
     desk = subprocess.run(
-        [node, "flows.mjs", "desk", "--base", stack.url, "--token", token, "--chromium", chromium, "--shots", str(tmp_path)],
+        [
+            node,
+            "flows.mjs",
+            "desk",
+            "--base",
+            stack.url,
+            "--token",
+            token,
+            "--chromium",
+            chromium,
+            "--shots",
+            str(tmp_path),
+        ],
         cwd=BROWSER,
         capture_output=True,
         text=True,

@@ -9,7 +9,7 @@ from bianjie.kit.errors import AppError
 from tests.unit.assistant.conftest import World, agent
 
 
-def say(world: World, text: str, session: str | None = None):  # noqa: ANN201
+def say(world: World, text: str, session: str | None = None):
     return world.conversations.message(None, MessageRequest(session=session, text=text))
 
 

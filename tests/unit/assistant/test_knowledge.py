@@ -34,7 +34,11 @@ def test_publish_after_review_changes_the_answer(world: World) -> None:
     assert view.draft and view.draft["review"] == "draft" and view.draft["version"] == 2
     world.editor.submit(EDITOR, "faq.parking")
     with pytest.raises(AppError) as exc:
-        world.editor.review(EDITOR.__class__(**{**EDITOR.__dict__, "roles": ("kb-reviewer",)}), "faq.parking", ReviewRequest(decision="approve"))
+        world.editor.review(
+            EDITOR.__class__(**{**EDITOR.__dict__, "roles": ("kb-reviewer",)}),
+            "faq.parking",
+            ReviewRequest(decision="approve"),
+        )
     assert exc.value.code == "KB_REVIEWER_IS_AUTHOR"
     published = world.editor.review(REVIEWER, "faq.parking", ReviewRequest(decision="approve"))
     assert published.published and published.published["version"] == 2 and published.draft is None
@@ -59,7 +63,9 @@ def test_import_export_round_trip(world: World) -> None:
     csv_text = kb.to_csv(list(kb.base())[:3])
     assert kb.parse_csv(csv_text) == list(kb.base())[:3]
     assert kb.parse_jsonl(kb.to_jsonl(list(kb.base()))) == list(kb.base())
-    line = '{"id": "hosp.canteen", "question": "食堂在哪", "answer": "食堂在行政楼二楼。", "source": "总务处 2026-12"}\n'
+    line = (
+        '{"id": "hosp.canteen", "question": "食堂在哪", "answer": "食堂在行政楼二楼。", "source": "总务处 2026-12"}\n'
+    )
     answer = world.editor.import_(EDITOR, "jsonl", line)
     assert answer.drafts == ["hosp.canteen"]
     exported = world.editor.export(EDITOR, "csv", world.knowledge)
@@ -68,7 +74,10 @@ def test_import_export_round_trip(world: World) -> None:
 
 @pytest.mark.parametrize(
     ("content", "fmt"),
-    [('{"id": "svc.unknown", "question": "x", "answer": "y", "source": "z"}', "jsonl"), ("id,question\nfaq.x,y\n", "csv")],
+    [
+        ('{"id": "svc.unknown", "question": "x", "answer": "y", "source": "z"}', "jsonl"),
+        ("id,question\nfaq.x,y\n", "csv"),
+    ],
 )
 def test_bad_imports_say_which_line(world: World, content: str, fmt: str) -> None:
     with pytest.raises(AppError) as exc:

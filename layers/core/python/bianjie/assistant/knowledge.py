@@ -73,14 +73,20 @@ class Editor:
         drafts = {entry_of(i)["id"]: entry_of(i) for i in self.store.kb_items(hospital, "draft#")}
         rows = []
         for e in kb.base():
-            rows.append(self._row(e.id, published.get(e.id) or e.model_dump(mode="json"), drafts.get(e.id), e.id not in published))
+            rows.append(
+                self._row(
+                    e.id, published.get(e.id) or e.model_dump(mode="json"), drafts.get(e.id), e.id not in published
+                )
+            )
         for entry_id in sorted(set(published) | set(drafts)):
             if entry_id not in {e.id for e in kb.base()}:
                 rows.append(self._row(entry_id, published.get(entry_id), drafts.get(entry_id), False))
         return EntryList(entries=rows)
 
     @staticmethod
-    def _row(entry_id: str, published: dict[str, Any] | None, draft: dict[str, Any] | None, base: bool) -> dict[str, Any]:
+    def _row(
+        entry_id: str, published: dict[str, Any] | None, draft: dict[str, Any] | None, base: bool
+    ) -> dict[str, Any]:
         return {
             "id": entry_id,
             "question": (published or draft or {}).get("question"),
@@ -119,7 +125,9 @@ class Editor:
             )
         except ValueError as exc:
             raise AppError(f"条目编号不可用：{exc}", code="KB_ENTRY_ID_INVALID", status=422) from None
-        self.store.db.put(self.store.t.kb, self.store.kb_put(hospital, f"draft#{entry_id}", entry.model_dump(mode="json")).item)
+        self.store.db.put(
+            self.store.t.kb, self.store.kb_put(hospital, f"draft#{entry_id}", entry.model_dump(mode="json")).item
+        )
         return self.view(actor, entry_id)
 
     def _draft(self, hospital: str, entry_id: str) -> Entry:
@@ -134,7 +142,9 @@ class Editor:
         if draft.review not in ("draft", "rejected"):
             raise Conflict("草稿已在审核中", code="KB_ALREADY_IN_REVIEW")
         updated = draft.model_copy(update={"review": "in_review"})
-        self.store.db.put(self.store.t.kb, self.store.kb_put(hospital, f"draft#{entry_id}", updated.model_dump(mode="json")).item)
+        self.store.db.put(
+            self.store.t.kb, self.store.kb_put(hospital, f"draft#{entry_id}", updated.model_dump(mode="json")).item
+        )
         return self.view(actor, entry_id)
 
     def review(self, actor: Actor, entry_id: str, decision: ReviewRequest) -> EntryView:
@@ -146,7 +156,9 @@ class Editor:
             raise AppError("不能审核自己编辑的条目，请由另一位审核员审核", code="KB_REVIEWER_IS_AUTHOR", status=422)
         if decision.decision == "reject":
             rejected = draft.model_copy(update={"review": "rejected"})
-            item = self.store.kb_put(hospital, f"draft#{entry_id}", rejected.model_dump(mode="json"), note=decision.note or "")
+            item = self.store.kb_put(
+                hospital, f"draft#{entry_id}", rejected.model_dump(mode="json"), note=decision.note or ""
+            )
             self.store.db.put(self.store.t.kb, item.item)
             return self.view(actor, entry_id)
         published = draft.model_copy(update={"review": "published", "updated_at": utc_iso(self.clock())})
@@ -166,7 +178,7 @@ class Editor:
         return self.view(actor, entry_id)
 
     def import_(self, actor: Actor, fmt: str, content: str) -> ImportAnswer:
-        hospital = _hospital(actor)
+        _hospital(actor)
         entries = kb.parse_jsonl(content) if fmt == "jsonl" else kb.parse_csv(content)
         if not entries:
             raise AppError("导入内容里没有条目", code="KB_IMPORT_EMPTY", status=422)
@@ -180,4 +192,4 @@ class Editor:
     def export(self, actor: Actor, fmt: str, knowledge: Knowledge) -> ExportAnswer:
         entries = knowledge.entries(_hospital(actor))
         content = kb.to_jsonl(entries) if fmt == "jsonl" else kb.to_csv(entries)
-        return ExportAnswer(format=fmt, count=len(entries), content=content)  # type: ignore[arg-type]
+        return ExportAnswer(format=fmt, count=len(entries), content=content)

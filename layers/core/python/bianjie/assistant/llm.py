@@ -24,7 +24,9 @@ SYSTEM_PROMPT = (
     "不做诊断，不给用药剂量，不解读检查结果。资料不足以回答时拒答。"
     '只输出一个 JSON 对象：{"refuse": true或false, "answer": "回答", "citations": [所用资料的编号]}。'
 )
-DOSE = re.compile(r"[0-9０-９一二三四五六七八九十半两]+\s*(mg|毫克|微克|μg|ug|g|克|ml|毫升|片|粒|丸|袋|支|滴|单位|iu)(?![a-z])", re.I)
+DOSE = re.compile(
+    r"[0-9０-９一二三四五六七八九十半两]+\s*(mg|毫克|微克|μg|ug|g|克|ml|毫升|片|粒|丸|袋|支|滴|单位|iu)(?![a-z])", re.I
+)
 
 
 class ChatModel(Protocol):

@@ -11,7 +11,9 @@ _ID = re.compile(r"(?<![0-9])([1-9][0-9]{16}[0-9Xx])(?![0-9])")
 _CARD = re.compile(r"(?<![0-9])([0-9](?:[ -]?[0-9]){11,18})(?![0-9])")
 _PHONE = re.compile(r"(?<![0-9])(\+?86[- ]?)?(1[3-9][0-9](?:[- ]?[0-9]){8})(?![0-9])")
 _MRN = re.compile(r"(病历号|病案号|住院号|门诊号|就诊卡号|mrn)[\s:：是为]*([a-z0-9-]{4,20})", re.IGNORECASE)
-_NAME = re.compile(r"(我叫|我的名字是|名字叫|姓名[:：]?|患者|病人|家属)\s*([\u4e00-\u9fff]{2,3})(?=[，。,.\s]|$|的|今年|在|是|要|想)")
+_NAME = re.compile(
+    r"(我叫|我的名字是|名字叫|姓名[:：]?|患者|病人|家属)\s*([\u4e00-\u9fff]{2,3})(?=[，。,.\s]|$|的|今年|在|是|要|想)"
+)
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
 
@@ -36,7 +38,8 @@ def luhn_ok(digits: str) -> bool:
 
 
 def redact(text: str) -> str:
-    """The text with personal data replaced by ``[身份证号]``, ``[手机号]``, ``[病历号]``, ``[银行卡号]``, ``[姓名]``."""
+    """The text with personal data replaced by ``[身份证号]``, ``[手机号]``, ``[病历号]``, ``[银行卡号]``,
+    ``[姓名]``."""
     text = _ID.sub(lambda m: "[身份证号]" if id_check_ok(m.group(1)) else m.group(0), text)
     text = _MRN.sub(lambda m: f"{m.group(1)}[病历号]", text)
     text = _CARD.sub(

@@ -111,11 +111,13 @@ class Conversations:
 
     # -- the patient's side -----------------------------------------------------------------------
 
-    def _open(self, actor: Actor | None, session: str | None, hospital: str | None, now: float) -> tuple[str, dict[str, Any], int | None]:
+    def _open(
+        self, actor: Actor | None, session: str | None, hospital: str | None, now: float
+    ) -> tuple[str, dict[str, Any], int | None]:
         if session is None:
             session = secrets.token_urlsafe(24)
             conv = conversation_of(session)
-            meta = {
+            meta: dict[str, Any] = {
                 "pk": conv,
                 "status": "bot",
                 "hospital": hospital or self.limits.default_hospital,
@@ -130,12 +132,12 @@ class Conversations:
                 "created_at": utc_iso(now),
             }
             return session, meta, None
-        meta = self.store.session(conversation_of(session))
-        if meta is None:
+        found = self.store.session(conversation_of(session))
+        if found is None:
             raise NotFound("会话不存在或已过期，请重新开始", code="SESSION_NOT_FOUND")
-        if meta.get("patient") and (actor is None or actor.id != meta["patient"]):
+        if found.get("patient") and (actor is None or actor.id != found["patient"]):
             raise Forbidden("这个会话属于已登录的患者，请先登录", code="SESSION_FORBIDDEN")
-        return session, dict(meta), int(meta["version"])
+        return session, dict(found), int(found["version"])
 
     def _rate(self, meta: dict[str, Any], now: float) -> None:
         if now - float(meta.get("window_start") or 0) >= 60:
@@ -169,13 +171,29 @@ class Conversations:
             raise Conflict("同一会话的消息同时到达，请重发", code="SESSION_CONTENDED") from None
         log.info(
             "assistant answer",
-            extra={"kind": answer.kind, "source": answer.source, "status": meta["status"], "confidence": round(u.confidence, 3)},
+            extra={
+                "kind": answer.kind,
+                "source": answer.source,
+                "status": meta["status"],
+                "confidence": round(u.confidence, 3),
+            },
         )
         waiting = self._position(meta) if meta["status"] == "waiting" else None
-        return answer.model_copy(update={"session": session, "seq": seq + 2, "handoff": Handoff(status=meta["status"], waiting=waiting)})
+        return answer.model_copy(
+            update={"session": session, "seq": seq + 2, "handoff": Handoff(status=meta["status"], waiting=waiting)}
+        )
 
     def _message_put(
-        self, conv: str, seq: int, role: str, text: str, now: float, *, source: str | None, links: list[Link] | None = None, agent: str | None = None
+        self,
+        conv: str,
+        seq: int,
+        role: str,
+        text: str,
+        now: float,
+        *,
+        source: str | None,
+        links: list[Link] | None = None,
+        agent: str | None = None,
     ) -> Operation:
         item: dict[str, Any] = {
             "role": role,
@@ -198,14 +216,24 @@ class Conversations:
         meta["reason"] = reason
         meta["guesses"] = [{"entry": c.entry_id, "confidence": round(c.coverage, 3)} for c in u.candidates[:3]]
 
-    def _answer(self, u: Interpretation, text: str, meta: dict[str, Any], status: str, entries: list[Entry]) -> MessageAnswer:
+    def _answer(
+        self, u: Interpretation, text: str, meta: dict[str, Any], status: str, entries: list[Entry]
+    ) -> MessageAnswer:
         now = self.clock()
         base = {"session": "", "seq": 0, "handoff": Handoff(status="bot"), "source": u.source}
         if u.kind == "emergency":
             meta["last_entry"] = None
-            return MessageAnswer(reply=EMERGENCY_TEXT, kind="emergency", intent=None, faq="faq.emergency", suggestions=["转人工"], **base)
+            return MessageAnswer(
+                reply=EMERGENCY_TEXT, kind="emergency", intent=None, faq="faq.emergency", suggestions=["转人工"], **base
+            )
         if status != "bot":
-            return MessageAnswer(reply=WAITING_TEXT if status == "waiting" else "", kind="relayed", intent=None, faq=None, **{**base, "source": "relay"})
+            return MessageAnswer(
+                reply=WAITING_TEXT if status == "waiting" else "",
+                kind="relayed",
+                intent=None,
+                faq=None,
+                **{**base, "source": "relay"},
+            )
         if u.kind == "handoff":
             self._handoff(meta, "explicit", u, now)
             meta["low_streak"], meta["last_entry"] = 0, None
@@ -214,7 +242,13 @@ class Conversations:
             meta["low_streak"], meta["last_entry"] = 0, None
             rule = (u.rule or "").removeprefix("refuse.")
             return MessageAnswer(
-                reply=REFUSAL_TEXT[rule], kind="refusal", intent=None, faq=None, links=[REGISTER_LINK], suggestions=["转人工"], **base
+                reply=REFUSAL_TEXT[rule],
+                kind="refusal",
+                intent=None,
+                faq=None,
+                links=[REGISTER_LINK],
+                suggestions=["转人工"],
+                **base,
             )
         if u.kind in ("unknown", "clarify") and self.grounder is not None and u.candidates:
             grounded = self._ground(text, u, entries)
@@ -237,7 +271,9 @@ class Conversations:
             meta["low_streak"] = int(meta.get("low_streak") or 0) + 1
             if meta["low_streak"] >= 2:
                 return self._unsure(u, meta, base, now)
-            return MessageAnswer(reply=RETRY_TEXT, kind="unknown", intent=None, faq=None, suggestions=list(CHIPS), **base)
+            return MessageAnswer(
+                reply=RETRY_TEXT, kind="unknown", intent=None, faq=None, suggestions=list(CHIPS), **base
+            )
         entry = u.entry
         meta["low_streak"], meta["last_entry"] = 0, entry.id
         by_id = {e.id: e for e in entries}
@@ -255,7 +291,9 @@ class Conversations:
     def _unsure(self, u: Interpretation, meta: dict[str, Any], base: dict[str, Any], now: float) -> MessageAnswer:
         self._handoff(meta, "low_confidence", u, now)
         meta["low_streak"], meta["last_entry"] = 0, None
-        return MessageAnswer(reply=UNSURE_TEXT, kind="handoff", intent="human", faq=None, **{**base, "source": "rule:low_confidence"})
+        return MessageAnswer(
+            reply=UNSURE_TEXT, kind="handoff", intent="human", faq=None, **{**base, "source": "rule:low_confidence"}
+        )
 
     def _ground(self, text: str, u: Interpretation, entries: list[Entry]) -> MessageAnswer | None:
         assert self.grounder is not None
@@ -281,7 +319,7 @@ class Conversations:
             faq=first.id if not first.intent else None,
             source="llm:" + ",".join(grounded.citations),
             citations=list(grounded.citations),
-            links=[by_id[c].link for c in grounded.citations if by_id[c].link],  # type: ignore[misc]
+            links=[link for c in grounded.citations if (link := by_id[c].link) is not None],
             handoff=Handoff(status="bot"),
         )
 
@@ -426,7 +464,10 @@ class Conversations:
         meta.update(seq=seq, version=version + 1, updated_at=utc_iso(now))
         try:
             self.store.transact(
-                [self.store.put_session(meta, version), self._message_put(conv, seq, "agent", body, now, source="desk:reply", agent=actor.id)]
+                [
+                    self.store.put_session(meta, version),
+                    self._message_put(conv, seq, "agent", body, now, source="desk:reply", agent=actor.id),
+                ]
             )
         except TransactionCanceled:
             raise Conflict("会话刚有新消息，请重发", code="CONVERSATION_CONTENDED") from None
@@ -446,7 +487,10 @@ class Conversations:
         meta.update(status="bot", seq=seq, version=version + 1, low_streak=0, last_entry=None)
         try:
             self.store.transact(
-                [self.store.put_session(meta, version), self._message_put(conv, seq, "system", CLOSED_TEXT, now, source="desk:close", agent=actor.id)]
+                [
+                    self.store.put_session(meta, version),
+                    self._message_put(conv, seq, "system", CLOSED_TEXT, now, source="desk:close", agent=actor.id),
+                ]
             )
         except TransactionCanceled:
             raise Conflict("会话刚有新消息，请重试", code="CONVERSATION_CONTENDED") from None

@@ -67,7 +67,9 @@ class AssistantStore:
         return list(reversed(page.items))
 
     def queue(self, hospital: str, status: str, limit: int = 100) -> list[dict[str, Any]]:
-        page = self.db.query(self.t.sessions, KeyCond.of("queue", f"{hospital}#{status}"), index="by_queue", limit=limit)
+        page = self.db.query(
+            self.t.sessions, KeyCond.of("queue", f"{hospital}#{status}"), index="by_queue", limit=limit
+        )
         return page.items
 
     # -- knowledge base ---------------------------------------------------------------------------

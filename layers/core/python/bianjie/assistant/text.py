@@ -16,6 +16,7 @@ import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import pairwise
 
 # words that carry no meaning for retrieval (asked politely or not, the question is the same)
 FILLERS = (
@@ -75,11 +76,9 @@ def normalise(text: str) -> str:
 def terms(text: str) -> list[str]:
     """Character unigrams and bigrams of the normalised text (ASCII runs stay whole: "ct", "120")."""
     norm = normalise(text)
-    units: list[str] = []
-    for run in re.findall(r"[a-z0-9]+|[^a-z0-9]", norm):
-        units.append(run)
+    units: list[str] = re.findall(r"[a-z0-9]+|[^a-z0-9]", norm)
     grams = list(units)
-    grams.extend(a + b for a, b in zip(units, units[1:], strict=False))
+    grams.extend(a + b for a, b in pairwise(units))
     return grams
 
 

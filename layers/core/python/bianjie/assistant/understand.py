@@ -37,7 +37,9 @@ REFUSE = (
     ),
     (
         "dosage",
-        re.compile(r"吃几片|吃多少|(一次|每次|一天|每天)(吃|服|用|喝)(几|多少)|几粒|多少(毫克|mg|ml|毫升)|剂量|用量|加量|减量|停药|吃几次"),
+        re.compile(
+            r"吃几片|吃多少|(一次|每次|一天|每天)(吃|服|用|喝)(几|多少)|几粒|多少(毫克|mg|ml|毫升)|剂量|用量|加量|减量|停药|吃几次"
+        ),
     ),
     (
         "lab_report",
@@ -48,8 +50,12 @@ REFUSE = (
     ),
 )
 REFUSAL_TEXT = {
-    "diagnosis": "我不能在线判断病情或给出诊断，这需要医生面诊。建议您预约相应科室的门诊；如情况紧急请立即到急诊或拨打 120。",
-    "dosage": "用药剂量必须遵医嘱或按药品说明书，我不能给出剂量建议。请咨询开药医生或药师（用药咨询窗口、互联网医院药师咨询）。",
+    "diagnosis": (
+        "我不能在线判断病情或给出诊断，这需要医生面诊。建议您预约相应科室的门诊；如情况紧急请立即到急诊或拨打 120。"
+    ),
+    "dosage": (
+        "用药剂量必须遵医嘱或按药品说明书，我不能给出剂量建议。请咨询开药医生或药师（用药咨询窗口、互联网医院药师咨询）。"
+    ),
     "lab_report": "检查和化验结果需要由医生结合病情解读，我不能替医生判断。请携带报告预约复诊，由医生为您解读。",
 }
 EMERGENCY_TEXT = (
@@ -68,14 +74,19 @@ SERVICE_RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("svc.checkin", re.compile(r"签到|报到|取号")),
     (
         "svc.report",
-        re.compile(r"报告(出来|出了|好了|出没|到了)|(查|看|打印|下载).{0,4}报告|报告查询|(化验|检验|检查)(单|结果)?(出来|在哪看)"),
+        re.compile(
+            r"报告(出来|出了|好了|出没|到了)|(查|看|打印|下载).{0,4}报告|报告查询|(化验|检验|检查)(单|结果)?(出来|在哪看)"
+        ),
     ),
     ("svc.medicine", re.compile(r"取药|拿药|领药|电子处方|我的处方")),
     (
         "svc.pay",
         re.compile(r"^(我要|我想|帮我|怎么|如何|去|在线|手机上?)?(缴费|交费|付钱|付款|交钱)$|门诊缴费|待缴费|在线缴费"),
     ),
-    ("svc.register", re.compile(r"^(我要|我想|帮我|想|怎么|如何|在哪)?(预约)?挂(个|一个)?.{0,6}号$|预约挂号|网上挂号|在线挂号")),
+    (
+        "svc.register",
+        re.compile(r"^(我要|我想|帮我|想|怎么|如何|在哪)?(预约)?挂(个|一个)?.{0,6}号$|预约挂号|网上挂号|在线挂号"),
+    ),
 )
 _NAV = re.compile(r"^(.{1,10}?)(在哪里|在哪儿|在哪|怎么走|怎么去|几楼|哪一层|哪层|在几楼|位置)$")
 _FOLLOW_UP = re.compile(r"^(那|那么|还有|另外|如果|要是|那要是)|呢$")
@@ -167,7 +178,9 @@ class Understander:
     def understand(self, text: str, previous: str | None = None) -> Interpretation:
         p = plain(text)
         if EMERGENCY.search(p):
-            return Interpretation("emergency", entry=self.entries.get("faq.emergency"), rule="emergency", confidence=1.0)
+            return Interpretation(
+                "emergency", entry=self.entries.get("faq.emergency"), rule="emergency", confidence=1.0
+            )
         if HANDOFF.search(p):
             return Interpretation("handoff", entry=self.entries.get("human"), rule="handoff", confidence=1.0)
         for name, pattern in REFUSE:
@@ -181,12 +194,16 @@ class Understander:
         intent = self.rule_intent(text)
         candidates = tuple(self.rank(text))
         if intent is not None and intent in self.entries:
-            return Interpretation("intent", entry=self.entries[intent], confidence=1.0, candidates=candidates, rule="intent")
+            return Interpretation(
+                "intent", entry=self.entries[intent], confidence=1.0, candidates=candidates, rule="intent"
+            )
         if prev is not None and _FOLLOW_UP.search(p) and (not candidates or not confident(candidates[0])):
             # "那周末呢": read the follow-up together with the question it follows
             candidates = tuple(self.rank(prev.question + " " + text))
         if not candidates or not confident(candidates[0]):
-            return Interpretation("unknown", confidence=candidates[0].coverage if candidates else 0.0, candidates=candidates)
+            return Interpretation(
+                "unknown", confidence=candidates[0].coverage if candidates else 0.0, candidates=candidates
+            )
         top = candidates[0]
         entry = self.entries[top.entry_id]
         if len(candidates) > 1:
@@ -199,7 +216,9 @@ class Understander:
                     clarify=(entry, self.entries[second.entry_id]),
                 )
         kind: Kind = "intent" if entry.intent and entry.id != "human" else ("handoff" if entry.id == "human" else "faq")
-        return Interpretation(kind, entry=entry, detail=self._detail(entry, text), confidence=top.coverage, candidates=candidates)
+        return Interpretation(
+            kind, entry=entry, detail=self._detail(entry, text), confidence=top.coverage, candidates=candidates
+        )
 
     @staticmethod
     def _detail(entry: Entry, text: str) -> Detail | None:

@@ -65,7 +65,9 @@ def conversations() -> Conversations:
         per_minute=env_int("ASSISTANT_RATE_PER_MINUTE", 20),
         default_hospital=env("ASSISTANT_DEFAULT_HOSPITAL", "demo-hospital") or "demo-hospital",
     )
-    return Conversations(store(), knowledge(), deps.field_cipher(), deps.audit_log("assistant"), limits=limits, grounder=grounder())
+    return Conversations(
+        store(), knowledge(), deps.field_cipher(), deps.audit_log("assistant"), limits=limits, grounder=grounder()
+    )
 
 
 def web_bucket() -> str:

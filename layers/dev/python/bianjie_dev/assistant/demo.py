@@ -24,7 +24,9 @@ def start_conversation() -> str:
 
     session = None
     for text in ("外地医保能直接结算吗", "转人工"):
-        session = wiring.conversations().message(None, MessageRequest(session=session, text=text, hospital=HOSPITAL)).session
+        session = (
+            wiring.conversations().message(None, MessageRequest(session=session, text=text, hospital=HOSPITAL)).session
+        )
     assert session is not None
     return session
 

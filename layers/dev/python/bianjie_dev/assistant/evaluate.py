@@ -9,7 +9,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from bianjie.assistant.understand import Understander, Interpretation
+from bianjie.assistant.understand import Interpretation, Understander
 
 QUESTIONS = Path(__file__).with_name("eval_questions.jsonl")
 TARGETS = {"intent_acc": 0.95, "faq_r1": 0.9}

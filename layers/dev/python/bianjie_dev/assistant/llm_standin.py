@@ -38,6 +38,8 @@ class GroundedChatStandIn:
             "id": "standin",
             "object": "chat.completion",
             "model": request.get("model"),
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": json.dumps(content, ensure_ascii=False)}}],
+            "choices": [
+                {"index": 0, "message": {"role": "assistant", "content": json.dumps(content, ensure_ascii=False)}}
+            ],
         }
         return 200, json.dumps(reply, ensure_ascii=False).encode()

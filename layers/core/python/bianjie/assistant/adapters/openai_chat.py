@@ -15,9 +15,9 @@ class LlmUnavailable(Exception):
 
 
 def http_transport(url: str, headers: dict[str, str], body: bytes, timeout: float) -> tuple[int, bytes]:
-    request = urllib.request.Request(url, data=body, headers=headers, method="POST")  # noqa: S310 (configured URL)
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             return int(response.status), response.read()
     except urllib.error.HTTPError as exc:
         return int(exc.code), exc.read()
@@ -26,7 +26,9 @@ def http_transport(url: str, headers: dict[str, str], body: bytes, timeout: floa
 
 
 class OpenAIChat:
-    def __init__(self, base_url: str, model: str, api_key: str | None, transport: Transport, *, timeout: float = 8.0) -> None:
+    def __init__(
+        self, base_url: str, model: str, api_key: str | None, transport: Transport, *, timeout: float = 8.0
+    ) -> None:
         self.url = base_url.rstrip("/") + "/chat/completions"
         self.model = model
         self.api_key = api_key
