@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from bianjie.assistant.kb import ENTRY_ID, EntryBody, Link
+from bianjie.assistant.kb import ENTRY_ID, NO_NUL, EntryBody, Link
 from bianjie.kit.types import WholeNumber
 
 SESSION = r"^[A-Za-z0-9_-]{22,64}$"
@@ -20,7 +20,9 @@ Role = Literal["patient", "bot", "agent", "system"]
 class MessageRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     session: str | None = Field(default=None, pattern=SESSION, description="from the first answer; omit to start")
-    text: str = Field(min_length=1, max_length=500, description="what the patient typed (1-500 characters)")
+    text: str = Field(
+        min_length=1, max_length=500, pattern=NO_NUL, description="what the patient typed (1-500 characters)"
+    )
     hospital: str | None = Field(default=None, pattern=HOSPITAL, description="the hospital's id; default configured")
 
 
@@ -103,7 +105,7 @@ class Transcript(BaseModel):
 
 class AgentReply(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    text: str = Field(min_length=1, max_length=1000)
+    text: str = Field(min_length=1, max_length=1000, pattern=NO_NUL)
 
 
 # -- the knowledge-base editor --------------------------------------------------------------------
@@ -116,7 +118,7 @@ class DraftRequest(EntryBody):
 class ReviewRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     decision: Literal["approve", "reject"]
-    note: str | None = Field(default=None, max_length=500)
+    note: str | None = Field(default=None, max_length=500, pattern=NO_NUL)
 
 
 class EntryView(BaseModel):
@@ -133,7 +135,7 @@ class EntryList(BaseModel):
 class ImportRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     format: Literal["jsonl", "csv"]
-    content: str = Field(min_length=1, max_length=1_000_000)
+    content: str = Field(min_length=1, max_length=1_000_000, pattern=NO_NUL)
 
 
 class ImportAnswer(BaseModel):

@@ -38,35 +38,38 @@ SERVICE_INTENTS = (
     "svc.credit_pay",
 )
 INTENTS = (*SERVICE_INTENTS, "human")
-Line = Annotated[str, Field(min_length=1, max_length=200)]
+# a NUL is refused at the edge (kit.web, 400 INVALID_CHARACTER): the schema says so for every text field
+NO_NUL = r"^[^\x00]*$"
+Line = Annotated[str, Field(min_length=1, max_length=200, pattern=NO_NUL)]
+Tag = Annotated[str, Field(min_length=1, max_length=20, pattern=NO_NUL)]
 
 
 class Detail(BaseModel):
     """A follow-up answer within an entry ("那周末呢" after the opening hours): asked with one of ``keys``."""
 
     model_config = ConfigDict(extra="forbid")
-    keys: list[Annotated[str, Field(min_length=1, max_length=20)]] = Field(min_length=1, max_length=20)
-    answer: str = Field(min_length=1, max_length=1000)
+    keys: list[Tag] = Field(min_length=1, max_length=20)
+    answer: str = Field(min_length=1, max_length=1000, pattern=NO_NUL)
 
 
 class Link(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    title: str = Field(min_length=1, max_length=40)
-    url: str = Field(min_length=1, max_length=300, pattern=r"^(/|https://)[^\s<>\"']*$")
+    title: str = Field(min_length=1, max_length=40, pattern=NO_NUL)
+    url: str = Field(min_length=1, max_length=300, pattern=r"^(/|https://)[^\s<>\"'\x00-\x1f\x7f]*$")
 
 
 class EntryBody(BaseModel):
     """What an editor writes (the id is in the path)."""
 
     model_config = ConfigDict(extra="forbid")
-    question: str = Field(min_length=1, max_length=200)
+    question: str = Field(min_length=1, max_length=200, pattern=NO_NUL)
     alternatives: list[Line] = Field(default_factory=list, max_length=50)
     examples: list[Line] = Field(default_factory=list, max_length=100)
-    answer: str = Field(min_length=1, max_length=2000)
+    answer: str = Field(min_length=1, max_length=2000, pattern=NO_NUL)
     stage: Stage = "any"
     link: Link | None = None
-    tags: list[Annotated[str, Field(min_length=1, max_length=20)]] = Field(default_factory=list, max_length=20)
-    source: str = Field(min_length=1, max_length=200)
+    tags: list[Tag] = Field(default_factory=list, max_length=20)
+    source: str = Field(min_length=1, max_length=200, pattern=NO_NUL)
     details: list[Detail] = Field(default_factory=list, max_length=20)
     follow_ups: list[Annotated[str, Field(pattern=ENTRY_ID)]] = Field(default_factory=list, max_length=5)
 
