@@ -74,6 +74,10 @@ def test_chat_handoff_and_agent_reply(client: Client) -> None:
 def test_bad_input(client: Client) -> None:
     too_long = say(client, "停" * 501)
     assert too_long.status_code == 400 and json.loads(too_long.body)["error"]["code"] == "VALIDATION_FAILED"
+    binary = say(client, "停车\x01")
+    assert binary.status_code == 422 and json.loads(binary.body)["error"]["code"] == "MESSAGE_BINARY"
+    nul = say(client, "停车\x00")
+    assert nul.status_code == 400 and json.loads(nul.body)["error"]["code"] == "INVALID_CHARACTER"
     blank = say(client, "   ")
     assert blank.status_code == 422 and json.loads(blank.body)["error"]["code"] == "MESSAGE_EMPTY"
     unknown = say(client, "停车", "s" * 30)

@@ -69,7 +69,7 @@ def test_text_is_encrypted_at_rest(world: World) -> None:
     assert stored and not any("张三" in repr(i) or "13912345678" in repr(i) for i in stored)
 
 
-@pytest.mark.parametrize(("text", "code"), [("   ", "MESSAGE_EMPTY"), ("停车\x00\x01", "MESSAGE_BINARY")])
+@pytest.mark.parametrize(("text", "code"), [("   ", "MESSAGE_EMPTY"), ("停车\x01\x02", "MESSAGE_BINARY")])
 def test_bad_messages_are_refused(world: World, text: str, code: str) -> None:
     with pytest.raises(AppError) as exc:
         say(world, text)
