@@ -252,7 +252,9 @@ def get_page(name: str) -> Response:
         document = page.page_html(wiring.web_objects(), wiring.web_bucket(), name)  # type: ignore[arg-type]
     except NotFound:
         return page.not_found()
-    return page.render(document, stage=env("BIANJIE_STAGE", "local") or "local")
+    return page.render(
+        document, stage=env("BIANJIE_STAGE", "local") or "local", frame_ancestors=page.frame_ancestors(name)
+    )
 
 
 @app.route(

@@ -83,3 +83,18 @@ def test_bad_imports_say_which_line(world: World, content: str, fmt: str) -> Non
     with pytest.raises(AppError) as exc:
         world.editor.import_(EDITOR, fmt, content)
     assert exc.value.code == "KB_IMPORT_INVALID" and exc.value.status == 422
+
+
+def test_only_the_widget_may_be_framed_and_only_by_https_origins(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bianjie.assistant import page
+
+    monkeypatch.setenv("ASSISTANT_FRAME_ANCESTORS", "https://wx.hospital.example https://m.hospital.example:8443")
+    assert page.frame_ancestors("chat") == "https://wx.hospital.example https://m.hospital.example:8443"
+    assert page.frame_ancestors("desk") == "'none'"
+    monkeypatch.setenv("ASSISTANT_FRAME_ANCESTORS", "https://ok.example *")
+    assert page.frame_ancestors("chat") == "'none'"
+    response = page.render(
+        '<html><head><meta charset="utf-8"><script src="a.js"></script></head></html>', stage="local"
+    )
+    assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
+    assert 'nonce="' in response.body

@@ -65,6 +65,20 @@ def asset(objects: ObjectStore, bucket: str, name: str) -> bytes:
         raise NotFound("no such page file", code="ASSET_NOT_FOUND") from exc
 
 
+_ORIGIN = re.compile(r"https://[a-z0-9.-]+(:[0-9]{1,5})?")
+
+
+def frame_ancestors(name: str) -> str:
+    """Who may frame the page: the widget (``chat``) the origins in ``ASSISTANT_FRAME_ANCESTORS`` (each must
+    be an https origin, else the setting is ignored whole), the desk nobody."""
+    from bianjie.kit.config import env
+
+    origins = (env("ASSISTANT_FRAME_ANCESTORS") or "").split()
+    if name != "chat" or not origins or not all(_ORIGIN.fullmatch(o) for o in origins):
+        return "'none'"
+    return " ".join(origins)
+
+
 def render(document: str, *, stage: str, frame_ancestors: str = "'none'") -> Response:
     nonce = secrets.token_urlsafe(16)
     body = _TAG.sub(lambda m: f'<{m.group(1)} nonce="{nonce}"', document)
