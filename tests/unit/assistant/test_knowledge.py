@@ -98,3 +98,9 @@ def test_only_the_widget_may_be_framed_and_only_by_https_origins(monkeypatch: py
     )
     assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
     assert 'nonce="' in response.body
+
+
+def test_hospitals_without_entries_of_their_own_share_the_base_index(world: World) -> None:
+    a = world.knowledge.understander("hospital-a")
+    b = world.knowledge.understander("made-up-id")
+    assert a is b is world.knowledge.base_understander()

@@ -22,6 +22,7 @@ from bianjie.kit.timefmt import utc_iso
 EDITOR, REVIEWER = "kb-editor", "kb-reviewer"
 MAX_IMPORT = 200
 REFRESH_SECONDS = 5.0
+MAX_CACHED = 1000
 
 
 def _hospital(actor: Actor) -> str:
@@ -39,6 +40,14 @@ class Knowledge:
         self.clock = clock
         self._lock = threading.Lock()
         self._cache: dict[str, tuple[int, float, Understander]] = {}
+        self._base: Understander | None = None
+
+    def base_understander(self) -> Understander:
+        """The base's index, shared by every hospital that has published nothing of its own (so a message
+        naming any hospital id costs no index of its own)."""
+        if self._base is None:
+            self._base = Understander(kb.base())
+        return self._base
 
     def entries(self, hospital: str) -> list[Entry]:
         merged = {e.id: e for e in kb.base()}
@@ -56,8 +65,10 @@ class Knowledge:
         if cached and cached[0] == version:
             self._cache[hospital] = (version, now, cached[2])
             return cached[2]
-        built = Understander(self.entries(hospital))
+        built = self.base_understander() if version == 0 else Understander(self.entries(hospital))
         with self._lock:
+            if len(self._cache) >= MAX_CACHED:  # hospital ids come from requests: bound what they can grow
+                self._cache.clear()
             self._cache[hospital] = (version, now, built)
         return built
 
