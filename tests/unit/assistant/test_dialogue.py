@@ -42,6 +42,9 @@ def test_handoff_and_agent_reply_reach_the_patient(world: World) -> None:
     conv = queue.items[0].conversation
     taken = world.conversations.take(desk, conv)
     assert taken.status == "agent" and [m.role for m in taken.messages][:2] == ["patient", "bot"]
+    # the bot's guesses and the suggestions come from what the patient asked before "转人工"
+    assert taken.guesses and taken.guesses[0].entry == "svc.register"
+    assert taken.suggestions[0].entry == "svc.register" and taken.suggestions[0].answer
     world.conversations.reply(desk, conv, "您好，我是人工客服小王，请问要挂哪个科？")
     poll = world.conversations.poll(None, first.session, handoff.seq)
     assert [m.role for m in poll.messages] == ["system", "agent"]

@@ -38,7 +38,7 @@ from bianjie.assistant.knowledge import Knowledge
 from bianjie.assistant.llm import Grounder, Rejected
 from bianjie.assistant.pii import redact
 from bianjie.assistant.store import AssistantStore
-from bianjie.assistant.understand import EMERGENCY_TEXT, REFUSAL_TEXT, Interpretation
+from bianjie.assistant.understand import EMERGENCY, EMERGENCY_TEXT, HANDOFF, REFUSAL_TEXT, Interpretation, plain
 from bianjie.kit.actor import Actor
 from bianjie.kit.crypto import sm3
 from bianjie.kit.documents.port import Operation, TransactionCanceled
@@ -155,6 +155,13 @@ class Conversations:
         understander = self.knowledge.understander(meta["hospital"])
         u = understander.understand(text, previous=meta.get("last_entry"))
         status = meta["status"]
+        if u.candidates and u.kind not in ("emergency", "handoff"):
+            # what the bot made of the latest real question: passed to the desk if the patient asks for a person
+            meta["last_guesses"] = [
+                {"entry": c.entry_id, "confidence": round(c.coverage, 3)}
+                for c in u.candidates[:3]
+                if c.entry_id != "human"
+            ]
         answer = self._answer(u, text, meta, status, list(understander.entries.values()))
         ops: list[Operation] = []
         seq = int(meta["seq"])
@@ -214,7 +221,8 @@ class Conversations:
         meta["queue"] = f"{meta['hospital']}#waiting"
         meta["queued_at"] = utc_iso(now, "milliseconds")
         meta["reason"] = reason
-        meta["guesses"] = [{"entry": c.entry_id, "confidence": round(c.coverage, 3)} for c in u.candidates[:3]]
+        guesses = [{"entry": c.entry_id, "confidence": round(c.coverage, 3)} for c in u.candidates[:3]]
+        meta["guesses"] = guesses or meta.get("last_guesses") or []
 
     def _answer(
         self, u: Interpretation, text: str, meta: dict[str, Any], status: str, entries: list[Entry]
@@ -409,18 +417,24 @@ class Conversations:
             patient_ref=meta.get("patient_ref"),
             details={"messages": len(messages)},
         )
-        last_patient = " ".join([m.text for m in messages if m.role == "patient"][-2:])
         understander = self.knowledge.understander(meta["hospital"])
-        suggestions = [
-            Suggestion(
-                entry=c.entry_id,
-                question=understander.entries[c.entry_id].question,
-                answer=understander.entries[c.entry_id].answer,
-                confidence=round(c.coverage, 3),
-            )
-            for c in understander.rank(redact(last_patient), k=4)
-            if c.entry_id != "human"
-        ][:3]
+        suggestions: list[Suggestion] = []
+        # what the patient asked, newest first, leaving out the handoff request and emergencies themselves
+        asked = [m.text for m in messages if m.role == "patient"][::-1][:4]
+        for text in asked:
+            if EMERGENCY.search(plain(text)) or HANDOFF.search(plain(text)):
+                continue
+            for c in understander.rank(redact(text), k=3):
+                if c.entry_id != "human" and c.entry_id not in {s.entry for s in suggestions} and len(suggestions) < 3:
+                    entry = understander.entries[c.entry_id]
+                    suggestions.append(
+                        Suggestion(
+                            entry=c.entry_id,
+                            question=entry.question,
+                            answer=entry.answer,
+                            confidence=round(c.coverage, 3),
+                        )
+                    )
         return Transcript(
             conversation=conv,
             status=meta["status"],
