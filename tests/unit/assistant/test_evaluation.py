@@ -3,6 +3,8 @@ questions, none of them an entry's own question, alternative or example."""
 
 from __future__ import annotations
 
+from collections import Counter
+
 from bianjie.assistant import kb
 from bianjie.assistant.understand import Understander
 from bianjie_dev.assistant.evaluate import TARGETS, evaluate, questions
@@ -16,8 +18,8 @@ def test_the_file_is_large_enough_and_never_the_entries_own_text() -> None:
     ids = {e.id for e in kb.base()}
     assert all(q.entry in ids for q in items)
     # every entry is asked about at least three times
-    asked = {q.entry for q in items}
-    assert asked == ids
+    asked = Counter(q.entry for q in items)
+    assert set(asked) == ids and min(asked.values()) >= 3
 
 
 def test_figures_meet_the_targets() -> None:
