@@ -32,6 +32,16 @@ def test_follow_up_answers_weekend_hours(world: World) -> None:
     assert weekend.faq == "faq.hours" and "周六" in weekend.reply
 
 
+def test_the_desk_suggests_what_the_conversation_was_about(world: World) -> None:
+    first = say(world, "几点开门")
+    say(world, "那周末呢", first.session)
+    say(world, "转人工", first.session)
+    conv = world.conversations.queue(agent()).items[0].conversation
+    transcript = world.conversations.take(agent(), conv)
+    assert transcript.suggestions[0].entry == "faq.hours"
+    assert transcript.guesses and transcript.guesses[0].entry == "faq.hours"
+
+
 def test_handoff_and_agent_reply_reach_the_patient(world: World) -> None:
     first = say(world, "你好，我想问问挂号")
     handoff = say(world, "转人工", first.session)

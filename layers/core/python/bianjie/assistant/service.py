@@ -38,7 +38,15 @@ from bianjie.assistant.knowledge import Knowledge
 from bianjie.assistant.llm import Grounder, Rejected
 from bianjie.assistant.pii import redact
 from bianjie.assistant.store import AssistantStore
-from bianjie.assistant.understand import EMERGENCY, EMERGENCY_TEXT, HANDOFF, REFUSAL_TEXT, Interpretation, plain
+from bianjie.assistant.understand import (
+    EMERGENCY,
+    EMERGENCY_TEXT,
+    HANDOFF,
+    REFUSAL_TEXT,
+    Interpretation,
+    Understander,
+    plain,
+)
 from bianjie.kit.actor import Actor
 from bianjie.kit.crypto import sm3
 from bianjie.kit.documents.port import Operation, TransactionCanceled
@@ -409,7 +417,8 @@ class Conversations:
 
     def transcript(self, actor: Actor, conv: str, *, meta: dict[str, Any] | None = None) -> Transcript:
         meta = meta or self._meta_for_staff(actor, conv)
-        messages = self._decrypt(conv, self.store.messages(conv, 0, limit=500))
+        items = self.store.messages(conv, 0, limit=500)
+        messages = self._decrypt(conv, items)
         self.audit.record(
             actor=actor,
             action="assistant.transcript.read",
@@ -418,23 +427,6 @@ class Conversations:
             details={"messages": len(messages)},
         )
         understander = self.knowledge.understander(meta["hospital"])
-        suggestions: list[Suggestion] = []
-        # what the patient asked, newest first, leaving out the handoff request and emergencies themselves
-        asked = [m.text for m in messages if m.role == "patient"][::-1][:4]
-        for text in asked:
-            if EMERGENCY.search(plain(text)) or HANDOFF.search(plain(text)):
-                continue
-            for c in understander.rank(redact(text), k=3):
-                if c.entry_id != "human" and c.entry_id not in {s.entry for s in suggestions} and len(suggestions) < 3:
-                    entry = understander.entries[c.entry_id]
-                    suggestions.append(
-                        Suggestion(
-                            entry=c.entry_id,
-                            question=entry.question,
-                            answer=entry.answer,
-                            confidence=round(c.coverage, 3),
-                        )
-                    )
         return Transcript(
             conversation=conv,
             status=meta["status"],
@@ -442,8 +434,35 @@ class Conversations:
             agent=meta.get("agent"),
             messages=messages,
             guesses=[Guess.model_validate(g) for g in meta.get("guesses") or []],
-            suggestions=suggestions,
+            suggestions=self._suggestions(understander, items, messages),
         )
+
+    @staticmethod
+    def _suggestions(
+        understander: Understander, items: list[dict[str, Any]], messages: list[Message]
+    ) -> list[Suggestion]:
+        """Up to three entries for the agent's reply: those the bot answered with, newest first (what the
+        conversation is about, follow-ups included), then matches of what the patient asked, leaving out
+        the handoff request and emergencies themselves."""
+        found: list[tuple[str, float]] = []
+        for item in reversed(items):
+            source = str(item.get("source") or "")
+            if item.get("role") == "bot" and source.startswith("kb:"):
+                found.append((source.removeprefix("kb:").split("@", 1)[0], 1.0))
+        for m in reversed([m for m in messages if m.role == "patient"][-4:]):
+            if not (EMERGENCY.search(plain(m.text)) or HANDOFF.search(plain(m.text))):
+                found.extend((c.entry_id, round(c.coverage, 3)) for c in understander.rank(redact(m.text), k=3))
+        suggestions: list[Suggestion] = []
+        for entry_id, confidence in found:
+            entry = understander.entries.get(entry_id)
+            if entry is None or entry_id in ("human", "faq.emergency") or entry_id in {s.entry for s in suggestions}:
+                continue
+            suggestions.append(
+                Suggestion(entry=entry_id, question=entry.question, answer=entry.answer, confidence=confidence)
+            )
+            if len(suggestions) == 3:
+                break
+        return suggestions
 
     def take(self, actor: Actor, conv: str) -> Transcript:
         meta = self._meta_for_staff(actor, conv)
