@@ -111,3 +111,33 @@ def test_the_bot_uses_the_llm_only_when_unsure_and_cites() -> None:
     assert GroundedChatStandIn.calls == calls + 1
     assert unsure.kind == "llm" and unsure.citations and unsure.source.startswith("llm:")
     assert json.dumps(unsure.citations)
+
+
+def test_the_client_sends_the_openai_request_and_refuses_broken_answers() -> None:
+    seen: dict[str, object] = {}
+
+    def transport(url: str, headers: dict[str, str], body: bytes, timeout: float) -> tuple[int, bytes]:
+        seen.update(url=url, headers=headers, body=json.loads(body))
+        return 200, json.dumps({"choices": [{"message": {"content": "ok"}}]}).encode()
+
+    chat = OpenAIChat("http://llm.hospital.internal:8000/v1/", "qwen2.5-7b-instruct", "k-1", transport)
+    assert chat.complete([{"role": "user", "content": "hi"}]) == "ok"
+    assert seen["url"] == "http://llm.hospital.internal:8000/v1/chat/completions"
+    assert seen["headers"] == {"Content-Type": "application/json", "Authorization": "Bearer k-1"}
+    body = seen["body"]
+    assert isinstance(body, dict) and body["model"] == "qwen2.5-7b-instruct" and body["temperature"] == 0
+
+    from bianjie.assistant.adapters.openai_chat import LlmUnavailable
+
+    for status, raw in [(503, b"busy"), (200, b"{}"), (200, b'{"choices": [{"message": {"content": 5}}]}')]:
+        with pytest.raises(LlmUnavailable):
+            OpenAIChat("http://x/v1", "m", None, lambda *a, s=status, r=raw: (s, r)).complete([])
+
+
+def test_a_failing_model_never_fails_the_patient() -> None:
+    def down(*_: object) -> tuple[int, bytes]:
+        return 503, b"down"
+
+    world = build(grounder=Grounder(OpenAIChat("http://x/v1", "qwen", None, down)))
+    answer = world.conversations.message(None, MessageRequest(text="急诊需要提前挂号吗"))
+    assert answer.kind == "clarify"  # the bot's own reply, as without a model
