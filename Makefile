@@ -24,7 +24,8 @@ setup: $(STAMP) web
 WEB_FILM := web/film/dist/viewer.js
 WEB_PAGES := web/pages/dist/.built
 WEB_ESCORT := web/escort/dist/.built
-web: $(WEB_FILM) $(WEB_PAGES) $(WEB_ESCORT)
+WEB_ASSISTANT := web/assistant/dist/.built
+web: $(WEB_FILM) $(WEB_PAGES) $(WEB_ESCORT) $(WEB_ASSISTANT)
 
 web/node_modules/.package-lock.json: web/package.json web/package-lock.json
 	@if command -v npm >/dev/null; then cd web && npm ci --no-audit --no-fund --loglevel=error; \
@@ -41,6 +42,9 @@ $(WEB_PAGES): web/node_modules/.package-lock.json web/pages/vite.config.js $(wil
 # 云陪诊's pages (web/escort -> web/escort/dist), sharing web/pages/src/shared; published by escort's demo
 $(WEB_ESCORT): web/node_modules/.package-lock.json web/escort/vite.config.js $(wildcard web/escort/*.html web/escort/src/* web/pages/src/shared/*)
 	@if command -v npm >/dev/null; then cd web && npm run --silent build:escort && touch escort/dist/.built; fi
+
+$(WEB_ASSISTANT): web/node_modules/.package-lock.json web/assistant/vite.config.js $(wildcard web/assistant/*.html web/assistant/src/*)
+	@if command -v npm >/dev/null; then cd web && npm run --silent build:assistant && touch assistant/dist/.built; fi
 
 ## make run: start the local stack (moto on 127.0.0.1:5000, gateway on 127.0.0.1:3000, pump, scheduler)
 run: setup

@@ -23,6 +23,9 @@ PHARMACIST = Persona("fuzz-pharmacist", "staff", ("pharmacist",), "demo-pharmacy
 GUIDE_OPERATOR = Persona("fuzz-guide-operator", "staff", ("guide-operator",), "demo-hospital")
 OPERATOR = Persona("fuzz-operator", "staff", ("operator",), "platform")
 ESCORT_OPERATOR = Persona("fuzz-escort-operator", "staff", ("escort-operator",), "demo-hospital")
+ASSISTANT_AGENT = Persona("fuzz-assistant-agent", "staff", ("assistant-agent",), "demo-hospital")
+KB_EDITOR = Persona("fuzz-kb-editor", "staff", ("kb-editor",), "demo-hospital")
+KB_REVIEWER = Persona("fuzz-kb-reviewer", "staff", ("kb-reviewer",), "demo-hospital")
 
 # operationId -> persona, for token operations that are not the patient's own
 STAFF_OPERATIONS: dict[str, Persona] = {
@@ -33,10 +36,33 @@ STAFF_OPERATIONS: dict[str, Persona] = {
     "RxRevokeFunction.revoke": DOCTOR,
     "RxReviewFunction.review": PHARMACIST,
     "EscortOutboxFunction.get_outbox": ESCORT_OPERATOR,
+    "AssistantDeskQueueFunction.desk_queue": ASSISTANT_AGENT,
+    "AssistantDeskTranscriptFunction.desk_transcript": ASSISTANT_AGENT,
+    "AssistantDeskTakeFunction.desk_take": ASSISTANT_AGENT,
+    "AssistantDeskReplyFunction.desk_reply": ASSISTANT_AGENT,
+    "AssistantDeskCloseFunction.desk_close": ASSISTANT_AGENT,
+    "AssistantKbListFunction.kb_list": KB_EDITOR,
+    "AssistantKbEntryFunction.kb_entry": KB_EDITOR,
+    "AssistantKbDraftFunction.kb_draft": KB_EDITOR,
+    "AssistantKbSubmitFunction.kb_submit": KB_EDITOR,
+    "AssistantKbReviewFunction.kb_review": KB_REVIEWER,
+    "AssistantKbImportFunction.kb_import": KB_EDITOR,
+    "AssistantKbExportFunction.kb_export": KB_EDITOR,
 }
-
-PERSONAS = (PATIENT, DOCTOR, PHARMACIST, GUIDE_OPERATOR, OPERATOR, ESCORT_OPERATOR)
 
 
 def persona_for(operation_id: str) -> Persona:
     return STAFF_OPERATIONS.get(operation_id, PATIENT)
+
+
+PERSONAS = (
+    PATIENT,
+    DOCTOR,
+    PHARMACIST,
+    GUIDE_OPERATOR,
+    OPERATOR,
+    ESCORT_OPERATOR,
+    ASSISTANT_AGENT,
+    KB_EDITOR,
+    KB_REVIEWER,
+)

@@ -21,8 +21,16 @@ from __future__ import annotations
 from bianjie.kit.config import env
 
 SYSTEMS = frozenset(
-    {"rx.center", "rx.ecredential", "pay.channels", "guide.channels", "film.imaging_cloud", "identity.upstreams"}
-    | {"escort.sms"}
+    {
+        "rx.center",
+        "rx.ecredential",
+        "pay.channels",
+        "guide.channels",
+        "film.imaging_cloud",
+        "identity.upstreams",
+        "escort.sms",
+        "assistant.llm",
+    }
 )
 LOCAL_STAGE = "local"
 
