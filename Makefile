@@ -7,11 +7,11 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test setup web lint unit functional contract integration bench clean
 
-$(STAMP): requirements/dev.txt requirements/local.txt requirements/onprem.txt layers/core/requirements.txt layers/imaging/requirements.txt pyproject.toml
+$(STAMP): requirements/dev.txt requirements/local.txt requirements/onprem.txt layers/core/requirements.txt layers/imaging/requirements.txt layers/wayfinding/requirements.txt pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON)"; exit 1; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements/dev.txt -r layers/imaging/requirements.txt
+	$(PY) -m pip install --quiet -r requirements/dev.txt -r layers/imaging/requirements.txt -r layers/wayfinding/requirements.txt
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
