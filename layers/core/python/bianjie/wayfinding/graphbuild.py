@@ -51,14 +51,10 @@ class Projection:
 
 
 def _project(geometry: dict[str, Any], proj: Projection) -> Any:
+    import shapely
     from shapely.geometry import shape
-    from shapely.ops import transform
 
-    return transform(lambda xs, ys, zs=None: _xy_arrays(xs, ys, proj), shape(geometry))
-
-
-def _xy_arrays(xs: Any, ys: Any, proj: Projection) -> tuple[Any, Any]:
-    return ((xs - proj.lon0) * proj.kx, (ys - proj.lat0) * proj.ky)
+    return shapely.transform(shape(geometry), lambda c: (c - [proj.lon0, proj.lat0]) * [proj.kx, proj.ky])
 
 
 def floor_label(short: str, name: str) -> str:
@@ -233,6 +229,7 @@ def build_graph(archive: Archive) -> dict[str, Any]:
                     length = math.dist(pa, via) + math.dist(via, pb)
                     edges.append([a, b, round(length, 2), 0.0, kind, ui, rel, 0, via])
     unit_nodes = [[n for n, _ in members.get(ui, [])] for ui in range(len(units))]
+    traversals = [[ui, n, r] for ui, pairs in sorted(members.items()) for n, r in pairs if r >= 0]
     endpoints: dict[str, list[Any]] = {}
     anchors = {a["id"]: a for a in archive.features("anchor")}
 
@@ -264,6 +261,7 @@ def build_graph(archive: Archive) -> dict[str, Any]:
         "nodes": nodes,
         "edges": edges,
         "unit_nodes": unit_nodes,
+        "traversals": traversals,
         "rels": rels,
         "openings": openings,
         "endpoints": endpoints,

@@ -101,6 +101,7 @@ class Itinerary:
         bridge: dict[str, Any] | None = None
         current_unit = self.source.unit
         last_rel = -1
+        last_unit = self.source.unit
 
         def add_path(level: int, p: tuple[float, float]) -> None:
             level_id = g.levels[level]["id"]
@@ -190,7 +191,7 @@ class Itinerary:
                     units.append(u["id"])
                 level = u["level"]
                 if level != leg_level:
-                    via_rel = rel if rel >= 0 else last_rel
+                    via_rel = rel if rel >= 0 else last_rel if last_rel >= 0 else g.traversal_of.get((last_unit, a), g.traversal_of.get((unit, a), -1))
                     changes.append(
                         {
                             "from_level_id": g.levels[leg_level]["id"],
@@ -223,6 +224,7 @@ class Itinerary:
                 leg_level = level
                 current_unit = unit
             last_rel = rel
+            last_unit = unit
             pts = ([via] if via else []) + [self.point(b)]
             for p in pts:
                 leg.append(p)

@@ -54,6 +54,8 @@ class Graph:
         self.unit_nodes: list[list[int]] = data["unit_nodes"]
         self.endpoints: dict[str, list[Any]] = data["endpoints"]
         self.openings = {o["id"]: o for o in data["openings"]}
+        # (unit, opening node) -> the traversal relationship that joins them (doors between levels)
+        self.traversal_of = {(u, n): r for u, n, r in data.get("traversals", [])}
         self.level_by_id = {lv["id"]: i for i, lv in enumerate(self.levels)}
         self.proj = Projection(*data["origin"])
         # adjacency: node -> [(to, length, vertical_s, kind, unit, rel, via)]
