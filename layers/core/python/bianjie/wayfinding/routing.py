@@ -113,7 +113,7 @@ class Graph:
         done: set[int] = set()
         best: tuple[float, int, int] | None = None  # cost, target, last node
         for ti, t in enumerate(targets):
-            if t.unit == source.unit and t.unit >= 0 and source.node is None and t.node is None:
+            if t.unit == source.unit and t.unit >= 0 and not self.units[t.unit]["closed"] and source.node is None and t.node is None:
                 d = math.dist((source.x, source.y), (t.x, t.y))
                 if best is None or d < best[0]:
                     best = (d, ti, -1)
