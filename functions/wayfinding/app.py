@@ -11,8 +11,8 @@ from bianjie.kit.web import ServiceApp
 from chalice import Response
 
 app = ServiceApp("wayfinding")
-ADMIN = ("nav_admin",)
-OPERATIONS = ("nav_admin", "nav_ops")
+ADMIN = ("nav-admin",)
+OPERATIONS = ("nav-admin", "nav-ops")
 
 
 # -- venues (管理系统: scene management) ---------------------------------------------------------------

@@ -16,8 +16,8 @@ from bianjie.wayfinding import api
 from bianjie.wayfinding.service import WayfindingService
 from bianjie_dev.wayfinding.venues import demo_hospital, to_zip
 
-ADMIN = Actor(kind="staff", id="N001", org="demo-hospital", roles=("nav_admin",))
-OTHER_ADMIN = Actor(kind="staff", id="N002", org="other-hospital", roles=("nav_admin",))
+ADMIN = Actor(kind="staff", id="N001", org="demo-hospital", roles=("nav-admin",))
+OTHER_ADMIN = Actor(kind="staff", id="N002", org="other-hospital", roles=("nav-admin",))
 
 
 class Clock:
