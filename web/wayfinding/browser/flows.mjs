@@ -40,6 +40,7 @@ const flows = {
     const second = page.locator('.level').nth(1);
     await second.click();
     out.steps.level_switched = (await data(page, '#map', 'level')) === (await second.getAttribute('data-level'));
+    out.steps.units_on_floor = Number(await data(page, '#map', 'units'));
     await look(page, out, 'nav-map', shots);
     // search B超
     await page.fill('#q', 'B超');

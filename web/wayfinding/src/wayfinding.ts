@@ -244,7 +244,7 @@ function renderLevels(): void {
     buildings.get(key)!.push(lv);
   }
   clear(levels, [...buildings.entries()].map(([name, lvs]) => h('div', { class: 'building' }, h('span', { class: 'small muted' }, name),
-    [...lvs].sort((a, b) => b.ordinal - a.ordinal).map((lv) => h('button', { type: 'button', class: 'level', 'data-level': lv.id, 'aria-pressed': 'false', 'aria-label': `${name}${lv.floor}`, onclick: () => showLevel(lv) }, lv.outdoor ? '室外' : lv.short_name)))));
+    [...lvs].sort((a, b) => b.ordinal - a.ordinal).map((lv) => h('button', { type: 'button', class: 'level', 'data-level': lv.id, 'aria-pressed': 'false', 'aria-label': `${lv.outdoor ? '室外' : lv.short_name} ${name}${lv.floor}`, onclick: () => showLevel(lv) }, lv.outdoor ? '室外' : lv.short_name)))));
 }
 
 async function loadVenue(id: string): Promise<void> {

@@ -149,7 +149,7 @@ class SearchQuery(Strict):
     venue: Id
     q: str = Field(default="", max_length=40)
     category: Category | None = None
-    limit: Annotated[int, Field(ge=1, le=50), WHOLE] = 10
+    limit: int = Field(default=10, ge=1, le=50)
 
 
 class Poi(BaseModel):

@@ -442,6 +442,7 @@ class WayfindingService:
         for o in overlays:
             by_target.setdefault(o["target_id"], []).append({k: o[k] for k in ("kind", "value", "status", "observed_at", "source")})
         pois_by_unit: dict[str, list[dict[str, Any]]] = {}
+        names = {p["id"]: p["name"] for p in pois}
         for p in pois:
             if p.get("unit_id"):
                 pois_by_unit.setdefault(p["unit_id"], []).append(p)
@@ -465,7 +466,8 @@ class WayfindingService:
                 rooms.append(api.OperationsRoom(unit_id=unit["id"], name=unit["name"], pois=[poi_model(p) for p in unit_pois], overlays=readings))
                 for r in readings:
                     if r.get("status") in ("broken", "offline", "maintenance"):
-                        alerts.append({"unit_id": unit["id"], "name": unit["name"], **r})
+                        target = names.get(str(r.get("target_id")), unit["name"])
+                        alerts.append({"unit_id": unit["id"], **r, "name": target})
             building = buildings.setdefault(level["building_id"], api.OperationsBuilding(building_id=level["building_id"], name=level["building_name"] or "室外", levels=[]))
             building.levels.append(api.OperationsLevel(level_id=level["id"], name=level["name"], ordinal=level["ordinal"], rooms=rooms))
         self.audit.record(actor=actor, action="wayfinding.operations.read", resource=f"wayfinding.venue:{venue_id}")
