@@ -61,13 +61,7 @@ class Itinerary:
         self.profile = profile
         self.source, self.target = source, target
         self.edges = edges
-        self.connector_of_node: dict[int, int] = {}
-        for ui, unit in enumerate(graph.units):
-            if unit["connector"]:
-                for n in graph.unit_nodes[ui]:
-                    x, y = graph.nodes[n][:2]
-                    if (x, y) == tuple(unit["rep"]):
-                        self.connector_of_node[n] = ui
+        self.connector_of_node = graph.connector_of_node
 
     def point(self, node: int) -> tuple[float, float]:
         if node == -2:

@@ -57,6 +57,17 @@ class Graph:
         # (unit, opening node) -> the traversal relationship that joins them (doors between levels)
         self.traversal_of = {(u, n): r for u, n, r in data.get("traversals", [])}
         self.level_by_id = {lv["id"]: i for i, lv in enumerate(self.levels)}
+        # a connector unit's centre node -> the unit (steps name the elevator or stair by it)
+        self.connector_of_node: dict[int, int] = {}
+        for ui, unit in enumerate(self.units):
+            if unit["connector"]:
+                for n in self.unit_nodes[ui]:
+                    if tuple(self.nodes[n][:2]) == tuple(unit["rep"]):
+                        self.connector_of_node[n] = ui
+        self.units_of_node: dict[int, list[int]] = {}
+        for ui, ns in enumerate(self.unit_nodes):
+            for n in ns:
+                self.units_of_node.setdefault(n, []).append(ui)
         self.proj = Projection(*data["origin"])
         # adjacency: node -> [(to, length, vertical_s, kind, unit, rel, via)]
         self.adj: list[list[tuple[int, float, float, int, int, int, tuple[float, float] | None]]] = [[] for _ in self.nodes]
@@ -73,7 +84,7 @@ class Graph:
         if feature_id in self.openings:
             node = self.openings[feature_id]["node"]
             x, y, level = self.nodes[node]
-            units = [ui for ui, ns in enumerate(self.unit_nodes) if node in ns and not self.units[ui]["closed"]]
+            units = [ui for ui in self.units_of_node.get(node, []) if not self.units[ui]["closed"]]
             return Endpoint(x, y, int(level), units[0] if units else -1, name, node=node, feature_id=feature_id)
         e = self.endpoints.get(feature_id)
         if e is None:

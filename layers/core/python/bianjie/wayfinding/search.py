@@ -106,9 +106,9 @@ def _distance(a: str, b: str, limit: int) -> int:
     return previous[-1]
 
 
-def score(query: str, keys: list[str]) -> float:
+def score(query: str, keys: list[str], fuzzy: bool = True) -> float:
     """How well a normalised query matches a POI's keys: exact 100, prefix 90, inside 70, one or two
-    typos 50/40 (against the whole key or its prefix of the query's length), else 0."""
+    typos 50/40 (against the whole key or its prefix of the query's length; only with ``fuzzy``), else 0."""
     best = 0.0
     for k in keys:
         if query == k:
@@ -117,24 +117,30 @@ def score(query: str, keys: list[str]) -> float:
             best = max(best, 90.0 - min(len(k) - len(query), 20) * 0.1)
         elif query in k:
             best = max(best, 70.0)
-        elif best < 50 and len(query) >= 3:
-            limit = 2 if len(query) >= 7 else 1
-            d = min(_distance(query, k, limit), _distance(query, k[: len(query)], limit))
-            if d <= limit:
-                best = max(best, 50.0 - 10 * (d - 1))
+    if best or not fuzzy or len(query) < 3:
+        return best
+    limit = 2 if len(query) >= 7 else 1
+    for k in keys:
+        d = min(_distance(query, k, limit), _distance(query, k[: len(query)], limit))
+        if d <= limit:
+            best = max(best, 50.0 - 10 * (d - 1))
     return best
 
 
 def search(pois: list[dict[str, Any]], text: str, category: str | None = None, limit: int = 10) -> list[tuple[float, dict[str, Any]]]:
     query = normalize(text)
+    live = [p for p in pois if p.get("enabled", True) and p.get("present", True) and (not category or p["category"] == category)]
     out: list[tuple[float, dict[str, Any]]] = []
-    for poi in pois:
-        if not poi.get("enabled", True) or not poi.get("present", True):
-            continue
-        if category and poi["category"] != category:
-            continue
-        s = score(query, poi["keys"]) if query else 1.0
-        if s > 0:
-            out.append((s, poi))
+    # exact, prefix and substring matches first; typo tolerance only when they find fewer than ``limit``
+    for fuzzy in (False, True):
+        matched = {id(p) for _, p in out}
+        for poi in live:
+            if id(poi) in matched:
+                continue
+            s = score(query, poi["keys"], fuzzy) if query else 1.0
+            if s > 0:
+                out.append((s, poi))
+        if len(out) >= limit or not query:
+            break
     out.sort(key=lambda sp: (-sp[0], sp[1]["name"]))
     return out[:limit]
