@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import json
 
+from bianjie.kit.web import ServiceApp
 from bianjie.wayfinding import api
 from bianjie.wayfinding.wiring import wayfinding_service
-from bianjie.kit.web import ServiceApp
 from chalice import Response
 
 app = ServiceApp("wayfinding")
@@ -25,7 +25,7 @@ OPERATIONS = ("nav-admin", "nav-ops")
     request=api.ImportRequest,
     response=api.ImportAnswer,
     status=201,
-    summary="Import an IMDF 1.0 archive (zip, base64) as a new draft version of its venue; refused whole with every problem",
+    summary="Import an IMDF 1.0 archive (zip, base64) as a draft version; refused whole with every problem",
     errors=("ARCHIVE_INVALID", "ARCHIVE_NOT_BASE64", "VENUE_OF_OTHER_HOSPITAL", "IMPORT_CONTENDED"),
 )
 def post_import() -> api.ImportAnswer:
@@ -52,7 +52,13 @@ def get_archive(venue_id: str, version: str) -> api.ExportAnswer:
     auth="token",
     response=api.PublishAnswer,
     summary="Publish a version: derive its routing graph and map; routes and search use it from now on",
-    errors=("VENUE_NOT_FOUND", "VERSION_NOT_FOUND", "VERSION_MALFORMED", "VENUE_OF_OTHER_HOSPITAL", "PUBLISH_CONTENDED"),
+    errors=(
+        "VENUE_NOT_FOUND",
+        "VERSION_NOT_FOUND",
+        "VERSION_MALFORMED",
+        "VENUE_OF_OTHER_HOSPITAL",
+        "PUBLISH_CONTENDED",
+    ),
 )
 def post_publish(venue_id: str, version: str) -> api.PublishAnswer:
     actor = app.staff_actor(*ADMIN)
@@ -187,7 +193,9 @@ def get_pois_csv(venue_id: str) -> Response:
 def get_pois_geojson(venue_id: str) -> Response:
     actor = app.staff_actor(*ADMIN)
     body = wayfinding_service().export_pois_geojson(actor, venue_id)
-    return Response(body=json.dumps(body, ensure_ascii=False), status_code=200, headers={"Content-Type": "application/geo+json"})
+    return Response(
+        body=json.dumps(body, ensure_ascii=False), status_code=200, headers={"Content-Type": "application/geo+json"}
+    )
 
 
 @app.route(
@@ -213,7 +221,7 @@ def post_pois_import(venue_id: str) -> api.PoiImportAnswer:
     auth="partner",
     request=api.OverlayPost,
     response=api.OverlayAnswer,
-    summary="A hospital system reports a room's or device's reading (queue length, a broken kiosk); older readings are ignored",
+    summary="A hospital system reports a room's or device's reading (queue length, a broken kiosk); older ones ignored",
     errors=("VENUE_NOT_FOUND", "VENUE_OF_OTHER_HOSPITAL", "OVERLAY_EMPTY"),
 )
 def post_overlay() -> api.OverlayAnswer:

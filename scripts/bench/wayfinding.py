@@ -39,7 +39,7 @@ from bianjie.wayfinding.service import derive_pois
 from bianjie_dev.wayfinding.venues import generated_campus, to_zip
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from emulator_memory import EmulatorMemory  # noqa: E402
+from emulator_memory import EmulatorMemory
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -60,7 +60,19 @@ def campus() -> dict[str, Any]:
     )
 
 
-QUERIES = ["卫生间", "便利店", "科室1-3", "keshi2-5", "ks3", "诊室2-4-n6", "zhenshi", "便利电", "大厅", "xnk", "科室3-10-s2"]
+QUERIES = [
+    "卫生间",
+    "便利店",
+    "科室1-3",
+    "keshi2-5",
+    "ks3",
+    "诊室2-4-n6",
+    "zhenshi",
+    "便利电",
+    "大厅",
+    "xnk",
+    "科室3-10-s2",
+]
 
 
 def in_process(archive: dict[str, Any], routes: int, rng: random.Random) -> dict[str, Any]:
@@ -117,23 +129,39 @@ def through_stack(archive: dict[str, Any], n: int, rng: random.Random) -> dict[s
     stack = StackProcess(Path(tempfile.mkdtemp(prefix="bench-wayfinding-")), env={"BIANJIE_FILM_DEMO_CT_SLICES": "4"})
     memory = EmulatorMemory(stack.proc.pid)
     try:
-        token = issue_token(via_gateway(stack.url), "bench-admin", "staff", ["nav-admin"], hospital="bench-hospital", requested_by="system:bench")
+        token = issue_token(
+            via_gateway(stack.url),
+            "bench-admin",
+            "staff",
+            ["nav-admin"],
+            hospital="bench-hospital",
+            requested_by="system:bench",
+        )
 
         def call(method: str, path: str, body: Any = None, auth: bool = False) -> tuple[float, Any]:
             headers = {"Content-Type": "application/json"}
             if auth:
                 headers["Authorization"] = f"Bearer {token}"
-            req = urllib.request.Request(stack.url + path, data=json.dumps(body).encode() if body is not None else None, method=method, headers=headers)
+            req = urllib.request.Request(
+                stack.url + path,
+                data=json.dumps(body).encode() if body is not None else None,
+                method=method,
+                headers=headers,
+            )
             t = time.perf_counter()
             with urllib.request.urlopen(req, timeout=120) as r:
                 data = json.loads(r.read())
             return (time.perf_counter() - t) * 1000, data
 
-        import_ms, imported = call("POST", "/wayfinding/imports", {"archive_base64": base64.b64encode(to_zip(archive)).decode()}, auth=True)
+        import_ms, imported = call(
+            "POST", "/wayfinding/imports", {"archive_base64": base64.b64encode(to_zip(archive)).decode()}, auth=True
+        )
         venue = imported["venue_id"]
         publish_ms, published = call("POST", f"/wayfinding/venues/{venue}/versions/1/publish", auth=True)
         places = [f["id"] for f in archive["occupant"]["features"]] + [f["id"] for f in archive["amenity"]["features"]]
-        call("GET", "/wayfinding/route?" + urllib.parse.urlencode({"venue": venue, "from": places[0], "to": places[1]}))  # loads the graph
+        call(
+            "GET", "/wayfinding/route?" + urllib.parse.urlencode({"venue": venue, "from": places[0], "to": places[1]})
+        )  # loads the graph
         routes, searches = [], []
         for _ in range(n):
             q = {"venue": venue, "from": rng.choice(places), "to": rng.choice(places), "profile": rng.choice(PROFILES)}
@@ -145,7 +173,9 @@ def through_stack(archive: dict[str, Any], n: int, rng: random.Random) -> dict[s
             if ms == ms:
                 routes.append(ms)
         for _ in range(n):
-            ms, _ = call("GET", "/wayfinding/search?" + urllib.parse.urlencode({"venue": venue, "q": rng.choice(QUERIES)}))
+            ms, _ = call(
+                "GET", "/wayfinding/search?" + urllib.parse.urlencode({"venue": venue, "q": rng.choice(QUERIES)})
+            )
             searches.append(ms)
         rss = memory.stop()
         return {
@@ -174,7 +204,10 @@ def main() -> None:
     if not args.no_stack:
         summary.update(through_stack(archive, args.http, rng))
     summary["loadavg"] = round(os.getloadavg()[0], 2)
-    print(f"wayfinding on a generated 3-building, 12-level campus; {platform.processor() or platform.machine()}, python {platform.python_version()}, {os.cpu_count()} cores, load {summary['loadavg']}")
+    print(
+        f"wayfinding on a generated 3-building, 12-level campus; {platform.processor() or platform.machine()}, "
+        f"python {platform.python_version()}, {os.cpu_count()} cores, load {summary['loadavg']}"
+    )
     print(f"{'measure':<22} {'value':>12}")
     for key, value in summary.items():
         print(f"{key:<22} {value!s:>12}")

@@ -28,7 +28,9 @@ def client(aws_stack: Any) -> Client:
 
 
 def named(archive: dict[str, Any], file: str, name: str) -> str:
-    return next(f["id"] for f in archive[file]["features"] if (f["properties"].get("name") or {}).get("zh-Hans") == name)
+    return next(
+        f["id"] for f in archive[file]["features"] if (f["properties"].get("name") or {}).get("zh-Hans") == name
+    )
 
 
 @pytest.fixture
@@ -57,7 +59,12 @@ def test_import_publish_route_search(client: Client, published: tuple[str, dict[
     found = get(client, "/wayfinding/search", venue=venue, q="B超")
     hit = found.json_body["hits"][0]["poi"]
     assert hit["name"] == "超声科（B超室）" and hit["category"] == "medtech"
-    route = get(client, "/wayfinding/route", venue=venue, **{"from": named(archive, "opening", "正门"), "to": hit["id"], "profile": "accessible"})
+    route = get(
+        client,
+        "/wayfinding/route",
+        venue=venue,
+        **{"from": named(archive, "opening", "正门"), "to": hit["id"], "profile": "accessible"},
+    )
     assert route.status_code == 200, route.body
     steps = [s["text"] for s in route.json_body["steps"]]
     assert "乘东侧电梯到2楼" in steps and steps[-1] == "到达超声科（B超室）"
@@ -68,7 +75,9 @@ def test_import_publish_route_search(client: Client, published: tuple[str, dict[
 
 def test_refusals_carry_codes_and_chinese_messages(client: Client, published: tuple[str, dict[str, Any]]) -> None:
     venue, archive = published
-    unknown = get(client, "/wayfinding/route", venue=venue, **{"from": "nowhere", "to": named(archive, "occupant", "心内科")})
+    unknown = get(
+        client, "/wayfinding/route", venue=venue, **{"from": "nowhere", "to": named(archive, "occupant", "心内科")}
+    )
     assert unknown.status_code == 404 and unknown.json_body["error"]["code"] == "UNKNOWN_ENDPOINT"
     assert "找不到" in unknown.json_body["error"]["message"]
     bad_profile = get(client, "/wayfinding/route", venue=venue, **{"from": "a", "to": "b", "profile": "teleport"})
@@ -83,7 +92,11 @@ def test_refusals_carry_codes_and_chinese_messages(client: Client, published: tu
     assert other.status_code == 403 and other.json_body["error"]["code"] == "VENUE_OF_OTHER_HOSPITAL"
     broken = demo_hospital()
     broken["unit"]["features"][0]["properties"]["level_id"] = "ghost"
-    refused = client.http.post("/wayfinding/imports", body=json.dumps({"archive_base64": base64.b64encode(to_zip(broken)).decode()}), headers=admin())
+    refused = client.http.post(
+        "/wayfinding/imports",
+        body=json.dumps({"archive_base64": base64.b64encode(to_zip(broken)).decode()}),
+        headers=admin(),
+    )
     assert refused.status_code == 422 and refused.json_body["error"]["code"] == "ARCHIVE_INVALID"
     assert refused.json_body["error"]["details"][0]["feature_id"] == broken["unit"]["features"][0]["id"]
     version = client.http.post(f"/wayfinding/venues/{venue}/versions/x1/publish", headers=admin())
@@ -93,12 +106,16 @@ def test_refusals_carry_codes_and_chinese_messages(client: Client, published: tu
 def test_poi_management_and_exports(client: Client, published: tuple[str, dict[str, Any]]) -> None:
     venue, archive = published
     poi = named(archive, "occupant", "超声科（B超室）")
-    patch = client.http.patch(f"/wayfinding/venues/{venue}/pois/{poi}", body=json.dumps({"enabled": False, "tags": ["医技"]}), headers=admin())
+    patch = client.http.patch(
+        f"/wayfinding/venues/{venue}/pois/{poi}", body=json.dumps({"enabled": False, "tags": ["医技"]}), headers=admin()
+    )
     assert patch.status_code == 200 and patch.json_body["enabled"] is False
     assert [h["poi"]["id"] for h in get(client, "/wayfinding/search", venue=venue, q="B超").json_body["hits"]] == []
     disabled = get(client, "/wayfinding/route", venue=venue, **{"from": named(archive, "opening", "正门"), "to": poi})
     assert disabled.status_code == 422 and disabled.json_body["error"]["code"] == "POI_DISABLED"
-    renamed = client.http.post(f"/wayfinding/venues/{venue}/tags/rename", body=json.dumps({"from": "医技", "to": "医技检查"}), headers=admin())
+    renamed = client.http.post(
+        f"/wayfinding/venues/{venue}/tags/rename", body=json.dumps({"from": "医技", "to": "医技检查"}), headers=admin()
+    )
     assert renamed.json_body == {"renamed": 1}
     csv_answer = client.http.get(f"/wayfinding/venues/{venue}/pois.csv", headers=admin())
     assert csv_answer.headers["Content-Type"].startswith("text/csv")
@@ -108,7 +125,11 @@ def test_poi_management_and_exports(client: Client, published: tuple[str, dict[s
     collection = json.loads(geo.body)
     assert collection["type"] == "FeatureCollection"
     edited = text.replace(f"{poi},occupant,超声科（B超室）,medtech,0", f"{poi},occupant,超声科（B超室）,medtech,1")
-    back = client.http.post(f"/wayfinding/venues/{venue}/pois/import", body=json.dumps({"format": "csv", "content": edited}), headers=admin())
+    back = client.http.post(
+        f"/wayfinding/venues/{venue}/pois/import",
+        body=json.dumps({"format": "csv", "content": edited}),
+        headers=admin(),
+    )
     assert back.status_code == 200, back.body
     assert get(client, "/wayfinding/search", venue=venue, q="B超").json_body["hits"][0]["poi"]["id"] == poi
     export = client.http.get(f"/wayfinding/venues/{venue}/versions/1/archive", headers=admin())
@@ -117,12 +138,24 @@ def test_poi_management_and_exports(client: Client, published: tuple[str, dict[s
     assert missing.status_code == 404 and missing.json_body["error"]["code"] == "VERSION_NOT_FOUND"
 
 
-def test_overlays_from_a_signed_partner_reach_the_operations_view(client: Client, partner: DemoPartner, published: tuple[str, dict[str, Any]]) -> None:
+def test_overlays_from_a_signed_partner_reach_the_operations_view(
+    client: Client, partner: DemoPartner, published: tuple[str, dict[str, Any]]
+) -> None:
     venue, archive = published
     kiosk = named(archive, "amenity", "自助挂号缴费机")
-    body = json.dumps({"venue_id": venue, "target_id": kiosk, "kind": "device_status", "status": "broken", "observed_at": "2026-12-04T09:00:00+08:00"}).encode()
+    body = json.dumps(
+        {
+            "venue_id": venue,
+            "target_id": kiosk,
+            "kind": "device_status",
+            "status": "broken",
+            "observed_at": "2026-12-04T09:00:00+08:00",
+        }
+    ).encode()
     headers = sign_request(partner.key, "POST", "/wayfinding/overlays", "", body, partner.app_id, partner.serial)
-    posted = client.http.post("/wayfinding/overlays", body=body, headers={**headers, "Content-Type": "application/json"})
+    posted = client.http.post(
+        "/wayfinding/overlays", body=body, headers={**headers, "Content-Type": "application/json"}
+    )
     assert posted.status_code == 200 and posted.json_body["accepted"] is True, posted.body
     unsigned = client.http.post("/wayfinding/overlays", body=body, headers={"Content-Type": "application/json"})
     assert unsigned.status_code == 401

@@ -56,7 +56,9 @@ def flow(stack: StackProcess, chromium: str, name: str, shots: Path, **args: str
     return result
 
 
-def test_the_navigation_page_routes_and_plays_the_simulated_walk(stack: StackProcess, chromium: str, demo: dict[str, Any], tmp_path: Path) -> None:
+def test_the_navigation_page_routes_and_plays_the_simulated_walk(
+    stack: StackProcess, chromium: str, demo: dict[str, Any], tmp_path: Path
+) -> None:
     result = flow(stack, chromium, "nav", tmp_path, kiosk=demo["kiosk"])
     assert_clean(result)
     steps = result["steps"]
@@ -76,7 +78,9 @@ def test_the_navigation_page_routes_and_plays_the_simulated_walk(stack: StackPro
     assert "卫生间" in steps["toilet"]
 
 
-def test_the_admin_page_disables_a_poi_and_shows_the_alert(stack: StackProcess, chromium: str, demo: dict[str, Any], tmp_path: Path) -> None:
+def test_the_admin_page_disables_a_poi_and_shows_the_alert(
+    stack: StackProcess, chromium: str, demo: dict[str, Any], tmp_path: Path
+) -> None:
     result = flow(stack, chromium, "admin", tmp_path, token=demo["admin_token"])
     assert_clean(result)
     steps = result["steps"]

@@ -30,7 +30,9 @@ def demo(stack: StackProcess) -> dict[str, Any]:
     return dict(json.loads((stack.state_dir / "wayfinding" / "demo.json").read_text()))
 
 
-def call(stack: StackProcess, method: str, path: str, body: Any = None, token: str | None = None, **query: str) -> tuple[int, Any]:
+def call(
+    stack: StackProcess, method: str, path: str, body: Any = None, token: str | None = None, **query: str
+) -> tuple[int, Any]:
     url = stack.url + path + ("?" + urllib.parse.urlencode(query) if query else "")
     headers = {"Content-Type": "application/json"}
     if token:
@@ -55,7 +57,15 @@ def test_the_demo_campus_is_published_and_searchable(stack: StackProcess, demo: 
 def test_accessible_route_from_the_main_entrance(stack: StackProcess, demo: dict[str, Any]) -> None:
     _, found = call(stack, "GET", "/wayfinding/search", venue=demo["venue_id"], q="chaosheng")
     target = found["hits"][0]["poi"]["id"]
-    status, route = call(stack, "GET", "/wayfinding/route", venue=demo["venue_id"], profile="accessible", to=target, **{"from": demo["main_entrance"]})
+    status, route = call(
+        stack,
+        "GET",
+        "/wayfinding/route",
+        venue=demo["venue_id"],
+        profile="accessible",
+        to=target,
+        **{"from": demo["main_entrance"]},
+    )
     assert status == 200, route
     texts = [s["text"] for s in route["steps"]]
     assert "乘东侧电梯到2楼" in texts and texts[-1] == "到达超声科（B超室）"
@@ -74,7 +84,9 @@ def test_disabling_a_poi_removes_it_from_search(stack: StackProcess, demo: dict[
     assert status == 200
     _, again = call(stack, "GET", "/wayfinding/search", venue=venue, q="心电图")
     assert poi["id"] not in [h["poi"]["id"] for h in again["hits"]]
-    status, refused = call(stack, "GET", "/wayfinding/route", venue=venue, to=poi["id"], **{"from": demo["main_entrance"]})
+    status, refused = call(
+        stack, "GET", "/wayfinding/route", venue=venue, to=poi["id"], **{"from": demo["main_entrance"]}
+    )
     assert status == 422 and refused["error"]["code"] == "POI_DISABLED"
     call(stack, "PATCH", f"/wayfinding/venues/{venue}/pois/{poi['id']}", {"enabled": True}, token)
     _, back = call(stack, "GET", "/wayfinding/search", venue=venue, q="心电图")
@@ -87,7 +99,7 @@ def test_overlays_and_operations_view(stack: StackProcess, demo: dict[str, Any])
     assert [a["status"] for a in view["alerts"]] == ["broken"]
     rooms = {r["name"]: r for b in view["buildings"] for lv in b["levels"] for r in lv["rooms"]}
     assert rooms["心内科"]["overlays"][0]["value"] == 14
-    status, refused = call(stack, "GET", f"/wayfinding/venues/{demo['venue_id']}/operations")
+    status, _refused = call(stack, "GET", f"/wayfinding/venues/{demo['venue_id']}/operations")
     assert status == 401
 
 
@@ -95,7 +107,9 @@ def test_export_url_serves_the_archive(stack: StackProcess, demo: dict[str, Any]
     import io
     import zipfile
 
-    status, export = call(stack, "GET", f"/wayfinding/venues/{demo['venue_id']}/versions/1/archive", token=demo["admin_token"])
+    status, export = call(
+        stack, "GET", f"/wayfinding/venues/{demo['venue_id']}/versions/1/archive", token=demo["admin_token"]
+    )
     assert status == 200
     with urllib.request.urlopen(export["url"], timeout=30) as r:
         names = zipfile.ZipFile(io.BytesIO(r.read())).namelist()

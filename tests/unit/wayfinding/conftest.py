@@ -44,7 +44,9 @@ class Rig:
         raise KeyError(name)
 
     def route(self, frm: str, to: str, profile: str = "elevator_first") -> api.RouteAnswer:
-        return self.service.route(api.RouteQuery.model_validate({"venue": self.venue_id, "from": frm, "to": to, "profile": profile}))
+        return self.service.route(
+            api.RouteQuery.model_validate({"venue": self.venue_id, "from": frm, "to": to, "profile": profile})
+        )
 
     def search(self, q: str, **kw: Any) -> list[str]:
         answer = self.service.search(api.SearchQuery(venue=self.venue_id, q=q, **kw))
@@ -57,9 +59,13 @@ def encoded(archive: dict[str, Any]) -> api.ImportRequest:
 
 def make_service() -> tuple[MemoryDocumentStore, MemoryObjectStore, WayfindingService]:
     clock = Clock()
-    db = MemoryDocumentStore(table_spec("WAYFINDING_TABLE", "wayfinding"), table_spec("AUDIT_TABLE", "audit"), clock=clock)
+    db = MemoryDocumentStore(
+        table_spec("WAYFINDING_TABLE", "wayfinding"), table_spec("AUDIT_TABLE", "audit"), clock=clock
+    )
     objects = MemoryObjectStore(clock=clock)
-    service = WayfindingService(db, "wayfinding", objects, "bucket", AuditLog(db, "audit", clock, service="wayfinding"), clock)
+    service = WayfindingService(
+        db, "wayfinding", objects, "bucket", AuditLog(db, "audit", clock, service="wayfinding"), clock
+    )
     return db, objects, service
 
 

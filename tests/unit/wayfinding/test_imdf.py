@@ -39,7 +39,7 @@ def test_export_after_import_gives_the_same_features() -> None:
 
 
 def test_the_service_exports_what_it_imported() -> None:
-    db, objects, service = make_service()
+    _db, objects, service = make_service()
     original = generated_campus(2, 4, seed="roundtrip")
     answer = service.import_archive(ADMIN, encoded(original))
     exported = service.export_archive(ADMIN, answer.venue_id, answer.version)
@@ -59,7 +59,11 @@ def test_a_dangling_reference_is_refused_with_its_feature() -> None:
     unit = feature(archive, "unit", 3)
     unit["properties"]["level_id"] = "no-such-level"
     problems = problems_of(archive)
-    assert {"file": "unit.geojson", "feature_id": unit["id"], "problem": "level_id 'no-such-level' is not a level of this archive"} in problems
+    assert {
+        "file": "unit.geojson",
+        "feature_id": unit["id"],
+        "problem": "level_id 'no-such-level' is not a level of this archive",
+    } in problems
 
 
 def test_every_problem_is_listed_and_nothing_is_stored() -> None:
@@ -129,8 +133,14 @@ def test_vertical_relationship_on_one_level_is_refused() -> None:
         ({"manifest.json": b"[1]", "venue.geojson": b"{}"}, "not a JSON object"),
         ({"manifest.json": json.dumps({"version": "2.0", "language": "zh"}).encode()}, "not IMDF 1.x"),
         ({"manifest.json": b'{"version": "1.0.0", "language": "zh-Hans"}', "venue.geojson": b"not json"}, "not JSON"),
-        ({"manifest.json": b'{"version": "1.0.0", "language": "zh-Hans"}', "venue.geojson": b'{"type": "Feature"}'}, "FeatureCollection"),
-        ({"manifest.json": b'{"version": "1.0.0", "language": "zh-Hans"}', "rooms.geojson": b"{}"}, "not an IMDF 1.0 file name"),
+        (
+            {"manifest.json": b'{"version": "1.0.0", "language": "zh-Hans"}', "venue.geojson": b'{"type": "Feature"}'},
+            "FeatureCollection",
+        ),
+        (
+            {"manifest.json": b'{"version": "1.0.0", "language": "zh-Hans"}', "rooms.geojson": b"{}"},
+            "not an IMDF 1.0 file name",
+        ),
     ],
 )
 def test_malformed_files(files: dict[str, bytes], problem: str) -> None:

@@ -3,6 +3,7 @@ escalators, skybridges, employees-only rooms): checked against an independent re
 
 from __future__ import annotations
 
+import itertools
 import math
 from functools import cache
 from typing import Any
@@ -19,7 +20,15 @@ BANNED = {"accessible": {STAIRS, ESCALATOR, STEPS}, "elevator_first": set(), "st
 
 
 @cache
-def venue(buildings: int, levels: int, holes: frozenset[Any], stairs: frozenset[Any], closed: frozenset[Any], bridges: frozenset[Any], escalators: frozenset[Any]) -> tuple[Graph, list[str]]:
+def venue(
+    buildings: int,
+    levels: int,
+    holes: frozenset[Any],
+    stairs: frozenset[Any],
+    closed: frozenset[Any],
+    bridges: frozenset[Any],
+    escalators: frozenset[Any],
+) -> tuple[Graph, list[str]]:
     archive = generated_campus(
         buildings,
         levels,
@@ -42,7 +51,12 @@ def venues(draw: st.DrawFn) -> tuple[Graph, list[str]]:
     cells = [(b, o) for b in range(buildings) for o in range(-1, levels - 1)]
     subset = st.frozensets(st.sampled_from(cells), max_size=len(cells) // 2)
     holes, stairs, bridges, escalators = draw(subset), draw(subset), draw(subset), draw(subset)
-    closed = draw(st.frozensets(st.tuples(st.sampled_from(range(buildings)), st.sampled_from(range(-1, levels - 1)), st.integers(1, 8)), max_size=4))
+    closed = draw(
+        st.frozensets(
+            st.tuples(st.sampled_from(range(buildings)), st.sampled_from(range(-1, levels - 1)), st.integers(1, 8)),
+            max_size=4,
+        )
+    )
     return venue(buildings, levels, holes, stairs, closed, bridges, escalators)
 
 
@@ -68,7 +82,9 @@ def kinds(edges: list[Any]) -> set[int]:
     return {e[4] for e in edges}
 
 
-SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+SETTINGS = settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
 
 
 @SETTINGS
@@ -97,7 +113,7 @@ def test_routes_over_generated_venues(data: st.DataObject, built: tuple[Graph, l
     # the path is continuous from the source to the target
     assert edges[0][0] == -1 or source.node == edges[0][0]
     assert edges[-1][1] == -2
-    for e1, e2 in zip(edges, edges[1:], strict=False):
+    for e1, e2 in itertools.pairwise(edges):
         assert e1[1] == e2[0]
     answer = Itinerary(graph, profile, source, target, edges).answer()
     # every level change follows a relationship of the archive
@@ -106,7 +122,7 @@ def test_routes_over_generated_venues(data: st.DataObject, built: tuple[Graph, l
         assert change["relationship_id"] in rel_ids
     levels = [p["level_id"] for p in answer["path"]]
     assert levels[0] == graph.levels[source.level]["id"] and levels[-1] == graph.levels[target.level]["id"]
-    assert len(answer["level_changes"]) >= len(levels) - 1 - sum(1 for x, y in zip(levels, levels[1:], strict=False) if x == y)
+    assert len(answer["level_changes"]) >= len(levels) - 1 - sum(1 for x, y in itertools.pairwise(levels) if x == y)
     # never shorter than the straight line between the ends
     assert answer["length_m"] >= math.dist((source.x, source.y), (target.x, target.y)) - 0.5
     # no employees-only unit is passed through

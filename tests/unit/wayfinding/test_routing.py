@@ -120,7 +120,9 @@ def test_no_step_free_route_is_said_so() -> None:
     units_1 = {u["id"] for u in archive["unit"]["features"] if u["properties"]["level_id"] in level_1}
     anchors = {a["id"] for a in archive["anchor"]["features"] if a["properties"]["unit_id"] in units_1}
     target = next(o["id"] for o in archive["occupant"]["features"] if o["properties"]["anchor_id"] in anchors)
-    gate = next(o["id"] for o in archive["opening"]["features"] if (o["properties"]["name"] or {}).get("zh-Hans") == "正门")
+    gate = next(
+        o["id"] for o in archive["opening"]["features"] if (o["properties"]["name"] or {}).get("zh-Hans") == "正门"
+    )
     query = {"venue": a.venue_id, "from": gate, "to": target}
     with pytest.raises(AppError) as e:
         service.route(api.RouteQuery.model_validate({**query, "profile": "accessible"}))

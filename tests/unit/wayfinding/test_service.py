@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from bianjie.kit.actor import Actor
@@ -45,10 +46,14 @@ def test_disabling_a_poi_removes_it_from_search_and_enabling_brings_it_back(rig:
 
 def test_aliases_get_pinyin_and_tags_rename(rig: Rig) -> None:
     poi = rig.feature("occupant", "检验科（抽血）")
-    updated = rig.service.update_poi(ADMIN, rig.venue_id, poi, api.PoiPatch(aliases=["采血处"], tags=["一楼", "检查"], category="medtech"))
+    updated = rig.service.update_poi(
+        ADMIN, rig.venue_id, poi, api.PoiPatch(aliases=["采血处"], tags=["一楼", "检查"], category="medtech")
+    )
     assert updated.group == "就医服务" and updated.category_name == "医技检查"
     assert rig.search("caixue")[0] == "检验科（抽血）"
-    renamed = rig.service.rename_tag(ADMIN, rig.venue_id, api.TagRename.model_validate({"from": "检查", "to": "检验检查"}))
+    renamed = rig.service.rename_tag(
+        ADMIN, rig.venue_id, api.TagRename.model_validate({"from": "检查", "to": "检验检查"})
+    )
     assert renamed.renamed == 1
     listed = {p.id: p for p in rig.service.list_pois(ADMIN, rig.venue_id).pois}
     assert listed[poi].tags == ["一楼", "检验检查"]
@@ -73,7 +78,9 @@ def test_csv_and_geojson_export_import_round_trip(rig: Rig) -> None:
     rig.service.update_poi(ADMIN, rig.venue_id, poi, api.PoiPatch(tags=["便民"], aliases=["小卖部"]))
     csv_text = rig.service.export_pois_csv(ADMIN, rig.venue_id)
     assert csv_text.splitlines()[0].startswith("id,kind,name,category,enabled,tags,aliases")
-    edited = csv_text.replace(f"{poi},amenity,便利店,shop,1,便民,小卖部", f"{poi},amenity,便利店,shop,0,便民|超市,小卖部")
+    edited = csv_text.replace(
+        f"{poi},amenity,便利店,shop,1,便民,小卖部", f"{poi},amenity,便利店,shop,0,便民|超市,小卖部"
+    )
     assert edited != csv_text
     assert rig.service.import_pois(ADMIN, rig.venue_id, api.PoiImport(format="csv", content=edited)).updated > 0
     listed = {p.id: p for p in rig.service.list_pois(ADMIN, rig.venue_id).pois}
@@ -114,18 +121,36 @@ def test_overlays_feed_the_operations_view(rig: Rig) -> None:
     kiosk = rig.feature("amenity", "自助挂号缴费机")
     clinic = rig.feature("occupant", "心内科")
     at = datetime(2026, 12, 4, 9, 0, tzinfo=UTC)
-    post = lambda **kw: rig.service.record_overlay(PARTNER, api.OverlayPost.model_validate({"venue_id": rig.venue_id, **kw}))  # noqa: E731
+
+    def post(**kw: Any) -> api.OverlayAnswer:
+        return rig.service.record_overlay(PARTNER, api.OverlayPost.model_validate({"venue_id": rig.venue_id, **kw}))
+
     assert post(target_id=kiosk, kind="device_status", status="broken", observed_at=at.isoformat()).accepted
     assert post(target_id=clinic, kind="queue_length", value=12, observed_at=at.isoformat()).accepted
     # an older reading does not overwrite a newer one
     assert not post(target_id=clinic, kind="queue_length", value=3, observed_at="2026-12-04T08:00:00+00:00").accepted
     view = rig.service.operations(ADMIN, rig.venue_id, api.OperationsQuery())
-    assert [b.name for b in view.buildings] == ["室外", "门诊楼", "医技楼"] or {b.name for b in view.buildings} == {"室外", "门诊楼", "医技楼"}
+    assert [b.name for b in view.buildings] == ["室外", "门诊楼", "医技楼"] or {b.name for b in view.buildings} == {
+        "室外",
+        "门诊楼",
+        "医技楼",
+    }
     rooms = {r.name: r for b in view.buildings for lv in b.levels for r in lv.rooms}
     assert rooms["心内科"].overlays[0]["value"] == 12
     assert [a["status"] for a in view.alerts] == ["broken"]
     with pytest.raises(AppError) as e:
-        rig.service.record_overlay(Actor.partner("other-hospital"), api.OverlayPost.model_validate({"venue_id": rig.venue_id, "target_id": clinic, "kind": "queue_length", "value": 1, "observed_at": at.isoformat()}))
+        rig.service.record_overlay(
+            Actor.partner("other-hospital"),
+            api.OverlayPost.model_validate(
+                {
+                    "venue_id": rig.venue_id,
+                    "target_id": clinic,
+                    "kind": "queue_length",
+                    "value": 1,
+                    "observed_at": at.isoformat(),
+                }
+            ),
+        )
     assert e.value.code == "VENUE_OF_OTHER_HOSPITAL"
 
 

@@ -95,7 +95,12 @@ class MapAnswer(BaseModel):
 
 class RouteQuery(Strict):
     venue: Id
-    from_: str = Field(alias="from", min_length=1, max_length=120, description="occupant, amenity, opening or kiosk id, or point:<level id>:<lon>,<lat>")
+    from_: str = Field(
+        alias="from",
+        min_length=1,
+        max_length=120,
+        description="occupant, amenity, opening or kiosk id, or point:<level id>:<lon>,<lat>",
+    )
     to: str = Field(min_length=1, max_length=120, description="as from, or nearest:<category>")
     profile: Profile = "elevator_first"
 

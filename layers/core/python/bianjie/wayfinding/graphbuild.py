@@ -17,6 +17,7 @@ standard library.
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Any
 
@@ -192,7 +193,7 @@ def build_graph(archive: Archive) -> dict[str, Any]:
         pairs = (
             [(a, b) for i, a in enumerate(stops) for b in stops[i + 1 :]]
             if kind == ELEVATOR
-            else list(zip(stops, stops[1:], strict=False))
+            else list(itertools.pairwise(stops))
         )
         directed = p.get("direction") == "directed"
         for a, b in pairs:

@@ -20,6 +20,7 @@ on different levels. Category vocabularies are not enforced (hospitals extend th
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import zipfile
 from collections.abc import Mapping
@@ -355,7 +356,9 @@ def _check_levels(archive: Archive, problems: _Problems) -> None:
         for building in buildings:
             key = (building, ordinal)
             if key in seen:
-                problems.add("level.geojson", f"ordinal {ordinal} of building {building} is also level {seen[key]}", f["id"])
+                problems.add(
+                    "level.geojson", f"ordinal {ordinal} of building {building} is also level {seen[key]}", f["id"]
+                )
             seen[key] = f["id"]
 
 
@@ -375,7 +378,11 @@ def _check_relationships(archive: Archive, problems: _Problems) -> None:
         props = f["properties"]
         category = props.get("category")
         if category not in RELATIONSHIP_CATEGORIES:
-            problems.add("relationship.geojson", f"category {category!r} is not one of {', '.join(RELATIONSHIP_CATEGORIES)}", f["id"])
+            problems.add(
+                "relationship.geojson",
+                f"category {category!r} is not one of {', '.join(RELATIONSHIP_CATEGORIES)}",
+                f["id"],
+            )
             continue
         if props.get("direction") not in ("directed", "undirected"):
             problems.add("relationship.geojson", "direction is directed or undirected", f["id"])
@@ -389,7 +396,11 @@ def _check_relationships(archive: Archive, problems: _Problems) -> None:
                 problems.add("relationship.geojson", f"joins {ref!r}, which is not a feature of this archive", f["id"])
                 bad = True
             elif by_id[ref["id"]]["feature_type"] != ref.get("feature_type"):
-                problems.add("relationship.geojson", f"{ref['id']} is a {by_id[ref['id']]['feature_type']}, not a {ref.get('feature_type')}", f["id"])
+                problems.add(
+                    "relationship.geojson",
+                    f"{ref['id']} is a {by_id[ref['id']]['feature_type']}, not a {ref.get('feature_type')}",
+                    f["id"],
+                )
                 bad = True
             elif ref.get("feature_type") not in ("unit", "opening", "level", "amenity"):
                 problems.add("relationship.geojson", f"cannot join a {ref.get('feature_type')}", f["id"])
@@ -398,7 +409,7 @@ def _check_relationships(archive: Archive, problems: _Problems) -> None:
             continue
         if category in VERTICAL:
             chain = [level_of(r) for r in refs]
-            if any(a == b for a, b in zip(chain, chain[1:], strict=False)):
+            if any(a == b for a, b in itertools.pairwise(chain)):
                 problems.add("relationship.geojson", f"a {category} joins features on different levels", f["id"])
 
 

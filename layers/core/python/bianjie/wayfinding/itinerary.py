@@ -4,6 +4,7 @@ changes and Chinese turn-by-turn steps (语音播报 reads them: 直行20米后�
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Any
 
@@ -41,7 +42,7 @@ def legs_of(points: list[tuple[float, float]]) -> list[tuple[float, float, tuple
     if len(pts) < 2:
         return []
     legs: list[list[Any]] = []
-    for a, b in zip(pts, pts[1:], strict=False):
+    for a, b in itertools.pairwise(pts):
         h = _heading(a, b)
         d = math.dist(a, b)
         if legs and abs(_turn(legs[-1][1], h)) < STRAIGHT_DEG:
@@ -136,14 +137,19 @@ class Itinerary:
         add_path(self.source.level, (self.source.x, self.source.y))
         i = 0
         while i < len(self.edges):
-            a, b, d, vert, kind, unit, rel, via = self.edges[i]
+            a, b, d, _vert, kind, unit, rel, via = self.edges[i]
             if kind in VERTICAL_KINDS and unit == -1:
                 ui = self.connector_of_node.get(a, -1)
                 name = g.units[ui]["name"] if ui >= 0 else KIND_NAMES[kind]
                 flush(f"到{name}")
                 start_level = self.level_of(a)
                 j = i
-                while j + 1 < len(self.edges) and self.edges[j + 1][4] == kind and self.edges[j + 1][5] == -1 and kind != ELEVATOR:
+                while (
+                    j + 1 < len(self.edges)
+                    and self.edges[j + 1][4] == kind
+                    and self.edges[j + 1][5] == -1
+                    and kind != ELEVATOR
+                ):
                     j += 1
                 for e in self.edges[i : j + 1]:
                     length += e[2]
@@ -185,7 +191,13 @@ class Itinerary:
                     units.append(u["id"])
                 level = u["level"]
                 if level != leg_level:
-                    via_rel = rel if rel >= 0 else last_rel if last_rel >= 0 else g.traversal_of.get((last_unit, a), g.traversal_of.get((unit, a), -1))
+                    via_rel = (
+                        rel
+                        if rel >= 0
+                        else last_rel
+                        if last_rel >= 0
+                        else g.traversal_of.get((last_unit, a), g.traversal_of.get((unit, a), -1))
+                    )
                     changes.append(
                         {
                             "from_level_id": g.levels[leg_level]["id"],
@@ -201,7 +213,13 @@ class Itinerary:
                     bridge = {"name": u["name"], "start": leg[-1], "level": level, "distance": 0.0}
                 if leaving_bridge and bridge is not None:
                     building = g.levels[level]["building_name"] or "对面楼"
-                    step("bridge", f"经{bridge['name']}前往{building}", bridge["distance"], bridge["level"], bridge["start"])
+                    step(
+                        "bridge",
+                        f"经{bridge['name']}前往{building}",
+                        bridge["distance"],
+                        bridge["level"],
+                        bridge["start"],
+                    )
                     bridge = None
                     leg = [leg[-1]]
                 if bridge is None and level != leg_level and not entering_bridge:

@@ -23,7 +23,15 @@ PENALISED = {"elevator_first": {STAIRS, ESCALATOR}, "stairs_first": {ELEVATOR}, 
 BANNED = {"elevator_first": set(), "stairs_first": set(), "accessible": {STAIRS, ESCALATOR, STEPS}}
 SPEED = {"elevator_first": 1.1, "stairs_first": 1.2, "accessible": 0.8}  # metres per second
 PENALTY = 1e7
-KIND_NAMES = {WALK: "walk", ELEVATOR: "elevator", STAIRS: "stairs", ESCALATOR: "escalator", RAMP: "ramp", STEPS: "steps", MOVINGWALKWAY: "movingwalkway"}
+KIND_NAMES = {
+    WALK: "walk",
+    ELEVATOR: "elevator",
+    STAIRS: "stairs",
+    ESCALATOR: "escalator",
+    RAMP: "ramp",
+    STEPS: "steps",
+    MOVINGWALKWAY: "movingwalkway",
+}
 VERTICAL_KINDS = {ELEVATOR, STAIRS, ESCALATOR, RAMP, MOVINGWALKWAY}
 
 
@@ -70,7 +78,9 @@ class Graph:
                 self.units_of_node.setdefault(n, []).append(ui)
         self.proj = Projection(*data["origin"])
         # adjacency: node -> [(to, length, vertical_s, kind, unit, rel, via)]
-        self.adj: list[list[tuple[int, float, float, int, int, int, tuple[float, float] | None]]] = [[] for _ in self.nodes]
+        self.adj: list[list[tuple[int, float, float, int, int, int, tuple[float, float] | None]]] = [
+            [] for _ in self.nodes
+        ]
         for e in data["edges"]:
             a, b, length, vertical, kind, unit, rel, directed = e[:8]
             via = (e[8][0], e[8][1]) if len(e) > 8 else None
@@ -124,7 +134,13 @@ class Graph:
         done: set[int] = set()
         best: tuple[float, int, int] | None = None  # cost, target, last node
         for ti, t in enumerate(targets):
-            if t.unit == source.unit and t.unit >= 0 and not self.units[t.unit]["closed"] and source.node is None and t.node is None:
+            if (
+                t.unit == source.unit
+                and t.unit >= 0
+                and not self.units[t.unit]["closed"]
+                and source.node is None
+                and t.node is None
+            ):
                 d = math.dist((source.x, source.y), (t.x, t.y))
                 if best is None or d < best[0]:
                     best = (d, ti, -1)
@@ -157,7 +173,18 @@ class Graph:
         _, ti, last = best
         path: list[Any] = []
         if last == -1:
-            path.append((-1, -2, math.dist((source.x, source.y), (targets[ti].x, targets[ti].y)), 0.0, WALK, source.unit, -1, None))
+            path.append(
+                (
+                    -1,
+                    -2,
+                    math.dist((source.x, source.y), (targets[ti].x, targets[ti].y)),
+                    0.0,
+                    WALK,
+                    source.unit,
+                    -1,
+                    None,
+                )
+            )
             return ti, path
         target = targets[ti]
         tail_d = next(d for t, d in target_links[last] if t == ti)

@@ -127,9 +127,15 @@ def score(query: str, keys: list[str], fuzzy: bool = True) -> float:
     return best
 
 
-def search(pois: list[dict[str, Any]], text: str, category: str | None = None, limit: int = 10) -> list[tuple[float, dict[str, Any]]]:
+def search(
+    pois: list[dict[str, Any]], text: str, category: str | None = None, limit: int = 10
+) -> list[tuple[float, dict[str, Any]]]:
     query = normalize(text)
-    live = [p for p in pois if p.get("enabled", True) and p.get("present", True) and (not category or p["category"] == category)]
+    live = [
+        p
+        for p in pois
+        if p.get("enabled", True) and p.get("present", True) and (not category or p["category"] == category)
+    ]
     out: list[tuple[float, dict[str, Any]]] = []
     # exact, prefix and substring matches first; typo tolerance only when they find fewer than ``limit``
     for fuzzy in (False, True):

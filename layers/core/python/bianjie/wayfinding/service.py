@@ -8,7 +8,7 @@ Storage (keys in ``functions/wayfinding/template.yaml``, one table, ``WAYFINDING
 | ``HOSP#<hospital>`` | ``VENUE#<venue>`` | the hospital's campuses (院区), for the campus switch |
 | ``VENUE#<venue>`` | ``META`` | hospital, name, versions, published version, ``poi_rev`` (bumped by every POI change) |
 | ``VENUE#<venue>`` | ``VERSION#<n>`` | one imported archive: counts, status draft/published |
-| ``VENUE#<venue>`` | ``POI#<feature id>`` | a POI: derived fields from the published archive, managed fields (enabled, tags, aliases, category) |
+| ``VENUE#<venue>`` | ``POI#<feature id>`` | a POI: derived fields; managed ones (enabled, tags, aliases, category) |
 | ``VENUE#<venue>`` | ``OVERLAY#<target>#<kind>`` | the last reading a partner sent for a room or device |
 
 Objects (``WAYFINDING_BUCKET``): ``venues/<venue>/v<n>/archive.json`` (the validated features as
@@ -89,18 +89,37 @@ class WayfindingService:
         venue = archive.venue()
         venue_id = venue["id"]
         if not _safe_id(venue_id):
-            raise imdf.ArchiveRefused("场馆 id 只能包含字母、数字和 . _ : -", details=[{"file": "venue.geojson", "feature_id": venue_id, "problem": "id characters"}])
+            raise imdf.ArchiveRefused(
+                "场馆 id 只能包含字母、数字和 . _ : -",
+                details=[{"file": "venue.geojson", "feature_id": venue_id, "problem": "id characters"}],
+            )
         meta = self.db.get(self.table, {"pk": _venue_pk(venue_id), "sk": "META"})
         if meta is not None and meta["hospital"] != actor.org:
             raise Forbidden("该院区属于其他医院，无权导入", code="VENUE_OF_OTHER_HOSPITAL")
         version = (meta["versions"] if meta else 0) + 1
         prefix = f"venues/{venue_id}/v{version}"
-        self.objects.put(self.bucket, f"{prefix}/archive.json", json.dumps(archive.to_json(), ensure_ascii=False).encode(), content_type="application/json")
-        self.objects.put(self.bucket, f"{prefix}/archive.zip", imdf.write_archive(archive), content_type="application/zip")
+        self.objects.put(
+            self.bucket,
+            f"{prefix}/archive.json",
+            json.dumps(archive.to_json(), ensure_ascii=False).encode(),
+            content_type="application/json",
+        )
+        self.objects.put(
+            self.bucket, f"{prefix}/archive.zip", imdf.write_archive(archive), content_type="application/zip"
+        )
         now = self.clock()
         name = imdf.label(venue["properties"].get("name"), venue_id)
         new_meta = {
-            **(meta or {"pk": _venue_pk(venue_id), "sk": "META", "hospital": actor.org, "published_version": None, "poi_rev": 0}),
+            **(
+                meta
+                or {
+                    "pk": _venue_pk(venue_id),
+                    "sk": "META",
+                    "hospital": actor.org,
+                    "published_version": None,
+                    "poi_rev": 0,
+                }
+            ),
             "name": name,
             "versions": version,
             "updated_at": now,
@@ -111,15 +130,32 @@ class WayfindingService:
             self.db.transact(
                 [
                     Put(self.table, new_meta, condition),
-                    Put(self.table, {"pk": _venue_pk(venue_id), "sk": f"VERSION#{version:06d}", "version": version, "status": "draft", "counts": counts, "imported_at": now, "imported_by": actor.audit_name}, Cond.absent()),
-                    Put(self.table, {"pk": f"HOSP#{actor.org}", "sk": f"VENUE#{venue_id}", "venue_id": venue_id, "name": name}),
+                    Put(
+                        self.table,
+                        {
+                            "pk": _venue_pk(venue_id),
+                            "sk": f"VERSION#{version:06d}",
+                            "version": version,
+                            "status": "draft",
+                            "counts": counts,
+                            "imported_at": now,
+                            "imported_by": actor.audit_name,
+                        },
+                        Cond.absent(),
+                    ),
+                    Put(
+                        self.table,
+                        {"pk": f"HOSP#{actor.org}", "sk": f"VENUE#{venue_id}", "venue_id": venue_id, "name": name},
+                    ),
                 ]
             )
         except Exception as exc:  # TransactionCanceled: another import of this venue won the race
             if type(exc).__name__ != "TransactionCanceled":
                 raise
             raise Conflict("同一院区正在导入另一版本，请稍后重试", code="IMPORT_CONTENDED") from None
-        self.audit.record(actor=actor, action="wayfinding.venue.import", resource=f"wayfinding.venue:{venue_id}/v{version}")
+        self.audit.record(
+            actor=actor, action="wayfinding.venue.import", resource=f"wayfinding.venue:{venue_id}/v{version}"
+        )
         return api.ImportAnswer(venue_id=venue_id, version=version, status="draft", counts=counts)
 
     def _version(self, venue_id: str, version: int) -> dict[str, Any]:
@@ -132,7 +168,9 @@ class WayfindingService:
         self._own(actor, venue_id)
         self._version(venue_id, version)
         url = self.objects.presigned_get(self.bucket, f"venues/{venue_id}/v{version}/archive.zip", EXPORT_SECONDS)
-        self.audit.record(actor=actor, action="wayfinding.venue.export", resource=f"wayfinding.venue:{venue_id}/v{version}")
+        self.audit.record(
+            actor=actor, action="wayfinding.venue.export", resource=f"wayfinding.venue:{venue_id}/v{version}"
+        )
         return api.ExportAnswer(venue_id=venue_id, version=version, url=url, expires_in=EXPORT_SECONDS)
 
     def publish(self, actor: Actor, venue_id: str, version: int) -> api.PublishAnswer:
@@ -143,15 +181,32 @@ class WayfindingService:
         started = time.perf_counter()
         graph = build_graph(archive)
         build_ms = (time.perf_counter() - started) * 1000
-        self.objects.put(self.bucket, f"{prefix}/graph.json", json.dumps(graph, ensure_ascii=False, separators=(",", ":")).encode(), content_type="application/json")
-        self.objects.put(self.bucket, f"{prefix}/map.json", json.dumps(map_of(archive, graph), ensure_ascii=False, separators=(",", ":")).encode(), content_type="application/json")
+        self.objects.put(
+            self.bucket,
+            f"{prefix}/graph.json",
+            json.dumps(graph, ensure_ascii=False, separators=(",", ":")).encode(),
+            content_type="application/json",
+        )
+        self.objects.put(
+            self.bucket,
+            f"{prefix}/map.json",
+            json.dumps(map_of(archive, graph), ensure_ascii=False, separators=(",", ":")).encode(),
+            content_type="application/json",
+        )
         pois = derive_pois(archive, graph)
         existing = {p["sk"][4:]: p for p in self._query(venue_id, "POI#")}
         now = self.clock()
         for poi in pois:
             old = existing.pop(poi["id"], None)
             managed = {k: old[k] for k in MANAGED if old and k in old}
-            item = {**poi, **managed, "present": True, "pk": _venue_pk(venue_id), "sk": f"POI#{poi['id']}", "version": version}
+            item = {
+                **poi,
+                **managed,
+                "present": True,
+                "pk": _venue_pk(venue_id),
+                "sk": f"POI#{poi['id']}",
+                "version": version,
+            }
             item["keys"] = search_keys(item["name"], item.get("aliases", []))
             self.db.put(self.table, item)
         for poi_id, old in existing.items():  # gone from this version: kept (with its managed fields) but absent
@@ -160,13 +215,21 @@ class WayfindingService:
         try:
             self.db.put(
                 self.table,
-                {**meta, "published_version": version, "poi_rev": int(meta.get("poi_rev", 0)) + 1, "center": graph["origin"], "published_at": now},
+                {
+                    **meta,
+                    "published_version": version,
+                    "poi_rev": int(meta.get("poi_rev", 0)) + 1,
+                    "center": graph["origin"],
+                    "published_at": now,
+                },
                 condition=Cond.eq("versions", meta["versions"]),
             )
         except ConditionFailed:
             raise Conflict("发布期间有新版本导入，请重新发布", code="PUBLISH_CONTENDED") from None
         self.db.put(self.table, {**record, "status": "published", "published_at": now})
-        self.audit.record(actor=actor, action="wayfinding.venue.publish", resource=f"wayfinding.venue:{venue_id}/v{version}")
+        self.audit.record(
+            actor=actor, action="wayfinding.venue.publish", resource=f"wayfinding.venue:{venue_id}/v{version}"
+        )
         return api.PublishAnswer(
             venue_id=venue_id,
             version=version,
@@ -223,7 +286,9 @@ class WayfindingService:
         items: list[dict[str, Any]] = []
         cursor = None
         while True:
-            page = self.db.query(self.table, KeyCond.of("pk", _venue_pk(venue_id)).begins_with("sk", prefix), limit=500, cursor=cursor)
+            page = self.db.query(
+                self.table, KeyCond.of("pk", _venue_pk(venue_id)).begins_with("sk", prefix), limit=500, cursor=cursor
+            )
             items.extend(page.items)
             cursor = page.cursor
             if cursor is None:
@@ -247,9 +312,15 @@ class WayfindingService:
         return api.PoiList(venue_id=venue_id, pois=[poi_model(p) for p in self.pois(venue_id, meta)])
 
     def _bump(self, meta: dict[str, Any]) -> None:
-        self.db.put(self.table, {**meta, "poi_rev": int(meta.get("poi_rev", 0)) + 1}, condition=Cond.eq("poi_rev", meta.get("poi_rev", 0)))
+        self.db.put(
+            self.table,
+            {**meta, "poi_rev": int(meta.get("poi_rev", 0)) + 1},
+            condition=Cond.eq("poi_rev", meta.get("poi_rev", 0)),
+        )
 
-    def _write_pois(self, actor: Actor, meta: dict[str, Any], items: list[dict[str, Any]], action: str, resource: str) -> None:
+    def _write_pois(
+        self, actor: Actor, meta: dict[str, Any], items: list[dict[str, Any]], action: str, resource: str
+    ) -> None:
         for item in items:
             item["keys"] = search_keys(item["name"], item.get("aliases", []))
             self.db.put(self.table, item)
@@ -293,7 +364,20 @@ class WayfindingService:
         writer.writerow(["id", "kind", "name", "category", "enabled", "tags", "aliases", "level_id", "lon", "lat"])
         for p in sorted(self.pois(venue_id, meta), key=lambda p: p["id"]):
             at = p.get("at") or [None, None]
-            writer.writerow([p["id"], p["kind"], p["name"], p["category"], "1" if p.get("enabled", True) else "0", "|".join(p.get("tags", [])), "|".join(p.get("aliases", [])), p.get("level_id") or "", at[0], at[1]])
+            writer.writerow(
+                [
+                    p["id"],
+                    p["kind"],
+                    p["name"],
+                    p["category"],
+                    "1" if p.get("enabled", True) else "0",
+                    "|".join(p.get("tags", [])),
+                    "|".join(p.get("aliases", [])),
+                    p.get("level_id") or "",
+                    at[0],
+                    at[1],
+                ]
+            )
         self.audit.record(actor=actor, action="wayfinding.poi.export", resource=f"wayfinding.venue:{venue_id}")
         return out.getvalue()
 
@@ -306,7 +390,10 @@ class WayfindingService:
                     "type": "Feature",
                     "id": p["id"],
                     "geometry": {"type": "Point", "coordinates": p["at"]} if p.get("at") else None,
-                    "properties": {k: p.get(k) for k in ("kind", "name", "category", "enabled", "tags", "aliases", "level_id", "building_id")},
+                    "properties": {
+                        k: p.get(k)
+                        for k in ("kind", "name", "category", "enabled", "tags", "aliases", "level_id", "building_id")
+                    },
                 }
             )
         self.audit.record(actor=actor, action="wayfinding.poi.export", resource=f"wayfinding.venue:{venue_id}")
@@ -323,7 +410,9 @@ class WayfindingService:
             if body.format == "csv":
                 for n, row in enumerate(csv.DictReader(io.StringIO(body.content)), start=2):
                     fields = {
-                        "enabled": {"1": True, "0": False, "true": True, "false": False}.get((row.get("enabled") or "1").strip().lower()),
+                        "enabled": {"1": True, "0": False, "true": True, "false": False}.get(
+                            (row.get("enabled") or "1").strip().lower()
+                        ),
                         "tags": [t for t in (row.get("tags") or "").split("|") if t],
                         "aliases": [a for a in (row.get("aliases") or "").split("|") if a],
                         "category": (row.get("category") or "").strip() or None,
@@ -333,9 +422,21 @@ class WayfindingService:
                 data = json.loads(body.content)
                 for f in data.get("features", []):
                     p = f.get("properties") or {}
-                    rows.append((str(f.get("id")), {"enabled": p.get("enabled", True), "tags": p.get("tags") or [], "aliases": p.get("aliases") or [], "category": p.get("category")}))
+                    rows.append(
+                        (
+                            str(f.get("id")),
+                            {
+                                "enabled": p.get("enabled", True),
+                                "tags": p.get("tags") or [],
+                                "aliases": p.get("aliases") or [],
+                                "category": p.get("category"),
+                            },
+                        )
+                    )
         except (ValueError, AttributeError, TypeError, csv.Error):
-            raise ValidationFailed("文件内容无法解析：请使用本系统导出的 CSV 或 GeoJSON", code="POI_FILE_INVALID") from None
+            raise ValidationFailed(
+                "文件内容无法解析：请使用本系统导出的 CSV 或 GeoJSON", code="POI_FILE_INVALID"
+            ) from None
         changed = []
         for poi_id, fields in rows:
             if poi_id not in known:
@@ -354,7 +455,12 @@ class WayfindingService:
                 item["group"] = CATEGORIES[patch.category][1]
             changed.append(item)
         if problems:
-            raise AppError(f"{len(problems)} 行有问题，未导入任何内容", code="POI_IMPORT_INVALID", status=422, details=problems[:200])
+            raise AppError(
+                f"{len(problems)} 行有问题，未导入任何内容",
+                code="POI_IMPORT_INVALID",
+                status=422,
+                details=problems[:200],
+            )
         if changed:
             self._write_pois(actor, meta, changed, "wayfinding.poi.import", f"wayfinding.venue:{venue_id}")
         return api.PoiImportAnswer(updated=len(changed))
@@ -368,7 +474,9 @@ class WayfindingService:
                 lon_s, lat_s = coords.split(",")
                 ep = graph.endpoint_at(level_id, float(lon_s), float(lat_s))
             except ValueError:
-                raise ValidationFailed(f"{which}的坐标格式应为 point:<楼层id>:<经度>,<纬度>", code="ENDPOINT_MALFORMED") from None
+                raise ValidationFailed(
+                    f"{which}的坐标格式应为 point:<楼层id>:<经度>,<纬度>", code="ENDPOINT_MALFORMED"
+                ) from None
             if ep is None:
                 raise NotFound(f"{which}不在任何可通行的房间或区域内", code="UNKNOWN_ENDPOINT")
             return ep
@@ -378,7 +486,15 @@ class WayfindingService:
         name = poi["name"] if poi else ""
         ep = require_endpoint(graph.endpoint_of_feature(raw, name), which, raw)
         if not ep.name:
-            ep = Endpoint(ep.x, ep.y, ep.level, ep.unit, graph.units[ep.unit]["name"] if ep.unit >= 0 else "目的地", ep.node, ep.feature_id)
+            ep = Endpoint(
+                ep.x,
+                ep.y,
+                ep.level,
+                ep.unit,
+                graph.units[ep.unit]["name"] if ep.unit >= 0 else "目的地",
+                ep.node,
+                ep.feature_id,
+            )
         return ep
 
     def route(self, query: api.RouteQuery) -> api.RouteAnswer:
@@ -425,9 +541,19 @@ class WayfindingService:
         old = self.db.get(self.table, key)
         if old is not None and old["observed_at"] >= observed:
             return api.OverlayAnswer(venue_id=body.venue_id, target_id=body.target_id, kind=body.kind, accepted=False)
-        item = {**key, "target_id": body.target_id, "kind": body.kind, "value": body.value, "status": body.status, "observed_at": observed, "source": partner.id}
+        item = {
+            **key,
+            "target_id": body.target_id,
+            "kind": body.kind,
+            "value": body.value,
+            "status": body.status,
+            "observed_at": observed,
+            "source": partner.id,
+        }
         try:
-            self.db.put(self.table, item, condition=Cond.absent() if old is None else Cond.eq("observed_at", old["observed_at"]))
+            self.db.put(
+                self.table, item, condition=Cond.absent() if old is None else Cond.eq("observed_at", old["observed_at"])
+            )
         except ConditionFailed:
             return api.OverlayAnswer(venue_id=body.venue_id, target_id=body.target_id, kind=body.kind, accepted=False)
         return api.OverlayAnswer(venue_id=body.venue_id, target_id=body.target_id, kind=body.kind, accepted=True)
@@ -440,7 +566,9 @@ class WayfindingService:
         overlays = self._query(venue_id, "OVERLAY#")
         by_target: dict[str, list[dict[str, Any]]] = {}
         for o in overlays:
-            by_target.setdefault(o["target_id"], []).append({k: o[k] for k in ("kind", "value", "status", "observed_at", "source")})
+            by_target.setdefault(o["target_id"], []).append(
+                {k: o[k] for k in ("kind", "value", "status", "observed_at", "source")}
+            )
         pois_by_unit: dict[str, list[dict[str, Any]]] = {}
         names = {p["id"]: p["name"] for p in pois}
         for p in pois:
@@ -463,20 +591,35 @@ class WayfindingService:
                     readings.extend({**r, "target_id": p["id"]} for r in by_target.get(p["id"], []))
                 if not unit_pois and not readings:
                     continue
-                rooms.append(api.OperationsRoom(unit_id=unit["id"], name=unit["name"], pois=[poi_model(p) for p in unit_pois], overlays=readings))
+                rooms.append(
+                    api.OperationsRoom(
+                        unit_id=unit["id"], name=unit["name"], pois=[poi_model(p) for p in unit_pois], overlays=readings
+                    )
+                )
                 for r in readings:
                     if r.get("status") in ("broken", "offline", "maintenance"):
                         target = names.get(str(r.get("target_id")), unit["name"])
                         alerts.append({"unit_id": unit["id"], **r, "name": target})
-            building = buildings.setdefault(level["building_id"], api.OperationsBuilding(building_id=level["building_id"], name=level["building_name"] or "室外", levels=[]))
-            building.levels.append(api.OperationsLevel(level_id=level["id"], name=level["name"], ordinal=level["ordinal"], rooms=rooms))
+            building = buildings.setdefault(
+                level["building_id"],
+                api.OperationsBuilding(
+                    building_id=level["building_id"], name=level["building_name"] or "室外", levels=[]
+                ),
+            )
+            building.levels.append(
+                api.OperationsLevel(level_id=level["id"], name=level["name"], ordinal=level["ordinal"], rooms=rooms)
+            )
         self.audit.record(actor=actor, action="wayfinding.operations.read", resource=f"wayfinding.venue:{venue_id}")
         return api.OperationsAnswer(
             venue_id=venue_id,
             version=version,
             buildings=list(buildings.values()),
             alerts=alerts,
-            counts={"pois": len(pois), "disabled": sum(not p.get("enabled", True) for p in pois), "overlays": len(overlays)},
+            counts={
+                "pois": len(pois),
+                "disabled": sum(not p.get("enabled", True) for p in pois),
+                "overlays": len(overlays),
+            },
         )
 
 
@@ -488,7 +631,9 @@ def _safe_id(value: str) -> bool:
 
 def _place(graph: Graph, ep: Endpoint) -> api.Place:
     lon, lat = graph.proj.lonlat(ep.x, ep.y)
-    return api.Place(id=ep.feature_id, name=ep.name, level_id=graph.levels[ep.level]["id"], at=[round(lon, 7), round(lat, 7)])
+    return api.Place(
+        id=ep.feature_id, name=ep.name, level_id=graph.levels[ep.level]["id"], at=[round(lon, 7), round(lat, 7)]
+    )
 
 
 def poi_model(p: dict[str, Any]) -> api.Poi:
@@ -547,7 +692,12 @@ def derive_pois(archive: imdf.Archive, graph: dict[str, Any]) -> list[dict[str, 
     for o in archive.features("occupant"):
         add(o["id"], "occupant", imdf.label(o["properties"].get("name"), "科室"), o["properties"].get("category") or "")
     for a in archive.features("amenity"):
-        add(a["id"], "amenity", imdf.label(a["properties"].get("name"), a["properties"].get("category") or "设施"), a["properties"].get("category") or "")
+        add(
+            a["id"],
+            "amenity",
+            imdf.label(a["properties"].get("name"), a["properties"].get("category") or "设施"),
+            a["properties"].get("category") or "",
+        )
     for k in archive.features("kiosk"):
         add(k["id"], "kiosk", imdf.label(k["properties"].get("name"), "导航机"), "kiosk")
     for o in graph["openings"]:
@@ -572,7 +722,13 @@ def map_of(archive: imdf.Archive, graph: dict[str, Any]) -> dict[str, Any]:
             {
                 **lv,
                 "units": [
-                    {"id": u["id"], "name": u["name"], "category": u["category"], "closed": u["closed"], "ring": ll(u["ring"])}
+                    {
+                        "id": u["id"],
+                        "name": u["name"],
+                        "category": u["category"],
+                        "closed": u["closed"],
+                        "ring": ll(u["ring"]),
+                    }
                     for u in graph["units"]
                     if u["level"] == li
                 ],
@@ -585,9 +741,17 @@ def map_of(archive: imdf.Archive, graph: dict[str, Any]) -> dict[str, Any]:
         )
     venue = archive.venue()
     return {
-        "venue": {"id": venue["id"], "name": imdf.label(venue["properties"].get("name"), venue["id"]), "geometry": venue["geometry"]},
+        "venue": {
+            "id": venue["id"],
+            "name": imdf.label(venue["properties"].get("name"), venue["id"]),
+            "geometry": venue["geometry"],
+        },
         "origin": graph["origin"],
-        "buildings": [{"id": b["id"], "name": imdf.label(b["properties"].get("name"), "")} for b in archive.features("building")],
+        "buildings": [
+            {"id": b["id"], "name": imdf.label(b["properties"].get("name"), "")} for b in archive.features("building")
+        ],
         "levels": levels,
-        "kiosks": [{"id": k["id"], "name": imdf.label(k["properties"].get("name"), "")} for k in archive.features("kiosk")],
+        "kiosks": [
+            {"id": k["id"], "name": imdf.label(k["properties"].get("name"), "")} for k in archive.features("kiosk")
+        ],
     }

@@ -25,7 +25,9 @@ HOSPITAL = "demo-hospital"
 ADMIN = "nav-demo"
 
 
-def _call(stack: Any, function_id: str, method: str, resource: str, params: dict[str, str], body: Any, headers: dict[str, str]) -> dict[str, Any]:
+def _call(
+    stack: Any, function_id: str, method: str, resource: str, params: dict[str, str], body: Any, headers: dict[str, str]
+) -> dict[str, Any]:
     """Invokes an HTTP function with the API Gateway event the local gateway would build for it."""
     from bianjie.runtime.apigw import Route, build_event, response_parts
 
@@ -50,7 +52,9 @@ def _call(stack: Any, function_id: str, method: str, resource: str, params: dict
 
 
 def named(archive: dict[str, Any], file: str, name: str) -> str:
-    return next(f["id"] for f in archive[file]["features"] if (f["properties"].get("name") or {}).get("zh-Hans") == name)
+    return next(
+        f["id"] for f in archive[file]["features"] if (f["properties"].get("name") or {}).get("zh-Hans") == name
+    )
 
 
 def seed(stack: Any) -> None:
@@ -60,12 +64,36 @@ def seed(stack: Any) -> None:
 
     from bianjie_dev.cli.tokens import issue_token, via_stack
 
-    token = issue_token(via_stack(stack), ADMIN, "staff", ["nav-admin", "nav-ops"], ttl_seconds=MAX_TTL, hospital=HOSPITAL, requested_by="system:demo")
+    token = issue_token(
+        via_stack(stack),
+        ADMIN,
+        "staff",
+        ["nav-admin", "nav-ops"],
+        ttl_seconds=MAX_TTL,
+        hospital=HOSPITAL,
+        requested_by="system:demo",
+    )
     auth = {"Authorization": f"Bearer {token}"}
     archive = demo_hospital()
-    imported = _call(stack, "WayfindingImportFunction", "POST", "/wayfinding/imports", {}, {"archive_base64": base64.b64encode(to_zip(archive)).decode()}, auth)
+    imported = _call(
+        stack,
+        "WayfindingImportFunction",
+        "POST",
+        "/wayfinding/imports",
+        {},
+        {"archive_base64": base64.b64encode(to_zip(archive)).decode()},
+        auth,
+    )
     venue, version = imported["venue_id"], imported["version"]
-    _call(stack, "WayfindingPublishFunction", "POST", "/wayfinding/venues/{venue_id}/versions/{version}/publish", {"venue_id": venue, "version": str(version)}, None, auth)
+    _call(
+        stack,
+        "WayfindingPublishFunction",
+        "POST",
+        "/wayfinding/venues/{venue_id}/versions/{version}/publish",
+        {"venue_id": venue, "version": str(version)},
+        None,
+        auth,
+    )
 
     local = stack.options.local_dir
     partner = json.loads((local / "partners" / f"{HOSPITAL}.json").read_text(encoding="utf-8"))
@@ -85,7 +113,18 @@ def seed(stack: Any) -> None:
     path = local / "wayfinding" / "demo.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(
-        json.dumps({"hospital": HOSPITAL, "venue_id": venue, "version": version, "main_entrance": gate, "kiosk": kiosk, "admin_token": token}, ensure_ascii=False, indent=2),
+        json.dumps(
+            {
+                "hospital": HOSPITAL,
+                "venue_id": venue,
+                "version": version,
+                "main_entrance": gate,
+                "kiosk": kiosk,
+                "admin_token": token,
+            },
+            ensure_ascii=False,
+            indent=2,
+        ),
         encoding="utf-8",
     )
     os.chmod(path, 0o600)
@@ -93,12 +132,19 @@ def seed(stack: Any) -> None:
     if page.is_file():
         _publish_pages(stack, page.parent)
         query = urlencode({"hospital": HOSPITAL, "kiosk": kiosk})
-        stack.demo_urls.append(f"{stack.gateway_url}/pages/wayfinding?{query}   (院内导航: 正门导航机扫码定位, 搜索“B超”, 无障碍路线与模拟导航)")
-        stack.demo_urls.append(f"{stack.gateway_url}/pages/wayfinding-admin#token={token}   (导航管理: 地点启用/停用、标签、别名, 运营视图)")
+        stack.demo_urls.append(
+            f"{stack.gateway_url}/pages/wayfinding?{query}"
+            "   (院内导航: 正门导航机扫码定位, 搜索“B超”, 无障碍路线与模拟导航)"
+        )
+        stack.demo_urls.append(
+            f"{stack.gateway_url}/pages/wayfinding-admin#token={token}"
+            "   (导航管理: 地点启用/停用、标签、别名, 运营视图)"
+        )
     else:
         stack.demo_urls.append("wayfinding: web/wayfinding/dist is missing (run `make web`; needs Node 20)")
     stack.demo_urls.append(
-        f"curl -s '{stack.gateway_url}/wayfinding/search?venue={venue}&q=B超'   (院内导航 demo campus {venue}; {path} has the ids)"
+        f"curl -s '{stack.gateway_url}/wayfinding/search?venue={venue}&q=B超'"
+        f"   (院内导航 demo campus {venue}; {path} has the ids)"
     )
 
 

@@ -18,6 +18,7 @@ longitude/latitude, as IMDF requires.
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import math
 import uuid
@@ -334,9 +335,17 @@ def build(
                 elevator_units.append(unit)
             for room in fl.rooms:
                 x0 = bx + room.bay * BAY
-                unit, cx, cy = room_unit(f"room-{room.side}{room.bay}", x0, room.side, room.name, room.category, room.restriction)
+                unit, cx, cy = room_unit(
+                    f"room-{room.side}{room.bay}", x0, room.side, room.name, room.category, room.restriction
+                )
                 if room.occupant:
-                    anchor = b.add("anchor", b.fid("anchor", *lk, room.side, room.bay), point(cx, cy), address_id=None, unit_id=unit)
+                    anchor = b.add(
+                        "anchor",
+                        b.fid("anchor", *lk, room.side, room.bay),
+                        point(cx, cy),
+                        address_id=None,
+                        unit_id=unit,
+                    )
                     b.add(
                         "occupant",
                         b.fid("occupant", *lk, room.side, room.bay),
@@ -406,7 +415,7 @@ def build(
                 destination={"id": elevator_units[-1], "feature_type": "unit"},
                 hours=None,
             )
-        for (o1, s1), (o2, s2) in zip(stair_units, stair_units[1:], strict=False):
+        for (o1, s1), (o2, s2) in itertools.pairwise(stair_units):
             if o2 == o1 + 1:
                 b.add(
                     "relationship",
@@ -563,9 +572,20 @@ def demo_buildings() -> list[Building]:
                 "1楼",
                 "1F",
                 [
-                    Room("门诊大厅", "lobby", "s", 1, door_to_plaza=True, amenity="kiosk", amenity_name="自助挂号缴费机"),
+                    Room(
+                        "门诊大厅", "lobby", "s", 1, door_to_plaza=True, amenity="kiosk", amenity_name="自助挂号缴费机"
+                    ),
                     Room("挂号收费处", "room", "s", 2, amenity="cashier", amenity_name="1楼收费窗口"),
-                    Room("西药房", "pharmacy", "s", 5, occupant="西药房", occupant_category="pharmacy", amenity="pharmacy", amenity_name="西药房取药窗口"),
+                    Room(
+                        "西药房",
+                        "pharmacy",
+                        "s",
+                        5,
+                        occupant="西药房",
+                        occupant_category="pharmacy",
+                        amenity="pharmacy",
+                        amenity_name="西药房取药窗口",
+                    ),
                     Room("便利店", "room", "s", 6, amenity="shop", amenity_name="便利店"),
                     Room("轮椅租借", "room", "s", 7, amenity="wheelchairassist", amenity_name="轮椅租借处"),
                     Room("预检分诊台", "room", "n", 2, occupant="预检分诊", occupant_category="healthcare"),
@@ -711,7 +731,9 @@ def generated_campus(
                     elif bay == 5 and side == "s":
                         rooms.append(Room(f"便利店{tag}", "room", side, bay, amenity="shop"))
                     else:
-                        rooms.append(Room(f"诊室{tag}", "room", side, bay, occupant=f"科室{tag}", restriction=restriction))
+                        rooms.append(
+                            Room(f"诊室{tag}", "room", side, bay, occupant=f"科室{tag}", restriction=restriction)
+                        )
             floors.append(
                 Floor(
                     ordinal,
