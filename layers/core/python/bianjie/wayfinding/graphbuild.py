@@ -217,18 +217,18 @@ def build_graph(archive: Archive) -> dict[str, Any]:
         kind = STEPS if unit["category"] == "steps" else WALK
         node_list = members.get(ui, [])
         geom = unit_shapes[ui].buffer(0.3)
-        for i, (a, ra) in enumerate(node_list):
-            for b, rb in node_list[i + 1 :]:
-                pa, pb = nodes[a][:2], nodes[b][:2]
-                rel = ra if ra >= 0 else rb
+        for i, (na, ra) in enumerate(node_list):
+            for nb, rb in node_list[i + 1 :]:
+                pa, pb = nodes[na][:2], nodes[nb][:2]
+                via_rel = ra if ra >= 0 else rb
                 if geom.contains(LineString([pa, pb])) or math.dist(pa, pb) < 0.01:
-                    edges.append([a, b, round(math.dist(pa, pb), 2), 0.0, kind, ui, rel, 0])
+                    edges.append([na, nb, round(math.dist(pa, pb), 2), 0.0, kind, ui, via_rel, 0])
                 else:
                     via = unit["rep"]
                     if not geom.contains(Point(via)):
                         continue
                     length = math.dist(pa, via) + math.dist(via, pb)
-                    edges.append([a, b, round(length, 2), 0.0, kind, ui, rel, 0, via])
+                    edges.append([na, nb, round(length, 2), 0.0, kind, ui, via_rel, 0, via])
     unit_nodes = [[n for n, _ in members.get(ui, [])] for ui in range(len(units))]
     traversals = [[ui, n, r] for ui, pairs in sorted(members.items()) for n, r in pairs if r >= 0]
     endpoints: dict[str, list[Any]] = {}
@@ -241,8 +241,8 @@ def build_graph(archive: Archive) -> dict[str, Any]:
         x, y = proj.xy(*geometry["coordinates"][:2])
         endpoints[fid] = [round(x, 2), round(y, 2), units[known[0]]["level"], known[0]]
 
-    for a in archive.features("anchor"):
-        put(a["id"], a["geometry"], [a["properties"]["unit_id"]])
+    for anc in archive.features("anchor"):
+        put(anc["id"], anc["geometry"], [anc["properties"]["unit_id"]])
     for o in archive.features("occupant"):
         anchor = anchors.get(o["properties"]["anchor_id"])
         if anchor:
