@@ -39,7 +39,7 @@ def post_import() -> api.ImportAnswer:
     auth="token",
     response=api.ExportAnswer,
     summary="Export a version as an IMDF zip (a presigned URL, 10 minutes)",
-    errors=("VENUE_NOT_FOUND", "VERSION_NOT_FOUND", "VERSION_MALFORMED", "VENUE_OF_OTHER_HOSPITAL"),
+    errors=("VENUE_NOT_FOUND", "VERSION_NOT_FOUND", "VENUE_OF_OTHER_HOSPITAL"),
 )
 def get_archive(venue_id: str, version: str) -> api.ExportAnswer:
     actor = app.staff_actor(*ADMIN)
@@ -55,7 +55,6 @@ def get_archive(venue_id: str, version: str) -> api.ExportAnswer:
     errors=(
         "VENUE_NOT_FOUND",
         "VERSION_NOT_FOUND",
-        "VERSION_MALFORMED",
         "VENUE_OF_OTHER_HOSPITAL",
         "PUBLISH_CONTENDED",
     ),
@@ -244,8 +243,8 @@ def get_operations(venue_id: str) -> api.OperationsAnswer:
 
 
 def _version(raw: str) -> int:
-    from bianjie.kit.errors import ValidationFailed
+    from bianjie.kit.errors import NotFound
 
     if not raw.isdigit() or not 0 < int(raw) < 1_000_000:
-        raise ValidationFailed("版本号应为正整数", code="VERSION_MALFORMED")
+        raise NotFound(f"没有版本“{raw[:20]}”：版本号是正整数", code="VERSION_NOT_FOUND")
     return int(raw)

@@ -100,7 +100,7 @@ def test_refusals_carry_codes_and_chinese_messages(client: Client, published: tu
     assert refused.status_code == 422 and refused.json_body["error"]["code"] == "ARCHIVE_INVALID"
     assert refused.json_body["error"]["details"][0]["feature_id"] == broken["unit"]["features"][0]["id"]
     version = client.http.post(f"/wayfinding/venues/{venue}/versions/x1/publish", headers=admin())
-    assert version.status_code == 400 and version.json_body["error"]["code"] == "VERSION_MALFORMED"
+    assert version.status_code == 404 and version.json_body["error"]["code"] == "VERSION_NOT_FOUND"
 
 
 def test_poi_management_and_exports(client: Client, published: tuple[str, dict[str, Any]]) -> None:

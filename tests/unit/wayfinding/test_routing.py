@@ -96,7 +96,7 @@ def test_refusals(rig: Rig) -> None:
     assert e.value.code == "UNKNOWN_ENDPOINT"
     with pytest.raises(AppError) as e:
         rig.route("point:bad", target)
-    assert (e.value.code, e.value.status) == ("ENDPOINT_MALFORMED", 400)
+    assert (e.value.code, e.value.status) == ("ENDPOINT_MALFORMED", 422)
     with pytest.raises(AppError) as e:
         rig.route(target, "nearest:spaceport")
     assert e.value.code == "CATEGORY_UNKNOWN"

@@ -33,7 +33,7 @@ from typing import Any
 
 from bianjie.kit.actor import Actor
 from bianjie.kit.documents.port import Cond, ConditionFailed, KeyCond, Put
-from bianjie.kit.errors import AppError, Conflict, Forbidden, NotFound, ValidationFailed
+from bianjie.kit.errors import AppError, Conflict, Forbidden, NotFound
 from bianjie.wayfinding import api, imdf
 from bianjie.wayfinding.graphbuild import Projection, build_graph
 from bianjie.wayfinding.itinerary import Itinerary
@@ -46,6 +46,12 @@ EXPORT_SECONDS = 600
 
 def _venue_pk(venue_id: str) -> str:
     return f"VENUE#{venue_id}"
+
+
+class Unprocessable(AppError):
+    """Well-formed input a rule refuses (a point that is not one, an unknown category): 422."""
+
+    status, code = 422, "UNPROCESSABLE"
 
 
 class WayfindingService:
@@ -84,7 +90,7 @@ class WayfindingService:
         try:
             raw = base64.b64decode(body.archive_base64, validate=True)
         except (binascii.Error, ValueError):
-            raise ValidationFailed("archive_base64 不是有效的 base64 编码", code="ARCHIVE_NOT_BASE64") from None
+            raise Unprocessable("archive_base64 不是有效的 base64 编码", code="ARCHIVE_NOT_BASE64") from None
         archive = imdf.read_archive(imdf.unzip(raw))
         venue = archive.venue()
         venue_id = venue["id"]
@@ -434,7 +440,7 @@ class WayfindingService:
                         )
                     )
         except (ValueError, AttributeError, TypeError, csv.Error):
-            raise ValidationFailed(
+            raise Unprocessable(
                 "文件内容无法解析：请使用本系统导出的 CSV 或 GeoJSON", code="POI_FILE_INVALID"
             ) from None
         changed = []
@@ -474,7 +480,7 @@ class WayfindingService:
                 lon_s, lat_s = coords.split(",")
                 ep = graph.endpoint_at(level_id, float(lon_s), float(lat_s))
             except ValueError:
-                raise ValidationFailed(
+                raise Unprocessable(
                     f"{which}的坐标格式应为 point:<楼层id>:<经度>,<纬度>", code="ENDPOINT_MALFORMED"
                 ) from None
             if ep is None:
@@ -505,7 +511,7 @@ class WayfindingService:
         if query.to.startswith("nearest:"):
             category = query.to.split(":", 1)[1]
             if category not in CATEGORIES:
-                raise ValidationFailed(f"未知的地点类别 {category}", code="CATEGORY_UNKNOWN")
+                raise Unprocessable(f"未知的地点类别 {category}", code="CATEGORY_UNKNOWN")
             candidates = [p for p in pois.values() if p["category"] == category and p.get("enabled", True)]
             targets = [t for t in (graph.endpoint_of_feature(p["id"], p["name"]) for p in candidates) if t is not None]
             if not targets:
@@ -535,7 +541,7 @@ class WayfindingService:
         if meta["hospital"] != partner.org:
             raise Forbidden("只有院区所属医院的系统可以上报", code="VENUE_OF_OTHER_HOSPITAL")
         if body.value is None and body.status is None:
-            raise ValidationFailed("value 或 status 至少提供一个", code="OVERLAY_EMPTY")
+            raise Unprocessable("value 或 status 至少提供一个", code="OVERLAY_EMPTY")
         key = {"pk": _venue_pk(body.venue_id), "sk": f"OVERLAY#{body.target_id}#{body.kind}"}
         observed = body.observed_at.timestamp()
         old = self.db.get(self.table, key)
