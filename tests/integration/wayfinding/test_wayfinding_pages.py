@@ -90,3 +90,18 @@ def test_the_admin_page_disables_a_poi_and_shows_the_alert(
     url = f"{stack.url}/wayfinding/search?venue={demo['venue_id']}&q=%E5%86%85%E9%95%9C"
     with urllib.request.urlopen(url, timeout=30) as r:
         assert [h["poi"]["name"] for h in json.loads(r.read())["hits"]] == []
+
+
+def test_the_outpatient_day_routes_to_the_next_to_do(
+    stack: StackProcess, chromium: str, demo: dict[str, Any], tmp_path: Path
+) -> None:
+    from bianjie_dev.cli.tokens import issue_token, via_gateway
+
+    token = issue_token(via_gateway(stack.url), "p-demo-1", "patient", requested_by="system:test.wayfinding")
+    result = flow(stack, chromium, "day", tmp_path, kiosk=demo["kiosk"], token=token)
+    assert_clean(result)
+    steps = result["steps"]
+    # guide's demo visit: the next to-do is paying the medicine at 门诊楼1楼收费处 (rj.out.1f.cashier)
+    assert "下一项：" in steps["next"] and "门诊楼1楼收费处" in steps["next"]
+    assert len(steps["day"]) >= 5  # booked, checked in, ..., report, then the current to-do
+    assert steps["steps"][-1] == "到达1楼收费窗口"

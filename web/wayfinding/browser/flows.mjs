@@ -84,6 +84,19 @@ const flows = {
     await page.waitForFunction(() => document.querySelector('#summary')?.textContent?.includes('卫生间'), null, { timeout: 15000 });
     out.steps.toilet = await page.locator('#summary').innerText();
   },
+  async day() {
+    // the outpatient day: guide's demo patient signed in; the next to-do has a route
+    const page = await openPage(browser, 'phone', out);
+    await page.goto(`${base}/pages/wayfinding?hospital=${opt('hospital', 'demo-hospital')}&kiosk=${opt('kiosk')}#token=${opt('token')}`);
+    await ready(page);
+    await page.waitForSelector('#next-todo', { timeout: 15000 });
+    out.steps.next = await page.locator('#next-todo').innerText();
+    out.steps.day = await page.locator('#day li').allInnerTexts();
+    await page.locator('#next-todo button[data-place]').click();
+    await page.waitForSelector('#steps li', { timeout: 15000 });
+    out.steps.steps = await page.locator('#steps li').allInnerTexts();
+    await look(page, out, 'day', shots);
+  },
   async admin() {
     const page = await openPage(browser, 'desktop', out);
     await page.goto(`${base}/pages/wayfinding-admin#token=${opt('token')}`);

@@ -4,6 +4,7 @@
 // navigation (模拟导航: a first-person walk with pause, resume and speed) and real navigation that advances
 // step by step; each step is spoken with the browser's speech synthesis when it is reached.
 import { ApiError } from '../../pages/src/shared/api';
+import { token } from '../../pages/src/shared/session';
 import { announce, clear, frame, h } from '../../pages/src/shared/ui';
 import './wayfinding.css';
 
@@ -62,6 +63,7 @@ const summary = h('div', { id: 'summary', 'aria-live': 'polite' });
 const stepsList = h('ol', { id: 'steps', class: 'steps' });
 const controls = h('div', { id: 'controls', class: 'row', hidden: true });
 const error = h('p', { class: 'error', hidden: true, role: 'alert' });
+const visit = h('section', { id: 'visit', 'aria-labelledby': 'visit-h', hidden: true });
 
 const playButton = h('button', { type: 'button', id: 'play' }, '模拟导航');
 const pauseButton = h('button', { type: 'button', id: 'pause', class: 'secondary' }, '暂停');
@@ -85,6 +87,7 @@ main.append(
   levels,
   canvas,
   where,
+  visit,
   h('div', { class: 'row search' }, query, voice),
   hits,
   common,
@@ -272,11 +275,52 @@ async function init(): Promise<void> {
     const chosen = live.find((v) => v.venue_id === wanted) || live[0];
     campus.value = chosen.venue_id;
     await loadVenue(chosen.venue_id);
+    await outpatientDay();
   } catch (e) {
     fail(e);
   } finally {
     document.body.dataset.ready = '1';
   }
+}
+
+// -- the outpatient day (门诊场景应用): the signed-in patient's visit from guidance (GET /guide/dashboard and
+// /guide/visits/{id}, same origin), each place with a route: the next to-do first, then the day so far
+interface Todo { title: string; place_poi: string | null; place_name: string | null }
+async function placeOf(code: string): Promise<{ id: string; name: string } | null> {
+  const answer = await get<{ hits: { score: number; poi: Poi }[] }>(`/wayfinding/search?venue=${encodeURIComponent(venueId)}&q=${encodeURIComponent(code)}&limit=1`);
+  const hit = answer.hits[0];
+  return hit && hit.score >= 100 ? { id: hit.poi.id, name: hit.poi.name } : null;
+}
+
+function goButton(label: string, code: string | null): HTMLElement | null {
+  if (!code) return null;
+  return h('button', { type: 'button', class: 'chip', 'data-place': code, onclick: async () => {
+    try {
+      const place = await placeOf(code);
+      if (!place) { fail(new ApiError(404, 'NO_SUCH_PLACE', '导航地图中还没有这个地点，请咨询服务台。')); return; }
+      dest = place; await plan();
+    } catch (e) { fail(e); }
+  } }, label);
+}
+
+async function outpatientDay(): Promise<void> {
+  const t = token();
+  if (!t) return;
+  const headers = { Accept: 'application/json', Authorization: `Bearer ${t}` };
+  const response = await fetch('/guide/dashboard', { headers });
+  if (!response.ok) return; // not a patient, or signed out: the page works without it
+  const dashboard = await response.json();
+  const card = dashboard.cards?.[0];
+  if (!card) return;
+  const next: Todo = card.next_todo || card;
+  const board = await fetch(`/guide/visits/${encodeURIComponent(card.visit_id)}`, { headers }).then((r) => (r.ok ? r.json() : null));
+  const history: { label: string; place_poi: string | null; place_name: string | null }[] = board?.history || [];
+  clear(visit,
+    h('h2', { id: 'visit-h' }, '今日就诊'),
+    h('p', { class: 'card', id: 'next-todo' }, h('strong', {}, `下一项：${next.title}`), next.place_name ? ` · ${next.place_name}` : '', ' ', goButton('去下一项', next.place_poi)),
+    h('ol', { class: 'timeline', id: 'day' }, history.map((s) => h('li', {}, s.label, s.place_name ? h('span', { class: 'small muted' }, ` ${s.place_name}`) : '', ' ', goButton('导航', s.place_poi))),
+      h('li', { class: 'current' }, next.title, next.place_name ? h('span', { class: 'small muted' }, ` ${next.place_name}`) : '')));
+  visit.hidden = false;
 }
 
 // -- search ------------------------------------------------------------------------------------------

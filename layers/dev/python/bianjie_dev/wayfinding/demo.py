@@ -23,6 +23,15 @@ from bianjie_dev.wayfinding.venues import demo_hospital, to_zip
 
 HOSPITAL = "demo-hospital"
 ADMIN = "nav-demo"
+PATIENT = "p-demo-1"  # guide's demo patient, part-way through today's visit (bianjie_dev/guide/demo.py)
+# demo-hospital's HIS place codes, as guide's visit events carry them (bianjie_dev/guide/demo.py), set as
+# aliases of the POIs they name: the page finds a to-do's place by its code (an exact search match)
+PLACE_CODES = {
+    ("amenity", "1楼收费窗口"): "rj.out.1f.cashier",
+    ("occupant", "超声科（B超室）"): "rj.med.2f.echo",
+    ("occupant", "心内科"): "rj.out.3f.cardio",
+    ("amenity", "西药房取药窗口"): "rj.out.1f.pharmacy",
+}
 
 
 def _call(
@@ -95,6 +104,17 @@ def seed(stack: Any) -> None:
         auth,
     )
 
+    for (file, name), code in PLACE_CODES.items():
+        _call(
+            stack,
+            "WayfindingPoiUpdateFunction",
+            "PATCH",
+            "/wayfinding/venues/{venue_id}/pois/{poi_id}",
+            {"venue_id": venue, "poi_id": named(archive, file, name)},
+            {"aliases": [code]},
+            auth,
+        )
+
     local = stack.options.local_dir
     partner = json.loads((local / "partners" / f"{HOSPITAL}.json").read_text(encoding="utf-8"))
     key = Sm2PrivateKey.from_pem(partner["private_key_pem"])
@@ -135,6 +155,11 @@ def seed(stack: Any) -> None:
         stack.demo_urls.append(
             f"{stack.gateway_url}/pages/wayfinding?{query}"
             "   (院内导航: 正门导航机扫码定位, 搜索“B超”, 无障碍路线与模拟导航)"
+        )
+        patient = issue_token(via_stack(stack), PATIENT, "patient", ttl_seconds=2 * 3600, requested_by="system:demo")
+        stack.demo_urls.append(
+            f"{stack.gateway_url}/pages/wayfinding?{query}#token={patient}"
+            "   (门诊场景: 演示患者今天的下一项与当日流程，逐项导航)"
         )
         stack.demo_urls.append(
             f"{stack.gateway_url}/pages/wayfinding-admin#token={token}"
