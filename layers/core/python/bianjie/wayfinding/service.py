@@ -32,7 +32,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bianjie.kit.actor import Actor
-from bianjie.kit.documents.port import Cond, ConditionFailed, KeyCond, Put
+from bianjie.kit.documents.port import MAX_TRANSACT_OPERATIONS, Cond, ConditionFailed, KeyCond, Put
 from bianjie.kit.errors import AppError, Conflict, Forbidden, NotFound
 from bianjie.wayfinding import api, imdf
 from bianjie.wayfinding.graphbuild import Projection, build_graph
@@ -202,6 +202,7 @@ class WayfindingService:
         pois = derive_pois(archive, graph)
         existing = {p["sk"][4:]: p for p in self._query(venue_id, "POI#")}
         now = self.clock()
+        writes: list[dict[str, Any]] = []
         for poi in pois:
             old = existing.pop(poi["id"], None)
             managed = {k: old[k] for k in MANAGED if old and k in old}
@@ -214,10 +215,12 @@ class WayfindingService:
                 "version": version,
             }
             item["keys"] = search_keys(item["name"], item.get("aliases", []))
-            self.db.put(self.table, item)
-        for poi_id, old in existing.items():  # gone from this version: kept (with its managed fields) but absent
-            self.db.put(self.table, {**old, "present": False, "version": version})
-            del poi_id
+            writes.append(item)
+        # gone from this version: kept (with its managed fields) but absent
+        writes.extend({**old, "present": False, "version": version} for old in existing.values())
+        # 25 writes a call (a transaction per batch: fewer round trips than one put per POI, same items)
+        for i in range(0, len(writes), MAX_TRANSACT_OPERATIONS):
+            self.db.transact([Put(self.table, item) for item in writes[i : i + MAX_TRANSACT_OPERATIONS]])
         try:
             self.db.put(
                 self.table,
