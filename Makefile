@@ -7,11 +7,11 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test setup web lint unit functional contract integration bench clean
 
-$(STAMP): requirements/dev.txt requirements/local.txt requirements/onprem.txt layers/core/requirements.txt layers/imaging/requirements.txt pyproject.toml
+$(STAMP): requirements/dev.txt requirements/local.txt requirements/onprem.txt layers/core/requirements.txt layers/imaging/requirements.txt layers/wayfinding/requirements.txt pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON)"; exit 1; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements/dev.txt -r layers/imaging/requirements.txt
+	$(PY) -m pip install --quiet -r requirements/dev.txt -r layers/imaging/requirements.txt -r layers/wayfinding/requirements.txt
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
@@ -25,7 +25,8 @@ WEB_FILM := web/film/dist/viewer.js
 WEB_PAGES := web/pages/dist/.built
 WEB_ESCORT := web/escort/dist/.built
 WEB_ASSISTANT := web/assistant/dist/.built
-web: $(WEB_FILM) $(WEB_PAGES) $(WEB_ESCORT) $(WEB_ASSISTANT)
+WEB_WAYFINDING := web/wayfinding/dist/.built
+web: $(WEB_FILM) $(WEB_PAGES) $(WEB_ESCORT) $(WEB_ASSISTANT) $(WEB_WAYFINDING)
 
 web/node_modules/.package-lock.json: web/package.json web/package-lock.json
 	@if command -v npm >/dev/null; then cd web && npm ci --no-audit --no-fund --loglevel=error; \
@@ -45,6 +46,9 @@ $(WEB_ESCORT): web/node_modules/.package-lock.json web/escort/vite.config.js $(w
 
 $(WEB_ASSISTANT): web/node_modules/.package-lock.json web/assistant/vite.config.js $(wildcard web/assistant/*.html web/assistant/src/*)
 	@if command -v npm >/dev/null; then cd web && npm run --silent build:assistant && touch assistant/dist/.built; fi
+
+$(WEB_WAYFINDING): web/node_modules/.package-lock.json web/wayfinding/vite.config.js $(wildcard web/wayfinding/*.html web/wayfinding/src/* web/pages/src/shared/*)
+	@if command -v npm >/dev/null; then cd web && npm run --silent build:wayfinding && touch wayfinding/dist/.built; fi
 
 ## make run: start the local stack (moto on 127.0.0.1:5000, gateway on 127.0.0.1:3000, pump, scheduler)
 run: setup

@@ -26,6 +26,7 @@ ESCORT_OPERATOR = Persona("fuzz-escort-operator", "staff", ("escort-operator",),
 ASSISTANT_AGENT = Persona("fuzz-assistant-agent", "staff", ("assistant-agent",), "demo-hospital")
 KB_EDITOR = Persona("fuzz-kb-editor", "staff", ("kb-editor",), "demo-hospital")
 KB_REVIEWER = Persona("fuzz-kb-reviewer", "staff", ("kb-reviewer",), "demo-hospital")
+NAV_ADMIN = Persona("fuzz-nav-admin", "staff", ("nav-admin",), "demo-hospital")
 
 # operationId -> persona, for token operations that are not the patient's own
 STAFF_OPERATIONS: dict[str, Persona] = {
@@ -48,6 +49,16 @@ STAFF_OPERATIONS: dict[str, Persona] = {
     "AssistantKbReviewFunction.kb_review": KB_REVIEWER,
     "AssistantKbImportFunction.kb_import": KB_EDITOR,
     "AssistantKbExportFunction.kb_export": KB_EDITOR,
+    "WayfindingImportFunction.post_import": NAV_ADMIN,
+    "WayfindingExportFunction.get_archive": NAV_ADMIN,
+    "WayfindingPublishFunction.post_publish": NAV_ADMIN,
+    "WayfindingPoisFunction.get_pois": NAV_ADMIN,
+    "WayfindingPoiUpdateFunction.patch_poi": NAV_ADMIN,
+    "WayfindingTagRenameFunction.post_tag_rename": NAV_ADMIN,
+    "WayfindingPoiCsvFunction.get_pois_csv": NAV_ADMIN,
+    "WayfindingPoiGeojsonFunction.get_pois_geojson": NAV_ADMIN,
+    "WayfindingPoiImportFunction.post_pois_import": NAV_ADMIN,
+    "WayfindingOperationsFunction.get_operations": NAV_ADMIN,
 }
 
 
@@ -65,4 +76,5 @@ PERSONAS = (
     ASSISTANT_AGENT,
     KB_EDITOR,
     KB_REVIEWER,
+    NAV_ADMIN,
 )
