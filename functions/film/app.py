@@ -199,6 +199,253 @@ def viewer_asset(name: str) -> Response:
     )
 
 
+# -- DICOMweb for partners (QIDO-RS, WADO-RS, STOW-RS; docs/film.md) ------------------------------------
+
+DICOMWEB = "/film/dicomweb"
+DW_ERRORS = ("STUDY_NOT_FOUND", "NOT_ACCEPTABLE")
+DW_AUTH = " (partner-signed, or a staff token with film-operator/film-admin)"
+app.api.binary_types.append("multipart/related")
+
+
+def _dw_scope() -> Any:
+    """A partner signature, or a staff bearer token (film-operator / film-admin of its hospital)."""
+    from bianjie.film.dicomweb import scope_of
+
+    authorization = (app.current_request.headers or {}).get("authorization", "")
+    if authorization[:7].lower() == "bearer ":
+        return scope_of(app.staff_actor("film-operator", "film-admin"))
+    return scope_of(app.partner_actor())
+
+
+def _dw_params() -> dict[str, str]:
+    return dict(app.current_request.query_params or {})
+
+
+def _dw_accept(*offered: str) -> None:
+    from bianjie.film.dicomweb import accepts, not_acceptable
+
+    if not accepts((app.current_request.headers or {}).get("accept"), *offered):
+        raise not_acceptable(" or ".join(offered))
+
+
+def _dw_json(body: Any, status: int = 200, warning: str | None = None) -> Response:
+    from bianjie.film.dicomweb import MEDIA_JSON, dump
+
+    headers = {"Content-Type": MEDIA_JSON, "Cache-Control": "no-store"}
+    if warning:
+        headers["Warning"] = warning
+    return Response(body=dump(body), status_code=status, headers=headers)
+
+
+def _dw_binary(answer: Any) -> Response:
+    return Response(
+        body=answer.body, status_code=200, headers={"Content-Type": answer.content_type, "Cache-Control": "no-store"}
+    )
+
+
+def _dw_search(level: str, study: str | None = None, series: str | None = None) -> Response:
+    from bianjie.film import dicomweb as dw
+
+    _dw_accept("application/dicom+json", "application/json")
+    scope = _dw_scope()
+    keys = {"study": dw.STUDY_KEYS, "series": {**dw.STUDY_KEYS, **dw.SERIES_KEYS}}.get(
+        level, {**dw.STUDY_KEYS, **dw.SERIES_KEYS, **dw.INSTANCE_KEYS}
+    )
+    query = dw.parse_query(_dw_params(), keys)
+    base = _base_url() + DICOMWEB
+    service = wiring.film_dicomweb()
+    if level == "study":
+        found = service.search_studies(scope, query, base)
+    elif level == "series":
+        found = service.search_series(scope, query, base, study=study)
+    else:
+        found = service.search_instances(scope, query, base, study=study, series=series)
+    return _dw_json(found, warning=query.warning())
+
+
+@app.route(
+    f"{DICOMWEB}/studies",
+    methods=["GET"],
+    auth="partner",
+    summary="QIDO-RS: search for studies" + DW_AUTH,
+    errors=DW_ERRORS,
+    media_type="application/dicom+json",
+)
+def qido_studies() -> Response:
+    return _dw_search("study")
+
+
+@app.route(
+    f"{DICOMWEB}/series",
+    methods=["GET"],
+    auth="partner",
+    summary="QIDO-RS: search for series" + DW_AUTH,
+    errors=DW_ERRORS,
+    media_type="application/dicom+json",
+)
+def qido_series() -> Response:
+    return _dw_search("series")
+
+
+@app.route(
+    f"{DICOMWEB}/instances",
+    methods=["GET"],
+    auth="partner",
+    summary="QIDO-RS: search for instances" + DW_AUTH,
+    errors=DW_ERRORS,
+    media_type="application/dicom+json",
+)
+def qido_instances() -> Response:
+    return _dw_search("instance")
+
+
+@app.route(
+    f"{DICOMWEB}/studies/{{study}}/series",
+    methods=["GET"],
+    auth="partner",
+    summary="QIDO-RS: search for a study's series" + DW_AUTH,
+    errors=DW_ERRORS,
+    media_type="application/dicom+json",
+)
+def qido_study_series(study: str) -> Response:
+    return _dw_search("series", study=study)
+
+
+@app.route(
+    f"{DICOMWEB}/studies/{{study}}/instances",
+    methods=["GET"],
+    auth="partner",
+    summary="QIDO-RS: search for a study's instances" + DW_AUTH,
+    errors=DW_ERRORS,
+    media_type="application/dicom+json",
+)
+def qido_study_instances(study: str) -> Response:
+    return _dw_search("instance", study=study)
+
+
+@app.route(
+    f"{DICOMWEB}/studies/{{study}}/series/{{series}}/instances",
+    methods=["GET"],
+    auth="partner",
+    summary="QIDO-RS: search for a series' instances" + DW_AUTH,
+    errors=(*DW_ERRORS, "SERIES_NOT_FOUND"),
+    media_type="application/dicom+json",
+)
+def qido_series_instances(study: str, series: str) -> Response:
+    return _dw_search("instance", study=study, series=series)
+
+
+@app.route(
+    f"{DICOMWEB}/studies/{{study}}/metadata",
+    methods=["GET"],
+    auth="partner",
+    summary="WADO-RS: metadata of every instance of a study (DICOM JSON)" + DW_AUTH,
+    errors=DW_ERRORS,
+    media_type="application/dicom+json",
+)
+def wado_study_metadata(study: str) -> Response:
+    _dw_accept("application/dicom+json", "application/json")
+    return _dw_json(wiring.film_dicomweb().metadata(_dw_scope(), study))
+
+
+@app.route(
+    f"{DICOMWEB}/studies/{{study}}/series/{{series}}/metadata",
+    methods=["GET"],
+    auth="partner",
+    summary="WADO-RS: metadata of a series' instances (DICOM JSON)" + DW_AUTH,
+    errors=(*DW_ERRORS, "SERIES_NOT_FOUND"),
+    media_type="application/dicom+json",
+)
+def wado_series_metadata(study: str, series: str) -> Response:
+    _dw_accept("application/dicom+json", "application/json")
+    return _dw_json(wiring.film_dicomweb().metadata(_dw_scope(), study, series))
+
+
+@app.route(
+    f"{DICOMWEB}/studies/{{study}}/series/{{series}}/instances/{{instance}}/metadata",
+    methods=["GET"],
+    auth="partner",
+    summary="WADO-RS: metadata of one instance (DICOM JSON)" + DW_AUTH,
+    errors=(*DW_ERRORS, "INSTANCE_NOT_FOUND"),
+    media_type="application/dicom+json",
+)
+def wado_instance_metadata(study: str, series: str, instance: str) -> Response:
+    _dw_accept("application/dicom+json", "application/json")
+    return _dw_json(wiring.film_dicomweb().metadata(_dw_scope(), study, series, instance))
+
+
+@app.route(
+    f"{DICOMWEB}/studies/{{study}}/series/{{series}}/instances/{{instance}}",
+    methods=["GET"],
+    auth="partner",
+    summary="WADO-RS: the instance as stored (multipart/related; type=application/dicom)" + DW_AUTH,
+    errors=(*DW_ERRORS, "INSTANCE_NOT_FOUND", "RESPONSE_TOO_LARGE"),
+    media_type="multipart/related",
+)
+def wado_instance(study: str, series: str, instance: str) -> Response:
+    _dw_accept("application/dicom")
+    answer = wiring.film_dicomweb().instance(_dw_scope(), study, series, instance, wiring.film_objects().get)
+    return _dw_binary(answer)
+
+
+@app.route(
+    f"{DICOMWEB}/studies/{{study}}/series/{{series}}/instances/{{instance}}/frames/{{frames}}",
+    methods=["GET"],
+    auth="partner",
+    summary="WADO-RS: frames as explicit VR little endian pixels (multipart/related)" + DW_AUTH,
+    errors=(*DW_ERRORS, "INSTANCE_NOT_FOUND", "FRAME_NOT_FOUND", "INVALID_FRAMES", "RESPONSE_TOO_LARGE"),
+    media_type="multipart/related",
+)
+def wado_frames(study: str, series: str, instance: str, frames: str) -> Response:
+    _dw_accept("application/octet-stream")
+    return _dw_binary(wiring.film_dicomweb().frames(_dw_scope(), study, series, instance, frames))
+
+
+@app.route(
+    f"{DICOMWEB}/studies/{{study}}/series/{{series}}/instances/{{instance}}/rendered",
+    methods=["GET"],
+    auth="partner",
+    summary="WADO-RS: the instance's first frame rendered (JPEG, default window, at most 256 px)" + DW_AUTH,
+    errors=(*DW_ERRORS, "INSTANCE_NOT_FOUND", "FRAME_NOT_FOUND"),
+    media_type="image/jpeg",
+)
+def wado_rendered(study: str, series: str, instance: str) -> Response:
+    _dw_accept("image/jpeg")
+    return _dw_binary(wiring.film_dicomweb().rendered(_dw_scope(), study, series, instance))
+
+
+@app.route(
+    f"{DICOMWEB}/studies",
+    methods=["POST"],
+    auth="partner",
+    summary="STOW-RS: store DICOM instances (multipart/related; type=application/dicom); ?hospital= when the "
+    "caller serves several; 202 when some parts were refused, 409 when all were" + DW_AUTH,
+    errors=(
+        "HOSPITAL_REQUIRED",
+        "HOSPITAL_NOT_ALLOWED",
+        "ACCESS_METHOD_DISABLED",
+        "MULTIPART_INVALID",
+        "UNSUPPORTED_MEDIA_TYPE",
+        "REQUEST_TOO_LARGE",
+    ),
+    media_type="application/dicom+json",
+    also=(202, 409),
+    content_types=["multipart/related"],
+)
+def stow_studies() -> Response:
+    request = app.current_request
+    scope = _dw_scope()
+    raw = request.raw_body or b""
+    answer = wiring.film_stow().store(
+        scope,
+        content_type=(request.headers or {}).get("content-type", ""),
+        body=raw if isinstance(raw, bytes) else raw.encode("utf-8"),
+        base_url=_base_url() + DICOMWEB,
+        hospital=_dw_params().get("hospital"),
+    )
+    return _dw_json(answer.dataset, status=answer.status)
+
+
 @app.on_sqs_message(queue="film-emergency", batch_size=5)
 def emergency_worker(event: Any) -> dict[str, Any]:
     def one(message: batch.SqsMessage) -> None:

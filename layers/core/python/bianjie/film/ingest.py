@@ -427,6 +427,9 @@ class Ingest:
         except ConditionFailed:
             self._remember(st)
             return  # another instance of the study got there first
+        day = derived.study["date"] or "00000000"
+        self.catalog.put({"pk": f"hospital#{hospital}", "sk": f"{day}#{st}", "study_uid": st})
+        self.catalog.put({"pk": "hospitals", "sk": hospital})
         for ref in refs:
             self.catalog.put(
                 {

@@ -123,3 +123,29 @@ def film_imaging_cloud() -> Any:
 
     archive = env("FILM_YILIAN_ARCHIVE") or str(Path(env("BIANJIE_STATE_DIR") or ".local") / "yilian-archive")
     return YilianStandIn(film_s3(), require_env("FILM_INGEST_BUCKET"), Path(archive))
+
+
+@deps.singleton
+def film_dicomweb() -> Any:
+    from bianjie.film.dicomweb import DicomWeb
+
+    return DicomWeb(
+        catalog=film_catalog(),
+        objects=film_objects(),
+        derived_bucket=require_env("FILM_DERIVED_BUCKET"),
+        cipher=deps.field_cipher(),
+        blind_index=deps.blind_index(),
+        audit=deps.audit_log("film"),
+    )
+
+
+@deps.singleton
+def film_stow() -> Any:
+    from bianjie.film.dicomweb import Stow, inspect_part
+
+    return Stow(
+        objects=film_objects(),
+        ingest_bucket=require_env("FILM_INGEST_BUCKET"),
+        inspect=inspect_part,
+        audit=deps.audit_log("film"),
+    )
