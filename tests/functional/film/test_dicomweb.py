@@ -232,6 +232,7 @@ def test_stow_stores_good_parts_and_refuses_the_rest(
             ("application/dicom", no_uids_dicom()),
             ("application/dicom", good[1]),
             ("application/dicom", good[2]),
+            ("application/dicom", paths[3].read_bytes()[132:]),  # no preamble: accepted, stored as Part 10
         ],
     )
     assert answer.status_code == 202, answer.body
@@ -240,14 +241,14 @@ def test_stow_stores_good_parts_and_refuses_the_rest(
     reasons = [value(f, "00081197") for f in dataset["00081198"]["Value"]]
     assert reasons == [0xC000, 0xC000, 0xA900]
     stored = dataset["00081199"]["Value"]
-    assert len(stored) == 3 and all(value(s, "00081190").startswith("http") for s in stored)
+    assert len(stored) == 4 and all(value(s, "00081190").startswith("http") for s in stored)
     keys = sorted(o["Key"] for o in film.s3.list_objects_v2(Bucket=film.ingest_bucket)["Contents"])
-    assert len(keys) == 3 and all(k.startswith(f"test-hospital/stow/{spec.study_uid}/") for k in keys)
+    assert len(keys) == 4 and all(k.startswith(f"test-hospital/stow/{spec.study_uid}/") for k in keys)
     # the same pipeline as the S3 drop: the stored parts are searchable after ingest
     film.drain()
     studies = json.loads(get(client, partner, f"{DW}/studies").body)
     assert [value(s, "0020000D") for s in studies] == [spec.study_uid]
-    assert value(studies[0], "00201208") == 3
+    assert value(studies[0], "00201208") == 4
 
     # nothing usable at all: 409 with every part's reason
     refused = stow(client, partner, [("application/dicom", b"")])

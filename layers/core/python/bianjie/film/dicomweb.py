@@ -661,6 +661,10 @@ class Stow:
                     raise PartRefused(FAIL_CANNOT_UNDERSTAND, f"part of type {media} is not application/dicom")
                 if not data:
                     raise PartRefused(FAIL_CANNOT_UNDERSTAND, "the part is empty")
+                if data[128:132] != b"DICM" and data[:2] == b"\x02\x00":
+                    # the file meta group without the 128-byte preamble and "DICM" (what pydicom writes for
+                    # a dataset read from the network): stored as a proper Part-10 file, as ingest reads it
+                    data = b"\x00" * 128 + b"DICM" + data
                 facts = self.inspect(data)
                 if not (facts.sop_instance and facts.study and facts.series and facts.sop_class):
                     raise PartRefused(FAIL_DATASET_MISMATCH, "the data set lacks its UIDs", facts)
