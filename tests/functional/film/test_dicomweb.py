@@ -129,9 +129,9 @@ def test_metadata_frames_rendered_and_instance(
     assert frames.status_code == 200, frames.body
     content_type, parts = split(frames)
     assert content_type.startswith('multipart/related; type="application/octet-stream"')
-    stored = film.s3.get_object(
-        Bucket=film.derived_bucket, Key=f"studies/{st}/series/{se}/instances/{sop}/frames/1"
-    )["Body"].read()
+    stored = film.s3.get_object(Bucket=film.derived_bucket, Key=f"studies/{st}/series/{se}/instances/{sop}/frames/1")[
+        "Body"
+    ].read()
     assert parts == [gzip.decompress(stored)]
     rows, columns = value(first, "00280010"), value(first, "00280011")
     assert len(parts[0]) == rows * columns * 2
@@ -146,7 +146,10 @@ def test_metadata_frames_rendered_and_instance(
     assert rendered.status_code == 200 and rendered.body[:2] == b"\xff\xd8"
 
     instance = get(
-        client, partner, f"{DW}/studies/{st}/series/{se}/instances/{sop}", accept='multipart/related; type="application/dicom"'
+        client,
+        partner,
+        f"{DW}/studies/{st}/series/{se}/instances/{sop}",
+        accept='multipart/related; type="application/dicom"',
     )
     assert instance.status_code == 200, instance.body
     _, [dicom] = split(instance)

@@ -9,6 +9,7 @@ One table, partition key ``pk`` (S), sort key ``sk`` (S)::
                                                string attribute reads far cheaper than nested lists),
                                                render config, version (aggregate.py)
     study#{study}      inst#{series}#{sop}     one instance: DICOM JSON (de-identified), frame count, source
+    study#{study}      problem#{series}#{sop}  what was wrong with an accepted file (dicom.problems): codes, messages
     patient#{ref}      {date}#{study}          lookup of a patient's studies by blind index (any hospital)
     hospital#{code}    {date}#{study}          a hospital's studies, newest first (DICOMweb search)
     hospitals          {code}                  every hospital that has a study (searches over all of them)
@@ -58,6 +59,10 @@ class Catalog:
 
     def instances(self, study: str, series: str) -> list[dict[str, Any]]:
         return list(self._all(KeyCond.of("pk", study_pk(study)).begins_with("sk", f"inst#{series}#")))
+
+    def problems(self, study: str) -> list[dict[str, Any]]:
+        """Files of the study accepted with problems (transfer syntax mismatch, malformed UIDs)."""
+        return list(self._all(KeyCond.of("pk", study_pk(study)).begins_with("sk", "problem#")))
 
     def studies_of_patient(self, ref: str) -> list[dict[str, Any]]:
         """Index rows, newest study first."""

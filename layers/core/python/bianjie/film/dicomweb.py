@@ -68,7 +68,8 @@ INSTANCE_KEYS = {
 }
 CONTROL_KEYS = {"limit", "offset", "includefield", "fuzzymatching"}
 _BY_TAG = {tag: name for keys in (STUDY_KEYS, SERIES_KEYS, INSTANCE_KEYS) for name, tag in keys.items()}
-_UID = re.compile(r"^[0-9.]{1,64}$")
+# not only valid UIDs: a file with a malformed one is accepted and recorded (dicom.problems)
+_UID = re.compile(r"^[0-9A-Za-z._-]{1,128}$")
 
 
 def not_found(what: str = "study") -> AppError:
@@ -404,7 +405,7 @@ class DicomWeb:
         n = 0
         for row, _ in studies:
             seen.append(row)
-            for s in sorted(self.catalog.series(row["study_uid"]), key=lambda s: (s.get("number") or 0)):
+            for s in sorted(self.catalog.series(row["study_uid"]), key=lambda s: s.get("number") or 0):
                 if not self._series_matches(s, query.filters):
                     continue
                 if n >= query.offset:
@@ -512,7 +513,9 @@ class DicomWeb:
         try:
             wanted = [int(n) for n in numbers.split(",")]
         except ValueError:
-            raise BadRequest("frame numbers are a comma-separated list of whole numbers", code="INVALID_FRAMES") from None
+            raise BadRequest(
+                "frame numbers are a comma-separated list of whole numbers", code="INVALID_FRAMES"
+            ) from None
         count = int(inst.get("frames") or 1)
         if not wanted or any(n < 1 or n > count for n in wanted):
             raise NotFound(f"this instance has frames 1 to {count}", code="FRAME_NOT_FOUND")
@@ -529,7 +532,9 @@ class DicomWeb:
                 )
             parts.append(pixels)
         self._audit(scope, "film.dicomweb.frames", f"film.instance:{sop}", [row], {"frames": wanted})
-        content_type, body = multipart(parts, "application/octet-stream", type_params=f"; transfer-syntax={FRAME_SYNTAX}")
+        content_type, body = multipart(
+            parts, "application/octet-stream", type_params=f"; transfer-syntax={FRAME_SYNTAX}"
+        )
         return Binary(content_type, body)
 
     def rendered(self, scope: Scope, st: str, se: str, sop: str, number: int = 1) -> Binary:
@@ -735,7 +740,8 @@ def inspect_part(data: bytes) -> PartFacts:
 
     meta = getattr(ds, "file_meta", None)
     return PartFacts(
-        sop_class=text("SOPClassUID") or (str(meta.MediaStorageSOPClassUID) if meta and "MediaStorageSOPClassUID" in meta else None),
+        sop_class=text("SOPClassUID")
+        or (str(meta.MediaStorageSOPClassUID) if meta and "MediaStorageSOPClassUID" in meta else None),
         sop_instance=text("SOPInstanceUID"),
         study=text("StudyInstanceUID"),
         series=text("SeriesInstanceUID"),

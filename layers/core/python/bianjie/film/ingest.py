@@ -236,6 +236,7 @@ class Ingest:
             from bianjie.film.report import derive_report
 
             return self._ingest_report(derive_report(ds), bucket, key, obj.etag, src)
+        found = dicom.problems(ds, obj.body)  # read, with something wrong: accepted, and recorded on the study
         derived = dicom.derive_dataset(ds)
         st, se, sop = derived.study_uid, derived.series_uid, derived.sop_uid
         puts = []
@@ -263,6 +264,7 @@ class Ingest:
                 "metadata": metadata,
                 "source": {"bucket": bucket, "key": key, "etag": obj.etag},
                 "ingested_at": now,
+                **({"problems": found} if found else {}),
             },
             {
                 "pk": f"source#{src}",
@@ -274,6 +276,18 @@ class Ingest:
                 "at": now,
             },
         ]
+        if found:
+            log.warning("accepted with problems", extra={"problems": [p["code"] for p in found], "study_uid": st})
+            rows.append(
+                {
+                    "pk": study_pk(st),
+                    "sk": f"problem#{se}#{sop}",
+                    "series_uid": se,
+                    "sop_uid": sop,
+                    "problems": found,
+                    "at": now,
+                }
+            )
         fresh = Fresh(
             st,
             se,

@@ -38,7 +38,9 @@ class PartnerSignature(requests.auth.AuthBase):
             request.body = body
             request.headers.pop("Transfer-Encoding", None)
             request.headers["Content-Length"] = str(len(body))
-        request.headers.update(sign_request(self.key, request.method, path, parts.query, body, self.app_id, self.serial))
+        request.headers.update(
+            sign_request(self.key, request.method, path, parts.query, body, self.app_id, self.serial)
+        )
         return request
 
 
