@@ -18,9 +18,9 @@ Per instance we derive:
 from __future__ import annotations
 
 import io
+import logging
 import math
 import re
-import logging
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
