@@ -9,6 +9,18 @@ from __future__ import annotations
 from typing import Any
 
 from bianjie.film import wiring
+from bianjie.film.admin import (
+    AccessAnswer,
+    AccessMethods,
+    ChangeList,
+    ChangesQuery,
+    PartnerFilmAnswer,
+    PartnerFilmSettings,
+    ProblemList,
+    StaffEntry,
+    StaffGrant,
+    StaffList,
+)
 from bianjie.film.emergency import EmergencyAnswer, EmergencyJob, EmergencyRequest
 from bianjie.film.links import LinkAnswer, LinkRequest, ShareRequest
 from bianjie.kit import batch, deps
@@ -209,11 +221,12 @@ app.api.binary_types.append("multipart/related")
 
 def _dw_scope() -> Any:
     """A partner signature, or a staff bearer token (film-operator / film-admin of its hospital)."""
-    from bianjie.film.dicomweb import scope_of
+    from bianjie.film.dicomweb import Scope, scope_of
 
     authorization = (app.current_request.headers or {}).get("authorization", "")
     if authorization[:7].lower() == "bearer ":
-        return scope_of(app.staff_actor("film-operator", "film-admin"))
+        actor = app.staff_actor("film-operator", "film-admin")
+        return Scope(actor, wiring.film_admin().dicomweb_hospitals(actor))
     return scope_of(app.partner_actor())
 
 
@@ -444,6 +457,128 @@ def stow_studies() -> Response:
         hospital=_dw_params().get("hospital"),
     )
     return _dw_json(answer.dataset, status=answer.status)
+
+
+# -- management (系统管理): staff roles, access methods, partner apps, change log (docs/film.md) -----------
+
+ADMIN_ERRORS = ("FILM_PERMISSION_DENIED",)
+FILM_STAFF = ("film-admin", "film-auditor", "film-operator")
+
+
+def _film_staff() -> Any:
+    return app.staff_actor(*FILM_STAFF)
+
+
+@app.route(
+    "/film/admin/hospitals/{hospital}/staff",
+    methods=["GET"],
+    auth="token",
+    response=StaffList,
+    summary="The hospital's film staff and their roles (film-admin, film-auditor)",
+    errors=ADMIN_ERRORS,
+)
+def admin_list_staff(hospital: str) -> StaffList:
+    return wiring.film_admin().list_staff(_film_staff(), hospital)
+
+
+@app.route(
+    "/film/admin/hospitals/{hospital}/staff/{staff_id}",
+    methods=["PUT"],
+    auth="token",
+    request=StaffGrant,
+    response=StaffEntry,
+    summary="Grant a staff member film roles at the hospital, or change them (film-admin)",
+    errors=(*ADMIN_ERRORS, "SELF_DEMOTION", "CENTRE_STAFF", "CHANGED"),
+)
+def admin_put_staff(hospital: str, staff_id: str) -> StaffEntry:
+    return wiring.film_admin().put_staff(_film_staff(), hospital, staff_id, app.body(StaffGrant))
+
+
+@app.route(
+    "/film/admin/hospitals/{hospital}/staff/{staff_id}",
+    methods=["DELETE"],
+    auth="token",
+    summary="Revoke a staff member's film roles at the hospital (film-admin)",
+    errors=(*ADMIN_ERRORS, "STAFF_NOT_FOUND", "SELF_DEMOTION", "CHANGED"),
+)
+def admin_delete_staff(hospital: str, staff_id: str) -> dict[str, Any]:
+    return wiring.film_admin().delete_staff(_film_staff(), hospital, staff_id)
+
+
+@app.route(
+    "/film/admin/hospitals/{hospital}/access",
+    methods=["GET"],
+    auth="token",
+    response=AccessAnswer,
+    summary="The hospital's data access methods (数据接入方式: S3 drop, STOW-RS, emergency pull)",
+    errors=ADMIN_ERRORS,
+)
+def admin_get_access(hospital: str) -> AccessAnswer:
+    return wiring.film_admin().get_access(_film_staff(), hospital)
+
+
+@app.route(
+    "/film/admin/hospitals/{hospital}/access",
+    methods=["PUT"],
+    auth="token",
+    request=AccessMethods,
+    response=AccessAnswer,
+    summary="Enable or disable the hospital's data access methods (film-admin); enforced within 30 s",
+    errors=(*ADMIN_ERRORS, "CHANGED"),
+)
+def admin_put_access(hospital: str) -> AccessAnswer:
+    return wiring.film_admin().put_access(_film_staff(), hospital, app.body(AccessMethods))
+
+
+@app.route(
+    "/film/admin/partners/{app_id}",
+    methods=["GET"],
+    auth="token",
+    response=PartnerFilmAnswer,
+    summary="A partner app's film settings (服务接入机构: allowlist, link lifetimes, hospitals); centre staff",
+    errors=(*ADMIN_ERRORS, "PARTNER_NOT_FOUND"),
+)
+def admin_get_partner(app_id: str) -> PartnerFilmAnswer:
+    return wiring.film_admin().get_partner(_film_staff(), app_id)
+
+
+@app.route(
+    "/film/admin/partners/{app_id}",
+    methods=["PUT"],
+    auth="token",
+    request=PartnerFilmSettings,
+    response=PartnerFilmAnswer,
+    summary="Change a partner app's film settings (centre film-admin); fields left out stay as they are",
+    errors=(*ADMIN_ERRORS, "PARTNER_NOT_FOUND", "TTL_INVALID", "CIDRS_INVALID"),
+)
+def admin_put_partner(app_id: str) -> PartnerFilmAnswer:
+    return wiring.film_admin().put_partner(_film_staff(), app_id, app.body(PartnerFilmSettings))
+
+
+@app.route(
+    "/film/admin/changes",
+    methods=["GET"],
+    auth="token",
+    query=ChangesQuery,
+    response=ChangeList,
+    summary="Administrative changes of a day with before/after, from the audit chain (admin, auditor)",
+    errors=ADMIN_ERRORS,
+)
+def admin_changes() -> ChangeList:
+    actor = _film_staff()
+    return wiring.film_admin().changes(actor, app.query(ChangesQuery))
+
+
+@app.route(
+    "/film/admin/studies/{study}/problems",
+    methods=["GET"],
+    auth="token",
+    response=ProblemList,
+    summary="Files of a study accepted with problems (transfer syntax mismatch, malformed UIDs)",
+    errors=("STUDY_NOT_FOUND",),
+)
+def admin_study_problems(study: str) -> ProblemList:
+    return wiring.film_admin().problems(_film_staff(), study)
 
 
 @app.on_sqs_message(queue="film-emergency", batch_size=5)

@@ -175,6 +175,24 @@ def test_scoped_to_the_partners_hospitals(client: Client, partner: DemoPartner, 
 
 def test_staff_token_scoped_to_its_hospital(client: Client, ingested: Any) -> None:
     issuer = token_issuer()
+    # a hospital's staff hold a film role where the film registry grants it (bianjie.film.admin)
+    centre = issuer.issue("centre", "staff", ["film-admin"], hospital="platform")
+    for hospital in ("test-hospital", "other-hospital"):
+        granted = client.http.put(
+            f"/film/admin/hospitals/{hospital}/staff/op1"
+            if hospital == "test-hospital"
+            else f"/film/admin/hospitals/{hospital}/staff/op2",
+            body=json.dumps({"roles": ["film-operator"]}).encode(),
+            headers={"Authorization": f"Bearer {centre}", "Content-Type": "application/json"},
+        )
+        assert granted.status_code == 200, granted.body
+    ungranted = issuer.issue("op3", "staff", ["film-operator"], hospital="test-hospital")
+    assert json.loads(client.http.get(f"{DW}/studies", headers={"Authorization": f"Bearer {ungranted}"}).body) == []
+    # the centre's operators read every hospital
+    everywhere = issuer.issue("centre-op", "staff", ["film-operator"], hospital="platform")
+    assert (
+        len(json.loads(client.http.get(f"{DW}/studies", headers={"Authorization": f"Bearer {everywhere}"}).body)) == 1
+    )
     own = issuer.issue("op1", "staff", ["film-operator"], hospital="test-hospital")
     elsewhere = issuer.issue("op2", "staff", ["film-operator"], hospital="other-hospital")
     doctor = issuer.issue("dr", "staff", ["doctor"], hospital="test-hospital")

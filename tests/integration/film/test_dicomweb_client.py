@@ -11,6 +11,7 @@ from typing import Any
 
 import pydicom
 import pytest
+import requests
 from bianjie_dev.cli.tokens import issue_token, via_gateway
 from bianjie_dev.film import testdata
 from bianjie_dev.film.dicomweb import partner_key_file, signed_session
@@ -108,6 +109,14 @@ def test_staff_token_and_scoping(stack: StackProcess, study: Any) -> None:
     spec, datasets = study
     wait_for(partner_client(stack), spec.study_uid, len(datasets))
     issuer = via_gateway(stack.url)
+    centre = issue_token(issuer, "dw-centre", "staff", ["film-admin"], hospital="platform")
+    granted = requests.put(
+        f"{stack.url}/film/admin/hospitals/demo-hospital/staff/dw-op",
+        json={"roles": ["film-operator"]},
+        headers={"Authorization": f"Bearer {centre}"},
+        timeout=30,
+    )
+    assert granted.status_code == 200, granted.text
     own = issue_token(issuer, "dw-op", "staff", ["film-operator"], hospital="demo-hospital")
     other = issue_token(issuer, "dw-op2", "staff", ["film-operator"], hospital="another-hospital")
     mine = DICOMwebClient(url=f"{stack.url}/film/dicomweb", headers={"Authorization": f"Bearer {own}"})

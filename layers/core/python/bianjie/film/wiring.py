@@ -62,6 +62,7 @@ def film_ingest() -> Any:
         dead_letters=deps.dead_letters("FILM_INGEST_DLQ_URL"),
         events=film_outbox(),
         visit_id_source=film_visit_id_source,
+        access=film_access,
     )
 
 
@@ -107,6 +108,7 @@ def film_emergency() -> Any:
         table=deps.table("FILM_LINKS_TABLE"),
         queue=deps.queue("FILM_EMERGENCY_QUEUE_URL"),
         audit=deps.audit_log("film"),
+        access=film_access,
     )
 
 
@@ -148,4 +150,23 @@ def film_stow() -> Any:
         ingest_bucket=require_env("FILM_INGEST_BUCKET"),
         inspect=inspect_part,
         audit=deps.audit_log("film"),
+        access=film_access,
     )
+
+
+@deps.singleton
+def film_admin() -> Any:
+    from bianjie.film.admin import Admin
+
+    return Admin(
+        store=deps.documents(),
+        table=deps.table("FILM_ADMIN_TABLE"),
+        audit=deps.audit_log("film"),
+        partners=deps.partner_registry(),
+        catalog=film_catalog() if env("FILM_STUDIES_TABLE") else None,
+    )
+
+
+def film_access(hospital: str, method: str) -> bool:
+    """Whether a hospital takes data by ``method`` (s3_drop, stow, emergency): FilmAdminTable, cached."""
+    return bool(film_admin().enabled(hospital, method))
