@@ -22,6 +22,8 @@ DOCTOR = Persona("fuzz-doctor", "staff", ("doctor",), "demo-hospital")
 PHARMACIST = Persona("fuzz-pharmacist", "staff", ("pharmacist",), "demo-pharmacy")
 GUIDE_OPERATOR = Persona("fuzz-guide-operator", "staff", ("guide-operator",), "demo-hospital")
 OPERATOR = Persona("fuzz-operator", "staff", ("operator",), "platform")
+# the centre's film administrator: holds film-admin for every hospital without a registry grant
+FILM_ADMIN = Persona("fuzz-film-admin", "staff", ("film-admin",), "platform")
 
 # operationId -> persona, for token operations that are not the patient's own
 STAFF_OPERATIONS: dict[str, Persona] = {
@@ -31,9 +33,18 @@ STAFF_OPERATIONS: dict[str, Persona] = {
     "RxSignFunction.sign": DOCTOR,
     "RxRevokeFunction.revoke": DOCTOR,
     "RxReviewFunction.review": PHARMACIST,
+    "FilmAdminStaffListFunction.admin_list_staff": FILM_ADMIN,
+    "FilmAdminStaffPutFunction.admin_put_staff": FILM_ADMIN,
+    "FilmAdminStaffDeleteFunction.admin_delete_staff": FILM_ADMIN,
+    "FilmAdminAccessGetFunction.admin_get_access": FILM_ADMIN,
+    "FilmAdminAccessPutFunction.admin_put_access": FILM_ADMIN,
+    "FilmAdminPartnerGetFunction.admin_get_partner": FILM_ADMIN,
+    "FilmAdminPartnerPutFunction.admin_put_partner": FILM_ADMIN,
+    "FilmAdminChangesFunction.admin_changes": FILM_ADMIN,
+    "FilmAdminProblemsFunction.admin_study_problems": FILM_ADMIN,
 }
 
-PERSONAS = (PATIENT, DOCTOR, PHARMACIST, GUIDE_OPERATOR, OPERATOR)
+PERSONAS = (PATIENT, DOCTOR, PHARMACIST, GUIDE_OPERATOR, OPERATOR, FILM_ADMIN)
 
 
 def persona_for(operation_id: str) -> Persona:

@@ -194,7 +194,7 @@ class Admin:
         table: str,
         audit: Any,
         partners: Any = None,
-        catalog: Catalog | None = None,
+        catalog: Callable[[], Catalog] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
@@ -492,14 +492,15 @@ class Admin:
     def problems(self, actor: Actor, study_uid: str) -> ProblemList:
         if self.catalog is None:
             raise RuntimeError("Admin.problems needs the catalog")
-        row = self.catalog.study(study_uid) if re.fullmatch(r"[0-9A-Za-z._-]{1,128}", study_uid) else None
+        catalog = self.catalog()
+        row = catalog.study(study_uid) if re.fullmatch(r"[0-9A-Za-z._-]{1,128}", study_uid) else None
         hospital = str(row.get("hospital")) if row else ""
         if row is None or not self.roles_at(actor, hospital) & {ADMIN, AUDITOR, OPERATOR}:
             # unknown and not yours look alike: a study's existence does not leak to other hospitals
             raise NotFound("no such study at your hospital", code="STUDY_NOT_FOUND")
         items = [
             Problem(series_uid=r["series_uid"], sop_uid=r["sop_uid"], problems=r["problems"], at=r.get("at"))
-            for r in self.catalog.problems(study_uid)
+            for r in catalog.problems(study_uid)
         ]
         self.audit.record(
             actor=actor,

@@ -163,7 +163,7 @@ def film_admin() -> Any:
         table=deps.table("FILM_ADMIN_TABLE"),
         audit=deps.audit_log("film"),
         partners=deps.partner_registry(),
-        catalog=film_catalog() if env("FILM_STUDIES_TABLE") else None,
+        catalog=film_catalog,  # only the problems route (which has FILM_STUDIES_TABLE) calls it
     )
 
 
