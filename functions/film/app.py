@@ -21,6 +21,7 @@ from bianjie.film.admin import (
     StaffGrant,
     StaffList,
 )
+from bianjie.film.dicomweb import DicomJsonDataset, DicomJsonList
 from bianjie.film.emergency import EmergencyAnswer, EmergencyJob, EmergencyRequest
 from bianjie.film.links import LinkAnswer, LinkRequest, ShareRequest
 from bianjie.kit import batch, deps
@@ -283,6 +284,7 @@ def _dw_search(level: str, study: str | None = None, series: str | None = None) 
     summary="QIDO-RS: search for studies" + DW_AUTH,
     errors=DW_ERRORS,
     media_type="application/dicom+json",
+    response=DicomJsonList,
 )
 def qido_studies() -> Response:
     return _dw_search("study")
@@ -295,6 +297,7 @@ def qido_studies() -> Response:
     summary="QIDO-RS: search for series" + DW_AUTH,
     errors=DW_ERRORS,
     media_type="application/dicom+json",
+    response=DicomJsonList,
 )
 def qido_series() -> Response:
     return _dw_search("series")
@@ -307,6 +310,7 @@ def qido_series() -> Response:
     summary="QIDO-RS: search for instances" + DW_AUTH,
     errors=DW_ERRORS,
     media_type="application/dicom+json",
+    response=DicomJsonList,
 )
 def qido_instances() -> Response:
     return _dw_search("instance")
@@ -319,6 +323,7 @@ def qido_instances() -> Response:
     summary="QIDO-RS: search for a study's series" + DW_AUTH,
     errors=DW_ERRORS,
     media_type="application/dicom+json",
+    response=DicomJsonList,
 )
 def qido_study_series(study: str) -> Response:
     return _dw_search("series", study=study)
@@ -331,6 +336,7 @@ def qido_study_series(study: str) -> Response:
     summary="QIDO-RS: search for a study's instances" + DW_AUTH,
     errors=DW_ERRORS,
     media_type="application/dicom+json",
+    response=DicomJsonList,
 )
 def qido_study_instances(study: str) -> Response:
     return _dw_search("instance", study=study)
@@ -343,6 +349,7 @@ def qido_study_instances(study: str) -> Response:
     summary="QIDO-RS: search for a series' instances" + DW_AUTH,
     errors=(*DW_ERRORS, "SERIES_NOT_FOUND"),
     media_type="application/dicom+json",
+    response=DicomJsonList,
 )
 def qido_series_instances(study: str, series: str) -> Response:
     return _dw_search("instance", study=study, series=series)
@@ -355,6 +362,7 @@ def qido_series_instances(study: str, series: str) -> Response:
     summary="WADO-RS: metadata of every instance of a study (DICOM JSON)" + DW_AUTH,
     errors=DW_ERRORS,
     media_type="application/dicom+json",
+    response=DicomJsonList,
 )
 def wado_study_metadata(study: str) -> Response:
     _dw_accept("application/dicom+json", "application/json")
@@ -368,6 +376,7 @@ def wado_study_metadata(study: str) -> Response:
     summary="WADO-RS: metadata of a series' instances (DICOM JSON)" + DW_AUTH,
     errors=(*DW_ERRORS, "SERIES_NOT_FOUND"),
     media_type="application/dicom+json",
+    response=DicomJsonList,
 )
 def wado_series_metadata(study: str, series: str) -> Response:
     _dw_accept("application/dicom+json", "application/json")
@@ -381,6 +390,7 @@ def wado_series_metadata(study: str, series: str) -> Response:
     summary="WADO-RS: metadata of one instance (DICOM JSON)" + DW_AUTH,
     errors=(*DW_ERRORS, "INSTANCE_NOT_FOUND"),
     media_type="application/dicom+json",
+    response=DicomJsonList,
 )
 def wado_instance_metadata(study: str, series: str, instance: str) -> Response:
     _dw_accept("application/dicom+json", "application/json")
@@ -406,7 +416,7 @@ def wado_instance(study: str, series: str, instance: str) -> Response:
     methods=["GET"],
     auth="partner",
     summary="WADO-RS: frames as explicit VR little endian pixels (multipart/related)" + DW_AUTH,
-    errors=(*DW_ERRORS, "INSTANCE_NOT_FOUND", "FRAME_NOT_FOUND", "INVALID_FRAMES", "RESPONSE_TOO_LARGE"),
+    errors=(*DW_ERRORS, "INSTANCE_NOT_FOUND", "FRAME_NOT_FOUND", "RESPONSE_TOO_LARGE"),
     media_type="multipart/related",
 )
 def wado_frames(study: str, series: str, instance: str, frames: str) -> Response:
@@ -442,8 +452,11 @@ def wado_rendered(study: str, series: str, instance: str) -> Response:
         "REQUEST_TOO_LARGE",
     ),
     media_type="application/dicom+json",
+    response=DicomJsonDataset,
     also=(202, 409),
-    content_types=["multipart/related"],
+    # any type reaches the view, so the signature is checked first; a body that is not multipart/related
+    # is then 415 UNSUPPORTED_MEDIA_TYPE
+    content_types=["*/*"],
 )
 def stow_studies() -> Response:
     request = app.current_request
@@ -461,7 +474,7 @@ def stow_studies() -> Response:
 
 # -- management (系统管理): staff roles, access methods, partner apps, change log (docs/film.md) -----------
 
-ADMIN_ERRORS = ("FILM_PERMISSION_DENIED",)
+ADMIN_ERRORS = ("FILM_PERMISSION_DENIED", "INVALID_CODE")
 FILM_STAFF = ("film-admin", "film-auditor", "film-operator")
 
 
@@ -575,7 +588,7 @@ def admin_changes() -> ChangeList:
     auth="token",
     response=ProblemList,
     summary="Files of a study accepted with problems (transfer syntax mismatch, malformed UIDs)",
-    errors=("STUDY_NOT_FOUND",),
+    errors=("STUDY_NOT_FOUND", "FILM_PERMISSION_DENIED"),
 )
 def admin_study_problems(study: str) -> ProblemList:
     return wiring.film_admin().problems(_film_staff(), study)

@@ -26,14 +26,14 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "layers" / "core" / "python"))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "layers" / "dev" / "python"))
 
-import pydicom  # noqa: E402
-from bianjie_dev.film import testdata  # noqa: E402
-from bianjie_dev.film.dicomweb import partner_key_file, signed_session  # noqa: E402
-from bianjie_dev.runtime.child import StackProcess  # noqa: E402
-from dicomweb_client.api import DICOMwebClient  # noqa: E402
+import pydicom
+from bianjie_dev.film import testdata
+from bianjie_dev.film.dicomweb import partner_key_file, signed_session
+from bianjie_dev.runtime.child import StackProcess
+from dicomweb_client.api import DICOMwebClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from emulator_memory import EmulatorMemory  # noqa: E402
+from emulator_memory import EmulatorMemory
 
 
 def timed(fn: Callable[[], Any], repeat: int) -> dict[str, float]:

@@ -169,7 +169,9 @@ def test_partner_film_settings_by_the_centre(
     after = json.loads(changed.body)
     assert after["hospitals"] == sorted([partner.app_id, "other-hospital"]) and after["max_ttl"] == 86400
     assert deps.partner_registry().get(partner.app_id).settings["film"]["max_ttl"] == 86400
-    assert call(client, "PUT", path, staff["centre"], {"default_ttl": 7200, "max_ttl": 3600}).status_code == 400
+    assert call(client, "PUT", path, staff["centre"], {"default_ttl": 7200, "max_ttl": 3600}).status_code == 422
+    assert call(client, "PUT", path, staff["centre"], {"allowed_cidrs": ["not-a-cidr"]}).status_code == 422
+    assert call(client, "PUT", path, staff["centre"], {"max_ttl": "86400"}).status_code == 400  # strict
     assert call(client, "PUT", path, staff["centre"], {}).status_code == 400
     missing = call(client, "GET", "/film/admin/partners/nobody", staff["centre"])
     assert missing.status_code == 404 and code(missing) == "PARTNER_NOT_FOUND"

@@ -138,7 +138,7 @@ def test_metadata_frames_rendered_and_instance(
 
     assert get(client, partner, f"{DW}/studies/{st}/series/{se}/instances/{sop}/frames/2").status_code == 404
     bad = get(client, partner, f"{DW}/studies/{st}/series/{se}/instances/{sop}/frames/x")
-    assert bad.status_code == 400 and code(bad) == "INVALID_FRAMES"
+    assert bad.status_code == 404 and code(bad) == "FRAME_NOT_FOUND"
     jpeg_only = get(client, partner, f"{DW}/studies/{st}/series/{se}/instances/{sop}/frames/1", accept="image/jp2")
     assert jpeg_only.status_code == 406 and code(jpeg_only) == "NOT_ACCEPTABLE"
 

@@ -26,14 +26,14 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from bianjie.film.catalog import Catalog
 from bianjie.kit.actor import Actor
 from bianjie.kit.documents.port import Cond, Delete, DocumentStore, KeyCond, Put, TransactionCanceled
-from bianjie.kit.errors import AppError, BadRequest, Conflict, Forbidden, NotFound
+from bianjie.kit.errors import AppError, Conflict, Forbidden, NotFound
 from bianjie.kit.timefmt import utc_iso
 
 ADMIN, AUDITOR, OPERATOR = "film-admin", "film-auditor", "film-operator"
@@ -53,7 +53,8 @@ def denied(what: str) -> AppError:
 
 def _code(value: str, what: str) -> str:
     if not _CODE.fullmatch(value):
-        raise BadRequest(f"{what} is a code of letters, digits, '.', '_' or '-'", code="INVALID_PARAMETER")
+        # a business rule on a path segment the schema cannot state: 422 (docs/partner-api.md 6)
+        raise AppError(f"{what} is a code of letters, digits, '.', '_' or '-'", code="INVALID_CODE", status=422)
     return value
 
 
@@ -61,7 +62,7 @@ def _code(value: str, what: str) -> str:
 
 
 class StaffGrant(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     roles: list[Role] = Field(min_length=1, max_length=3, description="film roles at this hospital")
     enabled: bool = True
@@ -89,7 +90,7 @@ class StaffList(BaseModel):
 class AccessMethods(BaseModel):
     """数据接入方式: how a hospital's studies may arrive. Absent means enabled."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     s3_drop: bool = Field(True, description="files put into the ingest bucket under {hospital}/")
     stow: bool = Field(True, description="DICOMweb STOW-RS (POST /film/dicomweb/studies)")
@@ -104,16 +105,16 @@ class AccessAnswer(AccessMethods):
     updated_by: str | None = None
 
 
+HOSPITAL_OR_ALL = r"^(\*|[A-Za-z0-9][A-Za-z0-9_.-]{0,63})$"
+
+
 class PartnerFilmSettings(BaseModel):
     """A partner app's film settings (服务接入机构); a field left out is left as it is."""
 
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={"minProperties": 1},
-    )
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={"minProperties": 1})
 
     allowed_cidrs: list[str] | None = Field(None, min_length=1, max_length=50, description="address allowlist")
-    hospitals: list[str] | None = Field(
+    hospitals: list[Annotated[str, Field(pattern=HOSPITAL_OR_ALL)]] | None = Field(
         None, min_length=1, max_length=200, description='hospitals whose studies it may see; ["*"] for all'
     )
     default_ttl: int | None = Field(None, ge=60, le=MAX_LINK_TTL, description="link lifetime, seconds")
@@ -122,19 +123,12 @@ class PartnerFilmSettings(BaseModel):
     @field_validator("hospitals")
     @classmethod
     def _hospitals(cls, value: list[str] | None) -> list[str] | None:
-        if value is None:
-            return None
-        for h in value:
-            if h != "*" and not _CODE.fullmatch(h):
-                raise ValueError(f"not a hospital code: {h!r}")
-        return sorted(set(value))
+        return sorted(set(value)) if value is not None else None
 
     @model_validator(mode="after")
     def _something(self) -> PartnerFilmSettings:
         if not self.model_fields_set:
             raise ValueError("give at least one setting")
-        if self.default_ttl and self.max_ttl and self.default_ttl > self.max_ttl:
-            raise ValueError("default_ttl cannot exceed max_ttl")
         return self
 
 
@@ -166,7 +160,9 @@ class ChangesQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     day: str = Field(pattern=r"^\d{4}-\d{2}-\d{2}$", description="UTC day, YYYY-MM-DD")
-    hospital: str | None = Field(None, max_length=64, description="only changes at this hospital")
+    hospital: str | None = Field(
+        None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", description="only changes at this hospital"
+    )
     actor: str | None = Field(None, max_length=128, description="only changes by this actor (staff:{hospital}/{id})")
     action: str | None = Field(None, max_length=64, description="only this operation (film.admin.staff.put ...)")
 
@@ -291,7 +287,9 @@ class Admin:
         _code(hospital, "hospital")
         _code(staff_id, "staff_id")
         if hospital == CENTRE:
-            raise BadRequest("the centre's staff take their film roles from their tokens", code="CENTRE_STAFF")
+            raise AppError(
+                "the centre's staff take their film roles from their tokens", code="CENTRE_STAFF", status=422
+            )
         self.require(actor, hospital, ADMIN, what="grant film roles")
         if actor.org == hospital and actor.id == staff_id and ADMIN not in grant.roles:
             raise Conflict("an administrator cannot take away their own film-admin role", code="SELF_DEMOTION")
@@ -429,8 +427,14 @@ class Admin:
         merged = before.model_dump()
         merged.update(settings.model_dump(exclude_unset=True))
         if merged["default_ttl"] > merged["max_ttl"]:
-            raise BadRequest("default_ttl cannot exceed max_ttl", code="TTL_INVALID")
+            raise AppError("default_ttl cannot exceed max_ttl", code="TTL_INVALID", status=422)
         if settings.allowed_cidrs is not None:
+            from bianjie.kit.partners import normalise_cidrs
+
+            try:  # checked before anything is written: a business rule the schema cannot state, 422
+                normalise_cidrs(settings.allowed_cidrs)
+            except AppError as exc:
+                raise AppError(exc.message, code="CIDRS_INVALID", status=422) from None
             self.partners.set_cidrs(app_id, settings.allowed_cidrs)
         for name in ("hospitals", "default_ttl", "max_ttl"):
             if name in settings.model_fields_set:

@@ -26,6 +26,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import RootModel
+
 from bianjie.film import layout
 from bianjie.film.catalog import Catalog
 from bianjie.kit.actor import Actor
@@ -253,6 +255,14 @@ def not_acceptable(what: str) -> AppError:
 
 
 # -- the read side --------------------------------------------------------------------------------------
+
+
+class DicomJsonList(RootModel[list[dict[str, Any]]]):
+    """DICOM JSON data sets (PS3.18 F.2), for the OpenAPI document; answered as ``application/dicom+json``."""
+
+
+class DicomJsonDataset(RootModel[dict[str, Any]]):
+    """One DICOM JSON data set (the STOW-RS answer)."""
 
 
 @dataclass
@@ -513,8 +523,9 @@ class DicomWeb:
         try:
             wanted = [int(n) for n in numbers.split(",")]
         except ValueError:
-            raise BadRequest(
-                "frame numbers are a comma-separated list of whole numbers", code="INVALID_FRAMES"
+            # not a frame list: no such resource (the path's schema cannot say what a frame list is)
+            raise NotFound(
+                "frame numbers are a comma-separated list of whole numbers", code="FRAME_NOT_FOUND"
             ) from None
         count = int(inst.get("frames") or 1)
         if not wanted or any(n < 1 or n > count for n in wanted):
