@@ -35,6 +35,7 @@ from bianjie.kit.actor import Actor
 from bianjie.kit.documents.port import Cond, Delete, DocumentStore, KeyCond, Put, TransactionCanceled
 from bianjie.kit.errors import AppError, Conflict, Forbidden, NotFound
 from bianjie.kit.timefmt import utc_iso
+from bianjie.kit.types import WHOLE
 
 ADMIN, AUDITOR, OPERATOR = "film-admin", "film-auditor", "film-operator"
 FILM_ROLES = (ADMIN, AUDITOR, OPERATOR)
@@ -117,8 +118,12 @@ class PartnerFilmSettings(BaseModel):
     hospitals: list[Annotated[str, Field(pattern=HOSPITAL_OR_ALL)]] | None = Field(
         None, min_length=1, max_length=200, description='hospitals whose studies it may see; ["*"] for all'
     )
-    default_ttl: int | None = Field(None, ge=60, le=MAX_LINK_TTL, description="link lifetime, seconds")
-    max_ttl: int | None = Field(None, ge=60, le=MAX_LINK_TTL, description="longest link lifetime, seconds")
+    default_ttl: Annotated[int, Field(ge=60, le=MAX_LINK_TTL), WHOLE] | None = Field(
+        None, description="link lifetime, seconds"
+    )
+    max_ttl: Annotated[int, Field(ge=60, le=MAX_LINK_TTL), WHOLE] | None = Field(
+        None, description="longest link lifetime, seconds"
+    )
 
     @field_validator("hospitals")
     @classmethod
