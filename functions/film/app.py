@@ -9,6 +9,19 @@ from __future__ import annotations
 from typing import Any
 
 from bianjie.film import wiring
+from bianjie.film.admin import (
+    AccessAnswer,
+    AccessMethods,
+    ChangeList,
+    ChangesQuery,
+    PartnerFilmAnswer,
+    PartnerFilmSettings,
+    ProblemList,
+    StaffEntry,
+    StaffGrant,
+    StaffList,
+)
+from bianjie.film.dicomweb import DicomJsonDataset, DicomJsonList
 from bianjie.film.emergency import EmergencyAnswer, EmergencyJob, EmergencyRequest
 from bianjie.film.links import LinkAnswer, LinkRequest, ShareRequest
 from bianjie.kit import batch, deps
@@ -197,6 +210,388 @@ def viewer_asset(name: str) -> Response:
         status_code=200,
         headers={"Content-Type": content_type, "Cache-Control": assets.cache_control(name)},
     )
+
+
+# -- DICOMweb for partners (QIDO-RS, WADO-RS, STOW-RS; docs/film.md) ------------------------------------
+
+DICOMWEB = "/film/dicomweb"
+DW_ERRORS = ("STUDY_NOT_FOUND", "NOT_ACCEPTABLE")
+DW_AUTH = " (partner-signed, or a staff token with film-operator/film-admin)"
+app.api.binary_types.append("multipart/related")
+
+
+def _dw_scope() -> Any:
+    """A partner signature, or a staff bearer token (film-operator / film-admin of its hospital)."""
+    from bianjie.film.dicomweb import Scope, scope_of
+
+    authorization = (app.current_request.headers or {}).get("authorization", "")
+    if authorization[:7].lower() == "bearer ":
+        actor = app.staff_actor("film-operator", "film-admin")
+        return Scope(actor, wiring.film_admin().dicomweb_hospitals(actor))
+    return scope_of(app.partner_actor())
+
+
+def _dw_params() -> dict[str, str]:
+    return dict(app.current_request.query_params or {})
+
+
+def _dw_accept(*offered: str) -> None:
+    from bianjie.film.dicomweb import accepts, not_acceptable
+
+    if not accepts((app.current_request.headers or {}).get("accept"), *offered):
+        raise not_acceptable(" or ".join(offered))
+
+
+def _dw_json(body: Any, status: int = 200, warning: str | None = None) -> Response:
+    from bianjie.film.dicomweb import MEDIA_JSON, dump
+
+    headers = {"Content-Type": MEDIA_JSON, "Cache-Control": "no-store"}
+    if warning:
+        headers["Warning"] = warning
+    return Response(body=dump(body), status_code=status, headers=headers)
+
+
+def _dw_binary(answer: Any) -> Response:
+    return Response(
+        body=answer.body, status_code=200, headers={"Content-Type": answer.content_type, "Cache-Control": "no-store"}
+    )
+
+
+def _dw_search(level: str, study: str | None = None, series: str | None = None) -> Response:
+    from bianjie.film import dicomweb as dw
+
+    _dw_accept("application/dicom+json", "application/json")
+    scope = _dw_scope()
+    keys = {"study": dw.STUDY_KEYS, "series": {**dw.STUDY_KEYS, **dw.SERIES_KEYS}}.get(
+        level, {**dw.STUDY_KEYS, **dw.SERIES_KEYS, **dw.INSTANCE_KEYS}
+    )
+    query = dw.parse_query(_dw_params(), keys)
+    base = _base_url() + DICOMWEB
+    service = wiring.film_dicomweb()
+    if level == "study":
+        found = service.search_studies(scope, query, base)
+    elif level == "series":
+        found = service.search_series(scope, query, base, study=study)
+    else:
+        found = service.search_instances(scope, query, base, study=study, series=series)
+    return _dw_json(found, warning=query.warning())
+
+
+@app.route(
+    f"{DICOMWEB}/studies",
+    methods=["GET"],
+    auth="partner",
+    summary="QIDO-RS: search for studies" + DW_AUTH,
+    errors=DW_ERRORS,
+    media_type="application/dicom+json",
+    response=DicomJsonList,
+)
+def qido_studies() -> Response:
+    return _dw_search("study")
+
+
+@app.route(
+    f"{DICOMWEB}/series",
+    methods=["GET"],
+    auth="partner",
+    summary="QIDO-RS: search for series" + DW_AUTH,
+    errors=DW_ERRORS,
+    media_type="application/dicom+json",
+    response=DicomJsonList,
+)
+def qido_series() -> Response:
+    return _dw_search("series")
+
+
+@app.route(
+    f"{DICOMWEB}/instances",
+    methods=["GET"],
+    auth="partner",
+    summary="QIDO-RS: search for instances" + DW_AUTH,
+    errors=DW_ERRORS,
+    media_type="application/dicom+json",
+    response=DicomJsonList,
+)
+def qido_instances() -> Response:
+    return _dw_search("instance")
+
+
+@app.route(
+    f"{DICOMWEB}/studies/{{study}}/series",
+    methods=["GET"],
+    auth="partner",
+    summary="QIDO-RS: search for a study's series" + DW_AUTH,
+    errors=DW_ERRORS,
+    media_type="application/dicom+json",
+    response=DicomJsonList,
+)
+def qido_study_series(study: str) -> Response:
+    return _dw_search("series", study=study)
+
+
+@app.route(
+    f"{DICOMWEB}/studies/{{study}}/instances",
+    methods=["GET"],
+    auth="partner",
+    summary="QIDO-RS: search for a study's instances" + DW_AUTH,
+    errors=DW_ERRORS,
+    media_type="application/dicom+json",
+    response=DicomJsonList,
+)
+def qido_study_instances(study: str) -> Response:
+    return _dw_search("instance", study=study)
+
+
+@app.route(
+    f"{DICOMWEB}/studies/{{study}}/series/{{series}}/instances",
+    methods=["GET"],
+    auth="partner",
+    summary="QIDO-RS: search for a series' instances" + DW_AUTH,
+    errors=(*DW_ERRORS, "SERIES_NOT_FOUND"),
+    media_type="application/dicom+json",
+    response=DicomJsonList,
+)
+def qido_series_instances(study: str, series: str) -> Response:
+    return _dw_search("instance", study=study, series=series)
+
+
+@app.route(
+    f"{DICOMWEB}/studies/{{study}}/metadata",
+    methods=["GET"],
+    auth="partner",
+    summary="WADO-RS: metadata of every instance of a study (DICOM JSON)" + DW_AUTH,
+    errors=DW_ERRORS,
+    media_type="application/dicom+json",
+    response=DicomJsonList,
+)
+def wado_study_metadata(study: str) -> Response:
+    _dw_accept("application/dicom+json", "application/json")
+    return _dw_json(wiring.film_dicomweb().metadata(_dw_scope(), study))
+
+
+@app.route(
+    f"{DICOMWEB}/studies/{{study}}/series/{{series}}/metadata",
+    methods=["GET"],
+    auth="partner",
+    summary="WADO-RS: metadata of a series' instances (DICOM JSON)" + DW_AUTH,
+    errors=(*DW_ERRORS, "SERIES_NOT_FOUND"),
+    media_type="application/dicom+json",
+    response=DicomJsonList,
+)
+def wado_series_metadata(study: str, series: str) -> Response:
+    _dw_accept("application/dicom+json", "application/json")
+    return _dw_json(wiring.film_dicomweb().metadata(_dw_scope(), study, series))
+
+
+@app.route(
+    f"{DICOMWEB}/studies/{{study}}/series/{{series}}/instances/{{instance}}/metadata",
+    methods=["GET"],
+    auth="partner",
+    summary="WADO-RS: metadata of one instance (DICOM JSON)" + DW_AUTH,
+    errors=(*DW_ERRORS, "INSTANCE_NOT_FOUND"),
+    media_type="application/dicom+json",
+    response=DicomJsonList,
+)
+def wado_instance_metadata(study: str, series: str, instance: str) -> Response:
+    _dw_accept("application/dicom+json", "application/json")
+    return _dw_json(wiring.film_dicomweb().metadata(_dw_scope(), study, series, instance))
+
+
+@app.route(
+    f"{DICOMWEB}/studies/{{study}}/series/{{series}}/instances/{{instance}}",
+    methods=["GET"],
+    auth="partner",
+    summary="WADO-RS: the instance as stored (multipart/related; type=application/dicom)" + DW_AUTH,
+    errors=(*DW_ERRORS, "INSTANCE_NOT_FOUND", "RESPONSE_TOO_LARGE"),
+    media_type="multipart/related",
+)
+def wado_instance(study: str, series: str, instance: str) -> Response:
+    _dw_accept("application/dicom")
+    answer = wiring.film_dicomweb().instance(_dw_scope(), study, series, instance, wiring.film_objects().get)
+    return _dw_binary(answer)
+
+
+@app.route(
+    f"{DICOMWEB}/studies/{{study}}/series/{{series}}/instances/{{instance}}/frames/{{frames}}",
+    methods=["GET"],
+    auth="partner",
+    summary="WADO-RS: frames as explicit VR little endian pixels (multipart/related)" + DW_AUTH,
+    errors=(*DW_ERRORS, "INSTANCE_NOT_FOUND", "FRAME_NOT_FOUND", "RESPONSE_TOO_LARGE"),
+    media_type="multipart/related",
+)
+def wado_frames(study: str, series: str, instance: str, frames: str) -> Response:
+    _dw_accept("application/octet-stream")
+    return _dw_binary(wiring.film_dicomweb().frames(_dw_scope(), study, series, instance, frames))
+
+
+@app.route(
+    f"{DICOMWEB}/studies/{{study}}/series/{{series}}/instances/{{instance}}/rendered",
+    methods=["GET"],
+    auth="partner",
+    summary="WADO-RS: the instance's first frame rendered (JPEG, default window, at most 256 px)" + DW_AUTH,
+    errors=(*DW_ERRORS, "INSTANCE_NOT_FOUND", "FRAME_NOT_FOUND"),
+    media_type="image/jpeg",
+)
+def wado_rendered(study: str, series: str, instance: str) -> Response:
+    _dw_accept("image/jpeg")
+    return _dw_binary(wiring.film_dicomweb().rendered(_dw_scope(), study, series, instance))
+
+
+@app.route(
+    f"{DICOMWEB}/studies",
+    methods=["POST"],
+    auth="partner",
+    summary="STOW-RS: store DICOM instances (multipart/related; type=application/dicom); ?hospital= when the "
+    "caller serves several; 202 when some parts were refused, 409 when all were" + DW_AUTH,
+    errors=(
+        "HOSPITAL_REQUIRED",
+        "HOSPITAL_NOT_ALLOWED",
+        "ACCESS_METHOD_DISABLED",
+        "MULTIPART_INVALID",
+        "UNSUPPORTED_MEDIA_TYPE",
+        "REQUEST_TOO_LARGE",
+    ),
+    media_type="application/dicom+json",
+    response=DicomJsonDataset,
+    also=(202, 409),
+    # any type reaches the view, so the signature is checked first; a body that is not multipart/related
+    # is then 415 UNSUPPORTED_MEDIA_TYPE
+    content_types=["*/*"],
+)
+def stow_studies() -> Response:
+    request = app.current_request
+    scope = _dw_scope()
+    raw = request.raw_body or b""
+    answer = wiring.film_stow().store(
+        scope,
+        content_type=(request.headers or {}).get("content-type", ""),
+        body=raw if isinstance(raw, bytes) else raw.encode("utf-8"),
+        base_url=_base_url() + DICOMWEB,
+        hospital=_dw_params().get("hospital"),
+    )
+    return _dw_json(answer.dataset, status=answer.status)
+
+
+# -- management (系统管理): staff roles, access methods, partner apps, change log (docs/film.md) -----------
+
+ADMIN_ERRORS = ("FILM_PERMISSION_DENIED", "INVALID_CODE")
+FILM_STAFF = ("film-admin", "film-auditor", "film-operator")
+
+
+def _film_staff() -> Any:
+    return app.staff_actor(*FILM_STAFF)
+
+
+@app.route(
+    "/film/admin/hospitals/{hospital}/staff",
+    methods=["GET"],
+    auth="token",
+    response=StaffList,
+    summary="The hospital's film staff and their roles (film-admin, film-auditor)",
+    errors=ADMIN_ERRORS,
+)
+def admin_list_staff(hospital: str) -> StaffList:
+    return wiring.film_admin().list_staff(_film_staff(), hospital)
+
+
+@app.route(
+    "/film/admin/hospitals/{hospital}/staff/{staff_id}",
+    methods=["PUT"],
+    auth="token",
+    request=StaffGrant,
+    response=StaffEntry,
+    summary="Grant a staff member film roles at the hospital, or change them (film-admin)",
+    errors=(*ADMIN_ERRORS, "SELF_DEMOTION", "CENTRE_STAFF", "CHANGED"),
+)
+def admin_put_staff(hospital: str, staff_id: str) -> StaffEntry:
+    return wiring.film_admin().put_staff(_film_staff(), hospital, staff_id, app.body(StaffGrant))
+
+
+@app.route(
+    "/film/admin/hospitals/{hospital}/staff/{staff_id}",
+    methods=["DELETE"],
+    auth="token",
+    summary="Revoke a staff member's film roles at the hospital (film-admin)",
+    errors=(*ADMIN_ERRORS, "STAFF_NOT_FOUND", "SELF_DEMOTION", "CHANGED"),
+)
+def admin_delete_staff(hospital: str, staff_id: str) -> dict[str, Any]:
+    return wiring.film_admin().delete_staff(_film_staff(), hospital, staff_id)
+
+
+@app.route(
+    "/film/admin/hospitals/{hospital}/access",
+    methods=["GET"],
+    auth="token",
+    response=AccessAnswer,
+    summary="The hospital's data access methods (数据接入方式: S3 drop, STOW-RS, emergency pull)",
+    errors=ADMIN_ERRORS,
+)
+def admin_get_access(hospital: str) -> AccessAnswer:
+    return wiring.film_admin().get_access(_film_staff(), hospital)
+
+
+@app.route(
+    "/film/admin/hospitals/{hospital}/access",
+    methods=["PUT"],
+    auth="token",
+    request=AccessMethods,
+    response=AccessAnswer,
+    summary="Enable or disable the hospital's data access methods (film-admin); enforced within 30 s",
+    errors=(*ADMIN_ERRORS, "CHANGED"),
+)
+def admin_put_access(hospital: str) -> AccessAnswer:
+    return wiring.film_admin().put_access(_film_staff(), hospital, app.body(AccessMethods))
+
+
+@app.route(
+    "/film/admin/partners/{app_id}",
+    methods=["GET"],
+    auth="token",
+    response=PartnerFilmAnswer,
+    summary="A partner app's film settings (服务接入机构: allowlist, link lifetimes, hospitals); centre staff",
+    errors=(*ADMIN_ERRORS, "PARTNER_NOT_FOUND"),
+)
+def admin_get_partner(app_id: str) -> PartnerFilmAnswer:
+    return wiring.film_admin().get_partner(_film_staff(), app_id)
+
+
+@app.route(
+    "/film/admin/partners/{app_id}",
+    methods=["PUT"],
+    auth="token",
+    request=PartnerFilmSettings,
+    response=PartnerFilmAnswer,
+    summary="Change a partner app's film settings (centre film-admin); fields left out stay as they are",
+    errors=(*ADMIN_ERRORS, "PARTNER_NOT_FOUND", "TTL_INVALID", "CIDRS_INVALID"),
+)
+def admin_put_partner(app_id: str) -> PartnerFilmAnswer:
+    return wiring.film_admin().put_partner(_film_staff(), app_id, app.body(PartnerFilmSettings))
+
+
+@app.route(
+    "/film/admin/changes",
+    methods=["GET"],
+    auth="token",
+    query=ChangesQuery,
+    response=ChangeList,
+    summary="Administrative changes of a day with before/after, from the audit chain (admin, auditor)",
+    errors=ADMIN_ERRORS,
+)
+def admin_changes() -> ChangeList:
+    actor = _film_staff()
+    return wiring.film_admin().changes(actor, app.query(ChangesQuery))
+
+
+@app.route(
+    "/film/admin/studies/{study}/problems",
+    methods=["GET"],
+    auth="token",
+    response=ProblemList,
+    summary="Files of a study accepted with problems (transfer syntax mismatch, malformed UIDs)",
+    errors=("STUDY_NOT_FOUND", "FILM_PERMISSION_DENIED"),
+)
+def admin_study_problems(study: str) -> ProblemList:
+    return wiring.film_admin().problems(_film_staff(), study)
 
 
 @app.on_sqs_message(queue="film-emergency", batch_size=5)

@@ -203,4 +203,7 @@ def test_cli_ingest_of_an_empty_file_answers_at_once(stack: StackProcess, tmp_pa
     started = time.monotonic()
     sent = stack.cli("film", "ingest", str(empty), "--hospital", "demo-hospital")
     assert sent.returncode == 0, sent.stderr
-    assert json.loads(sent.stdout)["files"] == 1 and time.monotonic() - started < 20
+    answer = json.loads(sent.stdout)
+    # the empty file is reported and skipped (issue 16), at once
+    assert answer["files"] == 0 and answer["skipped"] == [{"path": str(empty), "reason": "empty file"}]
+    assert "skipped" in sent.stderr and "Traceback" not in sent.stderr and time.monotonic() - started < 20

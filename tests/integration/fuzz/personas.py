@@ -27,6 +27,8 @@ ASSISTANT_AGENT = Persona("fuzz-assistant-agent", "staff", ("assistant-agent",),
 KB_EDITOR = Persona("fuzz-kb-editor", "staff", ("kb-editor",), "demo-hospital")
 KB_REVIEWER = Persona("fuzz-kb-reviewer", "staff", ("kb-reviewer",), "demo-hospital")
 NAV_ADMIN = Persona("fuzz-nav-admin", "staff", ("nav-admin",), "demo-hospital")
+# the centre's film administrator: holds film-admin for every hospital without a registry grant
+FILM_ADMIN = Persona("fuzz-film-admin", "staff", ("film-admin",), "platform")
 
 # operationId -> persona, for token operations that are not the patient's own
 STAFF_OPERATIONS: dict[str, Persona] = {
@@ -59,6 +61,15 @@ STAFF_OPERATIONS: dict[str, Persona] = {
     "WayfindingPoiGeojsonFunction.get_pois_geojson": NAV_ADMIN,
     "WayfindingPoiImportFunction.post_pois_import": NAV_ADMIN,
     "WayfindingOperationsFunction.get_operations": NAV_ADMIN,
+    "FilmAdminStaffListFunction.admin_list_staff": FILM_ADMIN,
+    "FilmAdminStaffPutFunction.admin_put_staff": FILM_ADMIN,
+    "FilmAdminStaffDeleteFunction.admin_delete_staff": FILM_ADMIN,
+    "FilmAdminAccessGetFunction.admin_get_access": FILM_ADMIN,
+    "FilmAdminAccessPutFunction.admin_put_access": FILM_ADMIN,
+    "FilmAdminPartnerGetFunction.admin_get_partner": FILM_ADMIN,
+    "FilmAdminPartnerPutFunction.admin_put_partner": FILM_ADMIN,
+    "FilmAdminChangesFunction.admin_changes": FILM_ADMIN,
+    "FilmAdminProblemsFunction.admin_study_problems": FILM_ADMIN,
 }
 
 
@@ -77,4 +88,5 @@ PERSONAS = (
     KB_EDITOR,
     KB_REVIEWER,
     NAV_ADMIN,
+    FILM_ADMIN,
 )

@@ -9,7 +9,10 @@ One table, partition key ``pk`` (S), sort key ``sk`` (S)::
                                                string attribute reads far cheaper than nested lists),
                                                render config, version (aggregate.py)
     study#{study}      inst#{series}#{sop}     one instance: DICOM JSON (de-identified), frame count, source
+    study#{study}      problem#{series}#{sop}  what was wrong with an accepted file (dicom.problems): codes, messages
     patient#{ref}      {date}#{study}          lookup of a patient's studies by blind index (any hospital)
+    hospital#{code}    {date}#{study}          a hospital's studies, newest first (DICOMweb search)
+    hospitals          {code}                  every hospital that has a study (searches over all of them)
     source#{hash}      source                  object already ingested (bucket/key/etag): idempotency
     error#{day}        {time}#{hash}           an object that could not be ingested, with the reason
 
@@ -57,9 +60,20 @@ class Catalog:
     def instances(self, study: str, series: str) -> list[dict[str, Any]]:
         return list(self._all(KeyCond.of("pk", study_pk(study)).begins_with("sk", f"inst#{series}#")))
 
+    def problems(self, study: str) -> list[dict[str, Any]]:
+        """Files of the study accepted with problems (transfer syntax mismatch, malformed UIDs)."""
+        return list(self._all(KeyCond.of("pk", study_pk(study)).begins_with("sk", "problem#")))
+
     def studies_of_patient(self, ref: str) -> list[dict[str, Any]]:
         """Index rows, newest study first."""
         return list(self._all(KeyCond.of("pk", f"patient#{ref}"), descending=True))
+
+    def studies_of_hospital(self, hospital: str) -> list[dict[str, Any]]:
+        """Index rows of a hospital's studies, newest study first."""
+        return list(self._all(KeyCond.of("pk", f"hospital#{hospital}"), descending=True))
+
+    def hospitals(self) -> list[str]:
+        return [r["sk"] for r in self._all(KeyCond.of("pk", "hospitals"))]
 
     def source(self, source_hash: str) -> dict[str, Any] | None:
         return self.store.get(self.table, {"pk": f"source#{source_hash}", "sk": "source"})

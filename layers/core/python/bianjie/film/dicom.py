@@ -18,7 +18,9 @@ Per instance we derive:
 from __future__ import annotations
 
 import io
+import logging
 import math
+import re
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,6 +42,9 @@ GZIP_LEVEL = 2
 BULK_THRESHOLD = 1024
 KEEP_PATIENT_TAGS = {0x00100040, 0x00101010, 0x00101020, 0x00101030}  # sex, age, size, weight
 BINARY_VRS = {"OB", "OW", "OF", "OD", "OL", "OV", "UN"}
+# pydicom logs what it finds wrong with a file, and a message may quote a value (a name, a patient id):
+# never into our logs; ``problems`` records the faults by code on the study instead
+logging.getLogger("pydicom").setLevel(logging.ERROR)
 
 
 @dataclass
@@ -83,6 +88,54 @@ def parse(data: bytes) -> Dataset:
         if not ds.get(tag):
             raise PermanentIngestError("MISSING_UID", f"the file has no {tag}")
     return ds
+
+
+_UID_TEXT = re.compile(r"[0-9.]+")
+UID_MAX = 64
+
+
+def _encoded_implicit(data: bytes) -> bool | None:
+    """Whether the data set after the file meta group is encoded with implicit VR (the bytes after its
+    first tag are not a VR), as pydicom tells when it reads; None when the file gives no way to tell."""
+    if data[128:132] != b"DICM" or data[132:136] != b"\x02\x00\x00\x00" or data[136:138] != b"UL":
+        return None
+    start = 144 + int.from_bytes(data[140:144], "little")
+    vr = data[start + 4 : start + 6]
+    if len(vr) < 2:
+        return None
+    return not (vr.isalpha() and vr.isupper())
+
+
+def problems(ds: Dataset, data: bytes = b"") -> list[dict[str, str]]:
+    """What is wrong with a file pydicom could still read (as Orthanc would accept it): a transfer syntax
+    that does not match how the data set is encoded, UIDs over 64 characters or not digits and dots.
+    Codes and attribute names only: a message never quotes a value (it could be patient data)."""
+    found: list[dict[str, str]] = []
+    meta = getattr(ds, "file_meta", None)
+    syntax = meta.get("TransferSyntaxUID") if meta is not None else None
+    implicit = _encoded_implicit(data) if data else None
+    if (
+        syntax is not None
+        and implicit is not None
+        and getattr(syntax, "is_transfer_syntax", False)
+        and not syntax.is_deflated
+        and implicit != syntax.is_implicit_VR
+    ):
+        said = "implicit" if syntax.is_implicit_VR else "explicit"
+        read = "implicit" if implicit else "explicit"
+        found.append(
+            {
+                "code": "TRANSFER_SYNTAX_MISMATCH",
+                "message": f"the file meta declares {said} VR, the data set is encoded with {read} VR",
+            }
+        )
+    for name in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "SOPClassUID"):
+        value = str(ds.get(name) or "")
+        if len(value) > UID_MAX:
+            found.append({"code": "UID_TOO_LONG", "message": f"{name} has {len(value)} characters (at most {UID_MAX})"})
+        if value and not _UID_TEXT.fullmatch(value):
+            found.append({"code": "UID_NOT_NUMERIC", "message": f"{name} holds characters other than digits and dots"})
+    return found
 
 
 def read_dataset(data: bytes) -> Dataset:

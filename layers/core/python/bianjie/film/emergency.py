@@ -84,8 +84,17 @@ class ImagingCloud(Protocol):
 
 class Emergency:
     def __init__(
-        self, *, store: DocumentStore, table: str, queue: Queue, audit: Any, clock: Callable[[], float] = time.time
+        self,
+        *,
+        store: DocumentStore,
+        table: str,
+        queue: Queue,
+        audit: Any,
+        clock: Callable[[], float] = time.time,
+        access: Callable[[str, str], bool] | None = None,
     ) -> None:
+        """``access(hospital, "emergency")``: whether the hospital takes emergency pulls (admin.py)."""
+        self.access = access
         self.store = store
         self.table = table
         self.queue = queue
@@ -102,6 +111,10 @@ class Emergency:
                     f"this app may not ask for studies of hospital {body.hospital}",
                     code="HOSPITAL_NOT_ALLOWED",
                 )
+        if body.hospital is not None and self.access is not None and not self.access(body.hospital, "emergency"):
+            raise Forbidden(
+                f"hospital {body.hospital} does not take emergency pulls (数据接入方式)", code="ACCESS_METHOD_DISABLED"
+            )
         now = utc_iso(self.clock())
         request_id = "em-" + secrets.token_hex(8)
         item = {

@@ -70,6 +70,18 @@ def hospital_of(key: str) -> str:
     return head if sep and head else "unknown"
 
 
+def access_method(key: str) -> str:
+    """How an object arrived: ``{hospital}/stow/...`` by STOW-RS, ``{hospital}/emergency-...`` by an
+    emergency pull, anything else by the S3 drop."""
+    parts = key.split("/")
+    second = parts[1] if len(parts) > 2 else ""
+    if second == "stow":
+        return "stow"
+    if second.startswith("emergency-"):
+        return "emergency"
+    return "s3_drop"
+
+
 @dataclass
 class Outcome:
     status: str  # ingested | report | duplicate | rejected | failed
@@ -102,6 +114,7 @@ class Ingest:
         workers: int = 6,
         events: Any = None,
         visit_id_source: Callable[[str], str | None] | None = None,
+        access: Callable[[str, str], bool] | None = None,
     ) -> None:
         """``events``: film's outbox (``film.report_published``); ``visit_id_source``: hospital
         -> which DICOM attribute carries its visit id (a ``report.VISIT_ID_TAGS`` name), or None."""
@@ -116,6 +129,7 @@ class Ingest:
         self.workers = workers
         self.events = events
         self.visit_id_source = visit_id_source
+        self.access = access  # (hospital, method) -> enabled (admin.py); None: every method
         self.aggregates = Aggregates(objects=objects, catalog=catalog, bucket=derived_bucket, clock=clock)
         # studies whose row exists: later instances of a study skip the catalog read (rows are never deleted)
         self._known_studies: set[str] = set()
@@ -231,11 +245,18 @@ class Ingest:
             return Outcome("duplicate", seen.get("study_uid"), series, sop_uid=seen.get("sop_uid"))
         if not obj.body:
             raise PermanentIngestError("EMPTY_OBJECT", "the object is empty")
+        if self.access is not None:
+            method = access_method(key)
+            if not self.access(hospital_of(key), method):
+                raise PermanentIngestError(
+                    "ACCESS_METHOD_DISABLED", f"hospital {hospital_of(key)} does not take data by {method}"
+                )
         ds = dicom.parse(obj.body)
         if str(ds.get("SOPClassUID", "")) in REPORT_CLASSES:
             from bianjie.film.report import derive_report
 
             return self._ingest_report(derive_report(ds), bucket, key, obj.etag, src)
+        found = dicom.problems(ds, obj.body)  # read, with something wrong: accepted, and recorded on the study
         derived = dicom.derive_dataset(ds)
         st, se, sop = derived.study_uid, derived.series_uid, derived.sop_uid
         puts = []
@@ -263,6 +284,7 @@ class Ingest:
                 "metadata": metadata,
                 "source": {"bucket": bucket, "key": key, "etag": obj.etag},
                 "ingested_at": now,
+                **({"problems": found} if found else {}),
             },
             {
                 "pk": f"source#{src}",
@@ -274,6 +296,18 @@ class Ingest:
                 "at": now,
             },
         ]
+        if found:
+            log.warning("accepted with problems", extra={"problems": [p["code"] for p in found], "study_uid": st})
+            rows.append(
+                {
+                    "pk": study_pk(st),
+                    "sk": f"problem#{se}#{sop}",
+                    "series_uid": se,
+                    "sop_uid": sop,
+                    "problems": found,
+                    "at": now,
+                }
+            )
         fresh = Fresh(
             st,
             se,
@@ -427,6 +461,9 @@ class Ingest:
         except ConditionFailed:
             self._remember(st)
             return  # another instance of the study got there first
+        day = derived.study["date"] or "00000000"
+        self.catalog.put({"pk": f"hospital#{hospital}", "sk": f"{day}#{st}", "study_uid": st})
+        self.catalog.put({"pk": "hospitals", "sk": hospital})
         for ref in refs:
             self.catalog.put(
                 {

@@ -62,6 +62,7 @@ def film_ingest() -> Any:
         dead_letters=deps.dead_letters("FILM_INGEST_DLQ_URL"),
         events=film_outbox(),
         visit_id_source=film_visit_id_source,
+        access=film_access,
     )
 
 
@@ -107,6 +108,7 @@ def film_emergency() -> Any:
         table=deps.table("FILM_LINKS_TABLE"),
         queue=deps.queue("FILM_EMERGENCY_QUEUE_URL"),
         audit=deps.audit_log("film"),
+        access=film_access,
     )
 
 
@@ -123,3 +125,48 @@ def film_imaging_cloud() -> Any:
 
     archive = env("FILM_YILIAN_ARCHIVE") or str(Path(env("BIANJIE_STATE_DIR") or ".local") / "yilian-archive")
     return YilianStandIn(film_s3(), require_env("FILM_INGEST_BUCKET"), Path(archive))
+
+
+@deps.singleton
+def film_dicomweb() -> Any:
+    from bianjie.film.dicomweb import DicomWeb
+
+    return DicomWeb(
+        catalog=film_catalog(),
+        objects=film_objects(),
+        derived_bucket=require_env("FILM_DERIVED_BUCKET"),
+        cipher=deps.field_cipher(),
+        blind_index=deps.blind_index(),
+        audit=deps.audit_log("film"),
+    )
+
+
+@deps.singleton
+def film_stow() -> Any:
+    from bianjie.film.dicomweb import Stow, inspect_part
+
+    return Stow(
+        objects=film_objects(),
+        ingest_bucket=require_env("FILM_INGEST_BUCKET"),
+        inspect=inspect_part,
+        audit=deps.audit_log("film"),
+        access=film_access,
+    )
+
+
+@deps.singleton
+def film_admin() -> Any:
+    from bianjie.film.admin import Admin
+
+    return Admin(
+        store=deps.documents(),
+        table=deps.table("FILM_ADMIN_TABLE"),
+        audit=deps.audit_log("film"),
+        partners=deps.partner_registry(),
+        catalog=film_catalog,  # only the problems route (which has FILM_STUDIES_TABLE) calls it
+    )
+
+
+def film_access(hospital: str, method: str) -> bool:
+    """Whether a hospital takes data by ``method`` (s3_drop, stow, emergency): FilmAdminTable, cached."""
+    return bool(film_admin().enabled(hospital, method))

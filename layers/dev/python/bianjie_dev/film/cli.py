@@ -51,15 +51,31 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     batch = args.batch or time.strftime("%Y%m%d-%H%M%S")
     started = time.perf_counter()
 
-    def upload(path: Path) -> int:
-        body = path.read_bytes()
-        s3.put_object(
-            Bucket=bucket, Key=f"{args.hospital}/{batch}/{path.name}", Body=body, ContentType="application/dicom"
-        )
-        return len(body)
+    def upload(path: Path) -> tuple[int | None, str | None]:
+        """(bytes uploaded, None), or (None, why the file was skipped): one bad file stops nothing."""
+        try:
+            body = path.read_bytes()
+        except OSError as exc:
+            return None, f"unreadable: {exc.strerror or type(exc).__name__}"
+        if not body:
+            return None, "empty file"
+        if body[128:132] != b"DICM" and body[:2] != b"\x02\x00":
+            return None, "not a DICOM file (no DICM prefix at byte 128, no file meta group)"
+        try:
+            s3.put_object(
+                Bucket=bucket, Key=f"{args.hospital}/{batch}/{path.name}", Body=body, ContentType="application/dicom"
+            )
+        except Exception as exc:  # the storage's refusal, a dropped connection: reported, the rest go on
+            return None, f"upload failed: {type(exc).__name__}: {exc}"[:300]
+        return len(body), None
 
+    paths = list(_files(args.paths))
     with ThreadPoolExecutor(max_workers=max(1, args.parallel)) as pool:
-        sizes = list(pool.map(upload, _files(args.paths)))
+        results = list(pool.map(upload, paths))
+    sizes = [size for size, _ in results if size is not None]
+    skipped = [{"path": str(path), "reason": why} for path, (_, why) in zip(paths, results, strict=True) if why]
+    for item in skipped:
+        print(f"skipped {item['path']}: {item['reason']}", file=sys.stderr)
     count, size = len(sizes), sum(sizes)
     elapsed = time.perf_counter() - started
     print(
@@ -70,10 +86,13 @@ def cmd_ingest(args: argparse.Namespace) -> int:
                 "files": count,
                 "bytes": size,
                 "seconds": round(elapsed, 2),
-            }
+                "skipped": skipped,
+            },
+            ensure_ascii=False,
         )
     )
-    return 0 if count else 1
+    # a skipped file is reported, not an error of the run; finding nothing at all is
+    return 0 if paths else 1
 
 
 def cmd_testdata(args: argparse.Namespace) -> int:
