@@ -11,9 +11,9 @@ below.
 
 from __future__ import annotations
 
-from bianjie.contracts import film, pay, rx
+from bianjie.contracts import consult, film, pay, rx
 from bianjie.kit.events import Registry
 
-REGISTRY = Registry(*rx.CONTRACTS, *film.CONTRACTS, *pay.CONTRACTS)
+REGISTRY = Registry(*rx.CONTRACTS, *film.CONTRACTS, *pay.CONTRACTS, *consult.CONTRACTS)
 
-__all__ = ["REGISTRY", "film", "pay", "rx"]
+__all__ = ["REGISTRY", "consult", "film", "pay", "rx"]

@@ -13,7 +13,8 @@ settings are missing).
 Systems: ``rx.center`` (NHSA e-prescription center), ``rx.ecredential`` (the e-credential decoder),
 ``pay.channels`` (UnionPay, 惠民就医, 医保信用), ``guide.channels`` (WeChat, Aliyun SMS),
 ``film.imaging_cloud`` (医联), ``identity.upstreams`` (随申办, 一网通办, WeChat, Alipay, the hospital
-staff directory).
+staff directory), ``consult.video`` (LiveKit),
+``consult.signing`` (the hospital CA's signing service), ``consult.scanner`` (clamd).
 """
 
 from __future__ import annotations
@@ -21,7 +22,17 @@ from __future__ import annotations
 from bianjie.kit.config import env
 
 SYSTEMS = frozenset(
-    {"rx.center", "rx.ecredential", "pay.channels", "guide.channels", "film.imaging_cloud", "identity.upstreams"}
+    {
+        "rx.center",
+        "rx.ecredential",
+        "pay.channels",
+        "guide.channels",
+        "film.imaging_cloud",
+        "identity.upstreams",
+        "consult.video",
+        "consult.signing",
+        "consult.scanner",
+    }
 )
 LOCAL_STAGE = "local"
 
