@@ -1,7 +1,7 @@
 """MDT consultation (互联网医院多学科会诊): one function per endpoint, all routes of this app.
 
 Doctors call with staff tokens (role ``doctor``, ``hospital`` claim = their institution); platform staff
-with role ``consult_admin``; the video server posts signed webhooks. Handlers only parse, authenticate,
+with role ``consult-admin``; the video server posts signed webhooks. Handlers only parse, authenticate,
 call ``bianjie.consult`` and shape the answer.
 """
 
@@ -40,10 +40,18 @@ from bianjie.kit import batch, s3events
 from bianjie.kit.events import scheduled_time
 from bianjie.kit.idempotency import Answer
 from bianjie.kit.web import ServiceApp
+from pydantic import BaseModel, Field
 
 app = ServiceApp("consult")
 
-ADMIN = "consult_admin"
+
+class S3Notification(BaseModel):
+    """The part of an S3 notification the check reads (``s3:TestEvent`` has no Records)."""
+
+    Records: list[dict[str, Any]] = Field(default_factory=list)
+
+
+ADMIN = "consult-admin"
 DOCTOR = "doctor"
 _CASE = ("CONSULT_NOT_FOUND", "CREDENTIAL_INACTIVE", "AGREEMENT_INACTIVE")
 _STATE = ("CONSULT_STATE", "CONSULT_CANCELLED", "CONSULT_COMPLETED", "CONSULT_CONCURRENT_UPDATE")
@@ -377,6 +385,7 @@ def check_attachment(event: Any) -> dict[str, Any]:
     service = wiring.service()
 
     def one(message: batch.SqsMessage) -> None:
+        S3Notification.model_validate_json(message.body)  # a malformed body is poison (dead-lettered at once)
         for ref in s3events.object_refs(message.body):
             if ref.event_name.startswith("ObjectCreated"):
                 service.check_object(ref.key)

@@ -34,7 +34,7 @@ from bianjie.kit.outbox import EVENTS, Outbox, TopicSink
 from bianjie.kit.tables import table_spec
 from bianjie_dev.consult.standins import StandInKeyRegistry, StandInScanner
 
-ADMIN = Actor(kind="staff", id="ops1", org="shenkang", roles=("consult_admin",))
+ADMIN = Actor(kind="staff", id="ops1", org="shenkang", roles=("consult-admin",))
 PATIENT_ID = "310101198001010011"
 PATIENT_NAME = "张三丰"
 BUCKET = "consult-attachments"

@@ -4,7 +4,7 @@ Who may do what (``Actor``, staff tokens; ``org`` = the doctor's institution app
 - a doctor (role ``doctor``) with an active credential: apply; invite doctors in scope; as applicant
   record consent, add attachments, submit, cancel, end the meeting; as invitee accept or decline; as
   participant join the room, write, sign and amend their report; read the cases they are part of;
-- platform staff (role ``consult_admin``): agreements and credentials.
+- platform staff (role ``consult-admin``): agreements and credentials.
 
 A doctor who is not part of a case gets 404 (CONSULT_NOT_FOUND), never 403, so case ids tell nothing.
 A participant whose reason to take part (the agreement recorded at invitation) lapsed gets
@@ -161,7 +161,7 @@ class ConsultService:
 
     @staticmethod
     def _admin(actor: Actor) -> None:
-        if not actor.has_role("consult_admin"):
+        if not actor.has_role("consult-admin"):
             raise Forbidden("需要协作平台管理员权限", code="NOT_CONSULT_ADMIN")
 
     # ================================================================ scope administration
