@@ -44,7 +44,7 @@ class KeyRegistry(Protocol):
 
 def canonical(report: dict[str, Any]) -> bytes:
     body = {f: report.get(f) for f in SIGNED_FIELDS}
-    body["version"] = int(body["version"])  # the store may answer numbers as Decimal
+    body["version"] = int(report.get("version") or 0)  # the store may answer numbers as Decimal
     return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
