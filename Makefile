@@ -18,11 +18,13 @@ $(STAMP): requirements/dev.txt requirements/local.txt requirements/onprem.txt la
 setup: $(STAMP) web
 
 ## make web: the browser pages, one npm project in web/ (package.json, one Vite): the film viewer
-## (web/film -> web/film/dist) and the patient and staff pages (web/pages -> web/pages/dist);
+## (web/film -> web/film/dist), the patient and staff pages (web/pages -> web/pages/dist) and the MDT
+## consultation pages (web/consult -> web/consult/dist);
 ## skipped with a warning where Node is missing
 WEB_FILM := web/film/dist/viewer.js
 WEB_PAGES := web/pages/dist/.built
-web: $(WEB_FILM) $(WEB_PAGES)
+WEB_CONSULT := web/consult/dist/.built
+web: $(WEB_FILM) $(WEB_PAGES) $(WEB_CONSULT)
 
 web/node_modules/.package-lock.json: web/package.json web/package-lock.json
 	@if command -v npm >/dev/null; then cd web && npm ci --no-audit --no-fund --loglevel=error; \
@@ -33,6 +35,9 @@ $(WEB_FILM): web/node_modules/.package-lock.json web/film/vite.config.js $(wildc
 
 $(WEB_PAGES): web/node_modules/.package-lock.json web/pages/vite.config.js $(wildcard web/pages/*.html web/pages/src/*)
 	@if command -v npm >/dev/null; then cd web && npm run --silent build:pages && touch pages/dist/.built; fi
+
+$(WEB_CONSULT): web/node_modules/.package-lock.json web/consult/vite.config.js $(wildcard web/consult/*.html web/consult/src/*) $(wildcard web/pages/src/shared/*)
+	@if command -v npm >/dev/null; then cd web && npm run --silent build:consult && touch consult/dist/.built; fi
 
 ## make run: start the local stack (moto on 127.0.0.1:5000, gateway on 127.0.0.1:3000, pump, scheduler)
 run: setup

@@ -186,7 +186,31 @@ def seed(stack: Any) -> None:
             indent=2,
         ),
     )
+    pages = publish_pages(stack)
+    url = stack.gateway_url
     stack.demo_urls.append(
         f'curl -s -H "Authorization: Bearer $(jq -r .tokens.A001 {local}/consult/demo.json)" '
-        f"'{stack.gateway_url}/consult/consultations?box=mine'   (多学科会诊 demo: A001's cases, {cid} 待会诊)"
+        f"'{url}/consult/consultations?box=mine'   (多学科会诊 demo: A001's cases, {cid} 待会诊)"
     )
+    if pages:
+        stack.demo_urls.append(
+            f"{url}/pages/consult-records#token={tokens['A001']}   (会诊记录: 王建国 A001, demo-hospital)"
+        )
+        stack.demo_urls.append(
+            f"{url}/pages/consult-records?box=joined#token={tokens['B001']}   (会诊记录: 赵立新 B001, partner B)"
+        )
+        stack.demo_urls.append(f"{url}/pages/consult-admin#token={admin}   (协作范围管理: platform admin)")
+    else:
+        stack.demo_urls.append("consult pages: web/consult/dist is missing (run `make web`; needs Node 20)")
+
+
+def publish_pages(stack: Any) -> bool:
+    """The consult pages (web/consult/dist) into PagesWebBucket, served by the pages service."""
+    from bianjie.kit import deps
+    from bianjie.pages import assets
+
+    dist = stack.options.root / "web" / "consult" / "dist"
+    if not (dist / "consult-records.html").is_file():
+        return False
+    assets.publish(deps.objects(), stack.deployment.ref("PagesWebBucket"), dist)
+    return True
