@@ -197,7 +197,7 @@ def seed(stack: Any) -> None:
             f"{url}/pages/consult-records#token={tokens['A001']}   (会诊记录: 王建国 A001, demo-hospital)"
         )
         stack.demo_urls.append(
-            f"{url}/pages/consult-records?box=joined#token={tokens['B001']}   (会诊记录: 赵立新 B001, partner B)"
+            f"{url}/pages/consult-records#token={tokens['B001']}   (会诊记录: 赵立新 B001, partner B: 我参与的)"
         )
         stack.demo_urls.append(f"{url}/pages/consult-admin#token={admin}   (协作范围管理: platform admin)")
     else:
