@@ -43,8 +43,16 @@ export async function call<T = any>(method: string, path: string, body?: unknown
   return data as T;
 }
 
+// the shared frame() moves a #token= fragment into the session and rewrites the address to the bare path,
+// which drops the query: keep it (read before frame() runs, put back after), so ?id= survives a reload
+const SEARCH = location.search;
+
+export function keepQuery(): void {
+  if (SEARCH && !location.search) history.replaceState(null, '', location.pathname + SEARCH);
+}
+
 export function param(name: string): string {
-  return new URLSearchParams(location.search).get(name) || '';
+  return new URLSearchParams(SEARCH || location.search).get(name) || '';
 }
 
 export function beijing(iso: string): string {

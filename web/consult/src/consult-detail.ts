@@ -4,9 +4,10 @@
 // sign the report, amend it.
 import { claims } from '../../pages/src/shared/session';
 import { announce, busy, clear, field, frame, h, showError } from '../../pages/src/shared/ui';
-import { ANSWER_ZH, badge, beijing, call, NAV, param, refuse } from './common';
+import { ANSWER_ZH, badge, beijing, call, keepQuery, NAV, param, refuse } from './common';
 
 const { main } = frame('会诊详情', { wide: true, nav: NAV });
+keepQuery();
 const slot = h('p', { class: 'error', hidden: true });
 const body = h('div', { id: 'case' });
 main.append(slot, body);

@@ -1,9 +1,10 @@
 // 会诊记录: 我发起的 and 我参与的, each with tabs for the four states (and drafts, cancelled) with counts,
 // a date filter, newest first, 20 at a time ("加载更多").
 import { clear, frame, h, showError } from '../../pages/src/shared/ui';
-import { badge, beijing, call, NAV, STATES } from './common';
+import { badge, beijing, call, keepQuery, NAV, param, STATES } from './common';
 
 const { main } = frame('会诊记录', { wide: true, nav: NAV });
+keepQuery();
 const slot = h('p', { class: 'error', hidden: true });
 const boxes = h('div', { class: 'row', role: 'tablist', 'aria-label': '记录类型' });
 const tabs = h('div', { class: 'row', role: 'tablist', 'aria-label': '会诊状态' });
@@ -15,8 +16,8 @@ main.append(slot, boxes, tabs,
   h('div', { class: 'row' }, h('label', { for: 'from' }, '开始日期'), from, h('label', { for: 'to' }, '结束日期'), to),
   list, more);
 
-let box = new URLSearchParams(location.search).get('box') === 'joined' ? 'joined' : 'mine';
-let status = new URLSearchParams(location.search).get('status') || 'scheduled';
+let box = param('box') === 'joined' ? 'joined' : 'mine';
+let status = param('status') || 'scheduled';
 let cursor: string | null = null;
 
 function tab(label: string, selected: boolean, onclick: () => void, data: Record<string, string>): HTMLElement {
