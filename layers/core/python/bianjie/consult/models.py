@@ -305,7 +305,7 @@ class ListQuery(Strict):
     status: Literal["scheduled", "in_progress", "awaiting_report", "completed", "draft", "cancelled"] | None = None
     from_date: date | None = None
     to_date: date | None = None
-    limit: Annotated[int, Field(ge=1, le=100), WHOLE] = 20
+    limit: int = Field(20, ge=1, le=100)
     cursor: Annotated[str, Field(max_length=2000)] | None = None
 
 
