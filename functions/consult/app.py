@@ -174,7 +174,7 @@ def apply() -> Answer[StatusAnswer]:
     errors=("CREDENTIAL_INACTIVE", "INVALID_CURSOR"),
 )
 def list_consultations() -> ConsultationList:
-    return wiring.service().list(app.staff_actor(DOCTOR), app.query(ListQuery))
+    return wiring.service().records(app.staff_actor(DOCTOR), app.query(ListQuery))
 
 
 @app.route(

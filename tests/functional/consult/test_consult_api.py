@@ -230,6 +230,11 @@ def test_an_infected_attachment_is_refused_and_the_sweep_cancels_a_no_show(world
 
 def test_the_record_list_reads_its_query_as_a_browser_sends_it(world: World) -> None:
     listed = world.ok("a1", "GET", "/consult/consultations?box=mine&status=completed&limit=20&from_date=2026-01-01")
-    assert listed["items"] == [] and set(listed["counts"]) >= {"scheduled", "in_progress", "awaiting_report", "completed"}
+    assert listed["items"] == [] and set(listed["counts"]) >= {
+        "scheduled",
+        "in_progress",
+        "awaiting_report",
+        "completed",
+    }
     bad = world.call("a1", "GET", "/consult/consultations?box=theirs")
     assert bad.status_code == 400 and bad.json_body["error"]["code"] == "VALIDATION_FAILED"

@@ -766,7 +766,7 @@ class ConsultService:
 
     # ================================================================ records
 
-    def list(self, actor: Actor, q: ListQuery) -> ConsultationList:
+    def records(self, actor: Actor, q: ListQuery) -> ConsultationList:
         self._doctor(actor)
         holder = who(actor.org or "", actor.id)
         low = q.from_date.isoformat() if q.from_date else "0"
