@@ -54,7 +54,7 @@ form.append(
   h('section', { class: 'card desk' },
     h('h2', {}, '患者知情同意'),
     field('同意方式', c.consentMethod), field('同意书编号', c.consentRef, '提交前须记录患者的知情同意')),
-  h('p', { class: 'muted small' }, '附件（检查报告、影像 PDF）可在提交后于会诊详情页上传。'),
+  h('p', { class: 'muted small' }, '附件（检查报告 PDF、图片）由医院信息系统通过会诊接口上传，上传后显示在会诊详情中。'),
   submit,
 );
 

@@ -1,5 +1,5 @@
 // 会诊详情: the case (patient, visit records, purpose, symptoms, difficulties, diagnosis), attachments with
-// short-lived links (and uploading one, for the applicant), participants and their answers, each doctor's
+// short-lived links, participants and their answers, each doctor's
 // report; and what the caller may do now: accept or decline, enter the room, end the meeting, write and
 // sign the report, amend it.
 import { claims } from '../../pages/src/shared/session';
@@ -70,18 +70,6 @@ function writer(c: any, mine: any): HTMLElement | null {
   return section;
 }
 
-function uploader(c: any): HTMLElement | null {
-  if (!['draft', 'scheduled'].includes(c.status) || `${c.applicant.org}/${c.applicant.doctor_code}` !== me) return null;
-  const file = h('input', { type: 'file', name: 'file', accept: 'application/pdf,image/jpeg,image/png' }) as HTMLInputElement;
-  return h('div', {}, field('上传附件（PDF、JPEG、PNG，20 MB 以内）', file), act('上传', async () => {
-    const f = file.files?.[0];
-    if (!f) throw refuse('请先选择文件');
-    const up = await call('POST', `/consult/consultations/${id}/attachments`, { file_name: f.name, content_type: f.type, size: f.size });
-    const put = await fetch(up.upload_url, { method: 'PUT', headers: up.headers, body: f });
-    if (!put.ok) throw refuse('上传失败，请重试');
-  }, 'secondary'));
-}
-
 function actions(c: any, role: string, mine: any): HTMLElement {
   const base = `/consult/consultations/${id}`;
   const out = h('div', { class: 'row', id: 'actions' });
@@ -127,8 +115,7 @@ async function load(): Promise<void> {
       h('section', { class: 'card', id: 'attachments' }, h('h2', {}, '附件'),
         c.attachments.length ? h('ul', {}, c.attachments.map((a: any) => h('li', { 'data-attachment': a.status },
           a.download_url ? h('a', { href: a.download_url, rel: 'noopener' }, a.file_name) : a.file_name,
-          ` · ${{ pending: '检查中', clean: '已通过检查', rejected: '未通过' }[a.status as string]}${a.reason ? `：${a.reason}` : ''}`))) : h('p', { class: 'muted' }, '暂无附件。'),
-        uploader(c)),
+          ` · ${{ pending: '检查中', clean: '已通过检查', rejected: '未通过' }[a.status as string]}${a.reason ? `：${a.reason}` : ''}`))) : h('p', { class: 'muted' }, '暂无附件。')),
       writer(c, mine),
       reports(c));
   } catch (e) {
