@@ -11,10 +11,8 @@ from typing import Any
 
 from bianjie.consult import fhir, wiring
 from bianjie.consult.models import (
-    AgreementList,
     AgreementRequest,
     AgreementUpdate,
-    AgreementView,
     ApplyRequest,
     AttachmentRequest,
     AttachmentUpload,
@@ -23,17 +21,19 @@ from bianjie.consult.models import (
     ConsentRequest,
     ConsultationList,
     ConsultationView,
+    ConsultStatus,
     CredentialList,
     CredentialQuery,
     CredentialRequest,
     CredentialView,
     InviteesRequest,
     JoinAnswer,
-    ListQuery,
+    RecordsQuery,
     ReportDraft,
     ReportView,
     RespondRequest,
-    StatusAnswer,
+    ScopeAgreementList,
+    ScopeAgreementView,
     WebhookAnswer,
 )
 from bianjie.kit import batch, s3events
@@ -66,12 +66,12 @@ _SCOPE = ("NOT_IN_SCOPE", "AGREEMENT_INACTIVE", "DUPLICATE_INVITEE", "SELF_INVIT
     methods=["POST"],
     auth="token",
     request=AgreementRequest,
-    response=AgreementView,
+    response=ScopeAgreementView,
     status=201,
     summary="Create a collaboration agreement (协作协议) between institutions",
     errors=("NOT_CONSULT_ADMIN", "AGREEMENT_PERIOD_INVALID", "AGREEMENT_PARTIES_DUPLICATE"),
 )
-def create_agreement() -> AgreementView:
+def create_agreement() -> ScopeAgreementView:
     return wiring.service().create_agreement(app.staff_actor(ADMIN), app.body(AgreementRequest))
 
 
@@ -79,11 +79,11 @@ def create_agreement() -> AgreementView:
     "/consult/agreements",
     methods=["GET"],
     auth="token",
-    response=AgreementList,
+    response=ScopeAgreementList,
     summary="Every collaboration agreement",
     errors=("NOT_CONSULT_ADMIN",),
 )
-def list_agreements() -> AgreementList:
+def list_agreements() -> ScopeAgreementList:
     return wiring.service().list_agreements(app.staff_actor(ADMIN))
 
 
@@ -92,11 +92,11 @@ def list_agreements() -> AgreementList:
     methods=["PUT"],
     auth="token",
     request=AgreementUpdate,
-    response=AgreementView,
+    response=ScopeAgreementView,
     summary="Change an agreement (status, period, services, departments), by the version read",
     errors=("NOT_CONSULT_ADMIN", "AGREEMENT_NOT_FOUND", "AGREEMENT_CHANGED", "AGREEMENT_PERIOD_INVALID"),
 )
-def update_agreement(agreement_id: str) -> AgreementView:
+def update_agreement(agreement_id: str) -> ScopeAgreementView:
     return wiring.service().update_agreement(app.staff_actor(ADMIN), agreement_id, app.body(AgreementUpdate))
 
 
@@ -146,7 +146,7 @@ def colleagues() -> ColleagueList:
     methods=["POST"],
     auth="token",
     request=ApplyRequest,
-    response=StatusAnswer,
+    response=ConsultStatus,
     status=201,
     idempotency_key="required",
     summary="Apply for an MDT consultation (会诊申请); a draft until consent is recorded and it is submitted",
@@ -159,7 +159,7 @@ def colleagues() -> ColleagueList:
         *_SCOPE,
     ),
 )
-def apply() -> Answer[StatusAnswer]:
+def apply() -> Answer[ConsultStatus]:
     actor = app.staff_actor(DOCTOR)
     return wiring.service().apply(actor, app.body(ApplyRequest), app.idempotency_key() or "")
 
@@ -168,13 +168,13 @@ def apply() -> Answer[StatusAnswer]:
     "/consult/consultations",
     methods=["GET"],
     auth="token",
-    query=ListQuery,
+    query=RecordsQuery,
     response=ConsultationList,
     summary="会诊记录: 我发起的 (box=mine) or 我参与的 (box=joined), by state and date, newest first, with counts",
     errors=("CREDENTIAL_INACTIVE", "INVALID_CURSOR"),
 )
 def list_consultations() -> ConsultationList:
-    return wiring.service().records(app.staff_actor(DOCTOR), app.query(ListQuery))
+    return wiring.service().records(app.staff_actor(DOCTOR), app.query(RecordsQuery))
 
 
 @app.route(
@@ -194,11 +194,11 @@ def get_consultation(consultation_id: str) -> ConsultationView:
     methods=["POST"],
     auth="token",
     request=ConsentRequest,
-    response=StatusAnswer,
+    response=ConsultStatus,
     summary="Record the patient's consent (知情同意); needed before the case is scheduled",
     errors=(*_CASE, *_STATE, "NOT_APPLICANT"),
 )
-def record_consent(consultation_id: str) -> StatusAnswer:
+def record_consent(consultation_id: str) -> ConsultStatus:
     return wiring.service().record_consent(app.staff_actor(DOCTOR), consultation_id, app.body(ConsentRequest))
 
 
@@ -207,11 +207,11 @@ def record_consent(consultation_id: str) -> StatusAnswer:
     methods=["PUT"],
     auth="token",
     request=InviteesRequest,
-    response=StatusAnswer,
+    response=ConsultStatus,
     summary="A new list of invitees for a draft (after everyone declined)",
     errors=(*_CASE, *_STATE, *_SCOPE, "NOT_APPLICANT"),
 )
-def change_invitees(consultation_id: str) -> StatusAnswer:
+def change_invitees(consultation_id: str) -> ConsultStatus:
     body = app.body(InviteesRequest)
     return wiring.service().change_invitees(app.staff_actor(DOCTOR), consultation_id, body.invitees)
 
@@ -234,11 +234,11 @@ def request_upload(consultation_id: str) -> AttachmentUpload:
     "/consult/consultations/{consultation_id}/submit",
     methods=["POST"],
     auth="token",
-    response=StatusAnswer,
+    response=ConsultStatus,
     summary="Submit: invitees are asked (待会诊); needs consent, every invitee in scope, the slot ahead",
     errors=(*_CASE, *_STATE, *_SCOPE, "NOT_APPLICANT", "CONSENT_REQUIRED", "ATTACHMENTS_PENDING", "SLOT_IN_PAST"),
 )
-def submit(consultation_id: str) -> StatusAnswer:
+def submit(consultation_id: str) -> ConsultStatus:
     return wiring.service().submit(app.staff_actor(DOCTOR), consultation_id)
 
 
@@ -247,11 +247,11 @@ def submit(consultation_id: str) -> StatusAnswer:
     methods=["POST"],
     auth="token",
     request=CancelRequest,
-    response=StatusAnswer,
+    response=ConsultStatus,
     summary="Cancel a draft or scheduled case (the applicant)",
     errors=(*_CASE, *_STATE, "NOT_APPLICANT"),
 )
-def cancel(consultation_id: str) -> StatusAnswer:
+def cancel(consultation_id: str) -> ConsultStatus:
     return wiring.service().cancel(app.staff_actor(DOCTOR), consultation_id, app.body(CancelRequest))
 
 
@@ -260,11 +260,11 @@ def cancel(consultation_id: str) -> StatusAnswer:
     methods=["POST"],
     auth="token",
     request=RespondRequest,
-    response=StatusAnswer,
+    response=ConsultStatus,
     summary="An invitee accepts or declines; all declined returns the case to draft",
     errors=(*_CASE, *_STATE, "NOT_INVITED"),
 )
-def respond(consultation_id: str) -> StatusAnswer:
+def respond(consultation_id: str) -> ConsultStatus:
     return wiring.service().respond(app.staff_actor(DOCTOR), consultation_id, app.body(RespondRequest))
 
 
@@ -287,11 +287,11 @@ def join(consultation_id: str) -> JoinAnswer:
     "/consult/consultations/{consultation_id}/leave",
     methods=["POST"],
     auth="token",
-    response=StatusAnswer,
+    response=ConsultStatus,
     summary="Record leaving the room",
     errors=(*_CASE, "CONSULT_CONCURRENT_UPDATE"),
 )
-def leave(consultation_id: str) -> StatusAnswer:
+def leave(consultation_id: str) -> ConsultStatus:
     return wiring.service().leave(app.staff_actor(DOCTOR), consultation_id)
 
 
@@ -299,11 +299,11 @@ def leave(consultation_id: str) -> StatusAnswer:
     "/consult/consultations/{consultation_id}/end",
     methods=["POST"],
     auth="token",
-    response=StatusAnswer,
+    response=ConsultStatus,
     summary="The applicant ends the meeting: 待报告",
     errors=(*_CASE, *_STATE, "NOT_APPLICANT"),
 )
-def end(consultation_id: str) -> StatusAnswer:
+def end(consultation_id: str) -> ConsultStatus:
     return wiring.service().end(app.staff_actor(DOCTOR), consultation_id)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from bianjie.consult.models import CancelRequest, ConsentRequest, ListQuery, ReportDraft, RespondRequest
+from bianjie.consult.models import CancelRequest, ConsentRequest, RecordsQuery, ReportDraft, RespondRequest
 from bianjie.kit.errors import AppError
 
 from tests.unit.consult.conftest import A1, A2, B1, B2, C1, PATIENT_ID, PATIENT_NAME, World
@@ -128,20 +128,20 @@ def test_records_lists_by_box_state_and_date_with_counts(world: World) -> None:
     world.report(B1, done)
     other = world.scheduled([B1])
     draft = world.apply([B2])
-    mine = world.service.records(A1, ListQuery(box="mine"))
+    mine = world.service.records(A1, RecordsQuery(box="mine"))
     assert {i.consultation_id for i in mine.items} == {done, other, draft}
     assert mine.counts["scheduled"] == 1 and mine.counts["awaiting_report"] == 1 and mine.counts["draft"] == 1
-    joined = world.service.records(B1, ListQuery(box="joined", status="scheduled"))
+    joined = world.service.records(B1, RecordsQuery(box="joined", status="scheduled"))
     assert [i.consultation_id for i in joined.items] == [other]
-    assert world.service.records(B2, ListQuery(box="joined")).counts["draft"] == 0  # a draft is not shown yet
-    page = world.service.records(A1, ListQuery(box="mine", limit=2))
+    assert world.service.records(B2, RecordsQuery(box="joined")).counts["draft"] == 0  # a draft is not shown yet
+    page = world.service.records(A1, RecordsQuery(box="mine", limit=2))
     assert len(page.items) == 2 and page.cursor
-    rest = world.service.records(A1, ListQuery(box="mine", limit=2, cursor=page.cursor))
+    rest = world.service.records(A1, RecordsQuery(box="mine", limit=2, cursor=page.cursor))
     assert len(rest.items) == 1
     from datetime import date, timedelta
 
     future = date.today() + timedelta(days=10)
-    assert world.service.records(A1, ListQuery(box="mine", from_date=future)).items == []
+    assert world.service.records(A1, RecordsQuery(box="mine", from_date=future)).items == []
 
 
 def test_cancel_and_the_sweep(world: World) -> None:

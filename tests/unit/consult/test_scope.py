@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import pytest
-from bianjie.consult.models import AgreementUpdate, ListQuery, RespondRequest
+from bianjie.consult.models import AgreementUpdate, RecordsQuery, RespondRequest
 from bianjie.kit.errors import AppError
 
 from tests.unit.consult.conftest import A1, ADMIN, B1, B2, C1, World
@@ -46,7 +46,7 @@ def test_a_doctor_of_another_institution_cannot_open_the_case_404(world: World) 
         with pytest.raises(AppError) as hidden:
             action()
         assert hidden.value.status == 404 and hidden.value.code == "CONSULT_NOT_FOUND"
-    assert world.service.records(C1, ListQuery(box="joined")).items == []
+    assert world.service.records(C1, RecordsQuery(box="joined")).items == []
 
 
 def test_an_expired_agreement_refuses_invitation_and_closes_open_cases(world: World) -> None:

@@ -60,7 +60,7 @@ class AgreementUpdate(AgreementRequest):
     version: Annotated[int, Field(ge=1, le=10**9), WHOLE] = Field(description="the version read (optimistic lock)")
 
 
-class AgreementView(BaseModel):
+class ScopeAgreementView(BaseModel):
     agreement_id: str
     name: str
     parties: list[str]
@@ -75,8 +75,8 @@ class AgreementView(BaseModel):
     updated_by: str
 
 
-class AgreementList(BaseModel):
-    items: list[AgreementView]
+class ScopeAgreementList(BaseModel):
+    items: list[ScopeAgreementView]
 
 
 class CredentialRequest(Strict):
@@ -207,7 +207,7 @@ class ReportDraft(Strict):
 # ---------------------------------------------------------------- answers
 
 
-class StatusAnswer(BaseModel):
+class ConsultStatus(BaseModel):
     consultation_id: str
     status: str
     status_zh: str
@@ -300,7 +300,7 @@ class ConsultationSummary(BaseModel):
     participants: int
 
 
-class ListQuery(Strict):
+class RecordsQuery(Strict):
     box: Box = "mine"
     status: Literal["scheduled", "in_progress", "awaiting_report", "completed", "draft", "cancelled"] | None = None
     from_date: date | None = None

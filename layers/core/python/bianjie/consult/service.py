@@ -27,10 +27,8 @@ from typing import Any, Protocol
 from bianjie.consult import reports, rooms, states
 from bianjie.consult.models import (
     STATUS_ZH,
-    AgreementList,
     AgreementRequest,
     AgreementUpdate,
-    AgreementView,
     ApplyRequest,
     AttachmentRequest,
     AttachmentUpload,
@@ -42,19 +40,21 @@ from bianjie.consult.models import (
     ConsultationList,
     ConsultationSummary,
     ConsultationView,
+    ConsultStatus,
     CredentialList,
     CredentialRequest,
     CredentialView,
     DoctorRef,
     JoinAnswer,
-    ListQuery,
     Location,
     ParticipantView,
+    RecordsQuery,
     ReportDraft,
     ReportVersion,
     ReportView,
     RespondRequest,
-    StatusAnswer,
+    ScopeAgreementList,
+    ScopeAgreementView,
     VerifyAnswer,
     VisitRecord,
     WebhookAnswer,
@@ -166,8 +166,8 @@ class ConsultService:
 
     # ================================================================ scope administration
 
-    def _agreement_view(self, item: dict[str, Any]) -> AgreementView:
-        return AgreementView(
+    def _agreement_view(self, item: dict[str, Any]) -> ScopeAgreementView:
+        return ScopeAgreementView(
             agreement_id=item["sk"],
             name=item["name"],
             parties=item["parties"],
@@ -200,14 +200,14 @@ class ConsultService:
             "updated_by": actor.audit_name,
         }
 
-    def create_agreement(self, actor: Actor, req: AgreementRequest) -> AgreementView:
+    def create_agreement(self, actor: Actor, req: AgreementRequest) -> ScopeAgreementView:
         self._admin(actor)
         agreement_id = self.scope_repo.new_agreement_id()
         saved = self.scope_repo.save_agreement(self._agreement_item(actor, agreement_id, req), None)
         self._audit_admin(actor, "consult.agreement.create", f"consult.agreement:{agreement_id}", saved)
         return self._agreement_view(saved)
 
-    def update_agreement(self, actor: Actor, agreement_id: str, req: AgreementUpdate) -> AgreementView:
+    def update_agreement(self, actor: Actor, agreement_id: str, req: AgreementUpdate) -> ScopeAgreementView:
         self._admin(actor)
         previous = require_agreement(self.scope_repo, agreement_id)
         if int(previous["version"]) != req.version:
@@ -216,9 +216,9 @@ class ConsultService:
         self._audit_admin(actor, "consult.agreement.update", f"consult.agreement:{agreement_id}", saved)
         return self._agreement_view(saved)
 
-    def list_agreements(self, actor: Actor) -> AgreementList:
+    def list_agreements(self, actor: Actor) -> ScopeAgreementList:
         self._admin(actor)
-        return AgreementList(items=[self._agreement_view(a) for a in self.scope_repo.agreements()])
+        return ScopeAgreementList(items=[self._agreement_view(a) for a in self.scope_repo.agreements()])
 
     def put_credential(self, actor: Actor, org: str, doctor_code: str, req: CredentialRequest) -> CredentialView:
         self._admin(actor)
@@ -317,7 +317,7 @@ class ConsultService:
             raise ValidationFailed("线下会诊请填写会诊地点", code="LOCATION_REQUIRED", status=422)
         return start
 
-    def apply(self, actor: Actor, req: ApplyRequest, key: str) -> Answer[StatusAnswer]:
+    def apply(self, actor: Actor, req: ApplyRequest, key: str) -> Answer[ConsultStatus]:
         """Key: the ``Idempotency-Key`` header (per applicant): a repeated submission answers the first case."""
         me = self._doctor(actor)
         return self.idempotency.once(
@@ -325,11 +325,11 @@ class ConsultService:
             key,
             req,
             lambda: self._apply(actor, me, req),
-            model=StatusAnswer,
+            model=ConsultStatus,
             current=lambda answer: self._status(self.repo.require(answer.consultation_id)),
         )
 
-    def _apply(self, actor: Actor, me: dict[str, Any], req: ApplyRequest) -> StatusAnswer:
+    def _apply(self, actor: Actor, me: dict[str, Any], req: ApplyRequest) -> ConsultStatus:
         start = self._check_slot(req)
         participants = self._invitees(me, req.invitees)
         now = self.clock()
@@ -384,14 +384,14 @@ class ConsultService:
         self._audit(actor, "consult.apply", saved)
         return self._status(saved)
 
-    def record_consent(self, actor: Actor, cid: str, req: ConsentRequest) -> StatusAnswer:
+    def record_consent(self, actor: Actor, cid: str, req: ConsentRequest) -> ConsultStatus:
         item = self._as_applicant(actor, cid)
         lc = self._step(item, states.record_consent)
         consent = {**req.model_dump(), "recorded_at": _iso(self.clock()), "recorded_by": actor.audit_name}
         saved = self._move(item, lc, actor, "consent", {"consent": consent})
         return self._status(saved)
 
-    def change_invitees(self, actor: Actor, cid: str, invitees: Sequence[DoctorRef]) -> StatusAnswer:
+    def change_invitees(self, actor: Actor, cid: str, invitees: Sequence[DoctorRef]) -> ConsultStatus:
         """In draft (after every invitee declined): a new list of invitees."""
         item = self._as_applicant(actor, cid)
         states._expect(lifecycle_of(item), "draft")
@@ -399,7 +399,7 @@ class ConsultService:
         saved = self._move(item, lifecycle_of(item), actor, "invitees", {"participants": participants})
         return self._status(saved)
 
-    def submit(self, actor: Actor, cid: str) -> StatusAnswer:
+    def submit(self, actor: Actor, cid: str) -> ConsultStatus:
         item = self._as_applicant(actor, cid)
         now = self.clock()
         if item["slot_end"] - item["duration_min"] * 60 <= now:
@@ -425,7 +425,7 @@ class ConsultService:
         )
         return self._status(saved)
 
-    def cancel(self, actor: Actor, cid: str, req: CancelRequest) -> StatusAnswer:
+    def cancel(self, actor: Actor, cid: str, req: CancelRequest) -> ConsultStatus:
         item = self._as_applicant(actor, cid)
         lc = self._step(item, states.cancel)
         saved = self._move(
@@ -435,7 +435,7 @@ class ConsultService:
 
     # ================================================================ invitees
 
-    def respond(self, actor: Actor, cid: str, req: RespondRequest) -> StatusAnswer:
+    def respond(self, actor: Actor, cid: str, req: RespondRequest) -> ConsultStatus:
         item, role = self._readable(actor, cid, audit=False)
         if role != "invitee":
             raise Forbidden("只有受邀医生可以答复会诊邀请", code="NOT_INVITED")
@@ -480,13 +480,13 @@ class ConsultService:
             status=saved["status"],
         )
 
-    def leave(self, actor: Actor, cid: str) -> StatusAnswer:
+    def leave(self, actor: Actor, cid: str) -> ConsultStatus:
         item, _ = self._readable(actor, cid, audit=False)
         me = who(actor.org or "", actor.id)
         saved = self._move(item, lifecycle_of(item), actor, "leave", self._presence(item, me, "left_at", self.clock()))
         return self._status(saved)
 
-    def end(self, actor: Actor, cid: str) -> StatusAnswer:
+    def end(self, actor: Actor, cid: str) -> ConsultStatus:
         """The applicant ends the meeting (as the room's host): 待报告."""
         item = self._as_applicant(actor, cid)
         saved = self._move(item, self._step(item, states.finish), actor, "end", {})
@@ -766,7 +766,7 @@ class ConsultService:
 
     # ================================================================ records
 
-    def records(self, actor: Actor, q: ListQuery) -> ConsultationList:
+    def records(self, actor: Actor, q: RecordsQuery) -> ConsultationList:
         self._doctor(actor)
         holder = who(actor.org or "", actor.id)
         low = q.from_date.isoformat() if q.from_date else "0"
@@ -991,8 +991,8 @@ class ConsultService:
         )
 
     @staticmethod
-    def _status(item: dict[str, Any]) -> StatusAnswer:
-        return StatusAnswer(
+    def _status(item: dict[str, Any]) -> ConsultStatus:
+        return ConsultStatus(
             consultation_id=item["consultation_id"],
             status=item["status"],
             status_zh=STATUS_ZH[item["status"]],
