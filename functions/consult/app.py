@@ -107,7 +107,7 @@ def update_agreement(agreement_id: str) -> ScopeAgreementView:
     request=CredentialRequest,
     response=CredentialView,
     summary="Record a doctor's credential (licence, title, department, 多点执业 filings, status)",
-    errors=("NOT_CONSULT_ADMIN",),
+    errors=("NOT_CONSULT_ADMIN", "INVALID_IDENTIFIER"),
 )
 def put_credential(org: str, doctor_code: str) -> CredentialView:
     return wiring.service().put_credential(app.staff_actor(ADMIN), org, doctor_code, app.body(CredentialRequest))

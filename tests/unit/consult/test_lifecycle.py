@@ -168,3 +168,23 @@ def test_every_read_is_audited(world: World) -> None:
     records = [r for chain in world.audit.chains() for r in world.audit.records(chain)]
     reads = [r for r in records if r.action == "consult.read" and r.resource == f"consult.case:{cid}"]
     assert reads and reads[-1].actor == "staff:hospital-b/B001" and reads[-1].patient_ref
+
+
+def test_two_invitees_answering_at_once_both_succeed(world: World) -> None:
+    """B002's answer lands between B001's read and write: B001's write loses the version race and is
+    retried on the case as it is now, so both answers are kept (the benchmark found this)."""
+    cid = world.scheduled()
+    world.service.sleep = lambda s: None
+    original = world.service.repo.save
+    raced: list[int] = []
+
+    def save(item: dict, changes: dict, also: tuple = ()) -> dict:  # type: ignore[type-arg]
+        if not raced:
+            raced.append(1)
+            world.service.respond(B2, cid, RespondRequest(answer="accept"))
+        return original(item, changes, also)
+
+    world.service.repo.save = save  # type: ignore[method-assign]
+    world.service.respond(B1, cid, RespondRequest(answer="accept"))
+    answers = {p["doctor_code"]: p["answer"] for p in world.service.repo.require(cid)["participants"]}
+    assert answers == {"B001": "accepted", "B002": "accepted"}

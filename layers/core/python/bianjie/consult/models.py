@@ -14,8 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from bianjie.kit.types import WHOLE, IsoDatetime
 
 _CODE = r"^[A-Za-z0-9_.\-]+$"
+_TEXT = r"^[^\x00]*$"  # no NUL: the edge refuses one (kit.web), and the schema says so
 Code = Annotated[str, Field(min_length=1, max_length=64, pattern=_CODE)]
-Text = Annotated[str, Field(min_length=1, max_length=2000)]
+Text = Annotated[str, Field(min_length=1, max_length=2000, pattern=_TEXT)]
 Service = Literal["mdt", "imaging_review"]
 AgreementStatus = Literal["active", "suspended", "terminated"]
 CredentialStatus = Literal["active", "suspended"]
@@ -45,10 +46,10 @@ class Strict(BaseModel):
 class AgreementRequest(Strict):
     """协作协议: which institutions may consult together, on what, in which departments, until when."""
 
-    name: Annotated[str, Field(min_length=1, max_length=200)]
+    name: Annotated[str, Field(min_length=1, max_length=200, pattern=_TEXT)]
     parties: list[Code] = Field(min_length=2, max_length=10, description="partner app ids of the institutions")
     services: list[Service] = Field(min_length=1, max_length=2)
-    departments: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+    departments: list[Annotated[str, Field(min_length=1, max_length=64, pattern=_TEXT)]] = Field(
         default_factory=list, max_length=50, description="departments covered; empty = every department"
     )
     valid_from: date
@@ -82,10 +83,10 @@ class ScopeAgreementList(BaseModel):
 class CredentialRequest(Strict):
     """A doctor's credential (医师执业信息) as platform staff verified it."""
 
-    name: Annotated[str, Field(min_length=1, max_length=64)]
+    name: Annotated[str, Field(min_length=1, max_length=64, pattern=_TEXT)]
     licence_no: Annotated[str, Field(min_length=6, max_length=32, pattern=r"^[A-Za-z0-9]+$")]
-    title: Annotated[str, Field(min_length=1, max_length=32, description="职称, e.g. 主任医师")]
-    department: Annotated[str, Field(min_length=1, max_length=64)]
+    title: Annotated[str, Field(min_length=1, max_length=32, description="职称, e.g. 主任医师", pattern=_TEXT)]
+    department: Annotated[str, Field(min_length=1, max_length=64, pattern=_TEXT)]
     multi_site: list[Code] = Field(default_factory=list, max_length=10, description="多点执业 filed at these")
     status: CredentialStatus = "active"
 
@@ -137,12 +138,12 @@ class VisitRecord(Strict):
 
     visit_id: Code
     visit_date: date
-    department: Annotated[str, Field(min_length=1, max_length=64)]
-    summary: Annotated[str, Field(min_length=1, max_length=2000)]
+    department: Annotated[str, Field(min_length=1, max_length=64, pattern=_TEXT)]
+    summary: Annotated[str, Field(min_length=1, max_length=2000, pattern=_TEXT)]
 
 
 class PatientIn(Strict):
-    name: Annotated[str, Field(min_length=1, max_length=64)]
+    name: Annotated[str, Field(min_length=1, max_length=64, pattern=_TEXT)]
     id_number: Annotated[str, Field(min_length=15, max_length=18, pattern=r"^[0-9]{15}$|^[0-9]{17}[0-9Xx]$")]
     sex: Literal["male", "female", "unknown"] = "unknown"
     birth_date: date | None = None
@@ -150,7 +151,9 @@ class PatientIn(Strict):
 
 class Location(Strict):
     kind: Literal["room", "video"]
-    room: Annotated[str, Field(max_length=200)] = Field(default="", description="会诊地点 when kind is room")
+    room: Annotated[str, Field(max_length=200, pattern=_TEXT)] = Field(
+        default="", description="会诊地点 when kind is room"
+    )
 
 
 class ApplyRequest(Strict):
@@ -161,11 +164,13 @@ class ApplyRequest(Strict):
     duration_min: Annotated[int, Field(ge=15, le=480), WHOLE] = Field(description="会诊时长 in minutes")
     patient: PatientIn
     visits: list[VisitRecord] = Field(min_length=1, max_length=20, description="问诊记录")
-    purpose: Annotated[str, Field(min_length=1, max_length=500, description="会诊目的")]
+    purpose: Annotated[str, Field(min_length=1, max_length=500, description="会诊目的", pattern=_TEXT)]
     location: Location
     symptoms: Text = Field(description="症状描述")
     difficulties: Text = Field(description="诊断难点")
-    diagnosis: Annotated[str, Field(min_length=1, max_length=2000, description="初步诊断 (stored encrypted)")]
+    diagnosis: Annotated[
+        str, Field(min_length=1, max_length=2000, description="初步诊断 (stored encrypted)", pattern=_TEXT)
+    ]
 
 
 class ConsentRequest(Strict):
@@ -173,16 +178,18 @@ class ConsentRequest(Strict):
 
     method: Literal["written", "electronic", "verbal_witnessed"]
     signed_by: Literal["patient", "guardian"] = "patient"
-    reference: Annotated[str, Field(min_length=1, max_length=128, description="form number or document id")]
+    reference: Annotated[
+        str, Field(min_length=1, max_length=128, description="form number or document id", pattern=_TEXT)
+    ]
 
 
 class RespondRequest(Strict):
     answer: Literal["accept", "decline"]
-    reason: Annotated[str, Field(max_length=500)] = ""
+    reason: Annotated[str, Field(max_length=500, pattern=_TEXT)] = ""
 
 
 class CancelRequest(Strict):
-    reason: Annotated[str, Field(min_length=1, max_length=500)]
+    reason: Annotated[str, Field(min_length=1, max_length=500, pattern=_TEXT)]
 
 
 class AttachmentRequest(Strict):
@@ -200,8 +207,8 @@ class AttachmentUpload(BaseModel):
 
 
 class ReportDraft(Strict):
-    opinion: Annotated[str, Field(min_length=1, max_length=8000, description="诊断意见")]
-    recommendations: Annotated[str, Field(max_length=8000)] = ""
+    opinion: Annotated[str, Field(min_length=1, max_length=8000, description="诊断意见", pattern=_TEXT)]
+    recommendations: Annotated[str, Field(max_length=8000, pattern=_TEXT)] = ""
 
 
 # ---------------------------------------------------------------- answers
@@ -306,7 +313,7 @@ class RecordsQuery(Strict):
     from_date: date | None = None
     to_date: date | None = None
     limit: int = Field(20, ge=1, le=100)
-    cursor: Annotated[str, Field(max_length=2000)] | None = None
+    cursor: Annotated[str, Field(max_length=2000, pattern=_TEXT)] | None = None
 
 
 class ConsultationList(BaseModel):

@@ -17,12 +17,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import random
+import re
 import secrets
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from bianjie.consult import reports, rooms, states
 from bianjie.consult.models import (
@@ -69,6 +71,8 @@ from bianjie.kit.idempotency import Answer, Idempotency
 from bianjie.kit.masking import mask_id, mask_name
 from bianjie.kit.timefmt import utc_iso
 
+T = TypeVar("T")
+ATTEMPTS = 6  # a step on the caller's own part of a case is retried this often when the case moved
 JOIN_OPENS_S = 30 * 60  # the room opens this long before the slot
 UPLOAD_URL_TTL = 600
 DOWNLOAD_URL_TTL = 300
@@ -110,6 +114,15 @@ class Objects(Protocol):
     def presigned_put(self, bucket: str, key: str, expires_in: int, content_type: str | None = None) -> str: ...
 
 
+_ID = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
+
+
+def _valid_id(value: str) -> bool:
+    """Ids of ours (cases, agreements, institutions, staff codes): a path holding anything else names
+    nothing (and never reaches the audit log's resource field)."""
+    return bool(_ID.fullmatch(value))
+
+
 def _iso(ts: float) -> str:
     return utc_iso(ts, "seconds")
 
@@ -146,6 +159,21 @@ class ConsultService:
     keys: reports.KeyRegistry
     scanner: Scanner
     clock: Callable[[], float] = time.time
+    sleep: Callable[[float], None] = time.sleep
+
+    def _retrying(self, fn: Callable[[], T]) -> T:
+        """Runs a step that changes only the caller's own part of the case (an answer, a join time, a
+        report) again when another such step moved the case meanwhile: two invitees accepting at once
+        must both succeed. Transitions still cannot happen twice: each attempt re-reads the case and
+        the state machine refuses what no longer applies."""
+        for attempt in range(ATTEMPTS):
+            try:
+                return fn()
+            except Conflict as exc:
+                if exc.code != "CONSULT_CONCURRENT_UPDATE" or attempt == ATTEMPTS - 1:
+                    raise
+                self.sleep(random.uniform(0, 0.02 * 2**attempt))
+        raise AssertionError("unreachable")
 
     @property
     def scope(self) -> Scope:
@@ -209,6 +237,8 @@ class ConsultService:
 
     def update_agreement(self, actor: Actor, agreement_id: str, req: AgreementUpdate) -> ScopeAgreementView:
         self._admin(actor)
+        if not _valid_id(agreement_id):
+            raise NotFound("没有这份协作协议", code="AGREEMENT_NOT_FOUND")
         previous = require_agreement(self.scope_repo, agreement_id)
         if int(previous["version"]) != req.version:
             raise Conflict("协议已被他人修改，请刷新后重试", code="AGREEMENT_CHANGED")
@@ -222,6 +252,8 @@ class ConsultService:
 
     def put_credential(self, actor: Actor, org: str, doctor_code: str, req: CredentialRequest) -> CredentialView:
         self._admin(actor)
+        if not (_valid_id(org) and _valid_id(doctor_code)):
+            raise NotFound("机构编码或工号格式不正确（只能包含字母、数字、-、_、.）", code="INVALID_IDENTIFIER")
         item = {
             "org": org,
             "doctor_code": doctor_code,
@@ -436,6 +468,9 @@ class ConsultService:
     # ================================================================ invitees
 
     def respond(self, actor: Actor, cid: str, req: RespondRequest) -> ConsultStatus:
+        return self._retrying(lambda: self._respond(actor, cid, req))
+
+    def _respond(self, actor: Actor, cid: str, req: RespondRequest) -> ConsultStatus:
         item, role = self._readable(actor, cid, audit=False)
         if role != "invitee":
             raise Forbidden("只有受邀医生可以答复会诊邀请", code="NOT_INVITED")
@@ -456,6 +491,9 @@ class ConsultService:
     # ================================================================ the room
 
     def join(self, actor: Actor, cid: str) -> JoinAnswer:
+        return self._retrying(lambda: self._join(actor, cid))
+
+    def _join(self, actor: Actor, cid: str) -> JoinAnswer:
         item, role = self._readable(actor, cid, audit=False)
         now = self.clock()
         start = item["slot_end"] - item["duration_min"] * 60
@@ -481,6 +519,9 @@ class ConsultService:
         )
 
     def leave(self, actor: Actor, cid: str) -> ConsultStatus:
+        return self._retrying(lambda: self._leave(actor, cid))
+
+    def _leave(self, actor: Actor, cid: str) -> ConsultStatus:
         item, _ = self._readable(actor, cid, audit=False)
         me = who(actor.org or "", actor.id)
         saved = self._move(item, lifecycle_of(item), actor, "leave", self._presence(item, me, "left_at", self.clock()))
@@ -493,6 +534,9 @@ class ConsultService:
         return self._status(saved)
 
     def room_event(self, body: bytes, authorization: str) -> WebhookAnswer:
+        return self._retrying(lambda: self._room_event(body, authorization))
+
+    def _room_event(self, body: bytes, authorization: str) -> WebhookAnswer:
         """A LiveKit webhook: ``participant_joined``/``participant_left`` are recorded, ``room_finished``
         moves the case to 待报告. Unknown rooms and other events are acknowledged and ignored."""
         event = self.rooms.verify_webhook(body, authorization)
@@ -548,6 +592,9 @@ class ConsultService:
         return self._report_view(item, me, [*rows[:-1], row] if rows else [row])
 
     def sign_report(self, actor: Actor, cid: str) -> ReportView:
+        return self._retrying(lambda: self._sign_report(actor, cid))
+
+    def _sign_report(self, actor: Actor, cid: str) -> ReportView:
         item, role = self._readable(actor, cid, audit=False)
         me = self._report_author(item, role, actor)
         rows = self._report_rows(cid, me)
@@ -561,6 +608,9 @@ class ConsultService:
         return self._sign(actor, item, me, lc, draft, status, rows[:-1])
 
     def amend_report(self, actor: Actor, cid: str, req: ReportDraft) -> ReportView:
+        return self._retrying(lambda: self._amend_report(actor, cid, req))
+
+    def _amend_report(self, actor: Actor, cid: str, req: ReportDraft) -> ReportView:
         """A signed report is changed by a new version, signed at once; the earlier one is kept."""
         item, role = self._readable(actor, cid, audit=False)
         me = self._report_author(item, role, actor)
@@ -888,6 +938,8 @@ class ConsultService:
     ) -> tuple[dict[str, Any], str]:
         """The case and the caller's part in it (applicant | invitee); 404 for anyone else."""
         self._doctor(actor)
+        if not _valid_id(cid):
+            raise NotFound("没有找到这次会诊", code="CONSULT_NOT_FOUND")
         item = self.repo.get(cid)
         me = who(actor.org or "", actor.id)
         role = None
