@@ -26,7 +26,10 @@ WEB_PAGES := web/pages/dist/.built
 WEB_ESCORT := web/escort/dist/.built
 WEB_ASSISTANT := web/assistant/dist/.built
 WEB_WAYFINDING := web/wayfinding/dist/.built
-web: $(WEB_FILM) $(WEB_PAGES) $(WEB_ESCORT) $(WEB_ASSISTANT) $(WEB_WAYFINDING)
+## (web/film -> web/film/dist), the patient and staff pages (web/pages -> web/pages/dist) and the MDT
+## consultation pages (web/consult -> web/consult/dist);
+WEB_CONSULT := web/consult/dist/.built
+web: $(WEB_FILM) $(WEB_PAGES) $(WEB_ESCORT) $(WEB_ASSISTANT) $(WEB_WAYFINDING) $(WEB_CONSULT)
 
 web/node_modules/.package-lock.json: web/package.json web/package-lock.json
 	@if command -v npm >/dev/null; then cd web && npm ci --no-audit --no-fund --loglevel=error; \
@@ -49,6 +52,9 @@ $(WEB_ASSISTANT): web/node_modules/.package-lock.json web/assistant/vite.config.
 
 $(WEB_WAYFINDING): web/node_modules/.package-lock.json web/wayfinding/vite.config.js $(wildcard web/wayfinding/*.html web/wayfinding/src/* web/pages/src/shared/*)
 	@if command -v npm >/dev/null; then cd web && npm run --silent build:wayfinding && touch wayfinding/dist/.built; fi
+
+$(WEB_CONSULT): web/node_modules/.package-lock.json web/consult/vite.config.js $(wildcard web/consult/*.html web/consult/src/*) $(wildcard web/pages/src/shared/*)
+	@if command -v npm >/dev/null; then cd web && npm run --silent build:consult && touch consult/dist/.built; fi
 
 ## make run: start the local stack (moto on 127.0.0.1:5000, gateway on 127.0.0.1:3000, pump, scheduler)
 run: setup

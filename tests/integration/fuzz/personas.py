@@ -29,6 +29,7 @@ KB_REVIEWER = Persona("fuzz-kb-reviewer", "staff", ("kb-reviewer",), "demo-hospi
 NAV_ADMIN = Persona("fuzz-nav-admin", "staff", ("nav-admin",), "demo-hospital")
 # the centre's film administrator: holds film-admin for every hospital without a registry grant
 FILM_ADMIN = Persona("fuzz-film-admin", "staff", ("film-admin",), "platform")
+CONSULT_ADMIN = Persona("fuzz-consult-admin", "staff", ("consult-admin",), "platform")
 
 # operationId -> persona, for token operations that are not the patient's own
 STAFF_OPERATIONS: dict[str, Persona] = {
@@ -71,6 +72,39 @@ STAFF_OPERATIONS: dict[str, Persona] = {
     "FilmAdminChangesFunction.admin_changes": FILM_ADMIN,
     "FilmAdminProblemsFunction.admin_study_problems": FILM_ADMIN,
 }
+# consult: platform staff administer scope; every other token route is a doctor's
+STAFF_OPERATIONS |= {
+    f"Consult{fn}Function.{view}": CONSULT_ADMIN
+    for fn, view in (
+        ("AgreementCreate", "create_agreement"),
+        ("AgreementList", "list_agreements"),
+        ("AgreementUpdate", "update_agreement"),
+        ("CredentialPut", "put_credential"),
+        ("CredentialList", "list_credentials"),
+    )
+}
+STAFF_OPERATIONS |= {
+    f"Consult{fn}Function.{view}": DOCTOR
+    for fn, view in (
+        ("Colleagues", "colleagues"),
+        ("Apply", "apply"),
+        ("List", "list_consultations"),
+        ("Get", "get_consultation"),
+        ("Consent", "record_consent"),
+        ("Invitees", "change_invitees"),
+        ("Attachment", "request_upload"),
+        ("Submit", "submit"),
+        ("Cancel", "cancel"),
+        ("Respond", "respond"),
+        ("Join", "join"),
+        ("Leave", "leave"),
+        ("End", "end"),
+        ("ReportSave", "save_report"),
+        ("ReportSign", "sign_report"),
+        ("ReportAmend", "amend_report"),
+        ("Fhir", "fhir_export"),
+    )
+}
 
 
 def persona_for(operation_id: str) -> Persona:
@@ -89,4 +123,5 @@ PERSONAS = (
     KB_REVIEWER,
     NAV_ADMIN,
     FILM_ADMIN,
+    CONSULT_ADMIN,
 )

@@ -11,9 +11,9 @@ below.
 
 from __future__ import annotations
 
-from bianjie.contracts import film, guide, pay, rx
+from bianjie.contracts import consult, film, guide, pay, rx
 from bianjie.kit.events import Registry
 
-REGISTRY = Registry(*rx.CONTRACTS, *film.CONTRACTS, *pay.CONTRACTS, *guide.CONTRACTS)
+REGISTRY = Registry(*rx.CONTRACTS, *film.CONTRACTS, *pay.CONTRACTS, *guide.CONTRACTS, *consult.CONTRACTS)
 
-__all__ = ["REGISTRY", "film", "guide", "pay", "rx"]
+__all__ = ["REGISTRY", "consult", "film", "guide", "pay", "rx"]

@@ -14,6 +14,8 @@ Systems: ``rx.center`` (NHSA e-prescription center), ``rx.ecredential`` (the e-c
 ``pay.channels`` (UnionPay, 惠民就医, 医保信用), ``guide.channels`` (WeChat, Aliyun SMS),
 ``film.imaging_cloud`` (医联), ``identity.upstreams`` (随申办, 一网通办, WeChat, Alipay, the hospital
 staff directory), ``escort.sms`` (Aliyun SMS for escort's invitations and phone codes).
+staff directory), ``consult.video`` (LiveKit),
+``consult.signing`` (the hospital CA's signing service), ``consult.scanner`` (clamd).
 """
 
 from __future__ import annotations
@@ -30,6 +32,9 @@ SYSTEMS = frozenset(
         "identity.upstreams",
         "escort.sms",
         "assistant.llm",
+        "consult.video",
+        "consult.signing",
+        "consult.scanner",
     }
 )
 LOCAL_STAGE = "local"

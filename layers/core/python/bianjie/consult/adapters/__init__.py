@@ -1,0 +1,1 @@
+"""consult's adapters to outside systems (I/O lives here only)."""
