@@ -21,7 +21,15 @@ from __future__ import annotations
 from bianjie.kit.config import env
 
 SYSTEMS = frozenset(
-    {"rx.center", "rx.ecredential", "pay.channels", "guide.channels", "film.imaging_cloud", "identity.upstreams"}
+    {
+        "rx.center",
+        "rx.ecredential",
+        "pay.channels",
+        "guide.channels",
+        "film.imaging_cloud",
+        "identity.upstreams",
+        "content.wechat",
+    }
 )
 LOCAL_STAGE = "local"
 
