@@ -14,12 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from bianjie.content.service import Audit
+from bianjie.content.store import Contended, ContentStore
 from bianjie.kit.actor import Actor
 from bianjie.kit.objects import ObjectStore
 from bianjie.kit.timefmt import utc_iso
-
-from bianjie.content.service import Audit
-from bianjie.content.store import ContentStore, Contended
 
 _UPLOAD = re.compile(r"uploads/(v-[0-9a-f]{16})/source")
 MAX_DURATION_S = 3600.0

@@ -6,10 +6,10 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from bianjie.kit.types import WHOLE, IsoDatetime
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from bianjie.content.workflow import Status
+from bianjie.kit.types import WHOLE, IsoDatetime
 
 Column = Literal["news", "health", "science", "guides"]
 COLUMNS: dict[str, str] = {"news": "医联动态", "health": "健康资讯", "science": "科普知识", "guides": "疾病防治指南"}

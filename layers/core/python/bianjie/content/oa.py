@@ -10,9 +10,8 @@ import json
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from bianjie.kit.timefmt import utc_iso
-
 from bianjie.content.store import ContentStore
+from bianjie.kit.timefmt import utc_iso
 
 TOKEN_CONTEXT = "content/wechat/access_token"
 REFRESH_MARGIN_S = 1800

@@ -8,20 +8,20 @@ or indexed: an unreviewed record never reaches a public page, the index or the O
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from bianjie.kit.actor import Actor
-from bianjie.kit.objects import ObjectNotFound, ObjectStore
-
 from bianjie.content import site
 from bianjie.content.model import COLUMNS, VIDEO_COLUMN, hospital_name
 from bianjie.content.search import Tokenizer, doc_of
 from bianjie.content.service import Audit
-from bianjie.content.store import ContentStore, Contended
+from bianjie.content.store import Contended, ContentStore
 from bianjie.content.workflow import Step, reviewed_thrice
+from bianjie.kit.actor import Actor
+from bianjie.kit.objects import ObjectNotFound, ObjectStore
 
 INDEX_KEY = "search/index.sqlite"
 NAMES_KEY = "search/diseases.json"
@@ -89,10 +89,8 @@ class Publisher:
         if public and doc["kind"] == "article" and (doc.get("oa") or {}).get("version") != doc["version"]:
             oa = self.official_account().publish({**doc, "hospital_name": hospital_name(doc["hospital"])})
             doc["oa"] = {**oa, "version": doc["version"]}
-            try:
+            with contextlib.suppress(Contended):  # changed meanwhile (a withdrawal): that change's own job follows
                 self.store.save(doc, rev)
-            except Contended:
-                pass  # changed meanwhile (a withdrawal): that change's own job follows
             self.audit.record(actor=self.actor, action="content.oa_publish", resource="content:" + item_id, details=oa)
         self.audit.record(
             actor=self.actor,

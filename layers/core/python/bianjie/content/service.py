@@ -10,12 +10,6 @@ import secrets
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from bianjie.kit.actor import Actor
-from bianjie.kit.audit import canonical_json
-from bianjie.kit.crypto import hmac_sm3, sm3
-from bianjie.kit.errors import AppError, NotFound
-from bianjie.kit.timefmt import utc_iso
-
 from bianjie.content import workflow
 from bianjie.content.model import (
     VIDEO_COLUMN,
@@ -26,8 +20,13 @@ from bianjie.content.model import (
     VideoDraft,
     hospital_name,
 )
-from bianjie.content.store import ContentStore, Contended
+from bianjie.content.store import Contended, ContentStore
 from bianjie.content.workflow import Step, WorkflowRefused
+from bianjie.kit.actor import Actor
+from bianjie.kit.audit import canonical_json
+from bianjie.kit.crypto import hmac_sm3, sm3
+from bianjie.kit.errors import AppError, NotFound
+from bianjie.kit.timefmt import utc_iso
 
 
 class Audit(Protocol):

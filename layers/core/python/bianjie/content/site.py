@@ -15,19 +15,30 @@ from bianjie.content.model import AUDIENCES, COLUMNS, hospital_name
 SITE_NAME = "申康医联 健康科普"
 CSS = """
 :root{--fg:#1a1a1a;--muted:#4a4a4a;--accent:#0b5394;--bg:#fff;--line:#d0d7de}
-*{box-sizing:border-box}body{margin:0;font:16px/1.7 -apple-system,"PingFang SC","Noto Sans CJK SC",sans-serif;color:var(--fg);background:var(--bg)}
-a{color:var(--accent)}a:focus,button:focus,input:focus{outline:3px solid #f5a623;outline-offset:2px}
-.skip{position:absolute;left:-999px}.skip:focus{left:8px;top:8px;background:#fff;padding:4px}
-header{background:var(--accent);color:#fff;padding:12px 16px}header a{color:#fff;text-decoration:none}
+*{box-sizing:border-box}
+body{margin:0;font:16px/1.7 -apple-system,"PingFang SC","Noto Sans CJK SC",sans-serif;
+color:var(--fg);background:var(--bg)}
+a{color:var(--accent)}
+a:focus,button:focus,input:focus{outline:3px solid #f5a623;outline-offset:2px}
+.skip{position:absolute;left:-999px}
+.skip:focus{left:8px;top:8px;background:#fff;padding:4px}
+header{background:var(--accent);color:#fff;padding:12px 16px}
+header a{color:#fff;text-decoration:none}
 header .brand{font-size:1.15rem;font-weight:600}
 nav ul{list-style:none;margin:8px 0 0;padding:0;display:flex;flex-wrap:wrap;gap:4px 14px}
 main{max-width:760px;margin:0 auto;padding:12px 16px 48px}
-h1{font-size:1.5rem;line-height:1.35}h2{font-size:1.2rem;margin-top:1.6em}
-.meta{color:var(--muted);font-size:.9rem}.list{list-style:none;padding:0}.list li{border-bottom:1px solid var(--line);padding:10px 0}
-.list .t{font-weight:600}.tag{display:inline-block;border:1px solid var(--line);border-radius:4px;padding:0 6px;margin:2px;font-size:.85rem}
-form.search{display:flex;gap:6px;margin:12px 0}form.search input{flex:1;font-size:1rem;padding:8px;border:1px solid #767676;border-radius:4px}
+h1{font-size:1.5rem;line-height:1.35}
+h2{font-size:1.2rem;margin-top:1.6em}
+.meta{color:var(--muted);font-size:.9rem}
+.list{list-style:none;padding:0}
+.list li{border-bottom:1px solid var(--line);padding:10px 0}
+.list .t{font-weight:600}
+.tag{display:inline-block;border:1px solid var(--line);border-radius:4px;padding:0 6px;margin:2px;font-size:.85rem}
+form.search{display:flex;gap:6px;margin:12px 0}
+form.search input{flex:1;font-size:1rem;padding:8px;border:1px solid #767676;border-radius:4px}
 form.search button{font-size:1rem;padding:8px 14px;background:var(--accent);color:#fff;border:0;border-radius:4px}
-video{width:100%;max-height:70vh;background:#000}.digest{word-break:break-all;color:var(--muted);font-size:.8rem}
+video{width:100%;max-height:70vh;background:#000}
+.digest{word-break:break-all;color:var(--muted);font-size:.8rem}
 footer{border-top:1px solid var(--line);color:var(--muted);font-size:.85rem;padding:16px;text-align:center}
 """
 
@@ -48,7 +59,7 @@ def page(title: str, body: str, *, description: str = "", scripts: Sequence[str]
         '<link rel="stylesheet" href="/content/site/assets/site.css">'
         f"{script_tags}</head><body>"
         '<a class="skip" href="#main">跳到正文</a>'
-        f'<header><a class="brand" href="/content/site">{SITE_NAME}</a><nav aria-label="栏目"><ul>{nav}</ul></nav></header>'
+        f'<header><a class="brand" href="/content/site">{SITE_NAME}</a><nav aria-label="栏目"><ul>{nav}</ul></nav></header>'  # noqa: E501
         f'<main id="main">{body}</main>'
         "<footer>上海申康医院发展中心 · 内容经三级审核后发布</footer></body></html>"
     )
@@ -76,7 +87,7 @@ def search_form(query: str = "") -> str:
     return (
         '<form class="search" role="search" action="/content/site/search" method="get">'
         '<label for="q" class="skip">搜索文章和视频</label>'
-        f'<input id="q" name="q" type="search" value="{e(query)}" placeholder="疾病、症状或拼音，如 tnb、中风" maxlength="50">'
+        f'<input id="q" name="q" type="search" value="{e(query)}" placeholder="疾病、症状或拼音，如 tnb、中风" maxlength="50">'  # noqa: E501
         "<button type=submit>搜索</button></form>"
     )
 
@@ -85,7 +96,7 @@ def home(columns: dict[str, list[dict[str, Any]]], videos: list[dict[str, Any]])
     parts = [f"<h1>{SITE_NAME}</h1>", search_form()]
     for key, name in COLUMNS.items():
         parts.append(
-            f'<section><h2><a href="/content/site/columns/{key}">{e(name)}</a></h2>{_list(columns.get(key, [])[:5])}</section>'
+            f'<section><h2><a href="/content/site/columns/{key}">{e(name)}</a></h2>{_list(columns.get(key, [])[:5])}</section>'  # noqa: E501
         )
     parts.append(f'<section><h2><a href="/content/site/videos">科普视频</a></h2>{_list(videos[:5])}</section>')
     return page("首页", "".join(parts), description="申康中心及市级医院的医联动态、健康资讯、科普知识与疾病防治指南")
@@ -149,7 +160,7 @@ def results(query: str, answer: Any, facets_base: str = "/content/site/search") 
     if query:
         parts.append(f'<p class="meta" role="status">“{e(query)}” 共 {answer.total} 条结果</p>')
         rows = [
-            f'<li><a class="t" href="{e(h.url)}">{e(h.title)}</a><span class="tag">{"视频" if h.kind == "video" else "文章"}</span>'
+            f'<li><a class="t" href="{e(h.url)}">{e(h.title)}</a><span class="tag">{"视频" if h.kind == "video" else "文章"}</span>'  # noqa: E501
             f'<div class="meta">{e(hospital_name(h.hospital))}</div><div>{e(h.summary)}</div></li>'
             for h in answer.hits
         ]
@@ -174,7 +185,7 @@ def library(
     title: str = "科普视频",
 ) -> str:
     rows = "".join(
-        f'<li><a class="t" href="{e(h.url)}">{e(h.title)}</a><div class="meta">{e(hospital_name(h.hospital))}</div></li>'
+        f'<li><a class="t" href="{e(h.url)}">{e(h.title)}</a><div class="meta">{e(hospital_name(h.hospital))}</div></li>'  # noqa: E501
         for h in hits
     )
     hospitals = "".join(

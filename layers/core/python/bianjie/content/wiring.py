@@ -12,11 +12,6 @@ import threading
 import time
 from typing import Any
 
-from bianjie.kit import deps
-from bianjie.kit.config import env, env_int, require_env
-from bianjie.kit.objects import ObjectStore
-from bianjie.kit.standins import use_standin
-
 from bianjie.content.media import MediaService
 from bianjie.content.oa import OfficialAccount, TokenKeeper, Transport
 from bianjie.content.publisher import INDEX_KEY, NAMES_KEY, Publisher
@@ -24,6 +19,10 @@ from bianjie.content.search import tokenizer
 from bianjie.content.service import ContentService
 from bianjie.content.store import ContentStore
 from bianjie.content.wechat import WechatConfig, aes_key_of
+from bianjie.kit import deps
+from bianjie.kit.config import env, env_int, require_env
+from bianjie.kit.objects import ObjectStore
+from bianjie.kit.standins import use_standin
 
 SEAL_LABEL = b"bianjie/content/review-seal/v1"
 
