@@ -101,7 +101,7 @@ class Publisher:
         return {"id": item_id, "outcome": "published" if public else "removed", "indexed": indexed, "oa": oa}
 
     def _public(self, column: str) -> list[dict[str, Any]]:
-        return [d for d in self.store.public(column) if d.get("status") == "published"]
+        return [d for d in self.store.public(column) if is_public(self.store, d)]
 
     def render_lists(self) -> None:
         columns = {key: self._public(key) for key in COLUMNS}
@@ -115,7 +115,7 @@ class Publisher:
                              content_type=HTML, cache_control=PAGE_CACHE)  # fmt: skip
 
     def rebuild_index(self) -> int:
-        records = [d for key in (*COLUMNS, VIDEO_COLUMN) for d in self._public(key) if is_public(self.store, d)]
+        records = [d for key in (*COLUMNS, VIDEO_COLUMN) for d in self._public(key)]
         data = self.build_index([doc_of(d) for d in records], self.tokenizer())
         names = {x["code"]: x["name"] for d in records for x in d.get("diseases") or []}
         self.objects.put(self.site_bucket, INDEX_KEY, data, content_type="application/vnd.sqlite3")
