@@ -13,6 +13,7 @@ $(STAMP): requirements/dev.txt requirements/local.txt requirements/onprem.txt la
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements/dev.txt -r layers/imaging/requirements.txt
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	scripts/ffmpeg.sh >/dev/null
 	touch $(STAMP)
 
 setup: $(STAMP) web

@@ -115,3 +115,12 @@ def rig() -> Rig:
     oa = OfficialAccount(tokens, standin, wechat_standin.THUMB_MEDIA_ID, "https://site.example")
     publisher = Publisher(store, objects, "site", build, tokenizer, lambda: oa, audit)
     return Rig(service, store, db, objects, queues, publisher, standin, tokens, clock)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _ffmpeg_installed() -> None:
+    import subprocess
+
+    from tests.conftest import ROOT
+
+    subprocess.run([str(ROOT / "scripts" / "ffmpeg.sh")], check=True, capture_output=True)
