@@ -139,7 +139,7 @@ def submit_item(item_id: str) -> ItemView:
     auth="token",
     request=ReviewRequest,
     response=ItemView,
-    summary="Approve or reject the item's current review stage (reviewer; chief_editor for the final)",
+    summary="Approve or reject the item's current review stage (reviewer; chief-editor for the final)",
     errors=("ITEM_NOT_FOUND", "ROLE_REQUIRED", "STATE_CONFLICT", "REVIEWER_CONFLICT", "REASON_REQUIRED",
             "NOT_REVIEWED", "ITEM_CONTENDED"),
 )  # fmt: skip
@@ -153,7 +153,7 @@ def review_item(item_id: str) -> ItemView:
     auth="token",
     request=WithdrawRequest,
     response=ItemView,
-    summary="Take a published or scheduled item down (chief_editor)",
+    summary="Take a published or scheduled item down (chief-editor)",
     errors=("ITEM_NOT_FOUND", "ROLE_REQUIRED", "STATE_CONFLICT", "ITEM_CONTENDED"),
 )
 def withdraw_item(item_id: str) -> ItemView:

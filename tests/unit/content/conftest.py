@@ -47,7 +47,7 @@ def staff(name: str, *roles: str, org: str = "ruijin") -> Actor:
 EDITOR = staff("ed1", "editor")
 REVIEWER_A = staff("rv1", "reviewer")
 REVIEWER_B = staff("rv2", "reviewer")
-CHIEF = staff("ce1", "chief_editor")
+CHIEF = staff("ce1", "chief-editor")
 
 
 @dataclass

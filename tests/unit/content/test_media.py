@@ -14,11 +14,13 @@ from bianjie_dev.content.videos import ffprobe_streams, make_test_video
 
 from tests.unit.content.conftest import CHIEF, REVIEWER_A, REVIEWER_B, Rig, staff
 
-UPLOADER = staff("up1", "editor:video", org="ruijin")
+UPLOADER = staff("up1", "editor-video", org="ruijin")
 
 
 def media(rig: Rig, max_bytes: int = 50_000_000) -> MediaService:
-    return MediaService(rig.store, rig.objects, "uploads", "media", FfmpegTranscoder(), rig.service.audit, rig.clock, max_bytes)
+    return MediaService(
+        rig.store, rig.objects, "uploads", "media", FfmpegTranscoder(), rig.service.audit, rig.clock, max_bytes
+    )
 
 
 def register(rig: Rig, size: int, content_type: str = "video/mp4") -> str:
@@ -62,7 +64,10 @@ def test_transcoded_to_hls_with_cover_then_reviewed(rig: Rig, clip: Path, tmp_pa
     rig.service.submit(UPLOADER, video_id)
     rig.service.review(REVIEWER_A, video_id, ReviewRequest(decision="approve", expected_status="review1"))
     rig.service.review(REVIEWER_B, video_id, ReviewRequest(decision="approve", expected_status="review2"))
-    assert rig.service.review(CHIEF, video_id, ReviewRequest(decision="approve", expected_status="final")).status == "published"
+    assert (
+        rig.service.review(CHIEF, video_id, ReviewRequest(decision="approve", expected_status="final")).status
+        == "published"
+    )
     # a redelivered notification changes nothing
     assert media(rig).uploaded("uploads", upload_key(video_id)) == "stale"
 
@@ -95,7 +100,7 @@ def test_bad_uploads_are_refused_and_removed(
 
 
 def test_uploads_for_another_hospital_are_refused(rig: Rig) -> None:
-    other = staff("up2", "editor:video", org="renji")
+    other = staff("up2", "editor-video", org="renji")
     with pytest.raises(Exception) as refused:
         rig.service.create_video(
             other, VideoDraft(hospital="ruijin", title="x", content_type="video/mp4", size_bytes=10)

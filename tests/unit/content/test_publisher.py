@@ -72,9 +72,10 @@ def test_no_path_makes_an_unreviewed_record_public(rig: Rig) -> None:
 
 
 def test_stand_in_checks_the_documented_limits(rig: Rig) -> None:
-    assert rig.standin("POST", "/cgi-bin/stable_token", {}, {"grant_type": "client_credential", "appid": "x"})[
-        "errcode"
-    ] == 40013
+    assert (
+        rig.standin("POST", "/cgi-bin/stable_token", {}, {"grant_type": "client_credential", "appid": "x"})["errcode"]
+        == 40013
+    )
     assert rig.standin("POST", "/cgi-bin/draft/add", {"access_token": "forged"}, {"articles": []})["errcode"] == 40001
     rig.tokens.refresh()
     token = {"access_token": rig.tokens.current()}

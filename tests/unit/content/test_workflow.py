@@ -57,10 +57,10 @@ def test_reviewers_must_differ_and_not_be_the_submitter(rig: Rig) -> None:
 
 def test_roles_per_column_and_stage(rig: Rig) -> None:
     with pytest.raises(AppError) as no_role:
-        rig.service.create_article(staff("x", "editor:news"), article(column="science"))
+        rig.service.create_article(staff("x", "editor-news"), article(column="science"))
     assert no_role.value.code == "ROLE_REQUIRED" and no_role.value.status == 403
-    item = rig.service.create_article(staff("y", "editor:science"), article())
-    rig.service.submit(staff("y", "editor:science"), item.id)
+    item = rig.service.create_article(staff("y", "editor-science"), article())
+    rig.service.submit(staff("y", "editor-science"), item.id)
     with pytest.raises(WorkflowRefused) as chief_first:
         rig.service.review(CHIEF, item.id, approve("review1"))
     assert chief_first.value.code == "ROLE_REQUIRED"
@@ -133,7 +133,7 @@ ACTORS = [
     REVIEWER_B,
     CHIEF,
     staff("rv3", "reviewer"),
-    staff("all", "editor", "reviewer", "chief_editor"),
+    staff("all", "editor", "reviewer", "chief-editor"),
 ]
 ACTIONS = ["submit", "approve", "reject", "withdraw", "revise"]
 

@@ -112,3 +112,6 @@ STOPWORDS: frozenset[str] = frozenset(
         "么",
     ]
 )
+
+# readings pypinyin's phrase table gets wrong for medical terms (卒 is cù in 卒中); both are indexed
+PINYIN_OVERRIDES: dict[str, str] = {"脑卒中": "naocuzhong", "卒中": "cuzhong"}

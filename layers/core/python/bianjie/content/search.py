@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from bianjie.content.lexicon import MEDICAL_WORDS, STOPWORDS, SYNONYMS
+from bianjie.content.lexicon import MEDICAL_WORDS, PINYIN_OVERRIDES, STOPWORDS, SYNONYMS
 
 _HAN = re.compile(r"[\u3400-\u9fff]")
 _WORD = re.compile(r"[\w\u3400-\u9fff]+")
@@ -102,6 +102,8 @@ class Tokenizer:
             if _HAN.search(token):
                 full, initials = _pinyin(token)
                 out += [full, initials]
+                if token in PINYIN_OVERRIDES:
+                    out.append(PINYIN_OVERRIDES[token])
         return out
 
     def query_terms(self, query: str) -> list[list[str]]:

@@ -88,7 +88,7 @@ class ContentService:
 
     def create_video(self, actor: Actor, draft: VideoDraft) -> VideoCreated:
         self._staff(actor, "editor", VIDEO_COLUMN)
-        if actor.org and actor.org != draft.hospital and not actor.has_role("chief_editor"):
+        if actor.org and actor.org != draft.hospital and not actor.has_role("chief-editor"):
             raise AppError("只能为本院上传视频", code="HOSPITAL_MISMATCH", status=403)
         if self.sign_upload is None:
             raise RuntimeError("this function does not sign uploads")
@@ -220,13 +220,11 @@ class ContentService:
         return self._view(doc, self.store.steps(item_id))
 
     def queue(self, actor: Actor, status: str) -> list[ItemView]:
-        if actor.kind != "staff" or not any(
-            r.split(":")[0] in ("editor", "reviewer", "chief_editor") for r in actor.roles
-        ):
+        if actor.kind != "staff" or not any(r.split("-")[0] in ("editor", "reviewer", "chief") for r in actor.roles):
             raise AppError("需要编辑、审核或总编辑权限", code="ROLE_REQUIRED", status=403)
         found = []
         for doc in self.store.by_status(status):
-            if any(workflow.holds_role(actor, r, doc["column"]) for r in ("editor", "reviewer", "chief_editor")):
+            if any(workflow.holds_role(actor, r, doc["column"]) for r in ("editor", "reviewer", "chief-editor")):
                 found.append(self._view(doc, []))
         return found
 
@@ -237,7 +235,7 @@ class ContentService:
 
     def _may_read(self, actor: Actor, doc: dict[str, Any]) -> None:
         if actor.kind != "staff" or not any(
-            workflow.holds_role(actor, r, doc["column"]) for r in ("editor", "reviewer", "chief_editor")
+            workflow.holds_role(actor, r, doc["column"]) for r in ("editor", "reviewer", "chief-editor")
         ):
             raise AppError("没有查看该栏目稿件的权限", code="ROLE_REQUIRED", status=403)
 

@@ -6,10 +6,10 @@ by whom. Articles and videos share it.
     review1|review2|final --reject(reason)--> rejected --revise--> draft
     published|scheduled --withdraw--> withdrawn --revise--> draft
 
-Roles, each either for every column (``reviewer``) or one column (``reviewer:science``):
+Roles, each either for every column (``reviewer``) or one column (``reviewer-science``):
 - ``editor`` writes, revises and submits;
 - ``reviewer`` approves or rejects the first and second reviews, and the two must be different people;
-- ``chief_editor`` approves or rejects the final review and withdraws what is public.
+- ``chief-editor`` approves or rejects the final review and withdraws what is public.
 Nobody reviews an item they submitted, and nobody approves two stages of one item.
 """
 
@@ -36,7 +36,7 @@ STATUSES: tuple[Status, ...] = (
 )
 REVIEW_STAGES: tuple[Status, ...] = ("review1", "review2", "final")
 PUBLIC: frozenset[Status] = frozenset({"published"})
-STAGE_ROLE: dict[Status, str] = {"review1": "reviewer", "review2": "reviewer", "final": "chief_editor"}
+STAGE_ROLE: dict[Status, str] = {"review1": "reviewer", "review2": "reviewer", "final": "chief-editor"}
 NEXT_STAGE: dict[Status, Status] = {"review1": "review2", "review2": "final", "final": "published"}
 STAGE_NAMES: dict[str, str] = {
     "draft": "草稿",
@@ -69,7 +69,7 @@ class Step:
 
 
 def holds_role(actor: Actor, role: str, column: str) -> bool:
-    return actor.has_role(role, f"{role}:{column}")
+    return actor.has_role(role, f"{role}-{column}")
 
 
 def next_status(
@@ -103,8 +103,8 @@ def next_status(
             )
         return "review1" if action == "submit" else "draft"
     if action == "withdraw":
-        if not holds_role(actor, "chief_editor", column):
-            raise WorkflowRefused("撤回需要总编辑权限 (chief_editor)", code="ROLE_REQUIRED", status=403)
+        if not holds_role(actor, "chief-editor", column):
+            raise WorkflowRefused("撤回需要总编辑权限 (chief-editor)", code="ROLE_REQUIRED", status=403)
         if status not in ("published", "scheduled"):
             raise WorkflowRefused("只有已发布或定时发布的稿件可以撤回", code="STATE_CONFLICT", status=409)
         return "withdrawn"

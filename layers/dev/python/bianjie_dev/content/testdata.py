@@ -89,7 +89,9 @@ def labelled(docs: list[SearchDoc]) -> list[LabelledQuery]:
     ]
 
 
-def precision_recall(hits: list[str], total_ids: list[str], relevant: frozenset[str], k: int = 10) -> tuple[float, float]:
+def precision_recall(
+    hits: list[str], total_ids: list[str], relevant: frozenset[str], k: int = 10
+) -> tuple[float, float]:
     top = hits[:k]
     precision = sum(h in relevant for h in top) / min(k, len(relevant)) if relevant else 1.0
     recall = len(set(total_ids) & relevant) / len(relevant) if relevant else 1.0

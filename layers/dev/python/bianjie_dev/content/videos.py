@@ -15,8 +15,20 @@ def ffmpeg() -> str:
     return found
 
 
-def make_test_video(path: Path, *, seconds: float = 4.0, width: int = 1280, height: int = 720, audio: bool = True) -> Path:
-    args = [ffmpeg(), "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i", f"testsrc2=size={width}x{height}:rate=25:duration={seconds}"]
+def make_test_video(
+    path: Path, *, seconds: float = 4.0, width: int = 1280, height: int = 720, audio: bool = True
+) -> Path:
+    args = [
+        ffmpeg(),
+        "-nostdin",
+        "-v",
+        "error",
+        "-y",
+        "-f",
+        "lavfi",
+        "-i",
+        f"testsrc2=size={width}x{height}:rate=25:duration={seconds}",
+    ]
     if audio:
         args += ["-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds}", "-c:a", "aac", "-shortest"]
     args += ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-movflags", "+faststart", str(path)]
