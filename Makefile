@@ -23,7 +23,8 @@ setup: $(STAMP) web
 ## skipped with a warning where Node is missing
 WEB_FILM := web/film/dist/viewer.js
 WEB_PAGES := web/pages/dist/.built
-web: $(WEB_FILM) $(WEB_PAGES)
+WEB_CONTENT := web/content/dist/assets/player.js
+web: $(WEB_FILM) $(WEB_PAGES) $(WEB_CONTENT)
 
 web/node_modules/.package-lock.json: web/package.json web/package-lock.json
 	@if command -v npm >/dev/null; then cd web && npm ci --no-audit --no-fund --loglevel=error; \
@@ -34,6 +35,9 @@ $(WEB_FILM): web/node_modules/.package-lock.json web/film/vite.config.js $(wildc
 
 $(WEB_PAGES): web/node_modules/.package-lock.json web/pages/vite.config.js $(wildcard web/pages/*.html web/pages/src/*)
 	@if command -v npm >/dev/null; then cd web && npm run --silent build:pages && touch pages/dist/.built; fi
+
+$(WEB_CONTENT): web/node_modules/.package-lock.json web/content/vite.config.js $(wildcard web/content/src/*)
+	@if command -v npm >/dev/null; then cd web && npm run --silent build:content; fi
 
 ## make run: start the local stack (moto on 127.0.0.1:5000, gateway on 127.0.0.1:3000, pump, scheduler)
 run: setup

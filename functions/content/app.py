@@ -450,7 +450,7 @@ class PublishJob(BaseModel):
 @app.on_sqs_message(queue="content-upload", batch_size=1)
 def transcode(event: Any) -> dict[str, Any]:
     def one(message: batch.SqsMessage) -> None:
-        for ref in s3events.object_refs(message.body):
+        for ref in s3events.object_refs(message.json()):
             wiring.media_service().uploaded(ref.bucket, ref.key)
 
     return batch.process_partial_response(

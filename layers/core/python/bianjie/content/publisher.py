@@ -45,7 +45,7 @@ def page_key(doc: dict[str, Any]) -> str:
 def is_public(store: ContentStore, doc: dict[str, Any]) -> bool:
     if doc.get("status") != "published":
         return False
-    steps = [Step(**{k: s.get(k) for k in Step.__dataclass_fields__}) for s in store.steps(doc["id"])]
+    steps = [Step.of(s) for s in store.steps(doc["id"])]
     return reviewed_thrice(steps, doc["version"])
 
 

@@ -330,4 +330,4 @@ class ContentService:
 
 
 def _objs(steps: list[dict[str, Any]]) -> list[Step]:
-    return [Step(**{k: s.get(k) for k in Step.__dataclass_fields__}) for s in steps]
+    return [Step.of(s) for s in steps]

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from bianjie.kit.actor import Actor
 from bianjie.kit.errors import AppError
@@ -66,6 +66,20 @@ class Step:
     version: int
     at: str
     reason: str | None = None
+
+    @classmethod
+    def of(cls, stored: dict[str, Any]) -> Step:
+        """A step as the store keeps it (its seal is the store's)."""
+        return cls(
+            seq=int(stored["seq"]),
+            action=stored["action"],
+            actor=str(stored["actor"]),
+            from_status=stored["from_status"],
+            to_status=stored["to_status"],
+            version=int(stored["version"]),
+            at=str(stored["at"]),
+            reason=stored.get("reason"),
+        )
 
 
 def holds_role(actor: Actor, role: str, column: str) -> bool:

@@ -40,8 +40,8 @@ def ffprobe_streams(path: Path) -> list[dict[str, object]]:
     import json
 
     run = subprocess.run(
-        [shutil.which("ffprobe") or "ffprobe", "-v", "error", "-show_entries", "stream=codec_type,codec_name,width,height",
-         "-of", "json", str(path)],
+        [shutil.which("ffprobe") or "ffprobe", "-v", "error",
+         "-show_entries", "stream=codec_type,codec_name,width,height", "-of", "json", str(path)],
         check=True, capture_output=True, timeout=60,
     )  # fmt: skip
     streams: list[dict[str, object]] = json.loads(run.stdout)["streams"]

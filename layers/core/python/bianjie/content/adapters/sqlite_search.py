@@ -135,7 +135,8 @@ class SqliteSearch:
         self, *, kind: str | None = None, hospital: str | None = None, disease: str | None = None, limit: int = 50
     ) -> list[Hit]:
         """Items by facet, newest first (browsing without a query)."""
-        where, params = ["1=1"], []  # type: ignore[var-annotated]
+        where: list[str] = ["1=1"]
+        params: list[object] = []
         if kind:
             where.append("kind = ?")
             params.append(kind)
