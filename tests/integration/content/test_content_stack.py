@@ -143,3 +143,43 @@ def test_wechat_push_over_http(stack: StackProcess) -> None:
     with urllib.request.urlopen(request, timeout=10) as r:
         reply = r.read().decode()
     assert "糖尿病患者的饮食管理" in reply and "<MsgType><![CDATA[text]]></MsgType>" in reply
+
+
+def test_the_website_on_a_phone_in_chromium(stack: StackProcess) -> None:
+    """Home, an article, search ("tnb"), the library and the video page in headless Chromium at 375 px:
+    readable (no overlaps, nothing too wide, one h1, lang zh-CN), axe-clean, no script or CSP error,
+    and the video plays through hls.js from the presigned segments."""
+    import shutil
+    import subprocess
+
+    from bianjie_dev.runtime.child import project_root
+
+    root = project_root()
+    subprocess.run(["make", "-s", "web"], cwd=root, check=True, capture_output=True, timeout=600)
+    # the stack seeded before this test built the player: put it where the site serves it from
+    result = stack.cli("content", "publish-player")
+    assert result.returncode == 0, result.stderr
+    chromium = subprocess.run([str(root / "scripts" / "chromium.sh")], capture_output=True, text=True, check=True)
+    home = wait_for(
+        lambda: (lambda s: s[1].decode() if s[0] == 200 and "脑卒中后的居家康复训练" in s[1].decode() else None)(
+            get(stack.url + "/content/site")
+        )
+    )
+    video = home.split('href="/content/site/videos/')[1].split('"')[0]
+    article = home.split('href="/content/site/articles/')[1].split('"')[0]
+    node = shutil.which("node")
+    assert node, "node is needed for the browser tests (README: Node 20)"
+    done = subprocess.run(
+        [node, "site.mjs", "--base", stack.url, "--video", video, "--article", article,
+         "--chromium", chromium.stdout.strip().splitlines()[-1]],
+        cwd=root / "web" / "content" / "browser", capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out["ok"] and out["errors"] == [] and out["csp_violations"] == [], out
+    for name, page in out["pages"].items():
+        assert page["status"] == 200 and page["missing"] == [], (name, page)
+        assert page["overlaps"] == 0 and not page["too_wide"] and page["axe_serious"] == [], (name, page)
+        assert page["h1"] == 1 and page["lang"] == "zh-CN", (name, page)
+    assert out["pages"]["search"]["results"] == ["糖尿病患者的饮食管理"]
+    playback = out["pages"]["video"]["playback"]
+    assert playback["engine"] == "hls.js" and playback["levels"] == 2 and playback["current_time"] >= 1, playback

@@ -45,6 +45,25 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+def cmd_publish_player(args: argparse.Namespace) -> int:
+    _use(args)
+
+    from bianjie.content.wiring import site_bucket
+    from bianjie.kit import deps
+
+    from bianjie_dev.runtime.child import project_root
+
+    player = project_root() / "web" / "content" / "dist" / "assets" / "player.js"
+    if not player.is_file():
+        print("web/content/dist/assets/player.js is missing: run `make web`")
+        return 1
+    deps.objects().put(
+        site_bucket(), "assets/player.js", player.read_bytes(), content_type="text/javascript; charset=utf-8"
+    )
+    print(f"published {player} to {site_bucket()}/assets/player.js")
+    return 0
+
+
 def _deployment_flags(p: Any) -> None:
     p.add_argument("--stack", help="stack.json of a local stack (default: .local/stack.json)")
     p.add_argument("--aws-endpoint", help="AWS endpoint (another deployment)")
@@ -64,6 +83,9 @@ def register(subparsers: Any) -> None:
     p = sub.add_parser("oa-published", help="what the official-account stand-in published (freepublish)")
     _deployment_flags(p)
     p.set_defaults(func=cmd_oa_published)
+    p = sub.add_parser("publish-player", help="put the built video player (make web) into the site bucket")
+    _deployment_flags(p)
+    p.set_defaults(func=cmd_publish_player)
     p = sub.add_parser("verify", help="check an item's sealed workflow steps (HMAC-SM3 chain)")
     p.add_argument("item_id")
     _deployment_flags(p)

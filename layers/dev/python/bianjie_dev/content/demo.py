@@ -113,15 +113,15 @@ def publish_player(stack: Any) -> bool:
 
 def seed(stack: Any) -> None:
     from bianjie.kit.tokens import MAX_TTL
-    from bianjie_dev.cli.tokens import issue_token, via_stack
 
+    from bianjie_dev.cli.tokens import issue_token, via_stack
     from bianjie_dev.content.videos import make_test_video
 
     issuer = via_stack(stack)
     tokens = {
         key: issue_token(
             issuer, sub, "staff", roles, ttl_seconds=MAX_TTL, hospital=HOSPITAL, requested_by="system:demo"
-        )  # fmt: skip
+        )
         for key, (sub, roles) in STAFF.items()
     }
     stack.invoke("ContentWechatTokenFunction", {"source": "aws.events", "detail-type": "Scheduled Event"})
@@ -141,17 +141,19 @@ def seed(stack: Any) -> None:
                     tokens["editor"])  # fmt: skip
     video_id = created["item"]["id"]
     put = urllib.request.Request(created["upload_url"], data=data, method="PUT", headers={"Content-Type": "video/mp4"})
-    with urllib.request.urlopen(put, timeout=30) as answer:  # noqa: S310 (the local emulator's presigned URL)
+    with urllib.request.urlopen(put, timeout=30) as answer:  # the local emulator's presigned URL
         answer.read()
     bucket = stack.deployment.ref("ContentUploadBucket")
     key = f"uploads/{video_id}/source"
     record = {"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
                            "s3": {"bucket": {"name": bucket}, "object": {"key": key, "size": len(data)}}}]}  # fmt: skip
-    stack.invoke(
-        "ContentTranscodeFunction",
-        {"Records": [{"messageId": "demo-upload", "body": json.dumps(record), "attributes": {"ApproximateReceiveCount": "1"},
-                      "eventSource": "aws:sqs"}]},
-    )  # fmt: skip
+    message = {
+        "messageId": "demo-upload",
+        "body": json.dumps(record),
+        "attributes": {"ApproximateReceiveCount": "1"},
+        "eventSource": "aws:sqs",
+    }
+    stack.invoke("ContentTranscodeFunction", {"Records": [message]})
     _reviews(stack, tokens, video_id)
 
     local = stack.options.local_dir / "content"
