@@ -428,7 +428,7 @@ def wechat_verify() -> Response:
     errors=("WECHAT_SIGNATURE", "WECHAT_XML_REFUSED", "WECHAT_XML_INVALID", "WECHAT_BODY_TOO_LARGE", "WECHAT_DECRYPT",
             "WECHAT_APPID"),
     media_type="application/xml",
-    content_types=["text/xml", "application/xml"],
+    content_types=["text/xml", "application/xml", "application/json"],
 )  # fmt: skip
 def wechat_push() -> Response:
     params = app.query(WechatQuery).model_dump(exclude_none=True)

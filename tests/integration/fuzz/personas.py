@@ -22,6 +22,7 @@ DOCTOR = Persona("fuzz-doctor", "staff", ("doctor",), "demo-hospital")
 PHARMACIST = Persona("fuzz-pharmacist", "staff", ("pharmacist",), "demo-pharmacy")
 GUIDE_OPERATOR = Persona("fuzz-guide-operator", "staff", ("guide-operator",), "demo-hospital")
 OPERATOR = Persona("fuzz-operator", "staff", ("operator",), "platform")
+CONTENT_STAFF = Persona("fuzz-content-staff", "staff", ("editor", "reviewer", "chief-editor"), "ruijin")
 
 # operationId -> persona, for token operations that are not the patient's own
 STAFF_OPERATIONS: dict[str, Persona] = {
@@ -31,9 +32,17 @@ STAFF_OPERATIONS: dict[str, Persona] = {
     "RxSignFunction.sign": DOCTOR,
     "RxRevokeFunction.revoke": DOCTOR,
     "RxReviewFunction.review": PHARMACIST,
+    "ContentArticlesFunction.create_article": CONTENT_STAFF,
+    "ContentReviseFunction.revise_article": CONTENT_STAFF,
+    "ContentVideosFunction.create_video": CONTENT_STAFF,
+    "ContentItemFunction.get_item": CONTENT_STAFF,
+    "ContentItemFunction.review_queue": CONTENT_STAFF,
+    "ContentWorkflowFunction.submit_item": CONTENT_STAFF,
+    "ContentWorkflowFunction.review_item": CONTENT_STAFF,
+    "ContentWorkflowFunction.withdraw_item": CONTENT_STAFF,
 }
 
-PERSONAS = (PATIENT, DOCTOR, PHARMACIST, GUIDE_OPERATOR, OPERATOR)
+PERSONAS = (PATIENT, DOCTOR, PHARMACIST, GUIDE_OPERATOR, OPERATOR, CONTENT_STAFF)
 
 
 def persona_for(operation_id: str) -> Persona:
