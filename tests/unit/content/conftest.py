@@ -105,7 +105,7 @@ def rig() -> Rig:
         store,
         audit,
         queues.sender(QUEUE),
-        secrets.token_bytes(32),
+        (lambda key: lambda: key)(secrets.token_bytes(32)),
         clock,
         sign_upload=lambda key, ct, exp: f"https://uploads.example/{key}?ct={ct}&exp={exp}",
     )

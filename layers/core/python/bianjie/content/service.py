@@ -59,7 +59,7 @@ class ContentService:
         store: ContentStore,
         audit: Audit,
         publish_queue: Sender,
-        seal_key: bytes,
+        seal_key: Callable[[], bytes],
         clock: Callable[[], float],
         sign_upload: UploadSigner | None = None,
     ) -> None:
@@ -273,7 +273,7 @@ class ContentService:
 
     def seal(self, step: dict[str, Any], previous: str) -> str:
         body = {k: v for k, v in step.items() if k != "seal"}
-        return hmac_sm3(self.seal_key, previous.encode() + canonical_json(body)).hex()
+        return hmac_sm3(self.seal_key(), previous.encode() + canonical_json(body)).hex()
 
     def verify_seals(self, item_id: str) -> bool:
         """Whether every step of the item still carries the seal it was written with (tamper check)."""

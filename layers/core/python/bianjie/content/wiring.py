@@ -52,6 +52,13 @@ class _NoQueue:
 
 
 @deps.singleton
+def seal_key() -> bytes:
+    """The workflow steps' HMAC-SM3 key, derived from the master-key-wrapped secret (only the functions
+    that write or check steps unwrap it, so only they hold kms:Decrypt)."""
+    return deps.derived_key(SEAL_LABEL)
+
+
+@deps.singleton
 def content_service() -> ContentService:
     queue = deps.queue("CONTENT_PUBLISH_QUEUE") if env("CONTENT_PUBLISH_QUEUE") else _NoQueue()
     sign = None
@@ -65,7 +72,7 @@ def content_service() -> ContentService:
         content_store(),
         deps.audit_log("content"),
         queue,
-        deps.derived_key(SEAL_LABEL),
+        seal_key,
         time.time,
         sign_upload=sign,
     )
