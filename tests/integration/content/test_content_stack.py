@@ -70,6 +70,8 @@ def test_demo_reaches_the_website_and_the_video_plays(stack: StackProcess) -> No
     )
     assert home and "中风的早期识别" in home and "脑卒中后的居家康复训练" in home
     video_path = home.split('href="/content/site/videos/')[1].split('"')[0]
+    # the home page lists what is public when it is rendered; each record's own page follows with its own job
+    wait_for(lambda: get(f"{stack.url}/content/site/videos/{video_path}")[0] == 200)
     status, page, headers = get(f"{stack.url}/content/site/videos/{video_path}")
     assert status == 200 and b'data-src="/content/media/' in page
     assert "media-src 'self' blob: http://127.0.0.1" in headers["Content-Security-Policy"]

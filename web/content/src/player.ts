@@ -1,5 +1,6 @@
 // The video page's player: the <video data-src="/content/media/<id>/master.m3u8"> element plays HLS
-// natively (Safari, iOS, WeChat on iOS) or through hls.js (Media Source Extensions: Android, desktop).
+// through hls.js wherever Media Source Extensions exist (Android, desktop, iOS 17.1+), else natively
+// (older iOS). hls.js first: Chromium answers canPlayType(HLS) with "maybe" and then cannot play it.
 // Segments come straight from storage through the presigned URLs the playlists carry.
 import Hls from 'hls.js';
 
@@ -11,11 +12,6 @@ function status(text: string): void {
 export function attach(video: HTMLVideoElement): string {
   const src = video.dataset.src;
   if (!src) return 'none';
-  if (video.canPlayType('application/vnd.apple.mpegurl')) {
-    video.src = src;
-    video.dataset.engine = 'native';
-    return 'native';
-  }
   if (Hls.isSupported()) {
     const hls = new Hls({ maxBufferLength: 30 });
     hls.on(Hls.Events.MANIFEST_PARSED, (_e, data) => {
@@ -29,6 +25,12 @@ export function attach(video: HTMLVideoElement): string {
     hls.attachMedia(video);
     video.dataset.engine = 'hls.js';
     return 'hls.js';
+  }
+  if (video.canPlayType('application/vnd.apple.mpegurl')) {
+    // no Media Source Extensions (older iOS): the browser's own HLS
+    video.src = src;
+    video.dataset.engine = 'native';
+    return 'native';
   }
   status('您的浏览器不支持播放此视频');
   video.dataset.engine = 'unsupported';
