@@ -8,6 +8,7 @@ import re
 from typing import Any
 
 from bianjie.content import site, wiring
+from bianjie.content.aggregate import SourceConfig
 from bianjie.content.model import (
     COLUMNS,
     ArticleDraft,
@@ -172,6 +173,61 @@ def withdraw_item(item_id: str) -> ItemView:
 def review_queue() -> QueueAnswer:
     query = app.query(QueueQuery)
     return QueueAnswer(items=wiring.content_service().queue(_staff(), query.status))
+
+
+# -- sources (汇聚共享) -------------------------------------------------------------------------------
+
+
+class SourceAnswer(BaseModel):
+    id: str
+    config: dict[str, Any]
+    status: str | None = None
+    last_error: dict[str, Any] | None = None
+    last_run_at: str | None = None
+
+
+class SourcesAnswer(BaseModel):
+    sources: list[SourceAnswer]
+
+
+def _chief() -> Actor:
+    actor = app.staff_actor()
+    if not actor.has_role("chief-editor"):
+        from bianjie.kit.errors import AppError
+
+        raise AppError("配置来源需要总编辑权限 (chief-editor)", code="ROLE_REQUIRED", status=403)
+    return actor
+
+
+@app.route(
+    "/content/sources/{source_id}",
+    methods=["PUT"],
+    auth="token",
+    request=SourceConfig,
+    response=SourceAnswer,
+    summary="Configure a hospital source (feed, or list page with a link rule) for aggregation (chief-editor)",
+    errors=("ROLE_REQUIRED", "RULE_REQUIRED", "RULE_INVALID", "SOURCE_ID_INVALID"),
+)
+def put_source(source_id: str) -> SourceAnswer:
+    _chief()
+    if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,39}", source_id):
+        from bianjie.kit.errors import BadRequest
+
+        raise BadRequest("source id: lower-case letters, digits and '-'", code="SOURCE_ID_INVALID")
+    return SourceAnswer.model_validate(wiring.aggregator().configure(source_id, app.body(SourceConfig)))
+
+
+@app.route(
+    "/content/sources",
+    methods=["GET"],
+    auth="token",
+    response=SourcesAnswer,
+    summary="The sources with their last run and error (chief-editor)",
+    errors=("ROLE_REQUIRED",),
+)
+def list_sources() -> SourcesAnswer:
+    _chief()
+    return SourcesAnswer(sources=[SourceAnswer.model_validate(s) for s in wiring.aggregator().sources()])
 
 
 # -- search and the website (public) ------------------------------------------------------------
@@ -473,6 +529,13 @@ def publish_worker(event: Any) -> dict[str, Any]:
 def publish_due(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Scheduled publishing: items approved for a later time become public when it comes."""
     return {"published": wiring.content_service().publish_due()}
+
+
+@app.lambda_function(name="aggregate")
+def aggregate(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Fetch every hospital source (conditional requests); new items enter as drafts for review."""
+    runs = wiring.aggregator().run_all()
+    return {"runs": [r.__dict__ for r in runs]}
 
 
 @app.lambda_function(name="refresh_wechat_token")

@@ -24,6 +24,7 @@ import platform
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -58,8 +59,11 @@ def pages(requests: int) -> dict[str, float]:
             deadline = time.monotonic() + 120
             home = ""
             while time.monotonic() < deadline and "/content/site/articles/" not in home:
-                with urllib.request.urlopen(stack.url + "/content/site", timeout=30) as r:
-                    home = r.read().decode() if r.status == 200 else ""
+                try:
+                    with urllib.request.urlopen(stack.url + "/content/site", timeout=30) as r:
+                        home = r.read().decode()
+                except urllib.error.HTTPError:
+                    home = ""  # 404 until the publisher has rendered the home page
                 time.sleep(0.5)
             article = home.split('href="/content/site/articles/')[1].split('"')[0]
             page_url = f"{stack.url}/content/site/articles/{article}"

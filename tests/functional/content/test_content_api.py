@@ -214,3 +214,37 @@ def test_video_refused_then_transcoded_reviewed_and_played(
     assert video_id in library and "脑卒中 1" in library
     assert json.loads(client.http.get("/content/search?q=tnb").body)["total"] == 0
     assert json.loads(client.http.get("/content/search?q=zhongfeng&kind=video").body)["total"] == 1
+
+
+def test_sources_configured_by_the_chief_and_aggregated_on_schedule(client: Client, content: Any) -> None:
+    from bianjie_dev.content.sites import HospitalSites
+
+    sites = HospitalSites()
+    base = sites.start()
+    try:
+        sites.add("renji", "仁济医院开设糖尿病足专病门诊", "仁济医院东院开设糖尿病足专病门诊，每周二、周四下午开诊。")
+        config = {"hospital": "renji", "name": "仁济新闻", "kind": "list", "url": f"{base}/renji/news",
+                  "link_pattern": r"/renji/news/\d+\.html$"}  # fmt: skip
+        denied = client.http.put(
+            "/content/sources/renji-news", body=json.dumps(config).encode(), headers=staff("ed1", "editor")
+        )
+        assert denied.status_code == 403
+        chief = staff("ce1", "chief-editor")
+        assert (
+            client.http.put("/content/sources/renji-news", body=json.dumps(config).encode(), headers=chief).status_code
+            == 200
+        )
+        bad = client.http.put("/content/sources/Bad_Id", body=json.dumps(config).encode(), headers=chief)
+        assert bad.status_code == 400 and json.loads(bad.body)["error"]["code"] == "SOURCE_ID_INVALID"
+        runs = as_function("ContentAggregateFunction", content.aggregate, canned.scheduled())["runs"]
+        assert len(runs) == 1 and len(runs[0]["new"]) == 1
+        draft = json.loads(client.http.get(f"/content/items/{runs[0]['new'][0]}", headers=staff("ed1", "editor")).body)
+        assert (
+            draft["status"] == "draft"
+            and draft["hospital"] == "renji"
+            and draft["created_by"] == "system:content-aggregator"
+        )
+        listed = json.loads(client.http.get("/content/sources", headers=chief).body)["sources"]
+        assert listed[0]["id"] == "renji-news" and listed[0]["status"] == "ok"
+    finally:
+        sites.stop()

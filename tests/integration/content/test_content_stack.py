@@ -128,6 +128,27 @@ def test_three_reviews_with_cli_tokens_reach_site_and_official_account(stack: St
     assert verify.returncode == 0 and '"seals_intact": true' in verify.stdout
 
 
+def test_the_aggregator_picks_up_the_two_new_items(stack: StackProcess) -> None:
+    """The demo's stand-in hospital sites published two items after the seed's run: one scheduled run
+    takes exactly those two, as drafts of their hospitals waiting for review."""
+    chief = token(stack, "ce-agg", "chief-editor")
+    before = {
+        i["id"]
+        for i in json.loads(get(f"{stack.url}/content/queue?status=draft", {"Authorization": f"Bearer {chief}"})[1])[
+            "items"
+        ]
+    }
+    fired = stack.cli("stack", "fire", "ContentAggregateFunction", "--stack", str(stack.state_dir / "stack.json"))
+    assert fired.returncode == 0, fired.stderr
+    after = json.loads(get(f"{stack.url}/content/queue?status=draft", {"Authorization": f"Bearer {chief}"})[1])["items"]
+    new = [i for i in after if i["id"] not in before]
+    assert sorted((i["hospital"], i["title"]) for i in new) == [
+        ("renji", "仁济医院举办护士节表彰活动"),
+        ("ruijin", "瑞金医院开展世界糖尿病日义诊"),
+    ]
+    assert all(i["created_by"] == "system:content-aggregator" for i in new)
+
+
 def test_wechat_push_over_http(stack: StackProcess) -> None:
     ts, nonce = str(int(time.time())), "int-nonce"
     sig = signature(wechat_standin.TOKEN, ts, nonce)

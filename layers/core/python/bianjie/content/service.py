@@ -86,6 +86,18 @@ class ContentService:
         )
         return self._view(doc, [])
 
+    def ingest_article(self, actor: Actor, draft: ArticleDraft) -> ItemView:
+        """A draft from a hospital's source (the aggregator): it enters the same three reviews."""
+        if actor.kind != "system":
+            raise AppError("only the aggregator ingests", code="ROLE_REQUIRED", status=403)
+        doc = self._new_doc("a", actor, draft.column, draft.hospital)
+        doc.update(self._article_fields(draft))
+        self.store.create(doc, self._text(doc))
+        self.audit.record(
+            actor=actor, action="content.ingest", resource="content:" + doc["id"], details={"source": draft.source_url}
+        )
+        return self._view(doc, [])
+
     def create_video(self, actor: Actor, draft: VideoDraft) -> VideoCreated:
         self._staff(actor, "editor", VIDEO_COLUMN)
         if actor.org and actor.org != draft.hospital and not actor.has_role("chief-editor"):

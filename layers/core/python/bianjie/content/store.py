@@ -147,3 +147,48 @@ class ContentStore:
 
     def put_wechat_token(self, token: dict[str, Any]) -> None:
         self.documents.put(self.table, {"pk": "wx#token", "sk": "current", "doc": _dumps(token)})
+
+    # -- aggregation -----------------------------------------------------------------------------
+
+    def source(self, source_id: str) -> dict[str, Any] | None:
+        item = self.documents.get(self.table, {"pk": "sources", "sk": source_id})
+        return json.loads(item["doc"]) if item else None
+
+    def put_source(self, source_id: str, state: dict[str, Any]) -> None:
+        self.documents.put(self.table, {"pk": "sources", "sk": source_id, "doc": _dumps(state)})
+
+    def sources(self) -> list[dict[str, Any]]:
+        return [json.loads(i["doc"]) for i in self._all(KeyCond.of("pk", "sources"))]
+
+    def find_hash(self, digest: str) -> str | None:
+        item = self.documents.get(self.table, {"pk": f"agghash#{digest}", "sk": "item"})
+        return str(item["item"]) if item else None
+
+    def put_hash(self, digest: str, item_id: str) -> None:
+        self.documents.put(self.table, {"pk": f"agghash#{digest}", "sk": "item", "item": item_id})
+
+    def signatures(self, limit: int) -> list[tuple[str, list[int]]]:
+        page = self.documents.query(self.table, KeyCond.of("pk", "aggsig"), limit=limit, descending=True)
+        return [(str(i["item"]), json.loads(i["doc"])) for i in page.items]
+
+    def put_signature(self, item_id: str, signature: list[int], at: str = "") -> None:
+        self.documents.put(
+            self.table,
+            {"pk": "aggsig", "sk": f"{at or item_id}#{item_id}", "item": item_id, "doc": json.dumps(signature)},
+        )
+
+    def add_crosspost(self, item_id: str, url: str) -> None:
+        for _ in range(3):
+            found = self.head(item_id)
+            if found is None:
+                return
+            doc, rev = found
+            also = list(doc.get("crossposts") or [])
+            if url in also:
+                return
+            doc["crossposts"] = [*also, url][-20:]
+            try:
+                self.save(doc, rev)
+                return
+            except Contended:
+                continue

@@ -201,3 +201,34 @@ class IndexHolder:
 @deps.singleton
 def index_holder() -> IndexHolder:
     return IndexHolder(content_objects(), site_bucket())
+
+
+# -- aggregation ------------------------------------------------------------------------------------
+
+
+@deps.singleton
+def aggregator() -> Any:
+    from bianjie.content.adapters.extract import extract
+    from bianjie.content.adapters.http_fetch import HttpFetcher
+    from bianjie.content.aggregate import Aggregator, Candidate, SourceConfig
+    from bianjie.content.model import ArticleDraft
+    from bianjie.kit.actor import Actor
+    from bianjie.kit.standins import stage
+
+    service = content_service()
+    actor = Actor.system("content-aggregator")
+
+    def ingest(source_id: str, config: SourceConfig, candidate: Candidate) -> str:
+        draft = ArticleDraft(
+            column=config.column,
+            hospital=config.hospital,
+            title=candidate.title[:64] or config.name,
+            summary="",
+            body=candidate.text[:20000] or candidate.title,
+            source_url=candidate.url if len(candidate.url) <= 500 else None,
+        )
+        return service.ingest_article(actor, draft).id
+
+    # the local stage's stand-in hospital sites listen on loopback
+    fetcher = HttpFetcher(allow_private=stage() == "local")
+    return Aggregator(content_store(), fetcher, extract, ingest, time.time)

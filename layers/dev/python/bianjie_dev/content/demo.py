@@ -98,6 +98,38 @@ def _reviews(stack: Any, tokens: dict[str, str], item_id: str) -> None:
               {"decision": "approve", "expected_status": stage}, tokens[who])  # fmt: skip
 
 
+SITES: Any = None  # the stand-in hospital sites live as long as the stack process
+
+
+def _hospital_sites(stack: Any, tokens: dict[str, str]) -> str:
+    """Starts the stand-in hospital sites, configures one source per site, takes what they hold now (as
+    the schedule would), then lets two of them publish something new for the next run."""
+    global SITES
+    from bianjie_dev.content.sites import HospitalSites
+
+    SITES = HospitalSites()
+    base = SITES.start()
+    SITES.add("ruijin", "瑞金医院提醒：及时接种流感疫苗", "入冬以来流感进入高发期，瑞金医院提醒市民及时接种流感疫苗。")
+    SITES.add("renji", "仁济医院开设糖尿病足专病门诊", "仁济医院东院开设糖尿病足专病门诊，每周二、周四下午开诊。")
+    sources = {
+        "ruijin-feed": {"hospital": "ruijin", "name": "瑞金医院新闻", "kind": "feed", "url": f"{base}/ruijin/feed.xml"},
+        "renji-news": {"hospital": "renji", "name": "仁济医院新闻", "kind": "list", "url": f"{base}/renji/news",
+                       "link_pattern": r"/renji/news/\d+\.html$"},
+        "chest-news": {"hospital": "chest", "name": "胸科医院新闻", "kind": "list", "url": f"{base}/chest/news",
+                       "link_pattern": r"/chest/news/\d+\.html$"},
+    }  # fmt: skip
+    for source_id, config in sources.items():
+        _call(stack, "ContentSourcesFunction", "PUT", "/content/sources/{source_id}", {"source_id": source_id}, config,
+              tokens["chief"])  # fmt: skip
+    SITES.add("chest", "胸科医院肺结节筛查门诊开诊", "胸科医院开设肺结节筛查门诊，低剂量螺旋CT当天可预约。")
+    stack.invoke("ContentAggregateFunction", {"source": "aws.events", "detail-type": "Scheduled Event"})
+    SITES.add(
+        "ruijin", "瑞金医院开展世界糖尿病日义诊", "11月14日，瑞金医院内分泌科在门诊大厅开展义诊，为市民免费测血糖。"
+    )
+    SITES.add("renji", "仁济医院举办护士节表彰活动", "仁济医院举办护士节表彰活动，表彰优秀护理团队和个人。")
+    return base
+
+
 def publish_player(stack: Any) -> bool:
     """Puts the built player (web/content/dist) into the site bucket's assets; False when not built."""
     from bianjie.kit import deps
@@ -156,6 +188,8 @@ def seed(stack: Any) -> None:
     stack.invoke("ContentTranscodeFunction", {"Records": [message]})
     _reviews(stack, tokens, video_id)
 
+    sites_url = _hospital_sites(stack, tokens)
+
     local = stack.options.local_dir / "content"
     local.mkdir(parents=True, exist_ok=True)
     path = local / "staff.json"
@@ -172,6 +206,10 @@ def seed(stack: Any) -> None:
         + ")"
     )
     stack.demo_urls.append(f"{url}/content/site/search?q=tnb   (search: pinyin initials; try 中风)")
+    stack.demo_urls.append(
+        ".venv/bin/bianjie stack fire ContentAggregateFunction   (汇聚共享: picks up the two new items the stand-in "
+        f"hospital sites at {sites_url} published since the seed; they wait as drafts: /content/queue?status=draft)"
+    )
     stack.demo_urls.append(
         f"curl -s -H \"Authorization: Bearer $(jq -r .tokens.reviewer1 {path})\" '{url}/content/queue?status=review1'"
         "   (content: an article waiting for its first review)"
