@@ -211,9 +211,9 @@ def _chief() -> Actor:
 def put_source(source_id: str) -> SourceAnswer:
     _chief()
     if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,39}", source_id):
-        from bianjie.kit.errors import BadRequest
+        from bianjie.kit.errors import AppError
 
-        raise BadRequest("source id: lower-case letters, digits and '-'", code="SOURCE_ID_INVALID")
+        raise AppError("来源编号只能用小写字母、数字和“-”（最多 40 个）", code="SOURCE_ID_INVALID", status=422)
     return SourceAnswer.model_validate(wiring.aggregator().configure(source_id, app.body(SourceConfig)))
 
 

@@ -235,7 +235,7 @@ def test_sources_configured_by_the_chief_and_aggregated_on_schedule(client: Clie
             == 200
         )
         bad = client.http.put("/content/sources/Bad_Id", body=json.dumps(config).encode(), headers=chief)
-        assert bad.status_code == 400 and json.loads(bad.body)["error"]["code"] == "SOURCE_ID_INVALID"
+        assert bad.status_code == 422 and json.loads(bad.body)["error"]["code"] == "SOURCE_ID_INVALID"
         runs = as_function("ContentAggregateFunction", content.aggregate, canned.scheduled())["runs"]
         assert len(runs) == 1 and len(runs[0]["new"]) == 1
         draft = json.loads(client.http.get(f"/content/items/{runs[0]['new'][0]}", headers=staff("ed1", "editor")).body)

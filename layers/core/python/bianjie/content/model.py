@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from bianjie.content.workflow import Status
 from bianjie.kit.types import WHOLE, IsoDatetime
@@ -41,7 +41,8 @@ ICD10 = re.compile(r"[A-Z][0-9]{2}(\.[0-9A-Z]{1,4})?")
 HOSPITAL_CODE = r"^[a-z0-9][a-z0-9-]{0,39}$"
 ITEM_ID = r"^[av]-[0-9a-f]{16}$"
 VIDEO_TYPES = ("video/mp4", "video/quicktime", "video/webm")
-Text64 = Annotated[str, Field(min_length=1, max_length=64)]
+ONE_LINE = r"^[^\r\n]*$"
+Text64 = Annotated[str, Field(min_length=1, max_length=64, pattern=ONE_LINE)]
 
 
 def hospital_name(code: str) -> str:
@@ -64,19 +65,12 @@ class ArticleDraft(BaseModel):
     column: Column
     hospital: str = Field(pattern=HOSPITAL_CODE, description="the hospital the item is attributed to")
     title: Text64
-    summary: Annotated[str, Field(max_length=120)] = ""
+    summary: Annotated[str, Field(max_length=120, pattern=ONE_LINE)] = ""
     body: Annotated[str, Field(min_length=1, max_length=20000)]
-    topic: Annotated[str, Field(max_length=32)] = ""
+    topic: Annotated[str, Field(max_length=32, pattern=ONE_LINE)] = ""
     diseases: list[Disease] = Field(default_factory=list, max_length=10)
     source_url: Annotated[str, Field(max_length=500, pattern=r"^https?://[^\s]+$")] | None = None
     publish_at: IsoDatetime | None = Field(default=None, description="publish after the final review, not before")
-
-    @field_validator("title", "summary", "topic")
-    @classmethod
-    def _one_line(cls, value: str) -> str:
-        if "\n" in value or "\r" in value:
-            raise ValueError("one line only")
-        return value.strip() if value.strip() or not value else value
 
 
 class VideoDraft(BaseModel):
