@@ -25,6 +25,14 @@ from bianjie.content.model import (
     WithdrawRequest,
     hospital_name,
 )
+from bianjie.content.party import (
+    ActivitiesAnswer,
+    ActivityRequest,
+    ActivityView,
+    AttendanceRequest,
+    MemberRequest,
+    MemberView,
+)
 from bianjie.content.publisher import is_public, read_page
 from bianjie.content.wechat import Callback
 from bianjie.kit import batch, deps, s3events
@@ -228,6 +236,87 @@ def put_source(source_id: str) -> SourceAnswer:
 def list_sources() -> SourcesAnswer:
     _chief()
     return SourcesAnswer(sources=[SourceAnswer.model_validate(s) for s in wiring.aggregator().sources()])
+
+
+# -- party-building (申康党建), members only -------------------------------------------------------------
+
+
+@app.route(
+    "/content/party/members/{member_id}",
+    methods=["PUT"],
+    auth="token",
+    request=MemberRequest,
+    response=MemberView,
+    summary="Register or update a party member (name and phone SM4-encrypted; party-admin)",
+    errors=("ROLE_REQUIRED",),
+)
+def put_member(member_id: str) -> MemberView:
+    return wiring.party_service().put_member(_staff(), member_id, app.body(MemberRequest))
+
+
+@app.route(
+    "/content/party/members/{member_id}",
+    methods=["GET"],
+    auth="token",
+    response=MemberView,
+    summary="A member's record (party-admin, or the member), audited",
+    errors=("ROLE_REQUIRED", "MEMBER_NOT_FOUND"),
+)
+def get_member(member_id: str) -> MemberView:
+    return wiring.party_service().get_member(_staff(), member_id)
+
+
+@app.route(
+    "/content/party/activities",
+    methods=["POST"],
+    auth="token",
+    request=ActivityRequest,
+    response=ActivityView,
+    status=201,
+    summary="Publish a party activity (party-admin)",
+    errors=("ROLE_REQUIRED",),
+)
+def publish_activity() -> ActivityView:
+    return wiring.party_service().publish_activity(_staff(), app.body(ActivityRequest))
+
+
+@app.route(
+    "/content/party/activities",
+    methods=["GET"],
+    auth="token",
+    response=ActivitiesAnswer,
+    summary="Activities the member may join, with sign-up counts (party members only)",
+    errors=("ROLE_REQUIRED", "NOT_A_MEMBER"),
+)
+def list_activities() -> ActivitiesAnswer:
+    return ActivitiesAnswer(activities=wiring.party_service().activities(_staff()))
+
+
+@app.route(
+    "/content/party/activities/{activity_id}/signups",
+    methods=["POST"],
+    auth="token",
+    response=ActivityView,
+    status=201,
+    summary="Sign up for an activity (once, within capacity, before it starts)",
+    errors=("ROLE_REQUIRED", "NOT_A_MEMBER", "ACTIVITY_NOT_FOUND", "OTHER_BRANCH", "SIGNUP_CLOSED", "ACTIVITY_FULL",
+            "ALREADY_SIGNED_UP"),
+)  # fmt: skip
+def sign_up(activity_id: str) -> ActivityView:
+    return wiring.party_service().sign_up(_staff(), activity_id)
+
+
+@app.route(
+    "/content/party/activities/{activity_id}/attendance",
+    methods=["POST"],
+    auth="token",
+    request=AttendanceRequest,
+    response=ActivityView,
+    summary="Record that a signed-up member attended (party-admin)",
+    errors=("ROLE_REQUIRED", "ACTIVITY_NOT_FOUND", "NOT_SIGNED_UP"),
+)
+def attend(activity_id: str) -> ActivityView:
+    return wiring.party_service().attend(_staff(), activity_id, app.body(AttendanceRequest).member_id)
 
 
 # -- search and the website (public) ------------------------------------------------------------

@@ -248,3 +248,40 @@ def test_sources_configured_by_the_chief_and_aggregated_on_schedule(client: Clie
         assert listed[0]["id"] == "renji-news" and listed[0]["status"] == "ok"
     finally:
         sites.stop()
+
+
+def test_party_member_signs_up_for_an_activity(client: Client) -> None:
+    admin = staff("pa-1", "party-admin", hospital="centre")
+    member = staff("m-alice", "party-member", hospital="centre")
+    assert client.http.get("/content/party/activities", headers=member).status_code == 403  # not registered yet
+    put = client.http.put(
+        "/content/party/members/m-alice", body=json.dumps({"branch": "b1", "name": "张三"}).encode(), headers=admin
+    )
+    assert put.status_code == 200, put.body
+    starts = "2030-01-01T09:00:00+08:00"
+    activity = post(
+        client,
+        "/content/party/activities",
+        {"title": "主题党日", "place": "3楼会议室", "starts_at": starts, "capacity": 30},
+        admin,
+    )
+    assert activity.status_code == 201, activity.body
+    activity_id = json.loads(activity.body)["id"]
+    assert (
+        post(
+            client,
+            "/content/party/activities",
+            {"title": "x", "place": "y", "starts_at": starts, "capacity": 1},
+            member,
+        ).status_code
+        == 403
+    )
+    listed = json.loads(client.http.get("/content/party/activities", headers=member).body)["activities"]
+    assert [a["title"] for a in listed] == ["主题党日"]
+    signed = post(client, f"/content/party/activities/{activity_id}/signups", {}, member)
+    assert signed.status_code == 201 and json.loads(signed.body)["mine"] is True
+    again = post(client, f"/content/party/activities/{activity_id}/signups", {}, member)
+    assert again.status_code == 409 and json.loads(again.body)["error"]["code"] == "ALREADY_SIGNED_UP"
+    attended = post(client, f"/content/party/activities/{activity_id}/attendance", {"member_id": "m-alice"}, admin)
+    assert attended.status_code == 200 and json.loads(attended.body)["attended"] == 1
+    assert json.loads(client.http.get("/content/party/members/m-alice", headers=member).body)["name"] == "张三"

@@ -23,6 +23,7 @@ PHARMACIST = Persona("fuzz-pharmacist", "staff", ("pharmacist",), "demo-pharmacy
 GUIDE_OPERATOR = Persona("fuzz-guide-operator", "staff", ("guide-operator",), "demo-hospital")
 OPERATOR = Persona("fuzz-operator", "staff", ("operator",), "platform")
 CONTENT_STAFF = Persona("fuzz-content-staff", "staff", ("editor", "reviewer", "chief-editor"), "ruijin")
+PARTY_ADMIN = Persona("fuzz-party-admin", "staff", ("party-admin", "party-member"), "centre")
 
 # operationId -> persona, for token operations that are not the patient's own
 STAFF_OPERATIONS: dict[str, Persona] = {
@@ -40,9 +41,17 @@ STAFF_OPERATIONS: dict[str, Persona] = {
     "ContentWorkflowFunction.submit_item": CONTENT_STAFF,
     "ContentWorkflowFunction.review_item": CONTENT_STAFF,
     "ContentWorkflowFunction.withdraw_item": CONTENT_STAFF,
+    "ContentSourcesFunction.put_source": CONTENT_STAFF,
+    "ContentSourcesFunction.list_sources": CONTENT_STAFF,
+    "ContentPartyFunction.put_member": PARTY_ADMIN,
+    "ContentPartyFunction.get_member": PARTY_ADMIN,
+    "ContentPartyFunction.publish_activity": PARTY_ADMIN,
+    "ContentPartyFunction.list_activities": PARTY_ADMIN,
+    "ContentPartyFunction.sign_up": PARTY_ADMIN,
+    "ContentPartyFunction.attend": PARTY_ADMIN,
 }
 
-PERSONAS = (PATIENT, DOCTOR, PHARMACIST, GUIDE_OPERATOR, OPERATOR, CONTENT_STAFF)
+PERSONAS = (PATIENT, DOCTOR, PHARMACIST, GUIDE_OPERATOR, OPERATOR, CONTENT_STAFF, PARTY_ADMIN)
 
 
 def persona_for(operation_id: str) -> Persona:

@@ -232,3 +232,12 @@ def aggregator() -> Any:
     # the local stage's stand-in hospital sites listen on loopback
     fetcher = HttpFetcher(allow_private=stage() == "local")
     return Aggregator(content_store(), fetcher, extract, ingest, time.time)
+
+
+@deps.singleton
+def party_service() -> Any:
+    from bianjie.content.party import PartyService
+
+    return PartyService(
+        deps.documents(), deps.table("CONTENT_TABLE"), deps.field_cipher(), deps.audit_log("content"), time.time
+    )
