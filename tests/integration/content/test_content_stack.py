@@ -206,3 +206,15 @@ def test_the_website_on_a_phone_in_chromium(stack: StackProcess) -> None:
     assert out["pages"]["search"]["results"] == ["糖尿病患者的饮食管理"]
     playback = out["pages"]["video"]["playback"]
     assert playback["engine"] == "hls.js" and playback["levels"] == 2 and playback["current_time"] >= 1, playback
+
+
+def test_the_demo_member_signs_up(stack: StackProcess) -> None:
+    staff = json.loads((stack.state_dir / "content" / "staff.json").read_text())
+    member = staff["tokens"]["party_member"]
+    request = urllib.request.Request(
+        f"{stack.url}/content/party/activities", headers={"Authorization": f"Bearer {member}"}
+    )
+    with urllib.request.urlopen(request, timeout=30) as r:
+        [activity] = json.loads(r.read())["activities"]
+    status, answer = call(stack, "POST", f"/content/party/activities/{activity['id']}/signups", {}, member)
+    assert status == 201 and answer["mine"] is True and answer["signed_up"] == 1

@@ -23,6 +23,8 @@ STAFF = {
     "reviewer1": ("rv-demo-1", ["reviewer"]),
     "reviewer2": ("rv-demo-2", ["reviewer"]),
     "chief": ("ce-demo", ["chief-editor"]),
+    "party_admin": ("pa-demo", ["party-admin"]),
+    "party_member": ("m-demo", ["party-member"]),
 }
 ARTICLES = [
     {
@@ -130,6 +132,20 @@ def _hospital_sites(stack: Any, tokens: dict[str, str]) -> str:
     return base
 
 
+def _party(stack: Any, tokens: dict[str, str]) -> str:
+    """A registered member (m-demo) and an activity next week they have not signed up for yet."""
+    from datetime import UTC, datetime, timedelta
+
+    _call(stack, "ContentPartyFunction", "PUT", "/content/party/members/{member_id}", {"member_id": "m-demo"},
+          {"branch": "centre-1", "name": "王小明", "phone": "13800138000"}, tokens["party_admin"])  # fmt: skip
+    starts = (datetime.now(UTC) + timedelta(days=7)).replace(microsecond=0).isoformat()
+    activity = _call(stack, "ContentPartyFunction", "POST", "/content/party/activities", {},
+                     {"title": "主题党日：走进社区开展健康科普", "place": "申康中心3楼会议室", "starts_at": starts,
+                      "capacity": 40, "summary": "支部党员走进社区，开展高血压、糖尿病防治宣讲"},
+                     tokens["party_admin"])  # fmt: skip
+    return str(activity["id"])
+
+
 def publish_player(stack: Any) -> bool:
     """Puts the built player (web/content/dist) into the site bucket's assets; False when not built."""
     from bianjie.kit import deps
@@ -189,6 +205,7 @@ def seed(stack: Any) -> None:
     _reviews(stack, tokens, video_id)
 
     sites_url = _hospital_sites(stack, tokens)
+    activity = _party(stack, tokens)
 
     local = stack.options.local_dir / "content"
     local.mkdir(parents=True, exist_ok=True)
@@ -206,6 +223,10 @@ def seed(stack: Any) -> None:
         + ")"
     )
     stack.demo_urls.append(f"{url}/content/site/search?q=tnb   (search: pinyin initials; try 中风)")
+    stack.demo_urls.append(
+        f'curl -s -X POST -H "Authorization: Bearer $(jq -r .tokens.party_member {path})" '
+        f"{url}/content/party/activities/{activity}/signups   (申康党建: m-demo signs up for 主题党日)"
+    )
     stack.demo_urls.append(
         ".venv/bin/bianjie stack fire ContentAggregateFunction   (汇聚共享: picks up the two new items the stand-in "
         f"hospital sites at {sites_url} published since the seed; they wait as drafts: /content/queue?status=draft)"
