@@ -183,7 +183,7 @@ def seed(stack: Any) -> None:
           tokens["editor"])  # fmt: skip
 
     with tempfile.TemporaryDirectory() as tmp:
-        clip = make_test_video(Path(tmp) / "demo.mp4", seconds=8, width=1280, height=720)
+        clip = make_test_video(Path(tmp) / "demo.mp4", seconds=4, width=1280, height=720)
         data = clip.read_bytes()
     created = _call(stack, "ContentVideosFunction", "POST", "/content/videos", {}, {**VIDEO, "size_bytes": len(data)},
                     tokens["editor"])  # fmt: skip
