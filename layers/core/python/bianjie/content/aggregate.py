@@ -20,9 +20,9 @@ from html.parser import HTMLParser
 from typing import Annotated, Any, Literal, Protocol
 from urllib.parse import urljoin
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
-from bianjie.content.model import HOSPITAL_CODE, Column
+from bianjie.content.model import HOSPITAL_CODE, ONE_LINE, URL, Column
 from bianjie.content.store import ContentStore
 from bianjie.kit.actor import Actor
 from bianjie.kit.timefmt import utc_iso
@@ -38,14 +38,14 @@ class SourceConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     hospital: str = Field(pattern=HOSPITAL_CODE)
-    name: Annotated[str, Field(min_length=1, max_length=40)]
+    name: Annotated[str, Field(min_length=1, max_length=40, pattern=ONE_LINE)]
     kind: Literal["feed", "list"]
-    url: Annotated[str, Field(max_length=500, pattern=r"^https?://[^\s]+$")]
+    url: Annotated[str, Field(max_length=500, pattern=URL)]
     column: Column = "news"
-    link_pattern: Annotated[str, Field(max_length=200)] | None = Field(
+    link_pattern: Annotated[str, Field(max_length=200, pattern=ONE_LINE)] | None = Field(
         default=None, description="list pages: a regular expression the detail pages' URLs match"
     )
-    enabled: bool = True
+    enabled: StrictBool = True
 
 
 @dataclass(frozen=True)

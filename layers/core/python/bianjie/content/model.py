@@ -41,8 +41,12 @@ ICD10 = re.compile(r"[A-Z][0-9]{2}(\.[0-9A-Z]{1,4})?")
 HOSPITAL_CODE = r"^[a-z0-9][a-z0-9-]{0,39}$"
 ITEM_ID = r"^[av]-[0-9a-f]{16}$"
 VIDEO_TYPES = ("video/mp4", "video/quicktime", "video/webm")
-ONE_LINE = r"^[^\r\n]*$"
+ONE_LINE = r"^[^\x00\r\n]*$"
+TEXT = r"^[^\x00]*$"  # no NUL in any text (every store's driver refuses one)
+URL = r"^https?://[\x21-\x7e]+$"
 Text64 = Annotated[str, Field(min_length=1, max_length=64, pattern=ONE_LINE)]
+Name32 = Annotated[str, Field(min_length=1, max_length=32, pattern=ONE_LINE)]
+Department = Annotated[str, Field(min_length=1, max_length=20, pattern=ONE_LINE)]
 
 
 def hospital_name(code: str) -> str:
@@ -54,8 +58,8 @@ class Disease(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     code: str = Field(pattern=r"^[A-Z][0-9]{2}(\.[0-9A-Z]{1,4})?$", description="ICD-10, e.g. E11 or I63.9")
-    name: Annotated[str, Field(min_length=1, max_length=32)]
-    aliases: list[Annotated[str, Field(min_length=1, max_length=32)]] = Field(default_factory=list, max_length=10)
+    name: Annotated[str, Field(min_length=1, max_length=32, pattern=ONE_LINE)]
+    aliases: list[Name32] = Field(default_factory=list, max_length=10)
 
 
 class ArticleDraft(BaseModel):
@@ -66,10 +70,10 @@ class ArticleDraft(BaseModel):
     hospital: str = Field(pattern=HOSPITAL_CODE, description="the hospital the item is attributed to")
     title: Text64
     summary: Annotated[str, Field(max_length=120, pattern=ONE_LINE)] = ""
-    body: Annotated[str, Field(min_length=1, max_length=20000)]
+    body: Annotated[str, Field(min_length=1, max_length=20000, pattern=TEXT)]
     topic: Annotated[str, Field(max_length=32, pattern=ONE_LINE)] = ""
     diseases: list[Disease] = Field(default_factory=list, max_length=10)
-    source_url: Annotated[str, Field(max_length=500, pattern=r"^https?://[^\s]+$")] | None = None
+    source_url: Annotated[str, Field(max_length=500, pattern=URL)] | None = None
     publish_at: IsoDatetime | None = Field(default=None, description="publish after the final review, not before")
 
 
@@ -79,10 +83,10 @@ class VideoDraft(BaseModel):
     model_config = ConfigDict(extra="forbid")
     hospital: str = Field(pattern=HOSPITAL_CODE)
     title: Text64
-    summary: Annotated[str, Field(max_length=300)] = ""
-    departments: list[Annotated[str, Field(min_length=1, max_length=20)]] = Field(default_factory=list, max_length=5)
+    summary: Annotated[str, Field(max_length=300, pattern=TEXT)] = ""
+    departments: list[Department] = Field(default_factory=list, max_length=5)
     diseases: list[Disease] = Field(default_factory=list, max_length=10)
-    topic: Annotated[str, Field(max_length=32)] = ""
+    topic: Annotated[str, Field(max_length=32, pattern=ONE_LINE)] = ""
     audience: Audience = "public"
     content_type: Literal["video/mp4", "video/quicktime", "video/webm"]
     size_bytes: Annotated[int, Field(ge=1, le=2_147_483_648), WHOLE]
@@ -91,7 +95,7 @@ class VideoDraft(BaseModel):
 class ReviewRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     decision: Literal["approve", "reject"]
-    reason: Annotated[str, Field(max_length=200)] = ""
+    reason: Annotated[str, Field(max_length=200, pattern=TEXT)] = ""
     expected_status: Literal["review1", "review2", "final"] = Field(
         description="the stage the reviewer saw: a review of a stage the item has left is refused (409)"
     )
@@ -99,7 +103,7 @@ class ReviewRequest(BaseModel):
 
 class WithdrawRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    reason: Annotated[str, Field(min_length=1, max_length=200)]
+    reason: Annotated[str, Field(min_length=1, max_length=200, pattern=TEXT)]
 
 
 class StepView(BaseModel):
@@ -178,7 +182,7 @@ class SearchQuery(BaseModel):
     kind: Literal["article", "video"] | None = None
     hospital: str | None = Field(default=None, pattern=HOSPITAL_CODE)
     disease: str | None = Field(default=None, pattern=r"^[A-Z][0-9]{2}(\.[0-9A-Z]{1,4})?$")
-    limit: Annotated[int, Field(ge=1, le=50), WHOLE] = 10
+    limit: int = Field(default=10, ge=1, le=50)
 
 
 class SearchHit(BaseModel):

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from bianjie.content.model import ONE_LINE
+from bianjie.content.model import ONE_LINE, TEXT
 from bianjie.content.service import Audit
 from bianjie.kit.actor import Actor
 from bianjie.kit.documents.port import Cond, ConditionFailed, DocumentStore, KeyCond
@@ -52,7 +52,7 @@ class ActivityRequest(BaseModel):
     place: Annotated[str, Field(min_length=1, max_length=64, pattern=ONE_LINE)]
     starts_at: IsoDatetime
     capacity: Annotated[int, Field(ge=1, le=10000), WHOLE]
-    summary: Annotated[str, Field(max_length=500)] = ""
+    summary: Annotated[str, Field(max_length=500, pattern=TEXT)] = ""
 
 
 class ActivityView(BaseModel):
