@@ -42,6 +42,8 @@ def test_signature_is_wechats(callback: Callback) -> None:
     with pytest.raises(CallbackRefused) as bad:
         callback.verify({**params, "signature": "0" * 40, "echostr": "x"})
     assert bad.value.status == 403 and bad.value.code == "WECHAT_SIGNATURE"
+    with pytest.raises(CallbackRefused):  # not ASCII: refused, not a TypeError
+        callback.verify({**params, "signature": "签名", "echostr": "x"})
 
 
 def test_plain_message_is_answered_once(callback: Callback) -> None:

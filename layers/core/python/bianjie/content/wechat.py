@@ -47,10 +47,15 @@ def signature(*parts: str) -> str:
     return hashlib.sha1("".join(sorted(parts)).encode()).hexdigest()
 
 
+def _same(expected: str, given: str) -> bool:
+    # bytes: compare_digest refuses str with non-ASCII characters (a TypeError, not a refusal)
+    return hmac.compare_digest(expected.encode(), given.encode("utf-8", "replace"))
+
+
 def check_signature(config: WechatConfig, sig: str | None, timestamp: str | None, nonce: str | None) -> None:
     if not sig or not timestamp or not nonce:
         raise CallbackRefused("signature, timestamp and nonce are required", code="WECHAT_SIGNATURE", status=403)
-    if not hmac.compare_digest(signature(config.token, timestamp, nonce), sig):
+    if not _same(signature(config.token, timestamp, nonce), sig):
         raise CallbackRefused("the signature does not match the configured token", code="WECHAT_SIGNATURE", status=403)
 
 
@@ -168,9 +173,7 @@ class Callback:
         if params.get("encrypt_type") == "aes":
             crypto = MessageCrypto(self.config)
             encrypted = outer.get("Encrypt", "")
-            if not hmac.compare_digest(
-                signature(self.config.token, timestamp, nonce, encrypted), params.get("msg_signature") or ""
-            ):
+            if not _same(signature(self.config.token, timestamp, nonce, encrypted), params.get("msg_signature") or ""):
                 raise CallbackRefused("msg_signature does not match", code="WECHAT_SIGNATURE", status=403)
             message = parse_xml(crypto.decrypt(encrypted))
         else:
