@@ -13,23 +13,23 @@ $(STAMP): requirements/dev.txt requirements/local.txt requirements/onprem.txt la
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements/dev.txt -r layers/imaging/requirements.txt -r layers/wayfinding/requirements.txt
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	scripts/ffmpeg.sh >/dev/null
 	touch $(STAMP)
 
 setup: $(STAMP) web
 
-## make web: the browser pages, one npm project in web/ (package.json, one Vite): the film viewer
-## (web/film -> web/film/dist) and the patient and staff pages (web/pages -> web/pages/dist, then the
-## 随申办 entry pages web/identity into the same dist);
+## make web: the browser pages, one npm project in web/ (package.json, one Vite): web/<service> ->
+## web/<service>/dist for film, escort, assistant, wayfinding, consult and content; the patient and staff
+## pages web/pages -> web/pages/dist, then the 随申办 entry pages web/identity into the same dist;
 ## skipped with a warning where Node is missing
 WEB_FILM := web/film/dist/viewer.js
 WEB_PAGES := web/pages/dist/.built
 WEB_ESCORT := web/escort/dist/.built
 WEB_ASSISTANT := web/assistant/dist/.built
 WEB_WAYFINDING := web/wayfinding/dist/.built
-## (web/film -> web/film/dist), the patient and staff pages (web/pages -> web/pages/dist) and the MDT
-## consultation pages (web/consult -> web/consult/dist);
 WEB_CONSULT := web/consult/dist/.built
-web: $(WEB_FILM) $(WEB_PAGES) $(WEB_ESCORT) $(WEB_ASSISTANT) $(WEB_WAYFINDING) $(WEB_CONSULT)
+WEB_CONTENT := web/content/dist/assets/player.js
+web: $(WEB_FILM) $(WEB_PAGES) $(WEB_ESCORT) $(WEB_ASSISTANT) $(WEB_WAYFINDING) $(WEB_CONSULT) $(WEB_CONTENT)
 
 web/node_modules/.package-lock.json: web/package.json web/package-lock.json
 	@if command -v npm >/dev/null; then cd web && npm ci --no-audit --no-fund --loglevel=error; \
@@ -55,6 +55,9 @@ $(WEB_WAYFINDING): web/node_modules/.package-lock.json web/wayfinding/vite.confi
 
 $(WEB_CONSULT): web/node_modules/.package-lock.json web/consult/vite.config.js $(wildcard web/consult/*.html web/consult/src/*) $(wildcard web/pages/src/shared/*)
 	@if command -v npm >/dev/null; then cd web && npm run --silent build:consult && touch consult/dist/.built; fi
+
+$(WEB_CONTENT): web/node_modules/.package-lock.json web/content/vite.config.js $(wildcard web/content/src/*)
+	@if command -v npm >/dev/null; then cd web && npm run --silent build:content; fi
 
 ## make run: start the local stack (moto on 127.0.0.1:5000, gateway on 127.0.0.1:3000, pump, scheduler)
 run: setup

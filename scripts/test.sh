@@ -17,6 +17,8 @@ echo "== mypy (pyproject.toml [tool.mypy])"
 $VENV/bin/mypy
 echo "== cfn-lint"
 $VENV/bin/cfn-lint template.yaml functions/*/template.yaml tests/fixtures/stack/template.yaml tests/fixtures/stack/functions/*/template.yaml
+echo "== ffmpeg (the content service's transcoder; Debian's package)"
+scripts/ffmpeg.sh >/dev/null
 echo "== pytest (unit, functional, contract, integration)"
 # loadfile keeps a module's tests on one worker, so a module-scoped stack starts once.
 $VENV/bin/python -m pytest -n "${BIANJIE_TEST_WORKERS:-3}" --dist loadfile -q "$@"

@@ -30,6 +30,8 @@ NAV_ADMIN = Persona("fuzz-nav-admin", "staff", ("nav-admin",), "demo-hospital")
 # the centre's film administrator: holds film-admin for every hospital without a registry grant
 FILM_ADMIN = Persona("fuzz-film-admin", "staff", ("film-admin",), "platform")
 CONSULT_ADMIN = Persona("fuzz-consult-admin", "staff", ("consult-admin",), "platform")
+CONTENT_STAFF = Persona("fuzz-content-staff", "staff", ("editor", "reviewer", "chief-editor"), "ruijin")
+PARTY_ADMIN = Persona("fuzz-party-admin", "staff", ("party-admin", "party-member"), "centre")
 
 # operationId -> persona, for token operations that are not the patient's own
 STAFF_OPERATIONS: dict[str, Persona] = {
@@ -105,6 +107,25 @@ STAFF_OPERATIONS |= {
         ("Fhir", "fhir_export"),
     )
 }
+# content: the editorial staff and the party administrator
+STAFF_OPERATIONS |= {
+    "ContentArticlesFunction.create_article": CONTENT_STAFF,
+    "ContentReviseFunction.revise_article": CONTENT_STAFF,
+    "ContentVideosFunction.create_video": CONTENT_STAFF,
+    "ContentItemFunction.get_item": CONTENT_STAFF,
+    "ContentItemFunction.review_queue": CONTENT_STAFF,
+    "ContentWorkflowFunction.submit_item": CONTENT_STAFF,
+    "ContentWorkflowFunction.review_item": CONTENT_STAFF,
+    "ContentWorkflowFunction.withdraw_item": CONTENT_STAFF,
+    "ContentSourcesFunction.put_source": CONTENT_STAFF,
+    "ContentSourcesFunction.list_sources": CONTENT_STAFF,
+    "ContentPartyFunction.put_member": PARTY_ADMIN,
+    "ContentPartyFunction.get_member": PARTY_ADMIN,
+    "ContentPartyFunction.publish_activity": PARTY_ADMIN,
+    "ContentPartyFunction.list_activities": PARTY_ADMIN,
+    "ContentPartyFunction.sign_up": PARTY_ADMIN,
+    "ContentPartyFunction.attend": PARTY_ADMIN,
+}
 
 
 def persona_for(operation_id: str) -> Persona:
@@ -124,4 +145,6 @@ PERSONAS = (
     NAV_ADMIN,
     FILM_ADMIN,
     CONSULT_ADMIN,
+    CONTENT_STAFF,
+    PARTY_ADMIN,
 )

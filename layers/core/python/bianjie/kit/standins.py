@@ -35,6 +35,7 @@ SYSTEMS = frozenset(
         "consult.video",
         "consult.signing",
         "consult.scanner",
+        "content.wechat",
     }
 )
 LOCAL_STAGE = "local"

@@ -1,0 +1,243 @@
+"""Builds content's use cases from the environment (functions/content/template.yaml), once per function.
+
+On the local stage (``use_standin("content.wechat")``) the official account is the stand-in in
+``bianjie_dev.content.wechat_standin`` (its app id, token and EncodingAESKey are fixed there); elsewhere
+CONTENT_WECHAT_APP_ID and the secrets CONTENT_WECHAT_SECRET, CONTENT_WECHAT_TOKEN and
+CONTENT_WECHAT_AES_KEY, each wrapped by the master key (as `bianjie keys init` wraps the blind-index key).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from bianjie.content.media import MediaService
+from bianjie.content.oa import OfficialAccount, TokenKeeper, Transport
+from bianjie.content.publisher import INDEX_KEY, NAMES_KEY, Publisher
+from bianjie.content.search import tokenizer
+from bianjie.content.service import ContentService
+from bianjie.content.store import ContentStore
+from bianjie.content.wechat import WechatConfig, aes_key_of
+from bianjie.kit import deps
+from bianjie.kit.config import env, env_int, require_env
+from bianjie.kit.objects import ObjectStore
+from bianjie.kit.standins import use_standin
+
+SEAL_LABEL = b"bianjie/content/review-seal/v1"
+
+
+@deps.singleton
+def content_store() -> ContentStore:
+    return ContentStore(deps.documents(), deps.table("CONTENT_TABLE"))
+
+
+@deps.singleton
+def content_objects() -> ObjectStore:
+    store: ObjectStore = deps.objects()
+    return store
+
+
+def site_bucket() -> str:
+    return require_env("CONTENT_SITE_BUCKET")
+
+
+def media_bucket() -> str:
+    return require_env("CONTENT_MEDIA_BUCKET")
+
+
+class _NoQueue:
+    def send(self, payload: Any, delay_seconds: int = 0, attributes: Any = None) -> Any:
+        raise RuntimeError("this function has no CONTENT_PUBLISH_QUEUE")
+
+
+@deps.singleton
+def seal_key() -> bytes:
+    """The workflow steps' HMAC-SM3 key, derived from the master-key-wrapped secret (only the functions
+    that write or check steps unwrap it, so only they hold kms:Decrypt)."""
+    return deps.derived_key(SEAL_LABEL)
+
+
+@deps.singleton
+def content_service() -> ContentService:
+    queue = deps.queue("CONTENT_PUBLISH_QUEUE") if env("CONTENT_PUBLISH_QUEUE") else _NoQueue()
+    sign = None
+    if env("CONTENT_UPLOAD_BUCKET"):
+        objects, bucket = content_objects(), require_env("CONTENT_UPLOAD_BUCKET")
+
+        def sign(key: str, content_type: str, expires_in: int) -> str:
+            return objects.presigned_put(bucket, key, expires_in, content_type=content_type)
+
+    return ContentService(
+        content_store(),
+        deps.audit_log("content"),
+        queue,
+        seal_key,
+        time.time,
+        sign_upload=sign,
+    )
+
+
+@deps.singleton
+def media_service() -> MediaService:
+    from bianjie.content.adapters.ffmpeg import FfmpegTranscoder
+
+    return MediaService(
+        content_store(),
+        content_objects(),
+        require_env("CONTENT_UPLOAD_BUCKET"),
+        media_bucket(),
+        FfmpegTranscoder(),
+        deps.audit_log("content"),
+        time.time,
+        max_bytes=env_int("CONTENT_VIDEO_MAX_BYTES", 500 * 1024 * 1024),
+    )
+
+
+# -- the official account ------------------------------------------------------------------------
+
+
+@deps.singleton
+def wechat_transport() -> Transport:
+    if not use_standin("content.wechat"):
+        from bianjie.content.adapters.wechat_api import https_transport
+
+        return https_transport
+    from bianjie_dev.content.wechat_standin import WechatApiStandIn
+
+    return WechatApiStandIn(deps.documents(), deps.table("CONTENT_TABLE"))
+
+
+@deps.singleton
+def wechat_config() -> WechatConfig:
+    if not use_standin("content.wechat"):
+        return WechatConfig(
+            app_id=require_env("CONTENT_WECHAT_APP_ID"),
+            token=deps.unwrap_setting("CONTENT_WECHAT_TOKEN").decode(),
+            aes_key=aes_key_of(deps.unwrap_setting("CONTENT_WECHAT_AES_KEY").decode()),
+        )
+    from bianjie_dev.content import wechat_standin
+
+    return WechatConfig(wechat_standin.APP_ID, wechat_standin.TOKEN, aes_key_of(wechat_standin.ENCODING_AES_KEY))
+
+
+def _wechat_secret() -> str:
+    if not use_standin("content.wechat"):
+        return deps.unwrap_setting("CONTENT_WECHAT_SECRET").decode()
+    from bianjie_dev.content import wechat_standin
+
+    return wechat_standin.APP_SECRET
+
+
+def _thumb_media_id() -> str:
+    if not use_standin("content.wechat"):
+        return require_env("CONTENT_WECHAT_THUMB_MEDIA_ID")
+    from bianjie_dev.content import wechat_standin
+
+    return wechat_standin.THUMB_MEDIA_ID
+
+
+@deps.singleton
+def token_keeper() -> TokenKeeper:
+    return TokenKeeper(
+        content_store(), deps.field_cipher(), wechat_transport(), wechat_config().app_id, _wechat_secret, time.time
+    )
+
+
+@deps.singleton
+def official_account() -> OfficialAccount:
+    return OfficialAccount(token_keeper(), wechat_transport(), _thumb_media_id(), env("CONTENT_SITE_URL", "") or "")
+
+
+@deps.singleton
+def publisher() -> Publisher:
+    from bianjie.content.adapters.sqlite_search import build
+
+    return Publisher(
+        content_store(), content_objects(), site_bucket(), build, tokenizer, official_account, deps.audit_log("content")
+    )
+
+
+# -- search: the index object, loaded into memory and reloaded when it changes ----------------------
+
+
+class IndexHolder:
+    CHECK_EVERY_S = 5.0
+
+    def __init__(self, objects: ObjectStore, bucket: str) -> None:
+        self.objects = objects
+        self.bucket = bucket
+        self._lock = threading.Lock()
+        self._etag: str | None = None
+        self._checked = 0.0
+        self._searcher: Any = None
+        self._names: dict[str, str] = {}
+
+    def current(self) -> Any:
+        from bianjie.content.adapters.sqlite_search import SqliteSearch, build
+
+        with self._lock:
+            now = time.monotonic()
+            if self._searcher is not None and now - self._checked < self.CHECK_EVERY_S:
+                return self._searcher
+            self._checked = now
+            info = self.objects.head(self.bucket, INDEX_KEY)
+            if info is None:
+                self._searcher, self._etag = SqliteSearch(build([], tokenizer()), tokenizer()), None
+                return self._searcher
+            if info.etag != self._etag or self._searcher is None:
+                stored = self.objects.fetch(self.bucket, INDEX_KEY)
+                self._searcher, self._etag = SqliteSearch(stored.body, tokenizer()), stored.etag
+                import json
+
+                names = self.objects.head(self.bucket, NAMES_KEY)
+                self._names = json.loads(self.objects.get(self.bucket, NAMES_KEY)) if names else {}
+            return self._searcher
+
+    def disease_names(self) -> dict[str, str]:
+        return self._names
+
+
+@deps.singleton
+def index_holder() -> IndexHolder:
+    return IndexHolder(content_objects(), site_bucket())
+
+
+# -- aggregation ------------------------------------------------------------------------------------
+
+
+@deps.singleton
+def aggregator() -> Any:
+    from bianjie.content.adapters.extract import extract
+    from bianjie.content.adapters.http_fetch import HttpFetcher
+    from bianjie.content.aggregate import Aggregator, Candidate, SourceConfig
+    from bianjie.content.model import ArticleDraft
+    from bianjie.kit.actor import Actor
+    from bianjie.kit.standins import stage
+
+    service = content_service()
+    actor = Actor.system("content-aggregator")
+
+    def ingest(source_id: str, config: SourceConfig, candidate: Candidate) -> str:
+        draft = ArticleDraft(
+            column=config.column,
+            hospital=config.hospital,
+            title=candidate.title[:64] or config.name,
+            summary="",
+            body=candidate.text[:20000] or candidate.title,
+            source_url=candidate.url if len(candidate.url) <= 500 else None,
+        )
+        return service.ingest_article(actor, draft).id
+
+    # the local stage's stand-in hospital sites listen on loopback
+    fetcher = HttpFetcher(allow_private=stage() == "local")
+    return Aggregator(content_store(), fetcher, extract, ingest, time.time)
+
+
+@deps.singleton
+def party_service() -> Any:
+    from bianjie.content.party import PartyService
+
+    return PartyService(
+        deps.documents(), deps.table("CONTENT_TABLE"), deps.field_cipher(), deps.audit_log("content"), time.time
+    )
