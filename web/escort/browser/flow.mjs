@@ -58,7 +58,8 @@ try {
   await companion.getByRole('button', { name: '获取验证码' }).click();
   const otpText = await until(async () => (await outbox(/验证码为\d{6}/))[0]);
   const otp = otpText.match(/验证码为(\d{6})/)[1];
-  out.steps.resend_disabled = await companion.locator('#send-otp').isDisabled();
+  // the SMS reaches the outbox before the page has the answer: wait for the page to start its cooldown
+  out.steps.resend_disabled = await until(() => companion.locator('#send-otp').isDisabled(), 10000).catch(() => false);
   await companion.getByLabel('短信验证码').fill(otp);
   await companion.getByLabel('邀请码').fill(code);
   await companion.getByRole('button', { name: '加入陪诊' }).click();

@@ -75,7 +75,14 @@ def _call(stack: Any, function_id: str, method: str, template: str, params: dict
 
     path = template.format(**params)
     raw = json.dumps(body, ensure_ascii=False).encode("utf-8") if body is not None else b""
-    fn = next(f for f in stack.functions if f.spec.logical_id == function_id)
+    # the function serving this route (one route per function; function_id names the service's area)
+    fn = next(
+        f
+        for f in stack.functions
+        if f.spec.logical_id.startswith(function_id.removesuffix("Function"))
+        and any(e.method == method and e.path == template for e in f.spec.api_events())
+    )
+    function_id = fn.spec.logical_id
     event = build_event(
         method=method,
         path=path,
