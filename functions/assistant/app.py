@@ -5,19 +5,19 @@ from __future__ import annotations
 from bianjie.assistant import page, wiring
 from bianjie.assistant.api import (
     AgentReply,
+    DeskQueueAnswer,
     DraftRequest,
-    EntryList,
     EntryView,
-    ExportAnswer,
     ExportQuery,
-    ImportAnswer,
-    ImportRequest,
+    KbEntryList,
+    KbExportAnswer,
+    KbImportAnswer,
+    KbImportRequest,
+    KbReviewRequest,
     MessageAnswer,
     MessageRequest,
     PollAnswer,
     PollRequest,
-    QueueAnswer,
-    ReviewRequest,
     Transcript,
 )
 from bianjie.assistant.knowledge import EDITOR, REVIEWER
@@ -76,11 +76,11 @@ def poll() -> PollAnswer:
     "/assistant/desk/queue",
     methods=["GET"],
     auth="token",
-    response=QueueAnswer,
+    response=DeskQueueAnswer,
     summary="Handed-off conversations of the agent's hospital (no message text)",
     errors=("HOSPITAL_REQUIRED",),
 )
-def desk_queue() -> QueueAnswer:
+def desk_queue() -> DeskQueueAnswer:
     return wiring.conversations().queue(app.staff_actor(AGENT))
 
 
@@ -141,11 +141,11 @@ def desk_close(conversation_id: str) -> Transcript:
     "/assistant/kb/entries",
     methods=["GET"],
     auth="token",
-    response=EntryList,
+    response=KbEntryList,
     summary="The hospital's knowledge entries with their versions and drafts",
     errors=("HOSPITAL_REQUIRED",),
 )
-def kb_list() -> EntryList:
+def kb_list() -> KbEntryList:
     return wiring.editor().list(app.staff_actor(EDITOR, REVIEWER))
 
 
@@ -191,7 +191,7 @@ def kb_submit(entry_id: str) -> EntryView:
     "/assistant/kb/entries/{entry_id}/review",
     methods=["POST"],
     auth="token",
-    request=ReviewRequest,
+    request=KbReviewRequest,
     response=EntryView,
     summary="Approve (publish) or reject the draft (reviewer, not its author)",
     errors=(
@@ -205,21 +205,21 @@ def kb_submit(entry_id: str) -> EntryView:
 )
 def kb_review(entry_id: str) -> EntryView:
     actor = app.staff_actor(REVIEWER)
-    return wiring.editor().review(actor, entry_id, app.body(ReviewRequest))
+    return wiring.editor().review(actor, entry_id, app.body(KbReviewRequest))
 
 
 @app.route(
     "/assistant/kb/import",
     methods=["POST"],
     auth="token",
-    request=ImportRequest,
-    response=ImportAnswer,
+    request=KbImportRequest,
+    response=KbImportAnswer,
     summary="Import JSONL or CSV entries as drafts (editor)",
     errors=("KB_IMPORT_INVALID", "KB_IMPORT_EMPTY", "KB_IMPORT_TOO_MANY", "KB_ENTRY_ID_INVALID", "HOSPITAL_REQUIRED"),
 )
-def kb_import() -> ImportAnswer:
+def kb_import() -> KbImportAnswer:
     actor = app.staff_actor(EDITOR)
-    body = app.body(ImportRequest)
+    body = app.body(KbImportRequest)
     return wiring.editor().import_(actor, body.format, body.content)
 
 
@@ -228,11 +228,11 @@ def kb_import() -> ImportAnswer:
     methods=["GET"],
     auth="token",
     query=ExportQuery,
-    response=ExportAnswer,
+    response=KbExportAnswer,
     summary="Export the hospital's published knowledge as JSONL or CSV",
     errors=("HOSPITAL_REQUIRED",),
 )
-def kb_export() -> ExportAnswer:
+def kb_export() -> KbExportAnswer:
     actor = app.staff_actor(EDITOR, REVIEWER)
     return wiring.editor().export(actor, app.query(ExportQuery).format, wiring.editor_knowledge())
 

@@ -18,20 +18,20 @@ from bianjie.consult.models import (
     AttachmentUpload,
     CancelRequest,
     ColleagueList,
-    ConsentRequest,
     ConsultationList,
     ConsultationView,
+    ConsultConsentRequest,
     ConsultStatus,
     CredentialList,
     CredentialQuery,
     CredentialRequest,
     CredentialView,
     InviteesRequest,
-    JoinAnswer,
     RecordsQuery,
     ReportDraft,
     ReportView,
     RespondRequest,
+    RoomJoinAnswer,
     ScopeAgreementList,
     ScopeAgreementView,
     WebhookAnswer,
@@ -193,13 +193,13 @@ def get_consultation(consultation_id: str) -> ConsultationView:
     "/consult/consultations/{consultation_id}/consent",
     methods=["POST"],
     auth="token",
-    request=ConsentRequest,
+    request=ConsultConsentRequest,
     response=ConsultStatus,
     summary="Record the patient's consent (知情同意); needed before the case is scheduled",
     errors=(*_CASE, *_STATE, "NOT_APPLICANT"),
 )
 def record_consent(consultation_id: str) -> ConsultStatus:
-    return wiring.service().record_consent(app.staff_actor(DOCTOR), consultation_id, app.body(ConsentRequest))
+    return wiring.service().record_consent(app.staff_actor(DOCTOR), consultation_id, app.body(ConsultConsentRequest))
 
 
 @app.route(
@@ -275,11 +275,11 @@ def respond(consultation_id: str) -> ConsultStatus:
     "/consult/consultations/{consultation_id}/join",
     methods=["POST"],
     auth="token",
-    response=JoinAnswer,
+    response=RoomJoinAnswer,
     summary="Join the video room: a LiveKit access token for this participant, valid to the slot's end + grace",
     errors=(*_CASE, *_STATE, "NOT_ACCEPTED", "ROOM_NOT_OPEN", "ROOM_CLOSED"),
 )
-def join(consultation_id: str) -> JoinAnswer:
+def join(consultation_id: str) -> RoomJoinAnswer:
     return wiring.service().join(app.staff_actor(DOCTOR), consultation_id)
 
 

@@ -12,13 +12,13 @@ from bianjie.content.aggregate import SourceConfig
 from bianjie.content.model import (
     COLUMNS,
     ArticleDraft,
+    ContentReviewRequest,
+    ContentSearchAnswer,
+    ContentSearchHit,
     Facet,
     ItemView,
     QueueAnswer,
     QueueQuery,
-    ReviewRequest,
-    SearchAnswer,
-    SearchHit,
     SearchQuery,
     VideoCreated,
     VideoDraft,
@@ -146,14 +146,14 @@ def submit_item(item_id: str) -> ItemView:
     "/content/items/{item_id}/reviews",
     methods=["POST"],
     auth="token",
-    request=ReviewRequest,
+    request=ContentReviewRequest,
     response=ItemView,
     summary="Approve or reject the item's current review stage (reviewer; chief-editor for the final)",
     errors=("ITEM_NOT_FOUND", "ROLE_REQUIRED", "STATE_CONFLICT", "REVIEWER_CONFLICT", "REASON_REQUIRED",
             "NOT_REVIEWED", "ITEM_CONTENDED"),
 )  # fmt: skip
 def review_item(item_id: str) -> ItemView:
-    return wiring.content_service().review(_staff(), item_id, app.body(ReviewRequest))
+    return wiring.content_service().review(_staff(), item_id, app.body(ContentReviewRequest))
 
 
 @app.route(
@@ -326,22 +326,22 @@ def attend(activity_id: str) -> ActivityView:
     "/content/search",
     methods=["GET"],
     query=SearchQuery,
-    response=SearchAnswer,
+    response=ContentSearchAnswer,
     summary="Search published articles and videos (Chinese, pinyin, initials, synonyms) with facets",
 )
-def search() -> SearchAnswer:
+def search() -> ContentSearchAnswer:
     query = app.query(SearchQuery)
     holder = wiring.index_holder()
     results = holder.current().search(
         query.q, kind=query.kind, hospital=query.hospital, disease=query.disease, limit=query.limit
     )
     names = holder.disease_names()
-    return SearchAnswer(
+    return ContentSearchAnswer(
         query=query.q,
         terms=results.terms,
         total=results.total,
         hits=[
-            SearchHit(**{**h.__dict__, "hospital_name": hospital_name(h.hospital)})  # type: ignore[arg-type]
+            ContentSearchHit(**{**h.__dict__, "hospital_name": hospital_name(h.hospital)})  # type: ignore[arg-type]
             for h in results.hits
         ],
         facets={

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 from bianjie.assistant import kb
-from bianjie.assistant.api import MessageRequest, ReviewRequest
+from bianjie.assistant.api import KbReviewRequest, MessageRequest
 from bianjie.assistant.kb import EntryBody
 from bianjie.kit.actor import Actor
 from bianjie.kit.errors import AppError
@@ -37,10 +37,10 @@ def test_publish_after_review_changes_the_answer(world: World) -> None:
         world.editor.review(
             EDITOR.__class__(**{**EDITOR.__dict__, "roles": ("kb-reviewer",)}),
             "faq.parking",
-            ReviewRequest(decision="approve"),
+            KbReviewRequest(decision="approve"),
         )
     assert exc.value.code == "KB_REVIEWER_IS_AUTHOR"
-    published = world.editor.review(REVIEWER, "faq.parking", ReviewRequest(decision="approve"))
+    published = world.editor.review(REVIEWER, "faq.parking", KbReviewRequest(decision="approve"))
     assert published.published and published.published["version"] == 2 and published.draft is None
     assert [h["version"] for h in published.history] == [2]
     world.clock.now += 10  # past the knowledge cache's refresh
@@ -51,11 +51,11 @@ def test_publish_after_review_changes_the_answer(world: World) -> None:
 def test_reject_keeps_the_published_answer(world: World) -> None:
     world.editor.save_draft(EDITOR, "faq.parking", parking_body("草稿"))
     world.editor.submit(EDITOR, "faq.parking")
-    view = world.editor.review(REVIEWER, "faq.parking", ReviewRequest(decision="reject", note="不准确"))
+    view = world.editor.review(REVIEWER, "faq.parking", KbReviewRequest(decision="reject", note="不准确"))
     assert view.draft and view.draft["review"] == "rejected"
     assert "10 元/小时" in str(view.published)
     with pytest.raises(AppError) as exc:
-        world.editor.review(REVIEWER, "faq.parking", ReviewRequest(decision="approve"))
+        world.editor.review(REVIEWER, "faq.parking", KbReviewRequest(decision="approve"))
     assert exc.value.code == "KB_NOT_IN_REVIEW"
 
 

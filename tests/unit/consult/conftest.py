@@ -13,7 +13,7 @@ import pytest
 from bianjie.consult.models import (
     AgreementRequest,
     ApplyRequest,
-    ConsentRequest,
+    ConsultConsentRequest,
     CredentialRequest,
     ReportDraft,
     RespondRequest,
@@ -160,7 +160,7 @@ class World:
 
     def scheduled(self, invitees: list[Actor] | None = None, **overrides: Any) -> str:
         cid = self.apply(invitees, **overrides)
-        self.service.record_consent(A1, cid, ConsentRequest(method="written", reference="CONSENT-1"))
+        self.service.record_consent(A1, cid, ConsultConsentRequest(method="written", reference="CONSENT-1"))
         assert self.service.submit(A1, cid).status == "scheduled"
         return cid
 

@@ -58,11 +58,11 @@ def test_refused_files_are_deleted_and_the_applicant_told_why(
 
 
 def test_submit_waits_for_pending_checks_and_unknown_uploads_are_deleted(world: World) -> None:
-    from bianjie.consult.models import ConsentRequest
+    from bianjie.consult.models import ConsultConsentRequest
 
     cid = world.apply()
     world.service.request_upload(A1, cid, AttachmentRequest(file_name="a.png", content_type="image/png", size=10))
-    world.service.record_consent(A1, cid, ConsentRequest(method="written", reference="F"))
+    world.service.record_consent(A1, cid, ConsultConsentRequest(method="written", reference="F"))
     with pytest.raises(AppError) as pending:
         world.service.submit(A1, cid)
     assert pending.value.code == "ATTACHMENTS_PENDING"

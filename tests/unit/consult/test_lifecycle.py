@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from bianjie.consult.models import CancelRequest, ConsentRequest, RecordsQuery, ReportDraft, RespondRequest
+from bianjie.consult.models import CancelRequest, ConsultConsentRequest, RecordsQuery, ReportDraft, RespondRequest
 from bianjie.kit.errors import AppError
 
 from tests.unit.consult.conftest import A1, A2, B1, B2, C1, PATIENT_ID, PATIENT_NAME, World
@@ -15,7 +15,7 @@ def test_the_whole_lifecycle_with_two_partner_doctors(world: World) -> None:
     with pytest.raises(AppError) as refused:
         world.service.submit(A1, cid)
     assert refused.value.code == "CONSENT_REQUIRED"
-    world.service.record_consent(A1, cid, ConsentRequest(method="written", reference="F-1"))
+    world.service.record_consent(A1, cid, ConsultConsentRequest(method="written", reference="F-1"))
     assert world.service.submit(A1, cid).status == "scheduled"
     assert [e.type for e in world.events.sent] == ["consult.scheduled"]
 

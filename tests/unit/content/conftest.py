@@ -86,11 +86,11 @@ def article(**overrides: Any) -> ArticleDraft:
 
 def three_reviews(service: ContentService, item_id: str) -> Any:
     service.submit(EDITOR, item_id)
-    from bianjie.content.model import ReviewRequest
+    from bianjie.content.model import ContentReviewRequest
 
-    service.review(REVIEWER_A, item_id, ReviewRequest(decision="approve", expected_status="review1"))
-    service.review(REVIEWER_B, item_id, ReviewRequest(decision="approve", expected_status="review2"))
-    return service.review(CHIEF, item_id, ReviewRequest(decision="approve", expected_status="final"))
+    service.review(REVIEWER_A, item_id, ContentReviewRequest(decision="approve", expected_status="review1"))
+    service.review(REVIEWER_B, item_id, ContentReviewRequest(decision="approve", expected_status="review2"))
+    return service.review(CHIEF, item_id, ContentReviewRequest(decision="approve", expected_status="final"))
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from bianjie.content.adapters.ffmpeg import FfmpegTranscoder
 from bianjie.content.media import MediaService
-from bianjie.content.model import ReviewRequest, VideoDraft
+from bianjie.content.model import ContentReviewRequest, VideoDraft
 from bianjie.content.service import upload_key
 from bianjie_dev.content.videos import ffprobe_streams, make_test_video
 
@@ -62,10 +62,10 @@ def test_transcoded_to_hls_with_cover_then_reviewed(rig: Rig, clip: Path, tmp_pa
     assert any(s["codec_type"] == "audio" for s in streams)
     # ready: the same three reviews
     rig.service.submit(UPLOADER, video_id)
-    rig.service.review(REVIEWER_A, video_id, ReviewRequest(decision="approve", expected_status="review1"))
-    rig.service.review(REVIEWER_B, video_id, ReviewRequest(decision="approve", expected_status="review2"))
+    rig.service.review(REVIEWER_A, video_id, ContentReviewRequest(decision="approve", expected_status="review1"))
+    rig.service.review(REVIEWER_B, video_id, ContentReviewRequest(decision="approve", expected_status="review2"))
     assert (
-        rig.service.review(CHIEF, video_id, ReviewRequest(decision="approve", expected_status="final")).status
+        rig.service.review(CHIEF, video_id, ContentReviewRequest(decision="approve", expected_status="final")).status
         == "published"
     )
     # a redelivered notification changes nothing

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from bianjie.content.model import ReviewRequest
+from bianjie.content.model import ContentReviewRequest
 from bianjie.content.workflow import STATUSES, WorkflowRefused
 from bianjie.kit.errors import AppError
 from hypothesis import HealthCheck, given, settings
@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 from tests.unit.content.conftest import CHIEF, EDITOR, REVIEWER_A, REVIEWER_B, Rig, article, staff, three_reviews
 
 
-def approve(stage: str) -> ReviewRequest:
-    return ReviewRequest(decision="approve", expected_status=stage)  # type: ignore[arg-type]
+def approve(stage: str) -> ContentReviewRequest:
+    return ContentReviewRequest(decision="approve", expected_status=stage)  # type: ignore[arg-type]
 
 
 def test_three_reviews_publish_seal_and_audit(rig: Rig) -> None:
@@ -78,10 +78,10 @@ def test_stale_review_and_reject_needs_reason(rig: Rig) -> None:
         rig.service.review(REVIEWER_A, item.id, approve("review2"))
     assert stale.value.code == "STATE_CONFLICT" and stale.value.status == 409
     with pytest.raises(AppError) as reason:
-        rig.service.review(REVIEWER_A, item.id, ReviewRequest(decision="reject", expected_status="review1"))
+        rig.service.review(REVIEWER_A, item.id, ContentReviewRequest(decision="reject", expected_status="review1"))
     assert reason.value.code == "REASON_REQUIRED"
     rejected = rig.service.review(
-        REVIEWER_A, item.id, ReviewRequest(decision="reject", reason="数据需注明来源", expected_status="review1")
+        REVIEWER_A, item.id, ContentReviewRequest(decision="reject", reason="数据需注明来源", expected_status="review1")
     )
     assert rejected.status == "rejected" and rejected.history[-1].reason == "数据需注明来源"
 
@@ -154,7 +154,7 @@ def test_nothing_is_published_without_three_reviews(rig: Rig, moves: list[tuple[
             elif action in ("approve", "reject"):
                 expected = stage if stage in ("review1", "review2", "final") else "review1"
                 rig.service.review(
-                    actor, item.id, ReviewRequest(decision=action, reason="理由", expected_status=expected)
+                    actor, item.id, ContentReviewRequest(decision=action, reason="理由", expected_status=expected)
                 )  # type: ignore[arg-type]
             elif action == "withdraw":
                 rig.service.withdraw(actor, item.id, "理由")

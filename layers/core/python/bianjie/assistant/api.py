@@ -82,7 +82,7 @@ class QueueItem(BaseModel):
     guesses: list[Guess]
 
 
-class QueueAnswer(BaseModel):
+class DeskQueueAnswer(BaseModel):
     items: list[QueueItem]
 
 
@@ -115,7 +115,7 @@ class DraftRequest(EntryBody):
     pass
 
 
-class ReviewRequest(BaseModel):
+class KbReviewRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     decision: Literal["approve", "reject"]
     note: str | None = Field(default=None, max_length=500, pattern=NO_NUL)
@@ -128,17 +128,17 @@ class EntryView(BaseModel):
     history: list[dict[str, object]]
 
 
-class EntryList(BaseModel):
+class KbEntryList(BaseModel):
     entries: list[dict[str, object]]
 
 
-class ImportRequest(BaseModel):
+class KbImportRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     format: Literal["jsonl", "csv"]
     content: str = Field(min_length=1, max_length=1_000_000, pattern=NO_NUL)
 
 
-class ImportAnswer(BaseModel):
+class KbImportAnswer(BaseModel):
     drafts: list[Annotated[str, Field(pattern=ENTRY_ID)]]
 
 
@@ -147,7 +147,7 @@ class ExportQuery(BaseModel):
     format: Literal["jsonl", "csv"] = "jsonl"
 
 
-class ExportAnswer(BaseModel):
+class KbExportAnswer(BaseModel):
     format: Literal["jsonl", "csv"]
     count: WholeNumber
     content: str

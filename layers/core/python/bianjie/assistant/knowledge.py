@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bianjie.assistant import kb
-from bianjie.assistant.api import EntryList, EntryView, ExportAnswer, ImportAnswer, ReviewRequest
+from bianjie.assistant.api import EntryView, KbEntryList, KbExportAnswer, KbImportAnswer, KbReviewRequest
 from bianjie.assistant.kb import Entry, EntryBody
 from bianjie.assistant.store import AssistantStore, entry_of
 from bianjie.assistant.understand import Understander
@@ -78,7 +78,7 @@ class Editor:
         self.store = store
         self.clock = clock
 
-    def list(self, actor: Actor) -> EntryList:
+    def list(self, actor: Actor) -> KbEntryList:
         hospital = _hospital(actor)
         published = {entry_of(i)["id"]: entry_of(i) for i in self.store.kb_items(hospital, "pub#")}
         drafts = {entry_of(i)["id"]: entry_of(i) for i in self.store.kb_items(hospital, "draft#")}
@@ -92,7 +92,7 @@ class Editor:
         for entry_id in sorted(set(published) | set(drafts)):
             if entry_id not in {e.id for e in kb.base()}:
                 rows.append(self._row(entry_id, published.get(entry_id), drafts.get(entry_id), False))
-        return EntryList(entries=rows)
+        return KbEntryList(entries=rows)
 
     @staticmethod
     def _row(
@@ -158,7 +158,7 @@ class Editor:
         )
         return self.view(actor, entry_id)
 
-    def review(self, actor: Actor, entry_id: str, decision: ReviewRequest) -> EntryView:
+    def review(self, actor: Actor, entry_id: str, decision: KbReviewRequest) -> EntryView:
         hospital = _hospital(actor)
         draft = self._draft(hospital, entry_id)
         if draft.review != "in_review":
@@ -188,7 +188,7 @@ class Editor:
             raise Conflict("知识库同时有其他发布，请重试", code="KB_CONTENDED") from None
         return self.view(actor, entry_id)
 
-    def import_(self, actor: Actor, fmt: str, content: str) -> ImportAnswer:
+    def import_(self, actor: Actor, fmt: str, content: str) -> KbImportAnswer:
         _hospital(actor)
         entries = kb.parse_jsonl(content) if fmt == "jsonl" else kb.parse_csv(content)
         if not entries:
@@ -198,9 +198,9 @@ class Editor:
         for e in entries:
             body = EntryBody.model_validate(e.model_dump(include=set(EntryBody.model_fields), mode="json"))
             self.save_draft(actor, e.id, body)
-        return ImportAnswer(drafts=[e.id for e in entries])
+        return KbImportAnswer(drafts=[e.id for e in entries])
 
-    def export(self, actor: Actor, fmt: str, knowledge: Knowledge) -> ExportAnswer:
+    def export(self, actor: Actor, fmt: str, knowledge: Knowledge) -> KbExportAnswer:
         entries = knowledge.entries(_hospital(actor))
         content = kb.to_jsonl(entries) if fmt == "jsonl" else kb.to_csv(entries)
-        return ExportAnswer(format=fmt, count=len(entries), content=content)
+        return KbExportAnswer(format=fmt, count=len(entries), content=content)

@@ -22,13 +22,13 @@ from typing import Any, Protocol
 
 from bianjie.assistant.api import (
     CONVERSATION,
+    DeskQueueAnswer,
     Guess,
     Handoff,
     Message,
     MessageAnswer,
     MessageRequest,
     PollAnswer,
-    QueueAnswer,
     QueueItem,
     Suggestion,
     Transcript,
@@ -381,10 +381,10 @@ class Conversations:
 
     # -- the agent desk ---------------------------------------------------------------------------
 
-    def queue(self, actor: Actor) -> QueueAnswer:
+    def queue(self, actor: Actor) -> DeskQueueAnswer:
         hospital = self._hospital(actor)
         items = [*self.store.queue(hospital, "waiting"), *self.store.queue(hospital, "agent")]
-        return QueueAnswer(
+        return DeskQueueAnswer(
             items=[
                 QueueItem(
                     conversation=i["pk"],

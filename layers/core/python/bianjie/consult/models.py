@@ -173,7 +173,7 @@ class ApplyRequest(Strict):
     ]
 
 
-class ConsentRequest(Strict):
+class ConsultConsentRequest(Strict):
     """The patient's consent to the consultation (知情同意), recorded by the applicant."""
 
     method: Literal["written", "electronic", "verbal_witnessed"]
@@ -322,7 +322,7 @@ class ConsultationList(BaseModel):
     counts: dict[str, int] = Field(description="cases per state in this box (the four states, draft, cancelled)")
 
 
-class JoinAnswer(BaseModel):
+class RoomJoinAnswer(BaseModel):
     consultation_id: str
     room: str
     url: str

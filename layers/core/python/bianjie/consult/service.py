@@ -38,16 +38,15 @@ from bianjie.consult.models import (
     CancelRequest,
     ColleagueList,
     ColleagueView,
-    ConsentRequest,
     ConsultationList,
     ConsultationSummary,
     ConsultationView,
+    ConsultConsentRequest,
     ConsultStatus,
     CredentialList,
     CredentialRequest,
     CredentialView,
     DoctorRef,
-    JoinAnswer,
     Location,
     ParticipantView,
     RecordsQuery,
@@ -55,6 +54,7 @@ from bianjie.consult.models import (
     ReportVersion,
     ReportView,
     RespondRequest,
+    RoomJoinAnswer,
     ScopeAgreementList,
     ScopeAgreementView,
     VerifyAnswer,
@@ -416,7 +416,7 @@ class ConsultService:
         self._audit(actor, "consult.apply", saved)
         return self._status(saved)
 
-    def record_consent(self, actor: Actor, cid: str, req: ConsentRequest) -> ConsultStatus:
+    def record_consent(self, actor: Actor, cid: str, req: ConsultConsentRequest) -> ConsultStatus:
         item = self._as_applicant(actor, cid)
         lc = self._step(item, states.record_consent)
         consent = {**req.model_dump(), "recorded_at": _iso(self.clock()), "recorded_by": actor.audit_name}
@@ -490,10 +490,10 @@ class ConsultService:
 
     # ================================================================ the room
 
-    def join(self, actor: Actor, cid: str) -> JoinAnswer:
+    def join(self, actor: Actor, cid: str) -> RoomJoinAnswer:
         return self._retrying(lambda: self._join(actor, cid))
 
-    def _join(self, actor: Actor, cid: str) -> JoinAnswer:
+    def _join(self, actor: Actor, cid: str) -> RoomJoinAnswer:
         item, role = self._readable(actor, cid, audit=False)
         now = self.clock()
         start = item["slot_end"] - item["duration_min"] * 60
@@ -509,7 +509,7 @@ class ConsultService:
         person = item["applicant"] if role == "applicant" else next(p for p in item["participants"] if _p_key(p) == me)
         not_after = item["slot_end"] + rooms.GRACE_S
         token = self.rooms.mint(item["room"], me, f"{person['name']}（{person['title']}）", not_after)
-        return JoinAnswer(
+        return RoomJoinAnswer(
             consultation_id=cid,
             room=item["room"],
             url=self.rooms.url,

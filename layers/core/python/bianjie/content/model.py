@@ -92,7 +92,7 @@ class VideoDraft(BaseModel):
     size_bytes: Annotated[int, Field(ge=1, le=2_147_483_648), WHOLE]
 
 
-class ReviewRequest(BaseModel):
+class ContentReviewRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     decision: Literal["approve", "reject"]
     reason: Annotated[str, Field(max_length=200, pattern=TEXT)] = ""
@@ -185,7 +185,7 @@ class SearchQuery(BaseModel):
     limit: int = Field(default=10, ge=1, le=50)
 
 
-class SearchHit(BaseModel):
+class ContentSearchHit(BaseModel):
     id: str
     kind: Literal["article", "video"]
     title: str
@@ -203,9 +203,9 @@ class Facet(BaseModel):
     count: int
 
 
-class SearchAnswer(BaseModel):
+class ContentSearchAnswer(BaseModel):
     query: str
     terms: list[str]
     total: int
-    hits: list[SearchHit]
+    hits: list[ContentSearchHit]
     facets: dict[str, list[Facet]]

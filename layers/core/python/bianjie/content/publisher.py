@@ -19,7 +19,7 @@ from bianjie.content.model import COLUMNS, VIDEO_COLUMN, hospital_name
 from bianjie.content.search import Tokenizer, doc_of
 from bianjie.content.service import Audit
 from bianjie.content.store import Contended, ContentStore
-from bianjie.content.workflow import Step, reviewed_thrice
+from bianjie.content.workflow import WorkflowStep, reviewed_thrice
 from bianjie.kit.actor import Actor
 from bianjie.kit.objects import ObjectNotFound, ObjectStore
 
@@ -45,7 +45,7 @@ def page_key(doc: dict[str, Any]) -> str:
 def is_public(store: ContentStore, doc: dict[str, Any]) -> bool:
     if doc.get("status") != "published":
         return False
-    steps = [Step.of(s) for s in store.steps(doc["id"])]
+    steps = [WorkflowStep.of(s) for s in store.steps(doc["id"])]
     return reviewed_thrice(steps, doc["version"])
 
 

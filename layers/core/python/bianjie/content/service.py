@@ -14,14 +14,14 @@ from bianjie.content import workflow
 from bianjie.content.model import (
     VIDEO_COLUMN,
     ArticleDraft,
+    ContentReviewRequest,
     ItemView,
-    ReviewRequest,
     VideoCreated,
     VideoDraft,
     hospital_name,
 )
 from bianjie.content.store import Contended, ContentStore
-from bianjie.content.workflow import Step, WorkflowRefused
+from bianjie.content.workflow import WorkflowRefused, WorkflowStep
 from bianjie.kit.actor import Actor
 from bianjie.kit.audit import canonical_json
 from bianjie.kit.crypto import hmac_sm3, sm3
@@ -155,7 +155,7 @@ class ContentService:
             raise AppError("视频尚未转码完成，不能送审", code="MEDIA_NOT_READY", status=409)
         return self._move(actor, doc, rev, "submit")
 
-    def review(self, actor: Actor, item_id: str, request: ReviewRequest) -> ItemView:
+    def review(self, actor: Actor, item_id: str, request: ContentReviewRequest) -> ItemView:
         doc, rev = self._load(item_id)
         if doc["status"] != request.expected_status:
             raise WorkflowRefused(
@@ -341,5 +341,5 @@ class ContentService:
         )
 
 
-def _objs(steps: list[dict[str, Any]]) -> list[Step]:
-    return [Step.of(s) for s in steps]
+def _objs(steps: list[dict[str, Any]]) -> list[WorkflowStep]:
+    return [WorkflowStep.of(s) for s in steps]

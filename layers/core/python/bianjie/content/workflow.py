@@ -55,7 +55,7 @@ class WorkflowRefused(AppError):
 
 
 @dataclass(frozen=True)
-class Step:
+class WorkflowStep:
     """One signed step of an item's history (what the store keeps, in order)."""
 
     seq: int
@@ -68,7 +68,7 @@ class Step:
     reason: str | None = None
 
     @classmethod
-    def of(cls, stored: dict[str, Any]) -> Step:
+    def of(cls, stored: dict[str, Any]) -> WorkflowStep:
         """A step as the store keeps it (its seal is the store's)."""
         return cls(
             seq=int(stored["seq"]),
@@ -92,7 +92,7 @@ def next_status(
     actor: Actor,
     *,
     column: str,
-    history: Sequence[Step],
+    history: Sequence[WorkflowStep],
     version: int,
     publish_later: bool = False,
 ) -> Status:
@@ -146,7 +146,7 @@ def next_status(
     return following
 
 
-def _current_round(history: Sequence[Step], version: int) -> list[Step]:
+def _current_round(history: Sequence[WorkflowStep], version: int) -> list[WorkflowStep]:
     """The steps since the last submit of this version (a rejected item resubmitted starts a new round)."""
     start = 0
     for i, step in enumerate(history):
@@ -155,7 +155,7 @@ def _current_round(history: Sequence[Step], version: int) -> list[Step]:
     return list(history[start:])
 
 
-def reviewed_thrice(history: Sequence[Step], version: int) -> bool:
+def reviewed_thrice(history: Sequence[WorkflowStep], version: int) -> bool:
     """Whether the current round of ``version`` holds three approvals by three different people after
     its submit: the invariant behind every public item."""
     this_round = _current_round(history, version)

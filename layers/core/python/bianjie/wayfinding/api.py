@@ -121,7 +121,7 @@ class LevelChange(BaseModel):
     category: str
 
 
-class Step(BaseModel):
+class RouteStep(BaseModel):
     index: int
     kind: str
     text: str
@@ -147,7 +147,7 @@ class RouteAnswer(BaseModel):
     path: list[PathPart]
     units: list[str]
     level_changes: list[LevelChange]
-    steps: list[Step]
+    steps: list[RouteStep]
 
 
 class SearchQuery(Strict):

@@ -82,11 +82,23 @@ OAUTH_ERROR_SCHEMA = {
 }
 
 
+class ComponentClash(ValueError):
+    """Two different models of one name: the document can hold only one, and a route would be described
+    by the other's schema (consult's AgreementView once replaced pay's)."""
+
+
+def _register(components: dict[str, Any], name: str, definition: Any) -> None:
+    known = components.get(name)
+    if known is not None and known != definition:
+        raise ComponentClash(f"two different models are named {name}: rename one (component names are global)")
+    components[name] = definition
+
+
 def _schema_of(model: Any, components: dict[str, Any]) -> dict[str, Any]:
     schema = model.model_json_schema(ref_template="#/components/schemas/{model}", schema_generator=_Schemas)
     for name, definition in schema.pop("$defs", {}).items():
-        components[name] = definition
-    components[model.__name__] = schema
+        _register(components, name, definition)
+    _register(components, model.__name__, schema)
     return {"$ref": f"#/components/schemas/{model.__name__}"}
 
 
@@ -112,7 +124,7 @@ def _no_control_characters(schema: dict[str, Any]) -> None:
 def _query_parameters(model: Any, components: dict[str, Any]) -> list[dict[str, Any]]:
     schema = model.model_json_schema(ref_template="#/components/schemas/{model}", schema_generator=_Schemas)
     for name, definition in schema.pop("$defs", {}).items():
-        components[name] = definition
+        _register(components, name, definition)
     required = set(schema.get("required", ()))
     for prop in schema.get("properties", {}).values():
         _no_control_characters(prop)
