@@ -9,60 +9,14 @@ from __future__ import annotations
 import html
 import re
 import secrets
-from pathlib import Path
 
 from chalice import Response
 
-from bianjie.kit.errors import NotFound
-from bianjie.kit.objects import ObjectNotFound, ObjectStore
+from bianjie.kit.webassets import asset, content_type, page_html, publish
 
-HTML, ASSETS = "html/", "assets/"
-PAGE_RE = re.compile(r"[a-z][a-z0-9-]{0,39}")
-NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
-TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml"}
+__all__ = ["asset", "content_type", "page_html", "publish"]
+
 _TAG = re.compile(r"<(script|link)\b")
-
-
-def content_type(name: str) -> str:
-    return TYPES.get(Path(name).suffix, "application/octet-stream")
-
-
-def publish(objects: ObjectStore, bucket: str, dist: Path) -> int:
-    count = 0
-    for page in sorted(dist.glob("*.html")):
-        if PAGE_RE.fullmatch(page.stem):
-            objects.put(bucket, HTML + page.name, page.read_bytes(), content_type="text/html; charset=utf-8")
-            count += 1
-    assets = dist / "assets"
-    for path in sorted(assets.iterdir()) if assets.is_dir() else []:
-        if path.is_file() and NAME_RE.fullmatch(path.name):
-            objects.put(
-                bucket,
-                ASSETS + path.name,
-                path.read_bytes(),
-                content_type=content_type(path.name),
-                cache_control="public, max-age=31536000, immutable",
-            )
-            count += 1
-    return count
-
-
-def page_html(objects: ObjectStore, bucket: str, name: str) -> str:
-    if not PAGE_RE.fullmatch(name):
-        raise NotFound("no such page", code="PAGE_NOT_FOUND")
-    try:
-        return objects.get(bucket, f"{HTML}{name}.html").decode("utf-8")
-    except ObjectNotFound as exc:
-        raise NotFound("no such page", code="PAGE_NOT_FOUND") from exc
-
-
-def asset(objects: ObjectStore, bucket: str, name: str) -> bytes:
-    if not NAME_RE.fullmatch(name):
-        raise NotFound("no such page file", code="ASSET_NOT_FOUND")
-    try:
-        return objects.get(bucket, ASSETS + name)
-    except ObjectNotFound as exc:
-        raise NotFound("no such page file", code="ASSET_NOT_FOUND") from exc
 
 
 _ORIGIN = re.compile(r"https://[a-z0-9.-]+(:[0-9]{1,5})?")
