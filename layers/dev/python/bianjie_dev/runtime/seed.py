@@ -8,9 +8,13 @@ adding a service touches no shared file. A seeder may append URLs to ``stack.dem
 from __future__ import annotations
 
 import json
+import logging
 import os
+import time
 from collections.abc import Callable
 from typing import Any
+
+log = logging.getLogger("bianjie.seed")
 
 DEMO_PARTNERS = [
     # app id, name, allowed CIDRs (loopback only: the local stack listens on 127.0.0.1)
@@ -59,4 +63,6 @@ def seed_demo_data(stack: Any) -> None:
     stack.demo_urls = []
     seed_partners(stack)
     for seeder in service_seeders():
+        began = time.perf_counter()
         seeder(stack)
+        log.info("seeded", extra={"seeder": seeder.__module__, "seconds": round(time.perf_counter() - began, 2)})
