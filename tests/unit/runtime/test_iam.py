@@ -260,3 +260,58 @@ def test_a_key_policy_without_the_account_statement_delegates_nothing() -> None:
     only_other = {"Statement": [{"Effect": "Allow", "Principal": {"AWS": OTHER}, "Action": "kms:*", "Resource": "*"}]}
     context = {"aws:PrincipalArn": ROLE}
     assert evaluate_resource_policy(only_other, "kms:Sign", "arn:k", context, account_root=ROOT_ARN) == "implicit"
+
+
+TOPIC = "arn:aws-cn:sns:cn-north-1:123456789012:bianjie-DomainEventsTopic"
+QUEUE = "arn:aws-cn:sqs:cn-north-1:123456789012:bianjie-GuideDomainEventsQueue"
+QUEUE_POLICY = {
+    "Statement": [
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": "sns.amazonaws.com"},
+            "Action": "sqs:SendMessage",
+            "Resource": QUEUE,
+            "Condition": {"ArnEquals": {"aws:SourceArn": TOPIC}},
+        }
+    ]
+}
+
+
+@pytest.mark.parametrize(
+    ("policy", "service", "source", "allowed"),
+    [
+        (QUEUE_POLICY, "sns.amazonaws.com", TOPIC, True),
+        (QUEUE_POLICY, "sns.amazonaws.com", TOPIC + "-other", False),  # another topic
+        (QUEUE_POLICY, "s3.amazonaws.com", TOPIC, False),  # another service
+        (None, "sns.amazonaws.com", TOPIC, False),  # a service has no identity policy: nothing allows it
+        (
+            {
+                "Statement": [
+                    *QUEUE_POLICY["Statement"],
+                    {"Effect": "Deny", "Principal": "*", "Action": "sqs:*", "Resource": "*"},
+                ]
+            },
+            "sns.amazonaws.com",
+            TOPIC,
+            False,  # an applicable Deny wins
+        ),
+        (
+            {
+                "Statement": [
+                    {
+                        **QUEUE_POLICY["Statement"][0],
+                        "Condition": {"ForAnyValue:ArnEquals": {"aws:SourceArn": [TOPIC]}},
+                    }
+                ]
+            },
+            "sns.amazonaws.com",
+            TOPIC,
+            False,  # a condition this evaluation cannot read allows nothing
+        ),
+    ],
+)
+def test_service_principals_on_queue_policies(policy: Any, service: str, source: str, allowed: bool) -> None:
+    from bianjie_dev.runtime.iam import service_may
+
+    context = {"aws:SourceArn": source, "aws:SourceAccount": "123456789012"}
+    assert service_may(policy, service, "sqs:SendMessage", QUEUE, context) is allowed

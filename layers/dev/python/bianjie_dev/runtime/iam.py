@@ -340,5 +340,43 @@ def evaluate_resource_policy(
     return verdict
 
 
+def service_may(policy: Mapping[str, Any] | None, service: str, action: str, resource: str, context: Context) -> bool:
+    """Whether a resource policy (a queue policy) lets an AWS service principal (``sns.amazonaws.com``,
+    ``s3.amazonaws.com``) perform ``action`` on ``resource`` for the request ``context`` (``aws:SourceArn``,
+    ``aws:SourceAccount``). Such a principal has no identity policies: only the resource's policy can
+    allow it, so no policy allows nothing. An applicable Deny wins; a Condition that cannot be evaluated
+    allows nothing and, on a Deny, denies."""
+    allowed = False
+    for statement in _statements(policy or {}):
+        if not _applies(statement, action, resource):
+            continue
+        if "NotPrincipal" in statement:
+            spared = _service_names(statement["NotPrincipal"])
+            named = "*" not in spared and service not in spared
+        else:
+            names = _service_names(statement.get("Principal"))
+            named = "*" in names or service in names
+        if not named:
+            continue
+        condition = statement.get("Condition")
+        holds = condition_holds(condition, context) if condition else True
+        if statement.get("Effect") == "Deny" and holds is not False:
+            return False
+        if statement.get("Effect") == "Allow" and holds:
+            allowed = True
+    return allowed
+
+
+def _service_names(principal: Any) -> list[str]:
+    if principal == "*":
+        return ["*"]
+    if isinstance(principal, Mapping):
+        named = principal.get("Service")
+        if named is None:
+            return []
+        return [str(p) for p in (named if isinstance(named, list) else [named])]
+    return []
+
+
 def admin_arn(region: str, user: str) -> str:
     return f"arn:{partition(region)}:iam::{ACCOUNT_ID}:user/{user}"

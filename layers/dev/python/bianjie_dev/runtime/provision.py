@@ -21,6 +21,12 @@ BUCKET_TYPE = "AWS::S3::Bucket"
 KEY_TYPE = "AWS::KMS::Key"
 TOPIC_TYPE = "AWS::SNS::Topic"
 SUBSCRIPTION_TYPE = "AWS::SNS::Subscription"
+QUEUE_POLICY_TYPE = "AWS::SQS::QueuePolicy"
+
+
+class UndeliverableError(RuntimeError):
+    """A topic subscription or a bucket notification whose queue's policy would not let the service
+    deliver: on AWS the messages would be dropped without an error anywhere, so the stack refuses to start."""
 
 
 class Provisioner:
@@ -55,7 +61,15 @@ class Provisioner:
                 self._record(logical_id, kind, name, Arn=arn("lambda", region, f"function:{name}"))
             elif kind == "AWS::Serverless::LayerVersion":
                 self._record(logical_id, kind, arn("lambda", region, f"layer:{logical_id}:1"))
-            elif kind not in (*TABLE_TYPES, QUEUE_TYPE, BUCKET_TYPE, KEY_TYPE, TOPIC_TYPE, SUBSCRIPTION_TYPE):
+            elif kind not in (
+                *TABLE_TYPES,
+                QUEUE_TYPE,
+                BUCKET_TYPE,
+                KEY_TYPE,
+                TOPIC_TYPE,
+                SUBSCRIPTION_TYPE,
+                QUEUE_POLICY_TYPE,
+            ):
                 self._record(logical_id, kind, logical_id)
         for logical_id, res in self.template.resources_of_type(KEY_TYPE).items():
             self._create_key(logical_id, res)
@@ -74,6 +88,7 @@ class Provisioner:
             self._subscribe(logical_id, res)
         for logical_id, res in self.template.resources_of_type(BUCKET_TYPE).items():
             self._create_bucket(logical_id, res)
+        self._check_deliveries(self._apply_queue_policies())
         for fn in self.template.functions:
             for event in fn.events:
                 if isinstance(event, S3Event):
@@ -178,6 +193,50 @@ class Provisioner:
             ReturnSubscriptionArn=True,
         )["SubscriptionArn"]
         self._record(logical_id, SUBSCRIPTION_TYPE, arn_)
+
+    def _apply_queue_policies(self) -> dict[str, Any]:
+        """Each AWS::SQS::QueuePolicy set on its queues, as CloudFormation does -> {queue ARN: policy}."""
+        policies: dict[str, Any] = {}
+        for logical_id, res in self.template.resources_of_type(QUEUE_POLICY_TYPE).items():
+            props = self._props(res)
+            document = props["PolicyDocument"]
+            for url in props.get("Queues") or []:
+                self.sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps(document)})
+                policies[self._queue_arn(url)] = document
+            self._record(logical_id, QUEUE_POLICY_TYPE, logical_id)
+        return policies
+
+    def _check_deliveries(self, policies: dict[str, Any]) -> None:
+        """moto delivers SNS and S3 messages to any queue; AWS only where the queue's policy allows the
+        service for that topic or bucket. Every such delivery the template declares is checked here."""
+        from bianjie_dev.runtime.iam import service_may
+
+        account = str(self.deployment.resolver().resolve({"Ref": "AWS::AccountId"}))
+        problems = []
+        for logical_id, res in self.template.resources_of_type(SUBSCRIPTION_TYPE).items():
+            props = self._props(res)
+            if props.get("Protocol") != "sqs":
+                continue
+            queue, topic = str(props["Endpoint"]), str(props["TopicArn"])
+            context = {"aws:SourceArn": topic, "aws:SourceAccount": account}
+            if not service_may(policies.get(queue), "sns.amazonaws.com", "sqs:SendMessage", queue, context):
+                problems.append(
+                    f"{logical_id}: no queue policy lets sns.amazonaws.com send {topic} to {queue} "
+                    "(add an AWS::SQS::QueuePolicy allowing sqs:SendMessage with aws:SourceArn of the topic)"
+                )
+        for logical_id, res in self.template.resources_of_type(BUCKET_TYPE).items():
+            props = self._props(res)
+            bucket = str(self.deployment.resources[logical_id]["attrs"]["Arn"])
+            for qc in (props.get("NotificationConfiguration") or {}).get("QueueConfigurations", []):
+                queue = str(qc["Queue"])
+                context = {"aws:SourceArn": bucket, "aws:SourceAccount": account}
+                if not service_may(policies.get(queue), "s3.amazonaws.com", "sqs:SendMessage", queue, context):
+                    problems.append(
+                        f"{logical_id}: no queue policy lets s3.amazonaws.com notify {queue} "
+                        "(add an AWS::SQS::QueuePolicy allowing sqs:SendMessage for the bucket)"
+                    )
+        if problems:
+            raise UndeliverableError("messages AWS would drop:\n  " + "\n  ".join(problems))
 
     def _queue_arn(self, url: str) -> str:
         return self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
