@@ -21,8 +21,9 @@ day so services do not contend with each other and a day's chain can be archived
 A writer remembers the head it last wrote on each chain and appends after it without reading, the
 condition then naming the head's hash as well as its sequence: when someone else has appended since,
 the condition fails, the memory is dropped and the append reads the head as above. Each thread keeps to
-one shard while its appends succeed and moves to another when it loses, so concurrent writers (Lambda
-containers, a server's threads) settle on shards of their own and most appends are one call, not two.
+one shard while its appends succeed and moves to another when it loses or finds its memory stale, so
+concurrent and alternating writers (Lambda containers, a server's threads, the functions of one service
+taking turns on a record) settle on shards of their own and most appends are one call, not two.
 
 An append can join the caller's own write: ``record(..., also=[Put(...), ...])`` commits the caller's
 operations in the same transaction (the access and its record exist together or not at all, and one
@@ -259,7 +260,12 @@ class AuditLog:
                 with self._heads_lock:
                     self._heads.pop(name, None)
                 if known is not None:
-                    continue  # what this writer remembered was stale: read the head, no back-off yet
+                    # what this writer remembered was stale: someone else appends to this shard too. Two
+                    # writers sharing a shard make every append stale (three calls instead of one), so
+                    # this one moves to another shard and reads its head, no back-off yet
+                    if not pinned and self._shards > 1:
+                        shard = (shard + random.randrange(1, self._shards)) % self._shards
+                    continue
                 # another writer took this seq. A loser that stays on its chain keeps meeting the winner's
                 # next append under load, so it moves to another shard (any shard is as good), then backs
                 # off with full jitter and re-reads the head

@@ -88,7 +88,7 @@ def rx_audit() -> Any:
     from bianjie.kit.audit import AuditLog
 
     # four chains a day instead of one: every prescription step appends, and one chain head serialises
-    return AuditLog(deps.documents(), deps.table("AUDIT_TABLE"), service="rx", shards=4)
+    return AuditLog(deps.documents(), deps.table("AUDIT_TABLE"), service="rx", shards=16)
 
 
 def org(app_id: str) -> Org | None:
