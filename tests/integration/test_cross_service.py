@@ -30,7 +30,9 @@ PHARMACY = ("rj.out.1f.pharmacy", "门诊楼1楼西药房")
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackProcess]:
-    s = StackProcess(tmp_path_factory.mktemp("cross-stack"), env={"BIANJIE_RETRY_DELAY": "1"})
+    s = StackProcess(
+        tmp_path_factory.mktemp("cross-stack"), env={"BIANJIE_RETRY_DELAY": "1"}, seed=["guide", "rx", "film", "pay"]
+    )
     yield s
     s.stop()
 

@@ -19,7 +19,7 @@ from bianjie_dev.runtime.child import StackProcess
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackProcess]:
-    s = StackProcess(tmp_path_factory.mktemp("tokens-stack"))
+    s = StackProcess(tmp_path_factory.mktemp("tokens-stack"), seed=["rx"])
     yield s
     s.stop()
 

@@ -24,7 +24,7 @@ BROWSER = ROOT / "web" / "assistant" / "browser"
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackProcess]:
     subprocess.run(["make", "-s", "web"], cwd=ROOT, check=True, capture_output=True, timeout=600)
-    proc = StackProcess(tmp_path_factory.mktemp("assistant-stack"), env={"BIANJIE_FILM_DEMO_CT_SLICES": "4"})
+    proc = StackProcess(tmp_path_factory.mktemp("assistant-stack"), seed=["assistant"])
     try:
         yield proc
     finally:

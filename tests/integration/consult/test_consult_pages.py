@@ -23,7 +23,7 @@ BROWSER = ROOT / "web" / "consult" / "browser"
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackProcess]:
     subprocess.run(["make", "-s", "web"], cwd=ROOT, check=True, capture_output=True, timeout=600)
-    proc = StackProcess(tmp_path_factory.mktemp("consult-pages-stack"), env={"BIANJIE_FILM_DEMO_CT_SLICES": "4"})
+    proc = StackProcess(tmp_path_factory.mktemp("consult-pages-stack"), seed=["consult"])
     try:
         yield proc
     finally:

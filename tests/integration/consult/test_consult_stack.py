@@ -20,7 +20,7 @@ PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackProcess]:
-    s = StackProcess(tmp_path_factory.mktemp("consult-stack"))
+    s = StackProcess(tmp_path_factory.mktemp("consult-stack"), seed=["consult"])
     yield s
     s.stop()
 

@@ -22,7 +22,7 @@ from bianjie_dev.runtime.child import StackProcess
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackProcess]:
-    s = StackProcess(tmp_path_factory.mktemp("content-stack"), env={"BIANJIE_RETRY_DELAY": "1"})
+    s = StackProcess(tmp_path_factory.mktemp("content-stack"), env={"BIANJIE_RETRY_DELAY": "1"}, seed=["content"])
     yield s
     s.stop()
 

@@ -25,7 +25,7 @@ VISIT = "V-DEMO-TODAY"
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackProcess]:
-    s = StackProcess(tmp_path_factory.mktemp("escort-stack"), env={"BIANJIE_RETRY_DELAY": "1"})
+    s = StackProcess(tmp_path_factory.mktemp("escort-stack"), env={"BIANJIE_RETRY_DELAY": "1"}, seed=["escort"])
     yield s
     s.stop()
 

@@ -22,7 +22,9 @@ from requests import HTTPError
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackProcess]:
-    proc = StackProcess(tmp_path_factory.mktemp("film-dicomweb"), env={"BIANJIE_FILM_DEMO_CT_SLICES": "4"})
+    proc = StackProcess(
+        tmp_path_factory.mktemp("film-dicomweb"), env={"BIANJIE_FILM_DEMO_CT_SLICES": "4"}, seed=["film"]
+    )
     try:
         yield proc
     finally:

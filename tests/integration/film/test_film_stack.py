@@ -22,7 +22,7 @@ ROOT = project_root()
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackProcess]:
     subprocess.run(["make", "-s", "web"], cwd=ROOT, check=True, capture_output=True, timeout=600)
-    proc = StackProcess(tmp_path_factory.mktemp("film-stack"), env={"BIANJIE_FILM_DEMO_CT_SLICES": "20"})
+    proc = StackProcess(tmp_path_factory.mktemp("film-stack"), env={"BIANJIE_FILM_DEMO_CT_SLICES": "20"}, seed=["film"])
     try:
         yield proc
     finally:

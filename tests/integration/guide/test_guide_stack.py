@@ -28,7 +28,7 @@ REPORT_2 = "1.2.156.112605.14038013507.20261123.2.9.1"  # the SOP UID of the sec
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackProcess]:
-    s = StackProcess(tmp_path_factory.mktemp("guide-stack"), env={"BIANJIE_RETRY_DELAY": "1"})
+    s = StackProcess(tmp_path_factory.mktemp("guide-stack"), env={"BIANJIE_RETRY_DELAY": "1"}, seed=["guide"])
     yield s
     s.stop()
 

@@ -30,7 +30,7 @@ BUILT = {"/pages/pay", "/pages/home"}
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackProcess]:
     subprocess.run(["make", "-s", "web"], cwd=ROOT, check=True, capture_output=True, timeout=600)
-    proc = StackProcess(tmp_path_factory.mktemp("entry-stack"), env={"BIANJIE_FILM_DEMO_CT_SLICES": "4"})
+    proc = StackProcess(tmp_path_factory.mktemp("entry-stack"), seed=["identity", "pages"])
     try:
         yield proc
     finally:

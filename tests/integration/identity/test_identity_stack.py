@@ -16,7 +16,7 @@ from bianjie_dev.runtime.child import StackProcess
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackProcess]:
-    s = StackProcess(tmp_path_factory.mktemp("identity-stack"))
+    s = StackProcess(tmp_path_factory.mktemp("identity-stack"), seed=["identity"])
     yield s
     s.stop()
 

@@ -27,7 +27,7 @@ BROWSER = ROOT / "web" / "pages" / "browser"
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackProcess]:
     subprocess.run(["make", "-s", "web"], cwd=ROOT, check=True, capture_output=True, timeout=600)
-    proc = StackProcess(tmp_path_factory.mktemp("pages-stack"), env={"BIANJIE_FILM_DEMO_CT_SLICES": "4"})
+    proc = StackProcess(tmp_path_factory.mktemp("pages-stack"), seed=["pages"])
     try:
         yield proc
     finally:

@@ -74,7 +74,7 @@ def onprem(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OnPrem]:
     pg, drop = postgres_env()
     pg.pop("BENCH_DATABASE")
     tmp = tmp_path_factory.mktemp("pay-onprem")
-    stack = StackProcess(tmp / "stack", env={**pg, "BIANJIE_LOG_LEVEL": "WARNING"})
+    stack = StackProcess(tmp / "stack", env={**pg, "BIANJIE_LOG_LEVEL": "WARNING"}, seed=["pay"])
     restore = use_stack_env(stack)
     children: list[Child] = []
     try:

@@ -23,7 +23,7 @@ from bianjie_dev.runtime.child import StackProcess, free_port
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackProcess]:
-    s = StackProcess(tmp_path_factory.mktemp("pay-stack"), env={"BIANJIE_RETRY_DELAY": "1"})
+    s = StackProcess(tmp_path_factory.mktemp("pay-stack"), env={"BIANJIE_RETRY_DELAY": "1"}, seed=["pay"])
     yield s
     s.stop()
 

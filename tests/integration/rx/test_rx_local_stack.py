@@ -15,7 +15,7 @@ from fhir.resources.R4B.bundle import Bundle
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackProcess]:
-    s = StackProcess(tmp_path_factory.mktemp("rx-stack"))
+    s = StackProcess(tmp_path_factory.mktemp("rx-stack"), seed=["rx"])
     yield s
     s.stop()
 

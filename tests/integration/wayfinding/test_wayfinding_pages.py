@@ -25,7 +25,7 @@ BROWSER = ROOT / "web" / "wayfinding" / "browser"
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackProcess]:
     subprocess.run(["make", "-s", "web"], cwd=ROOT, check=True, capture_output=True, timeout=600)
-    proc = StackProcess(tmp_path_factory.mktemp("wayfinding-pages"), env={"BIANJIE_FILM_DEMO_CT_SLICES": "4"})
+    proc = StackProcess(tmp_path_factory.mktemp("wayfinding-pages"), seed=["wayfinding", "guide"])
     try:
         yield proc
     finally:

@@ -18,7 +18,7 @@ from bianjie_dev.runtime.child import StackProcess
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackProcess]:
-    s = StackProcess(tmp_path_factory.mktemp("wayfinding-stack"), env={"BIANJIE_FILM_DEMO_CT_SLICES": "4"})
+    s = StackProcess(tmp_path_factory.mktemp("wayfinding-stack"), seed=["wayfinding"])
     try:
         yield s
     finally:

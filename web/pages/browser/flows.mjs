@@ -32,6 +32,10 @@ const flows = {
     await page.waitForFunction(([state, next]) => document.querySelector('#state')?.textContent !== state
       || document.querySelector('#next-title')?.textContent !== next, [out.steps.before.state, out.steps.before.next], { timeout: 30000 });
     out.steps.update_ms = Date.now() - t0;
+    // the to-do cards come from guide's notifications, made by the event pump a moment after the visit
+    // moves: wait as a person would for the bill's card (a loaded machine takes seconds)
+    await page.waitForFunction(() => [...document.querySelectorAll('#todo-cards li')].some((li) => li.textContent.includes('¥')),
+      null, { timeout: 30000 }).catch(() => {});
     out.steps.after = { state: await text(page, '#state'), next: await text(page, '#next-title'), cards: await page.locator('#todo-cards li').allInnerTexts(),
       timeline: await page.locator('.timeline li').allInnerTexts() };
     await page.waitForFunction(() => document.querySelector('#live')?.textContent, null, { timeout: 5000 }).catch(() => {});

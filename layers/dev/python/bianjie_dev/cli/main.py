@@ -5,6 +5,7 @@ and against any deployment with ``--aws-endpoint`` / ``--region`` / ``--table`` 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -84,14 +85,22 @@ def cmd_stack_run(args: argparse.Namespace) -> int:
     root = project_root()
     options = StackOptions.from_env(root, Path(args.template) if args.template else None)
     options.seed = not args.no_seed
+    if args.seed is not None:
+        options.seed_only = tuple(name.strip() for name in args.seed.split(",") if name.strip())
     stack = LocalStack(options)
     try:
         stack.start()
     except BaseException:
         stack.stop()
         raise
-    stack.run_forever()
-    return 0
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how a developer stops it: no traceback
+        stack.run_forever()
+    # The stack's work is stopped and its state file written; tearing down the interpreter's heap (a
+    # second or more per gigabyte) would only delay the prompt and every test's teardown
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def _get_json(url: str, method: str = "GET") -> Any:
@@ -499,6 +508,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = stack.add_parser("run", help="start moto, provision template.yaml, seed, serve (Ctrl-C stops)")
     p.add_argument("--template", help="another SAM template (default: template.yaml of the project)")
     p.add_argument("--no-seed", action="store_true", help="skip the demo data")
+    p.add_argument("--seed", metavar="SERVICES", help="only these services' demo data, comma-separated (tests)")
     p.set_defaults(func=cmd_stack_run)
     p = stack.add_parser("info", help="URLs, resources and live status of the local stack")
     p.add_argument("--stack")

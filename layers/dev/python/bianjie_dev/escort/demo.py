@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+NEEDS = ("guide",)  # the guide demo patient's visit of today, which the escort room follows
 PATIENT = "p-demo-1"
 VISIT = "V-DEMO-TODAY"
 

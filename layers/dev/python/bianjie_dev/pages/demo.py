@@ -17,6 +17,8 @@ from typing import Any
 from bianjie_dev.guide.demo import PATIENT
 from bianjie_dev.rx.demo import DOCTOR, HOSPITAL, PATIENT_ID, PHARMACIST, PHARMACY
 
+NEEDS = ("guide", "rx", "pay")  # the demo patient's visit, prescriptions and agreements these pages show
+
 LINK_TTL = 2 * 3600
 # (page, who, what the banner says); who: patient | doctor | pharmacist
 PAGES = (

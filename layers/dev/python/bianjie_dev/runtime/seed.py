@@ -2,7 +2,12 @@
 then each service's own demo data.
 
 A service seeds itself by providing ``bianjie.<service>.demo.seed(stack)``; it is found here by name, so
-adding a service touches no shared file. A seeder may append URLs to ``stack.demo_urls`` for the banner.
+adding a service touches no shared file. A seeder may append URLs to ``stack.demo_urls`` for the banner,
+and may name the services whose demo data it builds on in ``NEEDS`` (a tuple of service names).
+
+``make run`` seeds every service. A test's stack seeds only what it uses (``bianjie stack run --seed
+guide,rx``, ``StackProcess(seed=["guide", "rx"])``): the services it names and what they need, in the
+usual order; the partner apps always.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 log = logging.getLogger("bianjie.seed")
@@ -53,16 +58,29 @@ def seed_partners(stack: Any) -> None:
         os.chmod(path, 0o600)
 
 
-def service_seeders() -> list[Callable[[Any], None]]:
+def service_seeders(only: Collection[str] | None = None) -> list[Callable[[Any], None]]:
+    """Every service's seeder, or those of ``only`` and what they need; an unknown name is refused."""
     from bianjie_dev.runtime.services import service_modules
 
-    return [module.seed for module in service_modules("demo")]
+    modules = {module.__name__.split(".")[1]: module for module in service_modules("demo")}
+    if only is None:
+        return [module.seed for module in modules.values()]
+    wanted: set[str] = set()
+    pending = list(only)
+    while pending:
+        name = pending.pop()
+        if name not in modules:
+            raise ValueError(f"no service {name!r} has demo data; known: {', '.join(modules)}")
+        if name not in wanted:
+            wanted.add(name)
+            pending.extend(getattr(modules[name], "NEEDS", ()))
+    return [module.seed for name, module in modules.items() if name in wanted]
 
 
-def seed_demo_data(stack: Any) -> None:
+def seed_demo_data(stack: Any, only: Collection[str] | None = None) -> None:
     stack.demo_urls = []
     seed_partners(stack)
-    for seeder in service_seeders():
+    for seeder in service_seeders(only):
         began = time.perf_counter()
         seeder(stack)
         log.info("seeded", extra={"seeder": seeder.__module__, "seconds": round(time.perf_counter() - began, 2)})

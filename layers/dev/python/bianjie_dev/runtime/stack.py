@@ -79,6 +79,7 @@ class StackOptions:
     region: str = LOCAL_REGION
     stack_name: str = "bianjie"
     seed: bool = True
+    seed_only: tuple[str, ...] | None = None  # these services' demo data (and what they need), not all
     retry_delay: int | None = None
     state_dir: Path | None = None
     iam: bool = True
@@ -259,7 +260,7 @@ class LocalStack:
             if opts.seed:
                 from bianjie_dev.runtime.seed import seed_demo_data
 
-                seed_demo_data(self)
+                seed_demo_data(self, self.options.seed_only)
             sqs = aws.client("sqs")
         state = opts.local_dir / "stack.json"
         deployment.save(state)

@@ -41,7 +41,12 @@ def cmd_token(args: argparse.Namespace) -> int:
 
     from bianjie_dev.cli.tokens import for_cli, issue_token
 
-    demo = json.loads((_state_dir(args) / "rx" / f"demo-{args.who}.json").read_text())
+    path = _state_dir(args) / "rx" / f"demo-{args.who}.json"
+    if not path.is_file():
+        raise SystemExit(
+            f"no rx demo {args.who} at {path}: the stack was started without rx's demo data (make run seeds it)"
+        )
+    demo = json.loads(path.read_text())
     issuer = for_cli(args)
     if args.who == "doctor":
         token = issue_token(issuer, demo["code"], "staff", ["doctor"], ttl_seconds=MAX_TTL, hospital=demo["hospital"])

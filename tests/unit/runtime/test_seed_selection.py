@@ -1,0 +1,28 @@
+"""A test's stack seeds only the services it names and what they need (``NEEDS``), in the usual order."""
+
+from __future__ import annotations
+
+import pytest
+from bianjie_dev.runtime.seed import service_seeders
+
+
+def names(seeders: list) -> list[str]:
+    return [seeder.__module__.split(".")[1] for seeder in seeders]
+
+
+def test_every_service_by_default() -> None:
+    every = names(service_seeders())
+    assert {"guide", "rx", "pay", "film", "pages", "escort"} <= set(every)
+    assert every == sorted(every)
+
+
+def test_only_the_named_services_and_what_they_need() -> None:
+    assert names(service_seeders(["pages"])) == ["guide", "pages", "pay", "rx"]
+    assert names(service_seeders(["escort"])) == ["escort", "guide"]
+    assert names(service_seeders(["film"])) == ["film"]
+    assert names(service_seeders([])) == []
+
+
+def test_an_unknown_service_is_refused_with_the_known_ones() -> None:
+    with pytest.raises(ValueError, match=r"no service 'nope'.*guide"):
+        service_seeders(["nope"])
