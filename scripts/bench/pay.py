@@ -57,7 +57,16 @@ from urllib.parse import urlsplit
 import proc_cpu
 from bianjie.kit.crypto import Sm2PrivateKey
 from bianjie.kit.signing import sign_request
-from bianjie_dev.pay.onprem import Child, onprem_env, postgres_env, start_onprem, use_stack_env, worker_pids
+from bianjie_dev.pay.onprem import (
+    Child,
+    onprem_env,
+    outbox_pending,
+    postgres_env,
+    start_onprem,
+    use_local_keys,
+    use_stack_env,
+    worker_pids,
+)
 from bianjie_dev.runtime.child import StackProcess, project_root
 from emulator_memory import EmulatorMemory
 
@@ -131,7 +140,8 @@ def burst(
     return latencies, errors, time.perf_counter() - t0, bodies
 
 
-def sign_agreements(stack: StackProcess, patients: int) -> None:
+def sign_agreements(stack: StackProcess, patients: int, url: str | None = None) -> None:
+    """Patients sign with tokens the stack's identity service mints, through ``url`` (default the stack)."""
     from bianjie_dev.cli.tokens import issue_token, via_gateway
 
     issuer = via_gateway(stack.url)
@@ -142,7 +152,7 @@ def sign_agreements(stack: StackProcess, patients: int) -> None:
         body = json.dumps({"channel": "UNIONPAY", "account": account}).encode()
         headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
         requests.append(("POST", "/pay/agreements", headers, body))
-    _, errors, _, _ = burst(stack.url, requests, lambda s: s == 201, 8)
+    _, errors, _, _ = burst(url or stack.url, requests, lambda s: s == 201, 8)
     if errors:
         raise SystemExit(f"{errors} agreements failed to sign")
 
@@ -169,15 +179,28 @@ def charge_requests(stack: StackProcess, count: int, patients: int, run: str) ->
     return out
 
 
+class _Discard:
+    """The stand-ins' notify outbox when no emulator runs: the storm itself delivers each settled trade's
+    success notification (many times), so the channel's own copy is not needed."""
+
+    def send(self, message: dict[str, Any]) -> None:
+        del message
+
+
 def storm_requests(
-    charges: list[dict[str, Any]], total: int, seed: int
+    charges: list[dict[str, Any]], total: int, seed: int, *, stackless: bool = False
 ) -> tuple[list[tuple[str, str, dict[str, str], bytes]], int]:
     """Each charge's success notification, ``total / len(charges)`` times under one id, shuffled."""
     from bianjie.pay import wiring
     from bianjie.pay.models import CALLBACK_SLUGS, Channel
 
     wiring.channel_configs()
-    doubles = wiring.standins()
+    if stackless:
+        from bianjie_dev.pay.standin_server import load_standins
+
+        doubles = load_standins(_Discard())
+    else:
+        doubles = wiring.standins()
     copies = max(1, total // len(charges))
     storm = []
     for charge in charges:
@@ -368,6 +391,26 @@ def main() -> int:
     parser.add_argument("--profile", help="postgres: cProfile (CPU time) of serial charges in-process, into this file")
     parser.add_argument("--profile-clock", choices=("cpu", "wall"), default="cpu", help="what --profile times")
     parser.add_argument("--spy", help="postgres: py-spy --gil one serve worker during the burst into this file")
+    parser.add_argument(
+        "--keys",
+        choices=("local", "kms"),
+        default="local",
+        help="postgres serve: the key port of the workers, stand-in and this process (local: a master key file; "
+        "kms: the stack's emulated KMS, as before)",
+    )
+    parser.add_argument(
+        "--dispatch",
+        choices=("relay", "background"),
+        default="relay",
+        help="postgres serve: PAY_DISPATCH of the workers (relay: intents committed and left to the relay, "
+        "nothing sent from the workers; background: sent to the stack's topic/queues after the answer)",
+    )
+    parser.add_argument(
+        "--keep-stack",
+        action="store_true",
+        help="postgres serve: keep the local stack running through the measured phases (by default it is "
+        "stopped once agreements are signed when --keys local --dispatch relay: nothing then needs the emulator)",
+    )
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
 
@@ -377,6 +420,9 @@ def main() -> int:
         "BIANJIE_LOG_LEVEL": os.environ.get("BIANJIE_LOG_LEVEL", "WARNING"),
     }
     onprem = args.documents == "postgres" and args.gateway == "serve"
+    stackless = onprem and args.keys == "local" and args.dispatch == "relay" and not args.keep_stack
+    if onprem:
+        env["PAY_DISPATCH"] = args.dispatch
     cleanup: Callable[[], None] = lambda: None  # noqa: E731
     database = None
     if args.documents == "postgres":
@@ -390,6 +436,7 @@ def main() -> int:
     serial_cpu: dict[str, float] = {}
     txn_before = txn_after = (0, 0)
     emulator_rss_mb: float | None = None
+    left_for_relay: int | None = None
     load = {"before": os.getloadavg()}
     try:
         with tempfile.TemporaryDirectory() as tmp_name:
@@ -399,12 +446,15 @@ def main() -> int:
             children: list[Child] = []
             try:
                 use_stack_env(stack)
-                sign_agreements(stack, args.patients)
                 url = stack.url
                 groups: dict[str, Callable[[], list[int]]] = {"load generator": proc_cpu.tree(os.getpid())}
                 if onprem:
+                    os.environ["PAY_DISPATCH"] = args.dispatch  # the workers inherit it
+                    if args.keys == "local":
+                        use_local_keys(tmp)  # before anything is encrypted for the workers
                     standin, serve, url = start_onprem(tmp, args.workers, args.threads, args.latency_ms)
                     children += [standin, serve]
+                    sign_agreements(stack, args.patients, url)
                     groups = {
                         "gateway workers": proc_cpu.tree(serve.proc.pid),
                         "postgresql": proc_cpu.postgres_backends(str(database)),
@@ -412,6 +462,16 @@ def main() -> int:
                         "local stack + moto": proc_cpu.tree(stack.proc.pid),
                         "load generator": lambda: [os.getpid()],
                     }
+                    if stackless:
+                        # nothing on the measured path needs the emulator any more: stop it, so a call
+                        # to it would be an error in the figures rather than hidden CPU
+                        memory.stop()
+                        stack.stop()
+                        del groups["local stack + moto"]
+                else:
+                    sign_agreements(stack, args.patients)
+                if onprem:
+                    pass  # the groups above
                 elif args.documents == "postgres":  # everything in the stack's one process (before issue 11)
                     groups = {
                         "local stack (gateway, stand-ins)": lambda: [stack.proc.pid],
@@ -516,12 +576,14 @@ def main() -> int:
                             plan = [round(nxt, 1)]
                     rows["sustained"] = {"best": best}
 
-                storm, copies = storm_requests(charges, args.storm, args.seed)
+                storm, copies = storm_requests(charges, args.storm, args.seed, stackless=stackless)
                 lat, errors, elapsed, acks = burst(url, storm, lambda s: s == 200, 50)
                 rows["storm"] = stats(lat, errors, elapsed) | {"emulator_rss_mb": memory.current_mb()}
                 rows["storm"]["duplicates_acked"] = sum(1 for a in acks if a and a.get("duplicate"))
 
                 final = read_back(stack, url, [c["charge_id"] for c in charges])
+                if onprem:
+                    left_for_relay = outbox_pending()
             finally:
                 emulator_rss_mb = memory.stop()
                 for child in reversed(children):
@@ -574,6 +636,13 @@ def main() -> int:
             f"{txn_after[1] - txn_before[1]} rolled back (lost conditional writes: the audit chains' heads)"
         )
     print(f"moto server peak resident memory {emulator_rss_mb} MB")
+    if onprem:
+        print(
+            f"on-premises path: keys {args.keys}, PAY_DISPATCH={args.dispatch}, "
+            + ("the local stack and its emulator stopped before the measured phases" if stackless else
+               "the local stack running beside it")
+            + f"; outbox intents left PENDING for the relay at the end: {left_for_relay}"
+        )
     acked = rows["storm"]["duplicates_acked"]
     print(f"storm: {acked} duplicates acknowledged without effect; lost {lost}; duplicated transitions {duplicated}")
     summary: dict[str, Any] = {
