@@ -142,17 +142,22 @@ def burst(
 
 def sign_agreements(stack: StackProcess, patients: int, url: str | None = None) -> None:
     """Patients sign with tokens the stack's identity service mints, through ``url`` (default the stack)."""
+    accounts = [(ASYNC_ACCOUNT if i % 2 else SYNC_ACCOUNT).format(i) for i in range(patients)]
+    sign_agreements_with(stack, url or stack.url, accounts)
+
+
+def sign_agreements_with(stack: StackProcess, url: str, accounts: list[str]) -> None:
+    """Patient ``bench-p<i>`` signs a UNIONPAY agreement for ``accounts[i]``, through ``url``."""
     from bianjie_dev.cli.tokens import issue_token, via_gateway
 
     issuer = via_gateway(stack.url)
     requests = []
-    for i in range(patients):
+    for i, account in enumerate(accounts):
         token = issue_token(issuer, f"bench-p{i}", "patient", ["patient"], requested_by="system:bench")
-        account = (ASYNC_ACCOUNT if i % 2 else SYNC_ACCOUNT).format(i)
         body = json.dumps({"channel": "UNIONPAY", "account": account}).encode()
         headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
         requests.append(("POST", "/pay/agreements", headers, body))
-    _, errors, _, _ = burst(url or stack.url, requests, lambda s: s == 201, 8)
+    _, errors, _, _ = burst(url, requests, lambda s: s == 201, 8)
     if errors:
         raise SystemExit(f"{errors} agreements failed to sign")
 
@@ -639,8 +644,11 @@ def main() -> int:
     if onprem:
         print(
             f"on-premises path: keys {args.keys}, PAY_DISPATCH={args.dispatch}, "
-            + ("the local stack and its emulator stopped before the measured phases" if stackless else
-               "the local stack running beside it")
+            + (
+                "the local stack and its emulator stopped before the measured phases"
+                if stackless
+                else "the local stack running beside it"
+            )
             + f"; outbox intents left PENDING for the relay at the end: {left_for_relay}"
         )
     acked = rows["storm"]["duplicates_acked"]
