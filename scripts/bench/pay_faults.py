@@ -7,9 +7,11 @@ Every patient has a card the stand-in charges at once, so each charge ends SUCCE
 ours loses it. Scenarios (``--scenario``, repeatable; default both):
 
 - ``postgres``: open-loop charges at ``--rate`` per second for ``--seconds``; ``--fault-at`` seconds in,
-  this worktree's PostgreSQL (``scripts/postgres.sh``, its own cluster) is stopped for ``--outage``
-  seconds, then started again. Every caller must get an HTTP answer: 201/202, or 503 with a stable code
-  (``STORE_UNAVAILABLE`` while the database is away); never a 500, never no answer.
+  PostgreSQL is stopped (``pg_ctl stop -m fast``: every connection cut) for ``--outage`` seconds, then
+  started again. The run has a cluster of its own (``scripts/postgres.sh`` with ``BIANJIE_PG_DIR`` in a
+  fresh folder under ``.local/``), so no one else's database stops. Every caller must get an HTTP
+  answer: 201/202, or 503 with a stable code (``STORE_UNAVAILABLE`` while the database is away); never
+  a 500, never no answer.
 - ``workers``: ``--charges`` charges released together, each on its own connection; ``--kill-after``
   seconds in, every serve worker is killed (SIGKILL); uvicorn's supervisor starts new ones. A request a
   killed worker held has no answer (its connection is reset: nothing can answer for a killed process);
@@ -211,13 +213,18 @@ def settle(caller: Caller, batch: list[Order], deadline_s: float) -> int:
     return resent
 
 
-def verify(caller: Caller, batch: list[Order]) -> tuple[int, int, list[str]]:
-    """(lost, duplicated, notes) from our records and the stand-in's ledger."""
+def verify(caller: Caller, batch: list[Order]) -> tuple[int, int, int, list[str]]:
+    """(lost, duplicated, failed, notes) from our records and the stand-in's ledger.
+
+    ``failed``: charges that ended FAILED with no debit at the channel, the caller told so (201 FAILED).
+    Not lost: nothing moved, and our record says so. In this configuration they come from the stand-in,
+    whose ledger is in the same PostgreSQL: the outage is the "bank's" too, a trade it never took is
+    found NOTFOUND afterwards and closed (docs/pay.md, the algorithm), and the charge fails cleanly."""
     from bianjie.kit import deps
 
     store = deps.documents()
     standin_table = deps.table("PAY_STANDIN_TABLE")
-    lost = duplicated = 0
+    lost = duplicated = failed = 0
     notes: list[str] = []
     for order in batch:
         charge = caller.get(order.charge_id) if order.charge_id else None
@@ -233,13 +240,18 @@ def verify(caller: Caller, batch: list[Order]) -> tuple[int, int, list[str]]:
             if trade and trade.get("trade_state") == "SUCCESS":
                 debits += 1
         history = charge.get("history") or []
-        if charge.get("status") != "SUCCEEDED" or debits == 0:
+        status = charge.get("status")
+        if status == "FAILED" and debits == 0 and order.final:
+            failed += 1
+            codes = [a.get("decline_code") or a.get("state") for a in charge.get("attempts") or []]
+            notes.append(f"order {order.n}: FAILED, no debit, caller told ({charge.get('failure_code')}, {codes})")
+        elif status != "SUCCEEDED" or debits == 0:
             lost += 1
-            notes.append(f"order {order.n}: {charge.get('status')} with {debits} debit(s)")
+            notes.append(f"order {order.n}: {status} with {debits} debit(s); answers {order.answers}")
         if debits > 1 or len(history) > 1:
             duplicated += 1
             notes.append(f"order {order.n}: {debits} debits, {len(history)} transitions")
-    return lost, duplicated, notes
+    return lost, duplicated, failed, notes
 
 
 def summarise(name: str, batch: list[Order], first: list[tuple[int, str | None]], **extra: Any) -> dict[str, Any]:
@@ -271,7 +283,28 @@ def main() -> int:
     scenarios = args.scenario or ["postgres", "workers"]
 
     os.environ["PAY_DISPATCH"] = "relay"
-    pg_env, cleanup = postgres_env()
+    # a PostgreSQL cluster of this run's own (scripts/postgres.sh in a fresh folder, a free port), so
+    # stopping it stops nobody else's tests; removed at the end
+    import secrets
+    import shutil
+
+    from bianjie_dev.runtime.child import free_port
+
+    own_cluster = project_root() / ".local" / f"pg-faults-{secrets.token_hex(4)}"
+    os.environ["BIANJIE_PG_DIR"] = str(own_cluster)
+    os.environ["BIANJIE_PG_PORT"] = str(free_port())
+    try:
+        pg_env, stop_pg = postgres_env()
+    except BaseException:
+        shutil.rmtree(own_cluster, ignore_errors=True)
+        raise
+
+    def cleanup() -> None:
+        try:
+            stop_pg()
+        finally:
+            shutil.rmtree(own_cluster, ignore_errors=True)
+
     pg_env.pop("BENCH_DATABASE")
     env = {
         "PAY_STANDIN_DUPLICATE_RATE": "0",
@@ -325,7 +358,7 @@ def main() -> int:
                         t.join()
                     first = [o.answers[0] for o in batch]
                     resent = settle(caller, batch, args.settle_seconds)
-                    lost, duplicated, notes = verify(caller, batch)
+                    lost, duplicated, failed, notes = verify(caller, batch)
                     results.append(
                         summarise(
                             "postgres",
@@ -333,6 +366,7 @@ def main() -> int:
                             first,
                             lost=lost,
                             duplicated=duplicated,
+                            failed=failed,
                             resent=resent,
                             seconds=round(took, 1),
                             outage_s=args.outage,
@@ -356,7 +390,7 @@ def main() -> int:
                     while len(worker_pids(serve.proc.pid)) < args.workers and time.monotonic() < deadline:
                         time.sleep(0.5)
                     resent = settle(caller, batch, args.settle_seconds)
-                    lost, duplicated, notes = verify(caller, batch)
+                    lost, duplicated, failed, notes = verify(caller, batch)
                     results.append(
                         summarise(
                             "workers",
@@ -364,6 +398,7 @@ def main() -> int:
                             first,
                             lost=lost,
                             duplicated=duplicated,
+                            failed=failed,
                             resent=resent,
                             seconds=round(took, 1),
                             killed=len(killed),
@@ -384,12 +419,13 @@ def main() -> int:
     )
     print("load average (1, 5, 15 min): " + "; ".join(f"{k} {v[0]:.2f} {v[1]:.2f} {v[2]:.2f}" for k, v in load.items()))
     print(
-        f"{'scenario':<10} {'requests':>8} {'unanswered':>10} {'bad':>4} {'resent':>6} {'lost':>5} {'dup.':>5}  answers"
+        f"{'scenario':<10} {'requests':>8} {'unanswered':>10} {'bad':>4} {'resent':>6} {'lost':>5} {'dup.':>5} "
+        f"{'failed':>6}  first answers"
     )
     for r in results:
         print(
             f"{r['scenario']:<10} {r['requests']:>8} {r['unanswered']:>10} {r['bad']:>4} {r['resent']:>6} "
-            f"{r['lost']:>5} {r['duplicated']:>5}  {r['answers']}"
+            f"{r['lost']:>5} {r['duplicated']:>5} {r['failed']:>6}  {r['answers']}"
         )
         for note in r["notes"]:
             print(f"  {note}")
