@@ -24,10 +24,7 @@ import os
 import subprocess
 import sys
 
-import pytest
 from bianjie_dev.runtime.child import project_root
-
-pytestmark = pytest.mark.timeout(900)
 
 
 def test_postgres_outage_and_killed_workers_lose_nothing_and_do_nothing_twice() -> None:
