@@ -416,6 +416,9 @@ def main() -> int:
         help="postgres serve: keep the local stack running through the measured phases (by default it is "
         "stopped once agreements are signed when --keys local --dispatch relay: nothing then needs the emulator)",
     )
+    parser.add_argument(
+        "--server", choices=("uvicorn", "granian"), default="uvicorn", help="postgres serve: the HTTP server"
+    )
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
 
@@ -457,7 +460,9 @@ def main() -> int:
                     os.environ["PAY_DISPATCH"] = args.dispatch  # the workers inherit it
                     if args.keys == "local":
                         use_local_keys(tmp)  # before anything is encrypted for the workers
-                    standin, serve, url = start_onprem(tmp, args.workers, args.threads, args.latency_ms)
+                    standin, serve, url = start_onprem(
+                        tmp, args.workers, args.threads, args.latency_ms, server=args.server
+                    )
                     children += [standin, serve]
                     sign_agreements(stack, args.patients, url)
                     groups = {
@@ -605,7 +610,7 @@ def main() -> int:
     per_charge_net = {name: seconds * 1000 / args.charges for name, seconds in cpu_net.items()}
     print(
         f"pay benchmark ({args.documents}{'' if onprem or args.documents == 'dynamodb' else ', stack gateway'}"
-        f"{f', {args.workers} workers x {args.threads} threads' if onprem else ''}"
+        f"{f', {args.server} {args.workers} workers x {args.threads} threads' if onprem else ''}"
         f"{f', channel latency {args.latency_ms:g} ms' if onprem else ''}), "
         f"{platform.processor() or platform.machine()}, {os.cpu_count()} cpu, python {platform.python_version()}; "
         f"{args.charges} concurrent charges ({pending} PENDING until callback), then {len(storm)} callbacks "
@@ -655,6 +660,7 @@ def main() -> int:
     print(f"storm: {acked} duplicates acknowledged without effect; lost {lost}; duplicated transitions {duplicated}")
     summary: dict[str, Any] = {
         "documents": args.documents,
+        "server": args.server if onprem else "stack",
         "workers": args.workers if onprem else 1,
         "avg_ms": round(rows["charges"]["avg_ms"], 1),
         "p50_ms": round(rows["charges"]["p50_ms"], 1),

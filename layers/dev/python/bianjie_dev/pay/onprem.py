@@ -104,7 +104,14 @@ def onprem_env(workers: int, threads: int) -> dict[str, str]:
 
 
 def start_onprem(
-    tmp: Path, workers: int, threads: int, latency_ms: float, *, async_seconds: int = 900, notify_delay: float = 1.0
+    tmp: Path,
+    workers: int,
+    threads: int,
+    latency_ms: float,
+    *,
+    async_seconds: int = 900,
+    notify_delay: float = 1.0,
+    server: str = "uvicorn",
 ) -> tuple[Child, Child, str]:
     """The channel stand-in in its own process, the channels pointed at it, and `bianjie serve`.
 
@@ -140,7 +147,7 @@ def start_onprem(
     for channel in wiring.channel_configs(refresh=True):
         wiring.rotate_channel(channel, base_url=f"{standin_url}/{channel.value}")
     args = [str(BIANJIE), "serve", "--host", "127.0.0.1", "--port", str(serve_port)]
-    args += ["--workers", str(workers), "--threads", str(threads)]
+    args += ["--workers", str(workers), "--threads", str(threads), "--server", server]
     for fn in PAY_HTTP_FUNCTIONS:
         args += ["--function", fn]
     serve = Child("serve", args, env, tmp, f"{serve_url}/pay/webhook-key")
