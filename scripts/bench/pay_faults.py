@@ -213,6 +213,19 @@ def settle(caller: Caller, batch: list[Order], deadline_s: float) -> int:
     return resent
 
 
+def _get(store: Any, table: str, key: dict[str, str]) -> dict[str, Any] | None:
+    """A read that outlives this process's pool meeting connections the restart cut (each such
+    connection is one StoreUnavailable, then replaced: tests/contract/test_postgres_pool.py)."""
+    from bianjie.kit.documents.port import StoreUnavailable
+
+    for _ in range(20):
+        try:
+            return store.get(table, key)  # type: ignore[no-any-return]
+        except StoreUnavailable:
+            time.sleep(0.5)
+    return store.get(table, key)  # type: ignore[no-any-return]
+
+
 def verify(caller: Caller, batch: list[Order]) -> tuple[int, int, int, list[str]]:
     """(lost, duplicated, failed, notes) from our records and the stand-in's ledger.
 
@@ -234,8 +247,8 @@ def verify(caller: Caller, batch: list[Order]) -> tuple[int, int, int, list[str]
             continue
         debits = 0
         for attempt in charge.get("attempts") or []:
-            trade = store.get(
-                standin_table, {"pk": f"TRADE#{attempt['channel']}#{attempt['out_trade_no']}", "sk": "TRADE"}
+            trade = _get(
+                store, standin_table, {"pk": f"TRADE#{attempt['channel']}#{attempt['out_trade_no']}", "sk": "TRADE"}
             )
             if trade and trade.get("trade_state") == "SUCCESS":
                 debits += 1
