@@ -74,6 +74,7 @@ class Order:
     body: bytes
     key: str
     answers: list[tuple[int, str | None]] = field(default_factory=list)  # (status, code); status 0 = none
+    first_ms: float | None = None  # how long the first send took to get its answer (or its reset)
     charge_id: str | None = None
     final: bool = False
 
@@ -152,6 +153,20 @@ def pg_ctl(action: str) -> None:
     subprocess.run([str(script)] + (["stop"] if action == "stop" else []), check=True, capture_output=True)
 
 
+def timed(caller: Caller, order: Order) -> None:
+    began = time.perf_counter()
+    answer = caller.charge(order)
+    order.first_ms = (time.perf_counter() - began) * 1000
+    record(order, *answer)
+
+
+def latency(batch: list[Order], which: Callable[[Order], bool] = lambda o: True) -> dict[str, float | None]:
+    values = sorted(o.first_ms for o in batch if o.first_ms is not None and which(o))
+    if not values:
+        return {"avg_ms": None, "max_ms": None}
+    return {"avg_ms": round(sum(values) / len(values), 1), "max_ms": round(values[-1], 1)}
+
+
 def run_open_loop(caller: Caller, batch: list[Order], rate: float, fault: Callable[[float], None]) -> float:
     """Orders at a steady ``rate`` (not Poisson: the outage's window should hold a known count), each in
     its own thread; ``fault(elapsed)`` is polled by the pacing loop."""
@@ -165,7 +180,7 @@ def run_open_loop(caller: Caller, batch: list[Order], rate: float, fault: Callab
                 if now >= due:
                     break
                 time.sleep(min(0.01, due - now))
-            pool.submit(lambda o=order: record(o, *caller.charge(o)))
+            pool.submit(timed, caller, order)
     return time.perf_counter() - start
 
 
@@ -383,6 +398,8 @@ def main() -> int:
                             resent=resent,
                             seconds=round(took, 1),
                             outage_s=args.outage,
+                            first_answer=latency(batch),
+                            first_503=latency(batch, lambda o: o.answers[0][0] == 503),
                             notes=notes[:10],
                         )
                     )
@@ -440,6 +457,8 @@ def main() -> int:
             f"{r['scenario']:<10} {r['requests']:>8} {r['unanswered']:>10} {r['bad']:>4} {r['resent']:>6} "
             f"{r['lost']:>5} {r['duplicated']:>5} {r['failed']:>6}  {r['answers']}"
         )
+        if "first_answer" in r:
+            print(f"  first answers' latency {r['first_answer']}, of the 503s {r['first_503']}")
         for note in r["notes"]:
             print(f"  {note}")
     summary = {

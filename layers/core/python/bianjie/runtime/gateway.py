@@ -186,7 +186,7 @@ class Gateway:
             return (*self._json(status, payload), path)
         prepared = self._prepare(scope, headers, method, path, body, request_id)
         if not isinstance(prepared[0], Function):
-            return prepared  # type: ignore[return-value]
+            return prepared
         fn, event, label = prepared
         loop = asyncio.get_running_loop()
         try:
@@ -281,13 +281,13 @@ class Gateway:
             }
             prepared = self._prepare(scope, headers, method, path, body, request_id)
             if isinstance(prepared[0], Function):
-                fn, event, label = prepared  # type: ignore[misc]
+                fn, event, label = prepared
                 try:
                     answer = self._answer(fn.invoke(event, request_id), label)
                 except Exception:
                     answer = self._failed(fn, request_id, label)
             else:
-                answer = prepared  # type: ignore[assignment]
+                answer = prepared
         status, out_headers, raw, label = answer
         out_headers.append(("X-Request-Id", request_id))
         start_response(f"{status} {_REASONS.get(status, 'Status')}", out_headers)

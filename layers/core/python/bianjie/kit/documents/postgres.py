@@ -109,6 +109,7 @@ def open_pool(
 
 # SQLSTATEs of a server going away: class 08 (connection exception), and the shutdowns of class 57
 _OUTAGE_STATES = ("57P01", "57P02", "57P03")
+UNREACHABLE_HOLD = 1.0  # seconds every request is refused at once after the pool timed out
 
 
 def _is_outage(exc: Exception) -> bool:
@@ -251,18 +252,30 @@ class PostgresDocumentStore:
         self._clock = clock
         self._tables: dict[str, _Table] = {}
         self._lock = threading.Lock()
+        self._unreachable_until = 0.0  # monotonic; see _connection
 
     @contextmanager
     def _connection(self) -> Iterator[psycopg.Connection[Any]]:
         """A pooled connection; the server unreachable (down, restarting, no connection within the pool's
-        timeout, a connection dropped mid-statement) is ``StoreUnavailable`` (503), not a 500."""
+        timeout, a connection dropped mid-statement) is ``StoreUnavailable`` (503), not a 500.
+
+        Fail fast: once the pool could not hand out a connection within its timeout, every request for the
+        next ``UNREACHABLE_HOLD`` seconds is refused at once instead of queueing behind the ones waiting
+        (a 30 s outage under load otherwise answers a few callers a second and holds the rest); after that
+        the next requests try the pool again. A single connection cut mid-statement does not trip it."""
+        if self._unreachable_until and time.monotonic() < self._unreachable_until:
+            raise StoreUnavailable()
         try:
             with self._pool.connection() as conn:
                 yield conn
         except (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout) as exc:
             if not _is_outage(exc):  # a serialization failure, a deadlock, a cancelled query: the caller's
                 raise
+            if isinstance(exc, PoolTimeout):
+                self._unreachable_until = time.monotonic() + UNREACHABLE_HOLD
             raise StoreUnavailable() from exc
+        else:
+            self._unreachable_until = 0.0
 
     def close(self) -> None:
         if self._owns_pool:
