@@ -253,6 +253,7 @@ class PostgresDocumentStore:
         self._tables: dict[str, _Table] = {}
         self._lock = threading.Lock()
         self._unreachable_until = 0.0  # monotonic; see _connection
+        self._probing = False
 
     @contextmanager
     def _connection(self) -> Iterator[psycopg.Connection[Any]]:
@@ -262,9 +263,13 @@ class PostgresDocumentStore:
         Fail fast: once the pool could not hand out a connection within its timeout, every request for the
         next ``UNREACHABLE_HOLD`` seconds is refused at once instead of queueing behind the ones waiting
         (a 30 s outage under load otherwise answers a few callers a second and holds the rest); after that
-        the next requests try the pool again. A single connection cut mid-statement does not trip it."""
-        if self._unreachable_until and time.monotonic() < self._unreachable_until:
-            raise StoreUnavailable()
+        one request at a time probes the pool while the others are still refused, until one gets through.
+        A single connection cut mid-statement does not trip it."""
+        probe = False
+        if self._unreachable_until:
+            if time.monotonic() < self._unreachable_until or self._probing:
+                raise StoreUnavailable()
+            self._probing = probe = True  # a race lets two probe: harmless
         try:
             with self._pool.connection() as conn:
                 yield conn
@@ -276,6 +281,9 @@ class PostgresDocumentStore:
             raise StoreUnavailable() from exc
         else:
             self._unreachable_until = 0.0
+        finally:
+            if probe:
+                self._probing = False
 
     def close(self) -> None:
         if self._owns_pool:
