@@ -2,10 +2,13 @@
 maximum ≤ 2 s), sustained arrivals, then a storm of duplicated and reordered channel callbacks.
 
 ``--documents postgres`` (the on-premises configuration, the figure that counts): starts PostgreSQL
-(scripts/postgres.sh; a throwaway database, dropped at the end), the local stack on it (for tokens,
-partners, the emulator's queues, topic and keys), the channel stand-in in its own process
-(``bianjie_dev.pay.standin_server``, ``--latency-ms``), and ``bianjie serve --workers N`` serving pay's
-functions, with the channels switched to reach the stand-in over HTTP. ``--documents dynamodb`` (the
+(scripts/postgres.sh; a throwaway database, dropped at the end), the local stack on it (to mint the
+patients' tokens), the channel stand-in in its own process (``bianjie_dev.pay.standin_server``,
+``--latency-ms``), and ``bianjie serve --workers N`` (``--server uvicorn|granian``) serving pay's
+functions, with the channels switched to reach the stand-in over HTTP. By default keys are on premises
+(``--keys local``: a master key file, no KMS) and intents are left to the relay (``--dispatch relay``), so
+the local stack and its emulator are stopped once the agreements are signed: nothing measured runs on
+them (``--keep-stack``, ``--keys kms --dispatch background``: as before). ``--documents dynamodb`` (the
 default local stack on moto) sends everything to the stack's own gateway with in-process stand-ins.
 
 Agreements are signed for ``--patients`` patients (half with a card the stand-in charges at once, half
