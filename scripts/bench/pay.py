@@ -2,10 +2,13 @@
 maximum ≤ 2 s), sustained arrivals, then a storm of duplicated and reordered channel callbacks.
 
 ``--documents postgres`` (the on-premises configuration, the figure that counts): starts PostgreSQL
-(scripts/postgres.sh; a throwaway database, dropped at the end), the local stack on it (for tokens,
-partners, the emulator's queues, topic and keys), the channel stand-in in its own process
-(``bianjie_dev.pay.standin_server``, ``--latency-ms``), and ``bianjie serve --workers N`` serving pay's
-functions, with the channels switched to reach the stand-in over HTTP. ``--documents dynamodb`` (the
+(scripts/postgres.sh; a throwaway database, dropped at the end), the local stack on it (to mint the
+patients' tokens), the channel stand-in in its own process (``bianjie_dev.pay.standin_server``,
+``--latency-ms``), and ``bianjie serve --workers N`` (``--server uvicorn|granian``) serving pay's
+functions, with the channels switched to reach the stand-in over HTTP. By default keys are on premises
+(``--keys local``: a master key file, no KMS) and intents are left to the relay (``--dispatch relay``), so
+the local stack and its emulator are stopped once the agreements are signed: nothing measured runs on
+them (``--keep-stack``, ``--keys kms --dispatch background``: as before). ``--documents dynamodb`` (the
 default local stack on moto) sends everything to the stack's own gateway with in-process stand-ins.
 
 Agreements are signed for ``--patients`` patients (half with a card the stand-in charges at once, half
@@ -57,7 +60,16 @@ from urllib.parse import urlsplit
 import proc_cpu
 from bianjie.kit.crypto import Sm2PrivateKey
 from bianjie.kit.signing import sign_request
-from bianjie_dev.pay.onprem import Child, onprem_env, postgres_env, start_onprem, use_stack_env, worker_pids
+from bianjie_dev.pay.onprem import (
+    Child,
+    onprem_env,
+    outbox_pending,
+    postgres_env,
+    start_onprem,
+    use_local_keys,
+    use_stack_env,
+    worker_pids,
+)
 from bianjie_dev.runtime.child import StackProcess, project_root
 from emulator_memory import EmulatorMemory
 
@@ -131,18 +143,24 @@ def burst(
     return latencies, errors, time.perf_counter() - t0, bodies
 
 
-def sign_agreements(stack: StackProcess, patients: int) -> None:
+def sign_agreements(stack: StackProcess, patients: int, url: str | None = None) -> None:
+    """Patients sign with tokens the stack's identity service mints, through ``url`` (default the stack)."""
+    accounts = [(ASYNC_ACCOUNT if i % 2 else SYNC_ACCOUNT).format(i) for i in range(patients)]
+    sign_agreements_with(stack, url or stack.url, accounts)
+
+
+def sign_agreements_with(stack: StackProcess, url: str, accounts: list[str]) -> None:
+    """Patient ``bench-p<i>`` signs a UNIONPAY agreement for ``accounts[i]``, through ``url``."""
     from bianjie_dev.cli.tokens import issue_token, via_gateway
 
     issuer = via_gateway(stack.url)
     requests = []
-    for i in range(patients):
+    for i, account in enumerate(accounts):
         token = issue_token(issuer, f"bench-p{i}", "patient", ["patient"], requested_by="system:bench")
-        account = (ASYNC_ACCOUNT if i % 2 else SYNC_ACCOUNT).format(i)
         body = json.dumps({"channel": "UNIONPAY", "account": account}).encode()
         headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
         requests.append(("POST", "/pay/agreements", headers, body))
-    _, errors, _, _ = burst(stack.url, requests, lambda s: s == 201, 8)
+    _, errors, _, _ = burst(url, requests, lambda s: s == 201, 8)
     if errors:
         raise SystemExit(f"{errors} agreements failed to sign")
 
@@ -169,15 +187,28 @@ def charge_requests(stack: StackProcess, count: int, patients: int, run: str) ->
     return out
 
 
+class _Discard:
+    """The stand-ins' notify outbox when no emulator runs: the storm itself delivers each settled trade's
+    success notification (many times), so the channel's own copy is not needed."""
+
+    def send(self, message: dict[str, Any]) -> None:
+        del message
+
+
 def storm_requests(
-    charges: list[dict[str, Any]], total: int, seed: int
+    charges: list[dict[str, Any]], total: int, seed: int, *, stackless: bool = False
 ) -> tuple[list[tuple[str, str, dict[str, str], bytes]], int]:
     """Each charge's success notification, ``total / len(charges)`` times under one id, shuffled."""
     from bianjie.pay import wiring
     from bianjie.pay.models import CALLBACK_SLUGS, Channel
 
     wiring.channel_configs()
-    doubles = wiring.standins()
+    if stackless:
+        from bianjie_dev.pay.standin_server import load_standins
+
+        doubles = load_standins(_Discard())
+    else:
+        doubles = wiring.standins()
     copies = max(1, total // len(charges))
     storm = []
     for charge in charges:
@@ -368,6 +399,29 @@ def main() -> int:
     parser.add_argument("--profile", help="postgres: cProfile (CPU time) of serial charges in-process, into this file")
     parser.add_argument("--profile-clock", choices=("cpu", "wall"), default="cpu", help="what --profile times")
     parser.add_argument("--spy", help="postgres: py-spy --gil one serve worker during the burst into this file")
+    parser.add_argument(
+        "--keys",
+        choices=("local", "kms"),
+        default="local",
+        help="postgres serve: the key port of the workers, stand-in and this process (local: a master key file; "
+        "kms: the stack's emulated KMS, as before)",
+    )
+    parser.add_argument(
+        "--dispatch",
+        choices=("relay", "background"),
+        default="relay",
+        help="postgres serve: PAY_DISPATCH of the workers (relay: intents committed and left to the relay, "
+        "nothing sent from the workers; background: sent to the stack's topic/queues after the answer)",
+    )
+    parser.add_argument(
+        "--keep-stack",
+        action="store_true",
+        help="postgres serve: keep the local stack running through the measured phases (by default it is "
+        "stopped once agreements are signed when --keys local --dispatch relay: nothing then needs the emulator)",
+    )
+    parser.add_argument(
+        "--server", choices=("uvicorn", "granian"), default="uvicorn", help="postgres serve: the HTTP server"
+    )
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
 
@@ -377,6 +431,9 @@ def main() -> int:
         "BIANJIE_LOG_LEVEL": os.environ.get("BIANJIE_LOG_LEVEL", "WARNING"),
     }
     onprem = args.documents == "postgres" and args.gateway == "serve"
+    stackless = onprem and args.keys == "local" and args.dispatch == "relay" and not args.keep_stack
+    if onprem:
+        env["PAY_DISPATCH"] = args.dispatch
     cleanup: Callable[[], None] = lambda: None  # noqa: E731
     database = None
     if args.documents == "postgres":
@@ -390,6 +447,7 @@ def main() -> int:
     serial_cpu: dict[str, float] = {}
     txn_before = txn_after = (0, 0)
     emulator_rss_mb: float | None = None
+    left_for_relay: int | None = None
     load = {"before": os.getloadavg()}
     try:
         with tempfile.TemporaryDirectory() as tmp_name:
@@ -399,12 +457,17 @@ def main() -> int:
             children: list[Child] = []
             try:
                 use_stack_env(stack)
-                sign_agreements(stack, args.patients)
                 url = stack.url
                 groups: dict[str, Callable[[], list[int]]] = {"load generator": proc_cpu.tree(os.getpid())}
                 if onprem:
-                    standin, serve, url = start_onprem(tmp, args.workers, args.threads, args.latency_ms)
+                    os.environ["PAY_DISPATCH"] = args.dispatch  # the workers inherit it
+                    if args.keys == "local":
+                        use_local_keys(tmp)  # before anything is encrypted for the workers
+                    standin, serve, url = start_onprem(
+                        tmp, args.workers, args.threads, args.latency_ms, server=args.server
+                    )
                     children += [standin, serve]
+                    sign_agreements(stack, args.patients, url)
                     groups = {
                         "gateway workers": proc_cpu.tree(serve.proc.pid),
                         "postgresql": proc_cpu.postgres_backends(str(database)),
@@ -412,6 +475,16 @@ def main() -> int:
                         "local stack + moto": proc_cpu.tree(stack.proc.pid),
                         "load generator": lambda: [os.getpid()],
                     }
+                    if stackless:
+                        # nothing on the measured path needs the emulator any more: stop it, so a call
+                        # to it would be an error in the figures rather than hidden CPU
+                        memory.stop()
+                        stack.stop()
+                        del groups["local stack + moto"]
+                else:
+                    sign_agreements(stack, args.patients)
+                if onprem:
+                    pass  # the groups above
                 elif args.documents == "postgres":  # everything in the stack's one process (before issue 11)
                     groups = {
                         "local stack (gateway, stand-ins)": lambda: [stack.proc.pid],
@@ -516,12 +589,14 @@ def main() -> int:
                             plan = [round(nxt, 1)]
                     rows["sustained"] = {"best": best}
 
-                storm, copies = storm_requests(charges, args.storm, args.seed)
+                storm, copies = storm_requests(charges, args.storm, args.seed, stackless=stackless)
                 lat, errors, elapsed, acks = burst(url, storm, lambda s: s == 200, 50)
                 rows["storm"] = stats(lat, errors, elapsed) | {"emulator_rss_mb": memory.current_mb()}
                 rows["storm"]["duplicates_acked"] = sum(1 for a in acks if a and a.get("duplicate"))
 
                 final = read_back(stack, url, [c["charge_id"] for c in charges])
+                if onprem:
+                    left_for_relay = outbox_pending()
             finally:
                 emulator_rss_mb = memory.stop()
                 for child in reversed(children):
@@ -538,7 +613,7 @@ def main() -> int:
     per_charge_net = {name: seconds * 1000 / args.charges for name, seconds in cpu_net.items()}
     print(
         f"pay benchmark ({args.documents}{'' if onprem or args.documents == 'dynamodb' else ', stack gateway'}"
-        f"{f', {args.workers} workers x {args.threads} threads' if onprem else ''}"
+        f"{f', {args.server} {args.workers} workers x {args.threads} threads' if onprem else ''}"
         f"{f', channel latency {args.latency_ms:g} ms' if onprem else ''}), "
         f"{platform.processor() or platform.machine()}, {os.cpu_count()} cpu, python {platform.python_version()}; "
         f"{args.charges} concurrent charges ({pending} PENDING until callback), then {len(storm)} callbacks "
@@ -574,10 +649,21 @@ def main() -> int:
             f"{txn_after[1] - txn_before[1]} rolled back (lost conditional writes: the audit chains' heads)"
         )
     print(f"moto server peak resident memory {emulator_rss_mb} MB")
+    if onprem:
+        print(
+            f"on-premises path: keys {args.keys}, PAY_DISPATCH={args.dispatch}, "
+            + (
+                "the local stack and its emulator stopped before the measured phases"
+                if stackless
+                else "the local stack running beside it"
+            )
+            + f"; outbox intents left PENDING for the relay at the end: {left_for_relay}"
+        )
     acked = rows["storm"]["duplicates_acked"]
     print(f"storm: {acked} duplicates acknowledged without effect; lost {lost}; duplicated transitions {duplicated}")
     summary: dict[str, Any] = {
         "documents": args.documents,
+        "server": args.server if onprem else "stack",
         "workers": args.workers if onprem else 1,
         "avg_ms": round(rows["charges"]["avg_ms"], 1),
         "p50_ms": round(rows["charges"]["p50_ms"], 1),

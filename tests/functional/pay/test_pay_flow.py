@@ -205,6 +205,61 @@ def test_off_lambda_the_intents_are_sent_after_the_answer(pay: PayHarness, monke
         raise AssertionError(f"not sent after the answer: {rows}")
 
 
+def test_relay_dispatch_leaves_the_intents_to_the_relay_and_its_backend(
+    pay: PayHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PAY_DISPATCH=relay (on premises without the emulator on the request path): the request sends
+    nothing; its intents commit with the transition, PENDING and due at once; the relay sends them
+    through the sinks of the outbox backend the deployment names (BIANJIE_OUTBOX_BACKEND)."""
+    from bianjie.kit import deps
+    from bianjie.pay import wiring
+
+    sent: list[tuple[str, dict]] = []
+
+    class Recorder:
+        def __init__(self, sink: str) -> None:
+            self.sink = sink
+
+        def send(self, message: dict) -> None:
+            sent.append((self.sink, message))
+
+    deps.register_outbox_backend("recorder", lambda service, queues: {n: Recorder(n) for n in ("events", *queues)})
+    monkeypatch.setenv("PAY_DISPATCH", "relay")
+    monkeypatch.setenv("BIANJIE_OUTBOX_BACKEND", "recorder")
+    deps.reset()
+    wiring.reset()
+    assert wiring.dispatch_mode() == "relay" and not wiring.dispatch_in_background()
+    pay.sign("p12", "UNIONPAY", OK_CARD)
+    bill = {"order_no": "INV-12", "patient_id": "p12", "amount": 1200, "notify_url": "https://his.example/pay-events"}
+    response = pay.charge("k-12", **bill)
+    assert response.status_code == 201 and response.json_body["status"] == "SUCCEEDED", response.body
+    event_id = f"ev-{response.json_body['charge_id']}-charge.succeeded"
+    box = wiring.webhook_outbox().outbox
+    rows = {sink: box.get(f"pay#{sink}#{event_id}") for sink in ("events", "webhooks")}
+    assert all(r is not None and r["status"] == "PENDING" for r in rows.values()), rows
+    assert sent == []  # nothing from the request
+    counts = wiring.webhook_outbox().relay()
+    assert counts["sent"] >= 2 and counts["failed"] == 0, counts
+    assert {(sink, m.get("id") or m.get("event", {}).get("id")) for sink, m in sent} >= {
+        ("events", event_id),
+        ("webhooks", event_id),
+    }
+    assert all(box.get(f"pay#{sink}#{event_id}")["status"] == "SENT" for sink in ("events", "webhooks"))
+
+
+def test_an_unknown_outbox_backend_or_dispatch_mode_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bianjie.kit import deps
+    from bianjie.pay import wiring
+
+    monkeypatch.setenv("PAY_DISPATCH", "later")
+    with pytest.raises(RuntimeError, match="PAY_DISPATCH"):
+        wiring.dispatch_mode()
+    monkeypatch.setenv("BIANJIE_OUTBOX_BACKEND", "carrier-pigeon")
+    deps.reset()
+    with pytest.raises(RuntimeError, match="carrier-pigeon"):
+        deps.outbox("pay")
+
+
 def test_a_channel_record_in_stand_in_mode_is_refused_outside_the_local_stage(
     pay: PayHarness, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -121,3 +121,62 @@ def test_the_gateway_picks_the_resource_before_the_method() -> None:
     # API Gateway chooses the literal resource first: its Allow lists only that resource's methods
     route, _, allowed = gateway.match("OPTIONS", "/identity/launch/redeem")
     assert route is None and allowed == ["POST"]
+
+
+def test_the_gateway_as_wsgi_answers_as_the_asgi_one_does() -> None:
+    """``Gateway.wsgi`` (``bianjie serve --server granian``): the same routing, events and error shape as
+    the ASGI path, the function called in the server's thread."""
+    import asyncio
+    import io
+
+    from bianjie.runtime.gateway import Gateway
+    from bianjie.runtime.invoke import Function
+    from bianjie.runtime.template import load_template
+
+    from tests.conftest import ROOT
+
+    template = load_template(ROOT / "template.yaml")
+    health = next(f for f in template.functions if f.logical_id == "HealthFunction")
+    gateway = Gateway([Function(health, "cn-north-1", "HealthFunction")], stage="onprem")
+
+    def wsgi(method: str, path: str, body: bytes = b"", **extra: str) -> tuple[str, dict[str, str], bytes]:
+        got: dict[str, Any] = {}
+
+        def start_response(status: str, headers: list[tuple[str, str]]) -> None:
+            got.update(status=status, headers=dict(headers))
+
+        environ = {
+            "REQUEST_METHOD": method,
+            "PATH_INFO": path,
+            "QUERY_STRING": "",
+            "REMOTE_ADDR": "10.1.2.3",
+            "CONTENT_LENGTH": str(len(body)),
+            "wsgi.input": io.BytesIO(body),
+            **extra,
+        }
+        out = b"".join(gateway.wsgi(environ, start_response))
+        return got["status"], got["headers"], out
+
+    status, headers, out = wsgi("GET", "/health")
+    assert status == "200 OK" and json.loads(out)["status"] == "ok"
+    assert headers["X-Request-Id"]
+    status, _, out = wsgi("GET", "/nowhere")
+    assert status.startswith("404") and json.loads(out)["error"]["code"] == "ROUTE_NOT_FOUND"
+    status, headers, out = wsgi("POST", "/health")
+    assert status.startswith("405") and json.loads(out)["error"]["code"] == "METHOD_NOT_ALLOWED"
+    assert headers["Allow"] == "GET"
+    status, _, out = wsgi("POST", "/health", CONTENT_LENGTH=str(11 * 1024 * 1024))
+    assert status.startswith("413") and json.loads(out)["error"]["code"] == "PAYLOAD_TOO_LARGE"
+
+    # the ASGI path gives the same answer for the same request
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "GET", "path": "/health", "headers": [], "client": ("10.1.2.3", 1)}
+    asyncio.run(gateway(scope, receive, send))
+    assert sent[0]["status"] == 200 and json.loads(sent[1]["body"]) == json.loads(wsgi("GET", "/health")[2])

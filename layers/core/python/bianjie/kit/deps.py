@@ -201,17 +201,44 @@ def _queue_sink_builder(env_name: str) -> Callable[[], Any]:
     return build
 
 
+OutboxBackend = Callable[[str, dict[str, str]], dict[str, Any]]
+"""Builds an outbox's sinks: (service, {sink name: queue URL environment variable}) -> {sink name: Sink},
+with sink "events" the domain-events topic."""
+
+
+def _aws_outbox_sinks(service: str, queue_env: dict[str, str]) -> dict[str, Any]:
+    from bianjie.kit.outbox import EVENTS, TopicSink
+
+    sinks: dict[str, Any] = {EVENTS: _LazySink(lambda: TopicSink(_topic()))}
+    for name, env_name in queue_env.items():
+        sinks[name] = _LazySink(_queue_sink_builder(env_name))
+    return sinks
+
+
+_OUTBOX_BACKENDS: dict[str, OutboxBackend] = {"aws": _aws_outbox_sinks}
+
+
+def register_outbox_backend(name: str, build: OutboxBackend) -> None:
+    """Add where outbox intents go (``BIANJIE_OUTBOX_BACKEND=name``): the relay and every writer's dispatch
+    send through the sinks ``build`` returns. "aws" (the default) is the SNS topic and SQS queues (the
+    emulator on the local stack); an on-premises topic and queues register theirs here."""
+    _OUTBOX_BACKENDS[name] = build
+
+
 def outbox(service: str, **queue_env: str) -> Any:
     """The transactional outbox of ``service`` (``OUTBOX_TABLE``): sink "events" is the domain-events
     topic; each keyword adds a queue sink, named by the keyword, at the URL in that environment variable
-    (pay: ``outbox("pay", webhooks="PAY_WEBHOOK_QUEUE")``)."""
+    (pay: ``outbox("pay", webhooks="PAY_WEBHOOK_QUEUE")``). The sinks come from the outbox backend named
+    by ``BIANJIE_OUTBOX_BACKEND`` (default "aws"; ``register_outbox_backend``)."""
 
     def build() -> Any:
-        from bianjie.kit.outbox import EVENTS, Outbox, TopicSink
+        from bianjie.kit.outbox import Outbox
 
-        sinks: dict[str, Any] = {EVENTS: _LazySink(lambda: TopicSink(_topic()))}
-        for name, env_name in queue_env.items():
-            sinks[name] = _LazySink(_queue_sink_builder(env_name))
+        backend = (env("BIANJIE_OUTBOX_BACKEND") or "aws").lower()
+        if backend not in _OUTBOX_BACKENDS:
+            known = ", ".join(sorted(_OUTBOX_BACKENDS))
+            raise RuntimeError(f"BIANJIE_OUTBOX_BACKEND={backend!r} is not registered (known: {known})")
+        sinks = _OUTBOX_BACKENDS[backend](service, dict(queue_env))
         return Outbox(documents(), table("OUTBOX_TABLE"), service, sinks)
 
     return scope_cached(f"outbox:{service}", build)

@@ -79,8 +79,15 @@ class PayEvents:
         outbox: Outbox,
         view: Callable[[Charge], dict[str, Any]],
         background: Callable[[Callable[[], Any]], Any] | None = None,
+        *,
+        relay_only: bool = False,
     ):
         self.outbox = outbox
+        # relay_only (PAY_DISPATCH=relay): nothing is sent on the request's behalf; the committed intents
+        # are due at once and the relay (or an event pump reading the outbox) sends them
+        self.relay_only = relay_only
+        if relay_only:
+            outbox.grace = 0.0
         self._view = view
         # where ``dispatch`` runs: inline (Lambda, whose environment freezes once the answer is sent),
         # or handed to a long-lived process's pool (on premises), so the sends to the topic and the
@@ -150,7 +157,7 @@ class PayEvents:
         return self.outbox.puts(intents)
 
     def dispatch(self, intents: Sequence[Intent]) -> int:
-        if not intents:
+        if not intents or self.relay_only:
             return 0
         if self._background is not None:
             self._background(lambda: self.outbox.dispatch(intents))

@@ -358,20 +358,37 @@ def _build_agreements() -> AgreementService:
 
 def webhook_outbox() -> PayEvents:
     """Final states through pay's outbox: hospital webhooks (``PAY_WEBHOOK_QUEUE``) and domain events."""
+    mode = dispatch_mode()
     return PayEvents(
         deps.outbox("pay", webhooks="PAY_WEBHOOK_QUEUE"),
         lambda c: charge_view(c).model_dump(mode="json", by_alias=True),
-        background=_dispatcher() if dispatch_in_background() else None,
+        background=_dispatcher() if mode == "background" else None,
+        relay_only=mode == "relay",
     )
 
 
-def dispatch_in_background() -> bool:
-    """``PAY_DISPATCH`` = ``background`` | ``inline``; by default inline on Lambda (its environment freezes
-    after the answer), in the background everywhere else (on premises, the local stack)."""
+DISPATCH_MODES = ("inline", "background", "relay")
+
+
+def dispatch_mode() -> str:
+    """``PAY_DISPATCH`` = ``inline`` | ``background`` | ``relay``; by default inline on Lambda (its
+    environment freezes after the answer), in the background everywhere else (on premises, the local stack).
+
+    ``relay``: the request never sends; the intents it commits with the transition are left PENDING and
+    due at once, for the relay (``PayWebhookRelayFunction``, ``bianjie pay outbox --relay``, or an event
+    pump reading the outbox) to send to whatever sinks the deployment's outbox backend names
+    (``BIANJIE_OUTBOX_BACKEND``, ``bianjie.kit.deps.register_outbox_backend``). On premises this keeps
+    the topic and queues off the charge's path and out of the gateway workers' CPU entirely."""
     mode = (env("PAY_DISPATCH") or "").lower()
-    if mode in ("background", "inline"):
-        return mode == "background"
-    return not env("AWS_LAMBDA_RUNTIME_API")
+    if mode in DISPATCH_MODES:
+        return mode
+    if mode:
+        raise RuntimeError(f"PAY_DISPATCH={mode!r}: one of {', '.join(DISPATCH_MODES)}")
+    return "inline" if env("AWS_LAMBDA_RUNTIME_API") else "background"
+
+
+def dispatch_in_background() -> bool:
+    return dispatch_mode() == "background"
 
 
 def _dispatcher() -> Callable[[Callable[[], Any]], Any]:

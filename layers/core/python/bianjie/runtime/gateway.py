@@ -184,6 +184,27 @@ class Gateway:
         if local is not None:
             status, payload = await local(scope, body)
             return (*self._json(status, payload), path)
+        prepared = self._prepare(scope, headers, method, path, body, request_id)
+        if not isinstance(prepared[0], Function):
+            return prepared
+        fn, event, label = prepared
+        loop = asyncio.get_running_loop()
+        try:
+            result = await loop.run_in_executor(self.pool, fn.invoke, event, request_id)
+        except Exception:
+            return self._failed(fn, request_id, label)
+        return self._answer(result, label)
+
+    def _prepare(
+        self,
+        scope: dict[str, Any],
+        headers: list[tuple[str, str]],
+        method: str,
+        path: str,
+        body: bytes,
+        request_id: str,
+    ) -> tuple[int, list[tuple[str, str]], bytes, str] | tuple[Function, dict[str, Any], str]:
+        """The function and its event for a request, or the gateway's own answer (404, 405, CORS)."""
         route, params, allowed = self.match(method, path)
         if route is None:
             if method == "OPTIONS" and allowed and self.cors:
@@ -217,21 +238,96 @@ class Gateway:
             stage=self.stage,
             request_id=request_id,
         )
-        fn = self.functions[route.function_id]
-        label = f"{route.method} {route.resource} -> {route.function_id}"
-        loop = asyncio.get_running_loop()
-        try:
-            result = await loop.run_in_executor(self.pool, fn.invoke, event, request_id)
-            status, out_headers, raw = response_parts(result)
-        except Exception:
-            log.exception("function %s failed", route.function_id)
-            return (
-                *self._json(502, error_body("FUNCTION_ERROR", "the function failed; see its log", request_id)),
-                label,
-            )
+        return self.functions[route.function_id], event, f"{route.method} {route.resource} -> {route.function_id}"
+
+    def _failed(self, fn: Function, request_id: str, label: str) -> tuple[int, list[tuple[str, str]], bytes, str]:
+        del fn
+        log.exception("function failed: %s", label)
+        return (*self._json(502, error_body("FUNCTION_ERROR", "the function failed; see its log", request_id)), label)
+
+    def _answer(self, result: Any, label: str) -> tuple[int, list[tuple[str, str]], bytes, str]:
+        status, out_headers, raw = response_parts(result)
         if self.cors and not any(k.lower() == "access-control-allow-origin" for k, _ in out_headers):
             out_headers += self._cors_headers()[:1]
         return status, out_headers, raw, label
+
+    # -- WSGI (granian's blocking threads: no event loop, no thread hand-off) ---------------------
+
+    def wsgi(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        """The same gateway as a WSGI application: the function runs in the server's own thread.
+
+        Served by granian (``bianjie serve --server granian``), whose Rust side does the HTTP and the
+        connections and calls this from its blocking threads: the asyncio loop and the hand-off to a
+        thread pool that the ASGI path pays on every request are not there. The gateway's local routes
+        (async, the local stack's own) are not served this way."""
+        started = time.perf_counter()
+        request_id = _request_id()
+        method = environ["REQUEST_METHOD"].upper()
+        path = environ.get("PATH_INFO") or "/"
+        headers = [(k[5:].replace("_", "-").lower(), v) for k, v in environ.items() if k.startswith("HTTP_")]
+        if environ.get("CONTENT_TYPE"):
+            headers.append(("content-type", environ["CONTENT_TYPE"]))
+        if environ.get("CONTENT_LENGTH"):
+            headers.append(("content-length", environ["CONTENT_LENGTH"]))
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        answer: tuple[int, list[tuple[str, str]], bytes, str]
+        if length > MAX_BODY_BYTES:
+            answer = (*self._json(413, error_body("PAYLOAD_TOO_LARGE", "request body exceeds 10 MB", request_id)), "-")
+        else:
+            body = environ["wsgi.input"].read(length) if length else b""
+            scope = {
+                "client": (environ.get("REMOTE_ADDR") or "127.0.0.1", 0),
+                "query_string": (environ.get("QUERY_STRING") or "").encode("latin-1"),
+            }
+            prepared = self._prepare(scope, headers, method, path, body, request_id)
+            if isinstance(prepared[0], Function):
+                fn, event, label = prepared
+                try:
+                    answer = self._answer(fn.invoke(event, request_id), label)
+                except Exception:
+                    answer = self._failed(fn, request_id, label)
+            else:
+                answer = prepared
+        status, out_headers, raw, label = answer
+        out_headers.append(("X-Request-Id", request_id))
+        start_response(f"{status} {_REASONS.get(status, 'Status')}", out_headers)
+        log.log(
+            logging.DEBUG if " -> " in label and status != 502 else logging.INFO,
+            "request",
+            extra={
+                "method": method,
+                "route": label,
+                "status": status,
+                "latency_ms": round((time.perf_counter() - started) * 1000, 2),
+                "gateway_request_id": request_id,
+            },
+        )
+        return [raw]
+
+
+_REASONS = {
+    200: "OK",
+    201: "Created",
+    202: "Accepted",
+    204: "No Content",
+    301: "Moved Permanently",
+    302: "Found",
+    304: "Not Modified",
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    409: "Conflict",
+    410: "Gone",
+    413: "Payload Too Large",
+    415: "Unsupported Media Type",
+    422: "Unprocessable Entity",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+}
 
 
 def _no_delay_protocol() -> type[asyncio.Protocol]:

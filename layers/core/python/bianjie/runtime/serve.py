@@ -64,6 +64,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--graceful-seconds", type=float, default=30.0, help="how long a stopping worker may finish its requests"
     )
+    parser.add_argument(
+        "--server",
+        choices=("uvicorn", "granian"),
+        default=os.environ.get("BIANJIE_SERVER", "uvicorn"),
+        help="uvicorn (ASGI, the default) or granian (WSGI in its blocking threads: no event loop per request)",
+    )
     parser.add_argument("--template", help="default: template.yaml of the working directory or a parent")
     parser.add_argument("--stage", help="the template's Stage (default: $BIANJIE_STAGE, else the template's default)")
 
@@ -127,11 +133,45 @@ def worker_app() -> Any:
     return build_gateway(json.loads(os.environ[OPTIONS_VAR]))
 
 
+def worker_wsgi() -> Any:
+    """granian's application factory in each worker process: the gateway as a WSGI application."""
+    return build_gateway(json.loads(os.environ[OPTIONS_VAR])).wsgi
+
+
+def run_granian(args: argparse.Namespace, options: dict[str, Any], workers: int) -> int:
+    """The same workers under granian: its Rust side accepts and parses, each worker's ``--threads``
+    blocking threads run the functions (WSGI), so no asyncio loop or thread hand-off per request.
+    Signals: SIGINT/SIGTERM stop it (requests in flight finish); a worker that dies is started again."""
+    from granian import Granian
+    from granian.constants import Interfaces
+
+    os.environ[OPTIONS_VAR] = json.dumps(options)
+    print(f"serving on http://{args.host}:{args.port} ({workers} workers, granian)", flush=True)
+    Granian(
+        "bianjie.runtime.serve:worker_wsgi",
+        address=args.host,
+        port=args.port,
+        interface=Interfaces.WSGI,
+        workers=workers,
+        blocking_threads=int(options["threads"]),
+        backlog=2048,
+        factory=True,
+        respawn_failed_workers=True,
+        respawn_interval=0.5,
+        workers_kill_timeout=int(args.graceful_seconds),
+        log_level="warning",  # type: ignore[arg-type]
+        log_access=False,
+    ).serve()
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     from bianjie.runtime.gateway import serve, uvicorn_options
 
     options = _options(args)
     workers = args.workers or default_workers()
+    if getattr(args, "server", "uvicorn") == "granian":
+        return run_granian(args, options, workers)
     if workers == 1:
         gateway = build_gateway(options)
         print(f"serving on http://{args.host}:{args.port} (1 worker)", flush=True)

@@ -104,7 +104,14 @@ def onprem_env(workers: int, threads: int) -> dict[str, str]:
 
 
 def start_onprem(
-    tmp: Path, workers: int, threads: int, latency_ms: float, *, async_seconds: int = 900, notify_delay: float = 1.0
+    tmp: Path,
+    workers: int,
+    threads: int,
+    latency_ms: float,
+    *,
+    async_seconds: int = 900,
+    notify_delay: float = 1.0,
+    server: str = "uvicorn",
 ) -> tuple[Child, Child, str]:
     """The channel stand-in in its own process, the channels pointed at it, and `bianjie serve`.
 
@@ -140,7 +147,7 @@ def start_onprem(
     for channel in wiring.channel_configs(refresh=True):
         wiring.rotate_channel(channel, base_url=f"{standin_url}/{channel.value}")
     args = [str(BIANJIE), "serve", "--host", "127.0.0.1", "--port", str(serve_port)]
-    args += ["--workers", str(workers), "--threads", str(threads)]
+    args += ["--workers", str(workers), "--threads", str(threads), "--server", server]
     for fn in PAY_HTTP_FUNCTIONS:
         args += ["--function", fn]
     serve = Child("serve", args, env, tmp, f"{serve_url}/pay/webhook-key")
@@ -214,3 +221,61 @@ def postgres_env() -> tuple[dict[str, str], Callable[[], None]]:
             subprocess.run([str(root / "scripts" / "postgres.sh"), "stop"], capture_output=True)
 
     return {"BIANJIE_DOCUMENTS": "postgres", "BIANJIE_POSTGRES_DSN": dsn, "BENCH_DATABASE": db}, cleanup
+
+
+def use_local_keys(tmp: Path) -> Path:
+    """This process, and every process it starts from now on (the serve workers, the stand-in), keep their
+    keys on premises: ``BIANJIE_KEYS=local`` (``bianjie.kit.keys.LocalKeyPort``, an SM4 master key in a
+    0600 file; SM4 data keys wrapped under it), the blind-index key wrapped under that master key, and the
+    channels' SM2 keys field-encrypted through it. No KMS (the emulator) is asked for anything after this.
+
+    What the local stack seeded under its KMS master key (pay's channel credentials, the webhook key,
+    the stand-ins' identities) cannot be read under the local key: it is removed here and provisioned
+    again, under the local key, by the next ``wiring.channel_configs()``. Call before agreements are
+    signed (their account numbers are encrypted with the key port in force then). Returns the key file."""
+    import base64
+
+    from bianjie.kit import aws, deps
+    from bianjie.kit.config import reset_settings
+    from bianjie.kit.keys import LocalKeyPort
+    from bianjie.pay import wiring
+    from bianjie.pay.models import Channel
+
+    master = LocalKeyPort.new_master_key()
+    key_file = tmp / "master.key"
+    key_file.touch(mode=0o600)
+    key_file.write_text(master.hex())
+    blind = LocalKeyPort(master).wrap(secrets.token_bytes(32))
+    os.environ.update(
+        {
+            "BIANJIE_KEYS": "local",
+            "BIANJIE_MASTER_KEY_FILE": str(key_file),
+            "BIANJIE_BLIND_INDEX_KEY": base64.b64encode(blind).decode(),
+        }
+    )
+    reset_settings()
+    aws.reset_clients()
+    deps.reset()
+    wiring.reset()
+    store = deps.documents()
+    pay_table, standin_table = deps.table("PAY_TABLE"), deps.table("PAY_STANDIN_TABLE")
+    for name in [f"CHANNEL#{c.value}" for c in Channel] + ["WEBHOOK_KEY"]:
+        store.delete(pay_table, {"pk": "CONFIG", "sk": name})
+    for channel in Channel:
+        store.delete(standin_table, {"pk": f"CONFIG#{channel.value}", "sk": "CONFIG"})
+    return key_file
+
+
+def outbox_pending(service: str = "pay") -> int:
+    """How many of ``service``'s outbox intents are still PENDING (what its relay has yet to send)."""
+    from bianjie.kit import deps
+    from bianjie.kit.documents.port import KeyCond
+
+    table, store = deps.table("OUTBOX_TABLE"), deps.documents()
+    count, cursor = 0, None
+    while True:
+        page = store.query(table, KeyCond.of("pending", service), index="by_pending", limit=500, cursor=cursor)
+        count += len(page.items)
+        cursor = page.cursor
+        if not cursor:
+            return count

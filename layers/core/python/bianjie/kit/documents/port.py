@@ -44,6 +44,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from bianjie.kit.errors import AppError
+
 Item = dict[str, Any]
 Key = Mapping[str, Any]
 KeyType = Literal["S", "N"]
@@ -51,6 +53,19 @@ KeyType = Literal["S", "N"]
 
 class ConditionFailed(Exception):
     """The condition of a put or delete was false; the store is unchanged."""
+
+
+class StoreUnavailable(AppError):
+    """The store cannot be reached (PostgreSQL down or restarting, no connection within the pool's timeout).
+
+    An ``AppError`` (503 ``STORE_UNAVAILABLE``, ``Retry-After``) so every handler's caller gets a clear
+    answer instead of a 500: whatever the request had committed before stays committed, and a retry with
+    the same idempotency key answers what it did."""
+
+    status, code = 503, "STORE_UNAVAILABLE"
+
+    def __init__(self, message: str = "the database is not reachable; try again shortly") -> None:
+        super().__init__(message, headers={"Retry-After": "5"})
 
 
 class TableNotFound(LookupError):

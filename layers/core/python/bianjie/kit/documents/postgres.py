@@ -27,14 +27,15 @@ import random
 import threading
 import time
 import weakref
-from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import psycopg
 from psycopg import errors
 from psycopg.types.json import Jsonb
+from psycopg_pool import PoolTimeout
 
 from bianjie.kit.documents import _common as c
 from bianjie.kit.documents.port import (
@@ -48,6 +49,7 @@ from bianjie.kit.documents.port import (
     Operation,
     Page,
     Put,
+    StoreUnavailable,
     TableNotFound,
     TableSpec,
     TransactionCanceled,
@@ -65,7 +67,7 @@ class Pool(Protocol):
 
 
 def open_pool(
-    dsn: str, *, min_size: int = 1, max_size: int = 10, timeout: float = 30.0, check_after: float = 30.0
+    dsn: str, *, min_size: int = 1, max_size: int = 10, timeout: float = 5.0, check_after: float = 30.0
 ) -> Any:
     """A ``psycopg_pool.ConnectionPool`` of autocommit connections, opened (``min_size`` connected now).
 
@@ -103,6 +105,19 @@ def open_pool(
     )
     pool.open(wait=False)
     return pool
+
+
+# SQLSTATEs of a server going away: class 08 (connection exception), and the shutdowns of class 57
+_OUTAGE_STATES = ("57P01", "57P02", "57P03")
+UNREACHABLE_HOLD = 1.0  # seconds every request is refused at once after the pool timed out
+
+
+def _is_outage(exc: Exception) -> bool:
+    """The server is unreachable or going down (no SQLSTATE: the client lost or never got a connection)."""
+    if isinstance(exc, PoolTimeout | psycopg.InterfaceError):
+        return True
+    state = getattr(exc, "sqlstate", None)
+    return state is None or state.startswith("08") or state in _OUTAGE_STATES
 
 
 # --- SQL text -----------------------------------------------------------------------------
@@ -237,6 +252,38 @@ class PostgresDocumentStore:
         self._clock = clock
         self._tables: dict[str, _Table] = {}
         self._lock = threading.Lock()
+        self._unreachable_until = 0.0  # monotonic; see _connection
+        self._probing = False
+
+    @contextmanager
+    def _connection(self) -> Iterator[psycopg.Connection[Any]]:
+        """A pooled connection; the server unreachable (down, restarting, no connection within the pool's
+        timeout, a connection dropped mid-statement) is ``StoreUnavailable`` (503), not a 500.
+
+        Fail fast: once the pool could not hand out a connection within its timeout, every request for the
+        next ``UNREACHABLE_HOLD`` seconds is refused at once instead of queueing behind the ones waiting
+        (a 30 s outage under load otherwise answers a few callers a second and holds the rest); after that
+        one request at a time probes the pool while the others are still refused, until one gets through.
+        A single connection cut mid-statement does not trip it."""
+        probe = False
+        if self._unreachable_until:
+            if time.monotonic() < self._unreachable_until or self._probing:
+                raise StoreUnavailable()
+            self._probing = probe = True  # a race lets two probe: harmless
+        try:
+            with self._pool.connection() as conn:
+                yield conn
+        except (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout) as exc:
+            if not _is_outage(exc):  # a serialization failure, a deadlock, a cancelled query: the caller's
+                raise
+            if isinstance(exc, PoolTimeout):
+                self._unreachable_until = time.monotonic() + UNREACHABLE_HOLD
+            raise StoreUnavailable() from exc
+        else:
+            self._unreachable_until = 0.0
+        finally:
+            if probe:
+                self._probing = False
 
     def close(self) -> None:
         if self._owns_pool:
@@ -247,7 +294,7 @@ class PostgresDocumentStore:
     def ensure_table(self, spec: TableSpec) -> None:
         if spec.name == CATALOG:
             raise ValueError(f"{CATALOG} is the catalog's own name")
-        with self._pool.connection() as conn, conn.transaction():
+        with self._connection() as conn, conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(%s)", [_MIGRATION_LOCK])
             conn.execute(
                 f"CREATE TABLE IF NOT EXISTS {CATALOG} (name text PRIMARY KEY, sql_name text NOT NULL UNIQUE,"
@@ -320,7 +367,7 @@ class PostgresDocumentStore:
         table = self._tables.get(name)
         if table is not None:
             return table
-        with self._pool.connection() as conn:
+        with self._connection() as conn:
             try:
                 row = conn.execute(f"SELECT sql_name, spec FROM {CATALOG} WHERE name = %s", [name]).fetchone()
             except errors.UndefinedTable:
@@ -340,7 +387,7 @@ class PostgresDocumentStore:
     def get(self, table: str, key: Key) -> Item | None:
         t = self._table(table)
         values = t.key_values(c.check_key(t.spec, key))
-        with self._pool.connection() as conn:
+        with self._connection() as conn:
             row = conn.execute(
                 f"SELECT doc FROM {t.ref} WHERE {t.key_where()} AND {_LIVE}", [*values, self._clock()]
             ).fetchone()
@@ -359,7 +406,7 @@ class PostgresDocumentStore:
         single = not isinstance(op, Delete) or op.condition is None or not c.is_absent_only(op.condition)
         for attempt in range(_RETRIES):
             try:
-                with self._pool.connection() as conn:
+                with self._connection() as conn:
                     if single:
                         ok = self._apply(conn, t, op, *prepared)
                     else:
@@ -529,7 +576,7 @@ class PostgresDocumentStore:
         order_by = f" ORDER BY {', '.join(e + direction for e in order)}" if order else ""
         sql = f"SELECT doc FROM {t.ref} WHERE {' AND '.join(where)}{order_by} LIMIT %s"
         params.append(limit + 1)  # one more than the page: the cursor is None exactly at the end
-        with self._pool.connection() as conn:
+        with self._connection() as conn:
             docs = [row[0] for row in conn.execute(sql, params)]
         if len(docs) <= limit:
             return Page(docs, None)
@@ -563,7 +610,7 @@ class PostgresDocumentStore:
                 if puts_only:
                     self._transact_puts(prepared, order, reasons)
                     return
-                with self._pool.connection() as conn, conn.transaction():
+                with self._connection() as conn, conn.transaction():
                     for i in order:
                         t, op, key, item = prepared[i]
                         if not self._apply(conn, t, op, key, item):
@@ -607,7 +654,7 @@ class PostgresDocumentStore:
             f" ELSE ({_literal(_FAILED_MARK)} || {flags})::int END"
         )
         try:
-            with self._pool.connection() as conn:
+            with self._connection() as conn:
                 conn.execute(statement, params)
         except errors.InvalidTextRepresentation as exc:
             message = str(exc.diag.message_primary or "")
@@ -628,7 +675,7 @@ class PostgresDocumentStore:
         cols = ", ".join(t.key_cols)
         total = 0
         while True:
-            with self._pool.connection() as conn:
+            with self._connection() as conn:
                 n = conn.execute(
                     f"DELETE FROM {t.ref} WHERE ({cols}) IN (SELECT {cols} FROM {t.ref} WHERE expires < %s"
                     " LIMIT %s FOR UPDATE SKIP LOCKED)",
