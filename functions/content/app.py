@@ -331,7 +331,7 @@ def attend(activity_id: str) -> ActivityView:
 )
 def search() -> ContentSearchAnswer:
     query = app.query(SearchQuery)
-    holder = wiring.index_holder()
+    holder = wiring.search_index()
     results = holder.current().search(
         query.q, kind=query.kind, hospital=query.hospital, disease=query.disease, limit=query.limit
     )
@@ -446,7 +446,7 @@ def site_video(item_id: str) -> Response:
 )
 def site_library() -> Response:
     query = app.query(LibraryQuery)
-    holder = wiring.index_holder()
+    holder = wiring.search_index()
     searcher = holder.current()
     hits = searcher.listing(kind="video", hospital=query.hospital, disease=query.disease)
     names = holder.disease_names()
@@ -472,7 +472,7 @@ def site_search() -> Response:
     query = app.query(SiteSearchQuery)
     answer = None
     if query.q.strip():
-        answer = wiring.index_holder().current().search(query.q, hospital=query.hospital, limit=20)
+        answer = wiring.search_index().current().search(query.q, hospital=query.hospital, limit=20)
     return _html(site.results(query.q, answer))
 
 
@@ -542,7 +542,7 @@ def _answer(message: dict[str, str]) -> str | None:
         return f"{COLUMNS[column]}：/content/site/columns/{column}" if column in COLUMNS else None
     if kind != "text" or not message.get("Content", "").strip():
         return None
-    results = wiring.index_holder().current().search(message["Content"].strip()[:50], limit=3)
+    results = wiring.search_index().current().search(message["Content"].strip()[:50], limit=3)
     if not results.hits:
         return "暂未找到相关内容，换个说法试试，如“高血压 饮食”。"
     return "为您找到：\n" + "\n".join(f"{i + 1}. {h.title} {h.url}" for i, h in enumerate(results.hits))

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from bianjie.content.adapters.sqlite_search import build
+from bianjie.content.adapters.sqlite_search import ObjectIndex
 from bianjie.content.model import ArticleDraft
 from bianjie.content.oa import OfficialAccount, TokenKeeper
 from bianjie.content.publisher import Publisher
@@ -113,7 +113,7 @@ def rig() -> Rig:
     cipher = FieldCipher(LocalKeyPort(secrets.token_bytes(16)))
     tokens = TokenKeeper(store, cipher, standin, wechat_standin.APP_ID, lambda: wechat_standin.APP_SECRET, clock)
     oa = OfficialAccount(tokens, standin, wechat_standin.THUMB_MEDIA_ID, "https://site.example")
-    publisher = Publisher(store, objects, "site", build, tokenizer, lambda: oa, audit)
+    publisher = Publisher(store, objects, "site", ObjectIndex(objects, "site", tokenizer()), lambda: oa, audit)
     return Rig(service, store, db, objects, queues, publisher, standin, tokens, clock)
 
 

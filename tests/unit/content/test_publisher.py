@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import json
 
-from bianjie.content.adapters.sqlite_search import SqliteSearch
-from bianjie.content.publisher import INDEX_KEY
+from bianjie.content.adapters.sqlite_search import INDEX_KEY, SqliteSearch
 from bianjie.content.search import tokenizer
 from bianjie.kit.objects import ObjectNotFound
 

@@ -57,3 +57,39 @@ def test_queries_that_are_not_words_find_nothing_and_do_not_break(index: tuple[S
     for query in ['"', "AND OR NOT", "*", "!!!", '糖尿病"OR"', "NEAR(a b)"]:
         searcher.search(query)  # no FTS5 syntax error escapes
     assert searcher.search("！？").total == 0
+
+
+@pytest.mark.parametrize(
+    ("documents", "chosen", "expected"),
+    [
+        ("dynamodb", None, "sqlite"),
+        ("postgres", None, "postgres"),
+        ("postgres", "sqlite", "sqlite"),
+        ("dynamodb", "POSTGRES", "postgres"),
+    ],
+)
+def test_the_backend_follows_the_documents_unless_told(
+    monkeypatch: pytest.MonkeyPatch, documents: str, chosen: str | None, expected: str
+) -> None:
+    from bianjie.content import wiring
+    from bianjie.kit.config import reset_settings
+
+    monkeypatch.setenv("BIANJIE_DOCUMENTS", documents)
+    if chosen is None:
+        monkeypatch.delenv("CONTENT_SEARCH", raising=False)
+    else:
+        monkeypatch.setenv("CONTENT_SEARCH", chosen)
+    reset_settings()
+    try:
+        assert wiring.search_backend() == expected
+    finally:
+        monkeypatch.undo()
+        reset_settings()
+
+
+def test_an_unknown_backend_is_refused_by_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bianjie.content import wiring
+
+    monkeypatch.setenv("CONTENT_SEARCH", "elastic")
+    with pytest.raises(RuntimeError, match="CONTENT_SEARCH must be sqlite or postgres"):
+        wiring.search_backend()

@@ -9,29 +9,29 @@ or indexed: an unreviewed record never reaches a public page, the index or the O
 from __future__ import annotations
 
 import contextlib
-import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from bianjie.content import site
 from bianjie.content.model import COLUMNS, VIDEO_COLUMN, hospital_name
-from bianjie.content.search import Tokenizer, doc_of
+from bianjie.content.search import SearchDoc, doc_of
 from bianjie.content.service import Audit
 from bianjie.content.store import Contended, ContentStore
 from bianjie.content.workflow import WorkflowStep, reviewed_thrice
 from bianjie.kit.actor import Actor
 from bianjie.kit.objects import ObjectNotFound, ObjectStore
 
-INDEX_KEY = "search/index.sqlite"
-NAMES_KEY = "search/diseases.json"
 HTML = "text/html; charset=utf-8"
 PAGE_CACHE = "public, max-age=60"
 _ID = re.compile(r"[av]-[0-9a-f]{16}")
 
 
-class IndexBuilder(Protocol):
-    def __call__(self, docs: Any, tokenizer: Tokenizer) -> bytes: ...
+class IndexWriter(Protocol):
+    """Where the search index lives (an object in the site bucket, or a PostgreSQL table on premises):
+    ``replace`` makes the index hold exactly ``docs``; it answers how many it holds."""
+
+    def replace(self, docs: Sequence[SearchDoc], names: dict[str, str]) -> int: ...
 
 
 class OaPublisher(Protocol):
@@ -55,16 +55,14 @@ class Publisher:
         store: ContentStore,
         objects: ObjectStore,
         site_bucket: str,
-        build_index: IndexBuilder,
-        tokenizer: Callable[[], Tokenizer],
+        index: IndexWriter,
         official_account: Callable[[], OaPublisher],
         audit: Audit,
     ) -> None:
         self.store = store
         self.objects = objects
         self.site_bucket = site_bucket
-        self.build_index = build_index
-        self.tokenizer = tokenizer
+        self.index = index
         self.official_account = official_account
         self.audit = audit
         self.actor = Actor.system("content-publisher")
@@ -116,12 +114,8 @@ class Publisher:
 
     def rebuild_index(self) -> int:
         records = [d for key in (*COLUMNS, VIDEO_COLUMN) for d in self._public(key)]
-        data = self.build_index([doc_of(d) for d in records], self.tokenizer())
         names = {x["code"]: x["name"] for d in records for x in d.get("diseases") or []}
-        self.objects.put(self.site_bucket, INDEX_KEY, data, content_type="application/vnd.sqlite3")
-        self.objects.put(self.site_bucket, NAMES_KEY, json.dumps(names, ensure_ascii=False).encode(),
-                         content_type="application/json")  # fmt: skip
-        return len(records)
+        return self.index.replace([doc_of(d) for d in records], names)
 
 
 def read_page(objects: ObjectStore, bucket: str, key: str) -> str | None:

@@ -8,13 +8,12 @@ CONTENT_WECHAT_AES_KEY, each wrapped by the master key (as `bianjie keys init` w
 
 from __future__ import annotations
 
-import threading
 import time
 from typing import Any
 
 from bianjie.content.media import MediaService
 from bianjie.content.oa import OfficialAccount, TokenKeeper, Transport
-from bianjie.content.publisher import INDEX_KEY, NAMES_KEY, Publisher
+from bianjie.content.publisher import Publisher
 from bianjie.content.search import tokenizer
 from bianjie.content.service import ContentService
 from bianjie.content.store import ContentStore
@@ -149,58 +148,43 @@ def official_account() -> OfficialAccount:
     return OfficialAccount(token_keeper(), wechat_transport(), _thumb_media_id(), env("CONTENT_SITE_URL", "") or "")
 
 
+# -- search: one index, where the deployment keeps it ------------------------------------------------
+
+
+def search_backend() -> str:
+    """``CONTENT_SEARCH`` (sqlite | postgres); on premises, where documents live in PostgreSQL, the
+    index does too unless told otherwise."""
+    from bianjie.kit.config import settings
+
+    default = "postgres" if settings().document_backend == "postgres" else "sqlite"
+    backend = (env("CONTENT_SEARCH", default) or default).lower()
+    if backend not in ("sqlite", "postgres"):
+        raise RuntimeError(f"CONTENT_SEARCH must be sqlite or postgres, not {backend!r}")
+    return backend
+
+
+@deps.singleton
+def search_index() -> Any:
+    """The index the publisher writes and the search functions read (``current()`` is the searcher)."""
+    if search_backend() == "postgres":
+        from bianjie.content.adapters.postgres_search import PostgresSearch
+        from bianjie.kit.config import settings
+        from bianjie.kit.documents.postgres import open_pool
+
+        dsn = settings().postgres_dsn
+        if not dsn:
+            raise RuntimeError("CONTENT_SEARCH=postgres needs BIANJIE_POSTGRES_DSN")
+        return PostgresSearch(open_pool(dsn, max_size=4), tokenizer())
+    from bianjie.content.adapters.sqlite_search import ObjectIndex
+
+    return ObjectIndex(content_objects(), site_bucket(), tokenizer())
+
+
 @deps.singleton
 def publisher() -> Publisher:
-    from bianjie.content.adapters.sqlite_search import build
-
     return Publisher(
-        content_store(), content_objects(), site_bucket(), build, tokenizer, official_account, deps.audit_log("content")
+        content_store(), content_objects(), site_bucket(), search_index(), official_account, deps.audit_log("content")
     )
-
-
-# -- search: the index object, loaded into memory and reloaded when it changes ----------------------
-
-
-class IndexHolder:
-    CHECK_EVERY_S = 5.0
-
-    def __init__(self, objects: ObjectStore, bucket: str) -> None:
-        self.objects = objects
-        self.bucket = bucket
-        self._lock = threading.Lock()
-        self._etag: str | None = None
-        self._checked = 0.0
-        self._searcher: Any = None
-        self._names: dict[str, str] = {}
-
-    def current(self) -> Any:
-        from bianjie.content.adapters.sqlite_search import SqliteSearch, build
-
-        with self._lock:
-            now = time.monotonic()
-            if self._searcher is not None and now - self._checked < self.CHECK_EVERY_S:
-                return self._searcher
-            self._checked = now
-            info = self.objects.head(self.bucket, INDEX_KEY)
-            if info is None:
-                self._searcher, self._etag = SqliteSearch(build([], tokenizer()), tokenizer()), None
-                return self._searcher
-            if info.etag != self._etag or self._searcher is None:
-                stored = self.objects.fetch(self.bucket, INDEX_KEY)
-                self._searcher, self._etag = SqliteSearch(stored.body, tokenizer()), stored.etag
-                import json
-
-                names = self.objects.head(self.bucket, NAMES_KEY)
-                self._names = json.loads(self.objects.get(self.bucket, NAMES_KEY)) if names else {}
-            return self._searcher
-
-    def disease_names(self) -> dict[str, str]:
-        return self._names
-
-
-@deps.singleton
-def index_holder() -> IndexHolder:
-    return IndexHolder(content_objects(), site_bucket())
 
 
 # -- aggregation ------------------------------------------------------------------------------------

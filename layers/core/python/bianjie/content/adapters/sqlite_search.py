@@ -1,17 +1,24 @@
-"""The SQLite FTS5 search backend: the index is one SQLite database, built by the publisher from the
-published records and stored as one object; search functions load it into memory (``deserialize``) and
-reload when its ETag changes. Columns hold the shared tokenizer's space-joined tokens, so FTS5's
-``unicode61`` tokenizer only splits on the spaces; ranking is bm25 with field weights."""
+"""The SQLite FTS5 search backend (the serverless default): the index is one SQLite database, built by
+the publisher from the published records and stored as one object (``ObjectIndex``); search functions
+load it into memory (``deserialize``) and reload when its ETag changes. Columns hold the shared
+tokenizer's space-joined tokens, so FTS5's ``unicode61`` tokenizer only splits on the spaces; ranking is
+bm25 with field weights. The on-premises backend is ``postgres_search``."""
 
 from __future__ import annotations
 
 import heapq
+import json
 import sqlite3
 import threading
+import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from bianjie.content.search import FIELDS, WEIGHTS, Hit, Results, SearchDoc, Tokenizer
+from bianjie.kit.objects import ObjectStore
+
+INDEX_KEY = "search/index.sqlite"
+NAMES_KEY = "search/diseases.json"
 
 SCHEMA = """
 CREATE VIRTUAL TABLE docs USING fts5(title, summary, tags, body, py, tokenize = 'unicode61 remove_diacritics 0');
@@ -152,3 +159,51 @@ class SqliteSearch:
                 [*params, limit],
             ).fetchall()
         return [Hit(r[0], r[1], r[2], r[3], r[4], r[5], r[6], 0.0) for r in rows]
+
+
+class ObjectIndex:
+    """The index as one object in the site bucket: the publisher ``replace``s it whole (the publisher is
+    the queue's only consumer, so builds never race); a search function's ``current()`` loads it and
+    checks for a newer one at most every ``CHECK_EVERY_S`` seconds (a HEAD, not a download)."""
+
+    CHECK_EVERY_S = 5.0
+
+    def __init__(self, objects: ObjectStore, bucket: str, tokenizer: Tokenizer) -> None:
+        self.objects = objects
+        self.bucket = bucket
+        self.tokenizer = tokenizer
+        self._lock = threading.Lock()
+        self._etag: str | None = None
+        self._checked = 0.0
+        self._searcher: SqliteSearch | None = None
+        self._names: dict[str, str] = {}
+
+    def replace(self, docs: Sequence[SearchDoc], names: dict[str, str]) -> int:
+        self.objects.put(self.bucket, INDEX_KEY, build(docs, self.tokenizer), content_type="application/vnd.sqlite3")
+        self.objects.put(self.bucket, NAMES_KEY, json.dumps(names, ensure_ascii=False).encode(),
+                         content_type="application/json")  # fmt: skip
+        with self._lock:
+            self._checked = 0.0  # this process reads its own write at once
+        return len(docs)
+
+    def current(self) -> SqliteSearch:
+        with self._lock:
+            now = time.monotonic()
+            if self._searcher is not None and now - self._checked < self.CHECK_EVERY_S:
+                return self._searcher
+            self._checked = now
+            info = self.objects.head(self.bucket, INDEX_KEY)
+            if info is None:
+                empty = SqliteSearch(build([], self.tokenizer), self.tokenizer)
+                self._searcher, self._etag, self._names = empty, None, {}
+                return self._searcher
+            if info.etag != self._etag or self._searcher is None:
+                stored = self.objects.fetch(self.bucket, INDEX_KEY)
+                self._searcher, self._etag = SqliteSearch(stored.body, self.tokenizer), stored.etag
+                names = self.objects.head(self.bucket, NAMES_KEY)
+                self._names = json.loads(self.objects.get(self.bucket, NAMES_KEY)) if names else {}
+            return self._searcher
+
+    def disease_names(self) -> dict[str, str]:
+        self.current()
+        return self._names
