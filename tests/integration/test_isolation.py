@@ -147,3 +147,36 @@ def test_a_key_policy_deny_wins_over_a_roles_own_grant(stack: StackProcess) -> N
     assert status == 403 and body["error"]["code"] == "AWS_REFUSED"
     assert "AccessDeniedException" in body["error"]["message"]
     assert "explicit deny in a resource-based policy" in body["error"]["message"]
+
+
+def test_the_bucket_policy_is_provisioned_from_the_template(stack: StackProcess) -> None:
+    policy = json.loads(stack.client("s3").get_bucket_policy(Bucket=stack.ref("RecordsBucket"))["Policy"])
+    assert [s["Sid"] for s in policy["Statement"]] == ["OnlyTheArchivistAndTheGrantee", "TheGranteeReads", "TlsOnly"]
+
+
+def test_a_bucket_policy_deny_wins_over_another_functions_own_grant(stack: StackProcess) -> None:
+    """S3 evaluates the bucket policy with the caller's: its Deny refuses a function whose role's own
+    S3CrudPolicy allows the read (a cross-function access), and the operator's allow-everything too."""
+    assert call(f"{stack.url}/records/r1.txt", "PUT") == (200, {"stored": "r1.txt"})
+    assert call(f"{stack.url}/records/r1.txt") == (200, {"body": "r1.txt"})
+    status, body = call(f"{stack.url}/snoop/r1.txt")
+    assert status == 403 and body["error"]["code"] == "AWS_REFUSED"
+    assert body["error"]["message"].startswith("AccessDenied: User: arn:aws-cn:sts::")
+    assert "assumed-role/bianjie-SnooperFunctionRole/" in body["error"]["message"]
+    assert "explicit deny in a resource-based policy" in body["error"]["message"]
+    with pytest.raises(ClientError) as caught:
+        stack.client("s3").get_object(Bucket=stack.ref("RecordsBucket"), Key="r1.txt")
+    assert caught.value.response["Error"]["Code"] == "AccessDenied"
+    # the bucket's other operations are the operator's still (the Deny names objects only)
+    keys = stack.client("s3").list_objects_v2(Bucket=stack.ref("RecordsBucket"))["Contents"]
+    assert [k["Key"] for k in keys] == ["r1.txt"]
+
+
+def test_a_bucket_policy_grants_what_the_roles_own_policies_do_not(stack: StackProcess) -> None:
+    """Within one account S3 allows what either the bucket policy or the caller's policies allow: the
+    grantee reads with no S3 permission of its own, and may not write (nothing allows it)."""
+    assert call(f"{stack.url}/records/r2.txt", "PUT") == (200, {"stored": "r2.txt"})
+    assert call(f"{stack.url}/granted/r2.txt") == (200, {"body": "r2.txt"})
+    status, body = call(f"{stack.url}/granted/r3.txt", "PUT")
+    assert status == 403
+    assert "because no identity-based policy allows the s3:PutObject action" in body["error"]["message"]

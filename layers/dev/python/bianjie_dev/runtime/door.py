@@ -6,8 +6,9 @@ for DynamoDB transactions and cannot read presigned URLs. This WSGI middleware, 
 process, maps the request's SigV4 access key to its principal (an assumed role or a user in moto's IAM),
 derives the IAM actions and resource ARNs of the call (DynamoDB, S3 including presigned URLs, SQS, SNS,
 KMS, STS), evaluates the principal's policies (``bianjie_dev.runtime.iam.evaluate``, Conditions on
-``aws:PrincipalArn`` and ``aws:PrincipalAccount`` included) and, for a KMS key, the key policy as KMS does
-(``key_policy_verdict``), and refuses with the
+``aws:PrincipalArn`` and ``aws:PrincipalAccount`` included), for a KMS key the key policy as KMS does
+(``key_policy_verdict``) and for a bucket its bucket policy as S3 does (``bucket_policy_verdict``), and
+refuses with the
 service's own error shape (``AccessDeniedException``, ``AccessDenied``, ``AuthorizationError``), so botocore
 raises what it raises on AWS. Calls the door has decided skip moto's action check; presigned URLs,
 which moto cannot authenticate, and every S3 request (moto checks header signatures against a decoded
@@ -354,6 +355,47 @@ def key_policy_verdict(call: Call, principal: Principal, action: str, key_arn: s
     return "implicit", "identity-based" if verdict == "account" else "resource-based"
 
 
+def _bucket_policy(call: Call, bucket: str) -> dict[str, Any] | None:
+    """The bucket's policy as moto stores it (PutBucketPolicy, or the template's AWS::S3::BucketPolicy)."""
+    from moto.s3.models import s3_backends
+
+    try:
+        raw = s3_backends[ACCOUNT_ID][partition(call.region)].buckets[bucket].policy
+    except KeyError:
+        return None
+    if not raw:
+        return None
+    try:
+        return _parsed(raw.decode("utf-8") if isinstance(raw, bytes) else str(raw))
+    except ValueError:
+        return None
+
+
+def bucket_policy_verdict(
+    call: Call, principal: Principal, action: str, resource: str, identity: str
+) -> tuple[str, str]:
+    """S3's rule for a principal of the bucket's own account: an explicit Deny in the bucket policy or in
+    the caller's policies wins; otherwise either one allowing is enough (the bucket policy may grant a
+    role that its own policies do not, and a role's grant needs no bucket policy). A bucket policy that
+    allows only the account (its root) hands the decision to the caller's policies, as IAM's evaluation
+    does. -> (verdict, which policy decided a refusal)."""
+    bucket = resource.split(":::", 1)[-1].split("/", 1)[0]
+    policy = _bucket_policy(call, bucket) if bucket and resource != "*" else None
+    if policy is None:
+        return identity, "identity-based"
+    root = f"arn:{partition(call.region)}:iam::{ACCOUNT_ID}:root"
+    # the functions reach S3 over TLS on AWS; the loopback endpoint stands in for it
+    context = {**principal.context, "aws:SecureTransport": "true"}
+    verdict = evaluate_resource_policy(policy, action, resource, context, account_root=root)
+    if verdict == "deny":
+        return "deny", "resource-based"
+    if identity == "deny":
+        return "deny", "identity-based"
+    if verdict == "allow" or identity == "allow":
+        return "allow", ""
+    return "implicit", "identity-based"
+
+
 def refusal(
     service: str, call: Call, message: str, code: str = "AccessDenied"
 ) -> tuple[str, list[tuple[str, str]], bytes]:
@@ -535,6 +577,8 @@ class Door:
                 verdict, where = evaluate(principal.documents, action, resource, principal.context), "identity-based"
                 if call.service == "kms" and resource != "*":
                     verdict, where = key_policy_verdict(call, principal, action, resource, verdict)
+                elif call.service == "s3":
+                    verdict, where = bucket_policy_verdict(call, principal, action, resource, verdict)
                 if verdict != "allow":
                     message = _message(principal.arn, action, resource, verdict == "deny", where)
                     return self._refuse(start_response, refusal(call.service, call, message))
@@ -589,7 +633,8 @@ class Door:
 
 def install_moto_hooks() -> None:
     """moto skips what the door decided: its action check (resource ``*``) for calls the door evaluated,
-    and its whole check for presigned URLs the door authenticated (moto cannot read them)."""
+    its whole check for S3 requests the door authenticated (moto cannot read presigned URLs), and its
+    partial reading of bucket policies for those."""
     from moto.core.authorization import ActionAuthenticatorMixin
     from moto.iam.access_control import IAMRequestBase
 
@@ -609,9 +654,22 @@ def install_moto_hooks() -> None:
             return
         original_auth(self, iam_request_cls, resource)
 
+    from moto.iam.access_control import PermissionResult
+    from moto.s3.models import FakeBucket
+
+    original_permission = FakeBucket.get_permission
+
+    def get_permission(self: Any, action: str, resource: str) -> Any:
+        # moto's own reading of a bucket policy (Principal "*" only, Conditions ignored: a Deny with a
+        # Condition would deny everyone); the door has evaluated the policy as S3 does
+        if getattr(vouched, "authenticated", False):
+            return PermissionResult.NEUTRAL
+        return original_permission(self, action, resource)
+
     check_action_permitted._bianjie_door = True  # type: ignore[attr-defined]
     IAMRequestBase.check_action_permitted = check_action_permitted  # type: ignore[method-assign]
     ActionAuthenticatorMixin._authenticate_and_authorize_action = authenticate  # type: ignore[method-assign]
+    FakeBucket.get_permission = get_permission  # type: ignore[method-assign]
 
 
 def bootstrap_admin(region: str, user: str, access_key_id: str, secret: str) -> str:

@@ -1,4 +1,4 @@
-"""Creates every table, queue, bucket and KMS key that template.yaml declares, on an AWS endpoint.
+"""Creates every table, queue, bucket (and its policy) and KMS key that template.yaml declares, on an AWS endpoint.
 
 Used by the local stack against moto's server. On AWS, CloudFormation does this from the same
 template. Resources are created in dependency order (keys, tables, dead-letter queues, queues,
@@ -22,6 +22,7 @@ KEY_TYPE = "AWS::KMS::Key"
 TOPIC_TYPE = "AWS::SNS::Topic"
 SUBSCRIPTION_TYPE = "AWS::SNS::Subscription"
 QUEUE_POLICY_TYPE = "AWS::SQS::QueuePolicy"
+BUCKET_POLICY_TYPE = "AWS::S3::BucketPolicy"
 
 
 class UndeliverableError(RuntimeError):
@@ -69,6 +70,7 @@ class Provisioner:
                 TOPIC_TYPE,
                 SUBSCRIPTION_TYPE,
                 QUEUE_POLICY_TYPE,
+                BUCKET_POLICY_TYPE,
             ):
                 self._record(logical_id, kind, logical_id)
         for logical_id, res in self.template.resources_of_type(KEY_TYPE).items():
@@ -93,6 +95,9 @@ class Provisioner:
             for event in fn.events:
                 if isinstance(event, S3Event):
                     self._wire_s3_event(fn.logical_id, event)
+        # last: a policy that denies the operator (every principal but a function's role) must not stop
+        # the operator's own provisioning above, as CloudFormation's ordering would not
+        self._apply_bucket_policies()
         return self.deployment
 
     def _create_key(self, logical_id: str, res: dict[str, Any]) -> None:
@@ -205,6 +210,15 @@ class Provisioner:
                 policies[self._queue_arn(url)] = document
             self._record(logical_id, QUEUE_POLICY_TYPE, logical_id)
         return policies
+
+    def _apply_bucket_policies(self) -> None:
+        """Each AWS::S3::BucketPolicy set on its bucket, as CloudFormation does; the emulator's door
+        evaluates it on every call naming the bucket, as S3 does (moto would apply only ``Principal: *``
+        statements without Conditions)."""
+        for logical_id, res in self.template.resources_of_type(BUCKET_POLICY_TYPE).items():
+            props = self._props(res)
+            self.s3.put_bucket_policy(Bucket=str(props["Bucket"]), Policy=json.dumps(props["PolicyDocument"]))
+            self._record(logical_id, BUCKET_POLICY_TYPE, logical_id)
 
     def _check_deliveries(self, policies: dict[str, Any]) -> None:
         """moto delivers SNS and S3 messages to any queue; AWS only where the queue's policy allows the
