@@ -85,6 +85,7 @@ max_connections = 200
 wal_level = replica
 max_wal_senders = 10
 max_replication_slots = 10
+wal_keep_size = 256MB
 wal_log_hints = on
 hot_standby = on
 CONF

@@ -180,7 +180,7 @@ def cmd_missing(args: argparse.Namespace) -> int:
     path = Path(args.acked_file)
     if not path.is_file():
         raise OpsError("ACKED_FILE_NOT_FOUND", f"找不到已确认写入的清单：{path}")
-    keys = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    keys = [line.split("\t")[0].strip() for line in path.read_text().splitlines() if line.strip()]
     missing = missing_keys(args.dsn, keys, stack_name=args.stack_name)
     _print({"acknowledged": len(keys), "missing": len(missing), "missing_keys": missing[:20]})
     return 0 if not missing else 4

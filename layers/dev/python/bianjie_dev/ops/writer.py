@@ -84,6 +84,7 @@ def write_batch(dsn: str, label: str, count: int, *, stack_name: str = "bianjie"
 class LoadResult:
     acknowledged: list[str] = field(default_factory=list)
     errors: int = 0
+    error_kinds: dict[str, int] = field(default_factory=dict)
     first_error_at: float | None = None  # wall clock of the first failed write
     recovered_at: float | None = None  # the first acknowledged write after a failure
     latencies_ms: list[float] = field(default_factory=list)
@@ -95,6 +96,7 @@ class LoadResult:
         return {
             "acknowledged": len(self.acknowledged),
             "errors": self.errors,
+            "error_kinds": self.error_kinds,
             "first_error_at": self.first_error_at,
             "recovered_at": self.recovered_at,
             "write_p99_ms": round(p99, 2) if p99 is not None else None,
@@ -113,7 +115,8 @@ def run_load(
 ) -> LoadResult:
     """Writes from ``threads`` threads for ``seconds`` (or until ``stop()``), one after another in each
     thread; a failed write is counted and the thread goes on with the next key. Every acknowledged key
-    is appended to ``acked_file`` as it is acknowledged (the file survives this process being killed)."""
+    is appended to ``acked_file`` as it is acknowledged, with the wall-clock time of the acknowledgement
+    (``key<TAB>seconds``; the file survives this process being killed)."""
     tables = Tables.of(stack_name)
     store = PostgresDocumentStore(dsn, max_connections=threads)
     logs = {s: AuditLog(store, tables.audit, service=s, shards=threads) for s in ("pay", "rx")}
@@ -128,9 +131,11 @@ def run_load(
             started = time.monotonic()
             try:
                 key = _one_write(logs, tables, f"{label}-{w}", n)
-            except Exception:  # any failure means "not acknowledged"; the load goes on
+            except Exception as exc:  # any failure means "not acknowledged"; the load goes on
                 with result.lock:
                     result.errors += 1
+                    kind = type(exc).__name__
+                    result.error_kinds[kind] = result.error_kinds.get(kind, 0) + 1
                     if result.first_error_at is None:
                         result.first_error_at = time.time()
                 time.sleep(0.05)
@@ -141,7 +146,7 @@ def run_load(
                 if result.first_error_at is not None and result.recovered_at is None:
                     result.recovered_at = time.time()
                 if out:
-                    out.write(key + "\n")
+                    out.write(f"{key}\t{time.time():.6f}\n")
 
     pool = [threading.Thread(target=worker, args=(w,), daemon=True) for w in range(threads)]
     for t in pool:
