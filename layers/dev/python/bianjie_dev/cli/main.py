@@ -606,6 +606,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=serve.run)
 
     _register_service_commands(sub)
+    from bianjie_dev.ops import cli as ops_cli  # operations (issue 20): not a service, so named here
+
+    ops_cli.register(sub)
 
     p = sub.add_parser("openapi", help="write the OpenAPI document of every HTTP function")
     p.add_argument("--out", help="default: docs/openapi.yaml")
