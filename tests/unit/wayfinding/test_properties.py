@@ -8,6 +8,7 @@ import math
 from functools import cache
 from typing import Any
 
+import pytest
 from bianjie.wayfinding import imdf
 from bianjie.wayfinding.graphbuild import ELEVATOR, ESCALATOR, STAIRS, STEPS, build_graph
 from bianjie.wayfinding.itinerary import Itinerary
@@ -129,3 +130,66 @@ def test_routes_over_generated_venues(data: st.DataObject, built: tuple[Graph, l
     closed = {u["id"] for u in graph.units if u["closed"]}
     assert not closed & set(answer["units"])
     assert answer["steps"][-1]["kind"] == "arrive"
+
+
+def oracle_cost(graph: Graph, source: Any, targets: list[Any], profile: str) -> float | None:
+    """Plain Dijkstra over every node (no heuristic, no early exit): the cheapest cost to any target."""
+    import heapq
+
+    from bianjie.wayfinding.routing import PENALISED, PENALTY, SPEED
+
+    best = math.inf
+    for t in targets:
+        if t.unit == source.unit >= 0 and not graph.units[t.unit]["closed"] and source.node is None and t.node is None:
+            best = min(best, math.dist((source.x, source.y), (t.x, t.y)))
+    dist: dict[int, float] = {}
+    heap: list[tuple[float, int]] = []
+    for node, d in graph._links(source):
+        if d < dist.get(node, math.inf):
+            dist[node] = d
+            heap.append((d, node))
+    heapq.heapify(heap)
+    while heap:
+        cost, node = heapq.heappop(heap)
+        if cost > dist[node]:
+            continue
+        for to, length, vertical, kind, *_ in graph.adj[node]:
+            if kind in BANNED[profile]:
+                continue
+            c = cost + length + vertical * SPEED[profile] + (PENALTY if kind in PENALISED[profile] else 0.0)
+            if c < dist.get(to, math.inf):
+                dist[to] = c
+                heapq.heappush(heap, (c, to))
+    for t in targets:
+        for node, d in graph._links(t):
+            if node in dist:
+                best = min(best, dist[node] + d)
+    return None if best == math.inf else best
+
+
+def path_cost(graph: Graph, edges: list[Any], profile: str) -> float:
+    from bianjie.wayfinding.routing import PENALISED, PENALTY, SPEED
+
+    return sum(
+        e[2] + e[3] * SPEED[profile] + (PENALTY if e[4] in PENALISED[profile] and e[0] >= 0 and e[1] >= 0 else 0.0)
+        for e in edges
+    )
+
+
+@SETTINGS
+@given(data=st.data(), built=venues(), profile=st.sampled_from(["accessible", "elevator_first", "stairs_first"]))
+def test_the_guided_search_finds_the_cheapest_route(
+    data: st.DataObject, built: tuple[Graph, list[str]], profile: str
+) -> None:
+    # A* with the distance and component heuristics must cost exactly what exhaustive Dijkstra costs,
+    # to one target or the nearest of several
+    graph, places = built
+    source = graph.endpoint_of_feature(data.draw(st.sampled_from(places)), "起点")
+    names = data.draw(st.lists(st.sampled_from(places), min_size=1, max_size=3))
+    targets = [graph.endpoint_of_feature(n, "终点") for n in names]
+    assert source is not None and all(t is not None for t in targets)
+    found = graph.shortest(source, targets, profile)  # type: ignore[arg-type]
+    expected = oracle_cost(graph, source, targets, profile)  # type: ignore[arg-type]
+    assert (found is None) == (expected is None)
+    if found is not None and expected is not None:
+        assert path_cost(graph, found[1], profile) == pytest.approx(expected, rel=1e-9, abs=1e-6)

@@ -6,13 +6,20 @@ stairs or an escalator only where no elevator path exists, and ``stairs_first`` 
 no stair (or escalator) path exists. ``accessible`` removes stairs, escalators and steps altogether.
 Walking cost is horizontal metres plus the connector's time at walking speed, so a short walk to a
 stair beats a long one to an elevator only under ``stairs_first``.
+
+The search is A* with a consistent heuristic in two parts: the straight-line distance to the nearest
+target (scaled by the graph's smallest ratio of edge cost to the distance it spans, so it never
+overestimates), and one penalty for a node whose penalty-free component (the nodes joined without a
+penalised or banned connector) holds no target, since leaving it takes a penalised connector. The second
+part is what keeps the tail short: without it a route that needs a stair under ``elevator_first`` first
+settles every node reachable without one.
 """
 
 from __future__ import annotations
 
 import heapq
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from bianjie.kit.errors import AppError, NotFound
@@ -33,6 +40,15 @@ KIND_NAMES = {
     MOVINGWALKWAY: "movingwalkway",
 }
 VERTICAL_KINDS = {ELEVATOR, STAIRS, ESCALATOR, RAMP, MOVINGWALKWAY}
+
+
+MAX_HEURISTIC_TARGETS = 16
+
+
+@dataclass(frozen=True)
+class _ProfileAids:
+    component: list[int] = field(repr=False)  # node -> its penalty-free component's root
+    scale: float  # the smallest edge cost per metre spanned: straight-line metres times it never overestimate
 
 
 class NoRoute(AppError):
@@ -87,6 +103,37 @@ class Graph:
             self.adj[a].append((b, length, vertical, kind, unit, rel, via))
             if not directed:
                 self.adj[b].append((a, length, vertical, kind, unit, rel, via))
+        self._profiles: dict[str, _ProfileAids] = {}
+
+    def _aids(self, profile: str) -> _ProfileAids:
+        """Per profile, computed once per loaded graph: penalty-free components and the heuristic's scale."""
+        aids = self._profiles.get(profile)
+        if aids is not None:
+            return aids
+        penalised, banned, speed = PENALISED[profile], BANNED[profile], SPEED[profile]
+        parent = list(range(len(self.nodes)))
+
+        def root(n: int) -> int:
+            while parent[n] != n:
+                parent[n] = parent[parent[n]]
+                n = parent[n]
+            return n
+
+        scale = 1.0
+        for a, edges in enumerate(self.adj):
+            for b, length, vertical, kind, *_ in edges:
+                if kind in banned:
+                    continue
+                span = math.dist(self.nodes[a][:2], self.nodes[b][:2])
+                if span > 0:
+                    scale = min(scale, (length + vertical * speed) / span)
+                if kind not in penalised:
+                    ra, rb = root(a), root(b)
+                    if ra != rb:
+                        parent[ra] = rb
+        aids = _ProfileAids([root(n) for n in range(len(self.nodes))], max(scale, 0.0))
+        self._profiles[profile] = aids
+        return aids
 
     # -- endpoints ---------------------------------------------------------------------------------
 
@@ -128,6 +175,23 @@ class Graph:
         for ti, t in enumerate(targets):
             for node, d in self._links(t):
                 target_links.setdefault(node, []).append((ti, d))
+        aids = self._aids(profile)
+        component, scale, nodes = aids.component, aids.scale, self.nodes
+        goal_components = {component[n] for n in target_links}
+        # the distance part only for a few targets (a "nearest toilet" query may name dozens)
+        points = [(t.x, t.y) for t in targets] if len(targets) <= MAX_HEURISTIC_TARGETS else []
+        estimates: dict[int, float] = {}
+
+        def estimate(n: int) -> float:
+            h = estimates.get(n)
+            if h is None:
+                x, y = nodes[n][0], nodes[n][1]
+                h = scale * min(math.hypot(x - px, y - py) for px, py in points) if points else 0.0
+                if component[n] not in goal_components:
+                    h += PENALTY
+                estimates[n] = h
+            return h
+
         dist: dict[int, float] = {}
         prev: dict[int, tuple[int, Any]] = {}
         heap: list[tuple[float, int]] = []
@@ -148,14 +212,15 @@ class Graph:
             if d < dist.get(node, math.inf):
                 dist[node] = d
                 prev[node] = (-1, (-1, node, d, 0.0, WALK, source.unit, -1, None))
-                heapq.heappush(heap, (d, node))
+                heapq.heappush(heap, (d + estimate(node), node))
         while heap:
-            cost, node = heapq.heappop(heap)
+            bound, node = heapq.heappop(heap)
             if node in done:
                 continue
-            if best is not None and cost >= best[0]:
+            if best is not None and bound >= best[0]:
                 break
             done.add(node)
+            cost = dist[node]
             for ti, d in target_links.get(node, ()):
                 total = cost + d
                 if best is None or total < best[0]:
@@ -167,7 +232,7 @@ class Graph:
                 if c < dist.get(to, math.inf):
                     dist[to] = c
                     prev[to] = (node, (node, to, length, vertical, kind, unit, rel, via))
-                    heapq.heappush(heap, (c, to))
+                    heapq.heappush(heap, (c + estimate(to), to))
         if best is None:
             return None
         _, ti, last = best
