@@ -85,6 +85,8 @@ def cmd_stack_run(args: argparse.Namespace) -> int:
     root = project_root()
     options = StackOptions.from_env(root, Path(args.template) if args.template else None)
     options.seed = not args.no_seed
+    options.keep_emulator = args.keep_emulator
+    options.resume = args.resume
     if args.seed is not None:
         options.seed_only = tuple(name.strip() for name in args.seed.split(",") if name.strip())
     stack = LocalStack(options)
@@ -509,6 +511,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--template", help="another SAM template (default: template.yaml of the project)")
     p.add_argument("--no-seed", action="store_true", help="skip the demo data")
     p.add_argument("--seed", metavar="SERVICES", help="only these services' demo data, comma-separated (tests)")
+    p.add_argument(
+        "--keep-emulator",
+        action="store_true",
+        help="leave moto's server running when the stack stops or dies (its pid in emulator.json)",
+    )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="attach to the emulator a --keep-emulator stack left (same state dir and ports): no provisioning",
+    )
     p.set_defaults(func=cmd_stack_run)
     p = stack.add_parser("info", help="URLs, resources and live status of the local stack")
     p.add_argument("--stack")

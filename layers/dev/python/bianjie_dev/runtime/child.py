@@ -3,6 +3,7 @@ ports: what integration tests and benchmarks talk to over HTTP."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -38,13 +39,18 @@ class StackProcess:
         *,
         seed: bool | Sequence[str] = True,
         env: dict[str, str] | None = None,
+        args: Sequence[str] = (),
+        port: int | None = None,
+        aws_port: int | None = None,
     ) -> None:
         """``seed``: every service's demo data (True), none (False), or only these services' and what
-        they need (``["guide", "rx"]``): a test's stack starts faster with only what it uses."""
+        they need (``["guide", "rx"]``): a test's stack starts faster with only what it uses. ``args``:
+        more ``stack run`` options (``--keep-emulator``, ``--resume``, which needs the ports of the stack
+        it resumes)."""
         self.state_dir = state_dir
-        self.port = free_port()
-        self.aws_port = free_port()
-        args = [str(BIANJIE), "stack", "run"]
+        self.port = port or free_port()
+        self.aws_port = aws_port or free_port()
+        args = [str(BIANJIE), "stack", "run", *args]
         if template is not None:
             args += ["--template", str(template)]
         if seed is False:
@@ -60,7 +66,7 @@ class StackProcess:
         }
         self.log_path = state_dir / "stack.log"
         state_dir.mkdir(parents=True, exist_ok=True)
-        self._log = self.log_path.open("wb")
+        self._log = self.log_path.open("ab")  # a resumed stack appends to its predecessor's log
         self.proc = subprocess.Popen(args, cwd=project_root(), env=self.env, stdout=self._log, stderr=subprocess.STDOUT)
         self._wait()
 
@@ -120,6 +126,23 @@ class StackProcess:
     def status(self) -> dict[str, Any]:
         with urllib.request.urlopen(f"{self.url}/_local/status", timeout=5) as r:
             return json.loads(r.read())
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash ends a process: no handler runs, nothing is flushed or released."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(15)
+        self._log.close()
+
+    def stop_emulator(self) -> None:
+        """The emulator a ``--keep-emulator`` stack left running (by the pid it recorded)."""
+        path = self.state_dir / "emulator.json"
+        if not path.exists():
+            return
+        pid = int(json.loads(path.read_text())["pid"])
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+        path.unlink()
 
     def stop(self) -> None:
         if self.proc.poll() is None:

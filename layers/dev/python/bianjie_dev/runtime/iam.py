@@ -150,10 +150,16 @@ def trust_policy(admin_arn: str) -> dict[str, Any]:
 
 
 def provision_roles(
-    plans: Iterable[RolePlan], session: Any, endpoint_url: str, admin_arn: str, session_names: Mapping[str, str]
+    plans: Iterable[RolePlan],
+    session: Any,
+    endpoint_url: str,
+    admin_arn: str,
+    session_names: Mapping[str, str],
+    *,
+    create: bool = True,
 ) -> dict[str, dict[str, str]]:
-    """Creates each role in the emulator's IAM and assumes it; returns each function's credentials as
-    Lambda passes them (environment variable names)."""
+    """Creates each role in the emulator's IAM (``create``; a resumed stack's roles exist) and assumes it;
+    returns each function's credentials as Lambda passes them (environment variable names)."""
     from concurrent.futures import ThreadPoolExecutor
 
     from botocore.config import Config
@@ -168,6 +174,9 @@ def provision_roles(
     plans = list(plans)
     arns: dict[str, str] = {}
     for plan in plans:
+        if not create:
+            arns[plan.function_id] = iam.get_role(RoleName=plan.role_name)["Role"]["Arn"]
+            continue
         arns[plan.function_id] = iam.create_role(
             RoleName=plan.role_name, AssumeRolePolicyDocument=trust, MaxSessionDuration=SESSION_SECONDS
         )["Role"]["Arn"]

@@ -83,6 +83,12 @@ class StackOptions:
     retry_delay: int | None = None
     state_dir: Path | None = None
     iam: bool = True
+    # the emulator outlives this process (it is not killed with it, nor stopped by stop()): a later stack
+    # can ``resume`` on it, as functions on AWS restart on stores that survived them (fault injection)
+    keep_emulator: bool = False
+    # attach to the emulator a ``keep_emulator`` stack left running with this state dir: its stack.json
+    # names the resources; nothing is provisioned or seeded, the roles are assumed again
+    resume: bool = False
 
     @classmethod
     def from_env(cls, root: Path, template: Path | None = None) -> StackOptions:
@@ -137,9 +143,15 @@ def _die_with_parent() -> None:
 
 
 def start_moto(
-    host: str, port: int, *, region: str = LOCAL_REGION, operator: dict[str, str] | None = None
+    host: str,
+    port: int,
+    *,
+    region: str = LOCAL_REGION,
+    operator: dict[str, str] | None = None,
+    detached: bool = False,
 ) -> subprocess.Popen[bytes]:
-    """moto's server; with ``operator`` credentials, IAM enforced and that operator created first."""
+    """moto's server; with ``operator`` credentials, IAM enforced and that operator created first.
+    ``detached``: in a session of its own and not tied to this process's life (``keep_emulator``)."""
     if not port_free(host, port):
         raise SystemExit(f"port {port} on {host} is taken; set BIANJIE_AWS_PORT to another port")
     args = [sys.executable, "-m", "bianjie_dev.runtime.motoserver", "-H", host, "-p", str(port)]
@@ -153,7 +165,8 @@ def start_moto(
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-        preexec_fn=_die_with_parent,
+        preexec_fn=None if detached else _die_with_parent,
+        start_new_session=detached,
     )
     wait_http(f"http://{host}:{port}/moto-api/data.json", 30)
     return proc
@@ -209,8 +222,22 @@ class LocalStack:
         opts = self.options
         if not port_free(opts.host, opts.port):
             raise SystemExit(f"port {opts.port} on {opts.host} is taken; set BIANJIE_PORT to another port")
-        operator = operator_credentials()
-        self.moto = start_moto(opts.host, opts.aws_port, region=opts.region, operator=operator if opts.iam else None)
+        state = opts.local_dir / "stack.json"
+        if opts.resume:
+            deployment = self._resumed(state)
+            operator = dict(deployment.admin_credentials)
+        else:
+            operator = operator_credentials()
+            self.moto = start_moto(
+                opts.host,
+                opts.aws_port,
+                region=opts.region,
+                operator=operator if opts.iam else None,
+                detached=opts.keep_emulator,
+            )
+            if opts.keep_emulator:
+                emulator = {"pid": self.moto.pid, "url": self.aws_url}
+                (opts.local_dir / "emulator.json").write_text(json.dumps(emulator), encoding="utf-8")
         import boto3
 
         session = boto3.session.Session(
@@ -218,12 +245,17 @@ class LocalStack:
             aws_secret_access_key=operator["AWS_SECRET_ACCESS_KEY"],
             region_name=opts.region,
         )
-        deployment = Deployment(
-            opts.stack_name, opts.region, self.aws_url, self.gateway_url, parameters=self.template.parameter_defaults()
-        )
-        deployment.admin_credentials = dict(operator)
-        Provisioner(self.template, deployment, session).provision()
-        init_wrapped_secrets(deployment, self.template, session)
+        if not opts.resume:
+            deployment = Deployment(
+                opts.stack_name,
+                opts.region,
+                self.aws_url,
+                self.gateway_url,
+                parameters=self.template.parameter_defaults(),
+            )
+            deployment.admin_credentials = dict(operator)
+            Provisioner(self.template, deployment, session).provision()
+            init_wrapped_secrets(deployment, self.template, session)
         self.deployment = deployment
         platform = {
             "AWS_REGION": opts.region,
@@ -257,12 +289,11 @@ class LocalStack:
         from bianjie.kit import aws
 
         with function_scope(self.operator):
-            if opts.seed:
+            if opts.seed and not opts.resume:  # a resumed stack's demo data is in the emulator already
                 from bianjie_dev.runtime.seed import seed_demo_data
 
                 seed_demo_data(self, self.options.seed_only)
             sqs = aws.client("sqs")
-        state = opts.local_dir / "stack.json"
         deployment.save(state)
         state.chmod(0o600)  # it holds the operator's keys to the local emulator
         self.pump = EventPump(self.functions, deployment, sqs, retry_delay=opts.retry_delay)
@@ -283,8 +314,24 @@ class LocalStack:
         self.started_seconds = time.perf_counter() - began
         log.info("started", extra={"seconds": round(self.started_seconds, 2), "iam": opts.iam})
 
+    def _resumed(self, state: Path) -> Deployment:
+        """The deployment a ``keep_emulator`` stack left in ``state``, on an emulator still answering."""
+        opts = self.options
+        if not state.exists():
+            raise SystemExit(f"--resume: no {state} (start a stack with --keep-emulator first)")
+        deployment = Deployment.load(state)
+        if deployment.aws_endpoint_url != self.aws_url:
+            raise SystemExit(
+                f"--resume: {state} is of the emulator at {deployment.aws_endpoint_url}, not {self.aws_url}"
+            )
+        wait_http(f"{self.aws_url}/moto-api/data.json", 10)
+        deployment.gateway_url = self.gateway_url
+        log.info("resuming", extra={"state": str(state), "emulator": self.aws_url, "iam": opts.iam})
+        return deployment
+
     def _function_credentials(self, session: Any, deployment: Deployment) -> dict[str, dict[str, str]]:
-        """Each function's role from the translated template, created in moto's IAM and assumed."""
+        """Each function's role from the translated template, created in moto's IAM (unless a resumed
+        stack's emulator has it already) and assumed."""
         from bianjie.runtime import sam
 
         from bianjie_dev.runtime.iam import admin_arn, provision_roles, role_plans
@@ -294,7 +341,14 @@ class LocalStack:
         for stack in self.template.stacks:  # each nested stack's functions and roles, in the root's terms
             plans += role_plans(sam.translate_stack(stack, region=deployment.region), deployment)
         names = {fn.logical_id: str(deployment.ref(fn.logical_id)) for fn in self.template.functions}
-        return provision_roles(plans, session, self.aws_url, admin_arn(deployment.region, ADMIN_USER), names)
+        return provision_roles(
+            plans,
+            session,
+            self.aws_url,
+            admin_arn(deployment.region, ADMIN_USER),
+            names,
+            create=not self.options.resume,
+        )
 
     async def _status(self, scope: dict[str, Any], body: bytes) -> tuple[int, dict[str, Any]]:
         assert self.pump and self.scheduler
@@ -392,7 +446,7 @@ class LocalStack:
             self.pump.stop()
         if self.server:
             self.server.should_exit = True
-        if self.moto and self.moto.poll() is None:
+        if self.moto and self.moto.poll() is None and not self.options.keep_emulator:
             self.moto.send_signal(signal.SIGTERM)
             try:
                 self.moto.wait(5)
