@@ -42,13 +42,13 @@ class CheckReport:
 
 
 def row_counts(dsn: str) -> dict[str, int]:
-    """Rows of every ordinary table in the public schema (the documents tables and their catalog)."""
+    """Rows of every ordinary table in the connection's schema (the documents tables and their catalog)."""
     with psycopg.connect(dsn, autocommit=True) as conn:
         names = [
             str(row[0])
             for row in conn.execute(
                 "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
-                " WHERE c.relkind = 'r' AND n.nspname = 'public' ORDER BY c.relname"
+                " WHERE c.relkind = 'r' AND n.nspname = current_schema() ORDER BY c.relname"
             )
         ]
         counts = {}

@@ -4,7 +4,7 @@ bucket the credentials list), from any S3 API (Ceph RGW in the hospital, the emu
 
 An object already in that day's folder with the same size and digest is not written again, so a run
 interrupted half-way can be started again. Keys that would escape the folder (``..``, a leading ``/``)
-are refused, not written.
+are refused, not written; empty "folder" markers (keys ending in ``/``) are skipped.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import hashlib
 import json
 import time
 from datetime import UTC, datetime
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from bianjie.kit.timefmt import BEIJING
@@ -22,8 +22,8 @@ from bianjie_dev.ops.errors import OpsError
 
 
 def safe_relative(key: str) -> Path:
-    parts = PurePosixPath(key).parts
-    if not key or key.startswith("/") or any(part in ("..", ".") for part in parts):
+    parts = [part for part in key.split("/") if part]
+    if not parts or key.startswith("/") or any(part in ("..", ".") for part in key.split("/")):
         raise OpsError("OBJECT_KEY_UNSAFE", f"对象键不能作为文件路径：{key!r}")
     return Path(*parts)
 
@@ -46,6 +46,8 @@ def backup_objects(s3: Any, dest: Path, buckets: list[str] | None = None, *, day
         for page in pages:
             for obj in page.get("Contents", []):
                 key = obj["Key"]
+                if key.endswith("/") and obj.get("Size", 0) == 0:
+                    continue  # a "folder" marker: the folder is made by its objects
                 path = folder / bucket / safe_relative(key)
                 body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
                 digest = hashlib.sha256(body).hexdigest()

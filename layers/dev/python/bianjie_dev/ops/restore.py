@@ -107,7 +107,8 @@ class Restorer:
             raise OpsError("NO_BACKUP_BEFORE_TIME", f"没有在 {to.isoformat()} 之前完成的备份，无法恢复到该时间点")
         return max(usable, key=lambda b: b["timestamp"]["stop"])
 
-    def prepare_target(self, target: Path, *, force: bool) -> None:
+    def refuse_target(self, target: Path, *, force: bool) -> bool:
+        """Refuses a target that is not a directory, or not empty without ``force``; True if it must be emptied."""
         if target.exists() and not target.is_dir():
             raise OpsError("TARGET_NOT_DIRECTORY", f"目标不是目录：{target}")
         if target.is_dir() and any(target.iterdir()):
@@ -116,6 +117,11 @@ class Restorer:
                     "TARGET_NOT_EMPTY",
                     f"目标目录非空：{target}。确认要覆盖时加 --force（会停止其中运行的数据库并清空）",
                 )
+            return True
+        return False
+
+    def prepare_target(self, target: Path, *, empty: bool) -> None:
+        if empty:
             if (target / "postmaster.pid").exists():
                 subprocess.run(
                     self._cmd([str(pg_bindir() / "pg_ctl"), "-D", str(target), "-m", "fast", "-w", "stop"]),
@@ -134,8 +140,10 @@ class Restorer:
             os.chown(target, entry.pw_uid, entry.pw_gid)
 
     def restore(self, to: datetime, target: Path, port: int, *, force: bool, timeout: float = 900) -> dict[str, Any]:
-        self.prepare_target(target, force=force)  # refusals first: nothing touched on a bad request
+        # every refusal before anything is touched: the target, then a backup to start from
+        empty = self.refuse_target(target, force=force)
         backup = self.choose_backup(to)
+        self.prepare_target(target, empty=empty)
         started = time.monotonic()
         target_text = to.strftime("%Y-%m-%d %H:%M:%S.%f+00")
         self._run(
