@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from bianjie.kit.actor import Actor
 from bianjie.kit.events import scheduled_time
 from bianjie.kit.idempotency import Answer
+from bianjie.kit.tokens import bearer_token
 from bianjie.kit.web import ServiceApp
 from bianjie.rx import fhir, wiring
 from bianjie.rx.models import (
@@ -34,6 +36,15 @@ from bianjie.rx.models import (
 
 app = ServiceApp("rx")
 
+
+def _system_or_desk(*roles: str) -> Actor:
+    """A hospital or pharmacy system step: a signed request (``Authorization: SM2-SM3 ...``), or the staff
+    desk's bearer token holding one of ``roles`` (the service checks the role and the organisation)."""
+    if bearer_token(app.current_request.headers) is not None:
+        return app.staff_actor(*roles)
+    return app.partner_actor()
+
+
 _STATE_ERRORS = (
     "RX_NOT_FOUND",
     "RX_EXPIRED",
@@ -48,14 +59,14 @@ _STATE_ERRORS = (
 @app.route(
     "/rx/precheck",
     methods=["POST"],
-    auth="partner",
+    auth="partner_or_token",
     request=PrecheckRequest,
     response=PrecheckAnswer,
     summary="Pre-check a prescription (上传预核验); answers the trace code and prescription number",
     errors=("RX_PRECHECK_FAILED", "NOT_A_HOSPITAL", "IDEMPOTENCY_KEY_REUSED", "CENTER_REJECTED"),
 )
 def precheck() -> Answer[PrecheckAnswer]:
-    actor = app.partner_actor()
+    actor = _system_or_desk("doctor")
     return wiring.service().precheck(actor, app.body(PrecheckRequest))
 
 
@@ -88,7 +99,7 @@ def sign(rx_id: str) -> StatusAnswer:
 @app.route(
     "/rx/prescriptions",
     methods=["POST"],
-    auth="partner",
+    auth="partner_or_token",
     request=UploadRequest,
     response=UploadAnswer,
     summary="Upload a signed prescription to the center (idempotent by trace code); status becomes valid",
@@ -101,7 +112,7 @@ def sign(rx_id: str) -> StatusAnswer:
     ),
 )
 def upload() -> Answer[UploadAnswer]:
-    actor = app.partner_actor()
+    actor = _system_or_desk("doctor")
     return wiring.service().upload(actor, app.body(UploadRequest))
 
 
@@ -109,33 +120,33 @@ def upload() -> Answer[UploadAnswer]:
     "/rx/prescriptions",
     methods=["GET"],
     query=ListQuery,
-    auth="partner",
+    auth="partner_or_token",
     response=PrescriptionList,
     summary="The hospital's prescriptions, newest first (optional status filter)",
     errors=("NOT_A_HOSPITAL",),
 )
 def list_prescriptions() -> PrescriptionList:
-    actor = app.partner_actor()
+    actor = _system_or_desk("doctor", "rx-clerk")
     return wiring.service().list_for_hospital(actor, app.query(ListQuery))
 
 
 @app.route(
     "/rx/prescriptions/{rx_id}",
     methods=["GET"],
-    auth="partner",
+    auth="partner_or_token",
     response=PrescriptionView,
     summary="One prescription with its history (its hospital, or the pharmacy holding it)",
     errors=("RX_NOT_FOUND",),
 )
 def get_prescription(rx_id: str) -> PrescriptionView:
-    actor = app.partner_actor()
+    actor = _system_or_desk("doctor", "rx-clerk", "pharmacist")
     return wiring.service().get(actor, rx_id)
 
 
 @app.route(
     "/rx/prescriptions/{rx_id}/confirmation",
     methods=["POST"],
-    auth="partner",
+    auth="partner_or_token",
     request=ConfirmRequest,
     response=StatusAnswer,
     summary="Hospital confirmation: bought in hospital (settled, dispensed) or released for outside purchase",
@@ -151,34 +162,34 @@ def get_prescription(rx_id: str) -> PrescriptionView:
     ),
 )
 def confirm(rx_id: str) -> Answer[StatusAnswer]:
-    actor = app.partner_actor()
+    actor = _system_or_desk("rx-clerk")
     return wiring.service().confirm(actor, rx_id, app.body(ConfirmRequest))
 
 
 @app.route(
     "/rx/authorizations",
     methods=["POST"],
-    auth="partner",
+    auth="partner_or_token",
     request=AuthorizeRequest,
     response=AuthorizationView,
     summary="Circulation authorization: a pharmacy presents the patient's e-credential token (流转授权)",
     errors=("EC_TOKEN_INVALID", "EC_TOKEN_EXPIRED", "NOT_A_PHARMACY", "NO_RELEASED_PRESCRIPTION"),
 )
 def authorize() -> AuthorizationView:
-    actor = app.partner_actor()
+    actor = _system_or_desk("pharmacist")
     return wiring.service().authorize(actor, app.body(AuthorizeRequest))
 
 
 @app.route(
     "/rx/authorizations/{authorization_id}",
     methods=["GET"],
-    auth="partner",
+    auth="partner_or_token",
     response=AuthorizationView,
     summary="The prescriptions a pharmacy's authorization covers, as they are now",
     errors=("AUTHORIZATION_INVALID", "NOT_A_PHARMACY"),
 )
 def get_authorization(authorization_id: str) -> AuthorizationView:
-    actor = app.partner_actor()
+    actor = _system_or_desk("pharmacist")
     return wiring.service().authorization(actor, authorization_id)
 
 
@@ -199,7 +210,7 @@ def review(rx_id: str) -> StatusAnswer:
 @app.route(
     "/rx/prescriptions/{rx_id}/dispense",
     methods=["POST"],
-    auth="partner",
+    auth="partner_or_token",
     request=DispenseRequest,
     response=StatusAnswer,
     summary="Dispense result (购药结果): items, amounts, insurance and cash parts; idempotent by setl_id",
@@ -214,7 +225,7 @@ def review(rx_id: str) -> StatusAnswer:
     ),
 )
 def dispense(rx_id: str) -> Answer[StatusAnswer]:
-    actor = app.partner_actor()
+    actor = _system_or_desk("pharmacist")
     return wiring.service().dispense(actor, rx_id, app.body(DispenseRequest))
 
 

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vite';
 
 const here = (p) => fileURLToPath(new URL(p, import.meta.url));
-export const PAGES = ['home', 'prefs', 'pay', 'pay-sign', 'rx', 'login'];
+export const PAGES = ['home', 'prefs', 'pay', 'pay-sign', 'rx', 'login', 'rx-doctor', 'rx-hospital', 'rx-pharmacy'];
 
 export default defineConfig({
   root: here('.'),

@@ -429,3 +429,108 @@ def test_bought_in_hospital_the_home_page_shows_where_to_pick_up_and_the_prescri
     assert "待取药" in steps["state"], steps["state"]
     assert steps["rx_status"] == "dispensed" and "已取药" in steps["rx_card"], steps["rx_card"]
     assert result["looks"]["home-desktop"]["layout"]["width"] == 1280  # the desktop look, nothing wider
+
+
+def banner_links(stack: StackProcess) -> dict[str, str]:
+    """The page links of the `make run` banner, by page name, fragment included."""
+    banner = (stack.state_dir / "stack.log").read_text(errors="replace")
+    links = [line.split()[1] for line in banner.splitlines() if "/pages/" in line and line.strip().startswith("open")]
+    return {link.split("#")[0].rsplit("/", 1)[1]: link for link in links}
+
+
+def run_flow(stack: StackProcess, chromium: str, shots: Path, name: str, *args: str) -> subprocess.Popen[str]:
+    cmd = [node(), "flows.mjs", name, "--base", stack.url, "--chromium", chromium, "--shots", str(shots), *args]
+    return subprocess.Popen(
+        cmd, cwd=BROWSER, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+def test_done_when_a_new_user_follows_the_banner(stack: StackProcess, chromium: str, tmp_path: Path) -> None:
+    """Issue 13's Done-when, from the banner's links: the demo patient's to-dos and dashboard move on a
+    guidance event; they sign two agreements and reorder them; the demo doctor issues, with a pre-check
+    problem fixed on the way, signs and uploads; the hospital releases it; the patient sees it and its QR
+    code (and the pick-up to-do); the demo pharmacist authorizes from the code, reviews and dispenses; the
+    patient sees it dispensed. Patients at 375 px, staff at 1280 px; every look clean and axe-clean."""
+    from bianjie_dev.rx.demo import PATIENT_ID
+    from bianjie_dev.rx.demo import PATIENT_NAME as RX_PATIENT_NAME
+
+    links = banner_links(stack)
+    assert {"rx-doctor", "rx-hospital", "rx-pharmacy"} <= set(links), sorted(links)
+    fragment = {name: link.partition("#")[2] for name, link in links.items()}
+    patient = fragment["home"].removeprefix("token=")
+    assert RX_PATIENT_NAME == "张三"
+
+    # 1. today's to-dos and the dashboard move when the medicine bill is paid (docs/pages.md's example)
+    proc = run_flow(stack, chromium, tmp_path, "guide", "--token", patient)
+    assert proc.stdin and proc.stdout
+    first = proc.stdout.readline()
+    if not first.startswith("READY"):
+        proc.kill()
+        raise AssertionError(first + proc.stdout.read())
+    before = json.loads(first.split(" ", 1)[1])
+    assert before["cards"], before  # today's to-do cards are there from the start
+    paid = {
+        "event_id": f"V-DEMO-TODAY-{uuid.uuid4().hex[:6]}",
+        "type": "payment.paid",
+        "visit_id": "V-DEMO-TODAY",
+        "occurred_at": datetime.now(CST).replace(microsecond=0).isoformat(),
+        "data": {"order_id": "V-DEMO-TODAY-O2"},
+    }
+    post_events(stack, [paid])
+    proc.stdin.write("go\n")
+    proc.stdin.flush()
+    out, _ = proc.communicate(timeout=120)
+    guide = json.loads(out.strip().splitlines()[-1])
+    assert_clean(guide)
+    assert (guide["steps"]["after"]["state"], guide["steps"]["after"]["next"]) != (before["state"], before["next"])
+
+    # 2. two agreements signed and reordered
+    pay = flow(stack, chromium, "pay", patient, tmp_path)
+    assert_clean(pay)
+    assert pay["steps"]["order_signed"] == ["UNIONPAY", "HUIMIN"]
+    assert pay["steps"]["order_arrows"] == ["HUIMIN", "UNIONPAY"]
+    assert pay["steps"]["server_order"] == [[1, "UNIONPAY"], [2, "HUIMIN"]]
+
+    # 3. the desk and the patient around it
+    proc = run_flow(
+        stack,
+        chromium,
+        tmp_path,
+        "desk",
+        "--token",
+        patient,
+        "--doctor",
+        fragment["rx-doctor"],
+        "--clerk",
+        fragment["rx-hospital"].removeprefix("token="),
+        "--pharmacist",
+        fragment["rx-pharmacy"].removeprefix("token="),
+        "--pid",
+        PATIENT_ID,
+        "--visit",
+        "V-DEMO-TODAY",
+    )
+    out, _ = proc.communicate(timeout=240)
+    desk = json.loads(out.strip().splitlines()[-1])
+    assert_clean(desk)
+    steps = desk["steps"]
+    assert "身份证号不正确" in steps["problem"] and steps["problem_invalid"] == "true", steps["problem"]
+    assert steps["problem_after"] and "事前审核通过" in steps["passed"]
+    assert steps["signing_input"].startswith("bianjie-rx-sign/1") and "pdf_sm3=" in steps["signing_input"]
+    assert "验签通过" in steps["verify"] and len(steps["signature"]) > 80
+    assert "已上传医保" in steps["uploaded"]
+    assert "盐酸二甲双胍片" in steps["hospital_card"] and "已流转" in steps["hospital_done"]
+    assert steps["patient_released"] == "released" and steps["qr"]["w"] > 200
+    assert any("取药" in card for card in steps["pickup_cards"]), steps["pickup_cards"]
+    assert "张*" in steps["pharmacy_card"] and "驳回时请填写原因" in steps["reject_empty"]
+    assert "已发药" in steps["pharmacy_done"] and "已取药" in steps["patient_after"]
+    assert "撤销原因" in steps["revoke_empty"] and "已撤销" in steps["revoked"]
+    for name in ("doctor-signed", "hospital-valid", "pharmacy-authorized"):
+        assert desk["looks"][name]["layout"]["width"] == 1280, name  # the desktop layout, nothing wider
+    from bianjie_dev.rx.client import Demo, RxHttp
+
+    demo = Demo.load(stack.state_dir)
+    view = RxHttp(stack.url).send("GET", f"/rx/prescriptions/{steps['rx_id']}", partner=demo.hospital)
+    assert view.status == 200 and view.body["status"] == "dispensed", view.body
+    assert [h["op"] for h in view.body["history"]][:4] == ["precheck", "sign", "upload", "release"]
+    assert view.body["history"][0]["by"] == "staff:demo-hospital/D310001"  # the desk, audited as the doctor

@@ -1,5 +1,6 @@
 // The pages' flows end to end in headless Chromium against a running stack. Prints one JSON object.
-//   node flows.mjs guide|prefs|pay|rx|desk --base URL --token T [--token2 T] [--chromium PATH] [--shots DIR]
+//   node flows.mjs guide|prefs|pay|rx|pickup|desk --base URL --token T [--chromium PATH] [--shots DIR]
+//   desk also takes --doctor FRAGMENT --clerk T --pharmacist T --pid ID --visit VISIT
 // The guide flow prints "READY {...}" once the dashboard shows, then waits for a line on stdin (the test
 // posts a hospital event meanwhile) and checks the page moved by itself.
 import { launch, look, newOut, nextLine, openPage, options, ready } from './lib.mjs';
@@ -200,6 +201,123 @@ const flows = {
     await wide.goto(`${base}/pages/home#token=${opt('token')}`);
     await ready(wide);
     await look(wide, out, 'home-desktop', shots);
+  },
+
+  // the prescription desk and the patient around it: the doctor issues (a pre-check problem fixed on the
+  // way), signs and uploads; the hospital releases it; the patient sees it and shows the e-credential code;
+  // the pharmacist authorizes from the code, reviews (an empty rejection refused first) and dispenses; the
+  // patient sees it dispensed. Then the doctor issues a second one and revokes it while unused.
+  // Staff at desktop size, the patient at 375 px.
+  async desk() {
+    const pid = opt('pid');
+    const doctor = await openPage(browser, 'desktop', out);
+    await doctor.goto(`${base}/pages/rx-doctor#${opt('doctor')}`);
+    await ready(doctor);
+    await look(doctor, out, 'doctor-empty', shots);
+    const wrong = pid.slice(0, 17) + (pid[17] === '0' ? '1' : '0'); // a check digit typed wrong
+    await doctor.getByLabel('身份证号').fill(wrong);
+    await doctor.getByLabel('姓名', { exact: true }).fill('张三');
+    await doctor.getByLabel('就诊号').fill(opt('visit'));
+    await doctor.getByLabel('药品', { exact: true }).selectOption('XA10BAE024A001010100001');
+    await doctor.waitForSelector('#rx-form[data-state="problems"]', { timeout: 20000 });
+    out.steps.problem = await text(doctor, '.field[data-field="cert_no"] .field-error');
+    out.steps.problem_invalid = await doctor.getByLabel('身份证号').getAttribute('aria-invalid');
+    await look(doctor, out, 'doctor-problem', shots);
+    await doctor.getByLabel('身份证号').fill(pid);
+    await doctor.waitForSelector('#rx-form[data-state="passed"]', { timeout: 20000 });
+    out.steps.passed = await text(doctor, '#precheck-status');
+    out.steps.problem_after = await doctor.locator('.field[data-field="cert_no"] .field-error').isHidden();
+    await doctor.locator('#show-signing').click();
+    await doctor.waitForSelector('#signed', { timeout: 20000 });
+    out.steps.signing_input = await text(doctor, '#signing-input');
+    out.steps.verify = await text(doctor, '#verify-result');
+    out.steps.signature = await text(doctor, '#signature');
+    await look(doctor, out, 'doctor-signed', shots);
+    await doctor.locator('#upload').click();
+    await doctor.waitForSelector('#uploaded', { timeout: 20000 });
+    out.steps.uploaded = await text(doctor, '#uploaded');
+    const rx = out.steps.signing_input.match(/rx_id=(\S+)/)[1];
+    out.steps.rx_id = rx;
+    await look(doctor, out, 'doctor-uploaded', shots);
+
+    const hospital = await openPage(browser, 'desktop', out);
+    await hospital.goto(`${base}/pages/rx-hospital#token=${opt('clerk')}`);
+    await ready(hospital);
+    const pending = hospital.locator(`#valid li[data-rx="${rx}"]`);
+    await pending.waitFor({ timeout: 20000 });
+    out.steps.hospital_card = await pending.innerText();
+    await look(hospital, out, 'hospital-valid', shots);
+    await pending.locator('button[data-action="external"]').click();
+    await hospital.locator(`#done li[data-rx="${rx}"]`).waitFor({ timeout: 20000 });
+    out.steps.hospital_done = await hospital.locator(`#done li[data-rx="${rx}"]`).innerText();
+    await look(hospital, out, 'hospital-released', shots);
+
+    const patient = await openPage(browser, 'phone', out);
+    await patient.goto(`${base}/pages/home?poll_ms=1500#token=${opt('token')}`);
+    await ready(patient);
+    await patient.waitForFunction(() => [...document.querySelectorAll('#todo-cards li')].some((li) => li.dataset.action === 'medicine'), null, { timeout: 40000 })
+      .catch(() => {});
+    out.steps.pickup_cards = await patient.locator('#todo-cards li').allInnerTexts();
+    await look(patient, out, 'patient-pickup', shots);
+    await patient.getByRole('link', { name: '电子处方' }).click();
+    await ready(patient);
+    const card = patient.locator(`li[data-rx="${rx}"]`);
+    await card.waitFor({ timeout: 20000 });
+    out.steps.patient_released = await card.getAttribute('data-status');
+    await patient.getByRole('button', { name: '出示医保电子凭证' }).click();
+    await patient.waitForSelector('#ec-qr');
+    const code = await patient.locator('#ec-qr').getAttribute('data-token');
+    out.steps.qr = await patient.locator('#ec-qr').evaluate((img) => ({ w: img.naturalWidth, alt: img.alt }));
+    await look(patient, out, 'patient-code', shots);
+
+    const pharmacy = await openPage(browser, 'desktop', out);
+    await pharmacy.goto(`${base}/pages/rx-pharmacy#token=${opt('pharmacist')}`);
+    await ready(pharmacy);
+    out.steps.camera = await pharmacy.locator('#camera').isVisible();
+    await look(pharmacy, out, 'pharmacy-empty', shots);
+    await pharmacy.getByLabel('医保电子凭证码').fill(code);
+    await pharmacy.getByRole('button', { name: '读取处方' }).click();
+    const held = pharmacy.locator(`#held-list li[data-rx="${rx}"]`);
+    await held.waitFor({ timeout: 20000 });
+    out.steps.pharmacy_card = await held.innerText();
+    await held.locator('button[data-action="reject"]').click();
+    out.steps.reject_empty = await held.locator('.error').innerText();
+    await look(pharmacy, out, 'pharmacy-authorized', shots);
+    await held.locator('button[data-action="pass"]').click();
+    await pharmacy.waitForSelector(`#held-list li[data-rx="${rx}"][data-status="reviewed"]`, { timeout: 20000 });
+    await pharmacy.locator(`#held-list li[data-rx="${rx}"] button[data-action="dispense"]`).click();
+    await pharmacy.waitForSelector(`#held-list li[data-rx="${rx}"][data-status="dispensed"]`, { timeout: 20000 });
+    out.steps.pharmacy_done = await pharmacy.locator(`#held-list li[data-rx="${rx}"]`).innerText();
+    await look(pharmacy, out, 'pharmacy-dispensed', shots);
+
+    await patient.waitForFunction((id) => document.querySelector(`li[data-rx="${id}"]`)?.dataset.status === 'dispensed', rx, { timeout: 30000 });
+    out.steps.patient_after = await patient.locator(`li[data-rx="${rx}"]`).innerText();
+    await look(patient, out, 'patient-dispensed', shots);
+    await patient.getByRole('link', { name: '首页待办' }).click();
+    await ready(patient);
+    out.steps.cards_after = await patient.locator('#todo-cards li').allInnerTexts();
+
+    // a second prescription, revoked while unused (an empty reason refused first)
+    await doctor.locator('#next-rx').click();
+    await ready(doctor);
+    await doctor.getByLabel('身份证号').fill(pid);
+    await doctor.getByLabel('姓名', { exact: true }).fill('张三');
+    await doctor.getByLabel('药品', { exact: true }).selectOption('XC08CAA091A001010100002');
+    await doctor.waitForSelector('#rx-form[data-state="passed"]', { timeout: 20000 });
+    await doctor.locator('#show-signing').click();
+    await doctor.waitForSelector('#signed', { timeout: 20000 });
+    const second = (await text(doctor, '#signing-input')).match(/rx_id=(\S+)/)[1];
+    await doctor.locator('#upload').click();
+    await doctor.waitForSelector('#uploaded', { timeout: 20000 });
+    const mine = doctor.locator(`#recent li[data-rx="${second}"]`);
+    await mine.waitFor({ timeout: 20000 });
+    await mine.getByRole('button', { name: '撤销处方' }).click();
+    out.steps.revoke_empty = await mine.locator('.error').innerText();
+    await mine.getByLabel('撤销原因').fill('患者要求更换药品');
+    await mine.getByRole('button', { name: '撤销处方' }).click();
+    await doctor.waitForSelector(`#recent li[data-rx="${second}"][data-status="revoked"]`, { timeout: 20000 });
+    out.steps.revoked = await doctor.locator(`#recent li[data-rx="${second}"]`).innerText();
+    await look(doctor, out, 'doctor-revoked', shots);
   },
 };
 

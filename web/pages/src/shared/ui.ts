@@ -110,7 +110,8 @@ export function setFieldError(form: HTMLElement, name: string, message: string |
   const wrap = form.querySelector<HTMLElement>(`.field[data-field="${CSS.escape(name)}"]`);
   if (!wrap) return;
   const control = wrap.querySelector('input,select,textarea') as HTMLElement;
-  const err = wrap.querySelector('.field-error') as HTMLElement;
+  const err = wrap.querySelector('.field-error') as HTMLElement | null;
+  if (!control || !err) return; // a wrapper without an error slot (a plain checkbox row)
   if (message) {
     control.setAttribute('aria-invalid', 'true');
     err.textContent = `错误：${message}`;

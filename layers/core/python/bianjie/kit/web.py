@@ -276,7 +276,8 @@ class ServiceApp(Chalice):
     ) -> Callable[..., Any]:
         """Chalice's ``route`` plus what the OpenAPI document says about it.
 
-        ``auth`` is "none", "partner" (signed request) or "token" (patient/staff bearer token);
+        ``auth`` is "none", "partner" (signed request), "token" (patient/staff bearer token) or
+        "partner_or_token" (either: a system step a staff desk may also make);
         ``errors`` lists the error codes the route may answer besides the common ones; ``status`` is the
         status of a success (a model, or an ``Answer`` without its own status, is answered with it);
         ``also`` the other success statuses an ``Answer`` may choose. ``query`` is the model the view parses

@@ -66,6 +66,12 @@ from bianjie.rx.repo import AuthorizationRepository, RxRepository, lifecycle_of,
 AUTHORIZATION_TTL = 2 * 3600  # a pharmacy's hold on a patient's prescriptions after reading the e-credential
 EXPIRING_NOTICE_S = 24 * 3600  # rx.expiring goes out this long before the validity ends
 USABLE = ("valid", "released", "authorized", "reviewed")
+# the staff desk (web/pages rx-doctor, rx-hospital, rx-pharmacy): which staff roles may make which system step
+# with their own token instead of the HIS's or the pharmacy system's signed request (docs/rx.md)
+DESK_ISSUE = ("doctor",)  # pre-check and upload: the issuing doctor's workstation
+DESK_CONFIRM = ("rx-clerk",)  # in-hospital settlement or release: the hospital's prescription desk (处方流转岗)
+DESK_HOSPITAL = ("doctor", "rx-clerk")  # the hospital's list
+DESK_PHARMACY = ("pharmacist",)  # authorization from the e-credential, dispense: the pharmacy's counter
 
 
 @dataclass(frozen=True)
@@ -124,7 +130,10 @@ class RxService:
 
     def precheck(self, actor: Actor, req: PrecheckRequest) -> Answer[PrecheckAnswer]:
         """Key: the hospital's prescription number (``hosp_rxno``): a retry gets the same trace code."""
-        org = self._org(actor, "hospital")
+        org = self._org(actor, "hospital", DESK_ISSUE)
+        if actor.kind == "staff" and req.doctor.code != actor.id:
+            # at the desk a doctor issues in their own name only
+            raise Forbidden("a doctor issues prescriptions in their own name", code="NOT_ISSUING_DOCTOR")
         return self.idempotency.once(
             f"rx.precheck.{org.app_id}",
             req.hosp_rxno,
@@ -206,7 +215,7 @@ class RxService:
 
     def upload(self, actor: Actor, req: UploadRequest) -> Answer[UploadAnswer]:
         """Key: the trace code. Refusals (wrong trace code, not signed yet ...) bind nothing."""
-        org = self._org(actor, "hospital")
+        org = self._org(actor, "hospital", DESK_ISSUE)
         return self.idempotency.once(
             f"rx.upload.{org.app_id}",
             req.trace_code,
@@ -219,6 +228,8 @@ class RxService:
 
     def _upload(self, actor: Actor, org: Org, req: UploadRequest) -> UploadAnswer:
         item = self._own(org, req.hi_rxno)
+        if actor.kind == "staff" and item["doctor_code"] != actor.id:
+            raise Forbidden("only the issuing doctor uploads from the desk", code="NOT_ISSUING_DOCTOR")
         self._upload_preconditions(org, item, req)
         now = self.clock()
         new_lc = self._step(item, lambda lc: states.upload(lc, now))
@@ -341,7 +352,7 @@ class RxService:
         """In hospital, key: the settlement id (per prescription). A release for outside purchase has no
         key: it is idempotent by state (released already -> the record as it is; dispensed, revoked,
         expired -> refused with that state's code)."""
-        org = self._org(actor, "hospital")
+        org = self._org(actor, "hospital", DESK_CONFIRM)
         if req.mode == "external":
             return Answer(self._release(actor, org, rx_id))
         settlement = req.settlement
@@ -398,7 +409,7 @@ class RxService:
     # ================================================================ pharmacy: circulation
 
     def authorize(self, actor: Actor, req: AuthorizeRequest) -> AuthorizationView:
-        org = self._org(actor, "pharmacy")
+        org = self._org(actor, "pharmacy", DESK_PHARMACY)
         person = self.ecredentials.verify(req.ec_token)
         patient_ref = self.index.digest(person.cert_no, "id_number")
         now = self.clock()
@@ -454,7 +465,7 @@ class RxService:
         )
 
     def authorization(self, actor: Actor, authorization_id: str) -> AuthorizationView:
-        org = self._org(actor, "pharmacy")
+        org = self._org(actor, "pharmacy", DESK_PHARMACY)
         auth = self._authorization(org.app_id, authorization_id)
         views = []
         for rx_id in auth["rx_ids"]:
@@ -492,7 +503,7 @@ class RxService:
 
     def dispense(self, actor: Actor, rx_id: str, req: DispenseRequest) -> Answer[StatusAnswer]:
         """Key: the settlement id (``settlement.setl_id``), per pharmacy."""
-        org = self._org(actor, "pharmacy")
+        org = self._org(actor, "pharmacy", DESK_PHARMACY)
         return self.idempotency.once(
             f"rx.dispense.{org.app_id}",
             req.settlement.setl_id,
@@ -537,7 +548,7 @@ class RxService:
         return item, self._content(item)
 
     def list_for_hospital(self, actor: Actor, query: ListQuery) -> PrescriptionList:
-        org = self._org(actor, "hospital")
+        org = self._org(actor, "hospital", DESK_HOSPITAL)
         page = self.repo.by_hospital(org.app_id, query.limit, query.cursor)
         items = [i for i in page.items if query.status is None or i["status"] == query.status]
         for item in items:
@@ -600,13 +611,21 @@ class RxService:
         item = self.repo.get(rx_id)
         return self._status(item) if item is not None else stored
 
-    def _org(self, actor: Actor, role: str) -> Org:
-        if actor.kind != "partner":
+    def _org(self, actor: Actor, role: str, staff: tuple[str, ...] = ()) -> Org:
+        """The hospital or pharmacy making a system step: the partner that signed the request, or, for the
+        staff desk (docs/pages.md), the organisation of a staff token holding one of ``staff``'s roles."""
+        if actor.kind == "staff" and staff:
+            if not actor.org or not any(r in actor.roles for r in staff):
+                raise Forbidden(f"this step needs a staff token with role {' or '.join(staff)}", code="ROLE_REQUIRED")
+            app_id = actor.org
+        elif actor.kind != "partner":
             raise Forbidden(f"this call is made by a {role} system with a signed request", code="PARTNER_REQUIRED")
-        org = self.orgs(actor.id)
+        else:
+            app_id = actor.id
+        org = self.orgs(app_id)
         if org is None or org.role != role:
             raise Forbidden(
-                f"app {actor.id} is not registered as an e-prescription {role}",
+                f"app {app_id} is not registered as an e-prescription {role}",
                 code="NOT_A_HOSPITAL" if role == "hospital" else "NOT_A_PHARMACY",
             )
         return org

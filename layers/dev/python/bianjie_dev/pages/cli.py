@@ -31,16 +31,19 @@ def cmd_links(args: argparse.Namespace) -> int:
 
     from bianjie_dev.cli.main import load_deployment, use_deployment
     from bianjie_dev.cli.tokens import for_cli
-    from bianjie_dev.pages.demo import identity_tokens, issuer, links
+    from bianjie_dev.pages.demo import doctor_fragment, identity_tokens, issuer, links
 
     use_deployment(args)
     deployment = load_deployment(args)
     assert deployment is not None and deployment.gateway_url, "no running local stack"
     tokens = identity_tokens(issuer(for_cli(args)), deps.blind_index().digest)
+    local_dir = Path(args.stack).parent if args.stack else Path(".local")
+    extra = {"doctor": doctor_fragment(local_dir)}
     if args.json:
-        print(json.dumps({"tokens": tokens, "links": links(deployment.gateway_url, tokens)}, ensure_ascii=False))
+        answer = {"tokens": tokens, "links": links(deployment.gateway_url, tokens, extra), "doctor": extra["doctor"]}
+        print(json.dumps(answer, ensure_ascii=False))
     else:
-        for url, label in links(deployment.gateway_url, tokens):
+        for url, label in links(deployment.gateway_url, tokens, extra):
             print(f"{label}\n  {url}")
     return 0
 

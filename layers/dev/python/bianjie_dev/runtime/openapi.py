@@ -166,6 +166,9 @@ def build_openapi(template: Template) -> dict[str, Any]:
             elif doc and doc.auth == "token":
                 op["security"] = [{"bearerToken": []}]
                 codes += TOKEN_ERRORS
+            elif doc and doc.auth == "partner_or_token":  # a system's signed request, or a staff desk's token
+                op["security"] = [{"partnerSignature": []}, {"bearerToken": []}]
+                codes += [*PARTNER_ERRORS, *(c for c in TOKEN_ERRORS if c not in PARTNER_ERRORS)]
             if doc:
                 codes += list(doc.errors)
             if doc and doc.form:

@@ -64,7 +64,7 @@ def service_seeders(only: Collection[str] | None = None) -> list[Callable[[Any],
 
     modules = {module.__name__.split(".")[1]: module for module in service_modules("demo")}
     if only is None:
-        return [module.seed for module in modules.values()]
+        return [modules[name].seed for name in _needs_first(modules, list(modules))]
     wanted: set[str] = set()
     pending = list(only)
     while pending:
@@ -74,7 +74,24 @@ def service_seeders(only: Collection[str] | None = None) -> list[Callable[[Any],
         if name not in wanted:
             wanted.add(name)
             pending.extend(getattr(modules[name], "NEEDS", ()))
-    return [module.seed for name, module in modules.items() if name in wanted]
+    return [modules[name].seed for name in _needs_first(modules, [n for n in modules if n in wanted])]
+
+
+def _needs_first(modules: dict[str, Any], names: list[str]) -> list[str]:
+    """``names`` in their order, except that what a service ``NEEDS`` is seeded before it (the pages'
+    demo links carry what rx's demo wrote)."""
+    ordered: list[str] = []
+
+    def visit(name: str, path: tuple[str, ...]) -> None:
+        if name in ordered or name in path or name not in names:
+            return
+        for need in getattr(modules[name], "NEEDS", ()):
+            visit(need, (*path, name))
+        ordered.append(name)
+
+    for name in names:
+        visit(name, ())
+    return ordered
 
 
 def seed_demo_data(stack: Any, only: Collection[str] | None = None) -> None:
