@@ -10,10 +10,16 @@ def names(seeders: list) -> list[str]:
     return [seeder.__module__.split(".")[1] for seeder in seeders]
 
 
-def test_every_service_by_default() -> None:
+def test_every_service_by_default_with_what_each_needs_first() -> None:
+    from bianjie_dev.runtime.services import service_modules
+
     every = names(service_seeders())
     assert {"guide", "rx", "pay", "film", "pages", "escort"} <= set(every)
-    assert every == sorted(every)
+    assert len(every) == len(set(every))
+    for module in service_modules("demo"):
+        name = module.__name__.split(".")[1]
+        for need in getattr(module, "NEEDS", ()):
+            assert every.index(need) < every.index(name), (need, name, every)
 
 
 def test_only_the_named_services_and_what_they_need() -> None:
