@@ -1,6 +1,7 @@
 """The longer fuzz run: every operation of docs/openapi.yaml against the local stack, with many more
 examples than CI's 25 and new ones each run (tests/integration/fuzz, BIANJIE_FUZZ_EXAMPLES and
-BIANJIE_FUZZ_RANDOM=1). Zero failures is the bar, as in CI.
+BIANJIE_FUZZ_RANDOM=1), and STOW-RS with six times as many multipart bodies
+(tests/integration/fuzz/test_fuzz_stow.py). Zero failures is the bar, as in CI.
 
 Usage: .venv/bin/python scripts/bench/fuzz.py [--examples 200]
 

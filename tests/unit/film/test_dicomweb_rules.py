@@ -58,6 +58,15 @@ def test_multipart_round_trip() -> None:
     assert refused.value.code == "MULTIPART_INVALID"
 
 
+def test_a_part_without_header_lines_keeps_its_first_bytes() -> None:
+    """RFC 2046: a part may have no header lines (the blank line follows the boundary line at once); its
+    type is then the body's ``type=``. Found by the STOW-RS fuzzer: its first CRLF was kept as data, so
+    an intact DICOM part (preamble, then "DICM" at 128) was refused as not understood."""
+    body = b"--zz\r\n\r\n\x00\x00DICM\r\n--zz\r\nContent-Type: text/plain\r\n\r\nhi\r\n--zz--\r\n"
+    parts = dw.split_multipart('multipart/related; type="application/dicom"; boundary=zz', body)
+    assert parts == [("application/dicom", b"\x00\x00DICM"), ("text/plain", b"hi")]
+
+
 class Audit:
     def __init__(self) -> None:
         self.records: list[dict[str, Any]] = []

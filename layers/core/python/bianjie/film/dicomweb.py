@@ -221,9 +221,12 @@ def split_multipart(content_type: str, body: bytes) -> list[tuple[str, bytes]]:
         if piece.startswith(b"--"):
             break  # the closing delimiter
         piece = piece[2:] if piece.startswith(b"\r\n") else piece
-        head, sep, data = piece.partition(b"\r\n\r\n")
-        if not sep:
-            head, data = b"", piece
+        if piece.startswith(b"\r\n"):
+            head, data = b"", piece[2:]  # no header lines (RFC 2046: the body's type= applies)
+        else:
+            head, sep, data = piece.partition(b"\r\n\r\n")
+            if not sep:
+                head, data = b"", piece
         if data.endswith(b"\r\n"):
             data = data[:-2]
         part_type = default_type

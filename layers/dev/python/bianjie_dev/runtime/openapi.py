@@ -16,7 +16,8 @@ from bianjie.runtime.invoke import load_module
 from bianjie.runtime.template import Template
 from pydantic.json_schema import GenerateJsonSchema
 
-COMMON_ERRORS = ("VALIDATION_FAILED", "INTERNAL")
+# every route: a body or parameter its model refuses, a parameter holding a control character, a bug
+COMMON_ERRORS = ("VALIDATION_FAILED", "INVALID_PARAMETER", "INTERNAL")
 PARTNER_ERRORS = (
     "SIGNATURE_MISSING",
     "SIGNATURE_MALFORMED",
