@@ -103,6 +103,15 @@ if [[ $BENCH -eq 1 ]]; then
     say "pay benchmark: synchronous $bench_sync"
 fi
 
+# -- the cost per write: one writer thread, each write (document + audit record, one transaction) local,
+# then acknowledged by the standby too
+PLAIN="postgresql://postgres@127.0.0.1:$P1/bianjie"
+"$BIANJIE" ops load --dsn "$PLAIN?options=-c%20synchronous_commit%3Dlocal" --seconds 3 --threads 1 --label cost-local \
+    >"$BASE/cost-local.json"
+"$BIANJIE" ops load --dsn "$PLAIN?options=-c%20synchronous_commit%3Don" --seconds 3 --threads 1 --label cost-sync \
+    >"$BASE/cost-sync.json"
+say "one write: local $(tail -n 1 "$BASE/cost-local.json"), synchronous $(tail -n 1 "$BASE/cost-sync.json")"
+
 # -- failover under writes -----------------------------------------------------------------------------
 # Clients name both nodes; libpq takes the first that accepts writes. Synchronous commit for these writes.
 DSN="postgresql://postgres@127.0.0.1:$P1,127.0.0.1:$P2/bianjie?target_session_attrs=read-write&connect_timeout=2&options=-c%20synchronous_commit%3Don"
@@ -172,6 +181,7 @@ base = Path(sys.argv[1])
 kill_at = float(sys.argv[2])
 last = lambda p: json.loads((base / p).read_text().strip().splitlines()[-1])  # noqa: E731
 load, missing, check, lag = last("load.json"), last("missing.json"), last("check.json"), last("lag-load.json")
+cost_local, cost_sync = last("cost-local.json"), last("cost-sync.json")
 bench_local, bench_sync, bench_lag = (json.loads(a) for a in sys.argv[8:11])
 acks = [float(line.split("\t")[1]) for line in (base / "acked.txt").read_text().splitlines() if line.strip()]
 acks.sort()
@@ -185,6 +195,8 @@ rto = round(resumed - kill_at, 2) if resumed else None
 after = [t for t in acks if resumed and t >= resumed]
 before = [t for t in acks if not resumed or t < resumed]
 rows = [
+    ("one write, local: p50 / p99", f"{cost_local['write_p50_ms']} / {cost_local['write_p99_ms']} ms"),
+    ("one write, synchronous (standby flushed): p50 / p99", f"{cost_sync['write_p50_ms']} / {cost_sync['write_p99_ms']} ms"),
     ("replay lag under writes, p50 / p99 / max", f"{lag['lag_ms_p50']} / {lag['lag_ms_p99']} / {lag['lag_ms_max']} ms ({lag['samples']} samples)"),
     ("acknowledged writes (by node1 / after the switch)", f"{len(before)} / {len(after)}"),
     ("acknowledged writes lost (RPO)", missing["missing"]),
@@ -207,6 +219,10 @@ figures = {
     "acknowledged_before_kill": len(before),
     "write_errors": load["errors"],
     "write_p99_ms": load["write_p99_ms"],
+    "write_local_p50_ms": cost_local["write_p50_ms"],
+    "write_sync_p50_ms": cost_sync["write_p50_ms"],
+    "write_local_p99_ms": cost_local["write_p99_ms"],
+    "write_sync_p99_ms": cost_sync["write_p99_ms"],
     "chains_ok": check["chains_ok"],
     "fenced": sys.argv[5] == "true",
     "old_primary_role": sys.argv[6],
@@ -225,6 +241,6 @@ if bench_local and bench_sync:
         "lag_ms_max": {mode: bench_lag[mode]["lag_ms_max"] for mode in ("local", "sync")},
     }
 for name, value in rows:
-    print(f"{name:<50} {value}")
+    print(f"{name:<55} {value}")
 print(json.dumps(figures))
 PYEOF

@@ -92,6 +92,7 @@ class LoadResult:
 
     def as_json(self) -> dict[str, Any]:
         ordered = sorted(self.latencies_ms)
+        p50 = ordered[len(ordered) // 2] if ordered else None
         p99 = ordered[int(0.99 * (len(ordered) - 1))] if ordered else None
         return {
             "acknowledged": len(self.acknowledged),
@@ -99,6 +100,7 @@ class LoadResult:
             "error_kinds": self.error_kinds,
             "first_error_at": self.first_error_at,
             "recovered_at": self.recovered_at,
+            "write_p50_ms": round(p50, 2) if p50 is not None else None,
             "write_p99_ms": round(p99, 2) if p99 is not None else None,
         }
 
