@@ -39,6 +39,7 @@ from bianjie.identity.upstream import UpstreamIdentity
 from bianjie.kit.crypto import hmac_sm3
 from bianjie.kit.documents.port import Cond, ConditionFailed
 from bianjie.kit.encoding import b64url
+from bianjie.kit.errors import NotFound
 from bianjie.kit.tokenkeys import PublicKeySet, TokenSigner
 from bianjie.kit.tokens import Kind, TokenIssuer, TokenVerifier
 
@@ -346,6 +347,35 @@ class Provider:
         )
         return now
 
+    def consents(self, person: str) -> list[dict[str, Any]]:
+        """The hospitals the person agreed to share their identity with (hospital, when, where)."""
+        return [
+            {"hospital": r["sk"], "at": int(r.get("at") or 0), "via": str(r.get("via") or "login")}
+            for r in self.store.query(f"consent#{person}", limit=500)
+        ]
+
+    def withdraw_consent(self, actor: Any, person: str, hospital: str, patient_ref: str) -> int:
+        """The person withdraws what they agreed to share with ``hospital`` (entry page or consent page).
+
+        The record goes, so from now on: a launch into the hospital answers ``consent_required`` and its
+        ticket exchange is ``invalid_grant``; the hospital's RFC 8693 exchange for this person is
+        ``invalid_grant``; its ``prompt=none`` authorisation is ``consent_required``; and each refresh
+        token family of the hospital's clients dies at its next use (``_refresh_grant`` checks consent).
+        ``CONSENT_NOT_FOUND`` when there is nothing to withdraw; audited as ``identity.consent.withdraw``."""
+        record = self.store.get(f"consent#{person}", hospital)
+        if record is None:
+            raise NotFound("您没有授权过这家医院", code="CONSENT_NOT_FOUND")
+        now = self.now()
+        self.store.delete(f"consent#{person}", hospital)
+        self.audit.record(
+            actor=actor,
+            action="identity.consent.withdraw",
+            resource=f"identity.entry:{hospital}",
+            patient_ref=patient_ref,
+            details={"hospital": hospital, "granted_at": int(record.get("at") or 0), "via": record.get("via")},
+        )
+        return now
+
     # -- sessions -------------------------------------------------------------------------------
     def _new_session(self, person: str | None, identity: UpstreamIdentity) -> tuple[str, dict[str, Any]]:
         cookie = secrets.token_urlsafe(32)
@@ -572,6 +602,13 @@ class Provider:
         session = self.store.get(family["session"], "session")
         if session is None:
             self._revoke_family(record["family"], "session ended")
+            raise invalid_grant()
+        if (
+            session["kind"] == "patient"
+            and session.get("person_id")
+            and not self.has_consent(session["person_id"], client)
+        ):
+            self._revoke_family(record["family"], "consent withdrawn")
             raise invalid_grant()
         scope = record["scope"]
         if form.get("scope"):
