@@ -500,6 +500,23 @@ def entry_check(hospital: str) -> Any:
     return _html(pages.self_check(hospital, checks), 200)
 
 
+@app.route(
+    "/identity/entries/{hospital}/check",
+    methods=["POST"],
+    content_types=FORM,
+    summary="The live probe of a hospital's launch, with the hospital's client credentials (HTML)",
+    media_type="text/html",
+    form=True,
+)
+def entry_probe(hospital: str) -> Any:
+    from bianjie.identity.launch import self_check
+
+    form = _form()
+    checks = self_check(wiring.entries(), wiring.clients(), wiring.keys(), hospital)
+    live = wiring.live_probe(_issuer()).run(hospital, form.get("client_id") or "", form.get("client_secret") or "")
+    return _html(pages.self_check(hospital, checks, live), 200)
+
+
 class MergeRequest(BaseModel):
     survivor: str
     duplicate: str
