@@ -106,6 +106,10 @@ def seed(stack: Any) -> None:
     )
     stack.demo_urls.append(f"{gateway}/identity/oidc/.well-known/openid-configuration   (申康统一认证 OIDC discovery)")
     stack.demo_urls.append(f"{gateway}/identity/entries   (互联网医院入口登记; `bianjie identity login` walks a login)")
+    stack.demo_urls.append(
+        f"{gateway}/identity/entries/demo-hospital/check   (联调自检与实测: demo-hospital-web's secret in "
+        ".local/identity/clients.json)"
+    )
 
 
 RESIDENT_STUDY_ACCESSION = "SSB0001"
