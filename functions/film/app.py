@@ -24,6 +24,7 @@ from bianjie.film.admin import (
 from bianjie.film.dicomweb import DicomJsonDataset, DicomJsonList
 from bianjie.film.emergency import EmergencyAnswer, EmergencyJob, EmergencyRequest
 from bianjie.film.links import LinkAnswer, LinkRequest, ShareRequest
+from bianjie.film.mine import MyStudiesQuery, MyStudyList, MyViewAnswer
 from bianjie.kit import batch, deps
 from bianjie.kit.config import env, require_env
 from bianjie.kit.errors import AppError
@@ -161,6 +162,35 @@ def emergency_from_link(key: str) -> EmergencyAnswer:
         key, body.study_uid, app.origin(), accession=body.accession, hospital=body.hospital
     )
     return wiring.film_emergency().request(body, holder)
+
+
+# -- 我的影像: the person's own studies (the 随申办 entry's 云影像), by the provider's patient token ----------
+
+
+@app.route(
+    "/film/my/studies",
+    methods=["GET"],
+    auth="token",
+    query=MyStudiesQuery,
+    response=MyStudyList,
+    summary="我的影像: the studies of the token's person (by the ID number's blind index), newest first",
+    errors=("REAL_NAME_REQUIRED", "INVALID_CURSOR"),
+)
+def my_studies() -> MyStudyList:
+    return wiring.film_my_studies().list(app.patient_actor(), app.query(MyStudiesQuery))
+
+
+@app.route(
+    "/film/my/studies/{study}/view",
+    methods=["POST"],
+    auth="token",
+    response=MyViewAnswer,
+    summary="A two-hour viewing link (the existing viewer) to one of the token's person's studies",
+    errors=("REAL_NAME_REQUIRED", "STUDY_NOT_FOUND"),
+    status=201,
+)
+def my_study_view(study: str) -> MyViewAnswer:
+    return wiring.film_my_studies().view(app.patient_actor(), study, base_url=_base_url())
 
 
 # -- emergency retrieval (partner) ---------------------------------------------------------------------

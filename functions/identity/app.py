@@ -355,6 +355,51 @@ def give_consent() -> ConsentAnswer:
     return ConsentAnswer(hospital=hospital, consented_at=at)
 
 
+class ConsentView(BaseModel):
+    hospital: str
+    consented_at: int
+    via: str = Field(description="entry (the entry page) or login (the provider's consent page)")
+
+
+class ConsentList(BaseModel):
+    consents: list[ConsentView]
+
+
+class WithdrawAnswer(BaseModel):
+    hospital: str
+    withdrawn_at: int
+
+
+@app.route(
+    "/identity/consents",
+    methods=["GET"],
+    auth="token",
+    response=ConsentList,
+    errors=("PERSON_NOT_FOUND",),
+    summary="The hospitals the person shares their identity with (the entry page's 我的授权)",
+)
+def list_consents() -> ConsentList:
+    _, person = _person()
+    found = wiring.provider(_issuer()).consents(person)
+    return ConsentList(
+        consents=[ConsentView(hospital=c["hospital"], consented_at=c["at"], via=c["via"]) for c in found]
+    )
+
+
+@app.route(
+    "/identity/consents/{hospital}",
+    methods=["DELETE"],
+    auth="token",
+    response=WithdrawAnswer,
+    errors=("CONSENT_NOT_FOUND", "PERSON_NOT_FOUND"),
+    summary="The person withdraws a hospital's consent: its launches, exchanges and refreshes are refused after",
+)
+def withdraw_consent(hospital: str) -> WithdrawAnswer:
+    actor, person = _person()
+    at = wiring.provider(_issuer()).withdraw_consent(actor, person, hospital, actor.patient_ref or "")
+    return WithdrawAnswer(hospital=hospital, withdrawn_at=at)
+
+
 # -- the provider function's other APIs --------------------------------------------------------
 @app.route("/identity/oidc/userinfo", auth="token", summary="UserInfo endpoint", oauth=True)
 def userinfo() -> Any:
@@ -453,6 +498,23 @@ def entry_check(hospital: str) -> Any:
 
     checks = self_check(wiring.entries(), wiring.clients(), wiring.keys(), hospital)
     return _html(pages.self_check(hospital, checks), 200)
+
+
+@app.route(
+    "/identity/entries/{hospital}/check",
+    methods=["POST"],
+    content_types=FORM,
+    summary="The live probe of a hospital's launch, with the hospital's client credentials (HTML)",
+    media_type="text/html",
+    form=True,
+)
+def entry_probe(hospital: str) -> Any:
+    from bianjie.identity.launch import self_check
+
+    form = _form()
+    checks = self_check(wiring.entries(), wiring.clients(), wiring.keys(), hospital)
+    live = wiring.live_probe(_issuer()).run(hospital, form.get("client_id") or "", form.get("client_secret") or "")
+    return _html(pages.self_check(hospital, checks, live), 200)
 
 
 class MergeRequest(BaseModel):

@@ -468,3 +468,41 @@ def test_discovery_and_id_token_follow_the_openid_rules_we_can_check_offline(idp
     assert claims["iss"] == meta["issuer"] and claims["aud"] == "hospital-a" and claims["azp"] == "hospital-a"
     assert claims["iat"] <= claims["exp"] and claims["auth_time"] <= claims["iat"] and len(claims["sub"]) <= 255
     assert token["token_type"] == "Bearer" and token["expires_in"] > 0
+
+
+def test_consent_withdrawal_refuses_the_launch_and_the_exchange(idp: Harness) -> None:
+    code, verifier = idp.login()
+    access = idp.redeem(code, verifier).json_body["access_token"]
+    bearer = {**HOST, "Authorization": f"Bearer {access}"}
+    listed = idp.client.http.get("/identity/consents", headers=bearer)
+    assert listed.status_code == 200, listed.body
+    assert "demo-hospital" in {c["hospital"] for c in listed.json_body["consents"]}  # the login's consent page
+    exchange = {
+        "grant_type": "urn:ietf:params:oauth:grant-type:token-exchange",
+        "subject_token": access,
+        "subject_token_type": "urn:ietf:params:oauth:token-type:access_token",
+        "requested_token_type": "urn:bianjie:params:oauth:token-type:launch-ticket",
+        "audience": "demo-hospital",
+        "channel": "wechat",
+    }
+    assert idp.post_form("/identity/oidc/token", exchange, ("hospital-a", idp.secret)).status_code == 200
+
+    withdrawn = idp.client.http.delete("/identity/consents/demo-hospital", headers=bearer)
+    assert withdrawn.status_code == 200, withdrawn.body
+    assert withdrawn.json_body["hospital"] == "demo-hospital" and withdrawn.json_body["withdrawn_at"] > 0
+    after = idp.client.http.get("/identity/consents", headers=bearer).json_body["consents"]
+    assert "demo-hospital" not in {c["hospital"] for c in after}
+    # the launch asks again and tells nothing; the ticket exchange is the RFC's invalid_grant
+    launch = idp.client.http.get("/identity/launch/demo-hospital?channel=wechat", headers=bearer).json_body
+    assert launch["consent_required"] and launch["target"] == {} and launch["exchange"] is None
+    refused = idp.post_form("/identity/oidc/token", exchange, ("hospital-a", idp.secret))
+    assert refused.status_code == 400 and refused.json_body["error"] == "invalid_grant"
+    again = idp.client.http.delete("/identity/consents/demo-hospital", headers=bearer)
+    assert again.status_code == 404 and again.json_body["error"]["code"] == "CONSENT_NOT_FOUND"
+    assert idp.client.http.delete("/identity/consents/demo-hospital", headers=HOST).status_code == 401
+
+    from bianjie.kit import deps
+
+    log = deps.audit_log("identity")
+    actions = [r.action for chain in log.chains("identity") for r in log.records(chain)]
+    assert "identity.consent.withdraw" in actions

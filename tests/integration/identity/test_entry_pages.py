@@ -1,7 +1,8 @@
 """The 随申办 entry pages (/pages/entry) on the local stack as `make run` starts it, in headless Chromium
 (web/identity/browser/entry.mjs) with the stand-in IdPs, as a new resident would use them: log in through
 随申办 (code + PKCE from the page), pick a hospital, consent, land in it logged in (a launch ticket; an
-OIDC hospital's own login that shows no page), bind a 医保电子凭证, sign pay-later on the pay pages with
+OIDC hospital's own login that shows no page), bind a 医保电子凭证, open a cloud film of theirs (我的影像
+and the viewer), withdraw a hospital's consent, sign pay-later on the pay pages with
 the provider's token, log out, then WeChat reaches the same person. What a person sees is checked as for
 the patient pages: axe-core, 375 px, no text over text, no script error, nothing the CSP blocked."""
 
@@ -86,6 +87,9 @@ def test_what_the_person_sees_is_clean_everywhere(walked: dict[str, Any]) -> Non
         "cards",
         "entry-wechat",
         "mini-program",
+        "my-studies",
+        "withdraw-dialog",
+        "consent-withdrawn",
     }
     assert looked <= set(walked["looks"])
     for name, seen in walked["looks"].items():
@@ -107,7 +111,8 @@ def test_services_link_only_what_exists(stack: StackProcess, walked: dict[str, A
     services = {s["key"]: s for s in walked["steps"]["b_services"]}
     assert len(services) == 8  # film, pay, reports, MDT, escort, guidance, navigation, bot
     assert services["pay"]["href"] == "/pages/pay"
-    assert "即将上线" in services["film"]["text"] and services["film"]["href"] is None
+    assert "打开" in services["film"]["text"] and services["film"]["href"] is None  # opens 我的影像 in the page
+    assert "即将上线" in services["reports"]["text"] and services["reports"]["href"] is None
     assert "本院暂未开通" in services["mdt"]["text"] and services["mdt"]["href"] is None
     for service in services.values():
         assert service["href"] is None or service["href"] in BUILT, service
@@ -198,3 +203,28 @@ def test_the_banner_links_the_entry(stack: StackProcess) -> None:
 def test_the_entry_callback_is_the_registered_redirect(stack: StackProcess) -> None:
     assert _clients(stack)["bianjie-entry"]["redirect_uri"] == f"{stack.url}/pages/entry-callback"
     assert Path(ROOT / "web" / "pages" / "dist" / "entry-callback.html").is_file()
+
+
+def test_cloud_film_of_the_resident_opens_in_the_viewer(stack: StackProcess, walked: dict[str, Any]) -> None:
+    steps = walked["steps"]
+    seeded = json.loads((stack.state_dir / "identity" / "resident-study.json").read_text())
+    studies = steps["film_studies"]
+    assert [s["study"] for s in studies] == [seeded["study_uid"]], studies  # the resident's own study only
+    shown = studies[0]["text"]
+    assert "2026-09-18" in shown and "CT" in shown and "胸部" in shown and "示范医院" in shown and "有报告" in shown
+    # the viewer opened that study through a link whose URL names no patient (a random 48-char key)
+    url = urllib.parse.urlsplit(steps["viewer_url"])
+    assert url.path.startswith("/film/v/") and len(url.path.rsplit("/", 1)[1]) == 48 and not url.query
+    assert RESIDENTS[0].id_number not in steps["viewer_url"] and "MRN" not in steps["viewer_url"]
+    assert steps["viewer_study"] == seeded["study_uid"]
+
+
+def test_withdrawing_consent_from_the_entry(walked: dict[str, Any]) -> None:
+    steps = walked["steps"]
+    assert any("第二医院" in c for c in steps["consents_before"]), steps["consents_before"]
+    assert "撤回" in steps["withdraw_dialog"] and "第二医院" in steps["withdraw_dialog"]
+    assert not any("第二医院" in c for c in steps["consents_after"]), steps["consents_after"]
+    # the exchange the page made before now answers the RFC's invalid_grant; entering asks again
+    refused = steps["exchange_after_withdraw"]
+    assert refused["status"] == 400 and refused["body"]["error"] == "invalid_grant", refused
+    assert "授权第二医院" in steps["asked_again"] and "未进入医院" in steps["declined"]

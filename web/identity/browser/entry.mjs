@@ -151,6 +151,52 @@ const flows = {
     out.steps.linked = await page.locator('#linked li').allInnerTexts();
     await look(page, out, 'cards', shots);
 
+    // 4b. 云影像: 示范医院's 云影像 lists the person's own studies (我的影像); one opens in the cloud-film viewer
+    await page.getByRole('button', { name: '打开云影像' }).click();
+    await page.waitForSelector('#studies li');
+    out.steps.film_studies = await page.locator('#studies li').evaluateAll((ls) => ls.map((l) => ({
+      study: l.dataset.studyCard || null, text: l.innerText.replace(/\s+/g, ' ') })));
+    await look(page, out, 'my-studies', shots);
+    await page.locator('#studies button[data-study]').first().click();
+    await page.waitForURL('**/film/v/**');
+    out.steps.viewer_url = page.url();
+    await page.waitForFunction(() => window.FILM && window.FILM.marks && window.FILM.marks.first_image, null, { timeout: 30000 });
+    out.steps.viewer_study = await page.evaluate(() => window.FILM.manifest?.study?.study_uid || null);
+    out.steps.viewer_text = (await page.locator('body').innerText()).replace(/\s+/g, ' ').slice(0, 400);
+
+    // 4c. withdraw 第二医院's consent: the list says so, the launch asks again, the old exchange is refused
+    await page.goto(`${base}/pages/entry`);
+    await ready(page);
+    const before = await page.evaluate(async () => {
+      const auth = { Authorization: `Bearer ${sessionStorage.getItem('bianjie.token')}` };
+      return (await (await fetch('/identity/launch/hospital-b?channel=h5', { headers: auth })).json()).exchange;
+    });
+    out.steps.consents_before = await page.locator('#consents li').allInnerTexts();
+    await page.getByRole('button', { name: '撤回授权：第二医院' }).click();
+    await page.waitForSelector('dialog[open]');
+    out.steps.withdraw_dialog = await page.locator('dialog[open]').innerText();
+    await look(page, out, 'withdraw-dialog', shots);
+    await page.getByRole('button', { name: '确认撤回' }).click();
+    await page.waitForFunction(() => !document.querySelector('[data-consent="hospital-b"]'));
+    out.steps.consents_after = await page.locator('#consents li').allInnerTexts();
+    await look(page, out, 'consent-withdrawn', shots);
+    out.steps.exchange_after_withdraw = await page.evaluate(async (ex) => {
+      const form = new URLSearchParams({ grant_type: ex.grant_type, subject_token: sessionStorage.getItem('bianjie.token'),
+        subject_token_type: ex.subject_token_type, requested_token_type: ex.requested_token_type, audience: ex.audience,
+        channel: ex.channel, client_id: 'bianjie-entry' });
+      const r = await fetch(new URL(ex.token_endpoint).pathname, { method: 'POST', body: form,
+        headers: { 'Content-Type': 'application/x-www-form-urlencoded' } });
+      return { status: r.status, body: await r.json() };
+    }, before);
+    await page.getByRole('button', { name: /选择\s*第二医院/ }).click();
+    await page.getByRole('button', { name: '进入第二医院互联网医院' }).click();
+    await page.waitForSelector('dialog[open]');
+    out.steps.asked_again = await page.locator('dialog[open]').innerText();
+    await page.getByRole('button', { name: '不同意' }).click();
+    await page.waitForSelector('#launch-result p');
+    out.steps.declined = await text(page, '#launch-result');
+    await page.getByRole('button', { name: /选择\s*示范医院/ }).click();
+
     // 5. pay-later from the entry: 示范医院's 先诊疗后付费 opens the pay pages with the same sign-in
     await page.getByRole('link', { name: '打开先诊疗后付费' }).click();
     await page.waitForURL('**/pages/pay');

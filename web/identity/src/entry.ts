@@ -15,9 +15,9 @@ const CARD_TYPES: [string, string][] = [['medical_insurance', '医保电子凭�
 const UPSTREAMS: Record<string, string> = { suishenban: '随申办', yiwangtongban: '一网通办', wechat: '微信', alipay: '支付宝' };
 
 // The service catalogue: what each is called in an entry's services, and where it lives when it is built.
-interface Service { key: string; name: string; offered: string; href?: string; what: string; }
+interface Service { key: string; name: string; offered: string; href?: string; opens?: string; what: string; }
 const SERVICES: Service[] = [
-  { key: 'film', name: '云影像', offered: '云影像', what: '检查影像和报告，医院发送云胶片链接后在手机上查看' },
+  { key: 'film', name: '云影像', offered: '云影像', opens: 'film', what: '我的检查影像（云胶片）和报告，在手机上查看' },
   { key: 'pay', name: '先诊疗后付费', offered: '先诊疗后付费', href: '/pages/pay', what: '签约信用就医无感支付，看病后自动扣费' },
   { key: 'reports', name: '检查报告', offered: '检查报告', what: '检验检查报告查询' },
   { key: 'mdt', name: '多学科会诊', offered: '多学科会诊', what: '多位专家共同会诊（MDT）' },
@@ -39,6 +39,10 @@ const hospitals = h('ul', { class: 'cards', id: 'hospitals' });
 const detail = h('section', { id: 'hospital', 'aria-live': 'polite' });
 const mine = h('section', { id: 'mine', 'aria-labelledby': 'mine-h' });
 const consent = h('dialog', { id: 'consent', 'aria-labelledby': 'consent-h' });
+const film = h('section', { id: 'film', 'aria-labelledby': 'film-h', hidden: true });
+// what the film service answers, said in Chinese: DICOM modalities and BodyPartExamined values
+const MODALITIES: Record<string, string> = { CT: 'CT', MR: '磁共振', US: '超声', CR: 'X线', DX: 'X线', MG: '乳腺钼靶', PT: 'PET', NM: '核医学', XA: '血管造影', RF: '透视', ES: '内镜' };
+const BODY_PARTS: Record<string, string> = { CHEST: '胸部', HEAD: '头部', BRAIN: '脑', ABDOMEN: '腹部', PELVIS: '盆腔', NECK: '颈部', SPINE: '脊柱', CSPINE: '颈椎', LSPINE: '腰椎', KNEE: '膝关节', BREAST: '乳腺', HEART: '心脏', LIVER: '肝脏', EXTREMITY: '四肢', WHOLEBODY: '全身' };
 let entries: any[] = [];
 let person: any = null;
 let chosen: string | null = sessionStorage.getItem('bianjie.entry.hospital');
@@ -48,6 +52,7 @@ main.append(
   slot, who,
   h('h2', { id: 'hospitals-h' }, '选择医院'), hospitals,
   detail,
+  film,
   mine,
   consent);
 
@@ -93,7 +98,8 @@ function renderDetail(): void {
     const on = offered.has(s.offered);
     const state = !on ? h('span', { class: 'badge' }, '本院暂未开通')
       : s.href ? h('a', { class: 'button', href: s.href, 'data-service': s.key, 'aria-label': `打开${s.name}` }, '打开')
-        : h('span', { class: 'badge warn', 'data-soon': s.key }, '即将上线');
+        : s.opens === 'film' ? h('button', { type: 'button', 'data-service': s.key, 'aria-label': `打开${s.name}`, onclick: () => void openFilm() }, '打开')
+          : h('span', { class: 'badge warn', 'data-soon': s.key }, '即将上线');
     return h('li', { class: 'card row spread', 'data-service-card': s.key },
       h('div', { class: 'grow' }, h('h3', {}, s.name), h('p', { class: 'muted small' }, s.what)), state);
   });
@@ -146,6 +152,56 @@ async function launch(e: any, button: HTMLButtonElement, out: HTMLElement): Prom
   }
 }
 
+// 我的影像: the person's own studies (GET /film/my/studies, the provider's token), newest first; a study
+// opens in the cloud-film viewer through a fresh link whose URL names no patient (POST .../view).
+let filmCursor: string | null = null;
+
+async function openFilm(more = false): Promise<void> {
+  if (!token()) { await startLogin(); return; }
+  const names = Object.fromEntries(entries.map((e) => [e.hospital, e.name]));
+  if (!more) {
+    filmCursor = null;
+    clear(film, h('h2', { id: 'film-h', tabindex: '-1' }, '我的影像'),
+      h('p', { class: 'muted small' }, '各医院检查的影像（云胶片），按检查日期从近到远。'),
+      h('ul', { class: 'cards', id: 'studies' }), h('p', { class: 'error', hidden: true, id: 'film-error' }));
+    film.hidden = false;
+  }
+  const list = film.querySelector<HTMLElement>('#studies')!;
+  const errSlot = film.querySelector<HTMLElement>('#film-error')!;
+  film.querySelector('#film-more')?.remove();
+  try {
+    const q = new URLSearchParams({ limit: '10' });
+    if (more && filmCursor) q.set('cursor', filmCursor);
+    const page = await api('GET', `/film/my/studies?${q}`);
+    filmCursor = page.cursor;
+    for (const st of page.items as any[]) {
+      const kinds = (st.modalities || []).map((m: string) => MODALITIES[m] || m).join('、') || '影像';
+      const parts = (st.body_parts || []).map((b: string) => BODY_PARTS[b] || b).join('、');
+      const where = names[st.hospital] || st.institution || st.hospital || '';
+      const view = h('button', { type: 'button', 'data-study': st.study_uid, 'aria-label': `查看影像：${st.date || ''} ${kinds}` }, '查看影像');
+      view.addEventListener('click', async () => {
+        busy(view, true);
+        try { location.assign((await api('POST', st.view)).url); } catch (err) { showError(errSlot, err); busy(view, false); }
+      });
+      list.append(h('li', { class: 'card row spread', 'data-study-card': st.study_uid },
+        h('div', { class: 'grow' },
+          h('h3', {}, `${st.date || '日期不详'} ${kinds}`),
+          h('p', { class: 'small' }, [st.description, parts ? `部位：${parts}` : null].filter(Boolean).join(' · ')),
+          h('p', { class: 'muted small' }, where, st.has_report ? h('span', { class: 'badge ok' }, ' 有报告') : null)),
+        view));
+    }
+    if (!list.children.length) list.append(h('li', { class: 'muted' }, '暂无您的检查影像。检查后医院上传影像，这里就能看到。'));
+    if (filmCursor) {
+      const next = h('button', { type: 'button', class: 'secondary', id: 'film-more' }, '加载更多');
+      next.addEventListener('click', () => void openFilm(true));
+      film.append(next);
+    }
+    if (!more) { announce(`我的影像：${page.items.length} 项检查`); film.querySelector<HTMLElement>('#film-h')?.focus(); }
+  } catch (err) {
+    showError(errSlot, err);
+  }
+}
+
 function askConsent(e: any): Promise<boolean> {
   clear(consent,
     h('h2', { id: 'consent-h' }, `授权${e.name}`),
@@ -161,6 +217,47 @@ function askConsent(e: any): Promise<boolean> {
     consent.addEventListener('cancel', () => resolve(false), { once: true });
     consent.showModal();
   });
+}
+
+let consents: any[] = [];
+
+function askWithdraw(name: string): Promise<boolean> {
+  clear(consent,
+    h('h2', { id: 'consent-h' }, `撤回对${name}的授权`),
+    h('p', {}, `撤回后，${name}不能再凭您的登录身份为您办理业务，进入该院时会重新询问您是否授权。`),
+    h('div', { class: 'row' },
+      h('button', { type: 'button', id: 'withdraw-yes' }, '确认撤回'),
+      h('button', { type: 'button', class: 'secondary', id: 'withdraw-no' }, '取消')));
+  return new Promise((resolve) => {
+    const done = (yes: boolean) => { consent.close(); resolve(yes); };
+    consent.querySelector('#withdraw-yes')?.addEventListener('click', () => done(true), { once: true });
+    consent.querySelector('#withdraw-no')?.addEventListener('click', () => done(false), { once: true });
+    consent.addEventListener('cancel', () => resolve(false), { once: true });
+    consent.showModal();
+  });
+}
+
+function consentList(names: Record<string, string>): HTMLElement {
+  const shown = consents.filter((c) => names[c.hospital]); // hospitals with an entry (not the platform itself)
+  const slotW = h('p', { class: 'error', hidden: true, id: 'withdraw-error' });
+  const list = h('ul', { class: 'cards', id: 'consents' }, shown.length ? shown.map((c) => {
+    const button = h('button', { type: 'button', class: 'secondary', 'data-withdraw': c.hospital, 'aria-label': `撤回授权：${names[c.hospital]}` }, '撤回授权');
+    button.addEventListener('click', async () => {
+      if (!(await askWithdraw(names[c.hospital]))) return;
+      busy(button, true);
+      try {
+        await api('DELETE', `/identity/consents/${encodeURIComponent(c.hospital)}`);
+        announce(`已撤回对${names[c.hospital]}的授权`);
+        await loadPerson();
+        mine.querySelector<HTMLElement>('#consents-h')?.focus();
+      } catch (err) { showError(slotW, err); busy(button, false); }
+    });
+    const when = c.consented_at ? new Date(c.consented_at * 1000).toLocaleDateString('zh-CN') : '';
+    return h('li', { class: 'card row spread', 'data-consent': c.hospital },
+      h('div', { class: 'grow' }, h('p', {}, names[c.hospital]), h('p', { class: 'muted small' }, `${when} 授权：用户标识、实名认证等级`)),
+      button);
+  }) : h('li', { class: 'muted' }, '您还没有授权任何医院。'));
+  return h('div', {}, list, slotW);
 }
 
 function renderMine(): void {
@@ -209,13 +306,18 @@ function renderMine(): void {
     h('h3', {}, '已关联的医院'),
     h('ul', { class: 'cards', id: 'linked' }, linked.length ? linked.map((k) => h('li', { class: 'card' }, names[k] || k))
       : h('li', { class: 'muted' }, '绑卡后，该院的就诊档案会与您关联。')),
+    h('h3', { id: 'consents-h', tabindex: '-1' }, '我的授权'),
+    consentList(names),
     h('h3', {}, '已关联的登录方式'),
     h('p', { id: 'accounts' }, (person.accounts || []).map((a: string) => UPSTREAMS[a] || a).join('、') || '无'));
 }
 
 async function loadPerson(): Promise<void> {
   if (!token()) { person = null; return; }
-  try { person = await api('GET', '/identity/me'); } catch (err) { showError(slot, err); }
+  try {
+    person = await api('GET', '/identity/me');
+    consents = (await api('GET', '/identity/consents')).consents;
+  } catch (err) { showError(slot, err); }
   renderWho();
   renderMine();
 }

@@ -100,6 +100,13 @@ def film_links() -> Any:
 
 
 @deps.singleton
+def film_my_studies() -> Any:
+    from bianjie.film.mine import MyStudies
+
+    return MyStudies(catalog=film_catalog(), links=film_links(), audit=deps.audit_log("film"))
+
+
+@deps.singleton
 def film_emergency() -> Any:
     from bianjie.film.emergency import Emergency
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import html
 from collections.abc import Iterable
 from typing import Protocol
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 CSP = (
     "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; "
@@ -106,13 +106,35 @@ class CheckLine(Protocol):
     detail: str
 
 
-def self_check(hospital: str, checks: Iterable[CheckLine]) -> str:
-    rows = "".join(
-        f"<tr><td>{_MARK[c.status]}</td><td>{html.escape(c.name)}</td><td>{html.escape(c.detail)}</td></tr>"
+def _rows(checks: Iterable[CheckLine]) -> str:
+    return "".join(
+        f'<tr data-status="{html.escape(c.status)}"><td>{_MARK[c.status]}</td><td>{html.escape(c.name)}</td>'
+        f"<td>{html.escape(c.detail)}</td></tr>"
         for c in checks
+    )
+
+
+def self_check(hospital: str, checks: Iterable[CheckLine], live: Iterable[CheckLine] | None = None) -> str:
+    """The configuration check, then the live probe's form (the hospital's engineer types the hospital's
+    client credentials: only the hospital holds them) or, after it ran, its results."""
+    table = '<table style="width:100%;border-collapse:collapse">'
+    action = html.escape(f"/identity/entries/{quote(hospital, safe='')}/check")
+    probe = (
+        f'<section class="card" id="live"><h2>联调实测结果</h2>{table}{_rows(live)}</table>'
+        "<small>实测逐步调用：目标地址、令牌端点签发一次性票据、以本院凭据兑换并验证防重放、第三方发起登录。"
+        "第一处 ❌ 即为实际进入时失败的地方。</small></section>"
+        if live is not None
+        else ""
+    )
+    form = (
+        f'<form class="card" method="post" action="{action}"><h2>联调实测</h2>'
+        "<p>用本院的客户端凭据实际走一遍进入流程（不涉及任何患者）。</p>"
+        '<label>client_id <input name="client_id" autocomplete="off" required></label>'
+        '<label>客户端密钥 <input name="client_secret" type="password" autocomplete="off" required></label>'
+        '<button class="btn" type="submit">开始实测</button></form>'
     )
     return page(
         f"联调自检：{hospital}",
-        f'<div class="card"><table style="width:100%;border-collapse:collapse">{rows}</table>'
-        "<small>第一处 ❌ 即为进入失败的原因；⚠️ 不阻断进入。</small></div>",
+        f'<div class="card" id="config"><h2>配置检查</h2>{table}{_rows(checks)}</table>'
+        f"<small>第一处 ❌ 即为进入失败的原因；⚠️ 不阻断进入。</small></div>{probe}{form}",
     )

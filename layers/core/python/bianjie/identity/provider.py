@@ -39,6 +39,7 @@ from bianjie.identity.upstream import UpstreamIdentity
 from bianjie.kit.crypto import hmac_sm3
 from bianjie.kit.documents.port import Cond, ConditionFailed
 from bianjie.kit.encoding import b64url
+from bianjie.kit.errors import NotFound
 from bianjie.kit.tokenkeys import PublicKeySet, TokenSigner
 from bianjie.kit.tokens import Kind, TokenIssuer, TokenVerifier
 
@@ -50,6 +51,8 @@ ID_TOKEN_TTL = 900
 REFRESH_TTL = 30 * 24 * 3600  # a family's absolute lifetime; rotation does not extend it
 SCOPES = frozenset({"openid", "profile", "phone", "id_number", "offline_access"})
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
+LAUNCH_PROBE = "urn:bianjie:params:oauth:grant-type:launch-probe"  # the joint-debugging probe's ticket
+PROBE_ACR = "urn:bianjie:acr:probe"  # no person: a hospital must refuse to log anyone in with it
 ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
 BACKCHANNEL_EVENT = "http://schemas.openid.net/event/backchannel-logout"
 _VERIFIER_RE = re.compile(r"^[A-Za-z0-9._~-]{43,128}$")  # RFC 7636 4.1
@@ -346,6 +349,35 @@ class Provider:
         )
         return now
 
+    def consents(self, person: str) -> list[dict[str, Any]]:
+        """The hospitals the person agreed to share their identity with (hospital, when, where)."""
+        return [
+            {"hospital": r["sk"], "at": int(r.get("at") or 0), "via": str(r.get("via") or "login")}
+            for r in self.store.query(f"consent#{person}", limit=500)
+        ]
+
+    def withdraw_consent(self, actor: Any, person: str, hospital: str, patient_ref: str) -> int:
+        """The person withdraws what they agreed to share with ``hospital`` (entry page or consent page).
+
+        The record goes, so from now on: a launch into the hospital answers ``consent_required`` and its
+        ticket exchange is ``invalid_grant``; the hospital's RFC 8693 exchange for this person is
+        ``invalid_grant``; its ``prompt=none`` authorisation is ``consent_required``; and each refresh
+        token family of the hospital's clients dies at its next use (``_refresh_grant`` checks consent).
+        ``CONSENT_NOT_FOUND`` when there is nothing to withdraw; audited as ``identity.consent.withdraw``."""
+        record = self.store.get(f"consent#{person}", hospital)
+        if record is None:
+            raise NotFound("您没有授权过这家医院", code="CONSENT_NOT_FOUND")
+        now = self.now()
+        self.store.delete(f"consent#{person}", hospital)
+        self.audit.record(
+            actor=actor,
+            action="identity.consent.withdraw",
+            resource=f"identity.entry:{hospital}",
+            patient_ref=patient_ref,
+            details={"hospital": hospital, "granted_at": int(record.get("at") or 0), "via": record.get("via")},
+        )
+        return now
+
     # -- sessions -------------------------------------------------------------------------------
     def _new_session(self, person: str | None, identity: UpstreamIdentity) -> tuple[str, dict[str, Any]]:
         cookie = secrets.token_urlsafe(32)
@@ -425,6 +457,8 @@ class Provider:
             return self._refresh_grant(client, form)
         if grant == TOKEN_EXCHANGE:
             return self._exchange_grant(client, form)
+        if grant == LAUNCH_PROBE:
+            return self._probe_ticket_grant(client, form)
         raise OAuthError(
             "unsupported_grant_type", "grant_type must be authorization_code, refresh_token or token-exchange"
         )
@@ -573,6 +607,13 @@ class Provider:
         if session is None:
             self._revoke_family(record["family"], "session ended")
             raise invalid_grant()
+        if (
+            session["kind"] == "patient"
+            and session.get("person_id")
+            and not self.has_consent(session["person_id"], client)
+        ):
+            self._revoke_family(record["family"], "consent withdrawn")
+            raise invalid_grant()
         scope = record["scope"]
         if form.get("scope"):
             asked = set(form["scope"].split())
@@ -695,6 +736,40 @@ class Provider:
                 "access_token": ticket,
                 "issued_token_type": LAUNCH_TICKET_TYPE,
                 "token_type": "N_A",  # RFC 8693 2.2.1: not an access token
+                "expires_in": TICKET_TTL,
+            }
+        )
+
+    def _probe_ticket_grant(self, client: Client, form: Mapping[str, str]) -> TokenAnswer:
+        """The joint-debugging probe (联调实测, ``bianjie.identity.probe``): a hospital's confidential client
+        asks for a launch ticket addressed to its own hospital for no person at all (``sub`` ``probe:...``,
+        ``acr`` ``urn:bianjie:acr:probe``, which a hospital must never log in), to redeem it as it would a
+        real one. Nothing about any person is in it; audited as ``identity.launch.probe``."""
+        if not client.confidential or not client.hospital:
+            raise OAuthError("unauthorized_client", "only a hospital's confidential client may probe")
+        channel = form.get("channel") or "h5"
+        if channel not in ("h5", "wechat", "alipay", "app"):
+            raise invalid_request("channel must be h5, wechat, alipay or app")
+        ticket = issue_ticket(
+            self._signers().for_alg("ES256"),
+            issuer=self.issuer,
+            hospital=client.hospital,
+            sub=f"probe:{secrets.token_hex(6)}",
+            acr=PROBE_ACR,
+            channel=channel,
+            now=self.now(),
+        )
+        self.audit.record(
+            actor=f"partner:{client.client_id}",
+            action="identity.launch.probe",
+            resource=f"identity.entry:{client.hospital}",
+            details={"channel": channel},
+        )
+        return TokenAnswer(
+            {
+                "access_token": ticket,
+                "issued_token_type": LAUNCH_TICKET_TYPE,
+                "token_type": "N_A",
                 "expires_in": TICKET_TTL,
             }
         )

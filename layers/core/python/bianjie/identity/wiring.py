@@ -149,3 +149,12 @@ def browser_url(url: str) -> str:
     if use_standin("identity.upstreams") and standins().owns(url):
         return standins().browser_url(url)
     return url
+
+
+def live_probe(issuer: str) -> Any:
+    """The joint-debugging live probe (``bianjie.identity.probe``) over real HTTP (urllib), on every stage:
+    it walks the public endpoints as a relying party does."""
+    from bianjie.identity.adapters.probe_http import UrllibProbeHttp
+    from bianjie.identity.probe import LiveProbe
+
+    return LiveProbe(entries(), clients(), UrllibProbeHttp(timeout=5), issuer, audit())

@@ -6,6 +6,8 @@ Clients (secrets written to ``.local/identity/clients.json`` for the CLI, tests 
 - ``bianjie-entry``: the platform's entry pages (``web/identity``, served at ``/pages/entry``; a public
   client: PKCE only, redirect ``<gateway>/pages/entry-callback``).
 Entries: 示范医院 (an OIDC relying party: third-party-initiated login) and 第二医院 (no OIDC: launch tickets).
+我的影像: a small chest CT with a report of the demo resident 张三 (the stand-in's ID number in the DICOM's
+OtherPatientIDs, as a hospital's modality writes it), ingested into film, so the entry's 云影像 lists it.
 """
 
 from __future__ import annotations
@@ -97,9 +99,59 @@ def seed(stack: Any) -> None:
             indent=2,
         )
     )
+    _seed_resident_study(stack)
     stack.demo_urls.append(
-        f"{gateway}/pages/entry   (随申办入口：登录、选医院、进入互联网医院、绑卡、先诊疗后付费; "
+        f"{gateway}/pages/entry   (随申办入口：登录、选医院、进入互联网医院、绑卡、云影像、授权管理、先诊疗后付费; "
         "?channel=wechat|alipay|app 换渠道)"
     )
     stack.demo_urls.append(f"{gateway}/identity/oidc/.well-known/openid-configuration   (申康统一认证 OIDC discovery)")
     stack.demo_urls.append(f"{gateway}/identity/entries   (互联网医院入口登记; `bianjie identity login` walks a login)")
+    stack.demo_urls.append(
+        f"{gateway}/identity/entries/demo-hospital/check   (联调自检与实测: demo-hospital-web's secret in "
+        ".local/identity/clients.json)"
+    )
+
+
+RESIDENT_STUDY_ACCESSION = "SSB0001"
+
+
+def _seed_resident_study(stack: Any) -> None:
+    """A study of the stand-in resident 张三 at demo-hospital, ingested into film as any study is (the
+    ingest bucket, then film's ingest), found by 我的影像 through the ID number's blind index."""
+    import datetime as dt
+    import tempfile
+    from pathlib import Path
+
+    from bianjie.film import assets
+    from bianjie.film import wiring as film
+
+    from bianjie_dev.film import testdata
+    from bianjie_dev.identity.standin import RESIDENTS
+
+    resident = RESIDENTS[0]
+    objects = film.film_objects()
+    dist = stack.options.root / "web" / "film" / "dist"
+    if (dist / assets.ENTRY).is_file():  # the viewer bundle (film's own demo publishes it too; idempotent)
+        assets.publish(objects, stack.deployment.ref("FilmWebBucket"), dist)
+    spec = testdata.StudySpec(
+        patient=testdata.Patient(name="Zhang^San=张^三", mrn="MRN-SSB-0001", id_card=resident.id_number),
+        hospital="demo-hospital",
+        accession=RESIDENT_STUDY_ACCESSION,
+        description="胸部CT平扫",
+        date=dt.date(2026, 9, 18),
+        study_uid=testdata.UID_ROOT + "12.1",
+    )
+    bucket = stack.deployment.ref("FilmIngestBucket")
+    ingest = film.film_ingest()
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = testdata.write_study(Path(tmp), spec, ct_slices=8, mr_slices=0, us_frames=0)
+        paths += testdata.write_reports(Path(tmp), spec, pdf=False, sr=True)
+        keys = []
+        for path in paths:
+            key = f"demo-hospital/{spec.accession}/{path.name}"
+            objects.client.put_object(Bucket=bucket, Key=key, Body=path.read_bytes())
+            keys.append(key)
+    ingest.aggregate([ingest.ingest_object(bucket, k) for k in keys])
+    out = stack.options.local_dir / "identity"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "resident-study.json").write_text(json.dumps({"study_uid": spec.study_uid, "resident": resident.key}))
