@@ -34,6 +34,7 @@ from bianjie.content.party import (
     MemberView,
 )
 from bianjie.content.publisher import is_public, read_page
+from bianjie.content.stats import Visit
 from bianjie.content.wechat import Callback
 from bianjie.kit import batch, deps, s3events
 from bianjie.kit.actor import Actor
@@ -319,6 +320,107 @@ def attend(activity_id: str) -> ActivityView:
     return wiring.party_service().attend(_staff(), activity_id, app.body(AttendanceRequest).member_id)
 
 
+# -- statistics (staff: chief-editor or admin) ------------------------------------------------------
+
+
+class StatsQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    from_: str = Field(alias="from", pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+    to: str = Field(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+
+
+class OaDay(BaseModel):
+    followers: int
+    new_followers: int
+    lost_followers: int
+    reads: int
+    shares: int
+
+
+class StatsDay(BaseModel):
+    day: str
+    views: int
+    visitors: int
+    oa: OaDay | None = None
+
+
+class StatsItem(BaseModel):
+    id: str
+    views: int
+    kind: str | None = None
+    column: str | None = None
+    title: str | None = None
+
+
+class StatsColumn(BaseModel):
+    column: str
+    label: str
+    views: int
+    page_views: int
+
+
+class StatsTerm(BaseModel):
+    term: str
+    count: int
+
+
+class StatsTotals(BaseModel):
+    views: int
+    visitors: int
+    home_views: int
+    reads: int
+    shares: int
+    followers: int | None = None
+
+
+class StatsAnswer(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+    from_: str = Field(alias="from", serialization_alias="from")
+    to: str
+    days: list[StatsDay]
+    top_items: list[StatsItem]
+    top_columns: list[StatsColumn]
+    top_terms: list[StatsTerm]
+    totals: StatsTotals
+
+
+@app.route(
+    "/content/stats",
+    methods=["GET"],
+    auth="token",
+    query=StatsQuery,
+    response=StatsAnswer,
+    summary="Site and official-account statistics per day, with the top items, columns and search terms "
+    "(chief-editor or admin; at most 92 days)",
+    errors=("ROLE_REQUIRED", "RANGE_INVALID", "RANGE_TOO_LONG"),
+)
+def content_stats() -> Response:
+    app.staff_actor("chief-editor", "admin")
+    query = app.query(StatsQuery)
+    answer = StatsAnswer.model_validate(wiring.stats_service().report(query.from_, query.to))
+    return Response(
+        body=answer.model_dump_json(by_alias=True),
+        status_code=200,
+        headers={"Content-Type": "application/json", "Cache-Control": "private, no-store"},
+    )
+
+
+@app.route(
+    "/content/console",
+    methods=["GET"],
+    summary="The editors' statistics console (charts; the data comes from /content/stats with a staff token)",
+    media_type="text/html",
+)
+def console_page() -> Response:
+    return _html(site.console())
+
+
+def _visit() -> Visit:
+    request = app.current_request
+    agent = (request.headers or {}).get("user-agent", "") if request else ""
+    return Visit(address=app.source_ip, agent=agent)
+
+
 # -- search and the website (public) ------------------------------------------------------------
 
 
@@ -331,6 +433,7 @@ def attend(activity_id: str) -> ActivityView:
 )
 def search() -> ContentSearchAnswer:
     query = app.query(SearchQuery)
+    wiring.stats_recorder().search(query.q)
     holder = wiring.search_index()
     results = holder.current().search(
         query.q, kind=query.kind, hospital=query.hospital, disease=query.disease, limit=query.limit
@@ -388,14 +491,20 @@ def _html(body: str, status: int = 200, *, media: bool = False) -> Response:
     )
 
 
-def _stored(key: str, *, media: bool = False) -> Response:
+def _stored(key: str, *, media: bool = False, item: str | None = None, page: str | None = None) -> Response:
     found = read_page(wiring.content_objects(), wiring.site_bucket(), key)
-    return _html(found, media=media) if found is not None else _html(site.not_found(), 404)
+    if found is None:
+        return _html(site.not_found(), 404)
+    if item:
+        wiring.stats_recorder().item_view(item, _visit())
+    elif page:
+        wiring.stats_recorder().page_view(page, _visit())
+    return _html(found, media=media)
 
 
 @app.route("/content/site", methods=["GET"], summary="The website's home page", media_type="text/html")
 def site_home() -> Response:
-    return _stored("pages/home.html")
+    return _stored("pages/home.html", page="home")
 
 
 @app.route(
@@ -408,7 +517,7 @@ def site_home() -> Response:
 def site_column(column: str) -> Response:
     if column not in COLUMNS:
         return _html(site.not_found(), 404)
-    return _stored(f"pages/columns/{column}.html")
+    return _stored(f"pages/columns/{column}.html", page=column)
 
 
 @app.route(
@@ -421,7 +530,7 @@ def site_column(column: str) -> Response:
 def site_article(item_id: str) -> Response:
     if not re.fullmatch(r"a-[0-9a-f]{16}", item_id):
         return _html(site.not_found(), 404)
-    return _stored(f"pages/articles/{item_id}.html")
+    return _stored(f"pages/articles/{item_id}.html", item=item_id)
 
 
 @app.route(
@@ -434,7 +543,7 @@ def site_article(item_id: str) -> Response:
 def site_video(item_id: str) -> Response:
     if not re.fullmatch(r"v-[0-9a-f]{16}", item_id):
         return _html(site.not_found(), 404)
-    return _stored(f"pages/videos/{item_id}.html", media=True)
+    return _stored(f"pages/videos/{item_id}.html", media=True, item=item_id)
 
 
 @app.route(
@@ -472,6 +581,7 @@ def site_search() -> Response:
     query = app.query(SiteSearchQuery)
     answer = None
     if query.q.strip():
+        wiring.stats_recorder().search(query.q)
         answer = wiring.search_index().current().search(query.q, hospital=query.hospital, limit=20)
     return _html(site.results(query.q, answer))
 
@@ -631,3 +741,9 @@ def aggregate(event: dict[str, Any], context: Any) -> dict[str, Any]:
 def refresh_wechat_token(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """The one writer of the official account's access token (stable_token); every other function reads it."""
     return wiring.token_keeper().refresh()
+
+
+@app.lambda_function(name="copy_wechat_stats")
+def copy_wechat_stats(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Nightly: the official account's followers, reads and shares of the last 7 days from datacube."""
+    return wiring.oa_stats_copier().copy()

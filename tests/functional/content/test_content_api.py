@@ -285,3 +285,67 @@ def test_party_member_signs_up_for_an_activity(client: Client) -> None:
     attended = post(client, f"/content/party/activities/{activity_id}/attendance", {"member_id": "m-alice"}, admin)
     assert attended.status_code == 200 and json.loads(attended.body)["attended"] == 1
     assert json.loads(client.http.get("/content/party/members/m-alice", headers=member).body)["name"] == "张三"
+
+
+def test_views_searches_and_oa_statistics_through_the_stats_route(client: Client, content: Any, aws_stack: Any) -> None:
+    from bianjie.kit.timefmt import beijing_day
+
+    as_function("ContentWechatTokenFunction", content.refresh_wechat_token, canned.scheduled())
+    item_id = json.loads(post(client, "/content/articles", ARTICLE, staff("ed1", "editor")).body)["id"]
+    three_reviews(client, item_id)
+    drain_publish_queue(aws_stack, content)
+    for _ in range(3):
+        assert client.http.get(f"/content/site/articles/{item_id}").status_code == 200
+    assert client.http.get("/content/site/articles/a-0000000000000000").status_code == 404  # not counted
+    assert client.http.get("/content/site/columns/science").status_code == 200
+    assert client.http.get("/content/search?q=%E4%B8%AD%E9%A3%8E").status_code == 200  # 中风
+    assert client.http.get("/content/site/search?q=tnb").status_code == 200
+    copied = as_function("ContentWechatStatsFunction", content.copy_wechat_stats, canned.scheduled())
+    assert len(copied["days"]) == 7
+
+    today = beijing_day(time.time())
+    first = copied["days"][0]
+    chief = staff("ce1", "chief-editor")
+    answer = client.http.get(f"/content/stats?from={first}&to={today}", headers=chief)
+    assert answer.status_code == 200, answer.body
+    report = json.loads(answer.body)
+    assert report["from"] == first and report["to"] == today and len(report["days"]) == 8
+    assert report["days"][-1]["views"] == 3 and report["days"][-1]["visitors"] == 1
+    assert report["top_items"][0] == {"id": item_id, "views": 3, "kind": "article", "column": "science",
+                                      "title": "中风的早期识别"}  # fmt: skip
+    assert report["top_columns"][0]["column"] == "science" and report["top_columns"][0]["page_views"] == 1
+    assert {t["term"] for t in report["top_terms"]} == {"中风", "tnb"}
+    assert all(d["oa"]["followers"] > 0 for d in report["days"][:7]) and report["days"][-1]["oa"] is None
+    assert report["totals"]["reads"] > 0 and report["totals"]["shares"] > 0
+    assert answer.headers["Cache-Control"] == "private, no-store"
+
+
+def test_stats_refusals(client: Client) -> None:
+    chief = staff("ce1", "chief-editor")
+    assert client.http.get("/content/stats?from=2026-01-01&to=2026-01-02").status_code == 401
+    editor = client.http.get("/content/stats?from=2026-01-01&to=2026-01-02", headers=staff("ed1", "editor"))
+    assert editor.status_code == 403 and json.loads(editor.body)["error"]["code"] == "ROLE_REQUIRED"
+    admin = client.http.get("/content/stats?from=2026-01-01&to=2026-01-02", headers=staff("ad1", "admin"))
+    assert admin.status_code == 200
+    for query, status, code in (
+        ("from=2026-1-1&to=2026-01-02", 400, "VALIDATION_FAILED"),
+        ("to=2026-01-02", 400, "VALIDATION_FAILED"),
+        ("from=2026-01-05&to=2026-01-02", 422, "RANGE_INVALID"),
+        ("from=2026-02-30&to=2026-03-02", 422, "RANGE_INVALID"),
+        ("from=2025-01-01&to=2026-01-02", 422, "RANGE_TOO_LONG"),
+    ):
+        refused = client.http.get(f"/content/stats?{query}", headers=chief)
+        assert refused.status_code == status and json.loads(refused.body)["error"]["code"] == code, (
+            query,
+            refused.body,
+        )
+
+
+def test_the_console_page_is_static_with_the_sites_policy(client: Client) -> None:
+    page = client.http.get("/content/console")
+    assert page.status_code == 200
+    body = page.body.decode()
+    assert "/content/site/assets/console.js" in body and "<table" in body and 'lang="zh-CN"' in body
+    assert "script-src 'self'" in page.headers["Content-Security-Policy"]
+    home = client.http.get("/content/site")
+    assert "console.js" not in home.body.decode()  # the chart library stays out of the public pages

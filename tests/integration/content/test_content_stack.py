@@ -218,3 +218,49 @@ def test_the_demo_member_signs_up(stack: StackProcess) -> None:
         [activity] = json.loads(r.read())["activities"]
     status, answer = call(stack, "POST", f"/content/party/activities/{activity['id']}/signups", {}, member)
     assert status == 201 and answer["mine"] is True and answer["signed_up"] == 1
+
+
+def test_the_console_shows_yesterdays_views_as_a_chart(stack: StackProcess) -> None:
+    """The banner's console link in headless Chromium (desktop): the demo's two weeks of counters and the
+    datacube copy answer /content/stats; the chart is drawn on a non-empty canvas, the table beside it
+    has yesterday's views as the API counts them, axe-core finds nothing serious, no CSP or script error."""
+    import shutil
+    import subprocess
+    from datetime import date, timedelta
+
+    from bianjie.kit.timefmt import beijing_day
+    from bianjie_dev.runtime.child import project_root
+
+    root = project_root()
+    subprocess.run(["make", "-s", "web"], cwd=root, check=True, capture_output=True, timeout=600)
+    assert stack.cli("content", "publish-player").returncode == 0
+    chief = json.loads((stack.state_dir / "content" / "staff.json").read_text())["tokens"]["chief"]
+    today = beijing_day(time.time())
+    yesterday = (date.fromisoformat(today) - timedelta(days=1)).isoformat()
+    first = (date.fromisoformat(today) - timedelta(days=13)).isoformat()
+    status, body, _ = get(f"{stack.url}/content/stats?from={first}&to={today}", {"Authorization": f"Bearer {chief}"})
+    assert status == 200, body
+    report = json.loads(body)
+    by_day = {d["day"]: d for d in report["days"]}
+    assert by_day[yesterday]["views"] > 0 and by_day[yesterday]["oa"]["followers"] > 0
+    assert report["top_terms"][0]["term"] == "中风"
+
+    chromium = subprocess.run([str(root / "scripts" / "chromium.sh")], capture_output=True, text=True, check=True)
+    node = shutil.which("node")
+    assert node, "node is needed for the browser tests (README: Node 20)"
+    done = subprocess.run(
+        [node, "console.mjs", "--base", stack.url, "--token", chief, "--chromium",
+         chromium.stdout.strip().splitlines()[-1]],
+        cwd=root / "web" / "content" / "browser", capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out["ok"] and out["errors"] == [] and out["csp_violations"] == [], out
+    assert out["status"] == 200 and "#token=" not in out["address"], out
+    assert out["axe_serious"] == [] and out["h1"] == 1 and out["lang"] == "zh-CN", out
+    charts = {c["id"]: c for c in out["charts"]}
+    assert charts["chart-views"]["drawn"] == 14 and charts["chart-views"]["inked_pixels"] > 1000, charts
+    assert charts["chart-oa"]["inked_pixels"] > 1000, charts
+    views = {row[0]: row for row in out["tables"]["table-views"]}
+    assert views[yesterday][1] == str(by_day[yesterday]["views"]), views
+    assert f"昨日浏览 {by_day[yesterday]['views']} 次" in out["status_text"], out["status_text"]
+    assert len(out["tables"]["table-items"]) == 3 and out["tables"]["table-terms"][0][0] == "中风", out["tables"]

@@ -208,3 +208,46 @@ def not_found() -> str:
     return page(
         "页面不存在", '<h1>页面不存在</h1><p>内容可能已撤回或尚未发布。<a href="/content/site">返回首页</a></p>'
     )
+
+
+def console() -> str:
+    """The editors' statistics console (内容统计): a desktop page whose script (``console.js``, with the
+    chart library; never loaded by the public pages) fetches ``/content/stats`` with the staff token it
+    takes from the address's ``#token=`` fragment (kept in the tab's sessionStorage, never in the URL)."""
+    return (
+        '<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width,initial-scale=1">'
+        f"<title>内容统计 - {SITE_NAME}</title>"
+        '<meta name="robots" content="noindex">'
+        '<link rel="stylesheet" href="/content/site/assets/console.css">'
+        '<script type="module" src="/content/site/assets/console.js"></script></head><body class="console">'
+        '<a class="skip" href="#main">跳到正文</a>'
+        f'<header><span class="brand">{SITE_NAME} · 内容统计</span></header>'
+        '<main id="main"><h1>网站与公众号统计</h1>'
+        '<form id="range" class="range" aria-label="统计时段">'
+        '<label for="from">开始日期</label> <input id="from" name="from" type="date" required> '
+        '<label for="to">结束日期</label> <input id="to" name="to" type="date" required> '
+        '<button type="submit">查询</button></form>'
+        '<p id="status" class="meta" role="status" aria-live="polite">正在加载…</p>'
+        '<div id="report" hidden>'
+        '<section aria-labelledby="h-views"><h2 id="h-views">每日浏览量与访客数</h2>'
+        '<div class="pair"><div id="chart-views" class="chart" role="img" aria-label="每日浏览量与访客数折线图，数据见右侧表格"></div>'  # noqa: E501
+        '<table id="table-views"><caption>每日浏览量与访客数</caption><thead><tr><th scope="col">日期</th>'
+        '<th scope="col">浏览量</th><th scope="col">访客数</th></tr></thead><tbody></tbody></table></div></section>'
+        '<section aria-labelledby="h-oa"><h2 id="h-oa">公众号：关注人数、阅读与分享</h2>'
+        '<div class="pair"><div id="chart-oa" class="chart" role="img" aria-label="公众号每日阅读与分享折线图，数据见右侧表格"></div>'  # noqa: E501
+        '<table id="table-oa"><caption>公众号每日数据</caption><thead><tr><th scope="col">日期</th>'
+        '<th scope="col">关注人数</th><th scope="col">新增</th><th scope="col">取消</th><th scope="col">阅读</th>'
+        '<th scope="col">分享</th></tr></thead><tbody></tbody></table></div></section>'
+        '<div class="tops"><section aria-labelledby="h-items"><h2 id="h-items">浏览最多的内容</h2>'
+        '<table id="table-items"><thead><tr><th scope="col">标题</th><th scope="col">栏目</th>'
+        '<th scope="col">浏览量</th></tr></thead><tbody></tbody></table></section>'
+        '<section aria-labelledby="h-columns"><h2 id="h-columns">栏目</h2>'
+        '<table id="table-columns"><thead><tr><th scope="col">栏目</th><th scope="col">内容浏览量</th>'
+        '<th scope="col">栏目页浏览量</th></tr></thead><tbody></tbody></table></section>'
+        '<section aria-labelledby="h-terms"><h2 id="h-terms">热门搜索词</h2>'
+        '<table id="table-terms"><thead><tr><th scope="col">搜索词</th><th scope="col">次数</th></tr></thead>'
+        "<tbody></tbody></table></section></div></div></main>"
+        "<footer>上海申康医院发展中心 · 统计不含个人信息（访客按每日随机盐的摘要去重，次日即不可追溯）</footer>"
+        "</body></html>"
+    )

@@ -136,11 +136,18 @@ def _thumb_media_id() -> str:
     return wechat_standin.THUMB_MEDIA_ID
 
 
+def _app_id() -> str:
+    if not use_standin("content.wechat"):
+        return require_env("CONTENT_WECHAT_APP_ID")
+    from bianjie_dev.content import wechat_standin
+
+    return wechat_standin.APP_ID
+
+
 @deps.singleton
 def token_keeper() -> TokenKeeper:
-    return TokenKeeper(
-        content_store(), deps.field_cipher(), wechat_transport(), wechat_config().app_id, _wechat_secret, time.time
-    )
+    # the app id alone: the functions that only call the API hold neither the callback token nor the AES key
+    return TokenKeeper(content_store(), deps.field_cipher(), wechat_transport(), _app_id(), _wechat_secret, time.time)
 
 
 @deps.singleton
@@ -225,3 +232,40 @@ def party_service() -> Any:
     return PartyService(
         deps.documents(), deps.table("CONTENT_TABLE"), deps.field_cipher(), deps.audit_log("content"), time.time
     )
+
+
+# -- statistics ------------------------------------------------------------------------------------
+
+
+@deps.singleton
+def stats_store() -> Any:
+    from bianjie.content.stats import StatsStore
+
+    return StatsStore(deps.documents(), deps.table("CONTENT_TABLE"))
+
+
+@deps.singleton
+def stats_recorder() -> Any:
+    from bianjie.content.stats import Recorder
+
+    store = content_store()
+
+    def info(item_id: str) -> dict[str, Any] | None:
+        found = store.head(item_id)
+        return found[0] if found else None
+
+    return Recorder(stats_store(), info, time.time)
+
+
+@deps.singleton
+def oa_stats_copier() -> Any:
+    from bianjie.content.stats import OaStatsCopier
+
+    return OaStatsCopier(stats_store(), token_keeper().current, wechat_transport(), time.time)
+
+
+@deps.singleton
+def stats_service() -> Any:
+    from bianjie.content.stats import StatsService
+
+    return StatsService(stats_store(), time.time)

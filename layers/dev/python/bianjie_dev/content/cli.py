@@ -83,7 +83,7 @@ def register(subparsers: Any) -> None:
     p = sub.add_parser("oa-published", help="what the official-account stand-in published (freepublish)")
     _deployment_flags(p)
     p.set_defaults(func=cmd_oa_published)
-    p = sub.add_parser("publish-player", help="put the built video player (make web) into the site bucket")
+    p = sub.add_parser("publish-player", help="put the built player and console (make web) into the site bucket")
     _deployment_flags(p)
     p.set_defaults(func=cmd_publish_player)
     p = sub.add_parser("verify", help="check an item's sealed workflow steps (HMAC-SM3 chain)")

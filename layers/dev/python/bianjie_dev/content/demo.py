@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import time
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -154,16 +155,63 @@ def _party(stack: Any, tokens: dict[str, str]) -> str:
 
 
 def publish_player(stack: Any) -> bool:
-    """Puts the built player (web/content/dist) into the site bucket's assets; False when not built."""
+    """Puts the built scripts (web/content/dist: the player, the console and its style) into the site
+    bucket's assets; False when not built."""
     from bianjie.kit import deps
 
-    dist = stack.options.root / "web" / "content" / "dist" / "assets"
-    player = dist / "player.js"
-    if not player.is_file():
+    dist = stack.options.root / "web" / "content" / "dist"
+    built = {
+        "player.js": (dist / "assets" / "player.js", "text/javascript; charset=utf-8"),
+        "console.js": (dist / "assets" / "console.js", "text/javascript; charset=utf-8"),
+        "console.css": (dist / "console.css", "text/css; charset=utf-8"),
+    }
+    if not all(path.is_file() for path, _ in built.values()):
         return False
     bucket = stack.deployment.ref("ContentSiteBucket")
-    deps.objects().put(bucket, "assets/player.js", player.read_bytes(), content_type="text/javascript; charset=utf-8")
+    for name, (path, kind) in built.items():
+        deps.objects().put(bucket, f"assets/{name}", path.read_bytes(), content_type=kind)
     return True
+
+
+# two weeks of site statistics, so that the console's charts have a history (yesterday's included)
+HISTORY_DAYS = 14
+TERMS = {"中风": 9, "糖尿病": 7, "tnb": 4, "高血压 饮食": 3, "流感疫苗": 2}
+
+
+def seed_statistics(stack: Any, items: list[tuple[str, str, str, str]]) -> dict[str, int]:
+    """Counters for the last two weeks (views of the demo's published items, column pages, visitors,
+    search terms), written straight into the counters as the site functions would have, since nobody
+    visited yesterday; then the nightly datacube copy from the stand-in. Answers yesterday's totals."""
+    from datetime import date, timedelta
+
+    from bianjie.content.stats import StatsStore
+    from bianjie.kit import deps
+    from bianjie.kit.timefmt import beijing_day
+
+    store = StatsStore(deps.documents(), deps.table("CONTENT_TABLE"))
+    today = date.fromisoformat(beijing_day(time.time()))
+    yesterday: dict[str, int] = {}
+    for back in range(HISTORY_DAYS, 0, -1):
+        day = (today - timedelta(days=back)).isoformat()
+        weekday = (today - timedelta(days=back)).weekday()
+        total = 0
+        for rank, (item_id, kind, column, title) in enumerate(items):
+            views = (40 + 13 * ((back * 7 + rank * 5) % 9)) // (rank + 1) + (15 if weekday < 5 else 0)
+            total += views
+
+            def info(kind: str = kind, column: str = column, title: str = title) -> dict[str, Any]:
+                return {"kind": kind, "column": column, "title": title}
+
+            store.add(day, f"view#{item_id}", by=views, extra=info)
+        for column, share in (("home", 3), ("science", 6), ("health", 8)):
+            store.add(day, f"col#{column}", by=max(1, total // share))
+        store.add(day, "vis", by=max(1, total * 3 // 5))
+        for term, count in TERMS.items():
+            store.add(day, f"q#{term}", by=count + back % 3)
+        if back == 1:
+            yesterday = {"views": total, "visitors": max(1, total * 3 // 5)}
+    stack.invoke("ContentWechatStatsFunction", {"source": "aws.events", "detail-type": "Scheduled Event"})
+    return yesterday
 
 
 def seed(stack: Any) -> None:
@@ -211,6 +259,8 @@ def seed(stack: Any) -> None:
     stack.invoke("ContentTranscodeFunction", {"Records": [message]})
     _reviews(stack, tokens, video_id)
 
+    viewed = [(i, "article", str(ARTICLES[n]["column"]), str(ARTICLES[n]["title"])) for n, i in enumerate(published)]
+    yesterday = seed_statistics(stack, [*viewed, (video_id, "video", "video", str(VIDEO["title"]))])
     sites_url = _hospital_sites(stack, tokens)
     activity = _party(stack, tokens)
 
@@ -230,6 +280,11 @@ def seed(stack: Any) -> None:
         + ")"
     )
     stack.demo_urls.append(f"{url}/content/site/search?q=tnb   (search: pinyin initials; try 中风)")
+    stack.demo_urls.append(
+        f"{url}/content/console#token={tokens['chief']}   (内容统计 console: yesterday {yesterday.get('views', 0)} "
+        "views as a chart, visitors, top items and search terms, the OA's followers/reads/shares; chief-editor)"
+        + ("" if player else " [console.js missing: run `make web`]")
+    )
     stack.demo_urls.append(
         f'curl -s -X POST -H "Authorization: Bearer $(jq -r .tokens.party_member {path})" '
         f"{url}/content/party/activities/{activity}/signups   (申康党建: m-demo signs up for 主题党日)"

@@ -1,19 +1,23 @@
 """A local stand-in of the official account's server API (development tooling, never in the core layer):
-a ``bianjie.content.oa.Transport`` that answers ``stable_token``, ``draft/add`` and
-``freepublish/submit`` as WeChat documents them, with their checks (app id and secret, a valid token,
-title ≤ 32 characters, digest ≤ 128, content < 20,000 characters, a thumb media id, 40007 for an
-unknown media id), and records what was published in the content table (``oa-standin`` partition), which
-``bianjie content oa-published`` lists. The callback side needs no stand-in: WeChat calls us, and tests
-play WeChat with wechatpy."""
+a ``bianjie.content.oa.Transport`` that answers ``stable_token``, ``draft/add``,
+``freepublish/submit`` and the datacube statistics (``getusersummary``, ``getusercumulate``,
+``getarticlesummary``, with their date-span limits) as WeChat documents them, with their checks (app id
+and secret, a valid token, title ≤ 32 characters, digest ≤ 128, content < 20,000 characters, a thumb
+media id, 40007 for an unknown media id), and records what was published in the content table
+(``oa-standin`` partition), which ``bianjie content oa-published`` lists. The callback side needs no
+stand-in: WeChat calls us, and tests play WeChat with wechatpy."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
 import time
+from datetime import date, timedelta
 from typing import Any
 
 from bianjie.kit.documents.port import DocumentStore, KeyCond
+from bianjie.kit.timefmt import beijing_day
 
 APP_ID = "wx-content-local-standin"
 APP_SECRET = "content-local-standin-secret"
@@ -21,6 +25,52 @@ TOKEN = "content-local-standin-token"
 ENCODING_AES_KEY = "bianjieContentLocalStandinAesKey0123456789A"  # 43 characters
 THUMB_MEDIA_ID = "standin-thumb-default"
 PARTITION = "oa-standin"
+
+
+# datacube: the longest span (days) WeChat allows per request, as documented for each interface
+DATACUBE_SPAN = {"getusersummary": 7, "getusercumulate": 7, "getarticlesummary": 1, "getarticletotal": 1,
+                 "getuserread": 3, "getusershare": 7}  # fmt: skip
+FOLLOWERS_BASE = 182_000  # the stand-in account's followers on 2026-01-01
+
+
+def _day_seed(day: str, salt: str) -> int:
+    return int(hashlib.sha256(f"{salt}{day}".encode()).hexdigest()[:8], 16)
+
+
+def datacube(name: str, body: dict[str, Any], now: float) -> dict[str, Any]:
+    """Answers one ``/datacube/<name>`` request as WeChat does: ``begin_date`` and ``end_date``
+    (``YYYY-MM-DD``), at most the interface's span, the latest day yesterday (Beijing); 61500 for a
+    malformed date, 61501 for a range WeChat refuses. The numbers are made up but stable per day."""
+    if name not in DATACUBE_SPAN:
+        return {"errcode": 48001, "errmsg": f"api unauthorized or unknown in the stand-in: /datacube/{name}"}
+    try:
+        begin = date.fromisoformat(str(body.get("begin_date")))
+        end = date.fromisoformat(str(body.get("end_date")))
+    except ValueError:
+        return {"errcode": 61500, "errmsg": "date format error"}
+    yesterday = date.fromisoformat(beijing_day(now)) - timedelta(days=1)
+    if begin > end or end > yesterday or (end - begin).days + 1 > DATACUBE_SPAN[name]:
+        return {"errcode": 61501, "errmsg": "date range error"}
+    days = [(begin + timedelta(days=i)).isoformat() for i in range((end - begin).days + 1)]
+    rows: list[dict[str, Any]] = []
+    for day in days:
+        seed = _day_seed(day, name)
+        if name == "getusersummary":
+            rows.append({"ref_date": day, "user_source": 0, "new_user": 80 + seed % 120, "cancel_user": 5 + seed % 20})
+        elif name == "getusercumulate":
+            elapsed = (date.fromisoformat(day) - date(2026, 1, 1)).days
+            rows.append({"ref_date": day, "cumulate_user": FOLLOWERS_BASE + 95 * max(elapsed, 0)})
+        elif name == "getarticlesummary":
+            for n in range(1 + seed % 3):
+                reads = 300 + (seed >> (n + 1)) % 2500
+                rows.append({"ref_date": day, "msgid": f"{2247483000 + seed % 1000}_{n + 1}",
+                             "title": f"科普推送 {day} 第{n + 1}篇", "int_page_read_user": reads * 4 // 5,
+                             "int_page_read_count": reads, "ori_page_read_user": reads // 10,
+                             "ori_page_read_count": reads // 8, "share_user": reads // 25, "share_count": reads // 20,
+                             "add_to_fav_user": reads // 40, "add_to_fav_count": reads // 35})  # fmt: skip
+        else:
+            rows.append({"ref_date": day})
+    return {"list": rows}
 
 
 class WechatApiStandIn:
@@ -88,6 +138,8 @@ class WechatApiStandIn:
                 },
             )
             return {"errcode": 0, "errmsg": "ok", "publish_id": publish_id, "msg_data_id": int(publish_id)}
+        if path.startswith("/datacube/"):
+            return datacube(path.removeprefix("/datacube/"), body, time.time())
         return {"errcode": 48001, "errmsg": f"api unauthorized or unknown in the stand-in: {path}"}
 
     def published(self) -> list[dict[str, Any]]:
