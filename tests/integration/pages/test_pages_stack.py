@@ -121,8 +121,11 @@ def test_the_banner_links_each_page_with_a_demo_identity_in_the_fragment(stack: 
     for link in links:
         path, _, fragment = link.partition("#")
         assert "token=" not in path  # a token never in the path or query: it would reach logs
-        if path.rsplit("/", 1)[1] in {"home", "prefs", "pay", "rx"}:
+        if path.rsplit("/", 1)[1] in {"home", "prefs", "pay", "rx", "rx-doctor", "rx-hospital", "rx-pharmacy"}:
             assert fragment.startswith("token=")
+    staff = {link.split("#")[0].rsplit("/", 1)[1]: link.partition("#")[2] for link in links}
+    assert {"rx-doctor", "rx-hospital", "rx-pharmacy"} <= set(staff)  # the desk: doctor, clerk, pharmacist
+    assert "&key=" in staff["rx-doctor"]  # the stand-in of the doctor's USB key, local stage only
 
 
 def test_patient_home_shows_todo_cards_and_the_board_moves_when_an_event_arrives(
