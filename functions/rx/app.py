@@ -258,6 +258,18 @@ def my_prescriptions() -> PrescriptionList:
 
 
 @app.route(
+    "/rx/me/prescriptions/{rx_id}/release",
+    methods=["POST"],
+    auth="token",
+    response=StatusAnswer,
+    summary="The patient chooses outside purchase (处方外购): released for a designated pharmacy",
+    errors=("PATIENT_REF_MISSING", "RX_NOT_FOR_CIRCULATION", "RX_NOT_VALID", *_STATE_ERRORS),
+)
+def release_for_patient(rx_id: str) -> StatusAnswer:
+    return wiring.service().release_for_patient(app.patient_actor(), rx_id)
+
+
+@app.route(
     "/rx/standin/e-credential",
     methods=["POST"],
     auth="token",

@@ -117,3 +117,21 @@ def test_each_desk_step_needs_its_role_and_organisation(desk: World) -> None:
         "/rx/precheck", headers={"Authorization": "Bearer nope", "Content-Type": "application/json"}, body=b"{}"
     )
     assert bad.status_code == 401 and code(bad).startswith("TOKEN_")
+
+
+def test_the_patient_chooses_outside_purchase(desk: World) -> None:
+    rx_id = desk.valid()
+    # another patient cannot, and a staff token is not a patient's
+    stranger = desk.call("stranger", "POST", f"/rx/me/prescriptions/{rx_id}/release")
+    assert (stranger.status_code, code(stranger)) == (404, "RX_NOT_FOUND")
+    staff = desk.call("doctor", "POST", f"/rx/me/prescriptions/{rx_id}/release")
+    assert staff.status_code == 403
+    done = desk.ok("patient", "POST", f"/rx/me/prescriptions/{rx_id}/release")
+    assert done["status"] == "released"
+    assert desk.ok("patient", "POST", f"/rx/me/prescriptions/{rx_id}/release")["status"] == "released"  # by state
+    view = desk.ok("hospital-a", "GET", f"/rx/prescriptions/{rx_id}")
+    assert view["history"][-1]["op"] == "release" and view["history"][-1]["by"].startswith("patient:")
+    # a prescription kept in the hospital (no circulation flag) cannot be taken outside
+    kept = desk.valid(circulation=False, hosp_rxno="HRX-KEPT-1")
+    refused = desk.call("patient", "POST", f"/rx/me/prescriptions/{kept}/release")
+    assert refused.status_code in (409, 422) and code(refused) == "RX_NOT_FOR_CIRCULATION"

@@ -121,8 +121,11 @@ def test_the_banner_links_each_page_with_a_demo_identity_in_the_fragment(stack: 
     for link in links:
         path, _, fragment = link.partition("#")
         assert "token=" not in path  # a token never in the path or query: it would reach logs
-        if path.rsplit("/", 1)[1] in {"home", "prefs", "pay", "rx"}:
+        if path.rsplit("/", 1)[1] in {"home", "prefs", "pay", "rx", "rx-doctor", "rx-hospital", "rx-pharmacy"}:
             assert fragment.startswith("token=")
+    staff = {link.split("#")[0].rsplit("/", 1)[1]: link.partition("#")[2] for link in links}
+    assert {"rx-doctor", "rx-hospital", "rx-pharmacy"} <= set(staff)  # the desk: doctor, clerk, pharmacist
+    assert "&key=" in staff["rx-doctor"]  # the stand-in of the doctor's USB key, local stage only
 
 
 def test_patient_home_shows_todo_cards_and_the_board_moves_when_an_event_arrives(
@@ -431,6 +434,44 @@ def test_bought_in_hospital_the_home_page_shows_where_to_pick_up_and_the_prescri
     assert result["looks"]["home-desktop"]["layout"]["width"] == 1280  # the desktop look, nothing wider
 
 
+def test_patient_chooses_in_hospital_or_outside_purchase(stack: StackProcess, chromium: str, tmp_path: Path) -> None:
+    from bianjie_dev.rx.client import Demo, RxHttp, demo_prescription
+
+    demo, http = Demo.load(stack.state_dir), RxHttp(stack.url)
+    now = datetime.now(CST).isoformat(timespec="seconds")
+    pre = http.send(
+        "POST", "/rx/precheck", demo_prescription(demo, f"PG-{uuid.uuid4().hex[:10]}", now), partner=demo.hospital
+    )
+    assert pre.status == 200, pre.body
+    rx_id = pre.body["rx_id"]
+    assert http.sign(rx_id, demo.doctor["token"], demo.doctor_key).status == 200
+    upload = {"trace_code": pre.body["trace_code"], "hi_rxno": pre.body["hi_rxno"]}
+    assert http.send("POST", "/rx/prescriptions", upload, partner=demo.hospital).status == 200
+    token = issue_token(
+        via_gateway(stack.url),
+        f"p-pages-{uuid.uuid4().hex[:6]}",
+        "patient",
+        requested_by="system:test.pages",
+        id_ref=demo.patient["id_ref"],
+    )
+    result = flow_args(stack, chromium, "choice", token, tmp_path, "--rx", rx_id)
+    assert_clean(result)
+    steps = result["steps"]
+    assert steps["status_before"] == "valid" and steps["choices"] == ["在本院药房取药", "到院外定点药店购买"]
+    assert "收费处结算" in steps["in_hospital"] and steps["pressed"] == "true"
+    assert "已流转" in steps["card_after"] and steps["code_offered"]
+    view = http.send("GET", f"/rx/prescriptions/{rx_id}", partner=demo.hospital)
+    assert view.body["status"] == "released" and view.body["history"][-1]["by"].startswith("patient:")
+
+
+def flow_args(stack: StackProcess, chromium: str, name: str, token: str, shots: Path, *args: str) -> dict[str, Any]:
+    proc = run_flow(stack, chromium, shots, name, "--token", token, *args)
+    out, err = proc.communicate(timeout=180)
+    assert out.strip(), err
+    result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+    return result
+
+
 def banner_links(stack: StackProcess) -> dict[str, str]:
     """The page links of the `make run` banner, by page name, fragment included."""
     banner = (stack.state_dir / "stack.log").read_text(errors="replace")
@@ -490,6 +531,8 @@ def test_done_when_a_new_user_follows_the_banner(stack: StackProcess, chromium: 
     assert pay["steps"]["order_signed"] == ["UNIONPAY", "HUIMIN"]
     assert pay["steps"]["order_arrows"] == ["HUIMIN", "UNIONPAY"]
     assert pay["steps"]["server_order"] == [[1, "UNIONPAY"], [2, "HUIMIN"]]
+    assert "处理中" in pay["steps"]["charge_states"] and "请不要重复缴费" in pay["steps"]["charge_states"]
+    assert pay["steps"]["bills"], "the bills still to pay (or that there are none) are listed"
 
     # 3. the desk and the patient around it
     proc = run_flow(

@@ -1,22 +1,26 @@
 // First contentful paint and time to the page's data (body[data-ready]) for each page, each load in a
-// fresh browser context (nothing cached), phone size. Prints one JSON object.
-//   node fcp.mjs --base URL --token T [--staff T] [--runs 5] [--chromium PATH]
+// fresh browser context (nothing cached): patient pages at phone size, the staff desk (rx-*) at desktop size
+// with the fragment of its own banner link. Prints one JSON object.
+//   node fcp.mjs --base URL --token T [--fragments '{"rx-doctor": "token=...&key=..."}'] [--pages a,b]
+//                [--runs 5] [--chromium PATH]
 import { launch, options, SIZES } from './lib.mjs';
 
 const { opt } = options(['', '', 'x', ...process.argv.slice(2)]);
 const base = opt('base');
 const runs = Number(opt('runs', 5));
 const pages = (opt('pages', 'home,prefs,pay,rx')).split(',');
+const fragments = JSON.parse(opt('fragments', '{}'));
 const browser = await launch(opt('chromium'));
 const out = { pages: {}, errors: [] };
 try {
   for (const name of pages) {
     const fcp = []; const ready = [];
     for (let i = 0; i < runs; i += 1) {
-      const context = await browser.newContext(SIZES.phone);
+      const staff = name.startsWith('rx-');
+      const context = await browser.newContext(staff ? SIZES.desktop : SIZES.phone);
       const page = await context.newPage();
       const t0 = Date.now();
-      await page.goto(`${base}/pages/${name}#token=${opt('token')}`);
+      await page.goto(`${base}/pages/${name}#${fragments[name] || `token=${opt('token')}`}`);
       await page.waitForSelector('body[data-ready="1"]', { timeout: 30000 });
       ready.push(Date.now() - t0);
       fcp.push(await page.evaluate(() => performance.getEntriesByName('first-contentful-paint')[0]?.startTime ?? null));

@@ -146,6 +146,8 @@ const flows = {
     await page.waitForFunction(() => document.querySelectorAll('#agreements li[data-channel]').length === 1);
     out.steps.after_terminate = await order();
     out.steps.ended = await page.locator('#ended li').allInnerTexts();
+    out.steps.bills = await page.locator('#bills li').allInnerTexts();
+    out.steps.charge_states = await text(page, '#charge-states');
     await look(page, out, 'pay-final', shots);
   },
 
@@ -201,6 +203,29 @@ const flows = {
     await wide.goto(`${base}/pages/home#token=${opt('token')}`);
     await ready(wide);
     await look(wide, out, 'home-desktop', shots);
+  },
+
+  // a valid prescription that may leave the hospital: the patient chooses in the hospital (told where to go),
+  // then changes their mind and takes it outside (released: the e-credential code is offered)
+  async choice() {
+    const page = await openPage(browser, 'phone', out);
+    const rx = opt('rx');
+    await page.goto(`${base}/pages/rx#token=${opt('token')}`);
+    await ready(page);
+    const card = page.locator(`li[data-rx="${rx}"]`);
+    await card.waitFor();
+    out.steps.status_before = await card.getAttribute('data-status');
+    out.steps.choices = await card.locator('[data-purchase]').allInnerTexts();
+    await look(page, out, 'rx-choice', shots);
+    await card.locator('[data-purchase="in_hospital"]').click();
+    out.steps.in_hospital = await page.locator(`li[data-rx="${rx}"] fieldset.choice`).innerText();
+    out.steps.pressed = await page.locator(`li[data-rx="${rx}"] [data-purchase="in_hospital"]`).getAttribute('aria-pressed');
+    await look(page, out, 'rx-choice-in-hospital', shots);
+    await page.locator(`li[data-rx="${rx}"] [data-purchase="external"]`).click();
+    await page.waitForSelector(`li[data-rx="${rx}"][data-status="released"]`, { timeout: 20000 });
+    out.steps.card_after = await page.locator(`li[data-rx="${rx}"]`).innerText();
+    out.steps.code_offered = await page.getByRole('button', { name: '出示医保电子凭证' }).isVisible();
+    await look(page, out, 'rx-choice-external', shots);
   },
 
   // the prescription desk and the patient around it: the doctor issues (a pre-check problem fixed on the

@@ -11,6 +11,7 @@ const list = h('ol', { class: 'cards order', id: 'agreements', 'aria-describedby
 const ended = h('ul', { class: 'cards', id: 'ended' });
 const signBox = h('div', { class: 'card', id: 'sign' });
 const confirm = h('dialog', { id: 'confirm', 'aria-labelledby': 'confirm-h', role: 'alertdialog' });
+const bills = h('ul', { class: 'cards', id: 'bills' });
 let active: any[] = [];
 
 const notice = sessionStorage.getItem('bianjie.pay.notice');
@@ -25,7 +26,22 @@ main.append(
   h('h2', {}, '新增签约'), signBox,
   h('h2', {}, '已解约'), ended,
   h('h2', {}, '扣费与退款'),
-  h('p', { class: 'muted', id: 'charges-note' }, '医院扣费成功后会通过微信或短信通知您；扣费结果未定（处理中）时无需重复缴费，渠道确认后自动更新。'),
+  h('h3', {}, '待缴费的账单'),
+  bills,
+  h('p', { class: 'muted', id: 'charges-note' }, '医院结算时按上面的签约顺序扣费。扣费成功后会通过微信或短信通知您，账单从待办中消失。'),
+  h('h3', {}, '扣费和退款的状态'),
+  h('dl', { class: 'states', id: 'charge-states' },
+    h('dt', {}, h('span', { class: 'badge warn' }, '处理中')),
+    h('dd', {}, '已向支付渠道发起扣费（或退款），渠道还没有给出结果。请不要重复缴费：系统每分钟向渠道查询一次，确认后自动更新；如果第一个签约扣费失败，会按顺序尝试下一个签约。'),
+    h('dt', {}, h('span', { class: 'badge ok' }, '已扣费')),
+    h('dd', {}, '费用已从排在前面的某个签约账户扣除，无需再到窗口缴费。'),
+    h('dt', {}, h('span', { class: 'badge err' }, '扣费失败')),
+    h('dd', {}, '所有签约都没有扣费成功（如余额不足）。账单仍是“待缴费”，可在线缴费或到收费窗口缴费。'),
+    h('dt', {}, h('span', { class: 'badge warn' }, '退款中')),
+    h('dd', {}, '医院已申请退款（如取消检查），退款原路退回扣费的账户，到账时间以银行或渠道为准。'),
+    h('dt', {}, h('span', { class: 'badge ok' }, '已退款')),
+    h('dd', {}, '退款已到账，可部分退款，多次退款合计不超过扣费金额。')),
+  h('p', { class: 'hint' }, '逐笔的扣费与退款明细请以支付渠道（如银行 App）的账单为准，或到收费处查询。'),
   confirm);
 
 function render(agreements: any[]): void {
@@ -49,6 +65,20 @@ function render(agreements: any[]): void {
     signed.has(code) ? h('span', { class: 'badge ok' }, '已签约')
       : h('a', { class: 'button', href: `/pages/pay-sign?channel=${code}`, 'data-sign': code }, '去签约'))));
   wireDrag();
+}
+
+// the bills still to pay are guide's 待缴费 to-dos (from the hospital's payment events, and pay's failed
+// charges); pay has no patient-side list of charges yet
+async function loadBills(): Promise<void> {
+  try {
+    const cards = ((await api('GET', '/guide/dashboard')).cards || []).filter((c: any) => c.action === 'pay');
+    clear(bills, cards.length ? cards.map((c: any) => h('li', { class: 'card', 'data-card': c.card_id },
+      h('div', { class: 'row spread' }, h('span', {}, c.title), h('span', { class: 'badge warn' }, '待缴费')),
+      c.deadline ? h('p', { class: 'small muted' }, `截止 ${when(c.deadline)}${c.place_name ? ` · ${c.place_name}` : ''}`) : null))
+      : h('li', { class: 'muted' }, '目前没有待缴费的账单。'));
+  } catch {
+    clear(bills, h('li', { class: 'muted' }, '暂时无法读取待缴费的账单。'));
+  }
 }
 
 async function load(): Promise<void> {
@@ -111,3 +141,4 @@ function askTerminate(a: any): void {
 }
 
 void load();
+void loadBills();

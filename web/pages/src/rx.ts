@@ -36,8 +36,33 @@ function badge(status: string): HTMLElement {
   return h('span', { class: `badge ${tone}`, 'data-status': status }, label);
 }
 
+// valid and allowed to leave the hospital: the patient chooses where to buy. In the hospital needs no call
+// (the cashier settles, then the pharmacy window); outside is POST /rx/me/prescriptions/{id}/release.
+const inHospital = new Set<string>();
+function choice(rx: any): HTMLElement {
+  const err = h('p', { class: 'error', hidden: true });
+  const box = h('fieldset', { class: 'choice', 'data-choice': rx.rx_id }, h('legend', {}, '选择购药方式'));
+  const here = h('button', { type: 'button', class: 'secondary', 'data-purchase': 'in_hospital', 'aria-pressed': String(inHospital.has(rx.rx_id)),
+    onclick: () => { inHospital.add(rx.rx_id); render(); announce('已选择在本院药房取药'); } }, '在本院药房取药');
+  const out = h('button', { type: 'button', 'data-purchase': 'external', onclick: async () => {
+    busy(out, true);
+    try {
+      await api('POST', `/rx/me/prescriptions/${encodeURIComponent(rx.rx_id)}/release`);
+      inHospital.delete(rx.rx_id);
+      announce('处方已流转，可到院外定点药店购药');
+      await refresh();
+    } catch (e) { showError(err, e); busy(out, false); }
+  } }, '到院外定点药店购买');
+  box.append(h('div', { class: 'row' }, here, out),
+    inHospital.has(rx.rx_id)
+      ? h('p', { class: 'small', role: 'status' }, '请到门诊收费处结算（医保报销后付个人部分），然后凭处方到本院药房取药。')
+      : h('p', { class: 'small muted' }, '院外购药：处方流转后，到任一医保定点药店出示医保电子凭证即可。'),
+    err);
+  return box;
+}
+
 function purchase(rx: any): HTMLElement {
-  if (rx.status === 'valid' && rx.circulation) return h('p', {}, '购药方式：可在本院药房取药（到收费处结算），或请医院将处方流转到院外定点药店购买。');
+  if (rx.status === 'valid' && rx.circulation) return choice(rx);
   if (rx.status === 'valid') return h('p', {}, '购药方式：该处方需在本院药房取药（到收费处结算）。');
   if (rx.status === 'released') return h('p', {}, '购药方式：院外购药。到任一医保定点药店，出示下方医保电子凭证二维码即可。');
   if (['authorized', 'reviewed'].includes(rx.status)) return h('p', {}, '药店正在为您配药，请在药店等候。');

@@ -374,6 +374,18 @@ class RxService:
             natural=True,
         )
 
+    def release_for_patient(self, actor: Actor, rx_id: str) -> StatusAnswer:
+        """The patient chooses to buy at an outside designated pharmacy (处方外购) on their own page: the
+        hospital's release, made at the patient's request (the hospital platform is where they choose).
+        Idempotent by state like the hospital's; buying in the hospital needs no call (the cashier settles)."""
+        if actor.kind != "patient" or not actor.patient_ref:
+            raise Forbidden("a patient token with an id_ref claim is needed", code="PATIENT_REF_MISSING")
+        item = self._readable_or_404(actor, rx_id, hospital_staff=False)
+        org = self.orgs(item["hospital"])
+        if org is None:
+            raise NotFound("no such prescription, or not yours to read", code="RX_NOT_FOUND")
+        return self._release(actor, org, rx_id)
+
     def _release(self, actor: Actor, org: Org, rx_id: str) -> StatusAnswer:
         item = self._reopened(self._own(org, rx_id), actor)
         if states.released_already(lifecycle_of(item)):

@@ -29,7 +29,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
 def cmd_links(args: argparse.Namespace) -> int:
     from bianjie.kit import deps
 
-    from bianjie_dev.cli.main import load_deployment, use_deployment
+    from bianjie_dev.cli.main import load_deployment, stack_file, use_deployment
     from bianjie_dev.cli.tokens import for_cli
     from bianjie_dev.pages.demo import doctor_fragment, identity_tokens, issuer, links
 
@@ -37,7 +37,7 @@ def cmd_links(args: argparse.Namespace) -> int:
     deployment = load_deployment(args)
     assert deployment is not None and deployment.gateway_url, "no running local stack"
     tokens = identity_tokens(issuer(for_cli(args)), deps.blind_index().digest)
-    local_dir = Path(args.stack).parent if args.stack else Path(".local")
+    local_dir = stack_file(args).parent  # where the stack's demos wrote (rx's demo doctor key)
     extra = {"doctor": doctor_fragment(local_dir)}
     if args.json:
         answer = {"tokens": tokens, "links": links(deployment.gateway_url, tokens, extra), "doctor": extra["doctor"]}
