@@ -9,6 +9,7 @@ from typing import Any
 
 from bianjie.content import site, wiring
 from bianjie.content.aggregate import SourceConfig
+from bianjie.content.menu import Menu, MenuService, MenuView
 from bianjie.content.model import (
     COLUMNS,
     ArticleDraft,
@@ -691,6 +692,22 @@ def wechat_push() -> Response:
     reply = _callback().handle(params, raw if isinstance(raw, bytes) else raw.encode())
     kind = "text/plain" if reply == "success" else "application/xml"
     return Response(body=reply, status_code=200, headers={"Content-Type": f"{kind}; charset=utf-8"})
+
+
+@app.route(
+    "/content/wechat/menu",
+    methods=["PUT"],
+    auth="token",
+    request=Menu,
+    response=MenuView,
+    summary="Push the official account's custom menu (menu/create; 3 buttons, 5 sub-buttons, WeChat's name "
+    "limits) and keep it (chief-editor)",
+    errors=("ROLE_REQUIRED", "WECHAT_REFUSED"),
+)
+def put_wechat_menu() -> MenuView:
+    actor = app.staff_actor("chief-editor")
+    menu_service: MenuService = wiring.menu_service()
+    return menu_service.push(actor, app.body(Menu))
 
 
 # -- events and schedules ---------------------------------------------------------------------------

@@ -269,3 +269,10 @@ def stats_service() -> Any:
     from bianjie.content.stats import StatsService
 
     return StatsService(stats_store(), time.time)
+
+
+@deps.singleton
+def menu_service() -> Any:
+    from bianjie.content.menu import MenuService
+
+    return MenuService(deps.documents(), deps.table("CONTENT_TABLE"), token_keeper(), wechat_transport(), time.time)
