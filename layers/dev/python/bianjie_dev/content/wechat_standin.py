@@ -144,6 +144,8 @@ class WechatApiStandIn:
             token = secrets.token_urlsafe(48)
             self._put("token", {"token": token, "expires_at": time.time() + 7200})
             return {"access_token": token, "expires_in": 7200}
+        if path == "/sns/oauth2/access_token":
+            return self._oauth_exchange(query)
         if not self._token_ok(query):
             return {"errcode": 40001, "errmsg": "invalid credential, access_token is invalid or not latest"}
         if path == "/cgi-bin/draft/add":
@@ -186,6 +188,30 @@ class WechatApiStandIn:
         if path.startswith("/datacube/"):
             return datacube(path.removeprefix("/datacube/"), body, time.time())
         return {"errcode": 48001, "errmsg": f"api unauthorized or unknown in the stand-in: {path}"}
+
+    def authorize(self, openid: str, redirect_uri: str, state: str) -> str:
+        """What WeChat's authorize page does when a follower opens our link in WeChat: a one-time
+        ``code`` (5 minutes) for ``openid``, appended to ``redirect_uri`` with ``state``."""
+        code = secrets.token_hex(16)
+        self._put(f"code#{code}", {"openid": openid, "until": time.time() + 300, "used": False})
+        joiner = "&" if "?" in redirect_uri else "?"
+        return f"{redirect_uri}{joiner}code={code}&state={state}"
+
+    def _oauth_exchange(self, query: dict[str, str]) -> dict[str, Any]:
+        if query.get("appid") != APP_ID:
+            return {"errcode": 40013, "errmsg": "invalid appid"}
+        if query.get("secret") != APP_SECRET:
+            return {"errcode": 40125, "errmsg": "invalid appsecret"}
+        if query.get("grant_type") != "authorization_code":
+            return {"errcode": 40002, "errmsg": "invalid grant_type"}
+        held = self._get(f"code#{query.get('code')}")
+        if held is None or held["until"] < time.time():
+            return {"errcode": 40029, "errmsg": "invalid code"}
+        if held["used"]:
+            return {"errcode": 40163, "errmsg": "code been used"}
+        self._put(f"code#{query.get('code')}", {**held, "used": True})
+        tokens = {"access_token": secrets.token_urlsafe(32), "refresh_token": secrets.token_urlsafe(32)}
+        return {**tokens, "expires_in": 7200, "openid": held["openid"], "scope": "snsapi_base"}
 
     def menu(self) -> dict[str, Any] | None:
         held = self._get("menu")
