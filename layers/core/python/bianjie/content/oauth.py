@@ -17,7 +17,6 @@ import hmac
 import json
 import re
 import secrets
-import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -32,6 +31,15 @@ STATE_TTL_S = 600
 SESSION_TTL_S = 7200
 STATE_RE = re.compile(r"[0-9a-f]{32}")
 NEXT_RE = re.compile(r"/content/site(/[A-Za-z0-9._~%/-]*)?(\?[A-Za-z0-9._~%=&+-]*)?")
+
+
+_UNRESERVED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+
+
+def _quote(text: str) -> str:
+    """Percent-encoding of a query value (RFC 3986 unreserved characters kept; the domain does no I/O
+    and imports no urllib)."""
+    return "".join(chr(b) if b in _UNRESERVED else f"%{b:02X}" for b in text.encode("utf-8"))
 
 
 def _refused(message: str, code: str) -> AppError:
@@ -76,9 +84,10 @@ class FollowerAuth:
              "expires_at": int(now) + STATE_TTL_S},
             condition=Cond.absent(),
         )  # fmt: skip
-        query = urllib.parse.urlencode(
-            {"appid": self.app_id, "redirect_uri": callback_url, "response_type": "code", "scope": "snsapi_base",
-             "state": state}
+        query = "&".join(
+            f"{k}={_quote(v)}"
+            for k, v in (("appid", self.app_id), ("redirect_uri", callback_url), ("response_type", "code"),
+                         ("scope", "snsapi_base"), ("state", state))
         )  # fmt: skip
         return Started(f"{self.authorize_url}?{query}#wechat_redirect", state)
 
