@@ -9,6 +9,7 @@ from typing import Any
 
 from bianjie.content import site, wiring
 from bianjie.content.aggregate import SourceConfig
+from bianjie.content.menu import Menu, MenuService, MenuView
 from bianjie.content.model import (
     COLUMNS,
     ArticleDraft,
@@ -691,6 +692,97 @@ def wechat_push() -> Response:
     reply = _callback().handle(params, raw if isinstance(raw, bytes) else raw.encode())
     kind = "text/plain" if reply == "success" else "application/xml"
     return Response(body=reply, status_code=200, headers={"Content-Type": f"{kind}; charset=utf-8"})
+
+
+@app.route(
+    "/content/wechat/menu",
+    methods=["PUT"],
+    auth="token",
+    request=Menu,
+    response=MenuView,
+    summary="Push the official account's custom menu (menu/create; 3 buttons, 5 sub-buttons, WeChat's name "
+    "limits) and keep it (chief-editor)",
+    errors=("ROLE_REQUIRED", "WECHAT_REFUSED"),
+)
+def put_wechat_menu() -> MenuView:
+    actor = app.staff_actor("chief-editor")
+    menu_service: MenuService = wiring.menu_service()
+    return menu_service.push(actor, app.body(Menu))
+
+
+class OauthStart(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    next: str = Field(default="/content/site", max_length=300)
+
+
+class OauthCallback(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    code: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_-]+$")
+    state: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9]+$")
+
+
+_STATE_COOKIE = "bj_oauth_state"
+_FOLLOWER_COOKIE = "bj_follower"
+
+
+def _cookie(name: str) -> str | None:
+    request = app.current_request
+    raw = (request.headers or {}).get("cookie", "") if request else ""
+    for part in raw.split(";"):
+        key, _, value = part.strip().partition("=")
+        if key == name:
+            return value
+    return None
+
+
+@app.route(
+    "/content/wechat/oauth",
+    methods=["GET"],
+    query=OauthStart,
+    summary="Start a follower's web authorisation (snsapi_base): a redirect to WeChat's authorize page",
+    errors=("NEXT_INVALID",),
+    also=(302,),
+    media_type="text/plain",
+)
+def wechat_oauth_start() -> Response:
+    started = wiring.follower_auth().start(
+        app.query(OauthStart).next, wiring.site_url() + "/content/wechat/oauth/callback"
+    )
+    return Response(
+        body="",
+        status_code=302,
+        headers={
+            "Location": started.location,
+            "Set-Cookie": f"{_STATE_COOKIE}={started.state}; Max-Age=600; Path=/content/wechat/oauth; HttpOnly; "
+            "Secure; SameSite=Lax",
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+@app.route(
+    "/content/wechat/oauth/callback",
+    methods=["GET"],
+    query=OauthCallback,
+    summary="WeChat's redirect back with code and state: the state checked, the code exchanged for the "
+    "follower's openid (kept only as a blind index in a sealed session cookie)",
+    errors=("OAUTH_STATE", "OAUTH_CODE"),
+    also=(302,),
+    media_type="text/plain",
+)
+def wechat_oauth_callback() -> Response:
+    query = app.query(OauthCallback)
+    done = wiring.follower_auth().finish(query.code, query.state, _cookie(_STATE_COOKIE))
+    return Response(
+        body="",
+        status_code=302,
+        headers={
+            "Location": done.next,
+            "Set-Cookie": f"{_FOLLOWER_COOKIE}={done.session}; Max-Age=7200; Path=/content; HttpOnly; Secure; "
+            "SameSite=Lax",
+            "Cache-Control": "no-store",
+        },
+    )
 
 
 # -- events and schedules ---------------------------------------------------------------------------

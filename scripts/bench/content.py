@@ -8,6 +8,11 @@
     search_p10         mean P@10 of the labelled query set on that library (target >= 0.9)
     transcode_rtf      wall seconds / video seconds, ffmpeg HLS 720p + 360p + cover of a 720p test video
     emulator_rss_mb    the emulator's peak memory while the stack ran
+    stats_p99_ms       GET /content/stats's work (range check, 31 day queries, sums and tops) over a month
+                       of counters (--stats-items viewed items a day, search terms, visitors, OA rows) on
+                       the PostgreSQL documents adapter (scripts/postgres.sh's server); with
+                       count_view_p99_ms, one page view counted (item counter + visitor mark + visitor
+                       counter, the first visit of an address)
 
 The page numbers come from the local stack (`make run`'s code path, demo seeded), sequential requests
 after a warm-up; search runs in this process on the built index (what a search function holds after
@@ -15,7 +20,7 @@ loading the index object), each labelled query --repeat times; the transcode on 
 testsrc2 video with a sine tone.
 
     .venv/bin/python scripts/bench/content.py [--videos 20000] [--requests 300] [--seconds 20]
-        [--backend sqlite|postgres] [--skip-stack] [--search-only]
+        [--backend sqlite|postgres] [--skip-stack] [--search-only] [--stats-only [--stats-items 200]]
 """
 
 from __future__ import annotations
@@ -189,6 +194,67 @@ def transcode(seconds: float) -> dict[str, float]:
     }
 
 
+def stats(items: int, repeat: int) -> dict[str, float]:
+    """A month of counters on PostgreSQL documents, then the report over it ``repeat`` times."""
+    import subprocess
+    from datetime import date, timedelta
+
+    import psycopg
+    from bianjie.content.stats import Recorder, StatsService, StatsStore, Visit
+    from bianjie.kit.documents.postgres import PostgresDocumentStore, open_pool
+    from bianjie.kit.tables import table_spec
+    from psycopg.conninfo import make_conninfo
+
+    dsn = subprocess.run([str(ROOT / "scripts" / "postgres.sh")], capture_output=True, text=True, check=True)
+    server = dsn.stdout.strip().splitlines()[-1]
+    schema = f"bench_stats_{os.getpid()}"
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    pool = open_pool(make_conninfo(server, options=f"-csearch_path={schema}"), max_size=2)
+    try:
+        documents = PostgresDocumentStore(pool)
+        spec = table_spec("CONTENT_TABLE", "content")
+        documents.ensure_table(spec)
+        store = StatsStore(documents, spec.name)
+        today = date.today()
+        days = [(today - timedelta(days=back)).isoformat() for back in range(30, -1, -1)]
+        started = time.perf_counter()
+        for n, day in enumerate(days):
+            for i in range(items):
+                store.add(day, f"view#a-{i:016x}", by=1 + (i * 7 + n) % 50,
+                          extra=lambda i=i: {"kind": "article", "column": "science", "title": f"文章 {i}"})  # fmt: skip
+            for t in range(30):
+                store.add(day, f"q#词{t}", by=1 + t)
+            store.add(day, "vis", by=items * 3)
+            store.put_oa(day, {"followers": 180000 + n, "new_followers": 90, "lost_followers": 9, "reads": 900,
+                               "shares": 40})  # fmt: skip
+        seed_s = time.perf_counter() - started
+        service = StatsService(store, time.time)
+        report_ms = []
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            service.report(days[0], days[-1])
+            report_ms.append((time.perf_counter() - t0) * 1000)
+        recorder = Recorder(store, lambda _id: {"kind": "article", "column": "science", "title": "t"}, time.time)
+        view_ms = []
+        for k in range(repeat * 10):
+            t0 = time.perf_counter()
+            recorder.item_view(f"a-{k % items:016x}", Visit(f"198.51.100.{k % 250}", f"bench {k}"))
+            view_ms.append((time.perf_counter() - t0) * 1000)
+        return {
+            "stats_rows_month": len(days) * (items + 32),
+            "stats_seed_s": round(seed_s, 2),
+            "stats_p50_ms": round(percentile(report_ms, 0.5), 2),
+            "stats_p99_ms": round(percentile(report_ms, 0.99), 2),
+            "count_view_p50_ms": round(percentile(view_ms, 0.5), 2),
+            "count_view_p99_ms": round(percentile(view_ms, 0.99), 2),
+        }
+    finally:
+        pool.close()
+        with psycopg.connect(server, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--videos", type=int, default=20000)
@@ -198,7 +264,20 @@ def main() -> int:
     parser.add_argument("--backend", choices=("sqlite", "postgres"), default="sqlite", help="the search backend")
     parser.add_argument("--skip-stack", action="store_true", help="search and transcode only")
     parser.add_argument("--search-only", action="store_true", help="search only (no transcode, no stack)")
+    parser.add_argument("--stats-only", action="store_true", help="the statistics only (PostgreSQL documents)")
+    parser.add_argument("--stats-items", type=int, default=200, help="items viewed per day in the month of counters")
     args = parser.parse_args()
+
+    if args.stats_only:
+        found_stats: dict[str, object] = dict(stats(args.stats_items, args.repeat))
+        load = os.getloadavg()
+        print(f"content statistics, {os.cpu_count()} cores, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+        print(f"{'measure':<34} {'value':>10}")
+        for key, value in found_stats.items():
+            print(f"{key:<34} {value:>10}")
+        found_stats["load_average_1m"] = round(load[0], 2)
+        print(json.dumps(found_stats))
+        return 0
 
     found: dict[str, object] = dict(search(args.videos, args.repeat, args.backend))
     if args.search_only:

@@ -349,3 +349,60 @@ def test_the_console_page_is_static_with_the_sites_policy(client: Client) -> Non
     assert "script-src 'self'" in page.headers["Content-Security-Policy"]
     home = client.http.get("/content/site")
     assert "console.js" not in home.body.decode()  # the chart library stays out of the public pages
+
+
+def test_the_chief_pushes_the_menu_through_the_standin(client: Client, content: Any) -> None:
+    from bianjie.content.menu import default_menu
+    from bianjie.kit import deps
+    from bianjie_dev.content.wechat_standin import WechatApiStandIn
+
+    as_function("ContentWechatTokenFunction", content.refresh_wechat_token, canned.scheduled())
+    menu = default_menu("http://127.0.0.1:3000").model_dump(exclude_none=True)
+    editor = client.http.put("/content/wechat/menu", body=json.dumps(menu).encode(), headers=staff("ed1", "editor"))
+    assert editor.status_code == 403
+    too_many = {"button": [menu["button"][1]] * 4}
+    refused = client.http.put("/content/wechat/menu", body=json.dumps(too_many).encode(),
+                              headers=staff("ce1", "chief-editor"))  # fmt: skip
+    assert refused.status_code == 400 and json.loads(refused.body)["error"]["code"] == "VALIDATION_FAILED"
+    pushed = client.http.put(
+        "/content/wechat/menu", body=json.dumps(menu).encode(), headers=staff("ce1", "chief-editor")
+    )
+    assert pushed.status_code == 200, pushed.body
+    assert json.loads(pushed.body)["pushed_by"] == "ce1"
+    with function_scope(fc._function_scopes["ContentWechatMenuFunction"]):
+        held = WechatApiStandIn(deps.documents(), deps.table("CONTENT_TABLE")).menu()
+    assert held is not None and held["button"][0]["sub_button"][2] == {"type": "click", "name": "科普知识",
+                                                                      "key": "science"}  # fmt: skip
+
+
+def test_a_follower_authorises_through_wechat_and_returns_to_the_page(client: Client) -> None:
+    import urllib.parse
+
+    from bianjie.kit import deps
+    from bianjie_dev.content.wechat_standin import WechatApiStandIn
+
+    refused = client.http.get("/content/wechat/oauth?next=https://evil.example/")
+    assert refused.status_code == 422 and json.loads(refused.body)["error"]["code"] == "NEXT_INVALID"
+    started = client.http.get("/content/wechat/oauth?next=/content/site/search")
+    assert started.status_code == 302
+    cookie = started.headers["Set-Cookie"]
+    assert cookie.startswith("bj_oauth_state=") and "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    location = urllib.parse.urlsplit(started.headers["Location"])
+    query = urllib.parse.parse_qs(location.query)
+    assert location.netloc == "open.weixin.qq.com" and query["redirect_uri"][0].endswith(
+        "/content/wechat/oauth/callback"
+    )
+    with function_scope(fc._function_scopes["ContentWechatOauthCallbackFunction"]):
+        back = WechatApiStandIn(deps.documents(), deps.table("CONTENT_TABLE")).authorize(
+            "oFunctional1", query["redirect_uri"][0], query["state"][0]
+        )
+    path = "/content/wechat/oauth/callback?" + urllib.parse.urlsplit(back).query
+    without = client.http.get(path)  # another browser: no state cookie
+    assert without.status_code == 403 and json.loads(without.body)["error"]["code"] == "OAUTH_STATE"
+    state_cookie = cookie.split(";")[0]
+    done = client.http.get(path, headers={"Cookie": state_cookie})
+    assert done.status_code == 302 and done.headers["Location"] == "/content/site/search"
+    session = done.headers["Set-Cookie"]
+    assert session.startswith("bj_follower=") and "oFunctional1" not in session and "HttpOnly" in session
+    again = client.http.get(path, headers={"Cookie": state_cookie})
+    assert again.status_code == 403  # the state was used

@@ -120,6 +120,7 @@ STAFF_OPERATIONS |= {
     "ContentSourcesFunction.put_source": CONTENT_STAFF,
     "ContentSourcesListFunction.list_sources": CONTENT_STAFF,
     "ContentStatsFunction.content_stats": CONTENT_STAFF,
+    "ContentWechatMenuFunction.put_wechat_menu": CONTENT_STAFF,
     "ContentPartyFunction.put_member": PARTY_ADMIN,
     "ContentPartyGetMemberFunction.get_member": PARTY_ADMIN,
     "ContentPartyPublishFunction.publish_activity": PARTY_ADMIN,

@@ -269,3 +269,33 @@ def stats_service() -> Any:
     from bianjie.content.stats import StatsService
 
     return StatsService(stats_store(), time.time)
+
+
+@deps.singleton
+def menu_service() -> Any:
+    from bianjie.content.menu import MenuService
+
+    return MenuService(deps.documents(), deps.table("CONTENT_TABLE"), token_keeper(), wechat_transport(), time.time)
+
+
+FOLLOWER_SESSION_LABEL = b"bianjie/content/follower-session/v1"
+
+
+@deps.singleton
+def follower_auth() -> Any:
+    from bianjie.content.oauth import FollowerAuth
+
+    return FollowerAuth(
+        deps.documents(),
+        deps.table("CONTENT_TABLE"),
+        wechat_transport(),
+        _app_id(),
+        _wechat_secret,
+        lambda: deps.derived_key(FOLLOWER_SESSION_LABEL),
+        lambda openid: deps.blind_index().digest(openid, "openid"),  # only the callback unwraps the key
+        time.time,
+    )
+
+
+def site_url() -> str:
+    return (env("CONTENT_SITE_URL", "") or "").rstrip("/")

@@ -73,6 +73,45 @@ def datacube(name: str, body: dict[str, Any], now: float) -> dict[str, Any]:
     return {"list": rows}
 
 
+def _size(text: Any) -> int:
+    return len(str(text).encode("utf-8"))
+
+
+def menu_refusal(body: dict[str, Any]) -> dict[str, Any] | None:
+    """``menu/create``'s documented checks, in WeChat's order and codes (None when the menu is taken)."""
+
+    def no(code: int, msg: str) -> dict[str, Any]:
+        return {"errcode": code, "errmsg": msg}
+
+    buttons = body.get("button")
+    if not isinstance(buttons, list) or not 1 <= len(buttons) <= 3:
+        return no(40016, "invalid button size")
+    for button in buttons:
+        if not button.get("name") or _size(button["name"]) > 16:
+            return no(40018, "invalid button name size")
+        subs = button.get("sub_button")
+        if subs is not None:
+            if not isinstance(subs, list) or not 1 <= len(subs) <= 5:
+                return no(40023, "invalid sub button size")
+            for sub in subs:
+                if sub.get("type") not in ("click", "view", "miniprogram", "scancode_push", "location_select"):
+                    return no(40024, "invalid sub button type")
+                if not sub.get("name") or _size(sub["name"]) > 60:
+                    return no(40025, "invalid sub button name size")
+                if sub["type"] == "click" and not 1 <= _size(sub.get("key", "")) <= 128:
+                    return no(40026, "invalid sub button key size")
+                if sub["type"] == "view" and not 1 <= _size(sub.get("url", "")) <= 1024:
+                    return no(40027, "invalid sub button url size")
+            continue
+        if button.get("type") not in ("click", "view", "miniprogram", "scancode_push", "location_select"):
+            return no(40017, "invalid button type")
+        if button["type"] == "click" and not 1 <= _size(button.get("key", "")) <= 128:
+            return no(40019, "invalid button key size")
+        if button["type"] == "view" and not 1 <= _size(button.get("url", "")) <= 1024:
+            return no(40020, "invalid button url size")
+    return None
+
+
 class WechatApiStandIn:
     def __init__(self, documents: DocumentStore, table: str) -> None:
         self.documents = documents
@@ -105,6 +144,8 @@ class WechatApiStandIn:
             token = secrets.token_urlsafe(48)
             self._put("token", {"token": token, "expires_at": time.time() + 7200})
             return {"access_token": token, "expires_in": 7200}
+        if path == "/sns/oauth2/access_token":
+            return self._oauth_exchange(query)
         if not self._token_ok(query):
             return {"errcode": 40001, "errmsg": "invalid credential, access_token is invalid or not latest"}
         if path == "/cgi-bin/draft/add":
@@ -138,9 +179,43 @@ class WechatApiStandIn:
                 },
             )
             return {"errcode": 0, "errmsg": "ok", "publish_id": publish_id, "msg_data_id": int(publish_id)}
+        if path == "/cgi-bin/menu/create":
+            refused = menu_refusal(body)
+            if refused:
+                return refused
+            self._put("menu", {"menu": body, "at": time.time()})
+            return {"errcode": 0, "errmsg": "ok"}
         if path.startswith("/datacube/"):
             return datacube(path.removeprefix("/datacube/"), body, time.time())
         return {"errcode": 48001, "errmsg": f"api unauthorized or unknown in the stand-in: {path}"}
+
+    def authorize(self, openid: str, redirect_uri: str, state: str) -> str:
+        """What WeChat's authorize page does when a follower opens our link in WeChat: a one-time
+        ``code`` (5 minutes) for ``openid``, appended to ``redirect_uri`` with ``state``."""
+        code = secrets.token_hex(16)
+        self._put(f"code#{code}", {"openid": openid, "until": time.time() + 300, "used": False})
+        joiner = "&" if "?" in redirect_uri else "?"
+        return f"{redirect_uri}{joiner}code={code}&state={state}"
+
+    def _oauth_exchange(self, query: dict[str, str]) -> dict[str, Any]:
+        if query.get("appid") != APP_ID:
+            return {"errcode": 40013, "errmsg": "invalid appid"}
+        if query.get("secret") != APP_SECRET:
+            return {"errcode": 40125, "errmsg": "invalid appsecret"}
+        if query.get("grant_type") != "authorization_code":
+            return {"errcode": 40002, "errmsg": "invalid grant_type"}
+        held = self._get(f"code#{query.get('code')}")
+        if held is None or held["until"] < time.time():
+            return {"errcode": 40029, "errmsg": "invalid code"}
+        if held["used"]:
+            return {"errcode": 40163, "errmsg": "code been used"}
+        self._put(f"code#{query.get('code')}", {**held, "used": True})
+        tokens = {"access_token": secrets.token_urlsafe(32), "refresh_token": secrets.token_urlsafe(32)}
+        return {**tokens, "expires_in": 7200, "openid": held["openid"], "scope": "snsapi_base"}
+
+    def menu(self) -> dict[str, Any] | None:
+        held = self._get("menu")
+        return held["menu"] if held else None
 
     def published(self) -> list[dict[str, Any]]:
         page = self.documents.query(self.table, KeyCond.of("pk", PARTITION).begins_with("sk", "published#"), limit=200)
