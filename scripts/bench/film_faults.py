@@ -36,10 +36,13 @@ Usage: .venv/bin/python scripts/bench/film_faults.py [--ct 60] [--mr 20] [--size
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gzip
 import io
 import json
+import os
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -290,6 +293,11 @@ class Run:
         if self.stack is not None:
             self.stack.stop()
             self.stack.stop_emulator()
+            return
+        left = self.state / "emulator.json"  # the first stack died starting: its emulator may be up
+        if left.exists():
+            with contextlib.suppress(ProcessLookupError, ValueError, KeyError):
+                os.kill(int(json.loads(left.read_text())["pid"]), signal.SIGTERM)
 
 
 def table(result: dict[str, Any]) -> str:

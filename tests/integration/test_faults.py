@@ -26,7 +26,7 @@ def test_a_stack_killed_mid_ingest_loses_no_instance_and_catalogs_none_twice() -
         [
             sys.executable,
             str(root / "scripts" / "bench" / "film_faults.py"),
-            *("--ct", "30", "--mr", "10", "--size", "128", "--kills", "2", "--visibility", "10"),
+            *("--ct", "40", "--mr", "10", "--size", "128", "--kills", "2", "--visibility", "10"),
             *("--timeout", "240"),
         ],
         cwd=root,
@@ -38,7 +38,7 @@ def test_a_stack_killed_mid_ingest_loses_no_instance_and_catalogs_none_twice() -
     assert out.stdout.strip(), out.stderr[-4000:]
     summary = json.loads(out.stdout.strip().splitlines()[-1])
     detail = out.stdout[-3000:]
-    assert summary["accepted"] == summary["instances"] == 40, detail
+    assert summary["accepted"] == summary["instances"] == 50, detail
     assert len(summary["kills"]) == 2, detail
     assert summary["kills"][0]["in_flight"] > 0, detail  # killed in the middle of an ingest
     assert summary["kills"][0]["at_instances"] < summary["instances"], detail
