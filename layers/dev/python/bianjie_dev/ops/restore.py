@@ -101,7 +101,8 @@ class Restorer:
         return found
 
     def choose_backup(self, to: datetime) -> dict[str, Any]:
-        """The newest backup that ended at or before ``to`` (what pgBackRest itself will pick)."""
+        """The newest backup that ended at or before ``to``: named to pgBackRest explicitly (``--set``), so
+        the choice does not depend on its version's default."""
         usable = [b for b in self.backups() if b.get("timestamp", {}).get("stop", 1 << 62) <= to.timestamp()]
         if not usable:
             raise OpsError("NO_BACKUP_BEFORE_TIME", f"没有在 {to.isoformat()} 之前完成的备份，无法恢复到该时间点")
@@ -152,6 +153,7 @@ class Restorer:
                 "--type=time",
                 f"--target={target_text}",
                 "--target-action=promote",
+                f"--set={backup['label']}",  # the newest backup that ended before the time (choose_backup)
                 "restore",
             )
         )
