@@ -228,6 +228,22 @@ const flows = {
     await look(page, out, 'rx-choice-external', shots);
   },
 
+  // the hospital's desk settles a valid prescription in the hospital (the patient paid at the cashier)
+  async settle() {
+    const page = await openPage(browser, 'desktop', out);
+    const rx = opt('rx');
+    await page.goto(`${base}/pages/rx-hospital#token=${opt('token')}`);
+    await ready(page);
+    const card = page.locator(`#valid li[data-rx="${rx}"]`);
+    await card.waitFor({ timeout: 20000 });
+    out.steps.button = await card.locator('button[data-action="in_hospital"]').innerText();
+    await card.locator('button[data-action="in_hospital"]').click();
+    await page.locator(`#done li[data-rx="${rx}"]`).waitFor({ timeout: 20000 });
+    out.steps.done = await page.locator(`#done li[data-rx="${rx}"]`).innerText();
+    out.steps.still_pending = await page.locator(`#valid li[data-rx="${rx}"]`).count();
+    await look(page, out, 'hospital-settled', shots);
+  },
+
   // the prescription desk and the patient around it: the doctor issues (a pre-check problem fixed on the
   // way), signs and uploads; the hospital releases it; the patient sees it and shows the e-credential code;
   // the pharmacist authorizes from the code, reviews (an empty rejection refused first) and dispenses; the
