@@ -359,6 +359,12 @@ const flows = {
     await doctor.waitForSelector(`#recent li[data-rx="${second}"][data-status="revoked"]`, { timeout: 20000 });
     out.steps.revoked = await doctor.locator(`#recent li[data-rx="${second}"]`).innerText();
     await look(doctor, out, 'doctor-revoked', shots);
+    // large text and high contrast on the desk too: still nothing drawn over anything else
+    await doctor.getByRole('button', { name: '大字' }).click();
+    await doctor.getByRole('button', { name: '高对比度' }).click();
+    await look(doctor, out, 'doctor-large-contrast', shots);
+    await pharmacy.getByRole('button', { name: '大字' }).click();
+    await look(pharmacy, out, 'pharmacy-large', shots);
   },
 };
 
