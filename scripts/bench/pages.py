@@ -4,7 +4,8 @@ and time until the page shows its data, in headless Chromium (patient pages at p
 desk rx-doctor / rx-hospital / rx-pharmacy at desktop size with their banner links' staff tokens), each
 load in a fresh browser context (no cache), against the local stack (`make run`'s code path). Budgets:
 patient pages <= 150 KB gzipped JS (the staff desk has no weight budget: desktops on the hospital's
-network), first contentful paint <= 1 s on this machine for every page.
+network), first contentful paint <= 1 s on this machine for every page (the p50 of the runs; each page's
+first load is reported apart as "first FCP" and not in the runs: it also pays the functions' cold start).
 
     .venv/bin/python scripts/bench/pages.py [--runs 5]
 """
@@ -109,7 +110,10 @@ def main() -> int:
     load_after = os.getloadavg()
 
     print(f"load average {load[0]:.2f} (before) {load_after[0]:.2f} (after); {os.cpu_count()} cores; runs {args.runs}")
-    print(f"{'page':<12} {'JS KB gz':>9} {'CSS KB gz':>10} {'files':>6} {'FCP p50':>8} {'FCP max':>8} {'data p50':>9}")
+    print(
+        f"{'page':<12} {'JS KB gz':>9} {'CSS KB gz':>10} {'files':>6} {'FCP p50':>8} {'FCP max':>8} {'data p50':>9}"
+        f" {'first FCP':>10}"
+    )
     summary: dict[str, object] = {
         "load_1m": round(load[0], 2),
         "load_1m_after": round(load_after[0], 2),
@@ -125,6 +129,7 @@ def main() -> int:
                 "fcp_p50_ms": round(statistics.median(fcp)),
                 "fcp_max_ms": round(max(fcp)),
                 "ready_p50_ms": round(statistics.median(t["ready_ms"])),
+                "first_fcp_ms": round(t["first_fcp_ms"]) if t.get("first_fcp_ms") is not None else None,
             }
         summary[page] = row
         if page in PATIENT_PAGES and w["js_kb_gz"] > BUDGET_JS_KB:
@@ -132,9 +137,9 @@ def main() -> int:
         if t and row["fcp_p50_ms"] > BUDGET_FCP_MS:
             ok = False
         cols = (
-            f"{row['fcp_p50_ms']:>8} {row['fcp_max_ms']:>8} {row['ready_p50_ms']:>9}"
+            f"{row['fcp_p50_ms']:>8} {row['fcp_max_ms']:>8} {row['ready_p50_ms']:>9} {row['first_fcp_ms']!s:>10}"
             if t
-            else f"{'-':>8} {'-':>8} {'-':>9}"
+            else f"{'-':>8} {'-':>8} {'-':>9} {'-':>10}"
         )
         print(f"{page:<12} {w['js_kb_gz']:>9} {w['css_kb_gz']:>10} {w['files']:>6} {cols}")
     summary["errors"] = timing["errors"]

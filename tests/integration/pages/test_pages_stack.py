@@ -464,6 +464,32 @@ def test_patient_chooses_in_hospital_or_outside_purchase(stack: StackProcess, ch
     assert view.body["status"] == "released" and view.body["history"][-1]["by"].startswith("patient:")
 
 
+def test_the_hospital_desk_settles_a_prescription_in_the_hospital(
+    stack: StackProcess, chromium: str, tmp_path: Path
+) -> None:
+    from bianjie_dev.rx.client import Demo, RxHttp, demo_prescription
+
+    demo, http = Demo.load(stack.state_dir), RxHttp(stack.url)
+    now = datetime.now(CST).isoformat(timespec="seconds")
+    pre = http.send(
+        "POST", "/rx/precheck", demo_prescription(demo, f"PG-{uuid.uuid4().hex[:10]}", now), partner=demo.hospital
+    )
+    assert pre.status == 200, pre.body
+    rx_id = pre.body["rx_id"]
+    assert http.sign(rx_id, demo.doctor["token"], demo.doctor_key).status == 200
+    upload = {"trace_code": pre.body["trace_code"], "hi_rxno": pre.body["hi_rxno"]}
+    assert http.send("POST", "/rx/prescriptions", upload, partner=demo.hospital).status == 200
+    clerk = banner_links(stack)["rx-hospital"].partition("#")[2].removeprefix("token=")
+    result = flow_args(stack, chromium, "settle", clerk, tmp_path, "--rx", rx_id)
+    assert_clean(result)
+    steps = result["steps"]
+    assert steps["button"].startswith("确认院内结算（¥") and "已院内结算" in steps["done"], steps
+    assert steps["still_pending"] == 0
+    view = http.send("GET", f"/rx/prescriptions/{rx_id}", partner=demo.hospital)
+    assert view.body["status"] == "dispensed", view.body
+    assert view.body["history"][-1]["by"].startswith("staff:demo-hospital/"), view.body["history"][-1]
+
+
 def flow_args(stack: StackProcess, chromium: str, name: str, token: str, shots: Path, *args: str) -> dict[str, Any]:
     proc = run_flow(stack, chromium, shots, name, "--token", token, *args)
     out, err = proc.communicate(timeout=180)

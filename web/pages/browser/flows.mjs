@@ -228,6 +228,22 @@ const flows = {
     await look(page, out, 'rx-choice-external', shots);
   },
 
+  // the hospital's desk settles a valid prescription in the hospital (the patient paid at the cashier)
+  async settle() {
+    const page = await openPage(browser, 'desktop', out);
+    const rx = opt('rx');
+    await page.goto(`${base}/pages/rx-hospital#token=${opt('token')}`);
+    await ready(page);
+    const card = page.locator(`#valid li[data-rx="${rx}"]`);
+    await card.waitFor({ timeout: 20000 });
+    out.steps.button = await card.locator('button[data-action="in_hospital"]').innerText();
+    await card.locator('button[data-action="in_hospital"]').click();
+    await page.locator(`#done li[data-rx="${rx}"]`).waitFor({ timeout: 20000 });
+    out.steps.done = await page.locator(`#done li[data-rx="${rx}"]`).innerText();
+    out.steps.still_pending = await page.locator(`#valid li[data-rx="${rx}"]`).count();
+    await look(page, out, 'hospital-settled', shots);
+  },
+
   // the prescription desk and the patient around it: the doctor issues (a pre-check problem fixed on the
   // way), signs and uploads; the hospital releases it; the patient sees it and shows the e-credential code;
   // the pharmacist authorizes from the code, reviews (an empty rejection refused first) and dispenses; the
@@ -343,6 +359,12 @@ const flows = {
     await doctor.waitForSelector(`#recent li[data-rx="${second}"][data-status="revoked"]`, { timeout: 20000 });
     out.steps.revoked = await doctor.locator(`#recent li[data-rx="${second}"]`).innerText();
     await look(doctor, out, 'doctor-revoked', shots);
+    // large text and high contrast on the desk too: still nothing drawn over anything else
+    await doctor.getByRole('button', { name: '大字' }).click();
+    await doctor.getByRole('button', { name: '高对比度' }).click();
+    await look(doctor, out, 'doctor-large-contrast', shots);
+    await pharmacy.getByRole('button', { name: '大字' }).click();
+    await look(pharmacy, out, 'pharmacy-large', shots);
   },
 };
 

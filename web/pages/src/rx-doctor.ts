@@ -199,6 +199,9 @@ function hexToBase64(hex: string): string {
 }
 
 function renderStep(): void {
+  // once signed, the prescription is what was signed: the form is read-only until the next one
+  const locked = !!current && current.status !== 'precheck';
+  form.querySelectorAll<HTMLInputElement>('input,select,button').forEach((el) => { el.disabled = locked; });
   if (!current) {
     clear(step, h('h2', { id: 'step-h' }, '签名与上传'), h('p', { class: 'muted' }, '事前审核通过后，在这里签名并上传医保。'));
     return;
